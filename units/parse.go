@@ -1,0 +1,517 @@
+package units
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// MaxNameLength is the longest unit name: instance names are the unit's
+// name, a dash and five characters, and must fit in 63.
+const MaxNameLength = 52
+
+// ParseFile reads and parses one unit file. See Parse.
+func ParseFile(path string) (*Unit, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse parses, validates and defaults one unit file's contents. path is
+// the file's path, used for the unit's name (the file's stem) and in
+// errors; nothing is read from it.
+//
+// When the file has problems Parse returns an ErrorList with all of them,
+// each naming file, line and key.
+func Parse(path string, data []byte) (*Unit, error) {
+	p := &parser{file: path, unknown: map[string]bool{}}
+	name := unitName(path)
+	if ValidateName(name) != nil {
+		p.errs = append(p.errs, &Error{File: path, Msg: fmt.Sprintf("%q (the file name's stem) is not a valid unit name: %s", name, nameRule)})
+	}
+
+	// First the document's shape, from a generic decoding: the toml
+	// package would stop at the first table of the wrong type, and which
+	// is first is up to map order.
+	var doc map[string]any
+	if _, err := toml.Decode(string(data), &doc); err != nil {
+		var perr toml.ParseError
+		if !errors.As(err, &perr) {
+			p.errs = append(p.errs, &Error{File: path, Msg: err.Error()})
+			return nil, p.errs
+		}
+		// A syntax error: nothing else can be trusted.
+		p.errs = append(p.errs, &Error{File: path, Line: perr.Position.Line, Key: perr.LastKey, Msg: "invalid TOML: " + perr.Message})
+		return nil, p.errs
+	}
+	p.pos = scanPositions(string(data))
+	ambiguous := p.checkKeys()
+	before := len(p.errs)
+	p.checkTables(rawUnitType, doc, nil)
+	if ambiguous || len(p.errs) > before {
+		// The toml package matches keys to fields ignoring case (and which
+		// of two such keys wins is up to map order), and cannot decode a
+		// table of the wrong type: stop at these.
+		p.errs.sort()
+		return nil, p.errs
+	}
+
+	var raw rawUnit
+	md, err := toml.Decode(string(data), &raw)
+	if err != nil {
+		// Not expected after the checks above.
+		p.errs = append(p.errs, &Error{File: path, Msg: err.Error()})
+		return nil, p.errs
+	}
+	p.checkUndecoded(md.Undecoded())
+
+	sum := sha256.Sum256(data)
+	u := &Unit{
+		Name:    name,
+		Path:    path,
+		Version: hex.EncodeToString(sum[:]),
+		Source:  bytes.Clone(data),
+	}
+	p.unit(u, &raw)
+	if len(p.errs) > 0 {
+		p.errs.sort()
+		return nil, p.errs
+	}
+	return u, nil
+}
+
+// unitName returns the stem of path's file name.
+func unitName(path string) string {
+	base := filepath.Base(path)
+	return strings.TrimSuffix(base, filepath.Ext(base))
+}
+
+// ValidateName checks a unit name: lowercase letters, digits and '-',
+// beginning and ending with a letter or digit, at most MaxNameLength
+// characters.
+func ValidateName(name string) error {
+	if len(name) > MaxNameLength || !isDNSLabel(name) {
+		return fmt.Errorf("%q is not a valid unit name: %s", name, nameRule)
+	}
+	return nil
+}
+
+var nameRule = fmt.Sprintf("want lowercase letters, digits and '-', beginning and ending with a letter or digit, at most %d characters (so that instance names \"<name>-xxxxx\" fit in 63)", MaxNameLength)
+
+// The raw file, as decoded. Tables are pointers and values are opts, so
+// that an absent key differs from a zero one, and a value of the wrong type
+// is reported alongside every other problem rather than ending decoding.
+
+type rawUnit struct {
+	Kind      opt[Kind]              `toml:"kind"`
+	Replicas  opt[int]               `toml:"replicas"`
+	Labels    opt[map[string]string] `toml:"labels"`
+	Selector  *rawSelector           `toml:"selector"`
+	Placement *rawPlacement          `toml:"placement"`
+	Template  *rawTemplate           `toml:"template"`
+
+	Completions      opt[int]      `toml:"completions"`
+	Parallelism      opt[int]      `toml:"parallelism"`
+	BackoffLimit     opt[int]      `toml:"backoff_limit"`
+	ActiveDeadline   opt[Duration] `toml:"active_deadline"`
+	TTLAfterFinished opt[Duration] `toml:"ttl_after_finished"`
+	BackoffDelay     opt[Duration] `toml:"backoff_delay"`
+	MaxBackoffDelay  opt[Duration] `toml:"max_backoff_delay"`
+
+	Schedule          opt[string]            `toml:"schedule"`
+	TimeZone          opt[string]            `toml:"time_zone"`
+	ConcurrencyPolicy opt[ConcurrencyPolicy] `toml:"concurrency_policy"`
+	StartingDeadline  opt[Duration]          `toml:"starting_deadline"`
+	SuccessfulHistory opt[int]               `toml:"successful_history"`
+	FailedHistory     opt[int]               `toml:"failed_history"`
+	Suspend           opt[bool]              `toml:"suspend"`
+	CatchUp           opt[CatchUp]           `toml:"catch_up"`
+}
+
+type rawSelector struct {
+	MatchLabels      opt[map[string]string] `toml:"match_labels"`
+	MatchExpressions []rawRequirement       `toml:"match_expressions"`
+}
+
+type rawRequirement struct {
+	Key      opt[string]   `toml:"key"`
+	Operator opt[Operator] `toml:"operator"`
+	Values   opt[[]string] `toml:"values"`
+}
+
+type rawPlacement struct {
+	NodeSelector opt[map[string]string] `toml:"node_selector"`
+}
+
+type rawTemplate struct {
+	Labels          opt[map[string]string] `toml:"labels"`
+	Command         opt[[]string]          `toml:"command"`
+	Env             opt[map[string]string] `toml:"env"`
+	WorkingDir      opt[string]            `toml:"working_dir"`
+	User            opt[string]            `toml:"user"`
+	Group           opt[string]            `toml:"group"`
+	Restart         opt[RestartPolicy]     `toml:"restart"`
+	StopSignal      opt[Signal]            `toml:"stop_signal"`
+	StopTimeout     opt[Duration]          `toml:"stop_timeout"`
+	RestartDelay    opt[Duration]          `toml:"restart_delay"`
+	MaxRestartDelay opt[Duration]          `toml:"max_restart_delay"`
+
+	Liveness  *rawProbe `toml:"liveness"`
+	Readiness *rawProbe `toml:"readiness"`
+	Startup   *rawProbe `toml:"startup"`
+}
+
+type rawProbe struct {
+	HTTPGet        *rawHTTPGet   `toml:"http_get"`
+	TCPSocket      *rawTCPSocket `toml:"tcp_socket"`
+	Exec           *rawExec      `toml:"exec"`
+	Notify         opt[bool]     `toml:"notify"`
+	Watchdog       opt[Duration] `toml:"watchdog"`
+	NotificationFD opt[int]      `toml:"notification_fd"`
+
+	InitialDelay     opt[Duration] `toml:"initial_delay"`
+	Timeout          opt[Duration] `toml:"timeout"`
+	Period           opt[Duration] `toml:"period"`
+	SuccessThreshold opt[int]      `toml:"success_threshold"`
+	FailureThreshold opt[int]      `toml:"failure_threshold"`
+}
+
+type rawHTTPGet struct {
+	Path    opt[string]            `toml:"path"`
+	Port    opt[int]               `toml:"port"`
+	Host    opt[string]            `toml:"host"`
+	Scheme  opt[string]            `toml:"scheme"`
+	Headers opt[map[string]string] `toml:"headers"`
+}
+
+type rawTCPSocket struct {
+	Port opt[int]    `toml:"port"`
+	Host opt[string] `toml:"host"`
+}
+
+type rawExec struct {
+	Command opt[[]string] `toml:"command"`
+}
+
+// opt is one value from the file: whether its key was there, and the value
+// converted to T, or why it could not be. It never fails decoding.
+type opt[T any] struct {
+	set bool
+	v   T
+	err error
+}
+
+// UnmarshalTOML implements toml.Unmarshaler.
+func (o *opt[T]) UnmarshalTOML(data any) error {
+	o.set = true
+	o.err = convert(data, &o.v)
+	return nil
+}
+
+// convert stores a decoded TOML value in dst, one of the types opt is used
+// with.
+func convert(data any, dst any) error {
+	switch d := dst.(type) {
+	case *string:
+		s, ok := data.(string)
+		if !ok {
+			return fmt.Errorf("want a string, got %s", describeTOML(data))
+		}
+		*d = s
+	case *int:
+		n, ok := data.(int64)
+		if !ok {
+			return fmt.Errorf("want an integer, got %s", describeTOML(data))
+		}
+		*d = int(n)
+	case *bool:
+		b, ok := data.(bool)
+		if !ok {
+			return fmt.Errorf("want true or false, got %s", describeTOML(data))
+		}
+		*d = b
+	case *[]string:
+		a, ok := data.([]any)
+		if !ok {
+			return fmt.Errorf("want an array of strings, got %s", describeTOML(data))
+		}
+		out := make([]string, len(a))
+		for i, e := range a {
+			s, ok := e.(string)
+			if !ok {
+				return fmt.Errorf("want an array of strings, got %s at index %d", describeTOML(e), i)
+			}
+			out[i] = s
+		}
+		*d = out
+	case *map[string]string:
+		m, ok := data.(map[string]any)
+		if !ok {
+			return fmt.Errorf("want a table of strings, like { app = \"kubia\" }, got %s", describeTOML(data))
+		}
+		out := make(map[string]string, len(m))
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			e := m[k]
+			s, ok := e.(string)
+			if !ok {
+				return fmt.Errorf("want a table of strings, got %s for %q", describeTOML(e), k)
+			}
+			out[k] = s
+		}
+		*d = out
+	case *Signal:
+		if n, ok := data.(int64); ok {
+			return d.UnmarshalText([]byte(strconv.FormatInt(n, 10)))
+		}
+		s, ok := data.(string)
+		if !ok {
+			return fmt.Errorf("want a signal name like \"SIGTERM\" or a number, got %s", describeTOML(data))
+		}
+		return d.UnmarshalText([]byte(s))
+	case *Duration:
+		s, ok := data.(string)
+		if !ok {
+			return fmt.Errorf("want a duration string like \"10s\", got %s", describeTOML(data))
+		}
+		return d.UnmarshalText([]byte(s))
+	case encoding.TextUnmarshaler:
+		s, ok := data.(string)
+		if !ok {
+			return fmt.Errorf("want a string, got %s", describeTOML(data))
+		}
+		return d.UnmarshalText([]byte(s))
+	default:
+		panic(fmt.Sprintf("units: opt of unsupported type %T", dst))
+	}
+	return nil
+}
+
+// describeTOML names a decoded TOML value's type, with the value when it
+// is short.
+func describeTOML(v any) string {
+	switch v := v.(type) {
+	case string:
+		return fmt.Sprintf("string %q", v)
+	case int64:
+		return fmt.Sprintf("integer %d", v)
+	case float64:
+		return fmt.Sprintf("float %v", v)
+	case bool:
+		return fmt.Sprintf("boolean %v", v)
+	case time.Time:
+		return "a date-time"
+	case []any:
+		return "an array"
+	case []map[string]any:
+		return "an array of tables"
+	case map[string]any:
+		return "a table"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+var (
+	unmarshalerType = reflect.TypeFor[toml.Unmarshaler]()
+	rawUnitType     = reflect.TypeFor[rawUnit]()
+)
+
+// checkKeys reports every key in the file that the schema does not have,
+// once for each unknown table rather than for everything in it, with a
+// suggestion when a known key is close. It reports whether a key differed
+// from a known one only in case, which the toml package decodes as if it
+// were that key.
+func (p *parser) checkKeys() (ambiguous bool) {
+	reported := map[string]bool{} // keyPath.String() of each unknown key reported
+	covered := func(k keyPath) bool {
+		for i := 1; i <= len(k); i++ {
+			if reported[k[:i].String()] {
+				return true
+			}
+		}
+		return false
+	}
+	for _, k := range p.pos.keys {
+		if covered(k) {
+			continue
+		}
+		bad, known := schemaLookup(rawUnitType, k)
+		if bad < 0 {
+			continue
+		}
+		unknown := k[:bad+1]
+		reported[unknown.String()] = true
+		p.unknown[unknown.stripped()] = true
+		name := unknown[bad].name
+		msg := "unknown key"
+		if s, sameFold := suggest(name, known); sameFold {
+			ambiguous = true
+			msg = fmt.Sprintf("unknown key (keys are case-sensitive: did you mean %q?)", s)
+		} else if s != "" {
+			msg = fmt.Sprintf("unknown key (did you mean %q?)", s)
+		}
+		p.errs = append(p.errs, &Error{File: p.file, Line: p.pos.lines[unknown.String()], Key: unknown.String(), Msg: msg})
+	}
+	return ambiguous
+}
+
+// checkUndecoded reports the keys the toml package did not decode: none,
+// unless the scanner behind checkKeys missed one.
+func (p *parser) checkUndecoded(undecoded []toml.Key) {
+next:
+	for _, k := range undecoded {
+		for i := 1; i <= len(k); i++ {
+			if p.unknown[k[:i].String()] {
+				continue next
+			}
+		}
+		s := k.String()
+		p.errs = append(p.errs, &Error{File: p.file, Line: p.pos.bare[s], Key: s, Msg: "unknown key"})
+	}
+}
+
+// checkTables reports every value the schema wants to be a table, or an
+// array of tables, that is something else. t is a raw struct type and
+// table its decoded TOML table, at path.
+func (p *parser) checkTables(t reflect.Type, table map[string]any, path keyPath) {
+	for f := range t.Fields() {
+		name := f.Tag.Get("toml")
+		v, ok := table[name]
+		if !ok {
+			continue
+		}
+		key := path.key(name)
+		ft := f.Type
+		switch {
+		case ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Struct:
+			sub, ok := v.(map[string]any)
+			if !ok {
+				p.errorf(key.String(), "want a table, got %s", describeTOML(v))
+				continue
+			}
+			p.checkTables(ft.Elem(), sub, key)
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+			var elems []any
+			switch a := v.(type) {
+			case []any:
+				elems = a
+			case []map[string]any:
+				for _, e := range a {
+					elems = append(elems, e)
+				}
+			default:
+				p.errorf(key.String(), "want an array of tables, got %s", describeTOML(v))
+				continue
+			}
+			for i, e := range elems {
+				sub, ok := e.(map[string]any)
+				if !ok {
+					p.errorf(key.elem(i).String(), "want a table, got %s", describeTOML(e))
+					continue
+				}
+				p.checkTables(ft.Elem(), sub, key.elem(i))
+			}
+		}
+	}
+}
+
+// schemaLookup follows path through the raw types' toml tags. It returns
+// the index of the first step that is not in the schema, with the keys
+// that would have been, or -1 when the whole path is known. Anything under
+// an opt (the keys of labels, the elements of command) is a value, not
+// schema.
+func schemaLookup(t reflect.Type, path keyPath) (int, []string) {
+	for i, s := range path {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if reflect.PointerTo(t).Implements(unmarshalerType) {
+			return -1, nil
+		}
+		if s.index >= 0 {
+			if t.Kind() != reflect.Slice {
+				return -1, nil // the toml package reports the type error
+			}
+			t = t.Elem()
+			continue
+		}
+		if t.Kind() != reflect.Struct {
+			return -1, nil
+		}
+		var known []string
+		found := false
+		for f := range t.Fields() {
+			tag := f.Tag.Get("toml")
+			known = append(known, tag)
+			if tag == s.name {
+				t, found = f.Type, true
+				break
+			}
+		}
+		if !found {
+			return i, known
+		}
+	}
+	return -1, nil
+}
+
+// suggest returns the known key that name is most likely a misspelling
+// of, if any: one that differs only in case (sameFold), one that is the
+// same once case, '_' and a Kubernetes "Seconds" suffix are ignored
+// (initialDelaySeconds is initial_delay), or one within two edits.
+func suggest(name string, known []string) (best string, sameFold bool) {
+	for _, k := range known {
+		if strings.EqualFold(k, name) {
+			return k, true
+		}
+	}
+	norm := func(s string) string { return strings.ToLower(strings.ReplaceAll(s, "_", "")) }
+	n := strings.TrimSuffix(norm(name), "seconds")
+	for _, k := range known {
+		if norm(k) == n {
+			return k, false
+		}
+	}
+	bestDist := 3
+	for _, k := range known {
+		if d := editDistance(name, k); d < bestDist && d < len(k)/2 {
+			best, bestDist = k, d
+		}
+	}
+	return best, false
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

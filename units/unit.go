@@ -1,0 +1,111 @@
+// Package units is the schema of tend's unit files: parsing, validation,
+// defaults, labels and label selectors. It is pure data: no goroutines, no
+// processes, no I/O beyond reading the file it is asked to parse.
+package units
+
+// Unit is one parsed, validated and defaulted unit file. A Unit is
+// immutable once returned by Parse: callers share it without copying.
+type Unit struct {
+	Name    string // the file's stem: kubia.toml is unit "kubia"
+	Path    string // the path given to Parse; Name is its stem
+	Version string // hex SHA-256 of the file's bytes; equal versions mean equal specs
+	Source  []byte // the file's bytes, as read
+
+	Kind   Kind
+	Labels Labels // the unit's own labels; default: the template's labels, as a ReplicationController has
+
+	// replicated
+	Replicas int // default 1; 0 is allowed; 0 for the other kinds
+	// Selector chooses the instances a replicated or per-host unit
+	// manages. Defaults to the template's labels as match_labels when the
+	// file has no [selector]; never empty for those kinds, and always
+	// matching the template's labels. Empty for job and cron units, whose
+	// instances belong to them by name.
+	Selector  Selector
+	Placement Placement
+	Template  Template
+
+	// job, and cron (a cron unit carries a job's keys for the jobs it makes);
+	// zero for the other kinds
+	Completions      int      // default 1
+	Parallelism      int      // default 1
+	BackoffLimit     int      // default 6
+	ActiveDeadline   Duration // 0 = none
+	TTLAfterFinished Duration // 0 = keep forever
+	BackoffDelay     Duration // first retry delay, default 10s, doubling
+	MaxBackoffDelay  Duration // default 6m
+
+	// cron; zero for the other kinds
+	Schedule          string // robfig/cron/v3 syntax, validated
+	TimeZone          string // IANA name, "" = the host's; validated
+	ConcurrencyPolicy ConcurrencyPolicy
+	StartingDeadline  Duration // 0 = no deadline
+	SuccessfulHistory int      // default 3
+	FailedHistory     int      // default 1
+	Suspend           bool
+	CatchUp           CatchUp // default CatchUpLatest
+}
+
+// Placement says which hosts may run the unit's instances.
+type Placement struct {
+	NodeSelector Labels // empty = every host
+}
+
+// Template is what each instance is made from.
+type Template struct {
+	Labels          Labels
+	Command         []string // argv; Command[0] is looked up in PATH when it has no slash
+	Env             map[string]string
+	WorkingDir      string
+	User            string        // name or numeric uid; only applied when the agent runs as root
+	Group           string        // name or numeric gid
+	Restart         RestartPolicy // default always; jobs: on-failure (always is refused)
+	StopSignal      Signal        // default SIGTERM
+	StopTimeout     Duration      // default 10s; then SIGKILL to the process group
+	RestartDelay    Duration      // default 100ms; doubles per consecutive failed run
+	MaxRestartDelay Duration      // default 5m
+
+	Liveness  *Probe // nil = none
+	Readiness *Probe
+	Startup   *Probe
+}
+
+// Probe is one probe block. Exactly one mechanism is set (HTTPGet,
+// TCPSocket, Exec, Notify for readiness, Watchdog for liveness,
+// NotificationFD for readiness). Thresholds are at least 1, and
+// SuccessThreshold is 1 for liveness and startup probes; Timeout and
+// Period are more than 0.
+type Probe struct {
+	HTTPGet        *HTTPGetAction
+	TCPSocket      *TCPSocketAction
+	Exec           *ExecAction
+	Notify         bool     // readiness: sd_notify READY=1
+	Watchdog       Duration // liveness: WATCHDOG=1 at least this often
+	NotificationFD int      // readiness: s6-style, a newline on this fd (0 = unset)
+
+	InitialDelay     Duration // default 0
+	Timeout          Duration // default 1s
+	Period           Duration // default 10s
+	SuccessThreshold int      // default 1
+	FailureThreshold int      // default 3
+}
+
+// HTTPGetAction is a probe's http_get table.
+type HTTPGetAction struct {
+	Path    string // default "/"
+	Port    int
+	Host    string // "" = loopback
+	Scheme  string // "http" (default) or "https"
+	Headers map[string]string
+}
+
+// TCPSocketAction is a probe's tcp_socket table.
+type TCPSocketAction struct {
+	Port int
+	Host string // "" = loopback
+}
+
+// ExecAction is a probe's exec table.
+type ExecAction struct {
+	Command []string
+}

@@ -1,0 +1,123 @@
+# tend — build, run, test and package. `make help` lists the targets.
+
+GO      ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+GOARCH  ?= $(shell $(GO) env GOARCH)
+
+# Static binaries: no cgo, pure-Go DNS and user lookups.
+BUILD_TAGS := netgo,osusergo
+LDFLAGS    := -s -w -X main.version=$(VERSION)
+GOBUILD     = CGO_ENABLED=0 GOARCH=$(GOARCH) $(GO) build -trimpath -tags $(BUILD_TAGS) -ldflags "$(LDFLAGS)"
+
+# `make run` keeps the agent out of the source tree: `tend agent --dev` reads
+# ./units and keeps its state in ./.tend, and ./units here is the Go package.
+DEV_DIR    := $(CURDIR)/.tend/dev
+DEV_SOCKET := $(DEV_DIR)/.tend/tend.sock
+DEV_UNITS  := examples/kubia.toml examples/ssd-monitor.toml
+
+# `make install`
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SYSTEMDDIR ?= /etc/systemd/system
+
+# `make deb`: Debian versions must start with a digit and use no hyphen
+# outside the revision, so v1.2.3-4-gabcdef becomes 1.2.3+4+gabcdef and a
+# bare commit abcdef becomes 0.0.0~gitabcdef.
+DEB_VERSION := $(shell v='$(patsubst v%,%,$(VERSION))'; case $$v in ([0-9]*) ;; (dev) v=0.0.0~dev ;; (*) v=0.0.0~git$$v ;; esac; echo "$$v" | tr - +)
+DEB_ARCH    := $(shell case '$(GOARCH)' in (386) echo i386 ;; (arm) echo armhf ;; (ppc64le) echo ppc64el ;; (*) echo '$(GOARCH)' ;; esac)
+DEB_ROOT    := dist/deb/tend_$(DEB_VERSION)_$(DEB_ARCH)
+DEB_FILE    := dist/tend_$(DEB_VERSION)_$(DEB_ARCH).deb
+
+# Lists the Go files gofmt would change (testdata and dev state excluded)
+# and fails if there are any.
+define gofmt_check
+	@files=$$(find . -name '*.go' -not -path './.tend/*' -not -path './dist/*' -not -path '*/testdata/*' -print | xargs -r gofmt -l); \
+	if [ -n "$$files" ]; then echo "gofmt -w needed on:"; echo "$$files" | sed 's/^/  /'; exit 1; fi
+endef
+
+.DEFAULT_GOAL := build
+.PHONY: help build run test bench lint fuzz clean deb deb-check install
+
+help: ## list the targets
+	@echo "usage: make TARGET [VERSION=...] [GOARCH=...]"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## build static bin/tend and bin/kubia (the demo web server)
+	@mkdir -p bin
+	$(GOBUILD) -o bin/tend ./cmd/tend
+	$(GOBUILD) -o bin/kubia ./cmd/kubia
+
+run: build ## run an agent in the foreground on this host, with example units, state in .tend/dev
+	@mkdir -p $(DEV_DIR)
+	@if [ ! -d $(DEV_DIR)/units ]; then \
+		mkdir -p $(DEV_DIR)/units; \
+		for f in $(DEV_UNITS); do \
+			if [ -f $$f ]; then cp $$f $(DEV_DIR)/units/; else echo "warning: $$f is missing; not copied" >&2; fi; \
+		done; \
+	fi
+	@echo
+	@echo "tend agent (dev mode): units in $(DEV_DIR)/units, state in $(DEV_DIR)/.tend"
+	@echo
+	@echo "In another terminal, point the CLI at this agent:"
+	@echo
+	@echo "  export TEND_SOCKET=$(DEV_SOCKET)"
+	@echo "  export PATH=$(CURDIR)/bin:\$$PATH"
+	@echo
+	@echo "and try:"
+	@echo
+	@echo "  tend get po"
+	@echo "  tend describe rc kubia"
+	@echo '  tend label node $$(hostname) disk=ssd'
+	@echo
+	@echo "Edit or add unit files in $(DEV_DIR)/units; Ctrl-C stops the agent and its instances."
+	@echo
+	cd $(DEV_DIR) && PATH=$(CURDIR)/bin:$$PATH exec $(CURDIR)/bin/tend agent --dev
+
+test: ## install missing test deps (.ci/deps), then vet, gofmt check, go test -race
+	bash ./.ci/deps
+	$(GO) vet ./...
+	$(gofmt_check)
+	$(GO) test -race -count=1 -timeout 12m ./...
+
+bench: ## run the benchmarks and print their figures
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+lint: ## go vet, gofmt check, and staticcheck when it is installed
+	$(GO) vet ./...
+	$(gofmt_check)
+	@if command -v staticcheck >/dev/null; then echo staticcheck ./...; staticcheck ./...; \
+	else echo "staticcheck not installed; skipped (go install honnef.co/go/tools/cmd/staticcheck@latest)"; fi
+
+fuzz: ## fuzz the unit file parser for 30s
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./units
+
+clean: ## remove bin/ and dist/ (the dev agent's .tend/ is kept; rm -rf .tend to reset it)
+	rm -rf bin dist
+
+install: build ## install tend, its systemd unit and default config under DESTDIR/PREFIX
+	install -D -m 0755 bin/tend $(DESTDIR)$(PREFIX)/bin/tend
+	install -d -m 0755 $(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)/etc/tend/units.d
+	sed 's|/usr/bin/tend|$(PREFIX)/bin/tend|' packaging/tend.service > $(DESTDIR)$(SYSTEMDDIR)/tend.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/tend.service
+	@if [ -e $(DESTDIR)/etc/tend/tend.toml ]; then echo "kept existing $(DESTDIR)/etc/tend/tend.toml"; \
+	else install -m 0644 packaging/tend.toml $(DESTDIR)/etc/tend/tend.toml; fi
+	@echo "installed; now: systemctl daemon-reload && systemctl enable --now tend"
+
+deb: build ## build dist/tend_VERSION_ARCH.deb with dpkg-deb
+	rm -rf $(DEB_ROOT)
+	install -D -m 0755 bin/tend $(DEB_ROOT)/usr/bin/tend
+	install -D -m 0644 packaging/tend.service $(DEB_ROOT)/lib/systemd/system/tend.service
+	install -D -m 0644 packaging/tend.toml $(DEB_ROOT)/etc/tend/tend.toml
+	install -d -m 0755 $(DEB_ROOT)/etc/tend/units.d $(DEB_ROOT)/DEBIAN
+	install -D -m 0644 packaging/README.md $(DEB_ROOT)/usr/share/doc/tend/README.md
+	install -m 0755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm $(DEB_ROOT)/DEBIAN/
+	install -m 0644 packaging/deb/conffiles $(DEB_ROOT)/DEBIAN/
+	sed -e 's/@VERSION@/$(DEB_VERSION)/' -e 's/@ARCH@/$(DEB_ARCH)/' \
+		-e "s/@SIZE@/$$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1)/" \
+		packaging/deb/control > $(DEB_ROOT)/DEBIAN/control
+	dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $(DEB_FILE)
+	@echo "built $(DEB_FILE)"
+
+deb-check: deb ## build the .deb and show its control data and contents
+	dpkg-deb --info $(DEB_FILE)
+	dpkg-deb --contents $(DEB_FILE)

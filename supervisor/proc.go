@@ -1,0 +1,449 @@
+package supervisor
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ProcSpec describes a process for Reaper.Start. The process always leads
+// its own process group (its pgid is its pid), so that stopping an instance
+// can signal everything it started.
+type ProcSpec struct {
+	// Path is the command to run. A name without a slash is looked up in
+	// the PATH of Env when Env sets PATH, else in the agent's PATH;
+	// relative entries of PATH are skipped. A relative path with a slash is
+	// relative to Dir. Path must not be empty.
+	Path string
+
+	// Args holds the command line, including the command as Args[0]. When
+	// empty, the command line is {Path}.
+	Args []string
+
+	// Env is the environment, "KEY=value" entries. When nil the process
+	// gets the agent's environment; an empty non-nil slice gives an empty
+	// environment.
+	Env []string
+
+	// Dir is the working directory; "" means the agent's. A missing
+	// directory fails Start with an error naming it.
+	Dir string
+
+	// Credential, when not nil, sets the user, group and supplementary
+	// groups the process runs as (see Credential); nil runs it as the
+	// agent's user.
+	Credential *syscall.Credential
+
+	// Stdin, Stdout and Stderr are the process's standard input, output
+	// and error. A nil one is connected to /dev/null. The same file may be
+	// given for Stdout and Stderr. Start dups them into the child; the
+	// caller keeps its own copies and closes them when it likes (for a
+	// pipe, right after Start, so that the reader sees EOF when the
+	// process group is done with it).
+	Stdin, Stdout, Stderr *os.File
+
+	// ExtraFiles are passed as file descriptors 3, 4, ... in order. A nil
+	// entry leaves that descriptor closed in the child.
+	ExtraFiles []*os.File
+}
+
+// prepare resolves the command and builds the arguments of
+// os.StartProcess. cleanup closes what prepare opened; call it after the
+// start, whether or not it succeeded.
+func (s ProcSpec) prepare() (name string, argv []string, attr *os.ProcAttr, cleanup func(), err error) {
+	cleanup = func() {}
+	if s.Path == "" {
+		return "", nil, nil, cleanup, errors.New("start: empty path")
+	}
+	name = s.Path
+	if !strings.Contains(name, "/") {
+		path, ok := envPath(s.Env)
+		if !ok {
+			path = os.Getenv("PATH")
+		}
+		if name, err = lookPath(s.Path, path); err != nil {
+			return "", nil, nil, cleanup, fmt.Errorf("start %s: %w", s.Path, err)
+		}
+	}
+	if s.Dir != "" {
+		fi, err := os.Stat(s.Dir)
+		if pe, ok := err.(*os.PathError); ok {
+			err = pe.Err
+		} else if err == nil && !fi.IsDir() {
+			err = syscall.ENOTDIR
+		}
+		if err != nil {
+			return "", nil, nil, cleanup, fmt.Errorf("start %s: working directory %s: %w", s.Path, s.Dir, err)
+		}
+	}
+	argv = s.Args
+	if len(argv) == 0 {
+		argv = []string{s.Path}
+	}
+
+	files := make([]*os.File, 0, 3+len(s.ExtraFiles))
+	var devNull *os.File
+	for _, f := range []*os.File{s.Stdin, s.Stdout, s.Stderr} {
+		if f == nil {
+			if devNull == nil {
+				if devNull, err = os.OpenFile(os.DevNull, os.O_RDWR, 0); err != nil {
+					return "", nil, nil, cleanup, fmt.Errorf("start %s: %w", s.Path, err)
+				}
+				cleanup = func() { devNull.Close() }
+			}
+			f = devNull
+		}
+		files = append(files, f)
+	}
+	files = append(files, s.ExtraFiles...)
+
+	attr = &os.ProcAttr{
+		Dir:   s.Dir,
+		Env:   s.Env,
+		Files: files,
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: s.Credential},
+	}
+	return name, argv, attr, cleanup, nil
+}
+
+// envPath returns the value of the last PATH entry in env.
+func envPath(env []string) (path string, ok bool) {
+	for _, kv := range env {
+		if v, found := strings.CutPrefix(kv, "PATH="); found {
+			path, ok = v, true
+		}
+	}
+	return path, ok
+}
+
+// lookPath finds an executable file in the absolute directories of path.
+func lookPath(file, path string) (string, error) {
+	for _, dir := range filepath.SplitList(path) {
+		if !filepath.IsAbs(dir) {
+			continue // "" and relative entries: exec.ErrDot's reasoning
+		}
+		if p, err := exec.LookPath(filepath.Join(dir, file)); err == nil {
+			return p, nil
+		}
+	}
+	return "", exec.ErrNotFound
+}
+
+// A Proc is a process started by Reaper.Start. Its methods may be called
+// from any goroutine, before and after the process has exited.
+type Proc struct {
+	pid     int
+	started time.Time
+	onExit  func(ExitStatus)
+
+	mu      sync.Mutex
+	process *os.Process // nil once reaped (and released)
+}
+
+// Pid is the process id, which is also the id of its process group.
+func (p *Proc) Pid() int { return p.pid }
+
+// Started is when the process was started.
+func (p *Proc) Started() time.Time { return p.started }
+
+// Signal sends sig to the process only (not its group). Once the process
+// has been reaped it returns os.ErrProcessDone; it never signals a process
+// that reused the pid.
+func (p *Proc) Signal(sig syscall.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.process == nil {
+		return os.ErrProcessDone
+	}
+	if err := p.process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("signal %d: %w", p.pid, err)
+	}
+	return nil
+}
+
+// SignalGroup sends sig to every process of the process group the process
+// leads, including members left behind after the leader exited. A group
+// that is gone is not an error.
+func (p *Proc) SignalGroup(sig syscall.Signal) error {
+	if err := unix.Kill(-p.pid, sig); err != nil && err != unix.ESRCH {
+		return fmt.Errorf("signal group %d: %w", p.pid, err)
+	}
+	return nil
+}
+
+// exited is called by the Reaper's goroutine, once, after reaping.
+func (p *Proc) exited(st ExitStatus) {
+	p.mu.Lock()
+	process := p.process
+	p.process = nil
+	p.mu.Unlock()
+	process.Release() // closes the pidfd
+	p.onExit(st)
+}
+
+// Credential resolves the user and group an instance runs as, each a name
+// or a numeric id, into a credential for ProcSpec.Credential. It returns
+// nil, nil when both are empty.
+//
+// With a user, the group defaults to the user's primary group and the
+// supplementary groups are the user's; a numeric user unknown to the user
+// database gets its uid as gid and no supplementary groups. With only a
+// group, the agent's user runs with that group.
+//
+// Only root can change its user or group: an agent that is not root
+// accepts only its own uid and gid (and then returns nil).
+func Credential(userName, groupName string) (*syscall.Credential, error) {
+	return credential(userName, groupName, os.Geteuid(), os.Getegid())
+}
+
+func credential(userName, groupName string, euid, egid int) (*syscall.Credential, error) {
+	if userName == "" && groupName == "" {
+		return nil, nil
+	}
+	cred := &syscall.Credential{Uid: uint32(euid), Gid: uint32(egid), NoSetGroups: true}
+	if userName != "" {
+		u, uid, err := lookupUser(userName)
+		if err != nil {
+			return nil, fmt.Errorf("run as user %s: %w", userName, err)
+		}
+		cred.Uid, cred.Gid, cred.NoSetGroups = uid, uid, false
+		if u != nil {
+			gid, err := strconv.ParseUint(u.Gid, 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("run as user %s: primary group %q: %w", userName, u.Gid, err)
+			}
+			cred.Gid = uint32(gid)
+			ids, err := u.GroupIds()
+			if err != nil {
+				return nil, fmt.Errorf("run as user %s: supplementary groups: %w", userName, err)
+			}
+			for _, id := range ids {
+				g, err := strconv.ParseUint(id, 10, 32)
+				if err != nil {
+					return nil, fmt.Errorf("run as user %s: supplementary group %q: %w", userName, id, err)
+				}
+				cred.Groups = append(cred.Groups, uint32(g))
+			}
+		}
+	}
+	if groupName != "" {
+		gid, err := lookupGroup(groupName)
+		if err != nil {
+			return nil, fmt.Errorf("run as group %s: %w", groupName, err)
+		}
+		cred.Gid = gid
+	}
+	if euid != 0 {
+		if cred.Uid != uint32(euid) {
+			return nil, fmt.Errorf("run as user %s: the agent is not root", userName)
+		}
+		if cred.Gid != uint32(egid) {
+			return nil, fmt.Errorf("run as group %s: the agent is not root", cmp.Or(groupName, userName))
+		}
+		return nil, nil // nothing to change, and setgroups would fail
+	}
+	return cred, nil
+}
+
+// lookupUser resolves a user name or numeric uid; u is nil for a numeric
+// uid the user database does not know.
+func lookupUser(name string) (u *user.User, uid uint32, err error) {
+	if n, perr := strconv.ParseUint(name, 10, 32); perr == nil {
+		u, err = user.LookupId(name)
+		if errors.As(err, new(user.UnknownUserIdError)) {
+			return nil, uint32(n), nil
+		}
+	} else {
+		u, err = user.Lookup(name)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	id, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return nil, 0, fmt.Errorf("uid %q: %w", u.Uid, err)
+	}
+	return u, uint32(id), nil
+}
+
+// lookupGroup resolves a group name or numeric gid; a numeric gid need not
+// be in the group database.
+func lookupGroup(name string) (uint32, error) {
+	if n, err := strconv.ParseUint(name, 10, 32); err == nil {
+		return uint32(n), nil
+	}
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return 0, err
+	}
+	id, err := strconv.ParseUint(g.Gid, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("gid %q: %w", g.Gid, err)
+	}
+	return uint32(id), nil
+}
+
+// FindLeftovers returns the pids of the processes whose initial environment
+// contains envKey=envValue: what an agent killed with SIGKILL left running,
+// found by the marker it puts in every instance's environment (grandchildren
+// inherit it). The calling process, and processes that vanish or cannot be
+// read, are skipped. Call StopLeftovers soon after: a pid may be reused.
+func FindLeftovers(envKey, envValue string) ([]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("find leftovers: %w", err)
+	}
+	want := []byte(envKey + "=" + envValue)
+	self := os.Getpid()
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil {
+			continue // gone, or not ours to read
+		}
+		for len(env) > 0 {
+			kv := env
+			if i := bytes.IndexByte(env, 0); i >= 0 {
+				kv, env = env[:i], env[i+1:]
+			} else {
+				env = nil
+			}
+			if bytes.Equal(kv, want) {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids, nil
+}
+
+// StopLeftovers stops processes that are not the caller's children (as
+// found by FindLeftovers): it sends sig to each one's process group (to
+// the process alone when it shares the caller's group), waits up to
+// timeout for all of them to be gone, then sends SIGKILL the same way and
+// waits up to timeout again. It returns nil when they are gone, ctx's
+// error when ctx ends first, or an error naming the survivors. It never
+// waits for them with wait4: their parent reaps them.
+func StopLeftovers(ctx context.Context, pids []int, sig syscall.Signal, timeout time.Duration) error {
+	own := unix.Getpgrp()
+	var targets []procStat
+	groups := make(map[int]bool) // pgid → signal the group
+	for _, pid := range pids {
+		st, err := readProcStat(pid)
+		if err != nil || st.gone() {
+			continue
+		}
+		targets = append(targets, st)
+		if st.pgid > 1 && st.pgid != own {
+			groups[st.pgid] = true
+		}
+	}
+	send := func(sig syscall.Signal) {
+		for pg := range groups {
+			unix.Kill(-pg, sig) // ESRCH: the group is gone already
+		}
+		for _, t := range targets {
+			if !groups[t.pgid] {
+				unix.Kill(t.pid, sig)
+			}
+		}
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	send(sig)
+	if err := waitGone(ctx, targets, timeout); err == nil || ctx.Err() != nil {
+		return err
+	}
+	send(syscall.SIGKILL)
+	return waitGone(ctx, targets, timeout)
+}
+
+// leftoverPoll is how often StopLeftovers looks whether processes are gone.
+const leftoverPoll = 20 * time.Millisecond
+
+// waitGone polls until every target is gone, timeout passes or ctx ends.
+func waitGone(ctx context.Context, targets []procStat, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(leftoverPoll)
+	defer tick.Stop()
+	for {
+		var alive []int
+		for _, t := range targets {
+			if !t.goneNow() {
+				alive = append(alive, t.pid)
+			}
+		}
+		if len(alive) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return fmt.Errorf("stop leftovers: still running after %v: %v", timeout, alive)
+		case <-tick.C:
+		}
+	}
+}
+
+// procStat is what StopLeftovers needs of /proc/PID/stat.
+type procStat struct {
+	pid   int
+	state byte
+	pgid  int
+	start uint64 // start time in clock ticks since boot: tells a reused pid
+}
+
+func readProcStat(pid int) (procStat, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStat{}, err
+	}
+	// "pid (comm) state ppid pgrp ... starttime(22) ..."; comm may hold
+	// spaces and parentheses, so split after the last ')'.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 20 {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	st := procStat{pid: pid, state: f[0][0]}
+	if st.pgid, err = strconv.Atoi(f[2]); err != nil {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: pgrp: %w", pid, err)
+	}
+	if st.start, err = strconv.ParseUint(f[19], 10, 64); err != nil {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: starttime: %w", pid, err)
+	}
+	return st, nil
+}
+
+// gone reports whether the process had terminated when st was read (a
+// zombie has: only its parent's wait is missing).
+func (st procStat) gone() bool { return st.state == 'Z' || st.state == 'X' }
+
+// goneNow reports whether the process st describes has terminated by now.
+func (st procStat) goneNow() bool {
+	now, err := readProcStat(st.pid)
+	return err != nil || now.start != st.start || now.gone()
+}

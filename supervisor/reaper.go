@@ -1,0 +1,163 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A Reaper starts processes and owns every wait of the agent process.
+//
+// wait4 is process-wide: a catch-all wait4(-1) steals the exit status that
+// exec.Cmd.Wait (or os.Process.Wait) is waiting for, and the other way
+// round. So the agent has exactly one Reaper, every child of the agent is
+// started through it (instances and exec probes alike), and nothing else in
+// the agent calls Wait. A second NewReaper while one is open fails.
+//
+// The Reaper makes the agent a child subreaper, so processes orphaned by
+// an instance's leader are re-parented to the agent instead of to PID 1,
+// and reaps them; this also makes the agent fit to run as PID 1 in a
+// container.
+//
+// Start and Close may be called from any goroutine.
+type Reaper struct {
+	log *slog.Logger
+
+	// mu is held around os.StartProcess plus registration, and around each
+	// wait4 plus lookup, so an exit is never reaped before its registration.
+	mu     sync.Mutex
+	procs  map[int]*Proc // registered, not yet reaped
+	closed bool
+
+	sigc      chan os.Signal
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// reaperOpen guards the one Reaper a process may have (see Reaper).
+var reaperOpen atomic.Bool
+
+// NewReaper makes the process a child subreaper, subscribes to SIGCHLD and
+// starts the goroutine that reaps children. log receives a debug record
+// for each orphan reaped; nil discards them. Close stops it.
+func NewReaper(log *slog.Logger) (*Reaper, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if !reaperOpen.CompareAndSwap(false, true) {
+		return nil, errors.New("new reaper: another reaper is open in this process")
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		reaperOpen.Store(false)
+		return nil, fmt.Errorf("new reaper: become child subreaper: %w", err)
+	}
+	r := &Reaper{
+		log:   log,
+		procs: make(map[int]*Proc),
+		// One pending notification is enough: each one makes the loop reap
+		// until no exited child is left.
+		sigc: make(chan os.Signal, 1),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	signal.Notify(r.sigc, syscall.SIGCHLD)
+	go r.loop()
+	return r, nil
+}
+
+// Start starts the process described by spec as the leader of its own
+// process group and returns at once.
+//
+// onExit is called exactly once, with the process's exit status, when the
+// leader has exited and been reaped (members of its group may still run).
+// It is called from the Reaper's goroutine, possibly before Start returns,
+// and must not block: hand the status to a channel or a goroutine. It is
+// not called when Start fails, nor after Close.
+func (r *Reaper) Start(spec ProcSpec, onExit func(ExitStatus)) (*Proc, error) {
+	if onExit == nil {
+		return nil, errors.New("start: nil onExit")
+	}
+	name, argv, attr, cleanup, err := spec.prepare()
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, fmt.Errorf("start %s: reaper closed", spec.Path)
+	}
+	process, err := os.StartProcess(name, argv, attr)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", spec.Path, err)
+	}
+	p := &Proc{pid: process.Pid, started: time.Now(), process: process, onExit: onExit}
+	r.procs[p.pid] = p
+	return p, nil
+}
+
+// Close stops the Reaper's goroutine and returns after it has ended. It
+// kills nothing: processes keep running, and their exits are no longer
+// reported. Close is idempotent.
+func (r *Reaper) Close() error {
+	r.closeOnce.Do(func() {
+		r.mu.Lock()
+		r.closed = true
+		r.mu.Unlock()
+		signal.Stop(r.sigc)
+		close(r.stop)
+		<-r.done
+		reaperOpen.Store(false)
+	})
+	return nil
+}
+
+// loop reaps on every SIGCHLD until Close. It is the only caller of wait4.
+func (r *Reaper) loop() {
+	defer close(r.done)
+	for {
+		r.reapAll() // also catches exits from before Notify or while busy
+		select {
+		case <-r.stop:
+			return
+		case <-r.sigc:
+		}
+	}
+}
+
+// reapAll reaps every exited child and reports each.
+func (r *Reaper) reapAll() {
+	for {
+		var ws unix.WaitStatus
+		r.mu.Lock()
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			r.mu.Unlock()
+			continue
+		}
+		if err != nil || pid <= 0 { // ECHILD: no children; 0: none exited
+			r.mu.Unlock()
+			return
+		}
+		p := r.procs[pid]
+		delete(r.procs, pid)
+		r.mu.Unlock()
+
+		st := NewExitStatus(ws, time.Now())
+		if p == nil {
+			r.log.Debug("reaped orphan", "pid", pid, "exit_code", st.ExitCode(), "signal", st.SignalName())
+			continue
+		}
+		p.exited(st)
+	}
+}

@@ -1,0 +1,317 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestExitStatusOfHelpers(t *testing.T) {
+	r, _ := newTestReaper(t)
+	for _, tc := range []struct {
+		mode     string
+		code     int
+		signal   syscall.Signal
+		exitCode int
+		reason   string
+		str      string
+	}{
+		{"exit:0", 0, 0, 0, "Completed", "exit status 0"},
+		{"exit:3", 3, 0, 3, "Error", "exit status 3"},
+		{"exit:255", 255, 0, 255, "Error", "exit status 255"},
+		{"crash", 0, syscall.SIGABRT, 134, "Error", "signal SIGABRT (exit code 134)"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			h := startHelper(t, r, helperSpec(t, tc.mode))
+			st := h.wait(t)
+			if st.Code != tc.code || st.Signal != tc.signal || st.ExitCode() != tc.exitCode ||
+				st.Reason() != tc.reason || st.String() != tc.str || st.Success() != (tc.exitCode == 0) {
+				t.Errorf("got %+v: ExitCode %d, Reason %q, String %q; want code %d signal %v exit code %d, %q, %q",
+					st, st.ExitCode(), st.Reason(), st.String(), tc.code, tc.signal, tc.exitCode, tc.reason, tc.str)
+			}
+			if st.Time.Before(h.Started()) {
+				t.Errorf("exit time %v before start %v", st.Time, h.Started())
+			}
+		})
+	}
+}
+
+func TestSignalKill(t *testing.T) {
+	r, _ := newTestReaper(t)
+	h := startHelper(t, r, helperSpec(t, "sleep"))
+	if err := h.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	st := h.wait(t)
+	if !st.Signaled() || st.Signal != syscall.SIGKILL || st.ExitCode() != 137 ||
+		st.SignalName() != "SIGKILL" || st.String() != "signal SIGKILL (exit code 137)" || st.Success() {
+		t.Errorf("got %+v (%s)", st, st)
+	}
+	if err := h.Signal(syscall.SIGKILL); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("Signal after the exit: %v, want os.ErrProcessDone", err)
+	}
+	if err := h.SignalGroup(syscall.SIGKILL); err != nil {
+		t.Errorf("SignalGroup after the group is gone: %v", err)
+	}
+}
+
+// A process that ignores the stop signal is killed with its group.
+func TestStopIgnoringTerm(t *testing.T) {
+	r, _ := newTestReaper(t)
+	w, lines := pipeLines(t)
+	spec := helperSpec(t, "ignore-term")
+	spec.Stdout = w
+	h := startHelper(t, r, spec)
+	w.Close()
+	if l := nextLine(t, lines); l != "ready" {
+		t.Fatalf("got %q, want ready", l)
+	}
+	if err := h.SignalGroup(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if l := nextLine(t, lines); l != "got SIGTERM" {
+		t.Fatalf("got %q, want got SIGTERM", l)
+	}
+	if err := h.SignalGroup(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.wait(t); st.ExitCode() != 137 || st.SignalName() != "SIGKILL" {
+		t.Errorf("got %s, want SIGKILL", st)
+	}
+}
+
+// A grandchild that outlives its parent is re-parented to the agent (a
+// subreaper), killed with the group, and reaped as an orphan.
+func TestOrphanedGrandchild(t *testing.T) {
+	r, orphans := newTestReaper(t)
+	w, lines := pipeLines(t)
+	spec := helperSpec(t, "fork-grandchild")
+	spec.Stdout = w
+	h := startHelper(t, r, spec)
+	w.Close()
+	gc, err := strconv.Atoi(nextLine(t, lines))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := h.wait(t); !st.Success() {
+		t.Fatalf("parent: %s", st)
+	}
+	if ppid := procStatusField(t, gc, "PPid"); ppid != strconv.Itoa(os.Getpid()) {
+		t.Errorf("grandchild's parent is %s, want us (%d)", ppid, os.Getpid())
+	}
+	if pgid, _ := syscall.Getpgid(gc); pgid != h.Pid() {
+		t.Errorf("grandchild's group is %d, want %d", pgid, h.Pid())
+	}
+	if err := h.SignalGroup(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(testDeadline)
+	for reaped := false; !reaped; {
+		select {
+		case pid := <-orphans:
+			reaped = pid == gc
+		case <-deadline:
+			t.Fatalf("grandchild %d not reaped", gc)
+		}
+	}
+	if err := h.SignalGroup(syscall.SIGKILL); err != nil {
+		t.Errorf("SignalGroup of a gone group: %v", err)
+	}
+}
+
+// procStatusField is the first value of a line of /proc/PID/status.
+func procStatusField(t testing.TB, pid int, key string) string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, key+":"); ok {
+			if f := strings.Fields(v); len(f) > 0 {
+				return f[0]
+			}
+			return ""
+		}
+	}
+	t.Fatalf("/proc/%d/status: no %s", pid, key)
+	return ""
+}
+
+// Processes that exit at once, started concurrently, are all reported:
+// none is reaped before its registration, none is lost to coalesced
+// SIGCHLDs.
+func TestManyImmediateExits(t *testing.T) {
+	const n = 200
+	r, _ := newTestReaper(t)
+	spec := helperSpec(t, "exit:0")
+	exits := make(chan ExitStatus, n)
+	procs := make([]*Proc, n)
+	reported := make([]atomic.Bool, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			p, err := r.Start(spec, func(st ExitStatus) {
+				reported[i].Store(true)
+				exits <- st
+			})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			procs[i] = p
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	pids := make(map[int]bool)
+	for _, p := range procs {
+		pids[p.Pid()] = true
+	}
+	if len(pids) != n {
+		t.Fatalf("%d distinct pids, want %d", len(pids), n)
+	}
+	deadline := time.After(testDeadline)
+	for i := range n {
+		select {
+		case st := <-exits:
+			if !st.Success() {
+				t.Errorf("exit %d: %s", i, st)
+			}
+		case <-deadline:
+			// Lost, or just slow? A zombie nobody reaped means lost.
+			var missing []string
+			for j, p := range procs {
+				if !reported[j].Load() {
+					st, err := readProcStat(p.Pid())
+					state := "gone"
+					if err == nil {
+						state = string(st.state)
+					}
+					missing = append(missing, fmt.Sprintf("%d:%s", p.Pid(), state))
+				}
+			}
+			t.Fatalf("%d of %d exits reported; missing pid:state %v", i, n, missing)
+		}
+	}
+}
+
+func TestNilStdinIsDevNull(t *testing.T) {
+	r, _ := newTestReaper(t)
+	w, lines := pipeLines(t)
+	spec := helperSpec(t, "read-stdin")
+	spec.Stdout = w
+	h := startHelper(t, r, spec)
+	w.Close()
+	if l := nextLine(t, lines); l != "0" {
+		t.Errorf("read %q bytes from stdin, want 0", l)
+	}
+	if st := h.wait(t); !st.Success() {
+		t.Errorf("got %s", st)
+	}
+}
+
+func TestStartErrors(t *testing.T) {
+	r, _ := newTestReaper(t)
+	never := func(ExitStatus) { t.Error("onExit called after a failed Start") }
+
+	_, err := r.Start(ProcSpec{Path: "tend-no-such-command"}, never)
+	if want := "start tend-no-such-command: executable file not found in $PATH"; err == nil || err.Error() != want {
+		t.Errorf("got %v, want %q", err, want)
+	}
+	if !errors.Is(err, exec.ErrNotFound) {
+		t.Errorf("%v is not exec.ErrNotFound", err)
+	}
+
+	// A bare name is found in the PATH of the spec's environment.
+	dir := t.TempDir()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(exe, filepath.Join(dir, "tend-helper")); err != nil {
+		t.Fatal(err)
+	}
+	spec := helperSpec(t, "exit:7")
+	spec.Path, spec.Args = "tend-helper", nil
+	spec.Env = append(spec.Env, "PATH=/nonexistent:relative:"+dir)
+	if st := startHelper(t, r, spec).wait(t); st.ExitCode() != 7 {
+		t.Errorf("helper found in the spec's PATH: %s, want exit status 7", st)
+	}
+
+	spec = helperSpec(t, "exit:0")
+	spec.Dir = filepath.Join(dir, "missing")
+	_, err = r.Start(spec, never)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), spec.Dir) {
+		t.Errorf("missing Dir: got %v", err)
+	}
+
+	if _, err := r.Start(ProcSpec{}, never); err == nil {
+		t.Error("empty Path: no error")
+	}
+
+	r.Close()
+	if _, err := r.Start(helperSpec(t, "exit:0"), never); err == nil {
+		t.Error("Start after Close: no error")
+	}
+}
+
+func TestOneReaper(t *testing.T) {
+	r, _ := newTestReaper(t)
+	if r2, err := NewReaper(nil); err == nil {
+		r2.Close()
+		t.Fatal("a second reaper opened")
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal("second Close:", err)
+	}
+	r2, err := NewReaper(nil)
+	if err != nil {
+		t.Fatal("after Close:", err)
+	}
+	r2.Close()
+}
+
+// BenchmarkForkExecWait is the floor of restart latency: start a process
+// that exits at once and receive its reaped exit. "helper" is the test
+// binary (a Go program: its runtime's start-up included), "true" is
+// /bin/true when there is one.
+func BenchmarkForkExecWait(b *testing.B) {
+	r, _ := newTestReaper(b)
+	type target struct {
+		name string
+		spec ProcSpec
+	}
+	targets := []target{{"helper", helperSpec(b, "exit:0")}}
+	if path, err := exec.LookPath("true"); err == nil {
+		targets = append(targets, target{"true", ProcSpec{Path: path}})
+	}
+	for _, s := range targets {
+		b.Run(s.name, func(b *testing.B) {
+			done := make(chan ExitStatus, 1)
+			for b.Loop() {
+				if _, err := r.Start(s.spec, func(st ExitStatus) { done <- st }); err != nil {
+					b.Fatal(err)
+				}
+				if st := <-done; !st.Success() {
+					b.Fatal(st)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,621 @@
+package supervisor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// An instance's log directory holds the output of its current run and of
+// the run before:
+//
+//	current.log     the current run (its newest part)
+//	current.log.1   the current run's older part, after a rotation by size
+//	previous.log    the previous run (newest part)
+//	previous.log.1  the previous run's older part
+//
+// Every line is "<RFC 3339 UTC time stamp with nanoseconds> <output>\n".
+// A file of a run in progress has mode 0640; when the run's output ends its
+// last file is made read-only (0440), which tells followers to stop.
+const (
+	currentLog    = "current.log"
+	previousLog   = "previous.log"
+	rotatedSuffix = ".1"
+
+	stampLayout = "2006-01-02T15:04:05.000000000Z07:00" // fixed width
+	maxLine     = 16 << 10                              // longer lines are split
+	readChunk   = 4 << 10
+	outBuf      = 2 * readChunk // at least a chunk, a stamp and a newline
+
+	logPerm   os.FileMode = 0o640
+	endedPerm os.FileMode = 0o440
+
+	// drainTimeout bounds how long Close reads output still arriving, from
+	// processes that outlive the run and hold the pipe open.
+	drainTimeout = 100 * time.Millisecond
+	drainMax     = 1 << 20
+	// followPoll is how often a follower looks for appended output.
+	followPoll = 100 * time.Millisecond
+)
+
+// A RunLog stores the output of one run of an instance: stdout and stderr
+// share one pipe, whose read end a goroutine of the RunLog copies into the
+// run's file, a time stamp before each line.
+//
+// The copier holds buffers only while output is flowing (they come from a
+// pool), so an idle instance costs one parked goroutine and three file
+// descriptors (two after CloseWriter).
+//
+// Writer and CloseWriter may be called from any goroutine; Close too.
+type RunLog struct {
+	dir      string
+	maxBytes int64
+	r        *os.File // read end, the copier's
+
+	wmu sync.Mutex
+	w   *os.File // write end, nil after CloseWriter
+
+	// Owned by the copier goroutine until done is closed.
+	file    *os.File // current.log; nil after a failed rotation
+	size    int64    // bytes in file
+	atStart bool     // the next byte begins a line
+	lineLen int      // bytes of the line being written
+	err     error    // first error writing the log
+
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// logBuf is the copier's working memory while output flows.
+type logBuf struct {
+	in  [readChunk]byte
+	out []byte
+}
+
+var logBufs = sync.Pool{New: func() any { return &logBuf{out: make([]byte, 0, outBuf)} }}
+
+// OpenRunLog starts the log of a new run in dir, creating dir if needed:
+// the last run's files become previous.log (and previous.log.1), replacing
+// the run before, and a fresh current.log is created. maxBytes bounds
+// current.log: beyond it, the file becomes current.log.1 (replacing an
+// older one) and a fresh current.log follows, so a run keeps at most about
+// 2×maxBytes on disk. maxBytes ≤ 0 means no bound.
+//
+// The RunLog of the last run in dir must have been closed.
+func OpenRunLog(dir string, maxBytes int64) (*RunLog, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("open run log: %w", err)
+	}
+	cur := filepath.Join(dir, currentLog)
+	prev := filepath.Join(dir, previousLog)
+	if _, err := os.Lstat(cur); err == nil {
+		// The older part first, so previous.log never pairs with a
+		// previous.log.1 of another run for longer than this takes.
+		err := os.Rename(cur+rotatedSuffix, prev+rotatedSuffix)
+		if errors.Is(err, os.ErrNotExist) {
+			err = os.Remove(prev + rotatedSuffix)
+			if errors.Is(err, os.ErrNotExist) {
+				err = nil
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open run log: rotate: %w", err)
+		}
+		if err := os.Rename(cur, prev); err != nil {
+			return nil, fmt.Errorf("open run log: rotate: %w", err)
+		}
+		os.Chmod(prev, endedPerm) // already, unless the last agent was killed
+	}
+	f, err := createLog(cur)
+	if err != nil {
+		return nil, fmt.Errorf("open run log: %w", err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open run log: %w", err)
+	}
+	l := &RunLog{dir: dir, maxBytes: maxBytes, r: r, w: w, file: f, atStart: true, done: make(chan struct{})}
+	go l.copy()
+	return l, nil
+}
+
+// createLog creates an empty log file open for appending.
+func createLog(name string) (*os.File, error) {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, logPerm)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(logPerm); err != nil { // whatever the umask
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// Writer is the pipe's write end, to give the process as Stdout and Stderr.
+// It is nil after CloseWriter.
+func (l *RunLog) Writer() *os.File {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	return l.w
+}
+
+// CloseWriter closes the agent's copy of the write end. Call it right after
+// the process has started (or failed to), so that the log sees the end of
+// the output when the process group is done with it. Idempotent.
+func (l *RunLog) CloseWriter() error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.w == nil {
+		return nil
+	}
+	err := l.w.Close()
+	l.w = nil
+	return err
+}
+
+// Close ends the run's log; call it when the process has exited. It copies
+// what is still in the pipe, waiting at most drainTimeout for more from
+// processes that outlive the run and still hold the pipe, marks the run
+// ended for followers, and returns after the copier goroutine has ended,
+// with the first error the copier met writing the log. Called while the
+// process runs, it cuts the output short (the process's writes then fail
+// with EPIPE). Idempotent.
+func (l *RunLog) Close() error {
+	l.closeOnce.Do(func() {
+		l.CloseWriter()
+		l.r.SetReadDeadline(time.Now().Add(drainTimeout)) // fails if the copier is done: fine
+		<-l.done
+	})
+	return l.err
+}
+
+// copy is the copier goroutine: it copies the pipe into the log until EOF
+// or the drain deadline set by Close.
+func (l *RunLog) copy() {
+	defer close(l.done)
+	rc, err := l.r.SyscallConn()
+	if err != nil {
+		l.setErr(err)
+	}
+	var b *logBuf
+	for rc != nil {
+		var n int
+		var rerr error
+		// Read without holding a buffer while waiting for output.
+		err := rc.Read(func(fd uintptr) bool {
+			if b == nil {
+				b = logBufs.Get().(*logBuf)
+			}
+			for {
+				n, rerr = unix.Read(int(fd), b.in[:])
+				if rerr != unix.EINTR {
+					break
+				}
+			}
+			if rerr == unix.EAGAIN {
+				logBufs.Put(b)
+				b = nil
+				return false // wait until readable
+			}
+			return true
+		})
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			l.drain(rc)
+			break
+		}
+		if err != nil || rerr != nil || n <= 0 {
+			break // EOF, or a read error
+		}
+		l.write(b, b.in[:n], time.Now())
+		logBufs.Put(b)
+		b = nil
+	}
+	if b != nil {
+		logBufs.Put(b)
+	}
+	if !l.atStart {
+		l.writeFile([]byte{'\n'}) // end the last, unfinished line
+	}
+	if l.file != nil {
+		l.setErr(l.file.Chmod(endedPerm))
+		l.setErr(l.file.Close())
+	}
+	l.r.Close()
+}
+
+// drain copies what the pipe holds when Close's deadline has passed
+// (busy as the machine may have been), until the pipe is empty or at EOF,
+// and at most drainMax bytes, lest a process that outlives the run keep
+// the copier forever.
+func (l *RunLog) drain(rc syscall.RawConn) {
+	b := logBufs.Get().(*logBuf)
+	defer logBufs.Put(b)
+	rc.Control(func(fd uintptr) {
+		for total := 0; total < drainMax; {
+			n, err := unix.Read(int(fd), b.in[:])
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil || n <= 0 {
+				return // EAGAIN: empty; 0: EOF
+			}
+			l.write(b, b.in[:n], time.Now())
+			total += n
+		}
+	})
+}
+
+// write stamps the lines of in with now and appends them to the log,
+// splitting lines longer than maxLine and rotating by size between lines.
+func (l *RunLog) write(b *logBuf, in []byte, now time.Time) {
+	out := b.out[:0]
+	now = now.UTC()
+	for len(in) > 0 {
+		if l.atStart {
+			if l.maxBytes > 0 && l.size+int64(len(out)) > l.maxBytes {
+				out = l.flush(out)
+				l.rotate() // lazily, so that current.log is never empty
+			}
+			if len(out)+len(stampLayout)+1 > cap(out) {
+				out = l.flush(out)
+			}
+			out = now.AppendFormat(out, stampLayout)
+			out = append(out, ' ')
+			l.atStart, l.lineLen = false, 0
+		}
+		seg := in[:min(len(in), maxLine-l.lineLen)]
+		end := false
+		if i := bytes.IndexByte(seg, '\n'); i >= 0 {
+			seg, end = seg[:i+1], true
+		}
+		if len(out)+len(seg)+1 > cap(out) {
+			out = l.flush(out)
+		}
+		out = append(out, seg...)
+		in = in[len(seg):]
+		l.lineLen += len(seg)
+		if !end && l.lineLen == maxLine {
+			out = append(out, '\n')
+			end = true
+		}
+		l.atStart = end
+	}
+	b.out = l.flush(out)
+}
+
+func (l *RunLog) flush(out []byte) []byte {
+	l.writeFile(out)
+	return out[:0]
+}
+
+func (l *RunLog) writeFile(p []byte) {
+	if l.file == nil || len(p) == 0 {
+		return
+	}
+	n, err := l.file.Write(p)
+	l.size += int64(n)
+	l.setErr(err) // and go on draining the pipe, so the process never blocks
+}
+
+// rotate moves current.log to current.log.1 and starts a fresh current.log.
+func (l *RunLog) rotate() {
+	cur := filepath.Join(l.dir, currentLog)
+	if l.file != nil {
+		l.setErr(l.file.Close())
+	}
+	l.setErr(os.Rename(cur, cur+rotatedSuffix))
+	l.file, l.size = nil, 0
+	f, err := createLog(cur)
+	if err != nil {
+		l.setErr(err)
+		return
+	}
+	l.file = f
+}
+
+func (l *RunLog) setErr(err error) {
+	if err != nil && l.err == nil {
+		l.err = fmt.Errorf("run log %s: %w", l.dir, err)
+	}
+}
+
+// ReadLog opens the stored output of the current run in dir (or with
+// opts.Previous of the run before), older part first. Without
+// opts.Timestamps each line's time stamp is left out; with opts.Tail ≥ 0
+// only the last Tail lines are returned; with opts.Follow (current run
+// only) the reader then waits for more output until ctx is done, the run's
+// output ends, or the reader is closed. A missing run is an error wrapping
+// os.ErrNotExist.
+//
+// The reader holds no goroutine; Read must not be called concurrently,
+// Close may be called at any time (it makes a blocked Read return).
+func ReadLog(ctx context.Context, dir string, opts LogOptions) (io.ReadCloser, error) {
+	name := currentLog
+	if opts.Previous {
+		name = previousLog
+	}
+	files, err := openRun(filepath.Join(dir, name))
+	if errors.Is(err, os.ErrNotExist) {
+		if opts.Previous {
+			return nil, fmt.Errorf("no previous run (%w)", err)
+		}
+		return nil, fmt.Errorf("no run yet (%w)", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read log: %w", err)
+	}
+	if opts.Tail >= 0 {
+		if files, err = seekTail(files, opts.Tail); err != nil {
+			closeAll(files)
+			return nil, fmt.Errorf("read log: %w", err)
+		}
+	}
+	r := &logReader{
+		ctx:     ctx,
+		dir:     dir,
+		follow:  opts.Follow && !opts.Previous,
+		stamps:  opts.Timestamps,
+		files:   files,
+		inStamp: true,
+		closed:  make(chan struct{}),
+	}
+	if !r.stamps {
+		r.buf = make([]byte, 32<<10)
+	}
+	return r, nil
+}
+
+// openRun opens a run's files, name+".1" (if there) and name, retrying if
+// a rotation happens in between.
+func openRun(name string) ([]*os.File, error) {
+	for attempt := 0; ; attempt++ {
+		older, err := os.Open(name + rotatedSuffix)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		newer, err := os.Open(name)
+		if err != nil {
+			closeAll([]*os.File{older})
+			return nil, err
+		}
+		files := []*os.File{newer}
+		if older != nil {
+			files = []*os.File{older, newer}
+		}
+		if attempt == 2 || sameAsNamed(older, name+rotatedSuffix) {
+			return files, nil
+		}
+		closeAll(files)
+	}
+}
+
+// sameAsNamed reports whether name is (still) the file f, or both are
+// absent (f nil and no file at name).
+func sameAsNamed(f *os.File, name string) bool {
+	fi, err := os.Stat(name)
+	if f == nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	ffi, ferr := f.Stat()
+	return err == nil && ferr == nil && os.SameFile(fi, ffi)
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// seekTail positions files at the start of their last n lines, closing and
+// dropping the files before it.
+func seekTail(files []*os.File, n int) ([]*os.File, error) {
+	last := len(files) - 1
+	if n == 0 {
+		closeAll(files[:last])
+		_, err := files[last].Seek(0, io.SeekEnd)
+		return files[last:], err
+	}
+	buf := make([]byte, 4<<10)
+	lines := 0
+	final := true // the next byte seen is the content's last
+	for i := last; i >= 0; i-- {
+		fi, err := files[i].Stat()
+		if err != nil {
+			return files, err
+		}
+		for end := fi.Size(); end > 0; {
+			start := max(0, end-int64(len(buf)))
+			chunk := buf[:end-start]
+			if _, err := files[i].ReadAt(chunk, start); err != nil {
+				return files, err
+			}
+			for j := len(chunk) - 1; j >= 0; j-- {
+				if final {
+					final = false
+					if chunk[j] == '\n' {
+						continue // ends the last line, not a line before it
+					}
+				}
+				if chunk[j] != '\n' {
+					continue
+				}
+				if lines++; lines == n {
+					closeAll(files[:i])
+					_, err := files[i].Seek(start+int64(j)+1, io.SeekStart)
+					return files[i:], err
+				}
+			}
+			end = start
+		}
+	}
+	return files, nil // n lines or fewer: all of them
+}
+
+// logReader is the io.ReadCloser of ReadLog.
+type logReader struct {
+	ctx    context.Context
+	dir    string
+	follow bool
+	stamps bool // keep time stamps
+
+	mu      sync.Mutex // held by Read except while it waits; by Close
+	files   []*os.File // files[0] is being read
+	ended   bool       // the run's output has ended: files are complete
+	buf     []byte     // raw bytes, when stripping stamps
+	pending []byte     // stripped bytes not yet returned
+	inStamp bool       // the next bytes are a time stamp to strip
+
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func (r *logReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		select {
+		case <-r.closed:
+			return 0, os.ErrClosed
+		default:
+		}
+		if len(r.pending) > 0 {
+			n := copy(p, r.pending)
+			r.pending = r.pending[n:]
+			return n, nil
+		}
+		if len(r.files) == 0 {
+			return 0, io.EOF
+		}
+		var n int
+		var err error
+		if r.stamps {
+			if n, err = r.files[0].Read(p); n > 0 {
+				return n, nil
+			}
+		} else {
+			if n, err = r.files[0].Read(r.buf); n > 0 {
+				r.pending = r.strip(r.buf[:n])
+				continue
+			}
+		}
+		if err != nil && err != io.EOF {
+			return 0, err
+		}
+		if len(r.files) > 1 || !r.follow || r.ended {
+			r.files[0].Close()
+			r.files = r.files[1:]
+			continue
+		}
+		if err := r.waitMore(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// waitMore is called at the end of the last file while following: it moves
+// on to the next file after a rotation by size, notices the end of the run,
+// or else waits a poll interval. Called with r.mu held.
+func (r *logReader) waitMore() error {
+	f := r.files[0]
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o200 == 0 {
+		r.ended = true // read what is left, then stop
+		return nil
+	}
+	// Rotated by size, the file is now current.log.1 and the run goes on in
+	// current.log; if a new run has begun since, they are previous.log.1 and
+	// previous.log.
+	for _, next := range []string{currentLog, previousLog} {
+		older := filepath.Join(r.dir, next+rotatedSuffix)
+		if !sameAsNamed(f, older) {
+			continue
+		}
+		nf, err := os.Open(filepath.Join(r.dir, next))
+		if err != nil {
+			break // between rename and create: look again later
+		}
+		if !sameAsNamed(f, older) { // rotated again meanwhile
+			nf.Close()
+			break
+		}
+		r.files = append(r.files, nf)
+		return nil
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink == 0 {
+		r.ended = true // rotated twice between two looks: stop here
+		return nil
+	}
+
+	r.mu.Unlock()
+	defer r.mu.Lock()
+	t := time.NewTimer(followPoll)
+	defer t.Stop()
+	select {
+	case <-r.ctx.Done():
+		return io.EOF
+	case <-r.closed:
+		return os.ErrClosed
+	case <-t.C:
+		return nil
+	}
+}
+
+// strip removes the time stamps from b, in place.
+func (r *logReader) strip(b []byte) []byte {
+	out := b[:0]
+	for len(b) > 0 {
+		if r.inStamp {
+			k := bytes.IndexAny(b, " \n")
+			if k < 0 {
+				return out // all stamp
+			}
+			if b[k] == '\n' {
+				out = append(out, '\n') // a line without a stamp
+			} else {
+				r.inStamp = false
+			}
+			b = b[k+1:]
+			continue
+		}
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return append(out, b...)
+		}
+		out = append(out, b[:i+1]...)
+		b = b[i+1:]
+		r.inStamp = true
+	}
+	return out
+}
+
+// Close releases the reader's files; a Read blocked in it returns
+// os.ErrClosed. Idempotent.
+func (r *logReader) Close() error {
+	r.closeOnce.Do(func() {
+		close(r.closed)
+		r.mu.Lock()
+		closeAll(r.files)
+		r.files = nil
+		r.mu.Unlock()
+	})
+	return nil
+}

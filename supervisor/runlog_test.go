@@ -1,0 +1,428 @@
+package supervisor
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var stampedLine = regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) (.*)$`)
+
+// writeRun writes a whole run's output, then closes it.
+func writeRun(t testing.TB, dir string, maxBytes int64, output string) {
+	t.Helper()
+	l, err := OpenRunLog(dir, maxBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(l.Writer(), output); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readLog(t testing.TB, dir string, opts LogOptions) string {
+	t.Helper()
+	rc, err := ReadLog(context.Background(), dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+var all = LogOptions{Tail: -1}
+
+func TestRunLogStamps(t *testing.T) {
+	dir := t.TempDir()
+	before := time.Now()
+	writeRun(t, dir, 0, "hello\n\nworld\nunfinished")
+	after := time.Now()
+
+	data, err := os.ReadFile(filepath.Join(dir, currentLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	if lines[len(lines)-1] != "" {
+		t.Fatalf("log does not end with a newline: %q", data)
+	}
+	var texts []string
+	for _, l := range lines[:len(lines)-1] {
+		m := stampedLine.FindStringSubmatch(strings.TrimSuffix(l, "\n"))
+		if m == nil {
+			t.Fatalf("line %q is not stamped", l)
+		}
+		ts, err := time.Parse(time.RFC3339Nano, m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ts.Before(before.Truncate(time.Microsecond)) || ts.After(after) {
+			t.Errorf("stamp %v not within [%v, %v]", ts, before, after)
+		}
+		texts = append(texts, m[2])
+	}
+	if got, want := strings.Join(texts, "|"), "hello||world|unfinished"; got != want {
+		t.Errorf("lines %q, want %q", got, want)
+	}
+	if got, want := readLog(t, dir, all), "hello\n\nworld\nunfinished\n"; got != want {
+		t.Errorf("ReadLog = %q, want %q", got, want)
+	}
+	if got := readLog(t, dir, LogOptions{Tail: -1, Timestamps: true}); got != string(data) {
+		t.Errorf("ReadLog with time stamps = %q, want the file %q", got, data)
+	}
+	fi, err := os.Stat(filepath.Join(dir, currentLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != endedPerm {
+		t.Errorf("ended run's log has mode %v, want %v", fi.Mode().Perm(), endedPerm)
+	}
+}
+
+func TestRunLogLongLines(t *testing.T) {
+	dir := t.TempDir()
+	long := strings.Repeat("x", 2*maxLine+100)
+	writeRun(t, dir, 0, long+"\nshort\n")
+	want := strings.Repeat("x", maxLine) + "\n" + strings.Repeat("x", maxLine) + "\n" +
+		strings.Repeat("x", 100) + "\nshort\n"
+	if got := readLog(t, dir, all); got != want {
+		t.Errorf("got %d bytes, want %d: long lines not split at %d", len(got), len(want), maxLine)
+	}
+}
+
+// The output of a real process, stdout and stderr, goes into the log.
+func TestRunLogOfProcess(t *testing.T) {
+	r, _ := newTestReaper(t)
+	dir := t.TempDir()
+	l, err := OpenRunLog(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	spec := helperSpec(t, "print:hello")
+	spec.Stdout, spec.Stderr = l.Writer(), l.Writer()
+	h := startHelper(t, r, spec)
+	l.CloseWriter()
+	if l.Writer() != nil {
+		t.Error("Writer after CloseWriter is not nil")
+	}
+	h.wait(t)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readLog(t, dir, all), "hello\nhello on stderr\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestRunLogPrevious(t *testing.T) {
+	dir := t.TempDir()
+	_, err := ReadLog(context.Background(), dir, LogOptions{Previous: true, Tail: -1})
+	if !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), "no previous run") {
+		t.Errorf("no runs, previous: %v", err)
+	}
+	_, err = ReadLog(context.Background(), dir, all)
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("no runs, current: %v", err)
+	}
+
+	writeRun(t, dir, 0, "one\n")
+	_, err = ReadLog(context.Background(), dir, LogOptions{Previous: true, Tail: -1})
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("one run, previous: %v", err)
+	}
+	writeRun(t, dir, 0, "two\n")
+	if got := readLog(t, dir, LogOptions{Previous: true, Tail: -1}); got != "one\n" {
+		t.Errorf("previous = %q, want one", got)
+	}
+	if got := readLog(t, dir, all); got != "two\n" {
+		t.Errorf("current = %q, want two", got)
+	}
+
+	// A run rotated by size becomes previous with both parts; the next
+	// run's previous has no stale older part.
+	writeRun(t, dir, 10, "three-a\nthree-b\nthree-c\n")
+	if got := readLog(t, dir, all); got != "three-b\nthree-c\n" {
+		t.Errorf("current = %q", got)
+	}
+	writeRun(t, dir, 0, "four\n")
+	if got := readLog(t, dir, LogOptions{Previous: true, Tail: -1}); got != "three-b\nthree-c\n" {
+		t.Errorf("previous = %q, want three-b, three-c", got)
+	}
+	writeRun(t, dir, 0, "five\n")
+	if got := readLog(t, dir, LogOptions{Previous: true, Tail: -1}); got != "four\n" {
+		t.Errorf("previous = %q, want four", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, previousLog+rotatedSuffix)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale %s: %v", previousLog+rotatedSuffix, err)
+	}
+}
+
+func TestRunLogRotation(t *testing.T) {
+	const maxBytes = 1000
+	dir := t.TempDir()
+	var out strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&out, "line %03d %s\n", i, strings.Repeat("-", 40))
+	}
+	writeRun(t, dir, maxBytes, out.String())
+
+	var total int64
+	for _, name := range []string{currentLog, currentLog + rotatedSuffix} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() > maxBytes+100 {
+			t.Errorf("%s has %d bytes, bound %d", name, fi.Size(), maxBytes)
+		}
+		total += fi.Size()
+	}
+	if total > 2*maxBytes+100 {
+		t.Errorf("the run takes %d bytes, want about 2×%d at most", total, maxBytes)
+	}
+	got := readLog(t, dir, all)
+	if !strings.HasSuffix(out.String(), got) || !strings.HasSuffix(got, "line 099 "+strings.Repeat("-", 40)+"\n") {
+		t.Errorf("after rotation, got %q: not the output's last lines", got)
+	}
+	if n := strings.Count(got, "\n"); n < 10 {
+		t.Errorf("only %d lines kept", n)
+	}
+}
+
+func TestReadLogTail(t *testing.T) {
+	dir := t.TempDir()
+	// Lines of 10 bytes + a 31-byte stamp, 3 lines a file: the tail spans
+	// current.log.1 and current.log.
+	writeRun(t, dir, 100, "l1\nl2\nl3\nl4\nl5\nl6\nl7\n")
+	if _, err := os.Stat(filepath.Join(dir, currentLog+rotatedSuffix)); err != nil {
+		t.Fatal(err)
+	}
+	kept := readLog(t, dir, all)
+	for _, tc := range []struct {
+		tail int
+		want string
+	}{
+		{-1, kept},
+		{0, ""},
+		{1, "l7\n"},
+		{2, "l6\nl7\n"},
+		{4, strings.Join(strings.SplitAfter(kept, "\n")[strings.Count(kept, "\n")-4:], "")},
+		{100, kept},
+	} {
+		if got := readLog(t, dir, LogOptions{Tail: tc.tail}); got != tc.want {
+			t.Errorf("tail %d: got %q, want %q", tc.tail, got, tc.want)
+		}
+	}
+	stamped := readLog(t, dir, LogOptions{Tail: 2, Timestamps: true})
+	if lines := strings.Split(strings.TrimSuffix(stamped, "\n"), "\n"); len(lines) != 2 || !stampedLine.MatchString(lines[0]) {
+		t.Errorf("tail 2 with time stamps: %q", stamped)
+	}
+}
+
+// followLines reads the log with Follow in a goroutine; the channel closes
+// at the end of the stream. The goroutine ends before the test does.
+func followLines(t testing.TB, ctx context.Context, dir string, opts LogOptions) <-chan string {
+	t.Helper()
+	opts.Follow = true
+	rc, err := ReadLog(ctx, dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := make(chan string, 1000)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(c)
+		sc := bufio.NewScanner(rc)
+		for sc.Scan() {
+			c <- sc.Text()
+		}
+	}()
+	t.Cleanup(func() {
+		rc.Close()
+		<-done
+	})
+	return c
+}
+
+func expectEOF(t testing.TB, lines <-chan string) {
+	t.Helper()
+	select {
+	case l, ok := <-lines:
+		if ok {
+			t.Fatalf("got %q, want the end", l)
+		}
+	case <-time.After(testDeadline):
+		t.Fatal("follow did not end")
+	}
+}
+
+func TestReadLogFollow(t *testing.T) {
+	dir := t.TempDir()
+	writeRun(t, dir, 0, "old run\n")
+	l, err := OpenRunLog(dir, 120) // about two lines a file
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	w := l.Writer()
+	io.WriteString(w, "first\n")
+	lines := followLines(t, context.Background(), dir, LogOptions{Tail: -1})
+	if got := nextLine(t, lines); got != "first" {
+		t.Fatalf("got %q, want first", got)
+	}
+	// Lines written while following arrive, across rotations by size.
+	for i := range 10 {
+		want := fmt.Sprintf("line %d %s", i, strings.Repeat("=", 30))
+		io.WriteString(w, want+"\n")
+		if got := nextLine(t, lines); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, currentLog+rotatedSuffix)); err != nil {
+		t.Errorf("no rotation happened: %v", err)
+	}
+	// The end of the run ends the stream, after its last lines.
+	io.WriteString(w, "last\n")
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := nextLine(t, lines); got != "last" {
+		t.Fatalf("got %q, want last", got)
+	}
+	expectEOF(t, lines)
+
+	// Following an ended run prints it and ends.
+	lines = followLines(t, context.Background(), dir, LogOptions{Tail: 1})
+	if got := nextLine(t, lines); got != "last" {
+		t.Fatalf("got %q, want last", got)
+	}
+	expectEOF(t, lines)
+}
+
+func TestReadLogFollowEnds(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenRunLog(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+
+	// when ctx ends
+	ctx, cancel := context.WithCancel(context.Background())
+	lines := followLines(t, ctx, dir, LogOptions{Tail: 0})
+	io.WriteString(l.Writer(), "a\n")
+	if got := nextLine(t, lines); got != "a" {
+		t.Fatalf("got %q, want a", got)
+	}
+	cancel()
+	expectEOF(t, lines)
+
+	// when the reader is closed
+	rc, err := ReadLog(context.Background(), dir, LogOptions{Tail: 0, Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := rc.Read(make([]byte, 10))
+		errc <- err
+	}()
+	rc.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, os.ErrClosed) {
+			t.Errorf("Read after Close: %v, want os.ErrClosed", err)
+		}
+	case <-time.After(testDeadline):
+		t.Fatal("Close did not end a blocked Read")
+	}
+
+	// when the run ends and the next begins
+	lines = followLines(t, context.Background(), dir, LogOptions{Tail: -1})
+	if got := nextLine(t, lines); got != "a" {
+		t.Fatalf("got %q, want a", got)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	writeRun(t, dir, 0, "next run\n")
+	expectEOF(t, lines)
+}
+
+// Close does not wait for a process that keeps the pipe open, beyond a
+// short drain.
+func TestRunLogCloseWithWriterHeld(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenRunLog(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := syscall.Dup(int(l.Writer().Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := os.NewFile(uintptr(fd), "held") // as a grandchild would
+	defer held.Close()
+	io.WriteString(held, "from the grandchild\n")
+	start := time.Now()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 50*drainTimeout {
+		t.Errorf("Close took %v", d)
+	}
+	if err := l.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if got := readLog(t, dir, all); got != "from the grandchild\n" {
+		t.Errorf("got %q", got)
+	}
+}
+
+// TestRunLogMemory reports the memory of idle run logs, as an agent with
+// 1000 instances holds them.
+func TestRunLogMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	const n = 200
+	dir := t.TempDir()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	logs := make([]*RunLog, n)
+	for i := range logs {
+		l, err := OpenRunLog(filepath.Join(dir, fmt.Sprint(i)), 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(l.Writer(), "started\n") // the write end stays open, as a running instance holds it
+		logs[i] = l
+	}
+	for _, l := range logs {
+		defer l.Close()
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perLog := (int64(after.HeapInuse+after.StackInuse) - int64(before.HeapInuse+before.StackInuse)) / n
+	t.Logf("idle run log: about %d bytes each (heap + stack)", perLog)
+}

@@ -492,8 +492,7 @@ u.toml:6: template.working_dir: "srv" is not an absolute path
 u.toml:7: template.user: must not be empty (leave it out to run as the agent's user)
 u.toml:8: template.group: must not be empty (leave it out for the user's group)
 u.toml:9: template.stop_signal: "SIGFOO" is not a signal (want a name like SIGTERM or a number from 1 to 64)
-u.toml:10: template.stop_timeout: want a duration string like "10s", got integer 10
-u.toml:11: template.restart_delay: must be more than 0s`},
+u.toml:10: template.stop_timeout: want a duration string like "10s", got integer 10`},
 		{name: "stop signal number", src: `kind = "job"
 [template]
 command = ["x"]
@@ -970,5 +969,16 @@ func TestJSONRoundTrip(t *testing.T) {
 	b, _ := json.Marshal(Labels{"b": "2", "a": "1"})
 	if string(b) != `{"a":"1","b":"2"}` {
 		t.Errorf("labels JSON %s", b)
+	}
+}
+
+// restart_delay = "0s" restarts at once: allowed, unlike runit's 1 s floor.
+func TestZeroRestartDelayIsAllowed(t *testing.T) {
+	u, err := Parse("z.toml", []byte("kind = \"replicated\"\n[template]\nlabels = { app = \"z\" }\ncommand = [\"x\"]\nrestart_delay = \"0s\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Template.RestartDelay != 0 || u.Template.MaxRestartDelay != DefaultMaxRestartDelay {
+		t.Fatalf("restart_delay %v, max %v", u.Template.RestartDelay, u.Template.MaxRestartDelay)
 	}
 }

@@ -258,7 +258,8 @@ func (p *parser) template(key string, r *rawTemplate, kind Kind) Template {
 		t.Restart = val(p, key+".restart", r.Restart, t.Restart)
 	}
 
-	p.positive(key+".restart_delay", r.RestartDelay, "")
+	// restart_delay = "0s" is allowed: restart at once, as runit and s6
+	// cannot (they throttle to a second).
 	p.notBelow(key+".max_restart_delay", r.MaxRestartDelay, DefaultMaxRestartDelay, key+".restart_delay", r.RestartDelay, DefaultRestartDelay)
 
 	t.Liveness = p.probe(key+".liveness", "liveness", r.Liveness)

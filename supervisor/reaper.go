@@ -31,9 +31,12 @@ import (
 type Reaper struct {
 	log *slog.Logger
 
-	// mu is held around os.StartProcess plus registration, and around each
-	// wait4 plus lookup, so an exit is never reaped before its registration.
-	mu     sync.Mutex
+	// gate is read-locked around os.StartProcess plus registration, and
+	// write-locked around each wait4 plus lookup, so an exit is never
+	// reaped before its registration while starts still run in parallel
+	// (fork+exec is most of a start; two cores start twice as many).
+	gate   sync.RWMutex
+	mu     sync.Mutex    // guards procs and closed
 	procs  map[int]*Proc // registered, not yet reaped
 	closed bool
 
@@ -92,9 +95,12 @@ func (r *Reaper) Start(spec ProcSpec, onExit func(ExitStatus)) (*Proc, error) {
 	}
 	defer cleanup()
 
+	r.gate.RLock()
+	defer r.gate.RUnlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
 		return nil, fmt.Errorf("start %s: reaper closed", spec.Path)
 	}
 	process, err := os.StartProcess(name, argv, attr)
@@ -102,7 +108,9 @@ func (r *Reaper) Start(spec ProcSpec, onExit func(ExitStatus)) (*Proc, error) {
 		return nil, fmt.Errorf("start %s: %w", spec.Path, err)
 	}
 	p := &Proc{pid: process.Pid, started: time.Now(), process: process, onExit: onExit}
+	r.mu.Lock()
 	r.procs[p.pid] = p
+	r.mu.Unlock()
 	return p, nil
 }
 
@@ -139,19 +147,21 @@ func (r *Reaper) loop() {
 func (r *Reaper) reapAll() {
 	for {
 		var ws unix.WaitStatus
-		r.mu.Lock()
+		r.gate.Lock()
 		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
 		if err == unix.EINTR {
-			r.mu.Unlock()
+			r.gate.Unlock()
 			continue
 		}
 		if err != nil || pid <= 0 { // ECHILD: no children; 0: none exited
-			r.mu.Unlock()
+			r.gate.Unlock()
 			return
 		}
+		r.mu.Lock()
 		p := r.procs[pid]
 		delete(r.procs, pid)
 		r.mu.Unlock()
+		r.gate.Unlock()
 
 		st := NewExitStatus(ws, time.Now())
 		if p == nil {

@@ -1,0 +1,576 @@
+package supervisor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tendhq/tend/units"
+)
+
+// The local API: JSON over HTTP on a unix socket, routes under /v1.
+//
+//	GET    /v1/version
+//	GET    /v1/instances?selector=S[&watch=1]       []Instance, or a stream of WatchEvent
+//	GET    /v1/instances/{name}                     Instance
+//	DELETE /v1/instances/{name}
+//	PATCH  /v1/instances/{name}/labels              LabelChange → Instance
+//	GET    /v1/instances/{name}/logs?previous&follow&tail=N&timestamps   text, streamed
+//	GET    /v1/units?kind=K                         []Unit
+//	GET    /v1/units/{name}                         Unit
+//	DELETE /v1/units/{name}?cascade=orphan
+//	PUT    /v1/units/{filename}[?create=1]          TOML bytes → ApplyResult
+//	POST   /v1/units/{name}/scale                   {"replicas":N} → Unit
+//	GET    /v1/hosts                                []Host
+//	GET    /v1/hosts/{name}                         Host
+//	PATCH  /v1/hosts/{name}/labels                  LabelChange → Host
+//	GET    /v1/events?kind=K&object=NAME            []Event
+//
+// Every non-2xx answer has an APIError body: 404 for ErrNotFound, 400 for
+// ErrInvalid and bad parameters, 409 when create finds the unit already
+// there, 422 for an invalid unit file (the message lists every problem, one
+// per line), 500 for anything else.
+
+// Watch event types, as Kubernetes names them.
+const (
+	WatchAdded    = "ADDED"
+	WatchModified = "MODIFIED"
+	WatchDeleted  = "DELETED"
+	// WatchBookmark ends the initial list: every instance that existed when
+	// the watch began has been sent as ADDED. It carries no object.
+	WatchBookmark = "BOOKMARK"
+)
+
+// WatchEvent is one line of a watch stream (newline-delimited JSON). A
+// DELETED event carries the instance as it was last seen; so does one for an
+// instance that stopped matching the selector.
+type WatchEvent struct {
+	Type   string   `json:"type"`
+	Object Instance `json:"object,omitzero"`
+}
+
+// ScaleRequest is the body of POST /v1/units/{name}/scale.
+type ScaleRequest struct {
+	Replicas int `json:"replicas"`
+}
+
+// maxUnitFile bounds the body of PUT /v1/units/{filename}.
+const maxUnitFile = 1 << 20
+
+// NewAPI returns the local API's handler, serving b. It logs failed
+// requests to log at Warn and every request at Debug.
+//
+// The streaming routes (watch, logs with follow) run until the client goes
+// away or the request's context ends: give the http.Server a BaseContext
+// that is cancelled at shutdown, since http.Server.Shutdown does not wait
+// for them to end on their own.
+func NewAPI(b Backend, log *slog.Logger) http.Handler {
+	a := &api{b: b, log: log}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/version", a.version)
+	mux.HandleFunc("GET /v1/instances", a.instances)
+	mux.HandleFunc("GET /v1/instances/{name}", a.instance)
+	mux.HandleFunc("DELETE /v1/instances/{name}", a.deleteInstance)
+	mux.HandleFunc("PATCH /v1/instances/{name}/labels", a.labelInstance)
+	mux.HandleFunc("GET /v1/instances/{name}/logs", a.logs)
+	mux.HandleFunc("GET /v1/units", a.units)
+	mux.HandleFunc("GET /v1/units/{name}", a.unit)
+	mux.HandleFunc("DELETE /v1/units/{name}", a.deleteUnit)
+	mux.HandleFunc("PUT /v1/units/{filename}", a.applyUnit)
+	mux.HandleFunc("POST /v1/units/{name}/scale", a.scaleUnit)
+	mux.HandleFunc("GET /v1/hosts", a.hosts)
+	mux.HandleFunc("GET /v1/hosts/{name}", a.host)
+	mux.HandleFunc("PATCH /v1/hosts/{name}/labels", a.labelHost)
+	mux.HandleFunc("GET /v1/events", a.events)
+	a.mux = mux
+	return a
+}
+
+type api struct {
+	b   Backend
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	if _, pattern := a.mux.Handler(r); pattern == "" {
+		// No route: answer in JSON like every other error, keeping the
+		// mux's choice between 404 and 405.
+		rec := &statusWriter{ResponseWriter: discardWriter{h: http.Header{}}, status: http.StatusOK}
+		a.mux.ServeHTTP(rec, r)
+		if rec.status == http.StatusMethodNotAllowed {
+			sw.Header().Set("Allow", rec.Header().Get("Allow"))
+		}
+		writeError(sw, rec.status, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
+	} else {
+		a.mux.ServeHTTP(sw, r)
+	}
+	level := slog.LevelDebug
+	if sw.status >= 400 {
+		level = slog.LevelWarn
+	}
+	a.log.Log(r.Context(), level, "api request", "method", r.Method, "path", r.URL.Path,
+		"status", sw.status, "duration", time.Since(start).Round(time.Microsecond))
+}
+
+func (a *api) version(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.b.Version())
+}
+
+func (a *api) instances(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	sel, err := units.ParseSelector(q.Get("selector"))
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("%w: %w", ErrInvalid, err))
+		return
+	}
+	watch, err := boolParam(q, "watch")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if watch {
+		a.watch(w, r, sel)
+		return
+	}
+	writeJSON(w, http.StatusOK, nonNil(a.b.Instances(sel)))
+}
+
+// watch streams the instances matching sel: each as ADDED, a BOOKMARK, then
+// a line for every instance whose JSON changed, appeared or went away after
+// each change the backend signals.
+func (a *api) watch(w http.ResponseWriter, r *http.Request, sel units.Selector) {
+	changes, stop := a.b.Changes() // before the first list, so no change is missed
+	defer stop()
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives any server write timeout
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+
+	seen := map[string][]byte{}   // name → JSON last sent
+	last := map[string]Instance{} // name → instance last sent, for DELETED
+	send := func(typ string, in Instance) bool {
+		return enc.Encode(WatchEvent{Type: typ, Object: in}) == nil
+	}
+	diff := func() bool {
+		now := a.b.Instances(sel)
+		present := make(map[string]bool, len(now))
+		for _, in := range now {
+			present[in.Name] = true
+			data, err := json.Marshal(in)
+			if err != nil {
+				continue
+			}
+			old, ok := seen[in.Name]
+			switch {
+			case !ok:
+				if !send(WatchAdded, in) {
+					return false
+				}
+			case string(old) != string(data):
+				if !send(WatchModified, in) {
+					return false
+				}
+			default:
+				continue
+			}
+			seen[in.Name], last[in.Name] = data, in
+		}
+		for name := range seen {
+			if !present[name] {
+				if !send(WatchDeleted, last[name]) {
+					return false
+				}
+				delete(seen, name)
+				delete(last, name)
+			}
+		}
+		return rc.Flush() == nil
+	}
+
+	if !diff() || enc.Encode(WatchEvent{Type: WatchBookmark}) != nil || rc.Flush() != nil {
+		return
+	}
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case _, ok := <-changes:
+			if !ok || !diff() {
+				return
+			}
+		}
+	}
+}
+
+func (a *api) instance(w http.ResponseWriter, r *http.Request) {
+	in, err := a.b.Instance(r.PathValue("name"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, in)
+}
+
+func (a *api) deleteInstance(w http.ResponseWriter, r *http.Request) {
+	if err := a.b.DeleteInstance(r.PathValue("name")); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *api) labelInstance(w http.ResponseWriter, r *http.Request) {
+	var change LabelChange
+	if err := readJSON(r, &change); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	in, err := a.b.LabelInstance(r.PathValue("name"), change)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, in)
+}
+
+func (a *api) logs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	opts := LogOptions{Tail: -1}
+	var err error
+	if opts.Previous, err = boolParam(q, "previous"); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if opts.Follow, err = boolParam(q, "follow"); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if opts.Timestamps, err = boolParam(q, "timestamps"); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if s := q.Get("tail"); s != "" {
+		if opts.Tail, err = strconv.Atoi(s); err != nil {
+			a.fail(w, r, fmt.Errorf("%w: tail=%q is not a number", ErrInvalid, s))
+			return
+		}
+	}
+	rd, err := a.b.Logs(r.Context(), r.PathValue("name"), opts)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	defer rd.Close()
+	rc := http.NewResponseController(w)
+	if opts.Follow {
+		_ = rc.SetWriteDeadline(time.Time{})
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	// Copy chunk by chunk, flushing each, so a follower sees lines as they
+	// are written rather than when a buffer fills.
+	buf := make([]byte, 32<<10)
+	for {
+		n, rerr := rd.Read(buf)
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+		}
+		if rerr != nil {
+			if rerr != io.EOF && r.Context().Err() == nil {
+				a.log.Warn("api: reading logs", "instance", r.PathValue("name"), "err", rerr)
+			}
+			return
+		}
+	}
+}
+
+func (a *api) units(w http.ResponseWriter, r *http.Request) {
+	kind := r.URL.Query().Get("kind")
+	if kind != "" {
+		k, err := units.ParseKind(kind)
+		if err != nil {
+			a.fail(w, r, fmt.Errorf("%w: %w", ErrInvalid, err))
+			return
+		}
+		kind = k.String()
+	}
+	writeJSON(w, http.StatusOK, nonNil(a.b.Units(kind)))
+}
+
+func (a *api) unit(w http.ResponseWriter, r *http.Request) {
+	u, err := a.b.Unit(r.PathValue("name"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
+}
+
+func (a *api) deleteUnit(w http.ResponseWriter, r *http.Request) {
+	var orphan bool
+	switch c := r.URL.Query().Get("cascade"); c {
+	case "orphan", "false":
+		orphan = true
+	case "", "true", "background", "foreground":
+	default:
+		a.fail(w, r, fmt.Errorf("%w: cascade=%q: want orphan, background or foreground", ErrInvalid, c))
+		return
+	}
+	if err := a.b.DeleteUnit(r.PathValue("name"), orphan); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *api) applyUnit(w http.ResponseWriter, r *http.Request) {
+	filename := r.PathValue("filename")
+	create, err := boolParam(r.URL.Query(), "create")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxUnitFile))
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("%w: reading %s: %w", ErrInvalid, filename, err))
+		return
+	}
+	if create {
+		name := strings.TrimSuffix(filename, filepath.Ext(filename))
+		if _, err := a.b.Unit(name); err == nil {
+			writeError(w, http.StatusConflict, fmt.Sprintf("units %q already exists", name))
+			return
+		} else if !errors.Is(err, ErrNotFound) {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	res, err := a.b.ApplyUnit(filename, data)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (a *api) scaleUnit(w http.ResponseWriter, r *http.Request) {
+	var req ScaleRequest
+	if err := readJSON(r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if req.Replicas < 0 {
+		a.fail(w, r, fmt.Errorf("%w: replicas must not be negative, got %d", ErrInvalid, req.Replicas))
+		return
+	}
+	u, err := a.b.ScaleUnit(r.PathValue("name"), req.Replicas)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
+}
+
+func (a *api) hosts(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, nonNil(a.b.Hosts()))
+}
+
+func (a *api) host(w http.ResponseWriter, r *http.Request) {
+	h, err := a.b.Host(r.PathValue("name"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h)
+}
+
+func (a *api) labelHost(w http.ResponseWriter, r *http.Request) {
+	var change LabelChange
+	if err := readJSON(r, &change); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	h, err := a.b.LabelHost(r.PathValue("name"), change)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h)
+}
+
+func (a *api) events(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	writeJSON(w, http.StatusOK, nonNil(a.b.Events(q.Get("kind"), q.Get("object"))))
+}
+
+// fail answers with err's status and message.
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := errorStatus(err)
+	if status == http.StatusInternalServerError {
+		a.log.Error("api: backend failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeError(w, status, err.Error())
+}
+
+// errorStatus maps an error from the Backend (or from decoding a request)
+// to an HTTP status.
+func errorStatus(err error) int {
+	var list units.ErrorList
+	var plist *units.ErrorList
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	case errors.As(err, &list), errors.As(err, &plist):
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, ErrInvalid):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "encoding answer: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(data, '\n'))
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	data, _ := json.Marshal(APIError{Error: msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(data, '\n'))
+}
+
+// readJSON decodes the request body into v, rejecting unknown fields.
+func readJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: request body: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+// boolParam reads a query flag: absent, "" (present without a value), "1",
+// "true" and the rest of strconv.ParseBool's words.
+func boolParam(q map[string][]string, key string) (bool, error) {
+	vs, ok := q[key]
+	if !ok {
+		return false, nil
+	}
+	v := ""
+	if len(vs) > 0 {
+		v = vs[0]
+	}
+	if v == "" {
+		return true, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%w: %s=%q: want true or false", ErrInvalid, key, v)
+	}
+	return b, nil
+}
+
+// nonNil makes an empty list encode as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// statusWriter records the status written through it. It forwards Flush
+// and the rest through Unwrap, for http.ResponseController.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// discardWriter swallows the mux's plain-text 404 and 405 answers.
+type discardWriter struct{ h http.Header }
+
+func (d discardWriter) Header() http.Header         { return d.h }
+func (d discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d discardWriter) WriteHeader(int)             {}
+
+// ListenUnix listens on the unix socket at path for the local API. It
+// creates the parent directory (0755) if needed and makes the socket 0660,
+// so that root and the socket's group may use it.
+//
+// A socket file left behind by an agent that died is removed; one that an
+// agent still answers on is not: ListenUnix then fails with "another agent
+// is listening on PATH". A file at path that is not a socket is never
+// removed.
+func ListenUnix(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("local API socket: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return nil, fmt.Errorf("local API socket: %s exists and is not a socket; move it away or set another socket path", path)
+		}
+		conn, err := net.DialTimeout("unix", path, time.Second)
+		if err == nil {
+			conn.Close()
+			return nil, fmt.Errorf("another agent is listening on %s", path)
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, syscall.ENOENT) {
+			return nil, fmt.Errorf("local API socket: checking %s for a running agent: %w", path, err)
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("local API socket: removing stale %s: %w", path, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("local API socket: %w", err)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("local API socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("local API socket: %w", err)
+	}
+	return l, nil
+}

@@ -1,0 +1,1045 @@
+package supervisor
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/tendhq/tend/units"
+)
+
+// memBackend is an in-memory Backend for testing the API and the client:
+// maps of objects under one mutex, and change notification like the
+// agent's (coalesced, never blocking).
+type memBackend struct {
+	mu        sync.Mutex
+	instances map[string]Instance
+	units     map[string]Unit
+	hosts     map[string]Host
+	events    []Event
+	logs      map[string]string      // instance → current run's output
+	previous  map[string]string      // instance → previous run's output
+	follow    map[string]chan string // instance → lines that a follower receives after the stored output
+	subs      map[chan struct{}]bool
+	applied   map[string][]byte
+	orphaned  map[string]bool
+	failing   error // returned by Instance when set, to test 500s
+}
+
+var _ Backend = (*memBackend)(nil)
+
+func newMemBackend() *memBackend {
+	return &memBackend{
+		instances: map[string]Instance{},
+		units:     map[string]Unit{},
+		hosts:     map[string]Host{},
+		logs:      map[string]string{},
+		previous:  map[string]string{},
+		follow:    map[string]chan string{},
+		subs:      map[chan struct{}]bool{},
+		applied:   map[string][]byte{},
+		orphaned:  map[string]bool{},
+	}
+}
+
+// change runs f under the lock and notifies the watchers.
+func (b *memBackend) change(f func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f()
+	for ch := range b.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (b *memBackend) Instances(sel units.Selector) []Instance {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []Instance
+	for _, name := range slices.Sorted(maps.Keys(b.instances)) {
+		if in := b.instances[name]; sel.Matches(in.Labels) {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+func (b *memBackend) Instance(name string) (Instance, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.failing != nil {
+		return Instance{}, b.failing
+	}
+	in, ok := b.instances[name]
+	if !ok {
+		return Instance{}, fmt.Errorf("instance %q: %w", name, ErrNotFound)
+	}
+	return in, nil
+}
+
+func (b *memBackend) DeleteInstance(name string) error {
+	var err error
+	b.change(func() {
+		if _, ok := b.instances[name]; !ok {
+			err = fmt.Errorf("instance %q: %w", name, ErrNotFound)
+			return
+		}
+		delete(b.instances, name)
+	})
+	return err
+}
+
+func relabel(l units.Labels, c LabelChange) (units.Labels, error) {
+	out := l.Clone()
+	if out == nil {
+		out = units.Labels{}
+	}
+	for k, v := range c.Set {
+		if old, ok := out[k]; ok && old != v && !c.Overwrite {
+			return nil, fmt.Errorf("%w: '%s' already has a value (%s), and --overwrite is false", ErrInvalid, k, old)
+		}
+		out[k] = v
+	}
+	for _, k := range c.Remove {
+		delete(out, k)
+	}
+	return out, nil
+}
+
+func (b *memBackend) LabelInstance(name string, c LabelChange) (Instance, error) {
+	var in Instance
+	var err error
+	b.change(func() {
+		var ok bool
+		if in, ok = b.instances[name]; !ok {
+			err = fmt.Errorf("instance %q: %w", name, ErrNotFound)
+			return
+		}
+		var l units.Labels
+		if l, err = relabel(in.Labels, c); err != nil {
+			return
+		}
+		in.Labels = l
+		b.instances[name] = in
+	})
+	return in, err
+}
+
+func (b *memBackend) Logs(ctx context.Context, name string, opts LogOptions) (io.ReadCloser, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.instances[name]; !ok {
+		return nil, fmt.Errorf("instance %q: %w", name, ErrNotFound)
+	}
+	text := b.logs[name]
+	if opts.Previous {
+		var ok bool
+		if text, ok = b.previous[name]; !ok {
+			return nil, fmt.Errorf("previous run of instance %q: %w", name, ErrNotFound)
+		}
+	}
+	if opts.Tail >= 0 {
+		lines := strings.SplitAfter(text, "\n")
+		if lines[len(lines)-1] == "" {
+			lines = lines[:len(lines)-1]
+		}
+		text = strings.Join(lines[max(0, len(lines)-opts.Tail):], "")
+	}
+	if !opts.Follow {
+		return io.NopCloser(strings.NewReader(text)), nil
+	}
+	lines := b.follow[name]
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write([]byte(text))
+		for {
+			select {
+			case <-ctx.Done():
+				pw.CloseWithError(io.EOF)
+				return
+			case l, ok := <-lines:
+				if !ok {
+					pw.Close() // the run ended
+					return
+				}
+				pw.Write([]byte(l))
+			}
+		}
+	}()
+	return pr, nil
+}
+
+func (b *memBackend) Units(kind string) []Unit {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []Unit
+	for _, name := range slices.Sorted(maps.Keys(b.units)) {
+		if u := b.units[name]; kind == "" || u.Kind == kind {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func (b *memBackend) Unit(name string) (Unit, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	u, ok := b.units[name]
+	if !ok {
+		return Unit{}, fmt.Errorf("unit %q: %w", name, ErrNotFound)
+	}
+	return u, nil
+}
+
+// ApplyUnit accepts any file, except that each line "bad KEY" is reported
+// as an invalid key, as units.Parse would report it.
+func (b *memBackend) ApplyUnit(filename string, data []byte) (ApplyResult, error) {
+	var list units.ErrorList
+	for i, line := range strings.Split(string(data), "\n") {
+		if key, ok := strings.CutPrefix(line, "bad "); ok {
+			list = append(list, &units.Error{File: filename, Line: i + 1, Key: key, Msg: "unknown key"})
+		}
+	}
+	if len(list) > 0 {
+		return ApplyResult{}, fmt.Errorf("unit file %s: %w", filename, list)
+	}
+	name := strings.TrimSuffix(filename, ".toml")
+	res := ApplyResult{Name: name, Kind: "replicated", Action: "created"}
+	b.change(func() {
+		if old, ok := b.applied[name]; ok {
+			res.Action = "configured"
+			if string(old) == string(data) {
+				res.Action = "unchanged"
+			}
+		}
+		b.applied[name] = data
+		b.units[name] = Unit{Name: name, Kind: "replicated", Source: string(data), Desired: 1}
+	})
+	return res, nil
+}
+
+func (b *memBackend) DeleteUnit(name string, orphan bool) error {
+	var err error
+	b.change(func() {
+		if _, ok := b.units[name]; !ok {
+			err = fmt.Errorf("unit %q: %w", name, ErrNotFound)
+			return
+		}
+		delete(b.units, name)
+		b.orphaned[name] = orphan
+	})
+	return err
+}
+
+func (b *memBackend) ScaleUnit(name string, replicas int) (Unit, error) {
+	var u Unit
+	var err error
+	b.change(func() {
+		var ok bool
+		if u, ok = b.units[name]; !ok {
+			err = fmt.Errorf("unit %q: %w", name, ErrNotFound)
+			return
+		}
+		u.Desired = replicas
+		b.units[name] = u
+	})
+	return u, err
+}
+
+func (b *memBackend) Hosts() []Host {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []Host
+	for _, name := range slices.Sorted(maps.Keys(b.hosts)) {
+		out = append(out, b.hosts[name])
+	}
+	return out
+}
+
+func (b *memBackend) Host(name string) (Host, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h, ok := b.hosts[name]
+	if !ok {
+		return Host{}, fmt.Errorf("host %q: %w", name, ErrNotFound)
+	}
+	return h, nil
+}
+
+func (b *memBackend) LabelHost(name string, c LabelChange) (Host, error) {
+	var h Host
+	var err error
+	b.change(func() {
+		var ok bool
+		if h, ok = b.hosts[name]; !ok {
+			err = fmt.Errorf("host %q: %w", name, ErrNotFound)
+			return
+		}
+		var l units.Labels
+		if l, err = relabel(h.Labels, c); err != nil {
+			return
+		}
+		h.Labels = l
+		b.hosts[name] = h
+	})
+	return h, err
+}
+
+func (b *memBackend) Events(kind, object string) []Event {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []Event
+	for _, e := range b.events {
+		if (kind == "" || e.Kind == kind) && (object == "" || e.Object == object) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (b *memBackend) Changes() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	b.mu.Lock()
+	b.subs[ch] = true
+	b.mu.Unlock()
+	return ch, func() {
+		b.mu.Lock()
+		delete(b.subs, ch)
+		b.mu.Unlock()
+	}
+}
+
+func (b *memBackend) Version() Version {
+	return Version{Version: "v0.0.0-test", Go: "go1.26", Host: "edge-17"}
+}
+
+func (b *memBackend) subscribers() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs)
+}
+
+// shortTempDir returns a directory short enough for a unix socket path
+// (at most 108 bytes), removed when the test ends.
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "tend")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// noLeaks fails the test if goroutines started during it outlive it (its
+// cleanups included: this one runs last).
+func noLeaks(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
+
+// serve runs the API for b on a real unix socket and returns a client for
+// it. The server, its streams and the client's connections end with the
+// test.
+func serve(t *testing.T, b Backend) (*Client, string) {
+	t.Helper()
+	noLeaks(t)
+	sock := filepath.Join(shortTempDir(t), "run", "tend.sock")
+	l, err := ListenUnix(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := &http.Server{
+		Handler:     NewAPI(b, slog.New(slog.DiscardHandler)),
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(l)
+	}()
+	c := NewClient(sock)
+	t.Cleanup(func() {
+		cancel()
+		srv.Close()
+		<-done
+		c.Close()
+	})
+	return c, sock
+}
+
+func fixture() *memBackend {
+	b := newMemBackend()
+	t0 := time.Date(2020, 10, 24, 0, 9, 40, 0, time.UTC)
+	for _, n := range []string{"kubia-7hjkc", "kubia-9w7gs"} {
+		b.instances[n] = Instance{Name: n, Unit: "kubia", Kind: "replicated", Host: "edge-17",
+			Labels: units.Labels{"app": "kubia"}, Command: []string{"kubia"}, Created: t0, Status: "Running", Ready: true}
+	}
+	b.instances["ssd-monitor-hkpq4"] = Instance{Name: "ssd-monitor-hkpq4", Unit: "ssd-monitor", Kind: "per-host",
+		Host: "edge-17", Labels: units.Labels{"app": "ssd-monitor"}, Status: "Running"}
+	b.units["kubia"] = Unit{Name: "kubia", Kind: "replicated", Desired: 3, Current: 3, Ready: 3, Selector: "app=kubia"}
+	b.units["ssd-monitor"] = Unit{Name: "ssd-monitor", Kind: "per-host", NodeSelector: "disk=ssd"}
+	b.hosts["edge-17"] = Host{Name: "edge-17", Status: "Ready", Version: "v0.0.0-test", Labels: units.Labels{"zone": "a"}}
+	b.events = []Event{
+		{Kind: "unit", Object: "kubia", Type: "Normal", Reason: "SuccessfulCreate", Message: "Created instance: kubia-7hjkc", Count: 1},
+		{Kind: "instance", Object: "kubia-7hjkc", Type: "Warning", Reason: "Unhealthy", Message: "Liveness probe failed", Count: 3},
+	}
+	b.logs["kubia-7hjkc"] = "one\ntwo\nthree\n"
+	b.previous["kubia-7hjkc"] = "before the restart\n"
+	return b
+}
+
+func names[T any](list []T, name func(T) string) []string {
+	var out []string
+	for _, x := range list {
+		out = append(out, name(x))
+	}
+	return out
+}
+
+func instName(in Instance) string { return in.Name }
+
+func TestAPIVersion(t *testing.T) {
+	c, _ := serve(t, fixture())
+	v, err := c.Version(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Version != "v0.0.0-test" || v.Host != "edge-17" {
+		t.Errorf("Version = %+v", v)
+	}
+}
+
+func TestAPIInstances(t *testing.T) {
+	c, _ := serve(t, fixture())
+	ctx := context.Background()
+	for _, tc := range []struct {
+		selector string
+		want     []string
+	}{
+		{"", []string{"kubia-7hjkc", "kubia-9w7gs", "ssd-monitor-hkpq4"}},
+		{"app=kubia", []string{"kubia-7hjkc", "kubia-9w7gs"}},
+		{"app in (ssd-monitor, foo)", []string{"ssd-monitor-hkpq4"}},
+		{"app!=kubia", []string{"ssd-monitor-hkpq4"}},
+		{"app=none", nil},
+	} {
+		list, err := c.Instances(ctx, tc.selector)
+		if err != nil {
+			t.Fatalf("Instances(%q): %v", tc.selector, err)
+		}
+		if got := names(list, instName); !slices.Equal(got, tc.want) {
+			t.Errorf("Instances(%q) = %q, want %q", tc.selector, got, tc.want)
+		}
+	}
+	_, err := c.Instances(ctx, "app in (")
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "app in (") {
+		t.Errorf("bad selector: err = %v, want ErrInvalid naming the selector", err)
+	}
+}
+
+func TestAPIEmptyListIsArray(t *testing.T) {
+	c, sock := serve(t, newMemBackend())
+	resp := rawGet(t, sock, "/v1/instances")
+	if strings.TrimSpace(resp) != "200 OK []" {
+		t.Errorf("empty list = %q, want 200 OK []", resp)
+	}
+	hosts, err := c.Hosts(context.Background())
+	if err != nil || len(hosts) != 0 {
+		t.Errorf("Hosts = %v, %v", hosts, err)
+	}
+}
+
+// rawGet fetches path over the socket without the Client.
+func rawGet(t *testing.T, sock, path string) string {
+	t.Helper()
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get("http://tend" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.Status + " " + string(data)
+}
+
+func TestAPIInstanceAndErrors(t *testing.T) {
+	b := fixture()
+	c, _ := serve(t, b)
+	ctx := context.Background()
+	in, err := c.Instance(ctx, "kubia-7hjkc")
+	if err != nil || in.Unit != "kubia" || !in.Created.Equal(time.Date(2020, 10, 24, 0, 9, 40, 0, time.UTC)) {
+		t.Fatalf("Instance = %+v, %v", in, err)
+	}
+
+	_, err = c.Instance(ctx, "nope")
+	var se *ServerError
+	if !errors.As(err, &se) || se.Status != http.StatusNotFound || !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing instance: err = %#v, want a 404 ServerError matching ErrNotFound", err)
+	}
+	if got, want := err.Error(), `instance "nope": not found`; got != want {
+		t.Errorf("404 message = %q, want %q", got, want)
+	}
+
+	b.failing = errors.New("store: disk on fire")
+	_, err = c.Instance(ctx, "kubia-7hjkc")
+	if !errors.As(err, &se) || se.Status != http.StatusInternalServerError || err.Error() != "store: disk on fire" {
+		t.Errorf("backend failure: err = %#v, want 500 with the backend's message", err)
+	}
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) {
+		t.Errorf("500 matches a sentinel: %v", err)
+	}
+}
+
+func TestAPINoRoute(t *testing.T) {
+	_, sock := serve(t, fixture())
+	for path, want := range map[string]string{
+		"/v1/nothing":  `404 Not Found {"error":"no route for GET /v1/nothing"}`,
+		"/v2/version":  `404 Not Found {"error":"no route for GET /v2/version"}`,
+		"/v1/units/x/": `404 Not Found {"error":"no route for GET /v1/units/x/"}`,
+	} {
+		if got := strings.TrimSpace(rawGet(t, sock, path)); got != want {
+			t.Errorf("GET %s = %s, want %s", path, got, want)
+		}
+	}
+	// A known path with the wrong method is a 405, in JSON too.
+	c := NewClient(sock)
+	defer c.Close()
+	err := c.do(context.Background(), http.MethodPost, "/v1/hosts", nil, nil, nil)
+	var se *ServerError
+	if !errors.As(err, &se) || se.Status != http.StatusMethodNotAllowed || se.Message != "no route for POST /v1/hosts" {
+		t.Errorf("POST /v1/hosts: err = %#v", err)
+	}
+}
+
+func TestAPIDeleteInstance(t *testing.T) {
+	b := fixture()
+	c, _ := serve(t, b)
+	ctx := context.Background()
+	if err := c.DeleteInstance(ctx, "kubia-7hjkc"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.instances["kubia-7hjkc"]; ok {
+		t.Error("instance still there after DeleteInstance")
+	}
+	if err := c.DeleteInstance(ctx, "kubia-7hjkc"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second delete: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestAPILabelInstance(t *testing.T) {
+	c, _ := serve(t, fixture())
+	ctx := context.Background()
+	in, err := c.LabelInstance(ctx, "kubia-7hjkc", LabelChange{Set: units.Labels{"type": "special"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := in.Labels.String(); got != "app=kubia,type=special" {
+		t.Errorf("labels = %q", got)
+	}
+	_, err = c.LabelInstance(ctx, "kubia-7hjkc", LabelChange{Set: units.Labels{"app": "foo"}})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "'app' already has a value (kubia), and --overwrite is false") {
+		t.Errorf("relabel without overwrite: err = %v", err)
+	}
+	in, err = c.LabelInstance(ctx, "kubia-7hjkc", LabelChange{Set: units.Labels{"app": "foo"}, Remove: []string{"type"}, Overwrite: true})
+	if err != nil || in.Labels.String() != "app=foo" {
+		t.Errorf("relabel with overwrite = %q, %v", in.Labels, err)
+	}
+	_, err = c.LabelInstance(ctx, "nope", LabelChange{})
+	if !errors.Is(err, ErrNotFound) {
+		t.Errorf("label missing instance: err = %v", err)
+	}
+}
+
+func readAll(t *testing.T, rc io.ReadCloser, err error) string {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func TestAPILogs(t *testing.T) {
+	c, _ := serve(t, fixture())
+	ctx := context.Background()
+	logs := func(opts LogOptions) string {
+		rc, err := c.Logs(ctx, "kubia-7hjkc", opts)
+		return readAll(t, rc, err)
+	}
+	if got := logs(LogOptions{Tail: -1}); got != "one\ntwo\nthree\n" {
+		t.Errorf("logs = %q", got)
+	}
+	if got := logs(LogOptions{Tail: 2}); got != "two\nthree\n" {
+		t.Errorf("logs --tail 2 = %q", got)
+	}
+	if got := logs(LogOptions{Tail: 0}); got != "" {
+		t.Errorf("logs --tail 0 = %q", got)
+	}
+	if got := logs(LogOptions{Previous: true, Tail: -1}); got != "before the restart\n" {
+		t.Errorf("logs --previous = %q", got)
+	}
+	_, err := c.Logs(ctx, "kubia-9w7gs", LogOptions{Previous: true, Tail: -1})
+	if !errors.Is(err, ErrNotFound) || err.Error() != `previous run of instance "kubia-9w7gs": not found` {
+		t.Errorf("no previous run: err = %v", err)
+	}
+	_, err = c.Logs(ctx, "nope", LogOptions{Tail: -1})
+	if !errors.Is(err, ErrNotFound) {
+		t.Errorf("logs of missing instance: err = %v", err)
+	}
+}
+
+// TestAPILogsFollow checks that each write reaches a follower at once
+// (the server flushes per write) and that the stream ends with the run.
+func TestAPILogsFollow(t *testing.T) {
+	b := fixture()
+	lines := make(chan string)
+	b.follow["kubia-7hjkc"] = lines
+	c, _ := serve(t, b)
+	rc, err := c.Logs(context.Background(), "kubia-7hjkc", LogOptions{Follow: true, Tail: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	r := bufio.NewReader(rc)
+	expect := func(want string) {
+		t.Helper()
+		got, err := r.ReadString('\n')
+		if err != nil || got != want {
+			t.Fatalf("read %q, %v; want %q", got, err, want)
+		}
+	}
+	expect("three\n")
+	for _, l := range []string{"four\n", "five\n"} {
+		lines <- l // unbuffered: the backend has taken it before the read
+		expect(l)
+	}
+	close(lines)
+	if rest, err := io.ReadAll(r); err != nil || len(rest) != 0 {
+		t.Errorf("after the run ended: %q, %v; want EOF", rest, err)
+	}
+}
+
+// TestAPILogsFollowCancel checks that a follower that goes away ends the
+// backend's stream.
+func TestAPILogsFollowCancel(t *testing.T) {
+	b := fixture()
+	b.follow["kubia-7hjkc"] = make(chan string)
+	c, _ := serve(t, b)
+	ctx, cancel := context.WithCancel(context.Background())
+	rc, err := c.Logs(ctx, "kubia-7hjkc", LogOptions{Follow: true, Tail: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(rc)
+	if l, err := r.ReadString('\n'); err != nil || l != "one\n" {
+		t.Fatalf("first line %q, %v", l, err)
+	}
+	cancel()
+	if _, err := io.ReadAll(r); err == nil {
+		t.Error("read after cancel succeeded")
+	}
+	rc.Close()
+	// noLeaks checks that the backend's goroutine ended.
+}
+
+func TestAPIWatch(t *testing.T) {
+	b := fixture()
+	c, _ := serve(t, b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := make(chan WatchEvent)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- c.WatchInstances(ctx, "app=kubia", func(ev WatchEvent) error {
+			select {
+			case events <- ev:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	next := func() WatchEvent {
+		t.Helper()
+		select {
+		case ev := <-events:
+			return ev
+		case err := <-errc:
+			t.Fatalf("watch ended: %v", err)
+		}
+		return WatchEvent{}
+	}
+	expect := func(typ, name string) WatchEvent {
+		t.Helper()
+		ev := next()
+		if ev.Type != typ || ev.Object.Name != name {
+			t.Fatalf("event %s %s, want %s %s", ev.Type, ev.Object.Name, typ, name)
+		}
+		return ev
+	}
+	expect(WatchAdded, "kubia-7hjkc")
+	expect(WatchAdded, "kubia-9w7gs")
+	expect(WatchBookmark, "")
+
+	b.change(func() {
+		in := b.instances["kubia-9w7gs"]
+		in.Status = "Terminating"
+		b.instances["kubia-9w7gs"] = in
+	})
+	if ev := expect(WatchModified, "kubia-9w7gs"); ev.Object.Status != "Terminating" {
+		t.Errorf("modified object status %q", ev.Object.Status)
+	}
+	b.change(func() {
+		b.instances["kubia-zpkgx"] = Instance{Name: "kubia-zpkgx", Labels: units.Labels{"app": "kubia"}, Status: "Pending"}
+		b.instances["other"] = Instance{Name: "other", Labels: units.Labels{"app": "other"}}
+	})
+	expect(WatchAdded, "kubia-zpkgx")
+	b.change(func() { delete(b.instances, "kubia-9w7gs") })
+	if ev := expect(WatchDeleted, "kubia-9w7gs"); ev.Object.Status != "Terminating" {
+		t.Errorf("deleted object is not the last seen: %+v", ev.Object)
+	}
+	// Relabelled out of the selector: it leaves the watch.
+	if _, err := b.LabelInstance("kubia-7hjkc", LabelChange{Set: units.Labels{"app": "foo"}, Overwrite: true}); err != nil {
+		t.Fatal(err)
+	}
+	expect(WatchDeleted, "kubia-7hjkc")
+	// A change that leaves everything as it was sends nothing; the next
+	// real change arrives next.
+	b.change(func() {})
+	b.change(func() {
+		in := b.instances["kubia-zpkgx"]
+		in.Status = "Running"
+		b.instances["kubia-zpkgx"] = in
+	})
+	expect(WatchModified, "kubia-zpkgx")
+
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("WatchInstances after cancel = %v, want context.Canceled", err)
+	}
+	// The server notices the client has gone and unsubscribes.
+	deadline := time.Now().Add(5 * time.Second)
+	for b.subscribers() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("watch handler still subscribed after the client went away")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestAPIWatchBadSelector(t *testing.T) {
+	c, _ := serve(t, fixture())
+	err := c.WatchInstances(context.Background(), "a in", func(WatchEvent) error { return nil })
+	if !errors.Is(err, ErrInvalid) {
+		t.Errorf("err = %v, want ErrInvalid", err)
+	}
+}
+
+func TestAPIUnits(t *testing.T) {
+	c, _ := serve(t, fixture())
+	ctx := context.Background()
+	unitName := func(u Unit) string { return u.Name }
+	for kind, want := range map[string][]string{
+		"":           {"kubia", "ssd-monitor"},
+		"replicated": {"kubia"},
+		"ReplicaSet": {"kubia"},
+		"daemonset":  {"ssd-monitor"},
+		"job":        nil,
+	} {
+		list, err := c.Units(ctx, kind)
+		if err != nil {
+			t.Fatalf("Units(%q): %v", kind, err)
+		}
+		if got := names(list, unitName); !slices.Equal(got, want) {
+			t.Errorf("Units(%q) = %q, want %q", kind, got, want)
+		}
+	}
+	if _, err := c.Units(ctx, "pods"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `"pods" is not a kind`) {
+		t.Errorf("Units(pods): err = %v", err)
+	}
+	u, err := c.Unit(ctx, "kubia")
+	if err != nil || u.Desired != 3 || u.Selector != "app=kubia" {
+		t.Errorf("Unit = %+v, %v", u, err)
+	}
+	if _, err := c.Unit(ctx, "nope"); !errors.Is(err, ErrNotFound) || err.Error() != `unit "nope": not found` {
+		t.Errorf("missing unit: err = %v", err)
+	}
+}
+
+func TestAPIApplyUnit(t *testing.T) {
+	b := newMemBackend()
+	c, _ := serve(t, b)
+	ctx := context.Background()
+	data := []byte("kind = \"replicated\"\nreplicas = 3\n")
+	for _, want := range []string{"created", "unchanged"} {
+		res, err := c.ApplyUnit(ctx, "kubia.toml", data)
+		if err != nil || res.Action != want || res.Name != "kubia" {
+			t.Fatalf("ApplyUnit = %+v, %v; want %s", res, err, want)
+		}
+	}
+	if got := string(b.applied["kubia"]); got != string(data) {
+		t.Errorf("backend got %q", got)
+	}
+
+	_, err := c.CreateUnit(ctx, "kubia.toml", data)
+	var se *ServerError
+	if !errors.As(err, &se) || se.Status != http.StatusConflict || err.Error() != `units "kubia" already exists` {
+		t.Errorf("create of an existing unit: err = %#v", err)
+	}
+	res, err := c.CreateUnit(ctx, "exporter.toml", []byte("kind = \"job\"\n"))
+	if err != nil || res.Action != "created" {
+		t.Errorf("create = %+v, %v", res, err)
+	}
+
+	// Every problem reaches the client, one per line.
+	_, err = c.ApplyUnit(ctx, "broken.toml", []byte("kind = \"replicated\"\nbad replica\nbad templat.command\n"))
+	if !errors.As(err, &se) || se.Status != http.StatusUnprocessableEntity || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("invalid unit: err = %#v, want 422", err)
+	}
+	want := "unit file broken.toml: broken.toml:2: replica: unknown key\nbroken.toml:3: templat.command: unknown key"
+	if err.Error() != want {
+		t.Errorf("invalid unit message:\n%s\nwant:\n%s", err, want)
+	}
+	if _, ok := b.units["broken"]; ok {
+		t.Error("invalid unit was stored")
+	}
+}
+
+func TestAPIDeleteUnit(t *testing.T) {
+	b := fixture()
+	c, _ := serve(t, b)
+	ctx := context.Background()
+	if err := c.DeleteUnit(ctx, "kubia", true); err != nil {
+		t.Fatal(err)
+	}
+	if orphan, ok := b.orphaned["kubia"]; !ok || !orphan {
+		t.Errorf("DeleteUnit(orphan) reached the backend as orphan=%v", orphan)
+	}
+	if err := c.DeleteUnit(ctx, "ssd-monitor", false); err != nil || b.orphaned["ssd-monitor"] {
+		t.Errorf("DeleteUnit(cascade): %v, orphan=%v", err, b.orphaned["ssd-monitor"])
+	}
+	if err := c.DeleteUnit(ctx, "kubia", false); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second delete: err = %v", err)
+	}
+	// kubectl's spellings of --cascade.
+	for cascade, orphan := range map[string]bool{"false": true, "orphan": true, "background": false, "foreground": false, "true": false} {
+		b.units["x"] = Unit{Name: "x"}
+		if err := c.do(ctx, http.MethodDelete, "/v1/units/x", map[string][]string{"cascade": {cascade}}, nil, nil); err != nil {
+			t.Fatalf("cascade=%s: %v", cascade, err)
+		}
+		if b.orphaned["x"] != orphan {
+			t.Errorf("cascade=%s: orphan = %v, want %v", cascade, b.orphaned["x"], orphan)
+		}
+	}
+	err := c.do(ctx, http.MethodDelete, "/v1/units/x", map[string][]string{"cascade": {"sideways"}}, nil, nil)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `cascade="sideways"`) {
+		t.Errorf("bad cascade: err = %v", err)
+	}
+}
+
+func TestAPIScaleUnit(t *testing.T) {
+	c, _ := serve(t, fixture())
+	ctx := context.Background()
+	u, err := c.ScaleUnit(ctx, "kubia", 4)
+	if err != nil || u.Desired != 4 {
+		t.Fatalf("ScaleUnit = %+v, %v", u, err)
+	}
+	if _, err := c.ScaleUnit(ctx, "kubia", -1); !errors.Is(err, ErrInvalid) {
+		t.Errorf("negative replicas: err = %v", err)
+	}
+	if _, err := c.ScaleUnit(ctx, "nope", 1); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing unit: err = %v", err)
+	}
+	err = c.do(ctx, http.MethodPost, "/v1/units/kubia/scale", nil, map[string]any{"replica": 3}, nil)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `unknown field "replica"`) {
+		t.Errorf("misspelt body: err = %v", err)
+	}
+}
+
+func TestAPIHosts(t *testing.T) {
+	c, _ := serve(t, fixture())
+	ctx := context.Background()
+	hosts, err := c.Hosts(ctx)
+	if err != nil || len(hosts) != 1 || hosts[0].Name != "edge-17" {
+		t.Fatalf("Hosts = %+v, %v", hosts, err)
+	}
+	h, err := c.Host(ctx, "edge-17")
+	if err != nil || h.Status != "Ready" {
+		t.Errorf("Host = %+v, %v", h, err)
+	}
+	if _, err := c.Host(ctx, "gke-3775"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing host: err = %v", err)
+	}
+	h, err = c.LabelHost(ctx, "edge-17", LabelChange{Set: units.Labels{"disk": "ssd"}})
+	if err != nil || h.Labels.String() != "disk=ssd,zone=a" {
+		t.Errorf("LabelHost = %q, %v", h.Labels, err)
+	}
+	_, err = c.LabelHost(ctx, "edge-17", LabelChange{Set: units.Labels{"disk": "hdd"}})
+	if !errors.Is(err, ErrInvalid) {
+		t.Errorf("relabel without overwrite: err = %v", err)
+	}
+}
+
+func TestAPIEvents(t *testing.T) {
+	c, _ := serve(t, fixture())
+	ctx := context.Background()
+	reason := func(e Event) string { return e.Reason }
+	for _, tc := range []struct {
+		kind, object string
+		want         []string
+	}{
+		{"", "", []string{"SuccessfulCreate", "Unhealthy"}},
+		{"unit", "", []string{"SuccessfulCreate"}},
+		{"instance", "kubia-7hjkc", []string{"Unhealthy"}},
+		{"instance", "kubia-9w7gs", nil},
+	} {
+		list, err := c.Events(ctx, tc.kind, tc.object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := names(list, reason); !slices.Equal(got, tc.want) {
+			t.Errorf("Events(%q, %q) = %q, want %q", tc.kind, tc.object, got, tc.want)
+		}
+	}
+}
+
+func TestClientDialError(t *testing.T) {
+	sock := filepath.Join(shortTempDir(t), "tend.sock")
+	c := NewClient(sock)
+	defer c.Close()
+	_, err := c.Version(context.Background())
+	want := fmt.Sprintf(`cannot reach the tend agent at %s: connect: no such file or directory (is "tend agent" running? set --socket or TEND_SOCKET)`, sock)
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v\nwant  %s", err, want)
+	}
+	if !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("err does not wrap ENOENT: %#v", err)
+	}
+}
+
+func TestListenUnix(t *testing.T) {
+	dir := shortTempDir(t)
+	sock := filepath.Join(dir, "a", "b", "tend.sock")
+	l, err := ListenUnix(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != 0o660 {
+		t.Errorf("socket mode = %v, want a socket with 0660", fi.Mode())
+	}
+	if di, err := os.Stat(filepath.Dir(sock)); err != nil || di.Mode().Perm() != 0o755 {
+		t.Errorf("parent dir: %v, %v; want 0755", di.Mode(), err)
+	}
+
+	// A second agent must not steal the socket of a live one.
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		if conn, err := l.Accept(); err == nil {
+			conn.Close()
+		}
+	}()
+	if _, err := ListenUnix(sock); err == nil || err.Error() != "another agent is listening on "+sock {
+		t.Errorf("second ListenUnix: err = %v", err)
+	}
+	<-accepted
+	l.Close()
+
+	// A socket file left by an agent that died is removed. Make one that
+	// survives its listener's Close, as after kill -9.
+	stale, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close()
+	if _, err := os.Stat(sock); err != nil {
+		t.Fatalf("stale socket did not survive: %v", err)
+	}
+	l, err = ListenUnix(sock)
+	if err != nil {
+		t.Fatalf("ListenUnix over a stale socket: %v", err)
+	}
+	l.Close()
+
+	// Anything else at the path is left alone.
+	plain := filepath.Join(dir, "not-a-socket")
+	if err := os.WriteFile(plain, []byte("precious"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ListenUnix(plain); err == nil || !strings.Contains(err.Error(), "is not a socket") {
+		t.Errorf("ListenUnix over a file: err = %v", err)
+	}
+	if data, _ := os.ReadFile(plain); string(data) != "precious" {
+		t.Error("ListenUnix clobbered a regular file")
+	}
+}
+
+func TestErrorStatus(t *testing.T) {
+	list := units.ErrorList{{File: "a.toml", Line: 1, Key: "kind", Msg: "required"}}
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{fmt.Errorf("x: %w", ErrNotFound), 404},
+		{fmt.Errorf("x: %w", ErrInvalid), 400},
+		{fmt.Errorf("unit: %w", list), 422},
+		{&list, 422},
+		{errors.New("boom"), 500},
+	} {
+		if got := errorStatus(tc.err); got != tc.want {
+			t.Errorf("errorStatus(%v) = %d, want %d", tc.err, got, tc.want)
+		}
+	}
+}
+
+// The API's answers are plain JSON that other tools can read.
+func TestAPIWireJSON(t *testing.T) {
+	_, sock := serve(t, fixture())
+	body := rawGet(t, sock, "/v1/units/kubia")
+	status, js, _ := strings.Cut(body, " {")
+	if status != "200 OK" {
+		t.Fatalf("status %q", status)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte("{"+js), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["name"] != "kubia" || m["desired"] != 3.0 {
+		t.Errorf("unit JSON = %v", m)
+	}
+}

@@ -1,0 +1,136 @@
+package supervisor
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tendhq/tend/units"
+)
+
+func mustSchedule(t *testing.T, spec, zone string) (sched interface{ Next(time.Time) time.Time }, loc *time.Location) {
+	t.Helper()
+	loc = time.UTC
+	if zone != "" {
+		var err error
+		if loc, err = time.LoadLocation(zone); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := units.ParseSchedule(spec, loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, loc
+}
+
+func at(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func TestCronDue(t *testing.T) {
+	quarter := "0,15,30,45 * * * *"
+	cases := []struct {
+		name       string
+		spec, zone string
+		last, now  string
+		agentStart string
+		deadline   time.Duration
+		catchUp    units.CatchUp
+		run        []string
+		missed     int
+		next       string
+	}{
+		{
+			name: "on time", spec: quarter,
+			last: "2026-11-27T10:00:00Z", now: "2026-11-27T10:15:00.005Z", agentStart: "2026-11-27T09:00:00Z",
+			run: []string{"2026-11-27T10:15:00Z"}, next: "2026-11-27T10:30:00Z",
+		},
+		{
+			name: "nothing due", spec: quarter,
+			last: "2026-11-27T10:15:00Z", now: "2026-11-27T10:29:59Z", agentStart: "2026-11-27T09:00:00Z",
+			next: "2026-11-27T10:30:00Z",
+		},
+		{
+			name: "held up past the starting deadline", spec: quarter, deadline: 5 * time.Minute,
+			last: "2026-11-27T10:00:00Z", now: "2026-11-27T10:25:00Z", agentStart: "2026-11-27T09:00:00Z",
+			missed: 1, next: "2026-11-27T10:30:00Z",
+		},
+		{
+			name: "after downtime, latest (the default) runs the newest missed time", spec: quarter, catchUp: units.CatchUpLatest,
+			last: "2026-11-27T10:00:00Z", now: "2026-11-27T11:50:00Z", agentStart: "2026-11-27T11:49:00Z",
+			run: []string{"2026-11-27T11:45:00Z"}, missed: 6, next: "2026-11-27T12:00:00Z",
+		},
+		{
+			name: "latest, but older than the starting deadline", spec: quarter, catchUp: units.CatchUpLatest, deadline: 2 * time.Minute,
+			last: "2026-11-27T10:00:00Z", now: "2026-11-27T11:50:00Z", agentStart: "2026-11-27T11:49:00Z",
+			missed: 7, next: "2026-11-27T12:00:00Z",
+		},
+		{
+			name: "skip runs nothing missed while down", spec: quarter, catchUp: units.CatchUpSkip,
+			last: "2026-11-27T10:00:00Z", now: "2026-11-27T11:50:00Z", agentStart: "2026-11-27T11:49:00Z",
+			missed: 7, next: "2026-11-27T12:00:00Z",
+		},
+		{
+			name: "all runs each missed time in order", spec: quarter, catchUp: units.CatchUpAll,
+			last: "2026-11-27T10:00:00Z", now: "2026-11-27T11:00:30Z", agentStart: "2026-11-27T11:00:10Z",
+			run:  []string{"2026-11-27T10:15:00Z", "2026-11-27T10:30:00Z", "2026-11-27T10:45:00Z", "2026-11-27T11:00:00Z"},
+			next: "2026-11-27T11:15:00Z",
+		},
+		{
+			name: "all runs at most 100", spec: "@every 1m", catchUp: units.CatchUpAll,
+			last: "2026-11-27T00:00:00Z", now: "2026-11-27T02:30:30Z", agentStart: "2026-11-27T02:30:10Z",
+			missed: 50, next: "2026-11-27T02:31:00Z",
+		},
+		{
+			name: "time zone: 9:00 in Seoul is midnight UTC", spec: "0 9 * * *", zone: "Asia/Seoul",
+			last: "2026-11-27T00:00:00Z", now: "2026-11-28T00:00:00Z", agentStart: "2026-11-26T00:00:00Z",
+			run: []string{"2026-11-28T00:00:00Z"}, next: "2026-11-29T00:00:00Z",
+		},
+		{
+			name: "DST ends: 1:30 in New York comes twice but runs once", spec: "30 1 * * *", zone: "America/New_York",
+			last: "2026-10-31T12:00:00Z", now: "2026-11-01T12:00:00Z", agentStart: "2026-10-01T00:00:00Z",
+			run: []string{"2026-11-01T05:30:00Z"}, next: "2026-11-02T06:30:00Z",
+		},
+		{
+			name: "DST ends, the second 1:30 after the first was run", spec: "30 1 * * *", zone: "America/New_York",
+			last: "2026-11-01T05:30:00Z", now: "2026-11-01T12:00:00Z", agentStart: "2026-10-01T00:00:00Z",
+			next: "2026-11-02T06:30:00Z",
+		},
+		{
+			name: "DST starts: 2:30 in New York does not exist that day", spec: "30 2 * * *", zone: "America/New_York",
+			last: "2026-03-07T12:00:00Z", now: "2026-03-08T12:00:00Z", agentStart: "2026-03-01T00:00:00Z",
+			next: "2026-03-09T06:30:00Z",
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sched, _ := mustSchedule(t, c.spec, c.zone)
+			p := cronDue(sched.(interface {
+				Next(time.Time) time.Time
+			}), at(c.last), at(c.now), at(c.agentStart), c.deadline, c.catchUp)
+			var run []string
+			for _, r := range p.Run {
+				run = append(run, r.UTC().Format(time.RFC3339))
+			}
+			if c.name == "all runs at most 100" {
+				// 150 missed minutes: the newest 100 run, 50 are missed.
+				if len(run) != 100 || run[0] != "2026-11-27T00:51:00Z" || run[99] != "2026-11-27T02:30:00Z" {
+					t.Fatalf("ran %d: first %v last %v", len(run), run[0], run[len(run)-1])
+				}
+			} else if !slices.Equal(run, c.run) {
+				t.Errorf("run = %v, want %v", run, c.run)
+			}
+			if p.Missed != c.missed {
+				t.Errorf("missed = %d, want %d", p.Missed, c.missed)
+			}
+			if got := p.Next.UTC().Format(time.RFC3339); got != c.next {
+				t.Errorf("next = %s, want %s", got, c.next)
+			}
+		})
+	}
+}

@@ -1,0 +1,229 @@
+package supervisor
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Buckets of the store. Each value is JSON.
+var (
+	bucketMeta      = []byte("meta")      // agent_id
+	bucketInstances = []byte("instances") // name → instanceRecord
+	bucketSpecs     = []byte("specs")     // unit version → specRecord
+	bucketEvents    = []byte("events")    // id (8 bytes, big endian) → Event
+	bucketHosts     = []byte("hosts")     // name → hostRecord
+	bucketUnits     = []byte("units")     // name → unitRecord
+	bucketJobs      = []byte("jobs")      // name → jobRecord
+	bucketCrons     = []byte("crons")     // cron unit name → cronRecord
+)
+
+// Store is the agent's durable state: one bbolt file. Writes go through a
+// coalescing writer goroutine: Put and Delete only queue, and every queued
+// change is committed in the next transaction, so the reconcile loop never
+// waits on fsync and a burst of 1000 changes is one commit. Flush waits
+// for everything queued so far to be on disk.
+//
+// Methods are safe for concurrent use. Close flushes and ends the writer.
+type Store struct {
+	db  *bolt.DB
+	log *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string]map[string][]byte // bucket → key → value (nil = delete)
+	waiters []chan error
+	kick    chan struct{}
+	done    chan struct{}
+	closed  bool
+}
+
+// OpenStore opens (creating) the store at dir/tend.db. A second agent on
+// the same state directory fails here instead of corrupting it.
+func OpenStore(dir string, log *slog.Logger) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	path := filepath.Join(dir, "tend.db")
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 500 * time.Millisecond})
+	if err != nil {
+		if err == bolt.ErrTimeout {
+			return nil, fmt.Errorf("open %s: another agent holds it (one agent per state directory)", path)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketInstances, bucketSpecs, bucketEvents, bucketHosts, bucketUnits, bucketJobs, bucketCrons} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{
+		db:      db,
+		log:     log,
+		pending: map[string]map[string][]byte{},
+		kick:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+	go s.writer()
+	return s, nil
+}
+
+// AgentID returns the agent's identity, made on first use and kept. The
+// agent marks every instance's environment with it so that a restarted
+// agent can find what its predecessor left running.
+func (s *Store) AgentID() (string, error) {
+	var id string
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMeta)
+		if v := b.Get([]byte("agent_id")); v != nil {
+			id = string(v)
+			return nil
+		}
+		var buf [12]byte
+		if _, err := rand.Read(buf[:]); err != nil {
+			return err
+		}
+		id = hex.EncodeToString(buf[:])
+		return b.Put([]byte("agent_id"), []byte(id))
+	})
+	return id, err
+}
+
+// put queues a JSON value for bucket/key.
+func (s *Store) put(bucket []byte, key string, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		// Our own record types always marshal; this is a programming error.
+		panic(fmt.Sprintf("store: marshal %s/%s: %v", bucket, key, err))
+	}
+	s.queue(bucket, key, data)
+}
+
+// del queues the removal of bucket/key.
+func (s *Store) del(bucket []byte, key string) { s.queue(bucket, key, nil) }
+
+func (s *Store) queue(bucket []byte, key string, data []byte) {
+	s.mu.Lock()
+	m := s.pending[string(bucket)]
+	if m == nil {
+		m = map[string][]byte{}
+		s.pending[string(bucket)] = m
+	}
+	m[key] = data
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Flush returns when everything queued before the call is committed.
+func (s *Store) Flush() error {
+	ch := make(chan error, 1)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.waiters = append(s.waiters, ch)
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return <-ch
+}
+
+func (s *Store) writer() {
+	defer close(s.done)
+	for range s.kick {
+		s.mu.Lock()
+		batch, waiters := s.pending, s.waiters
+		s.pending, s.waiters = map[string]map[string][]byte{}, nil
+		closed := s.closed
+		s.mu.Unlock()
+		var err error
+		if len(batch) > 0 {
+			err = s.db.Update(func(tx *bolt.Tx) error {
+				for bucket, kv := range batch {
+					b := tx.Bucket([]byte(bucket))
+					for k, v := range kv {
+						var err error
+						if v == nil {
+							err = b.Delete([]byte(k))
+						} else {
+							err = b.Put([]byte(k), v)
+						}
+						if err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				s.log.Error("store: commit failed; state may be lost on a crash", "err", err)
+			}
+		}
+		for _, w := range waiters {
+			w <- err
+		}
+		if closed {
+			return
+		}
+	}
+}
+
+// each calls fn with every key and value of bucket, in key order.
+func (s *Store) each(bucket []byte, fn func(k, v []byte) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(fn)
+	})
+}
+
+// get returns the JSON value at bucket/key decoded into v; false when absent.
+func (s *Store) get(bucket []byte, key string, v any) (bool, error) {
+	var data []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if d := tx.Bucket(bucket).Get([]byte(key)); d != nil {
+			data = append([]byte(nil), d...)
+		}
+		return nil
+	})
+	if err != nil || data == nil {
+		return false, err
+	}
+	return true, json.Unmarshal(data, v)
+}
+
+// Close commits what is queued, ends the writer and closes the file.
+// It is idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	<-s.done
+	return s.db.Close()
+}

@@ -1,0 +1,231 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/tendhq/tend/units"
+)
+
+// The types in this file are the local API's wire format (JSON under /v1).
+// They are copies: whoever holds one may keep it; the agent never changes
+// one after handing it out.
+
+// Instance is the published status of one instance (a Pod, in kubectl's words).
+type Instance struct {
+	Name    string       `json:"name"`
+	Unit    string       `json:"unit,omitempty"` // the owning unit; "" when orphaned
+	Kind    string       `json:"kind,omitempty"` // the owning unit's kind
+	Host    string       `json:"host"`
+	Labels  units.Labels `json:"labels,omitempty"`
+	Command []string     `json:"command"`
+	Created time.Time    `json:"created"`
+
+	// Status is the one word kubectl prints in STATUS: Pending, Running,
+	// Terminating, Completed, Error, CrashLoopBackOff, Unknown.
+	Status       string `json:"status"`
+	Ready        bool   `json:"ready"`
+	PID          int    `json:"pid,omitempty"`
+	RestartCount int    `json:"restart_count"`
+
+	State     State `json:"state"`
+	LastState State `json:"last_state"`
+
+	// Probes, as describe prints them, e.g.
+	// "http-get http://:8080/ delay=0s timeout=1s period=10s #success=1 #failure=3".
+	Liveness  string `json:"liveness,omitempty"`
+	Readiness string `json:"readiness,omitempty"`
+	Startup   string `json:"startup,omitempty"`
+	// NotifyStatus is the last STATUS= text the instance sent over sd_notify.
+	NotifyStatus string `json:"notify_status,omitempty"`
+
+	Env        map[string]string `json:"env,omitempty"`
+	WorkingDir string            `json:"working_dir,omitempty"`
+	User       string            `json:"user,omitempty"`
+}
+
+// State is one of an instance's run states, as describe prints State and
+// Last State. Phase is "" (none yet), Waiting, Running or Terminated.
+type State struct {
+	Phase    string    `json:"phase,omitempty"`
+	Reason   string    `json:"reason,omitempty"`    // Waiting: CrashLoopBackOff, ...; Terminated: Completed, Error, OOMKilled
+	Message  string    `json:"message,omitempty"`   // free text, e.g. "back-off 400ms restarting failed instance"
+	ExitCode int       `json:"exit_code,omitempty"` // Terminated: the status, or 128+signal
+	Signal   string    `json:"signal,omitempty"`    // Terminated by a signal: its name, "SIGKILL"
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
+}
+
+// Unit is the published status of a unit.
+type Unit struct {
+	Name     string       `json:"name"`
+	Kind     string       `json:"kind"` // replicated, per-host, job, cron
+	Path     string       `json:"path"`
+	Version  string       `json:"version"`
+	Labels   units.Labels `json:"labels,omitempty"`
+	Selector string       `json:"selector"` // units.Selector.String()
+	// NodeSelector is placement.node_selector, "" when every host is eligible.
+	NodeSelector string    `json:"node_selector,omitempty"`
+	Created      time.Time `json:"created"`
+
+	// replicated and per-host: desired and observed counts.
+	Desired int `json:"desired"`
+	Current int `json:"current"`
+	Ready   int `json:"ready"`
+	// Pods Status line of describe.
+	Running   int `json:"running"`
+	Waiting   int `json:"waiting"`
+	Succeeded int `json:"succeeded"`
+	Failed    int `json:"failed"`
+
+	Template TemplateSummary `json:"template"`
+
+	// job (kind job, and each run of a cron unit): progress.
+	Owner          string    `json:"owner,omitempty"` // the cron unit that made the job
+	Completions    int       `json:"completions,omitempty"`
+	Parallelism    int       `json:"parallelism,omitempty"`
+	Active         int       `json:"active,omitempty"`
+	StartTime      time.Time `json:"start_time,omitzero"`
+	CompletionTime time.Time `json:"completion_time,omitzero"`
+	Condition      string    `json:"condition,omitempty"` // Complete, Failed
+	Reason         string    `json:"reason,omitempty"`    // BackoffLimitExceeded, DeadlineExceeded
+	BackoffLimit   int       `json:"backoff_limit,omitempty"`
+
+	// cron
+	Schedule          string    `json:"schedule,omitempty"`
+	TimeZone          string    `json:"time_zone,omitempty"`
+	Suspend           bool      `json:"suspend,omitempty"`
+	ConcurrencyPolicy string    `json:"concurrency_policy,omitempty"`
+	LastSchedule      time.Time `json:"last_schedule,omitzero"`
+	ActiveJobs        []string  `json:"active_jobs,omitempty"`
+	Missed            int       `json:"missed,omitempty"`
+
+	// Source is the unit file's text, for edit and -o yaml.
+	Source string `json:"source"`
+	// Error is the last problem with the unit file, if its newest version was
+	// rejected (the previous valid version keeps running).
+	Error string `json:"error,omitempty"`
+}
+
+// TemplateSummary is what describe shows under "Template:".
+type TemplateSummary struct {
+	Labels     units.Labels      `json:"labels,omitempty"`
+	Command    []string          `json:"command"`
+	Env        map[string]string `json:"env,omitempty"`
+	WorkingDir string            `json:"working_dir,omitempty"`
+	User       string            `json:"user,omitempty"`
+	Restart    string            `json:"restart"`
+	Liveness   string            `json:"liveness,omitempty"`
+	Readiness  string            `json:"readiness,omitempty"`
+	Startup    string            `json:"startup,omitempty"`
+}
+
+// Host is the published status of a host (a Node).
+type Host struct {
+	Name    string       `json:"name"`
+	Labels  units.Labels `json:"labels,omitempty"`
+	Status  string       `json:"status"` // Ready, NotReady
+	Version string       `json:"version"`
+	Started time.Time    `json:"started"`
+	// Instances is the number of instances on the host.
+	Instances int `json:"instances"`
+}
+
+// Event is something that happened to an object, with repeats folded.
+type Event struct {
+	Kind    string    `json:"kind"` // instance, unit, host
+	Object  string    `json:"object"`
+	Type    string    `json:"type"` // Normal, Warning
+	Reason  string    `json:"reason"`
+	Message string    `json:"message"`
+	From    string    `json:"from"`
+	First   time.Time `json:"first"`
+	Last    time.Time `json:"last"`
+	Count   int       `json:"count"`
+}
+
+// Version is the agent's build.
+type Version struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit,omitempty"`
+	Go      string `json:"go"`
+	Host    string `json:"host"`
+}
+
+// APIError is the body of every non-2xx answer.
+type APIError struct {
+	Error string `json:"error"`
+}
+
+// LabelChange asks to set and remove labels on an instance or host.
+type LabelChange struct {
+	Set       units.Labels `json:"set,omitempty"`
+	Remove    []string     `json:"remove,omitempty"`
+	Overwrite bool         `json:"overwrite"`
+}
+
+// ApplyResult says what apply did with one unit file.
+type ApplyResult struct {
+	Name   string `json:"name"`
+	Kind   string `json:"kind"`
+	Action string `json:"action"` // created, configured, unchanged
+}
+
+// Errors the Backend returns and the API maps to status codes.
+var (
+	// ErrNotFound: no such instance, unit or host (404).
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid: the request itself is wrong (400); wrapped with the reason.
+	ErrInvalid = errors.New("invalid request")
+)
+
+// LogOptions selects what Logs returns.
+type LogOptions struct {
+	Previous   bool // the previous run's output instead of the current run's
+	Follow     bool // keep streaming new lines until ctx ends or the run ends
+	Tail       int  // only the last Tail lines; <0 = all
+	Timestamps bool // keep each line's RFC 3339 time stamp
+}
+
+// Backend is what the local API serves; the agent implements it. Every
+// method is safe for concurrent use, does not block on running processes,
+// and returns copies the caller may keep.
+type Backend interface {
+	Instances(sel units.Selector) []Instance
+	Instance(name string) (Instance, error)
+	// DeleteInstance begins stopping the instance (it shows Terminating) and
+	// returns at once; the record goes when the process has gone.
+	DeleteInstance(name string) error
+	LabelInstance(name string, change LabelChange) (Instance, error)
+	// Logs opens the instance's stored output. With Follow it streams until
+	// ctx is done or the run ends.
+	Logs(ctx context.Context, name string, opts LogOptions) (io.ReadCloser, error)
+
+	// Units lists units; kind "" = all, else a units.Kind name.
+	Units(kind string) []Unit
+	Unit(name string) (Unit, error)
+	// ApplyUnit validates the file (filename's stem names the unit) and
+	// writes it into the unit directory atomically. An invalid file returns
+	// a *units.ErrorList (wrapped) and changes nothing.
+	ApplyUnit(filename string, data []byte) (ApplyResult, error)
+	// DeleteUnit removes the unit's file; with orphan its instances are
+	// released and keep running, otherwise they are stopped and removed.
+	DeleteUnit(name string, orphan bool) error
+	// ScaleUnit rewrites the unit file's replicas (for a job: parallelism).
+	ScaleUnit(name string, replicas int) (Unit, error)
+
+	Hosts() []Host
+	Host(name string) (Host, error)
+	LabelHost(name string, change LabelChange) (Host, error)
+
+	// Events lists events, oldest first; kind and object "" = all.
+	Events(kind, object string) []Event
+
+	// Changes returns a channel that receives (coalesced, never blocking the
+	// agent) after any change of state, and a function to stop it.
+	Changes() (<-chan struct{}, func())
+
+	Version() Version
+}

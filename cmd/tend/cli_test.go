@@ -1,0 +1,1034 @@
+package main
+
+// In-process tests of the CLI: the real CLI object, a real unix socket and
+// the real API server (supervisor.NewAPI), over fakeBackend, an in-memory
+// stand-in for the agent. The end-to-end tests against a real agent are
+// in e2e_test.go.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/units"
+)
+
+// fakeBackend keeps instances, units and hosts in maps and records what
+// the CLI asked of it.
+type fakeBackend struct {
+	mu        sync.Mutex
+	instances map[string]supervisor.Instance
+	units     map[string]supervisor.Unit
+	hosts     map[string]supervisor.Host
+	events    []supervisor.Event
+	logs      map[string]string // instance → output; instance+"/previous" → the previous run's
+	files     map[string]string // unit file name → contents applied
+	calls     []string
+	subs      map[chan struct{}]bool
+}
+
+var _ supervisor.Backend = (*fakeBackend)(nil)
+
+func newFakeBackend() *fakeBackend {
+	b := &fakeBackend{
+		instances: map[string]supervisor.Instance{},
+		units:     map[string]supervisor.Unit{},
+		hosts:     map[string]supervisor.Host{},
+		logs:      map[string]string{},
+		files:     map[string]string{},
+		subs:      map[chan struct{}]bool{},
+	}
+	now := time.Now()
+	for i, n := range []string{"kubia-7hjkc", "kubia-9w7gs", "kubia-f4d5l"} {
+		b.instances[n] = supervisor.Instance{Name: n, Unit: "kubia", Kind: "replicated", Host: "edge-17",
+			Labels: units.Labels{"app": "kubia"}, Command: []string{"kubia"}, Created: now.Add(-time.Duration(i+1) * time.Minute),
+			Status: "Running", Ready: true, PID: 100 + i}
+	}
+	b.instances["ssd-monitor-hkpq4"] = supervisor.Instance{Name: "ssd-monitor-hkpq4", Unit: "ssd-monitor", Kind: "per-host",
+		Host: "edge-17", Labels: units.Labels{"app": "ssd-monitor"}, Created: now, Status: "Running", Ready: true}
+	b.units["kubia"] = supervisor.Unit{Name: "kubia", Kind: "replicated", Desired: 3, Current: 3, Ready: 3, Selector: "app=kubia",
+		Labels: units.Labels{"app": "kubia"}, Created: now, Source: "kind = \"replicated\"\nreplicas = 3\n[template]\nlabels = { app = \"kubia\" }\ncommand = [\"kubia\"]\n"}
+	b.units["ssd-monitor"] = supervisor.Unit{Name: "ssd-monitor", Kind: "per-host", NodeSelector: "disk=ssd", Created: now}
+	b.units["multi-completion-batch-job"] = supervisor.Unit{Name: "multi-completion-batch-job", Kind: "job", Created: now}
+	b.hosts["edge-17"] = supervisor.Host{Name: "edge-17", Status: "Ready", Version: "v0.1.0", Started: now, Labels: units.Labels{"zone": "a"}}
+	b.events = []supervisor.Event{{Kind: "unit", Object: "kubia", Type: "Normal", Reason: "SuccessfulCreate",
+		Message: "Created instance: kubia-7hjkc", From: "replicated-controller", First: now, Last: now, Count: 1}}
+	b.logs["kubia-7hjkc"] = "one\ntwo\nthree\n"
+	b.logs["kubia-7hjkc/previous"] = "the run before\n"
+	return b
+}
+
+func (b *fakeBackend) record(format string, args ...any) {
+	b.calls = append(b.calls, fmt.Sprintf(format, args...))
+}
+
+// Calls returns what the CLI asked for that changes something, plus the
+// selectors of instance lists.
+func (b *fakeBackend) Calls() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.calls)
+}
+
+func (b *fakeBackend) change(f func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f()
+	for ch := range b.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (b *fakeBackend) Instances(sel units.Selector) []supervisor.Instance {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.record("Instances %q", sel.String())
+	var out []supervisor.Instance
+	for _, k := range slices.Sorted(maps.Keys(b.instances)) {
+		if in := b.instances[k]; sel.Matches(in.Labels) {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+func (b *fakeBackend) Instance(name string) (supervisor.Instance, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	in, ok := b.instances[name]
+	if !ok {
+		return in, fmt.Errorf("instance %q: %w", name, supervisor.ErrNotFound)
+	}
+	return in, nil
+}
+
+func (b *fakeBackend) DeleteInstance(name string) error {
+	var err error
+	b.change(func() {
+		b.record("DeleteInstance %s", name)
+		if _, ok := b.instances[name]; !ok {
+			err = fmt.Errorf("instance %q: %w", name, supervisor.ErrNotFound)
+		}
+		delete(b.instances, name)
+	})
+	return err
+}
+
+func (b *fakeBackend) LabelInstance(name string, c supervisor.LabelChange) (supervisor.Instance, error) {
+	var in supervisor.Instance
+	var err error
+	b.change(func() {
+		data, _ := json.Marshal(c)
+		b.record("LabelInstance %s %s", name, data)
+		var ok bool
+		if in, ok = b.instances[name]; !ok {
+			err = fmt.Errorf("instance %q: %w", name, supervisor.ErrNotFound)
+			return
+		}
+		in.Labels = relabelled(in.Labels, c)
+		b.instances[name] = in
+	})
+	return in, err
+}
+
+func relabelled(l units.Labels, c supervisor.LabelChange) units.Labels {
+	out := l.Clone()
+	if out == nil {
+		out = units.Labels{}
+	}
+	maps.Copy(out, c.Set)
+	for _, k := range c.Remove {
+		delete(out, k)
+	}
+	return out
+}
+
+func (b *fakeBackend) Logs(ctx context.Context, name string, opts supervisor.LogOptions) (io.ReadCloser, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	data, _ := json.Marshal(opts)
+	b.record("Logs %s %s", name, data)
+	key := name
+	if opts.Previous {
+		key += "/previous"
+	}
+	text, ok := b.logs[key]
+	if !ok {
+		return nil, fmt.Errorf("logs of %s: %w", key, supervisor.ErrNotFound)
+	}
+	if opts.Tail >= 0 {
+		lines := strings.SplitAfter(strings.TrimSuffix(text, "\n"), "\n")
+		text = strings.Join(lines[max(0, len(lines)-opts.Tail):], "") + "\n"
+	}
+	return io.NopCloser(strings.NewReader(text)), nil
+}
+
+func (b *fakeBackend) Units(kind string) []supervisor.Unit {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []supervisor.Unit
+	for _, k := range slices.Sorted(maps.Keys(b.units)) {
+		if u := b.units[k]; kind == "" || u.Kind == kind {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func (b *fakeBackend) Unit(name string) (supervisor.Unit, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	u, ok := b.units[name]
+	if !ok {
+		return u, fmt.Errorf("unit %q: %w", name, supervisor.ErrNotFound)
+	}
+	return u, nil
+}
+
+func (b *fakeBackend) ApplyUnit(filename string, data []byte) (supervisor.ApplyResult, error) {
+	u, err := units.Parse(filename, data)
+	if err != nil {
+		return supervisor.ApplyResult{}, err
+	}
+	res := supervisor.ApplyResult{Name: u.Name, Kind: u.Kind.String(), Action: "created"}
+	b.change(func() {
+		b.record("ApplyUnit %s", filename)
+		if old, ok := b.files[filename]; ok {
+			res.Action = "configured"
+			if old == string(data) {
+				res.Action = "unchanged"
+			}
+		} else if _, ok := b.units[u.Name]; ok {
+			res.Action = "configured"
+		}
+		b.files[filename] = string(data)
+		b.units[u.Name] = supervisor.Unit{Name: u.Name, Kind: u.Kind.String(), Source: string(data), Desired: u.Replicas}
+	})
+	return res, nil
+}
+
+func (b *fakeBackend) DeleteUnit(name string, orphan bool) error {
+	var err error
+	b.change(func() {
+		b.record("DeleteUnit %s orphan=%v", name, orphan)
+		if _, ok := b.units[name]; !ok {
+			err = fmt.Errorf("unit %q: %w", name, supervisor.ErrNotFound)
+		}
+		delete(b.units, name)
+	})
+	return err
+}
+
+func (b *fakeBackend) ScaleUnit(name string, replicas int) (supervisor.Unit, error) {
+	var u supervisor.Unit
+	var err error
+	b.change(func() {
+		b.record("ScaleUnit %s %d", name, replicas)
+		var ok bool
+		if u, ok = b.units[name]; !ok {
+			err = fmt.Errorf("unit %q: %w", name, supervisor.ErrNotFound)
+			return
+		}
+		u.Desired = replicas
+		b.units[name] = u
+	})
+	return u, err
+}
+
+func (b *fakeBackend) Hosts() []supervisor.Host {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Collect(maps.Values(b.hosts))
+}
+
+func (b *fakeBackend) Host(name string) (supervisor.Host, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h, ok := b.hosts[name]
+	if !ok {
+		return h, fmt.Errorf("host %q: %w", name, supervisor.ErrNotFound)
+	}
+	return h, nil
+}
+
+func (b *fakeBackend) LabelHost(name string, c supervisor.LabelChange) (supervisor.Host, error) {
+	var h supervisor.Host
+	var err error
+	b.change(func() {
+		data, _ := json.Marshal(c)
+		b.record("LabelHost %s %s", name, data)
+		var ok bool
+		if h, ok = b.hosts[name]; !ok {
+			err = fmt.Errorf("host %q: %w", name, supervisor.ErrNotFound)
+			return
+		}
+		h.Labels = relabelled(h.Labels, c)
+		b.hosts[name] = h
+	})
+	return h, err
+}
+
+func (b *fakeBackend) Events(kind, object string) []supervisor.Event {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []supervisor.Event
+	for _, e := range b.events {
+		if (kind == "" || e.Kind == kind) && (object == "" || e.Object == object) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (b *fakeBackend) Changes() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	b.mu.Lock()
+	b.subs[ch] = true
+	b.mu.Unlock()
+	return ch, func() {
+		b.mu.Lock()
+		delete(b.subs, ch)
+		b.mu.Unlock()
+	}
+}
+
+func (b *fakeBackend) Version() supervisor.Version {
+	return supervisor.Version{Version: "v0.1.0", Go: "go1.26", Host: "edge-17"}
+}
+
+// serveFake serves b's API on a unix socket for the test's duration and
+// returns the socket's path.
+func serveFake(t *testing.T, b supervisor.Backend) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "tendcli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "tend.sock")
+	l, err := supervisor.ListenUnix(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := &http.Server{
+		Handler:     supervisor.NewAPI(b, slog.New(slog.DiscardHandler)),
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(l) }()
+	t.Cleanup(func() {
+		cancel()
+		srv.Close()
+		<-done
+		os.RemoveAll(dir)
+	})
+	return sock
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// cliRun is one in-process run of the CLI.
+type cliRun struct {
+	stdout, stderr string
+	code           int
+}
+
+// tendCLI runs the CLI with args against the socket, with env as its
+// whole environment (TEND_SOCKET added).
+func tendCLI(t *testing.T, sock string, env map[string]string, args ...string) cliRun {
+	t.Helper()
+	var out, errOut syncBuffer
+	e := map[string]string{"TEND_SOCKET": sock}
+	maps.Copy(e, env)
+	c := &CLI{Stdout: &out, Stderr: &errOut, Env: func(k string) string { return e[k] }, Stdin: strings.NewReader("")}
+	code := exitCode(&errOut, c.Run(context.Background(), args))
+	return cliRun{out.String(), errOut.String(), code}
+}
+
+func (r cliRun) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%sstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+func TestCLIGetPassesTheSelector(t *testing.T) {
+	b := newFakeBackend()
+	sock := serveFake(t, b)
+	// Flags before and after the arguments, -l and --selector.
+	for _, args := range [][]string{
+		{"get", "po", "-l", "app=kubia"},
+		{"get", "-l", "app=kubia", "pods"},
+		{"get", "instances", "--selector=app=kubia"},
+		{"--socket", sock, "get", "po", "-lapp=kubia"},
+	} {
+		r := tendCLI(t, sock, nil, args...)
+		if r.code != 0 {
+			t.Fatalf("%q: %s", args, r)
+		}
+		if got := lineCount(r.stdout); got != 4 || !strings.HasPrefix(r.stdout, "NAME ") || strings.Contains(r.stdout, "ssd-monitor") {
+			t.Errorf("%q printed:\n%s", args, r.stdout)
+		}
+	}
+	calls := b.Calls()
+	if len(calls) != 4 || calls[0] != `Instances "app=kubia"` {
+		t.Errorf("backend calls = %q", calls)
+	}
+	r := tendCLI(t, sock, nil, "get", "po", "-l", "env notin (test),!tier")
+	if r.code != 0 || !slices.Contains(b.Calls(), `Instances "env notin (test),!tier"`) {
+		t.Errorf("set-based selector: %s\ncalls %q", r, b.Calls())
+	}
+	r = tendCLI(t, sock, nil, "get", "po", "-l", "app in (")
+	if r.code != 1 || !strings.Contains(r.stderr, `error: invalid request: selector "app in ("`) {
+		t.Errorf("bad selector: %s", r)
+	}
+}
+
+func lineCount(s string) int { return strings.Count(s, "\n") }
+
+func TestCLIGetOutputs(t *testing.T) {
+	b := newFakeBackend()
+	sock := serveFake(t, b)
+
+	r := tendCLI(t, sock, nil, "get", "instances", "-o", "json")
+	var list struct {
+		Kind  string                `json:"kind"`
+		Items []supervisor.Instance `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || list.Kind != "List" || len(list.Items) != 4 {
+		t.Fatalf("get instances -o json: %v\n%s", err, r)
+	}
+	r = tendCLI(t, sock, nil, "get", "instance", "kubia-7hjkc", "-o", "json")
+	var one supervisor.Instance
+	if err := json.Unmarshal([]byte(r.stdout), &one); err != nil || one.Name != "kubia-7hjkc" || one.PID != 100 {
+		t.Fatalf("get instance NAME -o json: %v\n%s", err, r)
+	}
+	r = tendCLI(t, sock, nil, "get", "po/kubia-7hjkc", "-oyaml")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "name: kubia-7hjkc\n") {
+		t.Errorf("get po/NAME -oyaml: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "get", "po", "-l", "app=kubia", "-o", "name")
+	if r.stdout != "instance/kubia-7hjkc\ninstance/kubia-9w7gs\ninstance/kubia-f4d5l\n" {
+		t.Errorf("-o name: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "get", "u", "-o", "name")
+	if r.stdout != "unit/kubia\nunit/multi-completion-batch-job\nunit/ssd-monitor\n" {
+		t.Errorf("get u -o name: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "get", "rc")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "NAME    DESIRED   CURRENT   READY   AGE\nkubia   3         3         3       ") || lineCount(r.stdout) != 2 {
+		t.Errorf("get rc: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "get", "ds")
+	if !strings.Contains(r.stdout, "NODE SELECTOR") || !strings.Contains(r.stdout, "disk=ssd") {
+		t.Errorf("get ds: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "get", "no", "--show-labels")
+	if !strings.Contains(r.stdout, "edge-17") || !strings.Contains(r.stdout, "zone=a") {
+		t.Errorf("get no --show-labels: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "get", "ev")
+	if !strings.HasPrefix(r.stdout, "LAST SEEN   TYPE     REASON             OBJECT       MESSAGE\n") || !strings.Contains(r.stdout, "unit/kubia") {
+		t.Errorf("get ev: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "get", "po,rc")
+	if !strings.Contains(r.stdout, "instance/kubia-7hjkc") || !strings.Contains(r.stdout, "\n\nNAME         DESIRED") || !strings.Contains(r.stdout, "unit/kubia ") {
+		t.Errorf("get po,rc: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "get", "po", "-o", "table")
+	if r.code != 1 || !strings.Contains(r.stderr, `output format "table"`) {
+		t.Errorf("-o table: %s", r)
+	}
+}
+
+func TestCLIGetMissingAndEmpty(t *testing.T) {
+	b := newFakeBackend()
+	sock := serveFake(t, b)
+	r := tendCLI(t, sock, nil, "get", "po", "kubia-7hjkc", "nope")
+	if r.code != 1 || lineCount(r.stdout) != 2 || r.stderr != "Error from server (NotFound): instances \"nope\" not found\n" {
+		t.Errorf("get with a missing name: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "get", "jobs", "kubia")
+	if r.code != 1 || !strings.Contains(r.stderr, `job units "kubia" not found (unit "kubia" is a replicated unit: name it as unit/kubia)`) {
+		t.Errorf("get jobs on a replicated unit: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "get", "po", "-l", "app=none")
+	if r.code != 0 || r.stdout != "" || r.stderr != "No resources found.\n" {
+		t.Errorf("empty list: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "get", "cronjobs")
+	if r.code != 0 || r.stderr != "No resources found.\n" {
+		t.Errorf("get cronjobs: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "get", "crontjobs")
+	if r.code != 1 || !strings.Contains(r.stderr, `error: the server doesn't have a resource type "crontjobs" (did you mean "cronjobs"?)`) ||
+		!strings.Contains(r.stderr, "See 'tend get --help' for usage.") {
+		t.Errorf("typo: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "get")
+	if r.code != 1 || !strings.Contains(r.stderr, "you must specify the type of resource to get") {
+		t.Errorf("no type: %s", r)
+	}
+}
+
+func TestCLINoAgent(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "tend.sock")
+	r := tendCLI(t, sock, nil, "get", "po")
+	want := fmt.Sprintf("error: cannot reach the tend agent at %s: connect: no such file or directory (is \"tend agent\" running? set --socket or TEND_SOCKET)\n", sock)
+	if r.code != 1 || r.stderr != want {
+		t.Errorf("got %s\nwant stderr %s", r, want)
+	}
+	// --socket wins over $TEND_SOCKET, before or after the verb.
+	for _, args := range [][]string{{"--socket", "/nowhere/a.sock", "get", "po"}, {"get", "po", "--socket=/nowhere/a.sock"}} {
+		r = tendCLI(t, sock, nil, args...)
+		if !strings.Contains(r.stderr, "at /nowhere/a.sock:") {
+			t.Errorf("%q: %s", args, r)
+		}
+	}
+	// Without either, the default.
+	var errOut bytes.Buffer
+	c := &CLI{Stdout: io.Discard, Stderr: &errOut}
+	exitCode(&errOut, c.Run(context.Background(), []string{"get", "po"}))
+	if !strings.Contains(errOut.String(), "at /run/tend/tend.sock:") {
+		t.Errorf("default socket: %s", errOut.String())
+	}
+}
+
+func TestCLIDelete(t *testing.T) {
+	b := newFakeBackend()
+	sock := serveFake(t, b)
+	r := tendCLI(t, sock, nil, "delete", "po", "kubia-7hjkc")
+	if r.code != 0 || r.stdout != "instance \"kubia-7hjkc\" deleted\n" {
+		t.Errorf("delete po: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "delete", "po", "kubia-7hjkc")
+	if r.code != 1 || r.stderr != "Error from server (NotFound): instances \"kubia-7hjkc\" not found\n" {
+		t.Errorf("delete po again: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "delete", "po")
+	if r.code != 1 || !strings.Contains(r.stderr, "no name was specified") {
+		t.Errorf("delete po without names: %s", r)
+	}
+	for _, tc := range []struct {
+		args []string
+		call string
+	}{
+		{[]string{"delete", "rc", "kubia", "--cascade=false"}, "DeleteUnit kubia orphan=true"},
+		{[]string{"delete", "--cascade=orphan", "u/kubia"}, "DeleteUnit kubia orphan=true"},
+		{[]string{"delete", "rs", "kubia", "--cascade"}, "DeleteUnit kubia orphan=false"},
+		{[]string{"delete", "rc", "kubia"}, "DeleteUnit kubia orphan=false"},
+	} {
+		b.change(func() { b.units["kubia"] = supervisor.Unit{Name: "kubia", Kind: "replicated"} })
+		r := tendCLI(t, sock, nil, tc.args...)
+		calls := b.Calls()
+		if r.code != 0 || r.stdout != "unit \"kubia\" deleted\n" || calls[len(calls)-1] != tc.call {
+			t.Errorf("%q: %s\nlast call %q, want %q", tc.args, r, calls[len(calls)-1], tc.call)
+		}
+	}
+	r = tendCLI(t, sock, nil, "delete", "rc", "kubia", "--cascade=sideways")
+	if r.code != 1 || !strings.Contains(r.stderr, "invalid cascade value (sideways)") {
+		t.Errorf("bad cascade: %s", r)
+	}
+	// kubectl delete jobs --all deletes only the jobs.
+	r = tendCLI(t, sock, nil, "delete", "jobs", "--all")
+	if r.code != 0 || r.stdout != "unit \"multi-completion-batch-job\" deleted\n" {
+		t.Errorf("delete jobs --all: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "delete", "po", "--all")
+	if r.code != 0 || r.stdout != "instance \"kubia-9w7gs\" deleted\ninstance \"kubia-f4d5l\" deleted\ninstance \"ssd-monitor-hkpq4\" deleted\n" {
+		t.Errorf("delete po --all: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "delete", "node", "edge-17")
+	if r.code != 1 || !strings.Contains(r.stderr, "hosts cannot be deleted") {
+		t.Errorf("delete node: %s", r)
+	}
+}
+
+// TestCLIDeleteWaits checks that delete returns only when the instance has
+// gone, as kubectl's delete waits.
+func TestCLIDeleteWaits(t *testing.T) {
+	b := &slowDelete{fakeBackend: newFakeBackend(), asked: make(chan struct{})}
+	sock := serveFake(t, b)
+	done := make(chan cliRun)
+	go func() { done <- tendCLI(t, sock, nil, "delete", "po", "kubia-7hjkc") }()
+	<-b.asked // the CLI asked; the instance is Terminating
+	select {
+	case r := <-done:
+		t.Fatalf("delete returned while the instance was terminating: %s", r)
+	default:
+	}
+	b.change(func() { delete(b.instances, "kubia-7hjkc") })
+	if r := <-done; r.code != 0 {
+		t.Errorf("delete: %s", r)
+	}
+
+	r := tendCLI(t, sock, nil, "delete", "po", "kubia-9w7gs", "--wait=false")
+	if r.code != 0 {
+		t.Errorf("delete --wait=false: %s", r)
+	}
+}
+
+// slowDelete marks an instance Terminating on delete, like the agent; the
+// test removes it.
+type slowDelete struct {
+	*fakeBackend
+	asked chan struct{} // closed at the first delete
+	once  sync.Once
+}
+
+func (b *slowDelete) DeleteInstance(name string) error {
+	b.change(func() {
+		in := b.instances[name]
+		in.Status = "Terminating"
+		b.instances[name] = in
+	})
+	b.once.Do(func() { close(b.asked) })
+	return nil
+}
+
+func TestCLILabel(t *testing.T) {
+	b := newFakeBackend()
+	sock := serveFake(t, b)
+	r := tendCLI(t, sock, nil, "label", "po", "kubia-7hjkc", "type=special")
+	if r.code != 0 || r.stdout != "instance/kubia-7hjkc labeled\n" {
+		t.Errorf("label: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "label", "po", "kubia-9w7gs", "app=foo")
+	if r.code != 1 || r.stderr != "error: 'app' already has a value (kubia), and --overwrite is false\n" {
+		t.Errorf("label without --overwrite: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "label", "po", "kubia-9w7gs", "app=foo", "--overwrite")
+	if r.code != 0 || r.stdout != "instance/kubia-9w7gs labeled\n" {
+		t.Errorf("label --overwrite: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "label", "po", "kubia-7hjkc", "type-")
+	if r.code != 0 || r.stdout != "instance/kubia-7hjkc unlabeled\n" {
+		t.Errorf("label k-: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "label", "po", "kubia-7hjkc", "app=kubia")
+	if r.code != 0 || r.stdout != "instance/kubia-7hjkc not labeled\n" {
+		t.Errorf("label to the same value: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "label", "node", "edge-17", "disk=ssd")
+	if r.code != 0 || r.stdout != "host/edge-17 labeled\n" {
+		t.Errorf("label node: %s", r)
+	}
+	calls := b.Calls()
+	for _, want := range []string{
+		`LabelInstance kubia-7hjkc {"set":{"type":"special"},"overwrite":false}`,
+		`LabelInstance kubia-9w7gs {"set":{"app":"foo"},"overwrite":true}`,
+		`LabelInstance kubia-7hjkc {"remove":["type"],"overwrite":false}`,
+		`LabelHost edge-17 {"set":{"disk":"ssd"},"overwrite":false}`,
+	} {
+		if !slices.Contains(calls, want) {
+			t.Errorf("no call %s in %q", want, calls)
+		}
+	}
+	if n := len(slices.DeleteFunc(calls, func(s string) bool { return !strings.HasPrefix(s, "Label") })); n != 4 {
+		t.Errorf("%d label calls, want 4 (no call for refused or empty changes)", n)
+	}
+	r = tendCLI(t, sock, nil, "label", "po", "-l", "app=kubia", "tier=web")
+	if r.code != 0 || lineCount(r.stdout) != 2 {
+		t.Errorf("label -l: %s", r)
+	}
+	for _, bad := range [][]string{
+		{"label", "po", "kubia-7hjkc"},
+		{"label", "po", "kubia-7hjkc", "-bad=x"},
+		{"label", "po", "kubia-7hjkc", "a=b", "a-"},
+		{"label", "rc", "kubia", "a=b"},
+	} {
+		if r := tendCLI(t, sock, nil, bad...); r.code != 1 || !strings.Contains(r.stderr, "See 'tend label --help'") {
+			t.Errorf("%q: %s", bad, r)
+		}
+	}
+}
+
+func TestCLIScale(t *testing.T) {
+	b := newFakeBackend()
+	sock := serveFake(t, b)
+	for _, args := range [][]string{
+		{"scale", "rc", "kubia", "--replicas=4"},
+		{"scale", "--replicas", "4", "unit", "kubia"},
+		{"scale", "rs/kubia", "--replicas=4"},
+	} {
+		r := tendCLI(t, sock, nil, args...)
+		calls := b.Calls()
+		if r.code != 0 || r.stdout != "unit/kubia scaled\n" || calls[len(calls)-1] != "ScaleUnit kubia 4" {
+			t.Errorf("%q: %s", args, r)
+		}
+	}
+	r := tendCLI(t, sock, nil, "scale", "job", "multi-completion-batch-job", "--replicas=3")
+	if r.code != 0 || !slices.Contains(b.Calls(), "ScaleUnit multi-completion-batch-job 3") {
+		t.Errorf("scale job --replicas: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "scale", "job", "multi-completion-batch-job", "--parallelism=2")
+	if r.code != 0 || !slices.Contains(b.Calls(), "ScaleUnit multi-completion-batch-job 2") {
+		t.Errorf("scale job --parallelism: %s", r)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"scale", "rc", "kubia"}, "--replicas=COUNT is required"},
+		{[]string{"scale", "rc", "kubia", "--replicas=many"}, `invalid argument "many" for --replicas flag: want a whole number`},
+		{[]string{"scale", "rc", "kubia", "--parallelism=2"}, "--parallelism is for jobs"},
+		{[]string{"scale", "ds", "ssd-monitor", "--replicas=2"}, "is per-host"},
+		{[]string{"scale", "po", "kubia-7hjkc", "--replicas=2"}, "only units can be scaled"},
+		{[]string{"scale", "job", "kubia", "--replicas=2"}, `job units "kubia" not found`},
+	} {
+		if r := tendCLI(t, sock, nil, tc.args...); r.code != 1 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%q: %s\nwant stderr containing %q", tc.args, r, tc.want)
+		}
+	}
+}
+
+const validUnit = `kind = "replicated"
+replicas = 2
+[template]
+labels = { app = "web" }
+command = ["web"]
+`
+
+func TestCLIApplyAndCreate(t *testing.T) {
+	b := newFakeBackend()
+	sock := serveFake(t, b)
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	web := write("web.toml", validUnit)
+	write("broken.toml", "kind = \"replicated\"\nreplicas = -1\n[template]\ncomand = [\"x\"]\n")
+	write("README.md", "not a unit")
+
+	// A directory: the valid file is applied, the broken one reported
+	// with file, line and key, and the exit status says so.
+	r := tendCLI(t, sock, nil, "apply", "-f", dir)
+	if r.code != 1 || r.stdout != "unit/web created\n" {
+		t.Fatalf("apply -f DIR: %s", r)
+	}
+	for _, want := range []string{
+		filepath.Join(dir, "broken.toml") + ":2: replicas: ",
+		filepath.Join(dir, "broken.toml") + ":4: template.comand: unknown key",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if calls := b.Calls(); !slices.Equal(calls, []string{"ApplyUnit web.toml"}) {
+		t.Errorf("calls %q", calls)
+	}
+	r = tendCLI(t, sock, nil, "apply", "-f", web)
+	if r.code != 0 || r.stdout != "unit/web unchanged\n" {
+		t.Errorf("apply again: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "create", "-f", web)
+	if r.code != 1 || r.stderr != fmt.Sprintf("Error from server (AlreadyExists): error when creating %q: units \"web\" already exists\n", web) {
+		t.Errorf("create of an existing unit: %s", r)
+	}
+	other := write("other.toml", validUnit)
+	r = tendCLI(t, sock, nil, "create", "-f", other)
+	if r.code != 0 || r.stdout != "unit/other created\n" {
+		t.Errorf("create: %s", r)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"apply"}, "must specify -f FILE or -f DIR"},
+		{[]string{"apply", "-f", filepath.Join(dir, "missing.toml")}, "does not exist"},
+		{[]string{"apply", "-f", filepath.Join(dir, "README.md")}, "end in .toml"},
+		{[]string{"create", "-f", "-"}, "standard input"},
+	} {
+		if r := tendCLI(t, sock, nil, tc.args...); r.code != 1 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%q: %s", tc.args, r)
+		}
+	}
+}
+
+func TestCLILogs(t *testing.T) {
+	b := newFakeBackend()
+	sock := serveFake(t, b)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"logs", "kubia-7hjkc"}, "one\ntwo\nthree\n"},
+		{[]string{"logs", "kubia-7hjkc", "--previous"}, "the run before\n"},
+		{[]string{"logs", "-p", "po/kubia-7hjkc"}, "the run before\n"},
+		{[]string{"logs", "kubia-7hjkc", "--tail", "1"}, "three\n"},
+		{[]string{"logs", "--tail=2", "kubia-7hjkc"}, "two\nthree\n"},
+		{[]string{"logs", "rc/kubia", "--tail=1"}, "three\n"},
+	} {
+		r := tendCLI(t, sock, nil, tc.args...)
+		if r.code != 0 || r.stdout != tc.want {
+			t.Errorf("%q: %s", tc.args, r)
+		}
+	}
+	r := tendCLI(t, sock, nil, "logs", "rc/kubia")
+	if r.stderr != "Found 3 instances, using instance/kubia-7hjkc\n" {
+		t.Errorf("logs rc/kubia: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "logs", "kubia-9w7gs", "--previous")
+	if r.code != 1 || r.stderr != "error: logs of kubia-9w7gs/previous: not found\n" {
+		t.Errorf("logs --previous without one: %s", r)
+	}
+	if !slices.Contains(b.Calls(), `Logs kubia-7hjkc {"Previous":true,"Follow":false,"Tail":-1,"Timestamps":false}`) {
+		t.Errorf("calls %q", b.Calls())
+	}
+}
+
+func TestCLIDescribe(t *testing.T) {
+	b := newFakeBackend()
+	sock := serveFake(t, b)
+	r := tendCLI(t, sock, nil, "describe", "po", "kubia-7hjkc")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "Name:           kubia-7hjkc\n") || !strings.Contains(r.stdout, "Controlled By:  unit/kubia\n") {
+		t.Errorf("describe po: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "describe", "rc", "kubia")
+	if r.code != 0 || !strings.Contains(r.stdout, "Replicas:     3 current / 3 desired\n") || !strings.Contains(r.stdout, "SuccessfulCreate") {
+		t.Errorf("describe rc: %s", r)
+	}
+	// A name that is only the start of one, as in the seed.
+	r = tendCLI(t, sock, nil, "describe", "jobs", "multi-completion-batch")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "Name:           multi-completion-batch-job\n") {
+		t.Errorf("describe by prefix: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "describe", "po", "kubia")
+	if r.code != 0 || strings.Count(r.stdout, "Name:  ") != 3 {
+		t.Errorf("describe po kubia (prefix of three): %s", r)
+	}
+	r = tendCLI(t, sock, nil, "describe", "node", "edge-17")
+	if r.code != 0 || !strings.Contains(r.stdout, "(4 in total)") {
+		t.Errorf("describe node: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "describe", "po", "nothing")
+	if r.code != 1 || r.stderr != "Error from server (NotFound): instances \"nothing\" not found\n" {
+		t.Errorf("describe missing: %s", r)
+	}
+}
+
+func TestCLIWatch(t *testing.T) {
+	b := newFakeBackend()
+	sock := serveFake(t, b)
+	var out, errOut syncBuffer
+	c := &CLI{Stdout: &out, Stderr: &errOut, Env: func(k string) string {
+		if k == "TEND_SOCKET" {
+			return sock
+		}
+		return ""
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx, []string{"get", "po", "-l", "app=kubia", "-w"}) }()
+	waitFor := func(what string, cond func(string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond(out.String()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; output:\n%s", what, out.String())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor("the table", func(s string) bool { return lineCount(s) == 4 })
+	b.change(func() {
+		in := b.instances["kubia-9w7gs"]
+		in.Status, in.Ready = "Terminating", false
+		b.instances["kubia-9w7gs"] = in
+	})
+	waitFor("the changed row", func(s string) bool { return lineCount(s) == 5 })
+	rows := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if !strings.HasPrefix(rows[4], "kubia-9w7gs   0/1     Terminating   0") {
+		t.Errorf("watch row %q\n%s", rows[4], out.String())
+	}
+	b.change(func() { delete(b.instances, "kubia-9w7gs") })
+	waitFor("the deletion row", func(s string) bool { return lineCount(s) == 6 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("watch ended with %v", err)
+	}
+}
+
+func TestCLIEdit(t *testing.T) {
+	b := newFakeBackend()
+	sock := serveFake(t, b)
+	editor := func(script string) map[string]string { return map[string]string{"TEND_EDITOR": script} }
+
+	r := tendCLI(t, sock, editor("true"), "edit", "rc", "kubia")
+	if r.code != 0 || r.stdout != "Edit cancelled, no changes made.\n" {
+		t.Errorf("unchanged edit: %s", r)
+	}
+	// $KUBE_EDITOR works too, as the seed sets it.
+	r = tendCLI(t, sock, map[string]string{"KUBE_EDITOR": `sed -i "s/replicas = 3/replicas = 4/"`}, "edit", "rc", "kubia")
+	if r.code != 0 || r.stdout != "unit/kubia edited\n" || !strings.Contains(b.files["kubia.toml"], "replicas = 4\n") {
+		t.Errorf("edit: %s\nfile %q", r, b.files["kubia.toml"])
+	}
+	if strings.Contains(b.files["kubia.toml"], "Please edit") {
+		t.Errorf("the note reached the agent: %q", b.files["kubia.toml"])
+	}
+
+	// Invalid: reopened with the problems on top; the second round fixes
+	// it. The script saves each round's view for the test.
+	dir := t.TempDir()
+	script := filepath.Join(dir, "ed.sh")
+	os.WriteFile(script, []byte(`#!/bin/sh
+n=$(ls "`+dir+`" | grep -c round)
+cp "$1" "`+dir+`/round$n"
+if [ "$n" = 0 ]; then sed -i 's/replicas = 4/replicas = "four"/' "$1"; else sed -i 's/replicas = "four"/replicas = 5/' "$1"; fi
+`), 0o755)
+	r = tendCLI(t, sock, editor(script), "edit", "unit/kubia")
+	if r.code != 0 || r.stdout != "unit/kubia edited\n" || !strings.Contains(b.files["kubia.toml"], "replicas = 5\n") {
+		t.Fatalf("edit with a mistake: %s", r)
+	}
+	second, _ := os.ReadFile(filepath.Join(dir, "round1"))
+	text := string(second)
+	if !strings.Contains(text, "# unit \"kubia\" was not valid:\n# * ") || !strings.Contains(text, "kubia.toml:9: replicas: ") {
+		t.Errorf("the reopened file does not list the problem with its line:\n%s", text)
+	}
+	if lines := strings.Split(text, "\n"); len(lines) < 9 || lines[8] != `replicas = "four"` {
+		t.Errorf("line 9 of the reopened file is not the bad line:\n%s", text)
+	}
+
+	// Giving up: an invalid file saved unchanged the second time keeps
+	// the copy and fails.
+	r = tendCLI(t, sock, editor(`f() { grep -q "was not valid" "$1" || sed -i 's/replicas = 5/replicas = -5/' "$1"; }; f`), "edit", "rc", "kubia")
+	if r.code != 1 || !strings.Contains(r.stderr, "Edit cancelled, no valid changes were saved.") || !strings.Contains(r.stderr, "A copy of your changes has been stored to ") {
+		t.Errorf("abandoned edit: %s", r)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"edit", "po", "kubia-7hjkc"}, "edit the unit (tend edit unit NAME)"},
+		{[]string{"edit", "rc"}, "edit one unit at a time"},
+		{[]string{"edit", "ds", "kubia"}, `per-host units "kubia" not found`},
+	} {
+		if r := tendCLI(t, sock, editor("true"), tc.args...); r.code != 1 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%q: %s", tc.args, r)
+		}
+	}
+}
+
+func TestCLIVersion(t *testing.T) {
+	sock := serveFake(t, newFakeBackend())
+	r := tendCLI(t, sock, nil, "version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "Client Version: ") || !strings.Contains(r.stdout, "Server Version: v0.1.0 go1.26 (host edge-17)\n") {
+		t.Errorf("version: %s", r)
+	}
+	r = tendCLI(t, "/nowhere.sock", nil, "version", "--client")
+	if r.code != 0 || strings.Contains(r.stdout, "Server") {
+		t.Errorf("version --client: %s", r)
+	}
+	r = tendCLI(t, "/nowhere.sock", nil, "version")
+	if r.code != 1 || !strings.HasPrefix(r.stdout, "Client Version:") || !strings.Contains(r.stderr, "cannot reach the tend agent") {
+		t.Errorf("version without an agent: %s", r)
+	}
+}
+
+func TestCLIHelp(t *testing.T) {
+	r := tendCLI(t, "", nil, "help")
+	if r.code != 0 || !strings.Contains(r.stdout, "Basic Commands:") || !strings.Contains(r.stdout, "  get         Display one or many resources") {
+		t.Errorf("help: %s", r)
+	}
+	r = tendCLI(t, "", nil)
+	if r.code != 1 || !strings.Contains(r.stderr, "Basic Commands:") {
+		t.Errorf("no arguments: %s", r)
+	}
+	// Every verb's help has usage, examples from the seed and its flags.
+	for verb, example := range map[string]string{
+		"get":      "tend get pods -L app",
+		"describe": "tend describe rc kubia",
+		"apply":    "tend apply -f kubia.toml",
+		"create":   "tend create -f kubia.toml",
+		"delete":   "tend delete rc kubia --cascade=orphan",
+		"scale":    "tend scale rc kubia --replicas=4",
+		"label":    "tend label po kubia-9w7gs app=foo --overwrite",
+		"logs":     "tend logs kubia-liveness --previous",
+		"edit":     "tend edit rc kubia",
+		"version":  "tend version --client",
+		"exec":     "tend exec kubia-liveness -- curl -s localhost:8080",
+	} {
+		for _, args := range [][]string{{verb, "--help"}, {verb, "-h"}, {"help", verb}} {
+			r := tendCLI(t, "", nil, args...)
+			if r.code != 0 || !strings.Contains(r.stdout, "Usage:\n  tend "+verb) || !strings.Contains(r.stdout, "Examples:") || !strings.Contains(r.stdout, example) {
+				t.Errorf("%q: %s", args, r)
+			}
+		}
+	}
+	r = tendCLI(t, "", nil, "get", "--help")
+	if !strings.Contains(r.stdout, "  -l, --selector='':\n") || !strings.Contains(r.stdout, "--socket PATH") {
+		t.Errorf("get --help lacks its flags: %s", r)
+	}
+	r = tendCLI(t, "", nil, "gte", "po")
+	if r.code != 1 || !strings.Contains(r.stderr, "unknown command \"gte\" for \"tend\"\n\nDid you mean this?\n\tget") {
+		t.Errorf("typo: %s", r)
+	}
+	r = tendCLI(t, "", nil, "get", "po", "--bogus")
+	if r.code != 1 || r.stderr != "error: unknown flag: --bogus\nSee 'tend get --help' for usage.\n" {
+		t.Errorf("unknown flag: %s", r)
+	}
+}
+
+func TestCLIExec(t *testing.T) {
+	b := newFakeBackend()
+	b.change(func() {
+		in := b.instances["kubia-7hjkc"]
+		in.Env = map[string]string{"NODE_ENV": "production"}
+		in.WorkingDir = t.TempDir()
+		b.instances["kubia-7hjkc"] = in
+		in = b.instances["kubia-9w7gs"]
+		in.Host = "edge-2"
+		b.instances["kubia-9w7gs"] = in
+	})
+	sock := serveFake(t, b)
+	r := tendCLI(t, sock, nil, "exec", "kubia-7hjkc", "--", "sh", "-c", `echo $TEND_INSTANCE $NODE_ENV $(basename "$PWD"); exit 3`)
+	if r.code != 3 || r.stdout != "kubia-7hjkc production "+filepath.Base(b.instances["kubia-7hjkc"].WorkingDir)+"\n" || r.stderr != "" {
+		t.Errorf("exec: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "exec", "-it", "po/kubia-7hjkc", "--", "true")
+	if r.code != 0 {
+		t.Errorf("exec -it po/NAME: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "exec", "kubia-9w7gs", "--", "true")
+	if r.code != 1 || !strings.Contains(r.stderr, "runs on host edge-2, and this agent is edge-17") {
+		t.Errorf("exec on another host: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "exec", "nope", "--", "true")
+	if r.code != 1 || !strings.Contains(r.stderr, `instances "nope" not found`) {
+		t.Errorf("exec on a missing instance: %s", r)
+	}
+}

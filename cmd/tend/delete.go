@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tendhq/tend/supervisor"
+)
+
+const deleteHelp = `Delete instances or units.
+
+Usage:
+  tend delete RESOURCE NAME... [--cascade=orphan] [--wait=false]
+  tend delete RESOURCE (--all | -l SELECTOR)
+  tend delete RESOURCE/NAME...
+
+Deleting an instance stops its process group (stop_signal, then SIGKILL
+after stop_timeout); it shows Terminating until it has gone, and delete
+waits for that unless --wait=false. An instance of a replicated or per-host
+unit is replaced by the unit's controller.
+
+Deleting a unit removes its file from the agent's unit directory and stops
+its instances, unless --cascade=orphan (or kubectl's --cascade=false)
+leaves them running, unmanaged.
+
+` + resourceHelp + `
+Examples:
+  # Delete an instance; its unit starts a replacement
+  tend delete po kubia-7hjkc
+
+  # Delete every instance
+  tend delete po --all
+
+  # Delete a replicated unit but keep its instances running
+  tend delete rc kubia --cascade=orphan
+
+  # Delete every job, and every cron job
+  tend delete jobs --all
+  tend delete cronjobs --all
+`
+
+func (c *CLI) runDelete(ctx context.Context, args []string) error {
+	fs := newFlagSet("delete")
+	var all, wait bool
+	var selector, cascade string
+	fs.boolVar(&all, "all", "", "Delete every object of the type.")
+	fs.stringVar(&selector, "selector", "l", "", "Delete the objects whose labels match, e.g. -l app=kubia.")
+	fs.add(optionalValue{p: &cascade, ifBare: "background"}, "cascade", "",
+		"For units: background (the default; true is the same) stops the unit's instances; orphan (or false) leaves them running.")
+	wait = true
+	fs.boolVar(&wait, "wait", "", "Wait until deleted instances have stopped.")
+	args, err := fs.parse(c, args)
+	if err != nil {
+		return err
+	}
+	orphan := false
+	switch cascade {
+	case "", "background", "foreground", "true":
+	case "orphan", "false":
+		orphan = true
+	default:
+		return usagef("delete", "invalid cascade value (%s): must be \"background\", \"foreground\" or \"orphan\"", cascade)
+	}
+	targets, err := parseTargets("delete", args)
+	if err != nil {
+		return err
+	}
+	named := len(targets[0].names) > 0
+	switch {
+	case named && (all || selector != ""):
+		return usagef("delete", "name cannot be provided when --all or a selector is specified")
+	case !named && !all && selector == "":
+		return usagef("delete", "resource(s) were provided, but no name was specified: give NAMEs, --all or -l SELECTOR")
+	}
+	defer c.close()
+
+	failed := false
+	var stopping []string
+	for _, t := range targets {
+		if t.res.typ == resHosts || t.res.typ == resEvents {
+			return usagef("delete", "%s cannot be deleted: delete instances or units", t.res)
+		}
+		f, err := c.fetch(ctx, t, selector)
+		if err != nil {
+			return err
+		}
+		for _, e := range f.missing {
+			fmt.Fprintln(c.Stderr, e)
+			failed = true
+		}
+		if f.len() == 0 && !named {
+			fmt.Fprintln(c.Stderr, "No resources found.")
+		}
+		for _, in := range f.instances {
+			err := c.api().DeleteInstance(ctx, in.Name)
+			switch {
+			case errors.Is(err, supervisor.ErrNotFound):
+				fmt.Fprintln(c.Stderr, notFound(t.res, in.Name))
+				failed = true
+			case err != nil:
+				return err
+			default:
+				fmt.Fprintf(c.Stdout, "instance %q deleted\n", in.Name)
+				stopping = append(stopping, in.Name)
+			}
+		}
+		for _, u := range f.units {
+			err := c.api().DeleteUnit(ctx, u.Name, orphan)
+			switch {
+			case errors.Is(err, supervisor.ErrNotFound):
+				fmt.Fprintln(c.Stderr, notFound(t.res, u.Name))
+				failed = true
+			case err != nil:
+				return err
+			default:
+				fmt.Fprintf(c.Stdout, "unit %q deleted\n", u.Name)
+			}
+		}
+	}
+	if wait && len(stopping) > 0 {
+		if err := c.waitGone(ctx, stopping); err != nil {
+			return err
+		}
+	}
+	if failed {
+		return errSilent
+	}
+	return nil
+}
+
+// progressAfter is how long a wait stays quiet before saying what it is
+// waiting for.
+const progressAfter = 3 * time.Second
+
+// waitGone waits until none of the named instances is left, watching
+// rather than polling. Interrupted, it returns nil: the instances go on
+// stopping without us.
+func (c *CLI) waitGone(ctx context.Context, names []string) error {
+	pending := map[string]bool{}
+	for _, n := range names {
+		pending[n] = true
+	}
+	done := make(chan struct{})
+	quiet := make(chan struct{})
+	go func() {
+		defer close(quiet)
+		t := time.NewTimer(progressAfter)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			fmt.Fprintf(c.Stderr, "waiting for %d instance(s) to stop (each within its stop_timeout; Ctrl-C stops waiting)...\n", len(names))
+		}
+	}()
+	defer func() { close(done); <-quiet }()
+
+	errDone := errors.New("all gone")
+	seen := map[string]bool{}
+	synced := false
+	err := c.api().WatchInstances(ctx, "", func(ev supervisor.WatchEvent) error {
+		switch ev.Type {
+		case supervisor.WatchBookmark:
+			synced = true
+			for n := range pending {
+				if !seen[n] {
+					delete(pending, n)
+				}
+			}
+		case supervisor.WatchDeleted:
+			delete(pending, ev.Object.Name)
+		default:
+			seen[ev.Object.Name] = true
+		}
+		if synced && len(pending) == 0 {
+			return errDone
+		}
+		return nil
+	})
+	if errors.Is(err, errDone) || ctx.Err() != nil {
+		return nil
+	}
+	return err
+}

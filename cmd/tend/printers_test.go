@@ -1,0 +1,299 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/units"
+)
+
+// kst is the seed's time zone (its describe output says +0900).
+var kst = time.FixedZone("KST", 9*60*60)
+
+// seedNow is "now" in the printer tests.
+var seedNow = time.Date(2020, 10, 24, 0, 20, 0, 0, kst)
+
+func ago(d time.Duration) time.Time { return seedNow.Add(-d) }
+
+func dur(s string) time.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+func TestHumanDuration(t *testing.T) {
+	day := 24 * time.Hour
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{-5 * time.Second, "<invalid>"},
+		{-1500 * time.Millisecond, "0s"},
+		{0, "0s"},
+		{999 * time.Millisecond, "0s"},
+		{5 * time.Second, "5s"},
+		{79 * time.Second, "79s"},
+		{119 * time.Second, "119s"},
+		{2 * time.Minute, "2m"},
+		{dur("2m15s"), "2m15s"},
+		{dur("5m8s"), "5m8s"},
+		{dur("9m59s"), "9m59s"},
+		{10 * time.Minute, "10m"},
+		{dur("24m30s"), "24m"},
+		{80 * time.Minute, "80m"},
+		{179 * time.Minute, "179m"},
+		{3 * time.Hour, "3h"},
+		{dur("6h28m"), "6h28m"},
+		{dur("7h59m59s"), "7h59m"},
+		{8 * time.Hour, "8h"},
+		{47 * time.Hour, "47h"},
+		{48 * time.Hour, "2d"},
+		{51 * time.Hour, "2d3h"},
+		{8 * day, "8d"},
+		{400 * day, "400d"},
+		{730 * day, "2y"},
+		{733 * day, "2y3d"},
+		{8 * 365 * day, "8y"},
+		{20 * 365 * day, "20y"},
+	} {
+		if got := humanDuration(tc.d); got != tc.want {
+			t.Errorf("humanDuration(%v) = %q, want %q", tc.d, got, tc.want)
+		}
+	}
+}
+
+func TestEventAge(t *testing.T) {
+	p := printer{now: seedNow, loc: kst}
+	for _, tc := range []struct {
+		e    supervisor.Event
+		want string
+	}{
+		{supervisor.Event{First: ago(dur("8m4s")), Last: ago(dur("8m4s")), Count: 1}, "8m4s"},
+		{supervisor.Event{First: ago(21 * time.Second), Last: ago(time.Second), Count: 3}, "1s (x3 over 21s)"},
+		{supervisor.Event{First: ago(dur("8m54s")), Last: ago(3 * time.Minute), Count: 4}, "3m (x4 over 8m54s)"},
+		{supervisor.Event{Last: ago(time.Second), Count: 1}, "1s"},
+		{supervisor.Event{First: ago(time.Minute), Last: ago(time.Second)}, "1s"},
+		{supervisor.Event{}, "<unknown>"},
+	} {
+		if got := p.eventAge(tc.e); got != tc.want {
+			t.Errorf("eventAge(%+v) = %q, want %q", tc.e, got, tc.want)
+		}
+	}
+}
+
+func seedInstance(name, age string, labels units.Labels) supervisor.Instance {
+	return supervisor.Instance{
+		Name: name, Unit: "kubia", Kind: "replicated", Host: "gke-kubia-default-pool-ca08bdd4-b79f",
+		Labels: labels, Created: ago(dur(age)), Status: "Running", Ready: true, PID: 4000 + len(age),
+	}
+}
+
+func printTable(f fetched, o getOptions) string {
+	var b bytes.Buffer
+	printer{now: seedNow, loc: kst}.printTable(&b, f, o, "")
+	return b.String()
+}
+
+func checkGolden(t *testing.T, what, got, want string) {
+	t.Helper()
+	want = strings.TrimPrefix(want, "\n")
+	if got != want {
+		t.Errorf("%s:\n--- got ---\n%s--- want ---\n%s", what, got, want)
+	}
+}
+
+// The tables of the seed's `kubectl get po`, with tend's columns.
+func TestInstanceTable(t *testing.T) {
+	kubia := units.Labels{"app": "kubia"}
+	f := fetched{res: instancesRes, instances: []supervisor.Instance{
+		seedInstance("kubia-b26v6", "6h29m", kubia),
+		seedInstance("kubia-gdtpr", "9s", kubia),
+		seedInstance("kubia-jkgjb", "2m15s", kubia),
+		seedInstance("kubia-w2sp2", "6h29m", kubia),
+		seedInstance("kubia-zpkgx", "6h17m", kubia),
+	}}
+	checkGolden(t, "get po", printTable(f, getOptions{}), `
+NAME          READY   STATUS    RESTARTS   AGE
+kubia-b26v6   1/1     Running   0          6h29m
+kubia-gdtpr   1/1     Running   0          9s
+kubia-jkgjb   1/1     Running   0          2m15s
+kubia-w2sp2   1/1     Running   0          6h29m
+kubia-zpkgx   1/1     Running   0          6h17m
+`)
+
+	f.instances[1].Host = "gke-kubia-default-pool-ca08bdd4-3775"
+	f.instances[1].PID = 0
+	f.instances[1].Ready = false
+	f.instances[1].Status = "Pending"
+	checkGolden(t, "get po -o wide", printTable(f, getOptions{output: "wide"}), `
+NAME          READY   STATUS    RESTARTS   AGE     HOST                                   PID
+kubia-b26v6   1/1     Running   0          6h29m   gke-kubia-default-pool-ca08bdd4-b79f   4005
+kubia-gdtpr   0/1     Pending   0          9s      gke-kubia-default-pool-ca08bdd4-3775   <none>
+kubia-jkgjb   1/1     Running   0          2m15s   gke-kubia-default-pool-ca08bdd4-b79f   4005
+kubia-w2sp2   1/1     Running   0          6h29m   gke-kubia-default-pool-ca08bdd4-b79f   4005
+kubia-zpkgx   1/1     Running   0          6h17m   gke-kubia-default-pool-ca08bdd4-b79f   4005
+`)
+
+	foo := units.Labels{"app": "foo"}
+	labelled := fetched{res: instancesRes, instances: []supervisor.Instance{
+		seedInstance("kubia-8zw5n", "62s", foo),
+		seedInstance("kubia-9w7gs", "24m", foo),
+		seedInstance("kubia-f4d5l", "28m", kubia),
+		seedInstance("kubia-f8d86", "7m23s", kubia),
+		seedInstance("kubia-mdj5s", "62s", foo),
+		seedInstance("kubia-r9xtd", "28m", units.Labels{"app": "kubia", "type": "special"}),
+		seedInstance("orphan-x1234", "1s", nil),
+	}}
+	checkGolden(t, "get po --show-labels", printTable(labelled, getOptions{showLabels: true}), `
+NAME           READY   STATUS    RESTARTS   AGE     LABELS
+kubia-8zw5n    1/1     Running   0          62s     app=foo
+kubia-9w7gs    1/1     Running   0          24m     app=foo
+kubia-f4d5l    1/1     Running   0          28m     app=kubia
+kubia-f8d86    1/1     Running   0          7m23s   app=kubia
+kubia-mdj5s    1/1     Running   0          62s     app=foo
+kubia-r9xtd    1/1     Running   0          28m     app=kubia,type=special
+orphan-x1234   1/1     Running   0          1s      <none>
+`)
+	checkGolden(t, "get pods -L app -L type", printTable(labelled, getOptions{labelCols: []string{"app", "type"}}), `
+NAME           READY   STATUS    RESTARTS   AGE     APP     TYPE
+kubia-8zw5n    1/1     Running   0          62s     foo
+kubia-9w7gs    1/1     Running   0          24m     foo
+kubia-f4d5l    1/1     Running   0          28m     kubia
+kubia-f8d86    1/1     Running   0          7m23s   kubia
+kubia-mdj5s    1/1     Running   0          62s     foo
+kubia-r9xtd    1/1     Running   0          28m     kubia   special
+orphan-x1234   1/1     Running   0          1s
+`)
+	checkGolden(t, "--no-headers", printTable(fetched{res: instancesRes, instances: labelled.instances[:1]}, getOptions{noHeaders: true}), `
+kubia-8zw5n   1/1   Running   0   62s
+`)
+}
+
+func TestUnitTables(t *testing.T) {
+	rc := supervisor.Unit{Name: "kubia", Kind: "replicated", Desired: 3, Current: 3, Ready: 3, Created: ago(dur("6m37s")),
+		Selector: "app=kubia", Labels: units.Labels{"app": "kubia"}, Template: supervisor.TemplateSummary{Command: []string{"kubia", "--port", "8080"}}}
+	ds := supervisor.Unit{Name: "ssd-monitor", Kind: "per-host", Desired: 1, Current: 1, Ready: 0, Created: ago(79 * time.Second),
+		NodeSelector: "disk=ssd", Selector: "app=ssd-monitor"}
+	job := supervisor.Unit{Name: "batch-job", Kind: "job", Created: ago(dur("2m27s"))}
+	cron := supervisor.Unit{Name: "batch-job-every-fifteen-minutes", Kind: "cron", Created: ago(79 * time.Second)}
+
+	checkGolden(t, "get rc", printTable(fetched{res: resourceWords["rc"], units: []supervisor.Unit{rc}}, getOptions{}), `
+NAME    DESIRED   CURRENT   READY   AGE
+kubia   3         3         3       6m37s
+`)
+	checkGolden(t, "get ds", printTable(fetched{res: resourceWords["ds"], units: []supervisor.Unit{ds}}, getOptions{}), `
+NAME          DESIRED   CURRENT   READY   NODE SELECTOR   AGE
+ssd-monitor   1         1         0       disk=ssd        79s
+`)
+	checkGolden(t, "get jobs", printTable(fetched{res: resourceWords["jobs"], units: []supervisor.Unit{job}}, getOptions{}), `
+NAME        KIND   AGE
+batch-job   job    2m27s
+`)
+	all := fetched{res: unitsRes, units: []supervisor.Unit{job, cron, rc, ds}}
+	checkGolden(t, "get units", printTable(all, getOptions{}), `
+NAME                              KIND         DESIRED   CURRENT   READY   AGE
+batch-job                         job          0         0         0       2m27s
+batch-job-every-fifteen-minutes   cron         0         0         0       79s
+kubia                             replicated   3         3         3       6m37s
+ssd-monitor                       per-host     1         1         0       79s
+`)
+	checkGolden(t, "get rs -o wide --show-labels", printTable(fetched{res: resourceWords["rs"], units: []supervisor.Unit{rc, ds}}, getOptions{output: "wide", showLabels: true}), `
+NAME          DESIRED   CURRENT   READY   AGE     COMMAND             SELECTOR          LABELS
+kubia         3         3         3       6m37s   kubia --port 8080   app=kubia         app=kubia
+ssd-monitor   1         1         0       79s     <none>              app=ssd-monitor   <none>
+`)
+}
+
+// The seed's `kubectl get node`, without ROLES.
+func TestHostTable(t *testing.T) {
+	hosts := []supervisor.Host{
+		{Name: "gke-kubia-default-pool-ca08bdd4-3775", Status: "NotReady", Started: ago(80 * time.Minute), Version: "v1.16.13-gke.401", Labels: units.Labels{"disk": "ssd"}},
+		{Name: "gke-kubia-default-pool-ca08bdd4-b79f", Status: "Ready", Started: ago(80 * time.Minute), Version: "v1.16.13-gke.401", Instances: 2},
+	}
+	checkGolden(t, "get node", printTable(fetched{res: hostsRes, hosts: hosts}, getOptions{}), `
+NAME                                   STATUS     AGE   VERSION
+gke-kubia-default-pool-ca08bdd4-3775   NotReady   80m   v1.16.13-gke.401
+gke-kubia-default-pool-ca08bdd4-b79f   Ready      80m   v1.16.13-gke.401
+`)
+	checkGolden(t, "get nodes --show-labels -o wide", printTable(fetched{res: hostsRes, hosts: hosts}, getOptions{showLabels: true, output: "wide"}), `
+NAME                                   STATUS     AGE   VERSION            INSTANCES   LABELS
+gke-kubia-default-pool-ca08bdd4-3775   NotReady   80m   v1.16.13-gke.401   0           disk=ssd
+gke-kubia-default-pool-ca08bdd4-b79f   Ready      80m   v1.16.13-gke.401   2           <none>
+`)
+}
+
+func TestEventTable(t *testing.T) {
+	events := []supervisor.Event{
+		{Kind: "instance", Object: "kubia-liveness", Type: "Warning", Reason: "Unhealthy",
+			Message: "Liveness probe failed: HTTP probe failed with statuscode: 500", First: ago(21 * time.Second), Last: ago(time.Second), Count: 3},
+		{Kind: "unit", Object: "kubia", Type: "Normal", Reason: "SuccessfulCreate", Message: "Created instance: kubia-r9xtd",
+			First: ago(dur("6m37s")), Last: ago(dur("6m37s")), Count: 1},
+		{Kind: "unit", Object: "bad", Type: "Warning", Reason: "InvalidUnit",
+			Message: "bad.toml:4: selector.match_expressions[0].values: must be empty for Exists\nbad.toml:9: replicas: -1 is less than 0\n",
+			First:   ago(time.Minute), Last: ago(time.Minute), Count: 1},
+	}
+	sortEvents(events)
+	checkGolden(t, "get events", printTable(fetched{res: eventsRes, events: events}, getOptions{}), `
+LAST SEEN          TYPE      REASON             OBJECT                    MESSAGE
+6m37s              Normal    SuccessfulCreate   unit/kubia                Created instance: kubia-r9xtd
+60s                Warning   InvalidUnit        unit/bad                  bad.toml:4: selector.match_expressions[0].values: must be empty for Exists; bad.toml:9: replicas: -1 is less than 0
+1s (x3 over 21s)   Warning   Unhealthy          instance/kubia-liveness   Liveness probe failed: HTTP probe failed with statuscode: 500
+`)
+}
+
+// TestTableGrows checks that rows a watch adds line up with the table and
+// widen a column when they must.
+func TestTableGrows(t *testing.T) {
+	var b bytes.Buffer
+	tab := &table{w: &b}
+	tab.write([]string{"NAME", "STATUS", "AGE"}, []string{"kubia-1", "Running", "5s"})
+	tab.write([]string{"kubia-1", "Terminating", "6s"})
+	tab.write([]string{"kubia-22", "Running", "0s"})
+	checkGolden(t, "watch rows", b.String(), `
+NAME      STATUS    AGE
+kubia-1   Running   5s
+kubia-1   Terminating   6s
+kubia-22   Running       0s
+`)
+}
+
+func TestShellJoin(t *testing.T) {
+	for _, tc := range []struct {
+		argv []string
+		want string
+	}{
+		{[]string{"/usr/local/bin/kubia", "--port", "8080"}, "/usr/local/bin/kubia --port 8080"},
+		{[]string{"sh", "-c", "echo $HOME; sleep 1"}, "sh -c 'echo $HOME; sleep 1'"},
+		{[]string{"echo", "it's", ""}, `echo 'it'\''s' ''`},
+		{nil, ""},
+	} {
+		if got := shellJoin(tc.argv); got != tc.want {
+			t.Errorf("shellJoin(%q) = %s, want %s", tc.argv, got, tc.want)
+		}
+	}
+}
+
+func TestWriteYAML(t *testing.T) {
+	var b bytes.Buffer
+	in := supervisor.Instance{Name: "kubia-x", Labels: units.Labels{"app": "kubia"}, Command: []string{"kubia", "--port", "8080"},
+		Status: "Running", Created: time.Date(2020, 10, 24, 0, 9, 40, 0, time.UTC), Env: map[string]string{"N": "123", "T": "true"}}
+	if err := writeYAML(&b, newList([]supervisor.Instance{in})); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	for _, want := range []string{
+		"kind: List\nitems:\n- name: kubia-x\n",
+		"  labels:\n    app: kubia\n  command:\n  - kubia\n  - --port\n  - \"8080\"\n",
+		"  created: \"2020-10-24T00:09:40Z\"\n",
+		"    N: \"123\"\n    T: \"true\"\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("yaml lacks %q:\n%s", want, got)
+		}
+	}
+}

@@ -1,0 +1,358 @@
+package probes
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Kind is the role of a probe in an instance's life.
+type Kind int
+
+const (
+	// Liveness: failing FailureThreshold times in a row, the instance is
+	// killed and restarted.
+	Liveness Kind = iota + 1
+	// Readiness: decides whether the instance counts as ready (READY 1/1).
+	Readiness
+	// Startup: until it succeeds, liveness and readiness do not run;
+	// failing FailureThreshold times in a row, the instance is killed and
+	// restarted.
+	Startup
+)
+
+// String returns "Liveness", "Readiness" or "Startup", as the kubelet
+// starts its probe event messages.
+func (k Kind) String() string {
+	switch k {
+	case Liveness:
+		return "Liveness"
+	case Readiness:
+		return "Readiness"
+	case Startup:
+		return "Startup"
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Spec is a probe's timing and thresholds, as in Kubernetes. A zero or
+// negative field takes the Kubernetes default.
+type Spec struct {
+	InitialDelay time.Duration // from Set.Start to the first probe; default 0
+	Timeout      time.Duration // one probe's deadline; default 1s
+	// Period is from the start of one probe to the start of the next;
+	// default 10s. A probe that takes longer delays the next one, which
+	// starts when it returns: probes never overlap.
+	Period           time.Duration
+	SuccessThreshold int // successes in a row to become healthy; default 1, and always 1 for Liveness and Startup
+	FailureThreshold int // failures in a row to become unhealthy; default 3
+}
+
+// Kubernetes' defaults.
+const (
+	DefaultTimeout          = time.Second
+	DefaultPeriod           = 10 * time.Second
+	DefaultSuccessThreshold = 1
+	DefaultFailureThreshold = 3
+)
+
+func (s Spec) withDefaults(k Kind) Spec {
+	s.InitialDelay = max(s.InitialDelay, 0)
+	if s.Timeout <= 0 {
+		s.Timeout = DefaultTimeout
+	}
+	if s.Period <= 0 {
+		s.Period = DefaultPeriod
+	}
+	if s.SuccessThreshold <= 0 || k != Readiness {
+		s.SuccessThreshold = DefaultSuccessThreshold
+	}
+	if s.FailureThreshold <= 0 {
+		s.FailureThreshold = DefaultFailureThreshold
+	}
+	return s
+}
+
+// Probe is one configured probe: when and how often, and what.
+type Probe struct {
+	Spec
+	Prober Prober // must honour the context it is given (Set.Stop waits for it)
+}
+
+// SetConfig configures a Set.
+type SetConfig struct {
+	Liveness  *Probe // nil: none (the instance counts as alive)
+	Readiness *Probe // nil: none (the instance counts as ready once started)
+	Startup   *Probe // nil: none (liveness and readiness start at once)
+
+	// Report receives what the probes found; see Report for what to do
+	// with each. It is called from the Set's goroutines, never two calls
+	// at once, and never after Stop has returned. It must not block (hand
+	// the Report to a channel or to the owner of the instance) and must
+	// not call Stop. Required.
+	Report func(Report)
+}
+
+// Report is what a Set (or a Watchdog) tells the supervisor. One comes
+// for every probe that did not plainly succeed (a Failure, an Unknown, a
+// Success with a warning) and for every change of state.
+//
+// What to do with it:
+//   - record the event Event returns, if any (every failed probe);
+//   - if Kill: record `Killing: Container NAME failed liveness probe, will
+//     be restarted` ("startup probe" for Kind Startup), stop the instance
+//     and leave the rest to the restart policy;
+//   - if Kind is Readiness and Changed: set the instance's readiness to
+//     Healthy;
+//   - if Kind is Startup, Changed and Healthy: the instance has started
+//     (liveness and readiness probes begin now).
+type Report struct {
+	Kind    Kind
+	Result  Result // this probe's result
+	Message string // this probe's message, in the kubelet's words
+	// Healthy is the probe's state after this result and the thresholds:
+	// alive (Liveness, true until it fails), ready (Readiness, false until
+	// it succeeds), started (Startup, false until it succeeds).
+	Healthy bool
+	// Changed is true for the report that decides: Healthy flipped, or,
+	// for Startup, the start-up budget ran out (Healthy stays false).
+	// After a Liveness or Startup report with Changed, that probe does
+	// not run again in this Set.
+	Changed bool
+}
+
+// Kill reports whether the supervisor must kill the instance: its
+// liveness probe failed FailureThreshold times in a row, its start-up
+// budget ran out, or its watchdog expired.
+func (r Report) Kill() bool {
+	return r.Changed && !r.Healthy && (r.Kind == Liveness || r.Kind == Startup)
+}
+
+// Event returns the event the kubelet records for this probe result:
+// ("Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode:
+// 500") for a Failure, ("Unhealthy", "Readiness probe errored: ...") for an
+// Unknown, ("ProbeWarning", "Readiness probe warning: Probe terminated
+// redirects, ...") for a Success with a message, and ("", "") otherwise.
+func (r Report) Event() (reason, message string) {
+	switch {
+	case r.Result == Failure:
+		return "Unhealthy", r.Kind.String() + " probe failed: " + r.Message
+	case r.Result == Unknown:
+		return "Unhealthy", r.Kind.String() + " probe errored: " + r.Message
+	case r.Message != "":
+		return "ProbeWarning", r.Kind.String() + " probe warning: " + r.Message
+	}
+	return "", ""
+}
+
+// A Set runs the probes of one run of one instance, with Kubernetes
+// semantics: each probe has one goroutine that owns its thresholds; the
+// startup probe runs first and the others wait for its success; after a
+// liveness or startup verdict to kill, that probe stops. A restarted
+// instance gets a new Set.
+//
+// Timing is exact: the first probe at InitialDelay after Start (or when
+// the startup probe succeeds, if later), then one every Period from the
+// start of the previous one, never two at once.
+//
+// Start and Stop may be called from any goroutine.
+type Set struct {
+	report func(Report)
+	probes [3]*Probe // by Kind-1, with defaults applied; nil = none
+
+	mu      sync.Mutex // guards started, stopped and cancel
+	started bool
+	stopped bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	// reporting is held (one token) around each Report call, so calls
+	// never overlap. A channel rather than a mutex: a goroutine waiting on
+	// it is durably blocked for testing/synctest.
+	reporting chan struct{}
+}
+
+// NewSet returns a Set for cfg; nothing runs until Start. It panics when
+// Report is nil or a probe has no Prober: those are programming errors.
+func NewSet(cfg SetConfig) *Set {
+	if cfg.Report == nil {
+		panic("probes: NewSet: nil Report")
+	}
+	s := &Set{report: cfg.Report, reporting: make(chan struct{}, 1)}
+	for k, p := range map[Kind]*Probe{Liveness: cfg.Liveness, Readiness: cfg.Readiness, Startup: cfg.Startup} {
+		if p == nil {
+			continue
+		}
+		if p.Prober == nil {
+			panic(fmt.Sprintf("probes: NewSet: %s probe has no Prober", k))
+		}
+		s.probes[k-1] = &Probe{Spec: p.Spec.withDefaults(k), Prober: p.Prober}
+	}
+	return s
+}
+
+// Start starts the probes' goroutines and returns at once. Call it when
+// the instance's process has started: initial delays count from here.
+// Start is idempotent, and does nothing after Stop.
+func (s *Set) Start() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.stopped {
+		return
+	}
+	s.started = true
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	start := time.Now()
+
+	var gate chan struct{} // closed when the startup probe succeeds
+	if p := s.probes[Startup-1]; p != nil {
+		gate = make(chan struct{})
+		s.spawn(ctx, &worker{set: s, kind: Startup, probe: p, onStarted: func() { close(gate) }}, start, nil)
+	}
+	if p := s.probes[Liveness-1]; p != nil {
+		s.spawn(ctx, &worker{set: s, kind: Liveness, probe: p, healthy: true}, start, gate)
+	}
+	if p := s.probes[Readiness-1]; p != nil {
+		s.spawn(ctx, &worker{set: s, kind: Readiness, probe: p}, start, gate)
+	}
+}
+
+func (s *Set) spawn(ctx context.Context, w *worker, start time.Time, gate <-chan struct{}) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		w.run(ctx, start, gate)
+	}()
+}
+
+// Stop cancels the running probes and returns when every goroutine the
+// Set started has ended: no probe runs and no Report comes after it
+// returns. It blocks for as long as a prober takes to honour its
+// cancelled context. Stop is idempotent and may be called before Start
+// (the Set then never starts); it must not be called from Report.
+func (s *Set) Stop() {
+	s.mu.Lock()
+	s.stopped = true
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// deliver calls Report unless ctx is done, one call at a time.
+func (s *Set) deliver(ctx context.Context, r Report) {
+	s.reporting <- struct{}{}
+	defer func() { <-s.reporting }()
+	if ctx.Err() == nil {
+		s.report(r)
+	}
+}
+
+// worker runs one probe and owns its thresholds. Only its goroutine
+// touches its fields.
+type worker struct {
+	set       *Set
+	kind      Kind
+	probe     *Probe
+	onStarted func() // Startup only: called after the success is reported
+
+	healthy bool   // the state after thresholds
+	last    Result // the last counted result (Success or Failure)
+	streak  int    // how many times in a row last came
+}
+
+func (w *worker) run(ctx context.Context, start time.Time, gate <-chan struct{}) {
+	if !sleepUntil(ctx, start.Add(w.probe.InitialDelay)) {
+		return
+	}
+	if gate != nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-gate:
+		}
+	}
+	for {
+		began := time.Now()
+		res, msg := w.once(ctx)
+		if ctx.Err() != nil {
+			return // stopped: the result is moot
+		}
+		if !w.observe(ctx, res, msg) {
+			return
+		}
+		if !sleepUntil(ctx, began.Add(w.probe.Period)) {
+			return
+		}
+	}
+}
+
+// once runs the prober with the probe's timeout.
+func (w *worker) once(ctx context.Context) (res Result, msg string) {
+	ctx, cancel := context.WithTimeout(ctx, w.probe.Timeout)
+	defer cancel()
+	defer func() {
+		if v := recover(); v != nil {
+			res, msg = Unknown, fmt.Sprintf("probe panicked: %v", v)
+		}
+	}()
+	return w.probe.Prober.Probe(ctx)
+}
+
+// observe applies one result to the thresholds, reports what needs
+// reporting, and says whether to keep probing.
+func (w *worker) observe(ctx context.Context, res Result, msg string) (keepGoing bool) {
+	changed := false
+	switch res {
+	case Success, Failure:
+		if res == w.last {
+			w.streak++
+		} else {
+			w.last, w.streak = res, 1
+		}
+		if res == Success && !w.healthy && w.streak >= w.probe.SuccessThreshold {
+			w.healthy, changed = true, true
+		}
+		if res == Failure && (w.healthy || w.kind == Startup) && w.streak >= w.probe.FailureThreshold {
+			w.healthy, changed = false, true
+		}
+	default:
+		// An errored probe is reported but not counted, as the kubelet
+		// throws its result away.
+		res = Unknown
+	}
+	if res != Success || msg != "" || changed {
+		w.set.deliver(ctx, Report{Kind: w.kind, Result: res, Message: msg, Healthy: w.healthy, Changed: changed})
+	}
+	if !changed || w.kind == Readiness {
+		return true
+	}
+	if w.kind == Startup && w.healthy {
+		w.onStarted()
+	}
+	// Startup decided either way, or liveness failed (a liveness probe
+	// starts healthy and only changes to unhealthy): this probe is done
+	// for this run of the instance.
+	return false
+}
+
+// sleepUntil waits until t or until ctx is done, and reports whether t
+// came first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}

@@ -1,0 +1,404 @@
+package probes
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// step is one scripted probe: its answer, and how long it takes to give
+// it (it gives up with Failure "timeout" when its context ends first).
+type step struct {
+	res  Result
+	msg  string
+	took time.Duration
+}
+
+var (
+	ok   = step{res: Success}
+	fail = step{res: Failure, msg: "HTTP probe failed with statuscode: 500"}
+	oops = step{res: Unknown, msg: "no runner"}
+)
+
+func slow(d time.Duration, s step) step { s.took = d; return s }
+
+// scripted is a test double for a Prober: it answers from its script (the
+// last step again once the script is used up) and records the fake time
+// of each call since t0 and the timeout it was given.
+type scripted struct {
+	t0     time.Time
+	script []step
+
+	mu       sync.Mutex
+	calls    []time.Duration
+	timeouts []time.Duration
+}
+
+func script(steps ...step) *scripted { return &scripted{t0: time.Now(), script: steps} }
+
+func (s *scripted) Probe(ctx context.Context) (Result, string) {
+	now := time.Now()
+	s.mu.Lock()
+	i := len(s.calls)
+	s.calls = append(s.calls, now.Sub(s.t0))
+	if d, ok := ctx.Deadline(); ok {
+		s.timeouts = append(s.timeouts, d.Sub(now))
+	}
+	st := s.script[min(i, len(s.script)-1)]
+	s.mu.Unlock()
+	if st.took > 0 {
+		t := time.NewTimer(st.took)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return Failure, "timeout"
+		}
+	}
+	return st.res, st.msg
+}
+
+func (s *scripted) Calls() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.calls...)
+}
+
+// reports collects Reports with the fake time they came at.
+type reports struct {
+	t0   time.Time
+	mu   sync.Mutex
+	got  []string
+	msgs []string
+	at   []time.Duration
+}
+
+func newReports() *reports { return &reports{t0: time.Now()} }
+
+func (r *reports) Report(rep Report) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := fmt.Sprintf("%v %v %v", time.Since(r.t0), rep.Kind, rep.Result)
+	if rep.Healthy {
+		s += " healthy"
+	}
+	if rep.Changed {
+		s += " changed"
+	}
+	if rep.Kill() {
+		s += " KILL"
+	}
+	r.got = append(r.got, s)
+	r.msgs = append(r.msgs, rep.Message)
+	r.at = append(r.at, time.Since(r.t0))
+}
+
+func (r *reports) Messages() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.msgs...)
+}
+
+func (r *reports) At() []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]time.Duration(nil), r.at...)
+}
+
+func (r *reports) Got() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.got...)
+}
+
+func secs(ds ...float64) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = time.Duration(d * float64(time.Second))
+	}
+	return out
+}
+
+func check[T any](t *testing.T, what string, got, want T) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s:\ngot  %v\nwant %v", what, got, want)
+	}
+}
+
+// run starts a Set, lets fake time pass for d, stops the Set and returns
+// the reports.
+func run(t *testing.T, cfg SetConfig, d time.Duration) []string {
+	t.Helper()
+	rep := newReports()
+	cfg.Report = rep.Report
+	s := NewSet(cfg)
+	s.Start()
+	time.Sleep(d)
+	synctest.Wait()
+	s.Stop()
+	return rep.Got()
+}
+
+func TestSetTiming(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := script(ok)
+		run(t, SetConfig{Liveness: &Probe{Spec{InitialDelay: 5 * time.Second, Period: 10 * time.Second, Timeout: 2 * time.Second}, p}}, 36*time.Second)
+		check(t, "probe times", p.Calls(), secs(5, 15, 25, 35))
+		check(t, "timeouts", p.timeouts, secs(2, 2, 2, 2))
+	})
+}
+
+func TestSetDefaults(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := script(fail)
+		got := run(t, SetConfig{Liveness: &Probe{Prober: p}}, time.Minute)
+		check(t, "probe times", p.Calls(), secs(0, 10, 20))
+		check(t, "timeouts", p.timeouts, secs(1, 1, 1))
+		check(t, "reports", got, []string{
+			"0s Liveness Failure healthy",
+			"10s Liveness Failure healthy",
+			"20s Liveness Failure changed KILL",
+		})
+	})
+}
+
+func TestSetLivenessThreshold(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Two failures, a success resets the count, an errored probe is
+		// not counted, three failures in a row kill, and then liveness
+		// stops probing.
+		p := script(fail, fail, ok, fail, oops, fail, fail, ok)
+		got := run(t, SetConfig{Liveness: &Probe{Spec{Period: time.Second, FailureThreshold: 3}, p}}, time.Minute)
+		check(t, "probe times", p.Calls(), secs(0, 1, 2, 3, 4, 5, 6))
+		check(t, "reports", got, []string{
+			"0s Liveness Failure healthy",
+			"1s Liveness Failure healthy",
+			"3s Liveness Failure healthy",
+			"4s Liveness Unknown healthy",
+			"5s Liveness Failure healthy",
+			"6s Liveness Failure changed KILL",
+		})
+	})
+}
+
+func TestSetReadinessToggles(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := script(ok, ok, fail, ok, fail, fail, ok, ok, ok)
+		got := run(t, SetConfig{Readiness: &Probe{Spec{Period: time.Second, SuccessThreshold: 2, FailureThreshold: 2}, p}}, 8500*time.Millisecond)
+		check(t, "probe times", p.Calls(), secs(0, 1, 2, 3, 4, 5, 6, 7, 8))
+		check(t, "reports", got, []string{
+			"1s Readiness Success healthy changed",
+			"2s Readiness Failure healthy",
+			"4s Readiness Failure healthy",
+			"5s Readiness Failure changed",
+			"7s Readiness Success healthy changed",
+		})
+	})
+}
+
+func TestSetSlowProbesDoNotStack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Each probe takes 3s with a 1s period: the next starts when the
+		// previous returned.
+		p := script(slow(3*time.Second, ok))
+		run(t, SetConfig{Readiness: &Probe{Spec{Period: time.Second, Timeout: 5 * time.Second}, p}}, 10*time.Second)
+		check(t, "probe times", p.Calls(), secs(0, 3, 6, 9))
+	})
+}
+
+func TestSetTimeoutEndsProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A probe that would take an hour is cut at its 2s timeout; the
+		// period still counts from its start.
+		p := script(slow(time.Hour, ok))
+		got := run(t, SetConfig{Liveness: &Probe{Spec{Period: 10 * time.Second, Timeout: 2 * time.Second, FailureThreshold: 2}, p}}, time.Minute)
+		check(t, "probe times", p.Calls(), secs(0, 10))
+		check(t, "reports", got, []string{
+			"2s Liveness Failure healthy",
+			"12s Liveness Failure changed KILL",
+		})
+	})
+}
+
+func TestSetStartupGates(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		startup := script(fail, fail, ok)
+		live := script(ok)
+		ready := script(ok)
+		lateLive := script(ok)
+		got := run(t, SetConfig{
+			Startup:   &Probe{Spec{Period: 2 * time.Second, FailureThreshold: 5}, startup},
+			Liveness:  &Probe{Spec{Period: 10 * time.Second}, live},
+			Readiness: &Probe{Spec{Period: 5 * time.Second}, ready},
+		}, 20*time.Second)
+		check(t, "startup", startup.Calls(), secs(0, 2, 4))
+		check(t, "liveness", live.Calls(), secs(4, 14))
+		check(t, "readiness", ready.Calls(), secs(4, 9, 14, 19))
+		check(t, "reports", got, []string{
+			"0s Startup Failure",
+			"2s Startup Failure",
+			"4s Startup Success healthy changed",
+			"4s Readiness Success healthy changed",
+		})
+
+		// An initial delay longer than start-up still counts from Start.
+		got = run(t, SetConfig{
+			Startup:  &Probe{Spec{Period: 2 * time.Second}, script(ok)},
+			Liveness: &Probe{Spec{InitialDelay: 15 * time.Second, Period: 10 * time.Second}, lateLive},
+		}, 30*time.Second)
+		check(t, "liveness with a delay", lateLive.Calls(), secs(15+20, 25+20))
+		check(t, "reports", got, []string{"0s Startup Success healthy changed"})
+	})
+}
+
+func TestSetStartupBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		startup := script(fail)
+		live := script(ok)
+		ready := script(ok)
+		got := run(t, SetConfig{
+			Startup:   &Probe{Spec{Period: 5 * time.Second, FailureThreshold: 3}, startup},
+			Liveness:  &Probe{Spec{}, live},
+			Readiness: &Probe{Spec{}, ready},
+		}, time.Minute)
+		check(t, "startup", startup.Calls(), secs(0, 5, 10))
+		check(t, "liveness", live.Calls(), []time.Duration(nil))
+		check(t, "readiness", ready.Calls(), []time.Duration(nil))
+		check(t, "reports", got, []string{
+			"0s Startup Failure",
+			"5s Startup Failure",
+			"10s Startup Failure changed KILL",
+		})
+	})
+}
+
+func TestSetStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Stop during a probe: it is cancelled, its result is not
+		// reported, and every goroutine has ended when Stop returns
+		// (synctest.Test fails on goroutines left in the bubble).
+		p := script(slow(time.Hour, fail))
+		rep := newReports()
+		s := NewSet(SetConfig{Liveness: &Probe{Spec{Timeout: 2 * time.Hour}, p}, Readiness: &Probe{Spec{InitialDelay: time.Hour}, script(ok)}, Report: rep.Report})
+		s.Start()
+		s.Start()
+		time.Sleep(time.Minute)
+		s.Stop()
+		s.Stop()
+		time.Sleep(time.Hour)
+		check(t, "probe times", p.Calls(), secs(0))
+		check(t, "reports", rep.Got(), []string(nil))
+
+		// Stop before Start: nothing ever runs.
+		q := script(ok)
+		s = NewSet(SetConfig{Liveness: &Probe{Spec{}, q}, Report: rep.Report})
+		s.Stop()
+		s.Start()
+		time.Sleep(time.Minute)
+		check(t, "probe times", q.Calls(), []time.Duration(nil))
+	})
+}
+
+func TestSetReportsOneAtATime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		inReport, overlaps := 0, 0
+		report := func(Report) {
+			mu.Lock()
+			inReport++
+			if inReport > 1 {
+				overlaps++
+			}
+			mu.Unlock()
+			time.Sleep(time.Millisecond) // a report that takes a while
+			mu.Lock()
+			inReport--
+			mu.Unlock()
+		}
+		s := NewSet(SetConfig{
+			Liveness:  &Probe{Spec{Period: time.Second, FailureThreshold: 100}, script(fail)},
+			Readiness: &Probe{Spec{Period: time.Second}, script(fail)},
+			Report:    report,
+		})
+		s.Start()
+		time.Sleep(10 * time.Second)
+		s.Stop()
+		if overlaps > 0 {
+			t.Errorf("%d overlapping Report calls", overlaps)
+		}
+	})
+}
+
+func TestSetPanickingProber(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var msgs []string
+		s := NewSet(SetConfig{
+			Liveness: &Probe{Spec{}, proberFunc(func(context.Context) (Result, string) { panic("boom") })},
+			Report:   func(r Report) { msgs = append(msgs, r.Result.String()+": "+r.Message) },
+		})
+		s.Start()
+		time.Sleep(time.Second)
+		s.Stop()
+		check(t, "reports", msgs, []string{"Unknown: probe panicked: boom"})
+	})
+}
+
+type proberFunc func(context.Context) (Result, string)
+
+func (f proberFunc) Probe(ctx context.Context) (Result, string) { return f(ctx) }
+
+func TestNewSetMisuse(t *testing.T) {
+	for name, cfg := range map[string]SetConfig{
+		"nil Report": {},
+		"nil Prober": {Readiness: &Probe{}, Report: func(Report) {}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if v := recover(); v == nil || !strings.HasPrefix(fmt.Sprint(v), "probes: NewSet: ") {
+					t.Errorf("panic %v", v)
+				}
+			}()
+			NewSet(cfg)
+		})
+	}
+}
+
+func TestSpecDefaults(t *testing.T) {
+	check(t, "liveness", Spec{SuccessThreshold: 4, Period: -1}.withDefaults(Liveness),
+		Spec{Timeout: time.Second, Period: 10 * time.Second, SuccessThreshold: 1, FailureThreshold: 3})
+	check(t, "readiness", Spec{InitialDelay: -time.Second, SuccessThreshold: 4, FailureThreshold: 1, Timeout: time.Minute}.withDefaults(Readiness),
+		Spec{Timeout: time.Minute, Period: 10 * time.Second, SuccessThreshold: 4, FailureThreshold: 1})
+}
+
+func TestReportEvent(t *testing.T) {
+	for _, tc := range []struct {
+		r           Report
+		reason, msg string
+		kill        bool
+	}{
+		{Report{Kind: Liveness, Result: Failure, Message: "HTTP probe failed with statuscode: 500", Healthy: true},
+			"Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 500", false},
+		{Report{Kind: Liveness, Result: Failure, Message: "x", Changed: true}, "Unhealthy", "Liveness probe failed: x", true},
+		{Report{Kind: Startup, Result: Failure, Message: "x", Changed: true}, "Unhealthy", "Startup probe failed: x", true},
+		{Report{Kind: Readiness, Result: Failure, Message: "x", Changed: true}, "Unhealthy", "Readiness probe failed: x", false},
+		{Report{Kind: Readiness, Result: Unknown, Message: "no runner"}, "Unhealthy", "Readiness probe errored: no runner", false},
+		{Report{Kind: Readiness, Result: Success, Message: "Probe terminated redirects, Response body: "},
+			"ProbeWarning", "Readiness probe warning: Probe terminated redirects, Response body: ", false},
+		{Report{Kind: Startup, Result: Success, Healthy: true, Changed: true}, "", "", false},
+	} {
+		reason, msg := tc.r.Event()
+		if reason != tc.reason || msg != tc.msg || tc.r.Kill() != tc.kill {
+			t.Errorf("%+v: got %q %q kill=%v", tc.r, reason, msg, tc.r.Kill())
+		}
+	}
+	check(t, "kinds", []string{Liveness.String(), Readiness.String(), Startup.String(), Kind(0).String()},
+		[]string{"Liveness", "Readiness", "Startup", "Kind(0)"})
+	check(t, "results", []string{Success.String(), Failure.String(), Unknown.String()},
+		[]string{"Success", "Failure", "Unknown"})
+}

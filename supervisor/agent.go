@@ -75,6 +75,7 @@ func NewAgent(cfg Config, version Version, log *slog.Logger) (_ *Agent, err erro
 		AgentID:     agentID,
 		HostLabels:  cfg.Labels,
 		LogDir:      filepath.Join(cfg.StateDir, "logs"),
+		StateDir:    cfg.StateDir,
 		LogMaxBytes: cfg.LogMaxBytes,
 		Store:       a.store,
 		Events:      events,

@@ -108,7 +108,9 @@ func (s *Supervisor) LabelInstance(name string, c LabelChange) (Instance, error)
 		i.rec.Labels = l
 		s.save(i)
 		// Reconcile now, so the answer shows ownership as it now is.
-		s.reconcile()
+		if !s.quitting {
+			s.reconcile()
+		}
 		out = i.publish(s.opt.Host)
 	}); cerr != nil {
 		return out, cerr
@@ -335,9 +337,16 @@ func (s *Supervisor) DeleteUnit(name string, orphan bool) error {
 		if orphan {
 			s.orphaning[name] = true
 			for _, i := range s.instances {
-				if i.rec.Unit == name {
+				j := s.jobs[i.rec.Unit]
+				if i.rec.Unit == name || (j != nil && j.rec.Cron == name) {
 					s.release(i, nil)
 				}
+			}
+			// The release must be on disk before the file goes: after a
+			// crash in between, the instances would otherwise be deleted.
+			if err = s.opt.Store.Flush(); err != nil {
+				delete(s.orphaning, name)
+				return
 			}
 		}
 		if err = s.opt.Catalog.Remove(name); err != nil {
@@ -363,6 +372,11 @@ func (s *Supervisor) ScaleUnit(name string, n int) (Unit, error) {
 	}
 	if u == nil {
 		return Unit{}, errNotFound("unit", name)
+	}
+	if err := s.opt.Catalog.Problems()[name]; err != nil {
+		// Rewriting the last valid version would throw the user's edit
+		// away.
+		return Unit{}, fmt.Errorf("unit %q: its file has errors; fix it first:\n%v: %w", name, err, ErrInvalid)
 	}
 	key := "replicas"
 	switch u.Kind {
@@ -476,7 +490,9 @@ func (s *Supervisor) LabelHost(name string, c LabelChange) (Host, error) {
 		s.opt.Store.put(bucketHosts, s.opt.Host, rec)
 		s.events.Record(s.clock.Now(), KindHost, name, Normal, "Labelled", "supervisor",
 			"Host labels are now "+labelsOrNone(l))
-		s.reconcile()
+		if !s.quitting {
+			s.reconcile()
+		}
 		out = s.publishHost()
 	}); cerr != nil {
 		return out, cerr

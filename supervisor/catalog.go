@@ -48,6 +48,7 @@ type DirCatalog struct {
 	log      *slog.Logger
 	debounce time.Duration
 
+	scanMu   sync.Mutex // one rescan at a time (the watcher and SIGHUP)
 	mu       sync.Mutex
 	units    map[string]*units.Unit
 	problems map[string]error
@@ -137,11 +138,13 @@ func (c *DirCatalog) Put(filename string, data []byte) (ApplyResult, error) {
 	}
 	res := ApplyResult{Name: u.Name, Kind: u.Kind.String(), Action: "created"}
 	c.mu.Lock()
-	old := c.units[u.Name]
+	old, broken := c.units[u.Name], c.problems[u.Name] != nil
 	c.mu.Unlock()
 	if old != nil {
 		res.Action = "configured"
-		if old.Version == u.Version {
+		// The same version as the running one is a no-op, unless the file
+		// on disk is a rejected newer version: then it is written back.
+		if old.Version == u.Version && !broken {
 			res.Action = "unchanged"
 			return res, nil
 		}
@@ -236,6 +239,8 @@ func (c *DirCatalog) Rescan() { c.rescan() }
 // and leave the previous version in place; vanished files remove their
 // unit.
 func (c *DirCatalog) rescan() {
+	c.scanMu.Lock()
+	defer c.scanMu.Unlock()
 	entries, err := os.ReadDir(c.dir)
 	if err != nil {
 		c.log.Error("read unit directory", "dir", c.dir, "err", err)

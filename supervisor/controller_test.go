@@ -12,11 +12,15 @@ import (
 func TestDeleteFirstOrdersAsTheReplicaSetController(t *testing.T) {
 	t0 := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 	mk := func(name string, running, stopping bool, restarts int, age time.Duration) *instance {
-		i := &instance{rec: instanceRecord{Name: name, RestartCount: restarts, Created: t0.Add(-age)}}
+		i := &instance{spec: &units.Unit{}, startupDone: true, rec: instanceRecord{Name: name, RestartCount: restarts, Created: t0.Add(-age)}}
 		if running {
 			i.proc = &Proc{}
 		}
 		i.stopping = stopping
+		return i
+	}
+	started := func(i *instance, ago time.Duration) *instance {
+		i.rec.State.Started = t0.Add(-ago)
 		return i
 	}
 	cases := []struct {
@@ -28,6 +32,7 @@ func TestDeleteFirstOrdersAsTheReplicaSetController(t *testing.T) {
 		{"not ready before ready", mk("a", true, true, 0, time.Hour), mk("b", true, false, 0, time.Minute), true},
 		{"more restarts first", mk("a", true, false, 3, time.Hour), mk("b", true, false, 1, time.Minute), true},
 		{"newer first", mk("a", true, false, 0, time.Minute), mk("b", true, false, 0, time.Hour), true},
+		{"running for less time first", started(mk("a", true, false, 0, time.Hour), time.Minute), started(mk("b", true, false, 5, time.Minute), time.Hour), true},
 		{"older last", mk("a", true, false, 0, time.Hour), mk("b", true, false, 0, time.Minute), false},
 	}
 	for _, c := range cases {

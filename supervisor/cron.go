@@ -30,8 +30,9 @@ type cronPlan struct {
 // cronDue decides which scheduled times between last (exclusive) and now
 // (inclusive) run. It is a pure function of its arguments.
 //
-// Times at or after agentStart came while the agent ran: each runs unless
-// it is older than startingDeadline (the loop was held up). Times before
+// Times at or after agentStart came while the agent ran: the newest runs
+// unless it is older than startingDeadline; older ones (the loop was held
+// up, or the clock jumped) are missed. Times before
 // agentStart were missed while the agent was down, and catchUp decides:
 // skip runs none, latest runs the newest of them, all runs each of them
 // (oldest first, at most maxCatchUp) — always within startingDeadline
@@ -104,7 +105,14 @@ func cronDue(sched cron.Schedule, last, now, agentStart time.Time, startingDeadl
 			candidates = append(candidates, at)
 		}
 	}
-	candidates = append(candidates, live...)
+	// While the agent ran, more than one due time means the loop was held
+	// up (or the clock jumped): as Kubernetes does, only the newest runs.
+	if len(live) > 0 {
+		for _, at := range live[:len(live)-1] {
+			miss(at)
+		}
+		candidates = append(candidates, live[len(live)-1])
+	}
 	for _, at := range candidates {
 		if inTime(at) {
 			p.Run = append(p.Run, at)

@@ -41,6 +41,16 @@ type instance struct {
 	// "shutdown" or "" (restart under the policy).
 	stopFor     string
 	cancelTimer func() bool // the pending restart or kill timer, if any
+	// resume: it ran (or waited to) when the agent stopped; the first
+	// reconcile decides whether it runs again.
+	resume bool
+
+	// Probing of the current run.
+	probes       *runProbes
+	probeReady   bool // readiness probe, READY=1 or s6 said ready
+	startupDone  bool // no startup probe, or it has succeeded
+	notifyStatus string
+	mainPID      int // MAINPID= from sd_notify
 }
 
 // instanceRecord is what the store keeps of an instance.
@@ -101,8 +111,14 @@ func (i *instance) running() bool { return i.proc != nil }
 // terminal: the instance will not run again (restart policy said so).
 func (i *instance) terminal() bool { return i.rec.Done }
 
-// ready: running and, until readiness probes exist, nothing more.
-func (i *instance) ready() bool { return i.proc != nil && !i.stopping }
+// ready: running, started (startup probe) and, with a readiness probe or
+// readiness notification, declared ready.
+func (i *instance) ready() bool {
+	if i.proc == nil || i.stopping || !i.startupDone {
+		return false
+	}
+	return i.spec.Template.Readiness == nil || i.probeReady
+}
 
 // status is the STATUS column's word.
 func (i *instance) status() string {
@@ -142,6 +158,7 @@ func (i *instance) publish(host string) Instance {
 		LastState:    i.rec.LastState,
 		WorkingDir:   t.WorkingDir,
 		User:         t.User,
+		NotifyStatus: i.notifyStatus,
 	}
 	if i.proc == nil {
 		out.PID = 0

@@ -38,10 +38,13 @@ type jobRecord struct {
 	Completion  time.Time `json:"completion,omitempty"`
 	Condition   string    `json:"condition,omitempty"` // "", Complete, Failed
 	Reason      string    `json:"reason,omitempty"`    // BackoffLimitExceeded, DeadlineExceeded
-	// LostFailures counts failed runs of instances removed while the job
-	// ran (parallelism lowered), so the back-off limit still sees them.
-	LostFailures int  `json:"lost_failures,omitempty"`
-	Cleaned      bool `json:"cleaned,omitempty"` // ttl_after_finished removed its instances
+	// LostFailures and LostSucceeded count the failed runs and the
+	// completions of instances that were removed (deleted by hand,
+	// parallelism lowered, ttl), so the counts and the back-off limit
+	// still see them.
+	LostFailures  int  `json:"lost_failures,omitempty"`
+	LostSucceeded int  `json:"lost_succeeded,omitempty"`
+	Cleaned       bool `json:"cleaned,omitempty"` // ttl_after_finished removed its instances
 }
 
 // cronRecord is what the store keeps of a cron unit.
@@ -73,9 +76,9 @@ type jobCounts struct {
 }
 
 func (s *Supervisor) countJob(j *job) jobCounts {
-	c := jobCounts{failures: j.rec.LostFailures}
+	c := jobCounts{failures: j.rec.LostFailures, succeeded: j.rec.LostSucceeded}
 	for _, i := range s.sortedInstances() {
-		if i.rec.Unit != j.rec.Name || i.rec.Terminating {
+		if i.rec.Unit != j.rec.Name || i.rec.Kind != units.KindJob.String() {
 			continue
 		}
 		c.failures += i.rec.FailedRuns
@@ -87,6 +90,8 @@ func (s *Supervisor) countJob(j *job) jobCounts {
 			c.succeeded++
 		case i.rec.Done:
 			c.failedInstances++
+		case i.rec.Terminating:
+			// Going: not active, but what it did still counts.
 		default:
 			c.active++
 			c.activeList = append(c.activeList, i)
@@ -104,7 +109,16 @@ func (s *Supervisor) wakeJobAt(j *job, t time.Time, now time.Time) {
 		j.wake()
 	}
 	j.wakeAt = t
-	j.wake = s.clock.AfterFunc(t.Sub(now), func() { s.post(func() {}) })
+	// A timer counts monotonic time, the target is wall time: when it
+	// fires, it is forgotten, and the pass that follows sets it again if
+	// the wall clock has not got there yet.
+	j.wake = s.clock.AfterFunc(t.Sub(now), func() {
+		s.post(func() {
+			if j.wakeAt.Equal(t) {
+				j.wake, j.wakeAt = nil, time.Time{}
+			}
+		})
+	})
 }
 
 // reconcileJob is the job controller for one job.
@@ -156,8 +170,6 @@ func (s *Supervisor) reconcileJob(j *job) {
 		extra := c.activeList
 		sort.SliceStable(extra, func(a, b int) bool { return deleteFirst(extra[a], extra[b]) })
 		for _, i := range extra[:c.active-want] {
-			j.rec.LostFailures += i.rec.FailedRuns
-			s.saveJob(j)
 			s.delete(i, "parallelism lowered")
 		}
 		return
@@ -239,11 +251,13 @@ func (s *Supervisor) reconcileJobs() {
 		}
 	}
 	for _, j := range s.sortedJobs() {
-		owner := j.rec.Name
+		owner, kind := j.rec.Name, units.KindJob
 		if j.rec.Cron != "" {
-			owner = j.rec.Cron
+			owner, kind = j.rec.Cron, units.KindCron
 		}
-		if s.units[owner] == nil && s.problems[owner] == nil {
+		u := s.units[owner]
+		if (u == nil && s.problems[owner] == nil) || (u != nil && u.Kind != kind) {
+			// Its unit is gone, or is now of another kind.
 			s.removeJob(j)
 			continue
 		}
@@ -274,7 +288,10 @@ func (s *Supervisor) reconcileCron(u *units.Unit) {
 	}
 	s.trimCronHistory(u)
 	if u.Suspend {
+		// What is scheduled while suspended does not run later.
+		rec.Considered = now
 		s.crons[u.Name] = rec
+		s.opt.Store.put(bucketCrons, u.Name, rec)
 		return
 	}
 	loc := time.Local
@@ -299,13 +316,14 @@ func (s *Supervisor) reconcileCron(u *units.Unit) {
 				plan.Missed, plan.LastMissed.In(loc).Format(time.RFC3339), u.CatchUp, u.StartingDeadline))
 	}
 	for _, at := range plan.Run {
-		s.startCronJob(u, at, now)
+		if s.startCronJob(u, at, now) {
+			rec.LastSchedule = at
+		} else {
+			rec.Missed++
+		}
 	}
 	if !plan.Considered.IsZero() {
 		rec.Considered = plan.Considered
-	}
-	if len(plan.Run) > 0 {
-		rec.LastSchedule = plan.Run[len(plan.Run)-1]
 	}
 	if rec != s.crons[u.Name] {
 		s.crons[u.Name] = rec
@@ -324,7 +342,13 @@ func (s *Supervisor) wakeCronAt(name string, t, now time.Time) {
 		}
 		w.stop()
 	}
-	stop := s.clock.AfterFunc(t.Sub(now), func() { s.post(func() {}) })
+	stop := s.clock.AfterFunc(t.Sub(now), func() {
+		s.post(func() {
+			if w, ok := s.cronWake[name]; ok && w.at.Equal(t) {
+				delete(s.cronWake, name)
+			}
+		})
+	})
 	s.cronWake[name] = cronTimer{at: t, stop: stop}
 }
 
@@ -334,11 +358,11 @@ type cronTimer struct {
 }
 
 // startCronJob makes the job for the run scheduled at, as the concurrency
-// policy allows.
-func (s *Supervisor) startCronJob(u *units.Unit, at, now time.Time) {
+// policy allows, and reports whether it did.
+func (s *Supervisor) startCronJob(u *units.Unit, at, now time.Time) bool {
 	name := u.Name + "-" + strconv.FormatInt(at.Unix(), 10)
 	if s.jobs[name] != nil {
-		return
+		return true
 	}
 	var active []*job
 	for _, j := range s.sortedJobs() {
@@ -351,10 +375,7 @@ func (s *Supervisor) startCronJob(u *units.Unit, at, now time.Time) {
 		case units.ConcurrencyForbid:
 			s.events.Record(now, KindUnit, u.Name, Normal, "JobAlreadyActive", fromCron,
 				fmt.Sprintf("Not starting job for %s: %s is still running (concurrency_policy = forbid)", at.Format(time.RFC3339), active[0].rec.Name))
-			rec := s.crons[u.Name]
-			rec.Missed++
-			s.crons[u.Name] = rec
-			return
+			return false
 		case units.ConcurrencyReplace:
 			for _, j := range active {
 				s.events.Record(now, KindUnit, u.Name, Normal, "SuccessfulDelete", fromCron, "Deleted job "+j.rec.Name+" (concurrency_policy = replace)")
@@ -367,6 +388,7 @@ func (s *Supervisor) startCronJob(u *units.Unit, at, now time.Time) {
 	s.jobs[name] = j
 	s.saveJob(j)
 	s.events.Record(now, KindUnit, u.Name, Normal, "SuccessfulCreate", fromCron, "Created job "+name)
+	return true
 }
 
 // trimCronHistory keeps the newest successful_history complete jobs and

@@ -176,7 +176,31 @@ func (s *Store) writer() {
 				return nil
 			})
 			if err != nil {
-				s.log.Error("store: commit failed; state may be lost on a crash", "err", err)
+				// Keep the batch: put it back under anything newer and
+				// try again shortly.
+				s.log.Error("store: commit failed; retrying", "err", err)
+				s.mu.Lock()
+				for bucket, kv := range batch {
+					m := s.pending[bucket]
+					if m == nil {
+						m = map[string][]byte{}
+						s.pending[bucket] = m
+					}
+					for k, v := range kv {
+						if _, newer := m[k]; !newer {
+							m[k] = v
+						}
+					}
+				}
+				s.mu.Unlock()
+				if !closed {
+					time.AfterFunc(time.Second, func() {
+						select {
+						case s.kick <- struct{}{}:
+						default:
+						}
+					})
+				}
 			}
 		}
 		for _, w := range waiters {

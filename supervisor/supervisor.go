@@ -78,6 +78,7 @@ type Options struct {
 	AgentID     string // marks every instance's environment (TEND_AGENT)
 	HostLabels  units.Labels
 	LogDir      string // per-instance output, LogDir/<instance>/
+	StateDir    string // notify sockets go under StateDir/notify
 	LogMaxBytes int64
 	Store       *Store
 	Events      *Recorder // default: one on Store
@@ -109,6 +110,7 @@ type Supervisor struct {
 	stopped chan struct{} // closed when Run has returned
 	subs    map[chan struct{}]struct{}
 	started time.Time
+	bg      sync.WaitGroup // background work the loop started (probe shutdowns)
 
 	// Owned by the Run goroutine.
 	instances  map[string]*instance
@@ -304,9 +306,11 @@ func (s *Supervisor) call(f func()) error {
 // stopping takes longer than that plus a margin.
 func (s *Supervisor) Run(ctx context.Context) error {
 	defer close(s.stopped)
+	defer s.bg.Wait()
 	s.started = s.clock.Now()
 	s.stopLeftovers(ctx)
 	s.loadCatalog()
+	s.forgetVanished()
 	giveUp := false
 	for {
 		s.pass()
@@ -326,7 +330,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 				s.log.Info("stopping all instances")
 				longest := time.Duration(0)
 				for _, inst := range s.sortedInstances() {
-					s.stop(inst, "shutdown")
+					s.stop(inst, "shutdown", "")
 					longest = max(longest, inst.spec.Template.StopTimeout.D())
 				}
 				// A process in uninterruptible sleep outlives SIGKILL; do
@@ -339,22 +343,31 @@ func (s *Supervisor) Run(ctx context.Context) error {
 }
 
 // pass runs every queued message, then reconciles.
+// Messages posted while it runs wait for the next pass, so a message that
+// posts another (an immediate retry) cannot hold the loop: between passes
+// it sees its context and the catalog.
 func (s *Supervisor) pass() {
-	for {
-		s.mu.Lock()
-		q := s.queue
-		s.queue = nil
-		s.mu.Unlock()
-		if len(q) == 0 {
-			break
-		}
-		for _, f := range q {
-			f()
+	s.mu.Lock()
+	q := s.queue
+	s.queue = nil
+	more := false
+	s.mu.Unlock()
+	for _, f := range q {
+		f()
+	}
+	s.mu.Lock()
+	more = len(s.queue) > 0
+	s.mu.Unlock()
+	if more {
+		select {
+		case s.wake <- struct{}{}:
+		default:
 		}
 	}
 	if !s.quitting {
 		t0 := time.Now()
 		s.reconcile()
+		s.resumeStopped()
 		if d := time.Since(t0); d > 100*time.Millisecond {
 			s.log.Debug("slow reconcile pass", "took", d, "instances", len(s.instances))
 		}
@@ -400,7 +413,6 @@ func (s *Supervisor) stopLeftovers(ctx context.Context) {
 		StopLeftovers(ctx, pids, syscall.SIGTERM, timeout)
 	}
 	now := s.clock.Now()
-	var again []*instance
 	for _, i := range s.sortedInstances() {
 		switch {
 		case i.rec.Terminating:
@@ -417,10 +429,42 @@ func (s *Supervisor) stopLeftovers(ctx context.Context) {
 			i.rec.PID = 0
 			s.save(i)
 			if !i.rec.Done {
-				again = append(again, i)
+				i.resume = true
 			}
 		case !i.rec.Done:
-			again = append(again, i)
+			i.resume = true
+		}
+	}
+}
+
+// forgetVanished drops what the store remembers of units whose files went
+// away while the agent was down (their creation time, a cron's last
+// schedule), so a unit made again under that name starts afresh.
+func (s *Supervisor) forgetVanished() {
+	for name := range s.unitSince {
+		if s.units[name] == nil && s.problems[name] == nil {
+			delete(s.unitSince, name)
+			s.opt.Store.del(bucketUnits, name)
+		}
+	}
+	for name := range s.crons {
+		if s.units[name] == nil && s.problems[name] == nil {
+			delete(s.crons, name)
+			s.opt.Store.del(bucketCrons, name)
+		}
+	}
+}
+
+// resumeStopped starts again the instances that ran before the agent
+// restarted and that the first reconcile kept.
+func (s *Supervisor) resumeStopped() {
+	var again []*instance
+	for _, i := range s.sortedInstances() {
+		if i.resume {
+			i.resume = false
+			if i.proc == nil && !i.rec.Terminating && !i.rec.Done {
+				again = append(again, i)
+			}
 		}
 	}
 	s.startAll(again)
@@ -461,6 +505,26 @@ func (s *Supervisor) loadCatalog() {
 		}
 	}
 	s.units = next
+	s.dropUnusedSpecs()
+}
+
+// dropUnusedSpecs forgets unit versions that no instance or job was made
+// from, so applying and scaling a unit many times does not grow the
+// store.
+func (s *Supervisor) dropUnusedSpecs() {
+	used := map[string]bool{}
+	for _, i := range s.instances {
+		used[i.rec.SpecVersion] = true
+	}
+	for _, j := range s.jobs {
+		used[j.rec.SpecVersion] = true
+	}
+	for v := range s.specs {
+		if !used[v] {
+			delete(s.specs, v)
+			s.opt.Store.del(bucketSpecs, v)
+		}
+	}
 }
 
 // reconcile compares, for every unit, what should run on this host with
@@ -489,6 +553,11 @@ func (s *Supervisor) reconcile() {
 		if i.rec.Unit == "" || i.rec.Terminating {
 			continue
 		}
+		if want := s.ownerKind(i.rec.Unit); want != "" && want != i.rec.Kind {
+			// The unit's kind changed: what the old kind made goes.
+			s.delete(i, "the unit's kind changed")
+			continue
+		}
 		if s.units[i.rec.Unit] == nil && s.problems[i.rec.Unit] == nil && s.jobs[i.rec.Unit] == nil {
 			if s.orphaning[i.rec.Unit] {
 				s.release(i, nil)
@@ -497,6 +566,18 @@ func (s *Supervisor) reconcile() {
 			s.delete(i, "unit deleted")
 		}
 	}
+}
+
+// ownerKind is the kind of instance an owner makes: a job (of a job unit
+// or a cron unit) makes "job" instances; "" when the owner is unknown.
+func (s *Supervisor) ownerKind(owner string) string {
+	if u := s.units[owner]; u != nil && u.Kind != units.KindCron {
+		return u.Kind.String()
+	}
+	if j := s.jobs[owner]; j != nil {
+		return units.KindJob.String()
+	}
+	return ""
 }
 
 // reconcileSet is the replicated and per-host controller: it releases
@@ -517,6 +598,8 @@ func (s *Supervisor) reconcileSet(u *units.Unit) {
 			continue
 		}
 		switch {
+		case i.rec.Unit == u.Name && i.rec.Kind != u.Kind.String():
+			continue // made by the unit's former kind; it goes
 		case i.rec.Unit == u.Name:
 			if !u.Selector.Empty() && !u.Selector.Matches(i.rec.Labels) {
 				s.release(i, u)
@@ -554,13 +637,17 @@ func (s *Supervisor) reconcileSet(u *units.Unit) {
 
 // deleteFirst orders instances for scaling down, as the ReplicaSet
 // controller does: not running before running, not ready before ready,
-// more restarts before fewer, newer before older.
+// running for less time before more, more restarts before fewer, newer
+// before older.
 func deleteFirst(a, b *instance) bool {
 	if a.running() != b.running() {
 		return !a.running()
 	}
 	if a.ready() != b.ready() {
 		return !a.ready()
+	}
+	if sa, sb := a.rec.State.Started, b.rec.State.Started; a.ready() && !sa.Equal(sb) {
+		return sa.After(sb)
 	}
 	if a.rec.RestartCount != b.rec.RestartCount {
 		return a.rec.RestartCount > b.rec.RestartCount
@@ -631,8 +718,15 @@ func (s *Supervisor) adopt(i *instance, u *units.Unit) {
 // save queues the instance's record for the store.
 func (s *Supervisor) save(i *instance) { s.opt.Store.put(bucketInstances, i.rec.Name, &i.rec) }
 
-// remove forgets the instance entirely.
+// remove forgets the instance entirely. A job keeps what its attempt did.
 func (s *Supervisor) remove(i *instance) {
+	if j := s.jobs[i.rec.Unit]; j != nil && i.rec.Kind == units.KindJob.String() {
+		j.rec.LostFailures += i.rec.FailedRuns
+		if i.rec.Done && i.rec.State.Phase == PhaseTerminated && i.rec.State.ExitCode == 0 {
+			j.rec.LostSucceeded++
+		}
+		s.saveJob(j)
+	}
 	if i.cancelTimer != nil {
 		i.cancelTimer()
 		i.cancelTimer = nil
@@ -655,7 +749,7 @@ func (s *Supervisor) delete(i *instance, why string) {
 		s.remove(i)
 		return
 	}
-	s.stop(i, "delete")
+	s.stop(i, "delete", "")
 }
 
 func (s *Supervisor) logDir(i *instance) string {
@@ -699,12 +793,17 @@ func (s *Supervisor) startAll(list []*instance) {
 	type result struct {
 		proc *Proc
 		rl   *RunLog
+		rp   *runProbes
 		err  error
 	}
 	results := make([]result, len(todo))
+	envs := make([][]string, len(todo))
+	for k, i := range todo {
+		envs[k] = s.environ(i) // on the loop: it reads loop state
+	}
 	if len(todo) == 1 {
 		r := &results[0]
-		r.proc, r.rl, r.err = s.spawn(todo[0])
+		r.proc, r.rl, r.rp, r.err = s.spawn(todo[0], envs[0])
 	} else if len(todo) > 1 {
 		var wg sync.WaitGroup
 		next := make(chan int)
@@ -712,7 +811,7 @@ func (s *Supervisor) startAll(list []*instance) {
 			wg.Go(func() {
 				for k := range next {
 					r := &results[k]
-					r.proc, r.rl, r.err = s.spawn(todo[k])
+					r.proc, r.rl, r.rp, r.err = s.spawn(todo[k], envs[k])
 				}
 			})
 		}
@@ -723,50 +822,76 @@ func (s *Supervisor) startAll(list []*instance) {
 		wg.Wait()
 	}
 	for k, i := range todo {
-		s.started1(i, results[k].proc, results[k].rl, results[k].err)
+		r := results[k]
+		s.started1(i, r.proc, r.rl, r.rp, r.err)
 	}
 }
 
 // started1 takes the result of spawning i.
-func (s *Supervisor) started1(i *instance, proc *Proc, rl *RunLog, err error) {
+func (s *Supervisor) started1(i *instance, proc *Proc, rl *RunLog, rp *runProbes, err error) {
 	now := s.clock.Now()
 	t := &i.spec.Template
 	if err != nil {
-		i.rec.State = State{Phase: PhaseWaiting, Reason: "StartError", Message: err.Error()}
 		s.events.Record(now, KindInstance, i.rec.Name, Warning, "Failed", s.from(), "Error: "+err.Error())
 		s.log.Error("start failed", "instance", i.rec.Name, "err", err)
 		i.rec.Failures++
-		s.retryLater(i, RestartDelay(t.RestartDelay.D(), t.MaxRestartDelay.D(), i.rec.Failures))
+		i.rec.FailedRuns++
+		i.rec.LastFailure = now
+		if t.Restart == units.RestartNever {
+			// As the kubelet reports a container that could not start.
+			i.rec.Done = true
+			i.rec.State = State{Phase: PhaseTerminated, Reason: "StartError", Message: err.Error(), ExitCode: 128, Finished: now}
+			s.save(i)
+			return
+		}
+		i.rec.State = State{Phase: PhaseWaiting, Reason: "StartError", Message: err.Error()}
+		// A missing program does not appear within milliseconds: never
+		// retry a failed start faster than once a second.
+		base, most := t.RestartDelay.D(), t.MaxRestartDelay.D()
+		if i.spec.Kind.RunsToCompletion() {
+			base, most = i.spec.BackoffDelay.D(), i.spec.MaxBackoffDelay.D()
+		}
+		s.retryLater(i, max(RestartDelay(base, most, i.rec.Failures), time.Second))
 		s.save(i)
 		return
 	}
 	i.proc, i.runlog, i.stopping, i.stopFor = proc, rl, false, ""
+	i.probeReady, i.startupDone, i.notifyStatus, i.mainPID = false, false, "", 0
+	i.probes = rp
+	s.beginProbes(i, i.gen, rp, proc.Pid())
 	i.rec.State = State{Phase: PhaseRunning, Started: proc.Started()}
 	i.rec.PID = proc.Pid()
 	s.save(i)
 	s.events.Record(now, KindInstance, i.rec.Name, Normal, "Started", s.from(), "Started "+filepath.Base(t.Command[0]))
 }
 
-// spawn starts the process of the instance's next run.
-func (s *Supervisor) spawn(i *instance) (*Proc, *RunLog, error) {
+// spawn starts the process of the instance's next run. It runs on a
+// spawner goroutine while the loop waits, and touches only what it makes.
+func (s *Supervisor) spawn(i *instance, env []string) (*Proc, *RunLog, *runProbes, error) {
 	t := &i.spec.Template
 	cred, err := Credential(t.User, t.Group)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	gen := i.gen
+	rp, env, extra, err := s.openProbeIO(i, gen, env)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	rl, err := OpenRunLog(s.logDir(i), s.opt.LogMaxBytes)
 	if err != nil {
-		return nil, nil, fmt.Errorf("instance log: %w", err)
+		rp.close()
+		return nil, nil, nil, fmt.Errorf("instance log: %w", err)
 	}
-	gen := i.gen
 	spec := ProcSpec{
 		Path:       t.Command[0],
 		Args:       t.Command,
-		Env:        s.environ(i),
+		Env:        env,
 		Dir:        t.WorkingDir,
 		Credential: cred,
 		Stdout:     rl.Writer(),
 		Stderr:     rl.Writer(),
+		ExtraFiles: extra,
 	}
 	proc, err := s.opt.Reaper.Start(spec, func(st ExitStatus) {
 		s.post(func() { s.exited(i, gen, st) })
@@ -774,9 +899,10 @@ func (s *Supervisor) spawn(i *instance) (*Proc, *RunLog, error) {
 	rl.CloseWriter()
 	if err != nil {
 		rl.Close()
-		return nil, nil, err
+		rp.close()
+		return nil, nil, nil, err
 	}
-	return proc, rl, nil
+	return proc, rl, rp, nil
 }
 
 // environ is the instance's environment: a little of the agent's (PATH,
@@ -845,6 +971,8 @@ func (s *Supervisor) exited(i *instance, gen uint64, st ExitStatus) {
 	// What is left of the process group goes with its leader, as it does
 	// when a container's init ends.
 	proc.SignalGroup(syscall.SIGKILL)
+	s.endProbes(i)
+	i.probeReady, i.startupDone = false, false
 	i.runlog.Close()
 	if i.cancelTimer != nil {
 		i.cancelTimer()
@@ -864,11 +992,18 @@ func (s *Supervisor) exited(i *instance, gen uint64, st ExitStatus) {
 	}
 	stopFor, wasStopping := i.stopFor, i.stopping
 	i.stopping, i.stopFor = false, ""
+	jobAttempt := i.spec.Kind.RunsToCompletion()
 	s.log.Info("instance exited", "instance", i.rec.Name, "pid", proc.Pid(), "exit_code", st.ExitCode(), "signal", st.SignalName())
 
 	switch {
 	case i.rec.Terminating:
 		s.remove(i)
+		return
+	case stopFor == "shutdown" && jobAttempt && st.Success():
+		// It completed as the agent stopped: that counts.
+		i.rec.Done = true
+		i.rec.State = ended
+		s.save(i)
 		return
 	case stopFor == "shutdown":
 		// The next agent starts it again.
@@ -887,7 +1022,13 @@ func (s *Supervisor) exited(i *instance, gen uint64, st ExitStatus) {
 		s.events.Record(now, KindInstance, i.rec.Name, typ, "Exited", s.from(), "Process exited: "+st.String())
 	}
 	ranFor := st.Time.Sub(proc.Started())
-	if !ShouldRestart(t.Restart, st) {
+	restart := ShouldRestart(t.Restart, st)
+	if wasStopping && stopFor == "" {
+		// Killed for a failed liveness or startup probe: whatever its
+		// exit status, it runs again unless the policy is never.
+		restart = t.Restart != units.RestartNever
+	}
+	if !restart {
 		// Done for good: the run's end is the state, as kubectl shows a
 		// completed container.
 		i.rec.Done = true
@@ -913,11 +1054,13 @@ func (s *Supervisor) exited(i *instance, gen uint64, st ExitStatus) {
 		return
 	}
 	s.retryLater(i, d)
+	s.save(i)
 }
 
 // stop ends the running process: stop_signal to its group, SIGKILL to the
-// group after stop_timeout. why is "delete", "shutdown" or "" (a restart).
-func (s *Supervisor) stop(i *instance, why string) {
+// group after stop_timeout. why is "delete", "shutdown" or "" (a restart);
+// message, when not "", is the Killing event's text.
+func (s *Supervisor) stop(i *instance, why, message string) {
 	if i.cancelTimer != nil && i.proc == nil {
 		i.cancelTimer()
 		i.cancelTimer = nil
@@ -934,8 +1077,10 @@ func (s *Supervisor) stop(i *instance, why string) {
 	i.stopping = true
 	t := &i.spec.Template
 	sig := t.StopSignal
-	s.events.Record(s.clock.Now(), KindInstance, i.rec.Name, Normal, "Killing", s.from(),
-		fmt.Sprintf("Stopping instance %s (%s, then SIGKILL after %s)", i.rec.Name, units.SignalName(syscall.Signal(sig)), t.StopTimeout))
+	if message == "" {
+		message = fmt.Sprintf("Stopping instance %s (%s, then SIGKILL after %s)", i.rec.Name, units.SignalName(syscall.Signal(sig)), t.StopTimeout)
+	}
+	s.events.Record(s.clock.Now(), KindInstance, i.rec.Name, Normal, "Killing", s.from(), message)
 	if err := i.proc.SignalGroup(syscall.Signal(sig)); err != nil {
 		s.log.Warn("signal failed", "instance", i.rec.Name, "err", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,15 +27,39 @@ import (
 )
 
 const stampSource = `
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-/* stamp FILE exit|ok|sleep: append CLOCK_MONOTONIC and CLOCK_REALTIME (ns)
-   to FILE, then exit 1, exit 0 or wait for a signal. */
+/* stamp FILE exit|ok|sleep|http:PORT: append CLOCK_MONOTONIC and
+   CLOCK_REALTIME (ns) to FILE, then exit 1, exit 0, wait for a signal, or
+   answer HTTP requests with 200 on 127.0.0.1:PORT (SO_REUSEPORT, so a
+   thousand of them share the port). */
+static int serve(int port) {
+	int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+	struct sockaddr_in a = {0};
+	a.sin_family = AF_INET;
+	a.sin_port = htons(port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 64) < 0) return 4;
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+	char buf[4096];
+	for (;;) {
+		int c = accept(s, 0, 0);
+		if (c < 0) continue;
+		if (read(c, buf, sizeof buf) > 0) write(c, ok, sizeof ok - 1);
+		close(c);
+	}
+}
+
 int main(int argc, char **argv) {
 	struct timespec ts, wall;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -48,6 +73,8 @@ int main(int argc, char **argv) {
 	close(fd);
 	if (strcmp(argv[2], "sleep") == 0)
 		for (;;) pause();
+	if (strncmp(argv[2], "http:", 5) == 0)
+		return serve(atoi(argv[2] + 5));
 	return strcmp(argv[2], "ok") == 0 ? 0 : 1;
 }
 `
@@ -361,5 +388,53 @@ restart = "never"
 		}
 	}
 	b.ReportMetric(mean(secs), "job-s")
+	b.ReportMetric(0, "ns/op")
+}
+
+// cpuTicks is the user+system CPU time of pid, in clock ticks.
+func cpuTicks(b *testing.B, pid int) int64 {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return ut + st
+}
+
+// BenchmarkProbeCPU1000: 1000 instances, each with an HTTP liveness probe
+// every second; the figure is the agent's CPU over 10 s as a percentage
+// of one core (clock ticks are 10 ms, so 10 s gives 0.1% resolution).
+func BenchmarkProbeCPU1000(b *testing.B) {
+	bin := stampWorkload(b)
+	const n = 1000
+	var pct []float64
+	for b.Loop() {
+		file := filepath.Join(b.TempDir(), "starts")
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		_, cmd, _ := benchAgent(b, map[string]string{"web": fmt.Sprintf(`kind = "replicated"
+replicas = %d
+[template]
+labels = { app = "web" }
+command = [%q, %q, "http:%d"]
+[template.liveness]
+http_get = { path = "/", port = %d }
+period = "1s"
+`, n, bin, file, port, port)})
+		waitLines(b, file, n, 60*time.Second)
+		waitSettled(b, cmd.Process.Pid)
+		t0 := cpuTicks(b, cmd.Process.Pid)
+		start := time.Now()
+		time.Sleep(10 * time.Second)
+		used := float64(cpuTicks(b, cmd.Process.Pid)-t0) / 100 // seconds, at 100 ticks/s
+		pct = append(pct, 100*used/time.Since(start).Seconds())
+	}
+	b.ReportMetric(mean(pct), "agent-cpu-%")
 	b.ReportMetric(0, "ns/op")
 }

@@ -199,7 +199,7 @@ Events:    <none>
 // A job's settings come from its unit file, which the wire form carries.
 func TestDescribeJobUnit(t *testing.T) {
 	u := supervisor.Unit{
-		Name: "multi-completion-batch-job", Kind: "job", Running: 1, Succeeded: 1,
+		Name: "multi-completion-batch-job", Kind: "job", Running: 1, Active: 1, Succeeded: 1,
 		Source:   "kind = \"job\"\ncompletions = 5\nparallelism = 2\n[template]\ncommand = [\"batch\"]\nrestart = \"on-failure\"\n",
 		Template: supervisor.TemplateSummary{Command: []string{"batch"}, Restart: "on-failure"},
 	}

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -51,6 +52,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building tend: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	kubia := exec.Command("go", "build", "-o", filepath.Join(dir, "kubia"), "../kubia")
+	kubia.Env = build.Env
+	if out, err := kubia.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building kubia: %v\n%s", err, out)
+		os.Exit(1)
+	}
 	if helperBin, err = os.Executable(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -73,6 +80,20 @@ func helperMain(mode string) int {
 			signal.Ignore(syscall.SIGTERM)
 		}
 		fmt.Printf("started %s pid %d\n", name, os.Getpid())
+		select {}
+	case mode == "notify":
+		// The systemd way: say READY=1 and a status on NOTIFY_SOCKET.
+		conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: os.Getenv("NOTIFY_SOCKET"), Net: "unixgram"})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "notify:", err)
+			return 1
+		}
+		conn.Write([]byte("STATUS=serving requests\nREADY=1"))
+		conn.Close()
+		select {}
+	case mode == "s6-ready":
+		// s6's way: a newline on descriptor 3.
+		os.NewFile(3, "notification-fd").Write([]byte("\n"))
 		select {}
 	case strings.HasPrefix(mode, "exit:"):
 		n, err := strconv.Atoi(strings.TrimPrefix(mode, "exit:"))
@@ -143,6 +164,8 @@ func startAgent(t *testing.T, dir string, extraConfig string) *agent {
 	}
 	a.cmd = exec.Command(tendBin, "agent", "--dev")
 	a.cmd.Dir = dir
+	// The demo server (kubia) is found in PATH, as the examples expect.
+	a.cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(tendBin)+":"+os.Getenv("PATH"))
 	a.cmd.Stdout = a.log
 	a.cmd.Stderr = a.log
 	a.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -179,8 +179,12 @@ func TestUnitTables(t *testing.T) {
 		Selector: "app=kubia", Labels: units.Labels{"app": "kubia"}, Template: supervisor.TemplateSummary{Command: []string{"kubia", "--port", "8080"}}}
 	ds := supervisor.Unit{Name: "ssd-monitor", Kind: "per-host", Desired: 1, Current: 1, Ready: 0, Created: ago(79 * time.Second),
 		NodeSelector: "disk=ssd", Selector: "app=ssd-monitor"}
-	job := supervisor.Unit{Name: "batch-job", Kind: "job", Created: ago(dur("2m27s"))}
-	cron := supervisor.Unit{Name: "batch-job-every-fifteen-minutes", Kind: "cron", Created: ago(79 * time.Second)}
+	job := supervisor.Unit{Name: "batch-job", Kind: "job", Created: ago(dur("2m27s")), Completions: 1, Succeeded: 1,
+		StartTime: ago(dur("2m27s")), CompletionTime: ago(dur("2m27s")).Add(dur("2m5s"))}
+	running := supervisor.Unit{Name: "multi-completion-batch-job", Kind: "job", Created: ago(14 * time.Second), Completions: 5,
+		StartTime: ago(14 * time.Second)}
+	cron := supervisor.Unit{Name: "batch-job-every-fifteen-minutes", Kind: "cron", Created: ago(79 * time.Second),
+		Schedule: "0,15,30,45 * * * *"}
 
 	checkGolden(t, "get rc", printTable(fetched{res: resourceWords["rc"], units: []supervisor.Unit{rc}}, getOptions{}), `
 NAME    DESIRED   CURRENT   READY   AGE
@@ -190,9 +194,15 @@ kubia   3         3         3       6m37s
 NAME          DESIRED   CURRENT   READY   NODE SELECTOR   AGE
 ssd-monitor   1         1         0       disk=ssd        79s
 `)
-	checkGolden(t, "get jobs", printTable(fetched{res: resourceWords["jobs"], units: []supervisor.Unit{job}}, getOptions{}), `
-NAME        KIND   AGE
-batch-job   job    2m27s
+	// The seed's tables (4.5 and 7).
+	checkGolden(t, "get jobs", printTable(fetched{res: resourceWords["jobs"], units: []supervisor.Unit{job, running}}, getOptions{}), `
+NAME                         COMPLETIONS   DURATION   AGE
+batch-job                    1/1           2m5s       2m27s
+multi-completion-batch-job   0/5           14s        14s
+`)
+	checkGolden(t, "get cronjobs", printTable(fetched{res: resourceWords["cronjobs"], units: []supervisor.Unit{cron}}, getOptions{}), `
+NAME                              SCHEDULE             SUSPEND   ACTIVE   LAST SCHEDULE   AGE
+batch-job-every-fifteen-minutes   0,15,30,45 * * * *   False     0        <none>          79s
 `)
 	all := fetched{res: unitsRes, units: []supervisor.Unit{job, cron, rc, ds}}
 	checkGolden(t, "get units", printTable(all, getOptions{}), `

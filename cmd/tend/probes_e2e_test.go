@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// The seed's first experiment (4.1.2): kubia-unhealthy answers 500 from
+// its sixth request on; its liveness probe fails three times in a row,
+// the instance is killed and restarted, and describe shows it as the book
+// does.
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestKubiaLivenessExample(t *testing.T) {
+	a := startAgent(t, "", "")
+	src, err := os.ReadFile("../../examples/kubia-liveness.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The example as it is, on a free port and with probes every 200ms
+	// instead of every 10s, so the test takes seconds.
+	port := fmt.Sprint(freePort(t))
+	text := strings.ReplaceAll(string(src), "8080", port)
+	text = strings.Replace(text, "[template.liveness]\n", "[template.liveness]\nperiod = \"200ms\"\n", 1)
+	file := t.TempDir() + "/kubia-liveness.toml"
+	writeFile(t, file, text)
+	a.tend("apply", "-f", file)
+
+	var name string
+	a.eventually("the instance was killed and restarted twice", func() (bool, string) {
+		for _, i := range a.instances() {
+			name = i.Name
+			return i.RestartCount >= 2 && i.Status == "Running", fmt.Sprintf("%+v", i)
+		}
+		return false, "no instance"
+	})
+	// The instance goes round kill and restart every couple of seconds:
+	// look until one describe catches it running.
+	wants := []string{
+		`State:\s+Running`,
+		`Last State:\s+Terminated`,
+		`Reason:\s+Error`,
+		`Exit Code:\s+137`,
+		`Restart Count:\s+[2-9]`,
+		`Liveness:\s+http-get http://:` + port + `/ delay=0s timeout=1s period=200ms #success=1 #failure=3`,
+		`Warning\s+Unhealthy\s+.*\(x\d+ over .*\)\s+.*Liveness probe failed: HTTP probe failed with statuscode: 500`,
+		`Normal\s+Killing\s+.*Container kubia-liveness failed liveness probe, will be restarted`,
+	}
+	a.eventually("describe shows the book's picture", func() (bool, string) {
+		out := a.tend("describe", "po", name)
+		for _, want := range wants {
+			if !regexp.MustCompile(want).MatchString(out) {
+				return false, "lacks " + want + ":\n" + out
+			}
+		}
+		return true, ""
+	})
+	prev := a.tend("logs", name, "--previous")
+	if !strings.Contains(prev, "Kubia server starting") || !strings.Contains(prev, "Received request") {
+		t.Fatalf("logs --previous:\n%s", prev)
+	}
+}
+
+func TestReadinessByNotifyS6AndExec(t *testing.T) {
+	a := startAgent(t, "", "")
+	a.writeUnit("notify", a.helperUnit("replicated", "replicas = 1", `app = "notify"`, "notify")+
+		"[template.readiness]\nnotify = true\n")
+	a.writeUnit("s6", a.helperUnit("replicated", "replicas = 1", `app = "s6"`, "s6-ready")+
+		"[template.readiness]\nnotification_fd = 3\n")
+	a.writeUnit("never", a.helperUnit("replicated", "replicas = 1", `app = "never"`, "sleep")+
+		fmt.Sprintf("[template.readiness]\nexec = { command = [\"/bin/sh\", \"-c\", \"exit 1\"] }\nperiod = \"100ms\"\n"))
+	a.eventually("notify and s6 ready, the exec one not", func() (bool, string) {
+		ready := map[string]bool{}
+		status := ""
+		for _, i := range a.instances() {
+			ready[i.Unit] = i.Ready && i.Status == "Running"
+			if i.Unit == "notify" {
+				status = i.NotifyStatus
+			}
+		}
+		return ready["notify"] && ready["s6"] && !ready["never"] && status == "serving requests", fmt.Sprint(ready, status)
+	})
+	out := a.tend("get", "po")
+	if !regexp.MustCompile(`never-\S+\s+0/1\s+Running`).MatchString(out) || !regexp.MustCompile(`notify-\S+\s+1/1\s+Running`).MatchString(out) {
+		t.Fatalf("get po:\n%s", out)
+	}
+	a.eventually("the failing readiness probe is an event", func() (bool, string) {
+		out := a.tend("get", "events")
+		return strings.Contains(out, "Readiness probe failed"), out
+	})
+}
+
+func TestWatchdogKillsASilentInstance(t *testing.T) {
+	a := startAgent(t, "", "")
+	a.writeUnit("silent", a.helperUnit("replicated", "replicas = 1", `app = "silent"`, "sleep")+
+		"[template.liveness]\nwatchdog = \"300ms\"\n")
+	a.eventually("restarted by the watchdog", func() (bool, string) {
+		for _, i := range a.instances() {
+			return i.RestartCount >= 1, fmt.Sprintf("%+v", i)
+		}
+		return false, ""
+	})
+	out := a.tend("get", "events")
+	if !strings.Contains(out, "failed liveness probe, will be restarted") || !strings.Contains(out, "watchdog") {
+		t.Fatalf("events:\n%s", out)
+	}
+}

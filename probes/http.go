@@ -169,7 +169,7 @@ func (p *HTTPGet) exchange(ctx context.Context, u *url.URL) (code int, location,
 		return err
 	}
 
-	var d net.Dialer
+	d := net.Dialer{KeepAlive: -1} // a probe's connection lives for one request: no keep-alive setup
 	conn, err := d.DialContext(ctx, "tcp", hostPort(u))
 	if err != nil {
 		return 0, "", "", ctxErr(err, errAwaitingHeaders)

@@ -24,7 +24,7 @@ func (p *TCPSocket) Probe(ctx context.Context) (Result, string) {
 	if host == "" {
 		host = "127.0.0.1"
 	}
-	var d net.Dialer
+	d := net.Dialer{KeepAlive: -1} // a probe's connection lives for one request: no keep-alive setup
 	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(p.Port)))
 	if err != nil {
 		return Failure, bound(err.Error())

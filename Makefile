@@ -36,7 +36,7 @@ define gofmt_check
 endef
 
 .DEFAULT_GOAL := build
-.PHONY: help build run test bench lint fuzz clean deb deb-check install
+.PHONY: help build run test bench bench-smoke lint fuzz clean deb deb-check install
 
 help: ## list the targets
 	@echo "usage: make TARGET [VERSION=...] [GOARCH=...]"
@@ -79,8 +79,14 @@ test: ## install missing test deps (.ci/deps), then vet, gofmt check, go test -r
 	$(gofmt_check)
 	$(GO) test -race -count=1 -timeout 12m ./...
 
-bench: ## run the benchmarks and print their figures
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+bench: build ## Go benchmarks, then tend beside its peers (cmd/tend-bench): bench-results/, docs/benchmarks.md
+	$(GO) test -run='^$$' -bench=. -benchtime=1x -benchmem -timeout 10m ./...
+	$(GOBUILD) -o bin/tend-bench ./cmd/tend-bench
+	bin/tend-bench -tend bin/tend -results bench-results -docs docs
+
+bench-smoke: build ## every tend-bench figure at tiny sizes, installed peers only (CI runs it)
+	$(GOBUILD) -o bin/tend-bench ./cmd/tend-bench
+	bin/tend-bench -smoke -tend bin/tend -results bench-results/smoke
 
 lint: ## go vet, gofmt check, and staticcheck when it is installed
 	$(GO) vet ./...

@@ -1,0 +1,381 @@
+package main
+
+import (
+	"bytes"
+	"encoding/xml"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPercentile(t *testing.T) {
+	sorted := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for _, tc := range []struct {
+		p    float64
+		want float64
+	}{
+		{0, 1}, {0.5, 5}, {0.99, 9}, {1, 10},
+	} {
+		if got := percentile(sorted, tc.p); got != tc.want {
+			t.Errorf("percentile(%v) = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+	if got := percentile(nil, 0.5); got != 0 {
+		t.Errorf("percentile of nothing = %v, want 0", got)
+	}
+	if got := percentile([]float64{7}, 0.99); got != 7 {
+		t.Errorf("percentile of one = %v, want 7", got)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{1, 2, 10}, 2}, {[]float64{1, 2, 4, 10}, 3}} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+	sups := []supervisorResult{{Name: "tend", BackgroundBusy: f(1)}, {Name: "runit", BackgroundBusy: f(2)}}
+	if n := busyNote(sups); n != "machine CPU busy during the idle windows: tend 1%, runit 2%" {
+		t.Errorf("quiet machine: %q", n)
+	}
+	sups[1].BackgroundBusy = f(60)
+	if n := busyNote(sups); !strings.Contains(n, "other work was running") {
+		t.Errorf("busy machine: %q", n)
+	}
+	busy, total, err := parseProcStat([]byte("cpu  10 1 5 80 4 0 0 0 0 0\ncpu0 1 1 1 1 1 0 0 0 0 0\n"))
+	if err != nil || busy != 16 || total != 100 {
+		t.Errorf("parseProcStat = %d, %d, %v; want 16 of 100", busy, total, err)
+	}
+}
+
+func TestParseStamps(t *testing.T) {
+	data := []byte("100\n250\ntorn\n\n400\n12")
+	got := parseStamps(data)
+	if want := []int64{100, 250, 400, 12}; !slices.Equal(got, want) {
+		t.Fatalf("parseStamps = %v, want %v", got, want)
+	}
+	if gaps := gapsMS([]int64{0, 1_500_000, 2_000_000}); !slices.Equal(gaps, []float64{1.5, 0.5}) {
+		t.Errorf("gapsMS = %v", gaps)
+	}
+	// Concurrent starts append out of order: the n-th start is by time.
+	if got := nthStamp([]int64{30, 10, 20}, 2); got != 20 {
+		t.Errorf("nthStamp = %d, want 20", got)
+	}
+}
+
+func TestParsePSS(t *testing.T) {
+	rollup := `55a4c5f6e000-7ffc2b3f5000 ---p 00000000 00:00 0                          [rollup]
+Rss:                9876 kB
+Pss:                4321 kB
+Pss_Dirty:          1000 kB
+Pss_Anon:           3000 kB
+Shared_Clean:        400 kB
+`
+	got, err := parsePSS([]byte(rollup))
+	if err != nil || got != 4321 {
+		t.Fatalf("parsePSS = %d, %v; want 4321 (Pss, not Pss_Dirty or Pss_Anon)", got, err)
+	}
+	if _, err := parsePSS([]byte("Rss: 1 kB\n")); err == nil {
+		t.Error("parsePSS without a Pss line: no error")
+	}
+	if _, err := parsePSS([]byte("Pss: 12 MB\n")); err == nil {
+		t.Error("parsePSS in MB: no error")
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	// A command name with spaces and a ')' of its own.
+	stat := "1234 (we ird) name) S 77 1234 1234 0 -1 4194560 100 0 0 0 42 17 0 0 20 0 1 0 5 1000 10\n"
+	got, err := parseStat([]byte(stat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.state != 'S' || got.ppid != 77 || got.utime != 42 || got.stime != 17 {
+		t.Errorf("parseStat = %+v, want state S ppid 77 utime 42 stime 17", got)
+	}
+	if _, err := parseStat([]byte("1 (x) S 0")); err == nil {
+		t.Error("short stat: no error")
+	}
+	if v, err := parseSchedstat([]byte("7572887 55124 12\n")); err != nil || v != 7572887 {
+		t.Errorf("parseSchedstat = %d, %v", v, err)
+	}
+}
+
+func TestDescendants(t *testing.T) {
+	snap := map[int]proc{
+		1:  {pid: 1, ppid: 0},
+		10: {pid: 10, ppid: 1},
+		11: {pid: 11, ppid: 10},
+		12: {pid: 12, ppid: 11},
+		20: {pid: 20, ppid: 1},
+	}
+	got := descendants(snap, 10)
+	if want := []int{11, 12}; !slices.Equal(got, want) {
+		t.Errorf("descendants(10) = %v, want %v", got, want)
+	}
+	if got := descendants(snap, 20); len(got) != 0 {
+		t.Errorf("descendants(20) = %v, want none", got)
+	}
+	if d := delta(map[int]uint64{1: 5, 2: 9}, map[int]uint64{1: 8, 3: 100}); d != 3 {
+		t.Errorf("delta = %d, want 3 (only pids present in both)", d)
+	}
+}
+
+func f(v float64) *float64 { return &v }
+
+// sample is a run with tend and two peers, one of them without a stop
+// figure and one skipped.
+func sample() results {
+	return results{
+		Date:     time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC),
+		Command:  "tend-bench -smoke",
+		Machine:  machine{CPUs: 2, Model: "Test CPU", Kernel: "6.1", Go: "go1.26", Tmpfs: true},
+		Sizes:    sizes{Restarts: 3, N: []int{10, 100}, IdleSeconds: 2, FloorRuns: 20},
+		FloorP50: f(0.4),
+		Supervisors: []supervisorResult{
+			{Name: "tend", Figures: map[string]float64{
+				"restart_p50": 1, "restart_p99": 3, "fanout_10": 0.01, "fanout_100": 0.05,
+				"pss_10": 9, "pss_100": 12, "idle_cpu_100": 0, "stop_100": 20,
+			}},
+			{Name: "runit", Figures: map[string]float64{
+				"restart_p50": 1000, "restart_p99": 1001, "fanout_10": 0.02, "fanout_100": 0.1,
+				"pss_10": 2, "pss_100": 10, "idle_cpu_100": 5, "stop_100": 100,
+			}},
+			{Name: "s6", Figures: map[string]float64{
+				"restart_p50": 1000, "restart_p99": 1000, "fanout_10": 0.005, "fanout_100": 0.04,
+				"pss_10": 3, "pss_100": 30, "idle_cpu_100": 0,
+			}, Errors: map[string]string{"stop_100": "stop: 3 of 100 workloads still running"}},
+			{Name: "daemontools", Skipped: "not installed"},
+		},
+		Later: laterMeasurements,
+	}
+}
+
+func TestRatios(t *testing.T) {
+	r := sample()
+	ms := metrics(r.Sizes.N)
+	rs := ratios(ms, r.Supervisors)
+	find := func(id, peer string) *float64 {
+		for _, x := range rs {
+			if x.Metric == id && x.Peer == peer {
+				return x.Value
+			}
+		}
+		t.Fatalf("no ratio for %s/%s", id, peer)
+		return nil
+	}
+	if v := find("restart_p50", "runit"); v == nil || *v != 0.001 {
+		t.Errorf("tend/runit restart p50 = %v, want 0.001", v)
+	}
+	if v := find("stop_100", "runit"); v == nil || *v != 0.2 {
+		t.Errorf("tend/runit stop = %v, want 0.2", v)
+	}
+	if v := find("stop_100", "s6"); v != nil {
+		t.Errorf("tend/s6 stop = %v, want none (s6 failed)", *v)
+	}
+	if v := find("idle_cpu_100", "s6"); v != nil {
+		t.Errorf("tend/s6 idle = %v, want none (both used 0)", *v)
+	}
+	for _, x := range rs {
+		if x.Metric == "idle_cpu_100" && x.Peer == "s6" && x.String() != "tend/s6 idle CPU N=100 = n/a (both 0)" {
+			t.Errorf("ratio line = %q", x.String())
+		}
+	}
+	for _, x := range rs {
+		if x.Peer == "daemontools" {
+			t.Errorf("a ratio to the skipped peer: %v", x)
+		}
+	}
+	if got := (ratio{Peer: "runit", Title: "restart p50", Value: f(0.002)}).String(); got != "tend/runit restart p50 = 0.002" {
+		t.Errorf("ratio line = %q", got)
+	}
+}
+
+func TestGoals(t *testing.T) {
+	r := sample()
+	gs := goals(r.Supervisors, 100)
+	want := map[string]string{
+		"restart p50 under 2 ms":                          "met",
+		"restart p50 at most 1/100 of the best peer's":    "met",
+		"100 workloads started faster than the best peer": "MISSED", // s6 0.04 < tend 0.05
+		"memory (PSS) at N=100 below every peer":          "MISSED", // runit 10 < tend 12
+		"idle CPU at N=100 no worse than runit":           "met",
+		"stop of 100 faster than the best peer":           "met", // runit 100; s6 has no figure
+	}
+	if len(gs) != len(want) {
+		t.Fatalf("%d goals, want %d: %+v", len(gs), len(want), gs)
+	}
+	for _, g := range gs {
+		if got := metStr(g.Met); got != want[g.Goal] {
+			t.Errorf("goal %q: %s (%s), want %s", g.Goal, got, g.Measured, want[g.Goal])
+		}
+	}
+	// No peer at all: the relative goals are not checked, not met.
+	gs = goals(r.Supervisors[:1], 100)
+	if gs[1].Met != nil || !strings.Contains(gs[1].Measured, "no peer") {
+		t.Errorf("without peers: %+v", gs[1])
+	}
+}
+
+func TestMissingTend(t *testing.T) {
+	r := sample()
+	ms := metrics(r.Sizes.N)
+	if miss := missingTend(ms, r); len(miss) != 0 {
+		t.Errorf("missing %v, want none", miss)
+	}
+	delete(r.Supervisors[0].Figures, "stop_100")
+	r.FloorP50 = nil
+	if miss := missingTend(ms, r); !slices.Equal(miss, []string{"floor_p50", "stop_100"}) {
+		t.Errorf("missing %v, want floor_p50 and stop_100", miss)
+	}
+}
+
+func TestTables(t *testing.T) {
+	r := sample()
+	r.Ratios = ratios(metrics(r.Sizes.N), r.Supervisors)
+	r.Goals = goals(r.Supervisors, 100)
+
+	var md bytes.Buffer
+	writeMarkdown(&md, r, "##", "ratios.svg")
+	for _, want := range []string{
+		"| runit | 1000 | 0.001 |",
+		"| s6 | failed | n/a (no figure) |",
+		"| daemontools | skipped |  |",
+		"## Goals",
+		"| memory (PSS) at N=100 below every peer | tend 12.0 MB; runit 10.0 MB (tend/runit = 1.2) | MISSED |",
+		"not measured yet (issue 3)",
+		"![tend's figures over each peer's, log scale](ratios.svg)",
+	} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md.String())
+		}
+	}
+
+	var txt bytes.Buffer
+	writeText(&txt, r)
+	for _, want := range []string{"tend/runit restart p50 = 0.001", "MISSED", "not measured yet (issue 4)", "daemontools: skipped: not installed"} {
+		if !strings.Contains(txt.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, txt.String())
+		}
+	}
+
+	var doc bytes.Buffer
+	writeDoc(&doc, r)
+	if !strings.Contains(doc.String(), "- memory PSS N=10: tend 9.00 MB, runit 2.00 MB (tend/runit = 4.5)") {
+		t.Errorf("the docs page does not list where tend is behind:\n%s", doc.String())
+	}
+	if !strings.Contains(doc.String(), "**memory (PSS) at N=100 below every peer**: missed.") {
+		t.Errorf("the docs page does not say the miss plainly:\n%s", doc.String())
+	}
+}
+
+func TestChart(t *testing.T) {
+	r := sample()
+	ms := metrics(r.Sizes.N)
+	rs := ratios(ms, r.Supervisors)
+	var buf bytes.Buffer
+	if err := writeChart(&buf, ms, rs); err != nil {
+		t.Fatal(err)
+	}
+	// Well-formed XML, one bar per headline ratio that has a value.
+	dec := xml.NewDecoder(&buf)
+	bars, labels := 0, 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("not well-formed SVG: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			switch se.Name.Local {
+			case "rect":
+				bars++
+			case "text":
+				labels++
+			}
+		}
+	}
+	wantBars := 1 // the background
+	for _, x := range rs {
+		for _, m := range ms {
+			if m.ID == x.Metric && m.Headline && x.Value != nil && *x.Value > 0 {
+				wantBars++
+			}
+		}
+	}
+	if bars != wantBars {
+		t.Errorf("%d rects, want %d", bars, wantBars)
+	}
+	if labels == 0 {
+		t.Error("no text in the chart")
+	}
+	for _, d := range []struct {
+		d    float64
+		want string
+	}{{-3, "0.001"}, {-1, "0.1"}, {0, "1"}, {2, "100"}, {4, "1e4"}, {-5, "1e-5"}} {
+		if got := decade(d.d); got != d.want {
+			t.Errorf("decade(%v) = %q, want %q", d.d, got, d.want)
+		}
+	}
+}
+
+func TestFmt(t *testing.T) {
+	for _, tc := range []struct {
+		v    float64
+		want string
+	}{{0, "0"}, {1002.4, "1002"}, {12.34, "12.3"}, {1.234, "1.23"}, {0.5612, "0.561"}, {0.00942, "0.00942"}, {0.00001, "1.00e-05"}} {
+		if got := fmtNum(tc.v); got != tc.want {
+			t.Errorf("fmtNum(%v) = %q, want %q", tc.v, got, tc.want)
+		}
+	}
+	if got := fmtRatio(0.000997); got != "9.97e-04" {
+		t.Errorf("fmtRatio = %q", got)
+	}
+	if got := fmtRatio(math.Inf(1)); got != "+Inf" {
+		t.Errorf("fmtRatio(+Inf) = %q", got)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	p := &program{stderr: io.Discard}
+	if err := p.parseFlags([]string{"-smoke", "-peers", "runit,s6"}); err != nil {
+		t.Fatal(err)
+	}
+	c := p.cfg
+	if !c.noInstall || c.restarts != 3 || !slices.Equal(c.ns, []int{10}) || c.idle != 2*time.Second || !slices.Equal(c.peers, []string{"runit", "s6"}) {
+		t.Errorf("smoke config = %+v", c)
+	}
+	p = &program{stderr: io.Discard}
+	if err := p.parseFlags([]string{"-n", "1000,100,100"}); err != nil || !slices.Equal(p.cfg.ns, []int{100, 1000}) || p.cfg.restarts != 30 {
+		t.Errorf("full config = %+v, %v", p.cfg, err)
+	}
+	for _, bad := range [][]string{{"-peers", "systemd"}, {"-n", "0"}, {"extra"}} {
+		p = &program{stderr: io.Discard}
+		if err := p.parseFlags(bad); err == nil {
+			t.Errorf("parseFlags(%q): no error", bad)
+		}
+	}
+}
+
+// missingPeer is a peer whose programs exist nowhere.
+type missingPeer struct{ runitPeer }
+
+func (missingPeer) Name() string       { return "ghost" }
+func (missingPeer) Package() string    { return "ghost-pkg" }
+func (missingPeer) Programs() []string { return []string{"/nonexistent/ghost-svscan"} }
+
+func TestInstallSkips(t *testing.T) {
+	p := &program{cfg: config{noInstall: true}, stdout: io.Discard}
+	skipped := p.install(t.Context(), []peer{missingPeer{}})
+	if why := skipped["ghost"]; !strings.Contains(why, "not installed") || !strings.Contains(why, `"ghost-pkg"`) {
+		t.Errorf("skip reason %q: want it to say not installed and name the package", why)
+	}
+}

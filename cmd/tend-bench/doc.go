@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// docIntro is the fixed part of docs/benchmarks.md: what is measured and
+// how.
+const docIntro = `# Benchmarks: tend beside supervisord, runit, s6 and daemontools
+
+This page is written by ` + "`make bench`" + ` (cmd/tend-bench with ` + "`-docs docs`" + `);
+rerun it to refresh the figures, or write it again from the last run without
+measuring: ` + "`bin/tend-bench -render bench-results/results.json -docs docs`" + `.
+Absolute times drift on shared machines, so what counts is tend's figure over
+each peer's, measured in the same run on the same machine and clock.
+
+## How it measures
+
+- **Workload**: a tiny static C program, ` + "`stamp FILE exit|sleep`" + `, that appends
+  its CLOCK_MONOTONIC start time (ns) to FILE first thing, then exits 1 or
+  sleeps until a signal. The times come from the workload itself, not from
+  polling a supervisor. runit, s6 and daemontools run it as ` + "`./run`" + ` (a
+  symlink to the binary, so no shell sits in between); supervisord and tend run
+  it as a command with arguments.
+- **Supervisors**: each is started by hand on a private directory on tmpfs
+  (/dev/shm, as /run is in real deployments): ` + "`runsvdir DIR`" + `, ` + "`s6-svscan DIR`" + `,
+  ` + "`svscan DIR`" + `, ` + "`supervisord -n -c DIR/supervisord.conf`" + ` (private unix socket,
+  no inet server, ` + "`autorestart=true startsecs=0`" + `), and ` + "`tend agent --dev`" + `
+  (` + "`restart_delay = \"0s\"`" + `). Missing peers are installed from Debian's packages
+  when run as root; the system's init and services are never used. The scan
+  directories' mtime is set an hour back, as if laid out at boot: runsvdir
+  otherwise takes a directory changed in the current second as still changing
+  and starts its services a second late.
+- **restart p50/p99**: the workload exits 1 at once; the gaps between its
+  consecutive starts. runsv, s6-supervise and supervise throttle a service to
+  one start a second and that cannot be turned off: that is the comparison.
+- **fan-out N**: from starting the supervisor to the N-th workload start.
+  Fan-out, memory and stop are single events, so each is the median of three
+  runs (` + "`-reps`" + `).
+- **memory PSS N**: the supervisor side only, every one of its processes
+  (runsvdir and each runsv; s6-svscan and each s6-supervise; svscan and each
+  supervise; supervisord; tend's agent), summed from /proc/PID/smaps_rollup
+  once their CPU time has stopped growing.
+- **idle CPU N**: the supervisor side's on-CPU time while N workloads sleep,
+  summed over every thread from /proc/PID/task/TID/schedstat (the 10 ms ticks
+  of /proc/PID/stat are too coarse), in ms per minute.
+- **stop N**: from "stop all" to the last workload's exit, watched with
+  pidfds. Stop all is the fastest each offers: ` + "`sv down`" + ` on every service
+  (runit), ` + "`s6-svscanctl -t`" + ` (s6), SIGTERM to svscan then ` + "`svc -dx`" + ` on every
+  service (daemontools), SIGTERM to supervisord, SIGTERM to tend's agent.
+  (` + "`supervisorctl stop all`" + ` was slower than SIGTERM to supervisord here: 1.2 s
+  against 0.8 s for 100; both wait on its one-second loop.)
+- **floor**: fork+exec+wait of the static workload, p50, what the kernel
+  allows on this machine.
+- **Fairness**: the supervisors take turns within each round, so other work on
+  the machine falls on all of them alike; the page gives the load averages and
+  the machine's busy share during each idle window so a skewed run shows.
+
+`
+
+// writeDoc writes docs/benchmarks.md: the method, the machine and command,
+// the misses said plainly, then every table.
+func writeDoc(w io.Writer, r results) {
+	io.WriteString(w, docIntro)
+	fmt.Fprintf(w, "## Latest figures\n\n")
+	fmt.Fprintf(w, "Made by `make bench`, that is `bin/%s`.\n\n", r.Command)
+
+	var missed []string
+	for _, g := range r.Goals {
+		if g.Met != nil && !*g.Met {
+			missed = append(missed, fmt.Sprintf("- **%s**: missed. %s.", g.Goal, g.Measured))
+		}
+	}
+	if len(missed) > 0 {
+		fmt.Fprintf(w, "Where tend misses a goal of issue 5 in this run:\n\n%s\n\n", strings.Join(missed, "\n"))
+	} else {
+		fmt.Fprintf(w, "tend met every goal of issue 5 that this run could check.\n\n")
+	}
+	if b := behind(r); len(b) > 0 {
+		fmt.Fprintf(w, "Where tend's figure is above a peer's, goal or not:\n\n%s\n\n", strings.Join(b, "\n"))
+	}
+	writeMarkdown(w, r, "###", "benchmarks.svg")
+}
+
+// behind lists, as Markdown items, every figure where tend does worse than
+// a peer.
+func behind(r results) []string {
+	if len(r.Supervisors) == 0 {
+		return nil
+	}
+	units := map[string]string{}
+	for _, m := range metrics(r.Sizes.N) {
+		units[m.ID] = m.Unit
+	}
+	var out []string
+	for _, x := range r.Ratios {
+		if x.Value == nil || *x.Value <= 1 {
+			continue
+		}
+		var peerV float64
+		for _, p := range r.Supervisors {
+			if p.Name == x.Peer {
+				peerV = p.Figures[x.Metric]
+			}
+		}
+		out = append(out, fmt.Sprintf("- %s: tend %s %s, %s %s %s (tend/%s = %s)", x.Title,
+			fmtNum(r.Supervisors[0].Figures[x.Metric]), units[x.Metric], x.Peer, fmtNum(peerV), units[x.Metric], x.Peer, fmtRatio(*x.Value)))
+	}
+	return out
+}

@@ -1,0 +1,525 @@
+package main
+
+// Results: the figures, tend's ratio to each peer, the goals, and their
+// text, JSON and Markdown forms.
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// results is everything one run produced; it is also the JSON file.
+type results struct {
+	Date        time.Time          `json:"date"`
+	Command     string             `json:"command"`
+	Machine     machine            `json:"machine"`
+	Sizes       sizes              `json:"sizes"`
+	FloorP50    *float64           `json:"floor_p50_ms"` // fork+exec+wait of the workload
+	FloorError  string             `json:"floor_error,omitempty"`
+	Supervisors []supervisorResult `json:"supervisors"` // tend first
+	Ratios      []ratio            `json:"ratios"`
+	Goals       []goal             `json:"goals"`
+	Later       []later            `json:"later"`
+}
+
+type machine struct {
+	CPUs   int    `json:"cpus"`
+	Model  string `json:"model"`
+	Kernel string `json:"kernel"`
+	Go     string `json:"go"`
+	Tmpfs  bool   `json:"state_on_tmpfs"`
+	// Load averages (1, 5, 15 min) before and after the run: other work on
+	// the machine skews single events such as fan-out and stop.
+	LoadBefore string `json:"load_before"`
+	LoadAfter  string `json:"load_after"`
+}
+
+type sizes struct {
+	Restarts    int     `json:"restarts"`
+	Reps        int     `json:"reps"`
+	N           []int   `json:"n"`
+	IdleSeconds float64 `json:"idle_seconds"`
+	FloorRuns   int     `json:"floor_runs"`
+}
+
+// supervisorResult is one supervisor's figures, keyed by metric ID.
+type supervisorResult struct {
+	Name    string             `json:"name"`
+	Version string             `json:"version,omitempty"`
+	Skipped string             `json:"skipped,omitempty"` // why it was not measured at all
+	Figures map[string]float64 `json:"figures"`
+	Errors  map[string]string  `json:"errors,omitempty"` // metric ID → why it is missing
+	// BackgroundBusy is the whole machine's busy CPU share, in %, during
+	// this supervisor's idle-CPU window: other work on the machine shows
+	// here.
+	BackgroundBusy *float64 `json:"machine_busy_pct_during_idle,omitempty"`
+}
+
+func (r *supervisorResult) set(id string, v float64) {
+	if r.Figures == nil {
+		r.Figures = map[string]float64{}
+	}
+	r.Figures[id] = v
+}
+
+func (r *supervisorResult) fail(err error, ids ...string) {
+	if r.Errors == nil {
+		r.Errors = map[string]string{}
+	}
+	for _, id := range ids {
+		if _, ok := r.Figures[id]; !ok {
+			r.Errors[id] = err.Error()
+		}
+	}
+}
+
+func (r *supervisorResult) figure(id string) (float64, bool) {
+	v, ok := r.Figures[id]
+	return v, ok
+}
+
+// metric is one figure every supervisor gets. Lower is better for all.
+type metric struct {
+	ID       string
+	Title    string
+	Unit     string
+	Headline bool // in the chart and the goals
+}
+
+func fanoutID(n int) string { return "fanout_" + strconv.Itoa(n) }
+func pssID(n int) string    { return "pss_" + strconv.Itoa(n) }
+func idleID(n int) string   { return "idle_cpu_" + strconv.Itoa(n) }
+func stopID(n int) string   { return "stop_" + strconv.Itoa(n) }
+
+// metrics lists the figures for the sizes ns (ascending), in table order.
+func metrics(ns []int) []metric {
+	top := ns[len(ns)-1]
+	m := []metric{
+		{ID: "restart_p50", Title: "restart p50", Unit: "ms", Headline: true},
+		{ID: "restart_p99", Title: "restart p99", Unit: "ms"},
+	}
+	for _, n := range ns {
+		m = append(m, metric{ID: fanoutID(n), Title: fmt.Sprintf("fan-out N=%d", n), Unit: "s", Headline: n == top})
+	}
+	for _, n := range ns {
+		m = append(m, metric{ID: pssID(n), Title: fmt.Sprintf("memory PSS N=%d", n), Unit: "MB", Headline: n == top})
+	}
+	m = append(m,
+		metric{ID: idleID(top), Title: fmt.Sprintf("idle CPU N=%d", top), Unit: "ms per min", Headline: true},
+		metric{ID: stopID(top), Title: fmt.Sprintf("stop N=%d", top), Unit: "ms", Headline: true},
+	)
+	return m
+}
+
+// ratio is tend's figure over a peer's for one metric; Value is nil when
+// either figure is missing or the peer's is zero.
+type ratio struct {
+	Metric string   `json:"metric"`
+	Title  string   `json:"title"`
+	Peer   string   `json:"peer"`
+	Value  *float64 `json:"value"`
+	Note   string   `json:"note,omitempty"` // why Value is nil
+}
+
+// ratios computes tend/peer for every metric and peer, in table order.
+// sups[0] is tend.
+func ratios(ms []metric, sups []supervisorResult) []ratio {
+	var out []ratio
+	if len(sups) == 0 {
+		return nil
+	}
+	tend := sups[0]
+	for _, m := range ms {
+		for _, p := range sups[1:] {
+			if p.Skipped != "" {
+				continue
+			}
+			r := ratio{Metric: m.ID, Title: m.Title, Peer: p.Name}
+			t, ok1 := tend.figure(m.ID)
+			v, ok2 := p.figure(m.ID)
+			switch {
+			case !ok1 || !ok2:
+				r.Note = "no figure"
+			case v > 0:
+				q := t / v
+				r.Value = &q
+			case t == 0:
+				r.Note = "both 0"
+			default:
+				r.Note = "the peer's is 0"
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// goal is one of issue 5's goals, checked against this run. Met is nil
+// when it could not be checked.
+type goal struct {
+	Goal     string `json:"goal"`
+	Measured string `json:"measured"`
+	Met      *bool  `json:"met"`
+}
+
+// best is the lowest figure among the measured peers for id.
+func best(id string, sups []supervisorResult) (name string, v float64, ok bool) {
+	for _, p := range sups[1:] {
+		if x, has := p.figure(id); has && (!ok || x < v) {
+			name, v, ok = p.Name, x, true
+		}
+	}
+	return name, v, ok
+}
+
+// goals checks issue 5's goals; sups[0] is tend, top the largest N.
+func goals(sups []supervisorResult, top int) []goal {
+	tend := sups[0]
+	met := func(b bool) *bool { return &b }
+	var out []goal
+
+	unit := map[string]string{"restart_p50": "ms", fanoutID(top): "s", pssID(top): "MB", idleID(top): "ms per min", stopID(top): "ms"}
+	fig := func(id string) (float64, string, bool) {
+		v, ok := tend.figure(id)
+		if !ok {
+			return 0, "tend: no figure", false
+		}
+		return v, fmt.Sprintf("tend %s %s", fmtNum(v), unit[id]), true
+	}
+	// against compares tend with a peer's figure: want tend < peer*factor
+	// (or <= when orEqual).
+	against := func(text, id, peerName string, peerV float64, peerOK bool, factor float64, orEqual bool) goal {
+		g := goal{Goal: text}
+		v, s, ok := fig(id)
+		if !ok {
+			g.Measured = s
+			return g
+		}
+		if !peerOK {
+			g.Measured = s + "; no peer figure to compare with"
+			return g
+		}
+		g.Measured = fmt.Sprintf("%s; %s %s %s", s, peerName, fmtNum(peerV), unit[id])
+		if peerV > 0 {
+			g.Measured += fmt.Sprintf(" (tend/%s = %s)", peerName, fmtRatio(v/peerV))
+		}
+		lim := peerV * factor
+		g.Met = met(v < lim || (orEqual && v <= lim))
+		return g
+	}
+
+	g := goal{Goal: "restart p50 under 2 ms"}
+	if v, s, ok := fig("restart_p50"); ok {
+		g.Measured, g.Met = s, met(v < 2)
+	} else {
+		g.Measured = s
+	}
+	out = append(out, g)
+
+	name, v, ok := best("restart_p50", sups)
+	out = append(out, against("restart p50 at most 1/100 of the best peer's", "restart_p50", name, v, ok, 0.01, true))
+
+	name, v, ok = best(fanoutID(top), sups)
+	out = append(out, against(fmt.Sprintf("%d workloads started faster than the best peer", top), fanoutID(top), name, v, ok, 1, false))
+
+	name, v, ok = best(pssID(top), sups)
+	out = append(out, against(fmt.Sprintf("memory (PSS) at N=%d below every peer", top), pssID(top), name, v, ok, 1, false))
+
+	var rv float64
+	var rok bool
+	for _, p := range sups[1:] {
+		if p.Name == "runit" {
+			rv, rok = p.figure(idleID(top))
+		}
+	}
+	out = append(out, against(fmt.Sprintf("idle CPU at N=%d no worse than runit", top), idleID(top), "runit", rv, rok, 1, true))
+
+	name, v, ok = best(stopID(top), sups)
+	out = append(out, against(fmt.Sprintf("stop of %d faster than the best peer", top), stopID(top), name, v, ok, 1, false))
+	return out
+}
+
+// later is a measurement that a later issue adds to this program.
+type later struct {
+	What  string `json:"what"`
+	Issue string `json:"issue"`
+	Goal  string `json:"goal"`
+}
+
+// laterMeasurements are issue 5 item 3: each gets its figure here when its
+// issue lands.
+var laterMeasurements = []later{
+	{What: "probe CPU: 1000 HTTP liveness probes at 1 s period, % of one core", Issue: "issue 3", Goal: "under 5%"},
+	{What: "cron start lag p50/p99 (@every 1s, 30 runs)", Issue: "issue 4", Goal: "p99 under 20 ms"},
+	{What: "job throughput (completions = 1000, parallelism = 50)", Issue: "issue 4", Goal: "under 5 s"},
+	{What: "catalog convergence over 20 agents", Issue: "the cluster issue, not filed yet", Goal: "from its issue"},
+	{What: "failover time on the namespace harness", Issue: "the cluster issue, not filed yet", Goal: "from its issue"},
+}
+
+// missingTend lists tend's metrics that have no figure.
+func missingTend(ms []metric, r results) []string {
+	var out []string
+	if r.FloorP50 == nil {
+		out = append(out, "floor_p50")
+	}
+	if len(r.Supervisors) == 0 {
+		return append(out, "tend")
+	}
+	for _, m := range ms {
+		if _, ok := r.Supervisors[0].figure(m.ID); !ok {
+			out = append(out, m.ID)
+		}
+	}
+	return out
+}
+
+// fmtNum prints a figure with about three significant digits, without an
+// exponent in the usual ranges.
+func fmtNum(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case v == 0:
+		return "0"
+	case a >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case a >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	case a >= 1:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	case a >= 0.001:
+		return strconv.FormatFloat(v, 'g', 3, 64)
+	default:
+		return strconv.FormatFloat(v, 'e', 2, 64)
+	}
+}
+
+func fmtRatio(v float64) string {
+	if v == 0 {
+		return "0"
+	}
+	if v >= 0.001 && v < 1000 {
+		return strconv.FormatFloat(v, 'g', 3, 64)
+	}
+	return strconv.FormatFloat(v, 'e', 2, 64)
+}
+
+func (r ratio) String() string {
+	if r.Value == nil {
+		return fmt.Sprintf("tend/%s %s = n/a (%s)", r.Peer, r.Title, r.Note)
+	}
+	return fmt.Sprintf("tend/%s %s = %s", r.Peer, r.Title, fmtRatio(*r.Value))
+}
+
+func metStr(m *bool) string {
+	switch {
+	case m == nil:
+		return "not checked"
+	case *m:
+		return "met"
+	default:
+		return "MISSED"
+	}
+}
+
+// cell is a supervisor's figure for a table, or why there is none.
+func cell(p supervisorResult, id string) string {
+	if v, ok := p.figure(id); ok {
+		return fmtNum(v)
+	}
+	if p.Skipped != "" {
+		return "skipped"
+	}
+	if _, ok := p.Errors[id]; ok {
+		return "failed"
+	}
+	return "—"
+}
+
+func ratioCell(rs []ratio, id, peer string) string {
+	for _, r := range rs {
+		if r.Metric == id && r.Peer == peer {
+			if r.Value == nil {
+				return "n/a (" + r.Note + ")"
+			}
+			return fmtRatio(*r.Value)
+		}
+	}
+	return ""
+}
+
+// writeText prints the tables for a terminal.
+func writeText(w io.Writer, r results) {
+	ms := metrics(r.Sizes.N)
+	fmt.Fprintf(w, "\nload average: %s before, %s after\n", r.Machine.LoadBefore, r.Machine.LoadAfter)
+	if n := busyNote(r.Supervisors); n != "" {
+		fmt.Fprintln(w, n)
+	}
+	fmt.Fprintf(w, "floor: fork+exec+wait of the workload, p50 = %s\n", floorStr(r))
+	for _, m := range ms {
+		fmt.Fprintf(w, "\n%s (%s)\n", m.Title, m.Unit)
+		fmt.Fprintf(w, "  %-12s %12s %12s\n", "supervisor", "figure", "tend/that")
+		for i, p := range r.Supervisors {
+			rc := ""
+			if i > 0 {
+				rc = ratioCell(r.Ratios, m.ID, p.Name)
+			}
+			fmt.Fprintf(w, "  %-12s %12s %12s\n", p.Name, cell(p, m.ID), rc)
+		}
+	}
+	fmt.Fprintln(w, "\nratios (below 1: tend is better)")
+	for _, x := range r.Ratios {
+		fmt.Fprintf(w, "  %s\n", x)
+	}
+	fmt.Fprintln(w, "\ngoals")
+	for _, g := range r.Goals {
+		fmt.Fprintf(w, "  %-11s %s: %s\n", metStr(g.Met), g.Goal, g.Measured)
+	}
+	fmt.Fprintln(w, "\nlater measurements")
+	for _, l := range r.Later {
+		fmt.Fprintf(w, "  %s: not measured yet (%s); goal %s\n", l.What, l.Issue, l.Goal)
+	}
+	problems := false
+	for _, p := range r.Supervisors {
+		if p.Skipped != "" {
+			if !problems {
+				fmt.Fprintln(w, "\nskipped and failed")
+				problems = true
+			}
+			fmt.Fprintf(w, "  %s: skipped: %s\n", p.Name, p.Skipped)
+		}
+		for _, m := range ms {
+			if e, ok := p.Errors[m.ID]; ok {
+				if !problems {
+					fmt.Fprintln(w, "\nskipped and failed")
+					problems = true
+				}
+				fmt.Fprintf(w, "  %s %s: %s\n", p.Name, m.ID, e)
+			}
+		}
+	}
+}
+
+func floorStr(r results) string {
+	if r.FloorP50 == nil {
+		return "failed: " + r.FloorError
+	}
+	return fmtNum(*r.FloorP50) + " ms"
+}
+
+// mdEscape keeps a table cell on one line and its pipes literal.
+func mdEscape(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	return strings.ReplaceAll(s, "|", `\|`)
+}
+
+// writeMarkdown writes the figures as Markdown: machine, goals, a table per
+// measurement, later measurements, and what was skipped or failed.
+// heading is the level of its top headings ("##").
+func writeMarkdown(w io.Writer, r results, heading, chart string) {
+	h := heading
+	ms := metrics(r.Sizes.N)
+	fmt.Fprintf(w, "%s Machine and command\n\n", h)
+	fmt.Fprintf(w, "- date: %s\n", r.Date.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(w, "- machine: %d CPUs, %s, Linux %s, %s\n", r.Machine.CPUs, r.Machine.Model, r.Machine.Kernel, r.Machine.Go)
+	fmt.Fprintf(w, "- state directories on tmpfs: %v\n", r.Machine.Tmpfs)
+	fmt.Fprintf(w, "- command: `%s`\n", r.Command)
+	fmt.Fprintf(w, "- load average (1, 5, 15 min): %s before, %s after\n", r.Machine.LoadBefore, r.Machine.LoadAfter)
+	if n := busyNote(r.Supervisors); n != "" {
+		fmt.Fprintf(w, "- %s\n", n)
+	}
+	fmt.Fprintf(w, "- sizes: %d restarts; N = %s, fan-out, memory and stop the median of %d runs each; idle CPU over %gs; floor over %d runs\n", r.Sizes.Restarts, joinInts(r.Sizes.N), r.Sizes.Reps, r.Sizes.IdleSeconds, r.Sizes.FloorRuns)
+	var vers []string
+	for _, p := range r.Supervisors {
+		switch {
+		case p.Skipped != "":
+			vers = append(vers, fmt.Sprintf("%s (skipped: %s)", p.Name, p.Skipped))
+		case p.Version != "":
+			vers = append(vers, fmt.Sprintf("%s %s", p.Name, p.Version))
+		default:
+			vers = append(vers, p.Name)
+		}
+	}
+	fmt.Fprintf(w, "- supervisors: %s\n", mdEscape(strings.Join(vers, ", ")))
+	fmt.Fprintf(w, "- floor (fork+exec+wait of the static workload, p50): %s\n\n", mdEscape(floorStr(r)))
+
+	if chart != "" {
+		fmt.Fprintf(w, "![tend's figures over each peer's, log scale](%s)\n\n", chart)
+	}
+
+	fmt.Fprintf(w, "%s Goals\n\n", h)
+	fmt.Fprintf(w, "| goal | measured | |\n|---|---|---|\n")
+	for _, g := range r.Goals {
+		fmt.Fprintf(w, "| %s | %s | %s |\n", mdEscape(g.Goal), mdEscape(g.Measured), metStr(g.Met))
+	}
+
+	fmt.Fprintf(w, "\n%s Figures\n\n", h)
+	fmt.Fprintf(w, "Lower is better everywhere; \"tend/that\" is tend's figure over that supervisor's.\n")
+	for _, m := range ms {
+		fmt.Fprintf(w, "\n%s# %s (%s)\n\n", h, m.Title, m.Unit)
+		fmt.Fprintf(w, "| supervisor | %s | tend/that |\n|---|---:|---:|\n", m.Unit)
+		for i, p := range r.Supervisors {
+			rc := ""
+			if i > 0 {
+				rc = ratioCell(r.Ratios, m.ID, p.Name)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s |\n", p.Name, cell(p, m.ID), rc)
+		}
+	}
+
+	fmt.Fprintf(w, "\n%s Later measurements\n\n", h)
+	fmt.Fprintf(w, "| measurement | figure | goal |\n|---|---|---|\n")
+	for _, l := range r.Later {
+		fmt.Fprintf(w, "| %s | not measured yet (%s) | %s |\n", mdEscape(l.What), mdEscape(l.Issue), mdEscape(l.Goal))
+	}
+
+	var notes []string
+	for _, p := range r.Supervisors {
+		if p.Skipped != "" {
+			notes = append(notes, fmt.Sprintf("- %s: skipped: %s", p.Name, mdEscape(p.Skipped)))
+		}
+		for _, m := range ms {
+			if e, ok := p.Errors[m.ID]; ok {
+				notes = append(notes, fmt.Sprintf("- %s, %s: %s", p.Name, m.Title, mdEscape(e)))
+			}
+		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintf(w, "\n%s Skipped and failed\n\n%s\n", h, strings.Join(notes, "\n"))
+	}
+}
+
+// busyNote tells how busy the machine was during each supervisor's idle
+// window, and warns when other work was running.
+func busyNote(sups []supervisorResult) string {
+	var parts []string
+	busy := false
+	for _, p := range sups {
+		if p.BackgroundBusy == nil {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %.0f%%", p.Name, *p.BackgroundBusy))
+		if *p.BackgroundBusy > 10 {
+			busy = true
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	s := "machine CPU busy during the idle windows: " + strings.Join(parts, ", ")
+	if busy {
+		s += " (other work was running: single events such as fan-out and stop are skewed; read the ratios with care)"
+	}
+	return s
+}
+
+func joinInts(v []int) string {
+	var s []string
+	for _, x := range v {
+		s = append(s, strconv.Itoa(x))
+	}
+	return strings.Join(s, ", ")
+}

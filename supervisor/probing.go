@@ -320,10 +320,41 @@ func (s *Supervisor) notified(i *instance, gen uint64, n probes.Notify) {
 	if _, ok := n.Raw["STATUS"]; ok {
 		i.notifyStatus = n.Status
 	}
-	if n.MainPID > 0 {
-		i.mainPID = n.MainPID
+	if n.MainPID > 0 && n.MainPID != i.proc.Pid() {
+		// Only a process of the instance's own group may be its main
+		// process: anything else could make the agent adopt a stranger.
+		if g, err := syscall.Getpgid(n.MainPID); err == nil && g == i.proc.Pgid() {
+			i.mainPID = n.MainPID
+		} else {
+			s.log.Warn("ignoring MAINPID outside the instance's process group", "instance", i.rec.Name, "pid", n.MainPID)
+		}
 	}
 	if n.Ready && i.spec.Template.Readiness != nil && i.spec.Template.Readiness.Notify {
 		s.markReady(i, gen, "READY=1")
 	}
+}
+
+// followMainPID handles the exit of the process the run started with when
+// the instance announced another main process (MAINPID=, as a forking
+// daemon does): that process becomes the run's, and the run goes on. It
+// reports whether it did. Loop goroutine.
+func (s *Supervisor) followMainPID(i *instance, gen uint64, old *Proc) bool {
+	main := i.mainPID
+	i.mainPID = 0
+	if main == 0 || main == old.Pid() || i.stopping {
+		return false
+	}
+	proc, err := s.opt.Reaper.Adopt(main, old.Pgid(), func(st ExitStatus) {
+		s.post(func() { s.exited(i, gen, st) })
+	})
+	if err != nil {
+		s.log.Info("announced main process is gone", "instance", i.rec.Name, "pid", main, "err", err)
+		return false
+	}
+	i.proc = proc
+	i.rec.PID = main
+	s.save(i)
+	s.events.Record(s.clock.Now(), KindInstance, i.rec.Name, Normal, "MainPID", s.from(),
+		fmt.Sprintf("Process %d exited; %d (MAINPID=) is now the main process", old.Pid(), main))
+	return true
 }

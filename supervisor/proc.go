@@ -146,6 +146,7 @@ func lookPath(file, path string) (string, error) {
 // from any goroutine, before and after the process has exited.
 type Proc struct {
 	pid     int
+	pgid    int // 0: pid (a started process leads its own group)
 	started time.Time
 	onExit  func(ExitStatus)
 
@@ -178,10 +179,19 @@ func (p *Proc) Signal(sig syscall.Signal) error {
 // leads, including members left behind after the leader exited. A group
 // that is gone is not an error.
 func (p *Proc) SignalGroup(sig syscall.Signal) error {
-	if err := unix.Kill(-p.pid, sig); err != nil && err != unix.ESRCH {
-		return fmt.Errorf("signal group %d: %w", p.pid, err)
+	g := p.Pgid()
+	if err := unix.Kill(-g, sig); err != nil && err != unix.ESRCH {
+		return fmt.Errorf("signal group %d: %w", g, err)
 	}
 	return nil
+}
+
+// Pgid is the process group the process belongs to.
+func (p *Proc) Pgid() int {
+	if p.pgid != 0 {
+		return p.pgid
+	}
+	return p.pid
 }
 
 // exited is called by the Reaper's goroutine, once, after reaping.
@@ -190,7 +200,9 @@ func (p *Proc) exited(st ExitStatus) {
 	process := p.process
 	p.process = nil
 	p.mu.Unlock()
-	process.Release() // closes the pidfd
+	if process != nil {
+		process.Release() // closes the pidfd
+	}
 	p.onExit(st)
 }
 

@@ -114,6 +114,44 @@ func (r *Reaper) Start(spec ProcSpec, onExit func(ExitStatus)) (*Proc, error) {
 	return p, nil
 }
 
+// ErrNotChild is returned by Adopt for a process that has gone.
+var ErrNotChild = errors.New("no such process")
+
+// Adopt takes over a process that the Reaper did not start: a daemon's
+// main process announced with MAINPID=, which becomes the agent's child
+// when its parent (the instance's first process) exits, because the agent
+// is a child subreaper. onExit is called as for Start. pgid is the process
+// group SignalGroup signals.
+//
+// Adopt fails with ErrNotChild when pid has already gone (and been reaped
+// as an orphan). A pid whose parent is still another live process is
+// adopted too, but its exit is reported only if that parent exits first
+// and leaves it to the agent: the caller should adopt only after the
+// parent it knows of has exited.
+func (r *Reaper) Adopt(pid, pgid int, onExit func(ExitStatus)) (*Proc, error) {
+	if onExit == nil || pid <= 0 {
+		return nil, errors.New("adopt: bad arguments")
+	}
+	// The write lock keeps wait4 out: pid cannot be reaped as an orphan
+	// between the check and the registration.
+	r.gate.Lock()
+	defer r.gate.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, fmt.Errorf("adopt %d: reaper closed", pid)
+	}
+	if r.procs[pid] != nil {
+		return nil, fmt.Errorf("adopt %d: already supervised", pid)
+	}
+	if err := unix.Kill(pid, 0); err == unix.ESRCH {
+		return nil, fmt.Errorf("adopt %d: %w", pid, ErrNotChild)
+	}
+	p := &Proc{pid: pid, pgid: pgid, started: time.Now(), onExit: onExit}
+	r.procs[pid] = p
+	return p, nil
+}
+
 // Close stops the Reaper's goroutine and returns after it has ended. It
 // kills nothing: processes keep running, and their exits are no longer
 // reported. Close is idempotent.

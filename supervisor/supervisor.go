@@ -968,6 +968,9 @@ func (s *Supervisor) exited(i *instance, gen uint64, st ExitStatus) {
 		return
 	}
 	proc := i.proc
+	if s.followMainPID(i, gen, proc) {
+		return
+	}
 	// What is left of the process group goes with its leader, as it does
 	// when a container's init ends.
 	proc.SignalGroup(syscall.SIGKILL)

@@ -91,6 +91,34 @@ func helperMain(mode string) int {
 		conn.Write([]byte("STATUS=serving requests\nREADY=1"))
 		conn.Close()
 		select {}
+	case mode == "forking-daemon":
+		// A daemon that forks: the first process starts the real one,
+		// announces it with MAINPID=, waits until the agent has taken the
+		// message (sd_notify_barrier), and exits.
+		exe, _ := os.Executable()
+		var env []string
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "TEND_TEST_HELPER=") {
+				env = append(env, kv)
+			}
+		}
+		env = append(env, "TEND_TEST_HELPER=sleep")
+		p, err := os.StartProcess(exe, []string{exe}, &os.ProcAttr{Env: env, Files: []*os.File{nil, os.Stdout, os.Stderr}})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fork:", err)
+			return 1
+		}
+		conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: os.Getenv("NOTIFY_SOCKET"), Net: "unixgram"})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "notify:", err)
+			return 1
+		}
+		fmt.Fprintf(conn, "MAINPID=%d\nREADY=1", p.Pid)
+		r, w, _ := os.Pipe()
+		conn.WriteMsgUnix([]byte("BARRIER=1"), syscall.UnixRights(int(w.Fd())), nil)
+		w.Close()
+		r.Read(make([]byte, 1)) // EOF once the agent closed its copy
+		return 0
 	case mode == "s6-ready":
 		// s6's way: a newline on descriptor 3.
 		os.NewFile(3, "notification-fd").Write([]byte("\n"))

@@ -6,7 +6,10 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/tendhq/tend/supervisor"
 )
 
 // The seed's first experiment (4.1.2): kubia-unhealthy answers 500 from
@@ -117,4 +120,29 @@ func TestWatchdogKillsASilentInstance(t *testing.T) {
 	if !strings.Contains(out, "failed liveness probe, will be restarted") || !strings.Contains(out, "watchdog") {
 		t.Fatalf("events:\n%s", out)
 	}
+}
+
+func TestMainPIDFollowsAForkingDaemon(t *testing.T) {
+	a := startAgent(t, "", "")
+	a.writeUnit("daemon", a.helperUnit("replicated", "replicas = 1", `app = "daemon"`, "forking-daemon")+
+		"[template.readiness]\nnotify = true\n")
+	var inst supervisor.Instance
+	a.eventually("the forked process is the main one", func() (bool, string) {
+		for _, i := range a.instances() {
+			inst = i
+			return i.Status == "Running" && i.Ready && i.RestartCount == 0 &&
+				strings.Contains(a.tend("describe", "po", i.Name), "is now the main process"), fmt.Sprintf("%+v", i)
+		}
+		return false, "no instance"
+	})
+	a.eventually("the main process is the one that printed its pid", func() (bool, string) {
+		logs := a.tend("logs", inst.Name)
+		return strings.Contains(logs, fmt.Sprintf("pid %d", inst.PID)), logs
+	})
+	// Its end is the run's end.
+	syscall.Kill(inst.PID, syscall.SIGKILL)
+	a.eventually("restarted after the main process died", func() (bool, string) {
+		i := a.instance(inst.Name)
+		return i.RestartCount == 1 && i.LastState.ExitCode == 137, fmt.Sprintf("%+v", i)
+	})
 }

@@ -438,3 +438,40 @@ period = "1s"
 	b.ReportMetric(mean(pct), "agent-cpu-%")
 	b.ReportMetric(0, "ns/op")
 }
+
+// BenchmarkUnitFileToStart: from a unit file written into a running
+// agent's unit directory to its instance's exec (the watcher's debounce,
+// parsing, reconcile and spawn).
+func BenchmarkUnitFileToStart(b *testing.B) {
+	bin := stampWorkload(b)
+	dir, _, _ := benchAgent(b, nil)
+	sock := filepath.Join(dir, ".tend", "tend.sock")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if exec.Command(tendBin, "--socket", sock, "version").Run() == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("the agent does not answer")
+		}
+	}
+	var ms []float64
+	n := 0
+	for b.Loop() {
+		n++
+		file := filepath.Join(b.TempDir(), "starts")
+		text := stampUnit(bin, file, "sleep", 1)
+		tmp := filepath.Join(dir, "units", fmt.Sprintf(".u%d.tmp", n))
+		os.WriteFile(tmp, []byte(text), 0o644)
+		t0 := monotonicNow()
+		// Renamed into place, as editors and apply do.
+		if err := os.Rename(tmp, filepath.Join(dir, "units", fmt.Sprintf("u%d.toml", n))); err != nil {
+			b.Fatal(err)
+		}
+		s := waitLines(b, file, 1, 10*time.Second)
+		ms = append(ms, float64(s[0]-t0)/1e6)
+	}
+	slices.Sort(ms)
+	b.ReportMetric(percentile(ms, 0.50), "p50-ms")
+	b.ReportMetric(percentile(ms, 0.99), "p99-ms")
+	b.ReportMetric(0, "ns/op")
+}

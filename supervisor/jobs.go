@@ -23,9 +23,8 @@ type job struct {
 	spec *units.Unit // the job unit, or the cron unit (as it was) that made it
 	// wake is the pending timer that brings the controller back for a
 	// deadline, a back-off or the ttl.
-	wake    func() bool
-	wakeAt  time.Time
-	deleted bool
+	wake   func() bool
+	wakeAt time.Time
 }
 
 // jobRecord is what the store keeps of a job.
@@ -221,7 +220,6 @@ func (s *Supervisor) removeJob(j *job) {
 	if j.wake != nil {
 		j.wake()
 	}
-	j.deleted = true
 	delete(s.jobs, j.rec.Name)
 	s.opt.Store.del(bucketJobs, j.rec.Name)
 	s.events.Forget(KindUnit, j.rec.Name)

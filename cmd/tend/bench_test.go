@@ -273,17 +273,11 @@ func mean(v []float64) float64 {
 func waitSettled(b *testing.B, pid int) {
 	last := int64(-1)
 	for range 100 {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			b.Fatal(err)
-		}
-		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		if ut+st == last {
+		now := cpuTicks(b, pid)
+		if now == last {
 			return
 		}
-		last = ut + st
+		last = now
 		time.Sleep(200 * time.Millisecond)
 	}
 }

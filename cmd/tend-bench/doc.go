@@ -18,9 +18,11 @@ each peer's, measured in the same run on the same machine and clock.
 
 ## How it measures
 
-- **Workload**: a tiny static C program, ` + "`stamp FILE exit|sleep`" + `, that appends
-  its CLOCK_MONOTONIC start time (ns) to FILE first thing, then exits 1 or
-  sleeps until a signal. The times come from the workload itself, not from
+- **Workload**: a tiny static C program, ` + "`stamp FILE exit|ok|sleep|http:PORT`" + `,
+  that appends its CLOCK_MONOTONIC and CLOCK_REALTIME start times (ns) to FILE
+  first thing, then exits 1, exits 0, sleeps until a signal, or answers every
+  HTTP request on 127.0.0.1:PORT with a fixed 200 (SO_REUSEPORT, so a thousand
+  copies share the port). The times come from the workload itself, not from
   polling a supervisor. runit, s6 and daemontools run it as ` + "`./run`" + ` (a
   symlink to the binary, so no shell sits in between); supervisord and tend run
   it as a command with arguments.
@@ -54,6 +56,32 @@ each peer's, measured in the same run on the same machine and clock.
   against 0.8 s for 100; both wait on its one-second loop.)
 - **floor**: fork+exec+wait of the static workload, p50, what the kernel
   allows on this machine.
+- **tend only** (no peer has these features, so there are no ratios; each
+  mirrors its Go benchmark in cmd/tend and is shown next to its issue's goal):
+  - **probe CPU** (issue 3, BenchmarkProbeCPU1000): 1000 instances of
+    ` + "`stamp FILE http:PORT`" + `, each with ` + "`[template.liveness] http_get`" + ` on that
+    port every 1 s; the agent's on-CPU time (schedstat) over a 15 s window,
+    as a percentage of one core, and its system-time part. The run checks
+    that no instance restarted and that the machine accepted about 1000
+    connections a second meanwhile, then samples that count every
+    millisecond for two seconds to see when within the second the probes
+    connect. **Floor**: with the agent gone, tend-bench starts 1000 servers
+    itself and, from its own Go process, makes the same number of
+    connections a second at those same moments: connect+close alone, then a
+    bare HTTP GET on each; then the same GETs spread evenly over the second.
+  - **cron start lag** (issue 4, BenchmarkCronStartLag): an ` + "`@every 1s`" + `
+    cron unit (` + "`successful_history = 1`" + `) whose runs exit 0 at once; each
+    run's lag is its workload's CLOCK_REALTIME start minus the whole second
+    it was scheduled for; p50 and p99 over 30 runs, the first run (the one
+    the agent's start fell into) skipped. Consecutive runs must start in
+    consecutive seconds, or the run fails rather than misread a lag of a
+    second or more.
+  - **job throughput** (issue 4, BenchmarkJob1000): ` + "`kind = \"job\"`" + `,
+    completions = 1000, parallelism = 50, ` + "`restart = \"never\"`" + `, a workload
+    that exits 0 at once; the figure is the job's duration as the agent
+    records it (start_time to completion_time of
+    ` + "`tend get job NAME -o json`" + `, which must say Complete with 1000
+    succeeded), read every 100 ms.
 - **Fairness**: the supervisors take turns within each round, so other work on
   the machine falls on all of them alike; the page gives the load averages and
   the machine's busy share during each idle window so a skewed run shows.
@@ -77,6 +105,23 @@ func writeDoc(w io.Writer, r results) {
 		fmt.Fprintf(w, "Where tend misses a goal of issue 5 in this run:\n\n%s\n\n", strings.Join(missed, "\n"))
 	} else {
 		fmt.Fprintf(w, "tend met every goal of issue 5 that this run could check.\n\n")
+	}
+	missed = nil
+	for _, g := range r.TendGoals {
+		if g.Met != nil && !*g.Met {
+			item := fmt.Sprintf("- **%s**: missed. %s.", g.Goal, g.Measured)
+			if strings.HasPrefix(g.Goal, "probe CPU") && len(r.Supervisors) > 0 {
+				if why := probeWhy(r.Supervisors[0], r.Sizes); why != "" {
+					item += " Why: " + why
+				}
+			}
+			missed = append(missed, item)
+		}
+	}
+	if len(missed) > 0 {
+		fmt.Fprintf(w, "Where tend misses a goal of its own features (issues 3 and 4; no peer has them):\n\n%s\n\n", strings.Join(missed, "\n"))
+	} else if len(r.TendGoals) > 0 {
+		fmt.Fprintf(w, "tend met every goal of its own features (issues 3 and 4) that this run could check.\n\n")
 	}
 	if b := behind(r); len(b) > 0 {
 		fmt.Fprintf(w, "Where tend's figure is above a peer's, goal or not:\n\n%s\n\n", strings.Join(b, "\n"))

@@ -2,7 +2,10 @@
 // under the supervisors people run today (supervisord, runit, s6,
 // daemontools), on the same machine and clock, and reports tend's figures
 // as ratios to theirs: restart latency, fan-out, memory, idle CPU, stop
-// time, and the floor the kernel allows.
+// time, and the floor the kernel allows. Then, for tend alone (no peer has
+// the features), each beside its issue's goal: probe CPU with 1000 HTTP
+// liveness probes a second and its floor, cron start lag, and the time of
+// a job of 1000 completions.
 //
 // Every supervisor is started by hand on a private directory under a
 // temp dir (on tmpfs when /dev/shm exists), never through the system's
@@ -63,9 +66,15 @@ type config struct {
 	ns        []int
 	idle      time.Duration
 	floorRuns int
-	noInstall bool
-	smoke     bool
-	render    string // a results.json to write out again instead of measuring
+	// tend only
+	probeN         int
+	probeWindow    time.Duration
+	cronRuns       int
+	jobCompletions int
+	jobParallelism int
+	noInstall      bool
+	smoke          bool
+	render         string // a results.json to write out again instead of measuring
 }
 
 // program is one run of tend-bench: parseFlags, run, then close.
@@ -92,9 +101,14 @@ func (p *program) parseFlags(args []string) error {
 	n := fs.String("n", "100,1000", "fan-out sizes, comma-separated; memory at each, idle CPU and stop at the largest")
 	fs.DurationVar(&c.idle, "idle", 30*time.Second, "idle CPU window")
 	fs.IntVar(&c.floorRuns, "floor-runs", 200, "fork+exec+wait runs for the floor")
+	fs.IntVar(&c.probeN, "probes", 1000, "tend only: instances, each with an HTTP liveness probe every second")
+	fs.DurationVar(&c.probeWindow, "probe-window", 15*time.Second, "tend only: the probe CPU window (and the floor's)")
+	fs.IntVar(&c.cronRuns, "cron-runs", 30, "tend only: runs of an @every 1s cron timed")
+	fs.IntVar(&c.jobCompletions, "job-completions", 1000, "tend only: the throughput job's completions")
+	fs.IntVar(&c.jobParallelism, "job-parallelism", 50, "tend only: the throughput job's parallelism")
 	fs.StringVar(&c.render, "render", "", "measure nothing: write the results, chart and docs again from this results.json `file`")
 	fs.BoolVar(&c.noInstall, "no-install", false, "never install missing peers (with apt-get, as root)")
-	fs.BoolVar(&c.smoke, "smoke", false, "tiny sizes (N=10, 3 restarts, 1 run, 2s idle, 20 floor runs), no install: checks that every figure is produced")
+	fs.BoolVar(&c.smoke, "smoke", false, "tiny sizes (N=10, 3 restarts, 1 run, 2s idle, 20 floor runs; 10 probed instances over 2s, 3 cron runs, a job of 20 completions 5 at a time), no install: checks that every figure is produced")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: tend-bench [flags]\n\nRuns the same workload under tend and its peers and writes tend's ratios to them.\n\n")
 		fs.PrintDefaults()
@@ -124,6 +138,21 @@ func (p *program) parseFlags(args []string) error {
 		if !set["reps"] {
 			c.reps = 1
 		}
+		if !set["probes"] {
+			c.probeN = 10
+		}
+		if !set["probe-window"] {
+			c.probeWindow = 2 * time.Second
+		}
+		if !set["cron-runs"] {
+			c.cronRuns = 3
+		}
+		if !set["job-completions"] {
+			c.jobCompletions = 20
+		}
+		if !set["job-parallelism"] {
+			c.jobParallelism = 5
+		}
 	}
 	c.ns = nil
 	for f := range strings.SplitSeq(*n, ",") {
@@ -148,6 +177,9 @@ func (p *program) parseFlags(args []string) error {
 	}
 	if c.restarts < 1 || c.reps < 1 || c.floorRuns < 1 || c.idle <= 0 {
 		return errors.New("-restarts, -reps, -floor-runs and -idle must be positive")
+	}
+	if c.probeN < 1 || c.probeWindow <= 0 || c.cronRuns < 1 || c.jobCompletions < 1 || c.jobParallelism < 1 {
+		return errors.New("-probes, -probe-window, -cron-runs, -job-completions and -job-parallelism must be positive")
 	}
 	p.args = args
 	return nil
@@ -214,8 +246,10 @@ func (p *program) run(ctx context.Context) error {
 		Date:    time.Now(),
 		Command: commandLine(p.args),
 		Machine: machineInfo(tmpfs),
-		Sizes:   sizes{Restarts: c.restarts, Reps: c.reps, N: c.ns, IdleSeconds: c.idle.Seconds(), FloorRuns: c.floorRuns},
-		Later:   laterMeasurements,
+		Sizes: sizes{Restarts: c.restarts, Reps: c.reps, N: c.ns, IdleSeconds: c.idle.Seconds(), FloorRuns: c.floorRuns,
+			ProbeN: c.probeN, ProbeWindowSeconds: c.probeWindow.Seconds(), CronRuns: c.cronRuns,
+			JobCompletions: c.jobCompletions, JobParallelism: c.jobParallelism},
+		Later: laterMeasurements,
 	}
 	b := &bench{cfg: c, stamp: stamp, work: work, out: p.stdout}
 
@@ -248,6 +282,9 @@ func (p *program) run(ctx context.Context) error {
 		runRes = append(runRes, res)
 	}
 	b.runAll(ctx, run, runRes)
+	if len(runRes) > 0 && runRes[0].Name == "tend" {
+		b.runTendOnly(ctx, tendBin, runRes[0])
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -256,6 +293,7 @@ func (p *program) run(ctx context.Context) error {
 	ms := metrics(c.ns)
 	r.Ratios = ratios(ms, r.Supervisors)
 	r.Goals = goals(r.Supervisors, c.ns[len(c.ns)-1])
+	r.TendGoals = tendGoals(r.Supervisors[0], r.Sizes)
 	writeText(p.stdout, r)
 	if err := p.write(r, ms); err != nil {
 		return err
@@ -326,6 +364,7 @@ func (p *program) rerender(path string) error {
 	ms := metrics(r.Sizes.N)
 	r.Ratios = ratios(ms, r.Supervisors)
 	r.Goals = goals(r.Supervisors, r.Sizes.N[len(r.Sizes.N)-1])
+	r.TendGoals = tendGoals(r.Supervisors[0], r.Sizes)
 	r.Later = laterMeasurements
 	writeText(p.stdout, r)
 	return p.write(r, ms)

@@ -103,15 +103,22 @@ command = [%q, %q, %q]
 restart_delay = "0s"
 stop_timeout = "5s"
 `, w.n, w.stamp, w.file, w.mode)
+	cmd, err := tendAgent(p.bin, dir, "stamp", unit)
+	return cmd, signalRoot(syscall.SIGTERM), err
+}
+
+// tendAgent writes dir/units/NAME.toml and returns the agent's command, in
+// --dev mode on dir (not started).
+func tendAgent(bin, dir, name, unit string) (*exec.Cmd, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "units"), 0o755); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "units", "stamp.toml"), []byte(unit), 0o644); err != nil {
-		return nil, nil, err
+	if err := os.WriteFile(filepath.Join(dir, "units", name+".toml"), []byte(unit), 0o644); err != nil {
+		return nil, err
 	}
-	cmd := exec.Command(p.bin, "agent", "--dev", "--log-level", "warn")
+	cmd := exec.Command(bin, "agent", "--dev", "--log-level", "warn")
 	cmd.Dir = dir
-	return cmd, signalRoot(syscall.SIGTERM), nil
+	return cmd, nil
 }
 
 // runit: runsvdir on a private service directory; runsv throttles starts

@@ -23,7 +23,10 @@ type results struct {
 	Supervisors []supervisorResult `json:"supervisors"` // tend first
 	Ratios      []ratio            `json:"ratios"`
 	Goals       []goal             `json:"goals"`
-	Later       []later            `json:"later"`
+	// TendGoals are the goals of the tend-only measurements, from their
+	// issues.
+	TendGoals []goal  `json:"tend_only_goals"`
+	Later     []later `json:"later"`
 }
 
 type machine struct {
@@ -44,6 +47,12 @@ type sizes struct {
 	N           []int   `json:"n"`
 	IdleSeconds float64 `json:"idle_seconds"`
 	FloorRuns   int     `json:"floor_runs"`
+	// tend only; 0 in results from before they were measured.
+	ProbeN             int     `json:"probe_instances,omitempty"`
+	ProbeWindowSeconds float64 `json:"probe_window_seconds,omitempty"`
+	CronRuns           int     `json:"cron_runs,omitempty"`
+	JobCompletions     int     `json:"job_completions,omitempty"`
+	JobParallelism     int     `json:"job_parallelism,omitempty"`
 }
 
 // supervisorResult is one supervisor's figures, keyed by metric ID.
@@ -243,6 +252,145 @@ func goals(sups []supervisorResult, top int) []goal {
 	return out
 }
 
+// tendFigure is one figure of the tend-only measurements, in tend's
+// Figures.
+type tendFigure struct {
+	ID, Title, Unit string
+	Required        bool // missing is a failure of the run
+}
+
+// tendFigures lists the tend-only figures in table order; empty for
+// results from before they were measured.
+func tendFigures(s sizes) []tendFigure {
+	if s.ProbeN == 0 {
+		return nil
+	}
+	return []tendFigure{
+		{probeCPUID, fmt.Sprintf("probe CPU: the agent, %d instances each probed over HTTP every 1 s", s.ProbeN), "% of one core", true},
+		{probeSysID, "of which in the kernel (the agent's system time)", "% of one core", true},
+		{probeSpanID, "the part of each second in which 90% of the probes connect", "ms", true},
+		{probeFloorTCPID, fmt.Sprintf("floor: connect+close, %d a second at the same moments, from a plain Go client", s.ProbeN), "% of one core", true},
+		{probeFloorHTTPID, "floor: a bare HTTP GET on a new connection, likewise", "% of one core", true},
+		{probeFloorEvenID, "the same bare GETs spread evenly over the second", "% of one core", true},
+		{probeRateID, "loopback connections accepted per second during the probe window (the whole machine's)", "per s", false},
+		{probeBusyID, "machine CPU busy during the probe window", "%", false},
+		{cronP50ID, fmt.Sprintf("cron start lag p50 (@every 1s, %d runs)", s.CronRuns), "ms", true},
+		{cronP99ID, fmt.Sprintf("cron start lag p99 (@every 1s, %d runs)", s.CronRuns), "ms", true},
+		{jobID, fmt.Sprintf("job of %d completions, parallelism %d: start to completion", s.JobCompletions, s.JobParallelism), "s", true},
+	}
+}
+
+// The sizes the tend-only goals are set at; at other sizes (smoke) their
+// figures are produced but not checked.
+const (
+	goalProbeN         = 1000
+	goalCronRuns       = 30
+	goalJobCompletions = 1000
+	goalJobParallelism = 50
+	goalProbeCPUPct    = 5.0
+	goalCronP99MS      = 20.0
+	goalJobSeconds     = 5.0
+)
+
+// tendGoals checks the goals of issues 3 and 4 that this program
+// measures, for tend alone.
+func tendGoals(tend supervisorResult, s sizes) []goal {
+	if s.ProbeN == 0 {
+		return nil
+	}
+	met := func(b bool) *bool { return &b }
+	fig := func(id, unit string) (float64, string, bool) {
+		v, ok := tend.figure(id)
+		if !ok {
+			return 0, "no figure", false
+		}
+		return v, fmtNum(v) + unit, true
+	}
+	var out []goal
+
+	g := goal{Goal: fmt.Sprintf("probe CPU with %d HTTP liveness probes a second under %g%% of one core (issue 3)", goalProbeN, goalProbeCPUPct)}
+	if v, txt, ok := fig(probeCPUID, "%"); ok {
+		g.Measured = fmt.Sprintf("tend %s with %d", txt, s.ProbeN)
+		var floors []string
+		if _, ftxt, ok := fig(probeFloorTCPID, "%"); ok {
+			floors = append(floors, "connect+close "+ftxt)
+		}
+		if _, ftxt, ok := fig(probeFloorHTTPID, "%"); ok {
+			floors = append(floors, "bare HTTP GET "+ftxt)
+		}
+		if len(floors) > 0 {
+			g.Measured += "; floor, a plain Go client at the same moments: " + strings.Join(floors, ", ")
+		}
+		if _, btxt, ok := fig(probeBusyID, "%"); ok {
+			g.Measured += "; machine busy " + btxt
+		}
+		if s.ProbeN == goalProbeN {
+			g.Met = met(v < goalProbeCPUPct)
+		} else {
+			g.Measured += fmt.Sprintf(" (the goal is for %d)", goalProbeN)
+		}
+	} else {
+		g.Measured = "tend: " + txt
+	}
+	out = append(out, g)
+
+	g = goal{Goal: fmt.Sprintf("cron start lag p99 under %g ms over %d runs of @every 1s (issue 4)", goalCronP99MS, goalCronRuns)}
+	_, txt50, ok50 := fig(cronP50ID, " ms")
+	p99, txt99, ok99 := fig(cronP99ID, " ms")
+	switch {
+	case ok50 && ok99:
+		g.Measured = fmt.Sprintf("tend p50 %s, p99 %s over %d runs", txt50, txt99, s.CronRuns)
+		if s.CronRuns >= goalCronRuns {
+			g.Met = met(p99 < goalCronP99MS)
+		} else {
+			g.Measured += fmt.Sprintf(" (the goal is over %d)", goalCronRuns)
+		}
+	default:
+		g.Measured = "tend: no figure"
+	}
+	out = append(out, g)
+
+	g = goal{Goal: fmt.Sprintf("job of %d completions, parallelism %d, under %g s (issue 4)", goalJobCompletions, goalJobParallelism, goalJobSeconds)}
+	if v, txt, ok := fig(jobID, " s"); ok {
+		g.Measured = fmt.Sprintf("tend %s for %d completions, parallelism %d", txt, s.JobCompletions, s.JobParallelism)
+		if s.JobCompletions == goalJobCompletions && s.JobParallelism == goalJobParallelism {
+			g.Met = met(v < goalJobSeconds)
+		} else {
+			g.Measured += fmt.Sprintf(" (the goal is for %d, parallelism %d)", goalJobCompletions, goalJobParallelism)
+		}
+	} else {
+		g.Measured = "tend: " + txt
+	}
+	out = append(out, g)
+	return out
+}
+
+// probeWhy explains the probe CPU figure from the run's own floors: what
+// the connections alone cost, and how much the probes' timing matters.
+// It is empty without the figures.
+func probeWhy(tend supervisorResult, s sizes) string {
+	cpu, ok1 := tend.figure(probeCPUID)
+	sys, ok2 := tend.figure(probeSysID)
+	span, ok3 := tend.figure(probeSpanID)
+	tcp, ok4 := tend.figure(probeFloorTCPID)
+	get, ok5 := tend.figure(probeFloorHTTPID)
+	even, ok6 := tend.figure(probeFloorEvenID)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 {
+		return ""
+	}
+	added := fmt.Sprintf("tend's probe runner and supervisor add %s%% to it", fmtNum(cpu-get))
+	if cpu <= get {
+		added = "tend adds nothing measurable to it"
+	}
+	return fmt.Sprintf("Every probe opens a new loopback TCP connection and closes it (no keep-alive, as the kubelet does), so %d probes a second are %d connects, accepts and closes a second. "+
+		"Of the agent's %s%% of a core, %s%% is kernel time. "+
+		"A plain Go client making the same %d connections a second at the same moments (90%% of them within %s ms of each second) pays %s%% of a core for connect+close alone and %s%% with a bare HTTP GET on each: "+
+		"that is the floor under a Go prober that opens a connection per probe, and %s. "+
+		"The probes bunch because this run starts all %d instances at once; spread evenly over the second, the same bare GETs cost the plain client %s%% "+
+		"(each then wakes the process on its own instead of sharing a wake-up with its neighbours), so a fleet started at scattered times will likely cost the agent more than the figure here.",
+		s.ProbeN, s.ProbeN, fmtNum(cpu), fmtNum(sys), s.ProbeN, fmtNum(span), fmtNum(tcp), fmtNum(get), added, s.ProbeN, fmtNum(even))
+}
+
 // later is a measurement that a later issue adds to this program.
 type later struct {
 	What  string `json:"what"`
@@ -250,12 +398,9 @@ type later struct {
 	Goal  string `json:"goal"`
 }
 
-// laterMeasurements are issue 5 item 3: each gets its figure here when its
-// issue lands.
+// laterMeasurements are what is left of issue 5 item 3: each gets its
+// figure here when its issue lands.
 var laterMeasurements = []later{
-	{What: "probe CPU: 1000 HTTP liveness probes at 1 s period, % of one core", Issue: "issue 3", Goal: "under 5%"},
-	{What: "cron start lag p50/p99 (@every 1s, 30 runs)", Issue: "issue 4", Goal: "p99 under 20 ms"},
-	{What: "job throughput (completions = 1000, parallelism = 50)", Issue: "issue 4", Goal: "under 5 s"},
 	{What: "catalog convergence over 20 agents", Issue: "the cluster issue, not filed yet", Goal: "from its issue"},
 	{What: "failover time on the namespace harness", Issue: "the cluster issue, not filed yet", Goal: "from its issue"},
 }
@@ -272,6 +417,11 @@ func missingTend(ms []metric, r results) []string {
 	for _, m := range ms {
 		if _, ok := r.Supervisors[0].figure(m.ID); !ok {
 			out = append(out, m.ID)
+		}
+	}
+	for _, f := range tendFigures(r.Sizes) {
+		if _, ok := r.Supervisors[0].figure(f.ID); f.Required && !ok {
+			out = append(out, f.ID)
 		}
 	}
 	return out
@@ -378,6 +528,16 @@ func writeText(w io.Writer, r results) {
 	for _, g := range r.Goals {
 		fmt.Fprintf(w, "  %-11s %s: %s\n", metStr(g.Met), g.Goal, g.Measured)
 	}
+	if tfs := tendFigures(r.Sizes); len(tfs) > 0 && len(r.Supervisors) > 0 {
+		fmt.Fprintln(w, "\ntend only (no peer has these)")
+		for _, f := range tfs {
+			fmt.Fprintf(w, "  %-12s %s (%s)\n", cell(r.Supervisors[0], f.ID), f.Title, f.Unit)
+		}
+		fmt.Fprintln(w, "\ntend-only goals")
+		for _, g := range r.TendGoals {
+			fmt.Fprintf(w, "  %-11s %s: %s\n", metStr(g.Met), g.Goal, g.Measured)
+		}
+	}
 	fmt.Fprintln(w, "\nlater measurements")
 	for _, l := range r.Later {
 		fmt.Fprintf(w, "  %s: not measured yet (%s); goal %s\n", l.What, l.Issue, l.Goal)
@@ -391,13 +551,13 @@ func writeText(w io.Writer, r results) {
 			}
 			fmt.Fprintf(w, "  %s: skipped: %s\n", p.Name, p.Skipped)
 		}
-		for _, m := range ms {
-			if e, ok := p.Errors[m.ID]; ok {
+		for _, id := range errorIDs(ms, r.Sizes) {
+			if e, ok := p.Errors[id]; ok {
 				if !problems {
 					fmt.Fprintln(w, "\nskipped and failed")
 					problems = true
 				}
-				fmt.Fprintf(w, "  %s %s: %s\n", p.Name, m.ID, e)
+				fmt.Fprintf(w, "  %s %s: %s\n", p.Name, id, e)
 			}
 		}
 	}
@@ -470,6 +630,22 @@ func writeMarkdown(w io.Writer, r results, heading, chart string) {
 		}
 	}
 
+	if tfs := tendFigures(r.Sizes); len(tfs) > 0 && len(r.Supervisors) > 0 {
+		fmt.Fprintf(w, "\n%s tend only\n\n", h)
+		fmt.Fprintf(w, "Features no peer has, so no ratios: the goals from their issues, then every figure.\n\n")
+		fmt.Fprintf(w, "| goal | measured | |\n|---|---|---|\n")
+		for _, g := range r.TendGoals {
+			fmt.Fprintf(w, "| %s | %s | %s |\n", mdEscape(g.Goal), mdEscape(g.Measured), metStr(g.Met))
+		}
+		fmt.Fprintf(w, "\n| measurement | tend | unit |\n|---|---:|---|\n")
+		for _, f := range tfs {
+			fmt.Fprintf(w, "| %s | %s | %s |\n", mdEscape(f.Title), cell(r.Supervisors[0], f.ID), f.Unit)
+		}
+		if why := probeWhy(r.Supervisors[0], r.Sizes); why != "" {
+			fmt.Fprintf(w, "\nProbe CPU, read against its floor: %s\n", why)
+		}
+	}
+
 	fmt.Fprintf(w, "\n%s Later measurements\n\n", h)
 	fmt.Fprintf(w, "| measurement | figure | goal |\n|---|---|---|\n")
 	for _, l := range r.Later {
@@ -481,15 +657,43 @@ func writeMarkdown(w io.Writer, r results, heading, chart string) {
 		if p.Skipped != "" {
 			notes = append(notes, fmt.Sprintf("- %s: skipped: %s", p.Name, mdEscape(p.Skipped)))
 		}
-		for _, m := range ms {
-			if e, ok := p.Errors[m.ID]; ok {
-				notes = append(notes, fmt.Sprintf("- %s, %s: %s", p.Name, m.Title, mdEscape(e)))
+		for _, id := range errorIDs(ms, r.Sizes) {
+			if e, ok := p.Errors[id]; ok {
+				notes = append(notes, fmt.Sprintf("- %s, %s: %s", p.Name, titleOf(id, ms, r.Sizes), mdEscape(e)))
 			}
 		}
 	}
 	if len(notes) > 0 {
 		fmt.Fprintf(w, "\n%s Skipped and failed\n\n%s\n", h, strings.Join(notes, "\n"))
 	}
+}
+
+// errorIDs are the figure IDs whose errors the tables list: every
+// supervisor's metrics, then the tend-only figures.
+func errorIDs(ms []metric, s sizes) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.ID)
+	}
+	for _, f := range tendFigures(s) {
+		out = append(out, f.ID)
+	}
+	return out
+}
+
+// titleOf is the title of the figure id.
+func titleOf(id string, ms []metric, s sizes) string {
+	for _, m := range ms {
+		if m.ID == id {
+			return m.Title
+		}
+	}
+	for _, f := range tendFigures(s) {
+		if f.ID == id {
+			return f.Title
+		}
+	}
+	return id
 }
 
 // busyNote tells how busy the machine was during each supervisor's idle

@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	_ "embed"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,39 +25,19 @@ import (
 // With no arguments it reads STAMP_FILE and STAMP_MODE from its
 // environment: runit, s6 and daemontools exec a service directory's ./run
 // without arguments, and a symlink to this binary spares them a shell.
-const stampSource = `
-#include <fcntl.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-/* stamp FILE exit|sleep: append CLOCK_MONOTONIC (ns) to FILE, then exit 1
-   or wait for a signal. */
-int main(int argc, char **argv) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	const char *file = argc >= 3 ? argv[1] : getenv("STAMP_FILE");
-	const char *mode = argc >= 3 ? argv[2] : getenv("STAMP_MODE");
-	if (!file || !mode) return 2;
-	char buf[32];
-	int n = snprintf(buf, sizeof buf, "%lld\n", (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
-	int fd = open(file, O_WRONLY | O_APPEND | O_CREAT, 0644);
-	if (fd < 0 || write(fd, buf, n) != n) return 3;
-	close(fd);
-	if (strcmp(mode, "sleep") == 0)
-		for (;;) pause();
-	return 1;
-}
-`
+//
+//go:embed workload/stamp.c
+var stampSource string
 
 // Workload modes.
 const (
 	modeExit  = "exit"  // exit 1 at once: the restart measurement
 	modeSleep = "sleep" // wait for a signal: fan-out, memory, CPU, stop
+	modeOK    = "ok"    // exit 0 at once: cron runs and job completions
 )
+
+// modeHTTP serves a fixed 200 on 127.0.0.1:port: the probe measurement.
+func modeHTTP(port int) string { return "http:" + strconv.Itoa(port) }
 
 // buildStamp compiles the workload, statically, into dir and returns its
 // absolute path.
@@ -74,13 +56,30 @@ func buildStamp(ctx context.Context, dir string) (string, error) {
 	return filepath.EvalSymlinks(bin)
 }
 
-// parseStamps reads the time stamps (ns, one a line) the workload wrote;
-// a torn or foreign line is skipped.
-func parseStamps(data []byte) []int64 {
+// Columns of a stamp line.
+const (
+	colMono = 0 // CLOCK_MONOTONIC, ns
+	colWall = 1 // CLOCK_REALTIME, ns
+)
+
+// parseStamps reads the monotonic time stamps (ns, one a line) the
+// workload wrote; a torn or foreign line is skipped.
+func parseStamps(data []byte) []int64 { return parseColumn(data, colMono) }
+
+// parseColumn reads column col (colMono or colWall) of the workload's
+// stamp lines; a foreign line, or a last one without its newline, is
+// skipped.
+func parseColumn(data []byte, col int) []int64 {
+	// A line without its newline may still be being written.
+	data = data[:bytes.LastIndexByte(data, '\n')+1]
 	var out []int64
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
-		if v, err := strconv.ParseInt(sc.Text(), 10, 64); err == nil {
+		f := strings.Fields(sc.Text())
+		if len(f) != 2 {
+			continue
+		}
+		if v, err := strconv.ParseInt(f[col], 10, 64); err == nil {
 			out = append(out, v)
 		}
 	}

@@ -26,58 +26,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const stampSource = `
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <stdio.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-/* stamp FILE exit|ok|sleep|http:PORT: append CLOCK_MONOTONIC and
-   CLOCK_REALTIME (ns) to FILE, then exit 1, exit 0, wait for a signal, or
-   answer HTTP requests with 200 on 127.0.0.1:PORT (SO_REUSEPORT, so a
-   thousand of them share the port). */
-static int serve(int port) {
-	int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-	setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-	struct sockaddr_in a = {0};
-	a.sin_family = AF_INET;
-	a.sin_port = htons(port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 64) < 0) return 4;
-	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
-	char buf[4096];
-	for (;;) {
-		int c = accept(s, 0, 0);
-		if (c < 0) continue;
-		if (read(c, buf, sizeof buf) > 0) write(c, ok, sizeof ok - 1);
-		close(c);
-	}
-}
-
-int main(int argc, char **argv) {
-	struct timespec ts, wall;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	clock_gettime(CLOCK_REALTIME, &wall);
-	if (argc < 3) return 2;
-	char buf[64];
-	int n = snprintf(buf, sizeof buf, "%lld %lld\n", (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec,
-		(long long)wall.tv_sec * 1000000000LL + wall.tv_nsec);
-	int fd = open(argv[1], O_WRONLY | O_APPEND | O_CREAT, 0644);
-	if (fd < 0 || write(fd, buf, n) != n) return 3;
-	close(fd);
-	if (strcmp(argv[2], "sleep") == 0)
-		for (;;) pause();
-	if (strncmp(argv[2], "http:", 5) == 0)
-		return serve(atoi(argv[2] + 5));
-	return strcmp(argv[2], "ok") == 0 ? 0 : 1;
-}
-`
+// stampSource is the workload's C source, shared with cmd/tend-bench.
+const stampSource = "../tend-bench/workload/stamp.c"
 
 var (
 	stampOnce sync.Once
@@ -94,8 +44,8 @@ func stampWorkload(b *testing.B) string {
 			stampErr = err
 			return
 		}
-		src := filepath.Join(dir, "stamp.c")
-		if err := os.WriteFile(src, []byte(stampSource), 0o644); err != nil {
+		src, err := filepath.Abs(stampSource)
+		if err != nil {
 			stampErr = err
 			return
 		}

@@ -150,8 +150,10 @@ type Proc struct {
 	started time.Time
 	onExit  func(ExitStatus)
 
-	mu      sync.Mutex
-	process *os.Process // nil once reaped (and released)
+	reaper *Reaper
+
+	mu     sync.Mutex
+	reaped bool
 }
 
 // Pid is the process id, which is also the id of its process group.
@@ -164,15 +166,31 @@ func (p *Proc) Started() time.Time { return p.started }
 // has been reaped it returns os.ErrProcessDone; it never signals a process
 // that reused the pid.
 func (p *Proc) Signal(sig syscall.Signal) error {
+	// The reaper marks the process reaped while it holds the gate
+	// exclusively, so under the read lock the pid is still ours (a zombie
+	// at worst) or known to be gone.
+	p.reaper.gate.RLock()
+	defer p.reaper.gate.RUnlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.process == nil {
+	if p.reaped {
 		return os.ErrProcessDone
 	}
-	if err := p.process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if p.pid <= 1 {
+		// kill(-1) would signal every process we may signal.
+		return fmt.Errorf("refusing to signal pid %d", p.pid)
+	}
+	if err := unix.Kill(p.pid, sig); err != nil && err != unix.ESRCH {
 		return fmt.Errorf("signal %d: %w", p.pid, err)
 	}
 	return nil
+}
+
+// markReaped records that the reaper has reaped the process.
+func (p *Proc) markReaped() {
+	p.mu.Lock()
+	p.reaped = true
+	p.mu.Unlock()
 }
 
 // SignalGroup sends sig to every process of the process group the process
@@ -180,6 +198,11 @@ func (p *Proc) Signal(sig syscall.Signal) error {
 // that is gone is not an error.
 func (p *Proc) SignalGroup(sig syscall.Signal) error {
 	g := p.Pgid()
+	if g <= 1 {
+		// kill(-1) would signal every process we may signal, kill(-0)
+		// our own group.
+		return fmt.Errorf("refusing to signal process group %d", g)
+	}
 	if err := unix.Kill(-g, sig); err != nil && err != unix.ESRCH {
 		return fmt.Errorf("signal group %d: %w", g, err)
 	}
@@ -196,13 +219,6 @@ func (p *Proc) Pgid() int {
 
 // exited is called by the Reaper's goroutine, once, after reaping.
 func (p *Proc) exited(st ExitStatus) {
-	p.mu.Lock()
-	process := p.process
-	p.process = nil
-	p.mu.Unlock()
-	if process != nil {
-		process.Release() // closes the pidfd
-	}
 	p.onExit(st)
 }
 

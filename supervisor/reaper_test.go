@@ -315,3 +315,24 @@ func BenchmarkForkExecWait(b *testing.B) {
 		})
 	}
 }
+
+// A Proc's pid is the process's, also after the start released its pidfd
+// (os.Process.Release sets Pid to -1): signalling -pid must never become
+// kill(-1).
+func TestStartedProcHasItsPid(t *testing.T) {
+	r, err := NewReaper(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() }) // after the helper's cleanup has reaped it
+	h := startHelper(t, r, helperSpec(t, "sleep"))
+	if h.Pid() <= 1 {
+		t.Fatalf("pid %d", h.Pid())
+	}
+	if g, err := syscall.Getpgid(h.Pid()); err != nil || g != h.Pid() {
+		t.Fatalf("getpgid(%d) = %d, %v", h.Pid(), g, err)
+	}
+	if err := (&Proc{pid: -1, reaper: r}).SignalGroup(syscall.SIGTERM); err == nil {
+		t.Fatal("a group of -1 was signalled")
+	}
+}

@@ -181,17 +181,15 @@ func (c *CLI) fetch(ctx context.Context, t target, selector string) (fetched, er
 			f.instances = list
 			return f, err
 		}
-		for _, name := range t.names {
+		var err error
+		f.instances, f.missing, err = getEach(t.names, func(name string) (supervisor.Instance, error) {
 			in, err := api.Instance(ctx, name)
-			switch {
-			case errors.Is(err, supervisor.ErrNotFound):
-				f.missing = append(f.missing, notFound(t.res, name))
-			case err != nil:
-				return f, err
-			default:
-				f.instances = append(f.instances, in)
+			if errors.Is(err, supervisor.ErrNotFound) {
+				err = notFound(t.res, name)
 			}
-		}
+			return in, err
+		})
+		return f, err
 	case resUnits:
 		if len(t.names) == 0 {
 			kind := ""
@@ -209,18 +207,11 @@ func (c *CLI) fetch(ctx context.Context, t target, selector string) (fetched, er
 			}
 			return f, nil
 		}
-		for _, name := range t.names {
-			u, err := c.unitOfKind(ctx, t.res, name)
-			var pe *plainError
-			switch {
-			case errors.As(err, &pe):
-				f.missing = append(f.missing, err)
-			case err != nil:
-				return f, err
-			default:
-				f.units = append(f.units, u)
-			}
-		}
+		var err error
+		f.units, f.missing, err = getEach(t.names, func(name string) (supervisor.Unit, error) {
+			return c.unitOfKind(ctx, t.res, name)
+		})
+		return f, err
 	case resHosts:
 		if len(t.names) == 0 {
 			list, err := api.Hosts(ctx)
@@ -234,17 +225,15 @@ func (c *CLI) fetch(ctx context.Context, t target, selector string) (fetched, er
 			}
 			return f, nil
 		}
-		for _, name := range t.names {
+		var err error
+		f.hosts, f.missing, err = getEach(t.names, func(name string) (supervisor.Host, error) {
 			h, err := api.Host(ctx, name)
-			switch {
-			case errors.Is(err, supervisor.ErrNotFound):
-				f.missing = append(f.missing, notFound(t.res, name))
-			case err != nil:
-				return f, err
-			default:
-				f.hosts = append(f.hosts, h)
+			if errors.Is(err, supervisor.ErrNotFound) {
+				err = notFound(t.res, name)
 			}
-		}
+			return h, err
+		})
+		return f, err
 	case resEvents:
 		if selector != "" {
 			return f, usagef("", "events have no labels: -l does not apply to them")
@@ -264,6 +253,24 @@ func (c *CLI) fetch(ctx context.Context, t target, selector string) (fetched, er
 		sortEvents(f.events)
 	}
 	return f, nil
+}
+
+// getEach gets each named object; the ones not there (a *plainError from
+// get) are collected as missing, any other error ends it.
+func getEach[T any](names []string, get func(name string) (T, error)) (found []T, missing []error, err error) {
+	for _, name := range names {
+		v, err := get(name)
+		var pe *plainError
+		switch {
+		case errors.As(err, &pe):
+			missing = append(missing, err)
+		case err != nil:
+			return found, missing, err
+		default:
+			found = append(found, v)
+		}
+	}
+	return found, missing, nil
 }
 
 // unitOfKind gets the named unit, checking that it is of the kind the

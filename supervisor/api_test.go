@@ -109,23 +109,6 @@ func (b *memBackend) DeleteInstance(name string) error {
 	return err
 }
 
-func relabel(l units.Labels, c LabelChange) (units.Labels, error) {
-	out := l.Clone()
-	if out == nil {
-		out = units.Labels{}
-	}
-	for k, v := range c.Set {
-		if old, ok := out[k]; ok && old != v && !c.Overwrite {
-			return nil, fmt.Errorf("%w: '%s' already has a value (%s), and --overwrite is false", ErrInvalid, k, old)
-		}
-		out[k] = v
-	}
-	for _, k := range c.Remove {
-		delete(out, k)
-	}
-	return out, nil
-}
-
 func (b *memBackend) LabelInstance(name string, c LabelChange) (Instance, error) {
 	var in Instance
 	var err error
@@ -136,7 +119,7 @@ func (b *memBackend) LabelInstance(name string, c LabelChange) (Instance, error)
 			return
 		}
 		var l units.Labels
-		if l, err = relabel(in.Labels, c); err != nil {
+		if l, err = applyLabels(in.Labels, c); err != nil {
 			return
 		}
 		in.Labels = l
@@ -296,7 +279,7 @@ func (b *memBackend) LabelHost(name string, c LabelChange) (Host, error) {
 			return
 		}
 		var l units.Labels
-		if l, err = relabel(h.Labels, c); err != nil {
+		if l, err = applyLabels(h.Labels, c); err != nil {
 			return
 		}
 		h.Labels = l

@@ -184,12 +184,6 @@ func (c *DirCatalog) Remove(name string) error {
 	return nil
 }
 
-// Source returns the bytes of the unit's file as it is on disk now (which
-// may be a rejected version), for edit.
-func (c *DirCatalog) Source(name string) ([]byte, error) {
-	return os.ReadFile(filepath.Join(c.dir, name+".toml"))
-}
-
 // Run watches the directory until ctx ends. It returns an error only when
 // the watch cannot be set up.
 func (c *DirCatalog) Run(ctx context.Context) error {

@@ -58,11 +58,15 @@ func cronDue(sched cron.Schedule, last, now, agentStart time.Time, startingDeadl
 			prev = w
 		}
 		if n >= maxScan {
-			// Jump ahead: everything between is missed.
-			p.Missed += n
+			// Too far behind to walk: what was scanned is missed, and so
+			// is the rest up to the last second, which counts as live.
+			p.Missed += len(down) + len(live)
+			p.LastMissed = p.Considered
+			down, live = nil, nil
 			t = sched.Next(now.Add(-time.Second))
 			for !t.IsZero() && !t.After(now) {
-				live = append(live[:0], t)
+				live = append(live, t)
+				p.Considered = t
 				t = sched.Next(t)
 			}
 			break

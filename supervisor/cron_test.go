@@ -134,3 +134,18 @@ func TestCronDue(t *testing.T) {
 		})
 	}
 }
+
+// Days behind an @every 1s schedule: the walk stops at maxScan, counts
+// at least that many as missed, and still runs the newest time once.
+func TestCronDueFarBehind(t *testing.T) {
+	sched, _ := mustSchedule(t, "@every 1s", "")
+	last := at("2026-11-25T00:00:00Z")
+	now := at("2026-11-27T12:00:00Z")
+	p := cronDue(sched, last, now, last, 0, units.CatchUpLatest)
+	if len(p.Run) != 1 || !p.Run[0].Equal(now) {
+		t.Fatalf("run = %v, want only %v", p.Run, now)
+	}
+	if p.Missed < maxScan || !p.Considered.Equal(now) || !p.Next.Equal(now.Add(time.Second)) {
+		t.Fatalf("missed %d, considered %v, next %v", p.Missed, p.Considered, p.Next)
+	}
+}

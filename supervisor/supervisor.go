@@ -350,13 +350,12 @@ func (s *Supervisor) pass() {
 	s.mu.Lock()
 	q := s.queue
 	s.queue = nil
-	more := false
 	s.mu.Unlock()
 	for _, f := range q {
 		f()
 	}
 	s.mu.Lock()
-	more = len(s.queue) > 0
+	more := len(s.queue) > 0
 	s.mu.Unlock()
 	if more {
 		select {

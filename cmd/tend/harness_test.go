@@ -8,7 +8,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -413,8 +412,6 @@ func lines(s string) []string {
 	}
 	return out
 }
-
-var _ = context.Background
 
 func writeFile(t *testing.T, path, text string) {
 	t.Helper()

@@ -888,6 +888,31 @@ func TestParseSchedule(t *testing.T) {
 	}
 }
 
+// TestScheduleInTheHostsZone checks that a schedule for time.Local is
+// read in the host's time zone even for a time in another: robfig/cron
+// would read it in the time's own.
+func TestScheduleInTheHostsZone(t *testing.T) {
+	seoul, err := time.LoadLocation("Asia/Seoul")
+	if err != nil {
+		t.Skip(err)
+	}
+	saved := time.Local
+	time.Local = seoul // the host's zone, whatever the machine's; no test here runs in parallel
+	t.Cleanup(func() { time.Local = saved })
+
+	from := time.Date(2024, 3, 1, 0, 30, 0, 0, time.UTC) // 09:30 in Seoul
+	for _, loc := range []*time.Location{nil, time.Local} {
+		s, err := ParseSchedule("0 9 * * *", loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, want := s.Next(from), time.Date(2024, 3, 2, 9, 0, 0, 0, seoul)
+		if !got.Equal(want) || got.Location() != time.UTC {
+			t.Errorf("ParseSchedule(_, %v).Next(%v) = %v, want %v in UTC", loc, from, got, want)
+		}
+	}
+}
+
 // TestExamples parses every file in examples/, and checks what the seed's
 // experiments rely on.
 func TestExamples(t *testing.T) {

@@ -38,19 +38,35 @@ const (
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // ParseSchedule parses a cron unit's schedule, in the syntax unit files
-// use, for the location given (nil for time.Local). Parse has already
-// checked the schedules of the units it returns.
+// use, for the location given (nil for time.Local, the host's time zone).
+// The schedule's Next reads it in that location whatever the location of
+// the time it is given. Parse has already checked the schedules of the
+// units it returns.
 func ParseSchedule(spec string, loc *time.Location) (cron.Schedule, error) {
 	s, err := parseSchedule(spec)
 	if err != nil {
 		return nil, err
 	}
-	if loc != nil {
-		if spec, ok := s.(*cron.SpecSchedule); ok {
-			spec.Location = loc
-		}
+	return inLocation(s, loc), nil
+}
+
+// inLocation sets the location a freshly parsed schedule's fields are
+// read in (nil for time.Local). A constant delay (@every) has none.
+func inLocation(s cron.Schedule, loc *time.Location) cron.Schedule {
+	spec, ok := s.(*cron.SpecSchedule)
+	if !ok {
+		return s
 	}
-	return s, nil
+	if loc == nil || loc == time.Local {
+		// robfig/cron reads a schedule whose Location is time.Local in
+		// the location of the time given to Next (a UTC time: in UTC),
+		// so give it the host's zone under another pointer.
+		_ = time.Local.String() // sets time.Local up, as its first use does
+		host := *time.Local
+		loc = &host
+	}
+	spec.Location = loc
+	return s
 }
 
 func parseSchedule(spec string) (s cron.Schedule, err error) {

@@ -913,6 +913,85 @@ func TestScheduleInTheHostsZone(t *testing.T) {
 	}
 }
 
+// TestParsedSchedule checks that Parse leaves a cron unit's schedule
+// parsed in its time zone, so that callers need not parse it again.
+func TestParsedSchedule(t *testing.T) {
+	seoul, err := time.LoadLocation("Asia/Seoul")
+	if err != nil {
+		t.Skip(err)
+	}
+	cronUnit := func(extra string) string {
+		return "kind = \"cron\"\n" + extra + "[template]\ncommand = [\"true\"]\nrestart = \"never\"\n"
+	}
+	from := time.Date(2024, 3, 1, 0, 30, 0, 0, time.UTC) // 09:30 in Seoul
+
+	u := mustParse(t, "c.toml", cronUnit("schedule = \"0 9 * * *\"\ntime_zone = \"Asia/Seoul\"\n"))
+	if u.Location == nil || u.Location.String() != "Asia/Seoul" {
+		t.Fatalf("Location = %v, want Asia/Seoul", u.Location)
+	}
+	if got, want := u.Cron.Next(from), time.Date(2024, 3, 2, 9, 0, 0, 0, seoul); !got.Equal(want) {
+		t.Errorf("Next(%v) = %v, want %v", from, got, want)
+	}
+	if got, want := u.Cron.Next(from.Add(-time.Hour)), time.Date(2024, 3, 1, 9, 0, 0, 0, seoul); !got.Equal(want) {
+		t.Errorf("Next(%v) = %v, want %v", from.Add(-time.Hour), got, want)
+	}
+
+	u = mustParse(t, "c.toml", cronUnit("schedule = \"0 9 * * *\"\n"))
+	if u.Location != time.Local {
+		t.Errorf("Location = %v, want time.Local", u.Location)
+	}
+	local := from.In(time.Local)
+	want := time.Date(local.Year(), local.Month(), local.Day(), 9, 0, 0, 0, time.Local)
+	if !want.After(from) {
+		want = time.Date(local.Year(), local.Month(), local.Day()+1, 9, 0, 0, 0, time.Local)
+	}
+	if got := u.Cron.Next(from); !got.Equal(want) {
+		t.Errorf("Next(%v) without a time zone = %v, want %v", from, got, want)
+	}
+
+	u = mustParse(t, "c.toml", cronUnit("schedule = \"@every 30s\"\ntime_zone = \"UTC\"\n"))
+	if u.Location != time.UTC || u.Cron.Next(from) != from.Add(30*time.Second) {
+		t.Errorf("@every: Location %v, Next %v", u.Location, u.Cron.Next(from))
+	}
+
+	for _, src := range []string{
+		"kind = \"replicated\"\n[template]\nlabels = { app = \"a\" }\ncommand = [\"true\"]\n",
+		"kind = \"per-host\"\n[template]\nlabels = { app = \"a\" }\ncommand = [\"true\"]\n",
+		"kind = \"job\"\n[template]\ncommand = [\"true\"]\n",
+	} {
+		u := mustParse(t, "u.toml", src)
+		if u.Location != nil || u.Cron != nil {
+			t.Errorf("%s: Location %v, Cron %v, want nil", u.Kind, u.Location, u.Cron)
+		}
+	}
+}
+
+// TestParsedScheduleAfterJSON checks that a cron unit decoded from JSON,
+// where the parsed schedule has no form, has it parsed again.
+func TestParsedScheduleAfterJSON(t *testing.T) {
+	if _, err := time.LoadLocation("Asia/Seoul"); err != nil {
+		t.Skip(err)
+	}
+	u := mustParse(t, "c.toml", "kind = \"cron\"\nschedule = \"0 9 * * *\"\ntime_zone = \"Asia/Seoul\"\n[template]\ncommand = [\"true\"]\nrestart = \"never\"\n")
+	b, err := json.Marshal(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Unit
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("%v in %s", err, b)
+	}
+	from := time.Date(2024, 3, 1, 0, 30, 0, 0, time.UTC)
+	if back.Location.String() != "Asia/Seoul" || !back.Cron.Next(from).Equal(u.Cron.Next(from)) {
+		t.Errorf("decoded: Location %v, Next %v; want Asia/Seoul, %v", back.Location, back.Cron.Next(from), u.Cron.Next(from))
+	}
+
+	b = []byte(strings.Replace(string(b), "Asia/Seoul", "Nowhere/Atlantis", 1))
+	if err := json.Unmarshal(b, &back); err == nil || !strings.Contains(err.Error(), `unit "c": time_zone:`) {
+		t.Errorf("an unknown time zone: err = %v", err)
+	}
+}
+
 // TestExamples parses every file in examples/, and checks what the seed's
 // experiments rely on.
 func TestExamples(t *testing.T) {

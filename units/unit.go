@@ -3,6 +3,14 @@
 // processes, no I/O beyond reading the file it is asked to parse.
 package units
 
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
 // Unit is one parsed, validated and defaulted unit file. A Unit is
 // immutable once returned by Parse: callers share it without copying.
 type Unit struct {
@@ -44,6 +52,45 @@ type Unit struct {
 	FailedHistory     int      // default 1
 	Suspend           bool
 	CatchUp           CatchUp // default CatchUpLatest
+
+	// Location is TimeZone loaded: time.Local when TimeZone is "". Safe
+	// for concurrent use. nil for the other kinds.
+	Location *time.Location `json:"-"`
+	// Cron is Schedule parsed, and read in Location whatever the location
+	// of the time given: Cron.Next(t) is the first run after t, in t's
+	// location. Safe for concurrent use, and shared like the rest of the
+	// Unit: never change it (a *cron.SpecSchedule's fields are exported).
+	// nil for the other kinds.
+	Cron cron.Schedule `json:"-"`
+}
+
+// UnmarshalJSON implements json.Unmarshaler. Location and Cron have no
+// JSON form: they are derived again from TimeZone and Schedule, as Parse
+// derives them, so a decoded cron unit is ready to use like a parsed one.
+// It fails when this host does not know the time zone.
+func (u *Unit) UnmarshalJSON(b []byte) error {
+	type fields Unit // Unit without its methods
+	if err := json.Unmarshal(b, (*fields)(u)); err != nil {
+		return err
+	}
+	u.Location, u.Cron = nil, nil
+	if u.Kind != KindCron {
+		return nil
+	}
+	loc := time.Local
+	if u.TimeZone != "" {
+		l, err := time.LoadLocation(u.TimeZone)
+		if err != nil {
+			return fmt.Errorf("unit %q: time_zone: %w", u.Name, err)
+		}
+		loc = l
+	}
+	s, err := ParseSchedule(u.Schedule, loc)
+	if err != nil {
+		return fmt.Errorf("unit %q: schedule: %w", u.Name, err)
+	}
+	u.Location, u.Cron = loc, s
+	return nil
 }
 
 // Placement says which hosts may run the unit's instances.

@@ -41,7 +41,7 @@ var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 // use, for the location given (nil for time.Local, the host's time zone).
 // The schedule's Next reads it in that location whatever the location of
 // the time it is given. Parse has already checked the schedules of the
-// units it returns.
+// units it returns, and parsed them into Unit.Cron.
 func ParseSchedule(spec string, loc *time.Location) (cron.Schedule, error) {
 	s, err := parseSchedule(spec)
 	if err != nil {
@@ -543,17 +543,26 @@ func (p *parser) cron(u *Unit, r *rawUnit, kind Kind) {
 	if kind == KindCron && !r.Schedule.set {
 		p.errorf("schedule", "required for kind cron (want a cron schedule like \"0,15,30,45 * * * *\" or \"@hourly\")")
 	}
+	var sched cron.Schedule
 	if r.Schedule.ok() {
-		if _, err := parseSchedule(r.Schedule.v); err != nil {
+		var err error
+		if sched, err = parseSchedule(r.Schedule.v); err != nil {
 			p.errorf("schedule", "%v", err)
 		}
 	}
+	loc := time.Local
 	if r.TimeZone.ok() {
 		if r.TimeZone.v == "" {
 			p.errorf("time_zone", "must not be empty (leave it out for the host's time zone)")
-		} else if _, err := time.LoadLocation(r.TimeZone.v); err != nil {
+		} else if l, err := time.LoadLocation(r.TimeZone.v); err != nil {
 			p.errorf("time_zone", "%q is not a time zone (want an IANA name like \"Asia/Seoul\" or \"UTC\")", r.TimeZone.v)
+		} else {
+			loc = l
 		}
+	}
+	if kind == KindCron && sched != nil {
+		u.Location = loc
+		u.Cron = inLocation(sched, loc)
 	}
 	p.positive("starting_deadline", r.StartingDeadline, " (leave it out for no deadline)")
 	p.atLeast("successful_history", r.SuccessfulHistory, 0)

@@ -25,6 +25,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(designKubia))
 	f.Add([]byte("kind = \"cron\"\nschedule = \"@every 30s\"\n[template]\ncommand = [\"true\"]\n[[selector.match_expressions]]\nkey = \"a\"\n"))
+	f.Add([]byte("\xef\xbb\xbfkind = \"job\"\r\n[template]\r\ncommand = [\"true\"]\r\n"))
 	f.Add([]byte("a.\"b\\u0041\".'c' = \"\"\"\nx = 1\n\"\"\"\n[t]\n[[t.u]]\nv = [{w = 1}, [2]]\n"))
 
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -87,6 +87,7 @@ func scanPositions(src string) *positions {
 		ps:   &positions{lines: map[string]int{}, bare: map[string]int{}},
 		aot:  map[string]int{},
 	}
+	s.skipBOM()
 	var table keyPath
 	for s.i < len(s.src) {
 		start := s.i
@@ -114,6 +115,20 @@ type scanner struct {
 	line int
 	ps   *positions
 	aot  map[string]int // each array of tables seen → index of its last element
+}
+
+// skipBOM skips a byte order mark at the start, as the toml package does
+// (a UTF-16 one too, though it then refuses what is really UTF-16).
+func (s *scanner) skipBOM() {
+	if s.i != 0 {
+		return
+	}
+	switch {
+	case strings.HasPrefix(s.src, "\xef\xbb\xbf"):
+		s.i = 3
+	case strings.HasPrefix(s.src, "\xff\xfe"), strings.HasPrefix(s.src, "\xfe\xff"):
+		s.i = 2
+	}
 }
 
 func (s *scanner) peek() byte {

@@ -94,6 +94,21 @@ func TestScanPositions(t *testing.T) {
 	}
 }
 
+// A byte order mark is no part of the first key, for the toml package
+// or for the scanner: a file saved by an editor that writes one parses.
+func TestByteOrderMark(t *testing.T) {
+	u, err := Parse("j.toml", []byte("\xef\xbb\xbfkind = \"job\"\n[template]\ncommand = [\"x\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Kind != KindJob {
+		t.Errorf("kind %v", u.Kind)
+	}
+	if ps := scanPositions("\xef\xbb\xbfkind = 1\n"); ps.lines["kind"] != 1 {
+		t.Errorf("lines = %v", ps.lines)
+	}
+}
+
 func TestUndecodedSafetyNet(t *testing.T) {
 	p := &parser{file: "u.toml", pos: scanPositions("kind = 1\nspook = 2\n"), unknown: map[string]bool{}}
 	p.checkKeys()

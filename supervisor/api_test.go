@@ -1,4 +1,9 @@
-package supervisor
+package supervisor_test
+
+// The tests of the local API and its client, over a real unix socket with
+// mock.Backend standing in for the agent. They are outside package
+// supervisor because supervisor/mock imports it; the dot import lets them
+// read as if inside, and export_test.go exports what else they need.
 
 import (
 	"bufio"
@@ -16,19 +21,22 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	. "github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/supervisor/mock"
 	"github.com/tendhq/tend/units"
 )
 
-// memBackend is an in-memory Backend for testing the API and the client:
-// maps of objects under one mutex, and change notification like the
-// agent's (coalesced, never blocking).
-type memBackend struct {
+// fake is the API tests' agent: the test data in maps under one mutex,
+// served through mock.Backend's function fields, which close over them.
+type fake struct {
+	mock.Backend
 	mu        sync.Mutex
 	instances map[string]Instance
 	units     map[string]Unit
@@ -37,107 +45,142 @@ type memBackend struct {
 	logs      map[string]string      // instance → current run's output
 	previous  map[string]string      // instance → previous run's output
 	follow    map[string]chan string // instance → lines that a follower receives after the stored output
-	subs      map[chan struct{}]bool
 	applied   map[string][]byte
 	orphaned  map[string]bool
-	failing   error // returned by Instance when set, to test 500s
+	changes   mock.Notifier
 }
 
-var _ Backend = (*memBackend)(nil)
-
-func newMemBackend() *memBackend {
-	return &memBackend{
+// newFake returns a fake with no objects.
+func newFake() *fake {
+	f := &fake{
 		instances: map[string]Instance{},
 		units:     map[string]Unit{},
 		hosts:     map[string]Host{},
 		logs:      map[string]string{},
 		previous:  map[string]string{},
 		follow:    map[string]chan string{},
-		subs:      map[chan struct{}]bool{},
 		applied:   map[string][]byte{},
 		orphaned:  map[string]bool{},
 	}
-}
+	f.Backend = mock.Backend{
+		InstancesFn: func(sel units.Selector) []Instance {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return sorted(f.instances, func(in Instance) bool { return sel.Matches(in.Labels) })
+		},
+		InstanceFn: func(name string) (Instance, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return lookup(f.instances, "instance", name)
+		},
+		DeleteInstanceFn: func(name string) (err error) {
+			f.change(func() {
+				if _, err = lookup(f.instances, "instance", name); err == nil {
+					delete(f.instances, name)
+				}
+			})
+			return err
+		},
+		LabelInstanceFn: func(name string, c LabelChange) (in Instance, err error) {
+			f.change(func() {
+				if in, err = lookup(f.instances, "instance", name); err != nil {
+					return
+				}
+				if in.Labels, err = ApplyLabels(in.Labels, c); err == nil {
+					f.instances[name] = in
+				}
+			})
+			return in, err
+		},
+		LogsFn: f.readLogs,
 
-// change runs f under the lock and notifies the watchers.
-func (b *memBackend) change(f func()) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	f()
-	for ch := range b.subs {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
+		UnitsFn: func(kind string) []Unit {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return sorted(f.units, func(u Unit) bool { return kind == "" || u.Kind == kind })
+		},
+		UnitFn: func(name string) (Unit, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return lookup(f.units, "unit", name)
+		},
+		ApplyUnitFn: f.applyUnit,
+		DeleteUnitFn: func(name string, orphan bool) (err error) {
+			f.change(func() {
+				if _, err = lookup(f.units, "unit", name); err == nil {
+					delete(f.units, name)
+					f.orphaned[name] = orphan
+				}
+			})
+			return err
+		},
+		ScaleUnitFn: func(name string, replicas int) (u Unit, err error) {
+			f.change(func() {
+				if u, err = lookup(f.units, "unit", name); err == nil {
+					u.Desired = replicas
+					f.units[name] = u
+				}
+			})
+			return u, err
+		},
+
+		HostsFn: func() []Host {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return sorted(f.hosts, func(Host) bool { return true })
+		},
+		HostFn: func(name string) (Host, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return lookup(f.hosts, "host", name)
+		},
+		LabelHostFn: func(name string, c LabelChange) (h Host, err error) {
+			f.change(func() {
+				if h, err = lookup(f.hosts, "host", name); err != nil {
+					return
+				}
+				if h.Labels, err = ApplyLabels(h.Labels, c); err == nil {
+					f.hosts[name] = h
+				}
+			})
+			return h, err
+		},
+
+		EventsFn: func(kind, object string) []Event {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			var out []Event
+			for _, e := range f.events {
+				if (kind == "" || e.Kind == kind) && (object == "" || e.Object == object) {
+					out = append(out, e)
+				}
+			}
+			return out
+		},
+		ChangesFn: f.changes.Subscribe,
+		VersionFn: func() Version { return Version{Version: "v0.0.0-test", Go: "go1.26", Host: "edge-17"} },
 	}
+	return f
 }
 
-func (b *memBackend) Instances(sel units.Selector) []Instance {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []Instance
-	for _, name := range slices.Sorted(maps.Keys(b.instances)) {
-		if in := b.instances[name]; sel.Matches(in.Labels) {
-			out = append(out, in)
-		}
+// change runs fn under the lock, then wakes the watchers.
+func (f *fake) change(fn func()) {
+	f.mu.Lock()
+	fn()
+	f.mu.Unlock()
+	f.changes.Notify()
+}
+
+func (f *fake) readLogs(ctx context.Context, name string, opts LogOptions) (io.ReadCloser, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := lookup(f.instances, "instance", name); err != nil {
+		return nil, err
 	}
-	return out
-}
-
-func (b *memBackend) Instance(name string) (Instance, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.failing != nil {
-		return Instance{}, b.failing
-	}
-	in, ok := b.instances[name]
-	if !ok {
-		return Instance{}, fmt.Errorf("instance %q: %w", name, ErrNotFound)
-	}
-	return in, nil
-}
-
-func (b *memBackend) DeleteInstance(name string) error {
-	var err error
-	b.change(func() {
-		if _, ok := b.instances[name]; !ok {
-			err = fmt.Errorf("instance %q: %w", name, ErrNotFound)
-			return
-		}
-		delete(b.instances, name)
-	})
-	return err
-}
-
-func (b *memBackend) LabelInstance(name string, c LabelChange) (Instance, error) {
-	var in Instance
-	var err error
-	b.change(func() {
-		var ok bool
-		if in, ok = b.instances[name]; !ok {
-			err = fmt.Errorf("instance %q: %w", name, ErrNotFound)
-			return
-		}
-		var l units.Labels
-		if l, err = applyLabels(in.Labels, c); err != nil {
-			return
-		}
-		in.Labels = l
-		b.instances[name] = in
-	})
-	return in, err
-}
-
-func (b *memBackend) Logs(ctx context.Context, name string, opts LogOptions) (io.ReadCloser, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if _, ok := b.instances[name]; !ok {
-		return nil, fmt.Errorf("instance %q: %w", name, ErrNotFound)
-	}
-	text := b.logs[name]
+	text := f.logs[name]
 	if opts.Previous {
 		var ok bool
-		if text, ok = b.previous[name]; !ok {
+		if text, ok = f.previous[name]; !ok {
 			return nil, fmt.Errorf("previous run of instance %q: %w", name, ErrNotFound)
 		}
 	}
@@ -151,7 +194,7 @@ func (b *memBackend) Logs(ctx context.Context, name string, opts LogOptions) (io
 	if !opts.Follow {
 		return io.NopCloser(strings.NewReader(text)), nil
 	}
-	lines := b.follow[name]
+	lines := f.follow[name]
 	pr, pw := io.Pipe()
 	go func() {
 		pw.Write([]byte(text))
@@ -172,31 +215,9 @@ func (b *memBackend) Logs(ctx context.Context, name string, opts LogOptions) (io
 	return pr, nil
 }
 
-func (b *memBackend) Units(kind string) []Unit {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []Unit
-	for _, name := range slices.Sorted(maps.Keys(b.units)) {
-		if u := b.units[name]; kind == "" || u.Kind == kind {
-			out = append(out, u)
-		}
-	}
-	return out
-}
-
-func (b *memBackend) Unit(name string) (Unit, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	u, ok := b.units[name]
-	if !ok {
-		return Unit{}, fmt.Errorf("unit %q: %w", name, ErrNotFound)
-	}
-	return u, nil
-}
-
-// ApplyUnit accepts any file, except that each line "bad KEY" is reported
+// applyUnit accepts any file, except that each line "bad KEY" is reported
 // as an invalid key, as units.Parse would report it.
-func (b *memBackend) ApplyUnit(filename string, data []byte) (ApplyResult, error) {
+func (f *fake) applyUnit(filename string, data []byte) (ApplyResult, error) {
 	var list units.ErrorList
 	for i, line := range strings.Split(string(data), "\n") {
 		if key, ok := strings.CutPrefix(line, "bad "); ok {
@@ -208,118 +229,38 @@ func (b *memBackend) ApplyUnit(filename string, data []byte) (ApplyResult, error
 	}
 	name := strings.TrimSuffix(filename, ".toml")
 	res := ApplyResult{Name: name, Kind: "replicated", Action: "created"}
-	b.change(func() {
-		if old, ok := b.applied[name]; ok {
+	f.change(func() {
+		if old, ok := f.applied[name]; ok {
 			res.Action = "configured"
 			if string(old) == string(data) {
 				res.Action = "unchanged"
 			}
 		}
-		b.applied[name] = data
-		b.units[name] = Unit{Name: name, Kind: "replicated", Source: string(data), Desired: 1}
+		f.applied[name] = data
+		f.units[name] = Unit{Name: name, Kind: "replicated", Source: string(data), Desired: 1}
 	})
 	return res, nil
 }
 
-func (b *memBackend) DeleteUnit(name string, orphan bool) error {
-	var err error
-	b.change(func() {
-		if _, ok := b.units[name]; !ok {
-			err = fmt.Errorf("unit %q: %w", name, ErrNotFound)
-			return
+// sorted returns the values of m that keep accepts, in the order of their
+// keys.
+func sorted[V any](m map[string]V, keep func(V) bool) []V {
+	var out []V
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if keep(m[k]) {
+			out = append(out, m[k])
 		}
-		delete(b.units, name)
-		b.orphaned[name] = orphan
-	})
-	return err
-}
-
-func (b *memBackend) ScaleUnit(name string, replicas int) (Unit, error) {
-	var u Unit
-	var err error
-	b.change(func() {
-		var ok bool
-		if u, ok = b.units[name]; !ok {
-			err = fmt.Errorf("unit %q: %w", name, ErrNotFound)
-			return
-		}
-		u.Desired = replicas
-		b.units[name] = u
-	})
-	return u, err
-}
-
-func (b *memBackend) Hosts() []Host {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []Host
-	for _, name := range slices.Sorted(maps.Keys(b.hosts)) {
-		out = append(out, b.hosts[name])
 	}
 	return out
 }
 
-func (b *memBackend) Host(name string) (Host, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	h, ok := b.hosts[name]
+// lookup returns m[name], or an error saying there is no kind of that name.
+func lookup[V any](m map[string]V, kind, name string) (V, error) {
+	v, ok := m[name]
 	if !ok {
-		return Host{}, fmt.Errorf("host %q: %w", name, ErrNotFound)
+		return v, fmt.Errorf("%s %q: %w", kind, name, ErrNotFound)
 	}
-	return h, nil
-}
-
-func (b *memBackend) LabelHost(name string, c LabelChange) (Host, error) {
-	var h Host
-	var err error
-	b.change(func() {
-		var ok bool
-		if h, ok = b.hosts[name]; !ok {
-			err = fmt.Errorf("host %q: %w", name, ErrNotFound)
-			return
-		}
-		var l units.Labels
-		if l, err = applyLabels(h.Labels, c); err != nil {
-			return
-		}
-		h.Labels = l
-		b.hosts[name] = h
-	})
-	return h, err
-}
-
-func (b *memBackend) Events(kind, object string) []Event {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []Event
-	for _, e := range b.events {
-		if (kind == "" || e.Kind == kind) && (object == "" || e.Object == object) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-func (b *memBackend) Changes() (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
-	b.mu.Lock()
-	b.subs[ch] = true
-	b.mu.Unlock()
-	return ch, func() {
-		b.mu.Lock()
-		delete(b.subs, ch)
-		b.mu.Unlock()
-	}
-}
-
-func (b *memBackend) Version() Version {
-	return Version{Version: "v0.0.0-test", Go: "go1.26", Host: "edge-17"}
-}
-
-func (b *memBackend) subscribers() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.subs)
+	return v, nil
 }
 
 // shortTempDir returns a directory short enough for a unix socket path
@@ -372,8 +313,8 @@ func serve(t *testing.T, b Backend) (*Client, string) {
 	return c, sock
 }
 
-func fixture() *memBackend {
-	b := newMemBackend()
+func fixture() *fake {
+	b := newFake()
 	t0 := time.Date(2020, 10, 24, 0, 9, 40, 0, time.UTC)
 	for _, n := range []string{"kubia-7hjkc", "kubia-9w7gs"} {
 		b.instances[n] = Instance{Name: n, Unit: "kubia", Kind: "replicated", Host: "edge-17",
@@ -442,7 +383,7 @@ func TestAPIInstances(t *testing.T) {
 }
 
 func TestAPIEmptyListIsArray(t *testing.T) {
-	c, sock := serve(t, newMemBackend())
+	c, sock := serve(t, newFake())
 	resp := rawGet(t, sock, "/v1/instances")
 	if strings.TrimSpace(resp) != "200 OK []" {
 		t.Errorf("empty list = %q, want 200 OK []", resp)
@@ -473,6 +414,14 @@ func rawGet(t *testing.T, sock, path string) string {
 
 func TestAPIInstanceAndErrors(t *testing.T) {
 	b := fixture()
+	var failing atomic.Bool // once set, Instance fails, to test a 500
+	instance := b.InstanceFn
+	b.InstanceFn = func(name string) (Instance, error) {
+		if failing.Load() {
+			return Instance{}, errors.New("store: disk on fire")
+		}
+		return instance(name)
+	}
 	c, _ := serve(t, b)
 	ctx := context.Background()
 	in, err := c.Instance(ctx, "kubia-7hjkc")
@@ -489,7 +438,7 @@ func TestAPIInstanceAndErrors(t *testing.T) {
 		t.Errorf("404 message = %q, want %q", got, want)
 	}
 
-	b.failing = errors.New("store: disk on fire")
+	failing.Store(true)
 	_, err = c.Instance(ctx, "kubia-7hjkc")
 	if !errors.As(err, &se) || se.Status != http.StatusInternalServerError || err.Error() != "store: disk on fire" {
 		t.Errorf("backend failure: err = %#v, want 500 with the backend's message", err)
@@ -513,7 +462,7 @@ func TestAPINoRoute(t *testing.T) {
 	// A known path with the wrong method is a 405, in JSON too.
 	c := NewClient(sock)
 	defer c.Close()
-	err := c.do(context.Background(), http.MethodPost, "/v1/hosts", nil, nil, nil)
+	err := c.Do(context.Background(), http.MethodPost, "/v1/hosts", nil, nil, nil)
 	var se *ServerError
 	if !errors.As(err, &se) || se.Status != http.StatusMethodNotAllowed || se.Message != "no route for POST /v1/hosts" {
 		t.Errorf("POST /v1/hosts: err = %#v", err)
@@ -732,7 +681,7 @@ func TestAPIWatch(t *testing.T) {
 	}
 	// The server notices the client has gone and unsubscribes.
 	deadline := time.Now().Add(5 * time.Second)
-	for b.subscribers() != 0 {
+	for b.changes.Subscribers() != 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("watch handler still subscribed after the client went away")
 		}
@@ -780,7 +729,7 @@ func TestAPIUnits(t *testing.T) {
 }
 
 func TestAPIApplyUnit(t *testing.T) {
-	b := newMemBackend()
+	b := newFake()
 	c, _ := serve(t, b)
 	ctx := context.Background()
 	data := []byte("kind = \"replicated\"\nreplicas = 3\n")
@@ -837,14 +786,14 @@ func TestAPIDeleteUnit(t *testing.T) {
 	// kubectl's spellings of --cascade.
 	for cascade, orphan := range map[string]bool{"false": true, "orphan": true, "background": false, "foreground": false, "true": false} {
 		b.units["x"] = Unit{Name: "x"}
-		if err := c.do(ctx, http.MethodDelete, "/v1/units/x", map[string][]string{"cascade": {cascade}}, nil, nil); err != nil {
+		if err := c.Do(ctx, http.MethodDelete, "/v1/units/x", map[string][]string{"cascade": {cascade}}, nil, nil); err != nil {
 			t.Fatalf("cascade=%s: %v", cascade, err)
 		}
 		if b.orphaned["x"] != orphan {
 			t.Errorf("cascade=%s: orphan = %v, want %v", cascade, b.orphaned["x"], orphan)
 		}
 	}
-	err := c.do(ctx, http.MethodDelete, "/v1/units/x", map[string][]string{"cascade": {"sideways"}}, nil, nil)
+	err := c.Do(ctx, http.MethodDelete, "/v1/units/x", map[string][]string{"cascade": {"sideways"}}, nil, nil)
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `cascade="sideways"`) {
 		t.Errorf("bad cascade: err = %v", err)
 	}
@@ -863,7 +812,7 @@ func TestAPIScaleUnit(t *testing.T) {
 	if _, err := c.ScaleUnit(ctx, "nope", 1); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing unit: err = %v", err)
 	}
-	err = c.do(ctx, http.MethodPost, "/v1/units/kubia/scale", nil, map[string]any{"replica": 3}, nil)
+	err = c.Do(ctx, http.MethodPost, "/v1/units/kubia/scale", nil, map[string]any{"replica": 3}, nil)
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `unknown field "replica"`) {
 		t.Errorf("misspelt body: err = %v", err)
 	}
@@ -989,24 +938,6 @@ func TestListenUnix(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(plain); string(data) != "precious" {
 		t.Error("ListenUnix clobbered a regular file")
-	}
-}
-
-func TestErrorStatus(t *testing.T) {
-	list := units.ErrorList{{File: "a.toml", Line: 1, Key: "kind", Msg: "required"}}
-	for _, tc := range []struct {
-		err  error
-		want int
-	}{
-		{fmt.Errorf("x: %w", ErrNotFound), 404},
-		{fmt.Errorf("x: %w", ErrInvalid), 400},
-		{fmt.Errorf("unit: %w", list), 422},
-		{&list, 422},
-		{errors.New("boom"), 500},
-	} {
-		if got := errorStatus(tc.err); got != tc.want {
-			t.Errorf("errorStatus(%v) = %d, want %d", tc.err, got, tc.want)
-		}
 	}
 }
 

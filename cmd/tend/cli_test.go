@@ -1,8 +1,8 @@
 package main
 
 // In-process tests of the CLI: the real CLI object, a real unix socket and
-// the real API server (supervisor.NewAPI), over fakeBackend, an in-memory
-// stand-in for the agent. The end-to-end tests against a real agent are
+// the real API server (supervisor.NewAPI), over fake, an in-memory
+// stand-in for the agent built on mock.Backend. The end-to-end tests against a real agent are
 // in e2e_test.go.
 
 import (
@@ -24,12 +24,15 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/supervisor/mock"
 	"github.com/tendhq/tend/units"
 )
 
-// fakeBackend keeps instances, units and hosts in maps and records what
-// the CLI asked of it.
-type fakeBackend struct {
+// fake is the CLI tests' agent: instances, units and hosts in maps under
+// one mutex, served through mock.Backend's function fields, which close
+// over them and record what the CLI asked.
+type fake struct {
+	mock.Backend
 	mu        sync.Mutex
 	instances map[string]supervisor.Instance
 	units     map[string]supervisor.Unit
@@ -38,20 +41,13 @@ type fakeBackend struct {
 	logs      map[string]string // instance → output; instance+"/previous" → the previous run's
 	files     map[string]string // unit file name → contents applied
 	calls     []string
-	subs      map[chan struct{}]bool
+	changes   mock.Notifier
 }
 
-var _ supervisor.Backend = (*fakeBackend)(nil)
-
-func newFakeBackend() *fakeBackend {
-	b := &fakeBackend{
-		instances: map[string]supervisor.Instance{},
-		units:     map[string]supervisor.Unit{},
-		hosts:     map[string]supervisor.Host{},
-		logs:      map[string]string{},
-		files:     map[string]string{},
-		subs:      map[chan struct{}]bool{},
-	}
+// fixture returns a fake with three kubia replicas, an ssd-monitor per
+// host, a job and one host.
+func fixture() *fake {
+	b := newFake()
 	now := time.Now()
 	for i, n := range []string{"kubia-7hjkc", "kubia-9w7gs", "kubia-f4d5l"} {
 		b.instances[n] = supervisor.Instance{Name: n, Unit: "kubia", Kind: "replicated", Host: "edge-17",
@@ -72,80 +68,176 @@ func newFakeBackend() *fakeBackend {
 	return b
 }
 
-func (b *fakeBackend) record(format string, args ...any) {
-	b.calls = append(b.calls, fmt.Sprintf(format, args...))
+// newFake returns a fake with no objects.
+func newFake() *fake {
+	f := &fake{
+		instances: map[string]supervisor.Instance{},
+		units:     map[string]supervisor.Unit{},
+		hosts:     map[string]supervisor.Host{},
+		logs:      map[string]string{},
+		files:     map[string]string{},
+	}
+	f.Backend = mock.Backend{
+		InstancesFn: func(sel units.Selector) []supervisor.Instance {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.record("Instances %q", sel.String())
+			return sorted(f.instances, func(in supervisor.Instance) bool { return sel.Matches(in.Labels) })
+		},
+		InstanceFn: func(name string) (supervisor.Instance, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return lookup(f.instances, "instance", name)
+		},
+		DeleteInstanceFn: func(name string) (err error) {
+			f.change(func() {
+				f.record("DeleteInstance %s", name)
+				_, err = lookup(f.instances, "instance", name)
+				delete(f.instances, name)
+			})
+			return err
+		},
+		LabelInstanceFn: func(name string, c supervisor.LabelChange) (in supervisor.Instance, err error) {
+			f.change(func() {
+				data, _ := json.Marshal(c)
+				f.record("LabelInstance %s %s", name, data)
+				if in, err = lookup(f.instances, "instance", name); err == nil {
+					in.Labels = relabelled(in.Labels, c)
+					f.instances[name] = in
+				}
+			})
+			return in, err
+		},
+		LogsFn: func(_ context.Context, name string, opts supervisor.LogOptions) (io.ReadCloser, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			data, _ := json.Marshal(opts)
+			f.record("Logs %s %s", name, data)
+			key := name
+			if opts.Previous {
+				key += "/previous"
+			}
+			text, ok := f.logs[key]
+			if !ok {
+				return nil, fmt.Errorf("logs of %s: %w", key, supervisor.ErrNotFound)
+			}
+			if opts.Tail >= 0 {
+				lines := strings.SplitAfter(strings.TrimSuffix(text, "\n"), "\n")
+				text = strings.Join(lines[max(0, len(lines)-opts.Tail):], "") + "\n"
+			}
+			return io.NopCloser(strings.NewReader(text)), nil
+		},
+
+		UnitsFn: func(kind string) []supervisor.Unit {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return sorted(f.units, func(u supervisor.Unit) bool { return kind == "" || u.Kind == kind })
+		},
+		UnitFn: func(name string) (supervisor.Unit, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return lookup(f.units, "unit", name)
+		},
+		ApplyUnitFn: f.applyUnit,
+		DeleteUnitFn: func(name string, orphan bool) (err error) {
+			f.change(func() {
+				f.record("DeleteUnit %s orphan=%v", name, orphan)
+				_, err = lookup(f.units, "unit", name)
+				delete(f.units, name)
+			})
+			return err
+		},
+		ScaleUnitFn: func(name string, replicas int) (u supervisor.Unit, err error) {
+			f.change(func() {
+				f.record("ScaleUnit %s %d", name, replicas)
+				if u, err = lookup(f.units, "unit", name); err == nil {
+					u.Desired = replicas
+					f.units[name] = u
+				}
+			})
+			return u, err
+		},
+
+		HostsFn: func() []supervisor.Host {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return sorted(f.hosts, func(supervisor.Host) bool { return true })
+		},
+		HostFn: func(name string) (supervisor.Host, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return lookup(f.hosts, "host", name)
+		},
+		LabelHostFn: func(name string, c supervisor.LabelChange) (h supervisor.Host, err error) {
+			f.change(func() {
+				data, _ := json.Marshal(c)
+				f.record("LabelHost %s %s", name, data)
+				if h, err = lookup(f.hosts, "host", name); err == nil {
+					h.Labels = relabelled(h.Labels, c)
+					f.hosts[name] = h
+				}
+			})
+			return h, err
+		},
+
+		EventsFn: func(kind, object string) []supervisor.Event {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			var out []supervisor.Event
+			for _, e := range f.events {
+				if (kind == "" || e.Kind == kind) && (object == "" || e.Object == object) {
+					out = append(out, e)
+				}
+			}
+			return out
+		},
+		ChangesFn: f.changes.Subscribe,
+		VersionFn: func() supervisor.Version { return supervisor.Version{Version: "v0.1.0", Go: "go1.26", Host: "edge-17"} },
+	}
+	return f
+}
+
+// record notes a call; the caller holds the lock.
+func (f *fake) record(format string, args ...any) {
+	f.calls = append(f.calls, fmt.Sprintf(format, args...))
 }
 
 // Calls returns what the CLI asked for that changes something, plus the
 // selectors of instance lists.
-func (b *fakeBackend) Calls() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return slices.Clone(b.calls)
+func (f *fake) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
 }
 
-func (b *fakeBackend) change(f func()) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	f()
-	for ch := range b.subs {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
+// change runs fn under the lock, then wakes the watchers.
+func (f *fake) change(fn func()) {
+	f.mu.Lock()
+	fn()
+	f.mu.Unlock()
+	f.changes.Notify()
+}
+
+func (f *fake) applyUnit(filename string, data []byte) (supervisor.ApplyResult, error) {
+	u, err := units.Parse(filename, data)
+	if err != nil {
+		return supervisor.ApplyResult{}, err
 	}
-}
-
-func (b *fakeBackend) Instances(sel units.Selector) []supervisor.Instance {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.record("Instances %q", sel.String())
-	var out []supervisor.Instance
-	for _, k := range slices.Sorted(maps.Keys(b.instances)) {
-		if in := b.instances[k]; sel.Matches(in.Labels) {
-			out = append(out, in)
+	res := supervisor.ApplyResult{Name: u.Name, Kind: u.Kind.String(), Action: "created"}
+	f.change(func() {
+		f.record("ApplyUnit %s", filename)
+		if old, ok := f.files[filename]; ok {
+			res.Action = "configured"
+			if old == string(data) {
+				res.Action = "unchanged"
+			}
+		} else if _, ok := f.units[u.Name]; ok {
+			res.Action = "configured"
 		}
-	}
-	return out
-}
-
-func (b *fakeBackend) Instance(name string) (supervisor.Instance, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	in, ok := b.instances[name]
-	if !ok {
-		return in, fmt.Errorf("instance %q: %w", name, supervisor.ErrNotFound)
-	}
-	return in, nil
-}
-
-func (b *fakeBackend) DeleteInstance(name string) error {
-	var err error
-	b.change(func() {
-		b.record("DeleteInstance %s", name)
-		if _, ok := b.instances[name]; !ok {
-			err = fmt.Errorf("instance %q: %w", name, supervisor.ErrNotFound)
-		}
-		delete(b.instances, name)
+		f.files[filename] = string(data)
+		f.units[u.Name] = supervisor.Unit{Name: u.Name, Kind: u.Kind.String(), Source: string(data), Desired: u.Replicas}
 	})
-	return err
-}
-
-func (b *fakeBackend) LabelInstance(name string, c supervisor.LabelChange) (supervisor.Instance, error) {
-	var in supervisor.Instance
-	var err error
-	b.change(func() {
-		data, _ := json.Marshal(c)
-		b.record("LabelInstance %s %s", name, data)
-		var ok bool
-		if in, ok = b.instances[name]; !ok {
-			err = fmt.Errorf("instance %q: %w", name, supervisor.ErrNotFound)
-			return
-		}
-		in.Labels = relabelled(in.Labels, c)
-		b.instances[name] = in
-	})
-	return in, err
+	return res, nil
 }
 
 func relabelled(l units.Labels, c supervisor.LabelChange) units.Labels {
@@ -160,157 +252,25 @@ func relabelled(l units.Labels, c supervisor.LabelChange) units.Labels {
 	return out
 }
 
-func (b *fakeBackend) Logs(ctx context.Context, name string, opts supervisor.LogOptions) (io.ReadCloser, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	data, _ := json.Marshal(opts)
-	b.record("Logs %s %s", name, data)
-	key := name
-	if opts.Previous {
-		key += "/previous"
-	}
-	text, ok := b.logs[key]
-	if !ok {
-		return nil, fmt.Errorf("logs of %s: %w", key, supervisor.ErrNotFound)
-	}
-	if opts.Tail >= 0 {
-		lines := strings.SplitAfter(strings.TrimSuffix(text, "\n"), "\n")
-		text = strings.Join(lines[max(0, len(lines)-opts.Tail):], "") + "\n"
-	}
-	return io.NopCloser(strings.NewReader(text)), nil
-}
-
-func (b *fakeBackend) Units(kind string) []supervisor.Unit {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []supervisor.Unit
-	for _, k := range slices.Sorted(maps.Keys(b.units)) {
-		if u := b.units[k]; kind == "" || u.Kind == kind {
-			out = append(out, u)
+// sorted returns the values of m that keep accepts, in the order of their
+// keys.
+func sorted[V any](m map[string]V, keep func(V) bool) []V {
+	var out []V
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if keep(m[k]) {
+			out = append(out, m[k])
 		}
 	}
 	return out
 }
 
-func (b *fakeBackend) Unit(name string) (supervisor.Unit, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	u, ok := b.units[name]
+// lookup returns m[name], or an error saying there is no kind of that name.
+func lookup[V any](m map[string]V, kind, name string) (V, error) {
+	v, ok := m[name]
 	if !ok {
-		return u, fmt.Errorf("unit %q: %w", name, supervisor.ErrNotFound)
+		return v, fmt.Errorf("%s %q: %w", kind, name, supervisor.ErrNotFound)
 	}
-	return u, nil
-}
-
-func (b *fakeBackend) ApplyUnit(filename string, data []byte) (supervisor.ApplyResult, error) {
-	u, err := units.Parse(filename, data)
-	if err != nil {
-		return supervisor.ApplyResult{}, err
-	}
-	res := supervisor.ApplyResult{Name: u.Name, Kind: u.Kind.String(), Action: "created"}
-	b.change(func() {
-		b.record("ApplyUnit %s", filename)
-		if old, ok := b.files[filename]; ok {
-			res.Action = "configured"
-			if old == string(data) {
-				res.Action = "unchanged"
-			}
-		} else if _, ok := b.units[u.Name]; ok {
-			res.Action = "configured"
-		}
-		b.files[filename] = string(data)
-		b.units[u.Name] = supervisor.Unit{Name: u.Name, Kind: u.Kind.String(), Source: string(data), Desired: u.Replicas}
-	})
-	return res, nil
-}
-
-func (b *fakeBackend) DeleteUnit(name string, orphan bool) error {
-	var err error
-	b.change(func() {
-		b.record("DeleteUnit %s orphan=%v", name, orphan)
-		if _, ok := b.units[name]; !ok {
-			err = fmt.Errorf("unit %q: %w", name, supervisor.ErrNotFound)
-		}
-		delete(b.units, name)
-	})
-	return err
-}
-
-func (b *fakeBackend) ScaleUnit(name string, replicas int) (supervisor.Unit, error) {
-	var u supervisor.Unit
-	var err error
-	b.change(func() {
-		b.record("ScaleUnit %s %d", name, replicas)
-		var ok bool
-		if u, ok = b.units[name]; !ok {
-			err = fmt.Errorf("unit %q: %w", name, supervisor.ErrNotFound)
-			return
-		}
-		u.Desired = replicas
-		b.units[name] = u
-	})
-	return u, err
-}
-
-func (b *fakeBackend) Hosts() []supervisor.Host {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return slices.Collect(maps.Values(b.hosts))
-}
-
-func (b *fakeBackend) Host(name string) (supervisor.Host, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	h, ok := b.hosts[name]
-	if !ok {
-		return h, fmt.Errorf("host %q: %w", name, supervisor.ErrNotFound)
-	}
-	return h, nil
-}
-
-func (b *fakeBackend) LabelHost(name string, c supervisor.LabelChange) (supervisor.Host, error) {
-	var h supervisor.Host
-	var err error
-	b.change(func() {
-		data, _ := json.Marshal(c)
-		b.record("LabelHost %s %s", name, data)
-		var ok bool
-		if h, ok = b.hosts[name]; !ok {
-			err = fmt.Errorf("host %q: %w", name, supervisor.ErrNotFound)
-			return
-		}
-		h.Labels = relabelled(h.Labels, c)
-		b.hosts[name] = h
-	})
-	return h, err
-}
-
-func (b *fakeBackend) Events(kind, object string) []supervisor.Event {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []supervisor.Event
-	for _, e := range b.events {
-		if (kind == "" || e.Kind == kind) && (object == "" || e.Object == object) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-func (b *fakeBackend) Changes() (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
-	b.mu.Lock()
-	b.subs[ch] = true
-	b.mu.Unlock()
-	return ch, func() {
-		b.mu.Lock()
-		delete(b.subs, ch)
-		b.mu.Unlock()
-	}
-}
-
-func (b *fakeBackend) Version() supervisor.Version {
-	return supervisor.Version{Version: "v0.1.0", Go: "go1.26", Host: "edge-17"}
+	return v, nil
 }
 
 // serveFake serves b's API on a unix socket for the test's duration and
@@ -383,7 +343,7 @@ func (r cliRun) String() string {
 }
 
 func TestCLIGetPassesTheSelector(t *testing.T) {
-	b := newFakeBackend()
+	b := fixture()
 	sock := serveFake(t, b)
 	// Flags before and after the arguments, -l and --selector.
 	for _, args := range [][]string{
@@ -417,7 +377,7 @@ func TestCLIGetPassesTheSelector(t *testing.T) {
 func lineCount(s string) int { return strings.Count(s, "\n") }
 
 func TestCLIGetOutputs(t *testing.T) {
-	b := newFakeBackend()
+	b := fixture()
 	sock := serveFake(t, b)
 
 	r := tendCLI(t, sock, nil, "get", "instances", "-o", "json")
@@ -472,7 +432,7 @@ func TestCLIGetOutputs(t *testing.T) {
 }
 
 func TestCLIGetMissingAndEmpty(t *testing.T) {
-	b := newFakeBackend()
+	b := fixture()
 	sock := serveFake(t, b)
 	r := tendCLI(t, sock, nil, "get", "po", "kubia-7hjkc", "nope")
 	if r.code != 1 || lineCount(r.stdout) != 2 || r.stderr != "Error from server (NotFound): instances \"nope\" not found\n" {
@@ -525,7 +485,7 @@ func TestCLINoAgent(t *testing.T) {
 }
 
 func TestCLIDelete(t *testing.T) {
-	b := newFakeBackend()
+	b := fixture()
 	sock := serveFake(t, b)
 	r := tendCLI(t, sock, nil, "delete", "po", "kubia-7hjkc")
 	if r.code != 0 || r.stdout != "instance \"kubia-7hjkc\" deleted\n" {
@@ -577,11 +537,24 @@ func TestCLIDelete(t *testing.T) {
 // TestCLIDeleteWaits checks that delete returns only when the instance has
 // gone, as kubectl's delete waits.
 func TestCLIDeleteWaits(t *testing.T) {
-	b := &slowDelete{fakeBackend: newFakeBackend(), asked: make(chan struct{})}
+	b := fixture()
+	// Delete marks the instance Terminating, like the agent; the test
+	// removes it.
+	asked := make(chan struct{}) // closed at the first delete
+	var once sync.Once
+	b.DeleteInstanceFn = func(name string) error {
+		b.change(func() {
+			in := b.instances[name]
+			in.Status = "Terminating"
+			b.instances[name] = in
+		})
+		once.Do(func() { close(asked) })
+		return nil
+	}
 	sock := serveFake(t, b)
 	done := make(chan cliRun)
 	go func() { done <- tendCLI(t, sock, nil, "delete", "po", "kubia-7hjkc") }()
-	<-b.asked // the CLI asked; the instance is Terminating
+	<-asked // the CLI asked; the instance is Terminating
 	select {
 	case r := <-done:
 		t.Fatalf("delete returned while the instance was terminating: %s", r)
@@ -598,26 +571,8 @@ func TestCLIDeleteWaits(t *testing.T) {
 	}
 }
 
-// slowDelete marks an instance Terminating on delete, like the agent; the
-// test removes it.
-type slowDelete struct {
-	*fakeBackend
-	asked chan struct{} // closed at the first delete
-	once  sync.Once
-}
-
-func (b *slowDelete) DeleteInstance(name string) error {
-	b.change(func() {
-		in := b.instances[name]
-		in.Status = "Terminating"
-		b.instances[name] = in
-	})
-	b.once.Do(func() { close(b.asked) })
-	return nil
-}
-
 func TestCLILabel(t *testing.T) {
-	b := newFakeBackend()
+	b := fixture()
 	sock := serveFake(t, b)
 	r := tendCLI(t, sock, nil, "label", "po", "kubia-7hjkc", "type=special")
 	if r.code != 0 || r.stdout != "instance/kubia-7hjkc labeled\n" {
@@ -674,7 +629,7 @@ func TestCLILabel(t *testing.T) {
 }
 
 func TestCLIScale(t *testing.T) {
-	b := newFakeBackend()
+	b := fixture()
 	sock := serveFake(t, b)
 	for _, args := range [][]string{
 		{"scale", "rc", "kubia", "--replicas=4"},
@@ -720,7 +675,7 @@ command = ["web"]
 `
 
 func TestCLIApplyAndCreate(t *testing.T) {
-	b := newFakeBackend()
+	b := fixture()
 	sock := serveFake(t, b)
 	dir := t.TempDir()
 	write := func(name, text string) string {
@@ -780,7 +735,7 @@ func TestCLIApplyAndCreate(t *testing.T) {
 }
 
 func TestCLILogs(t *testing.T) {
-	b := newFakeBackend()
+	b := fixture()
 	sock := serveFake(t, b)
 	for _, tc := range []struct {
 		args []string
@@ -812,7 +767,7 @@ func TestCLILogs(t *testing.T) {
 }
 
 func TestCLIDescribe(t *testing.T) {
-	b := newFakeBackend()
+	b := fixture()
 	sock := serveFake(t, b)
 	r := tendCLI(t, sock, nil, "describe", "po", "kubia-7hjkc")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "Name:           kubia-7hjkc\n") || !strings.Contains(r.stdout, "Controlled By:  unit/kubia\n") {
@@ -842,7 +797,7 @@ func TestCLIDescribe(t *testing.T) {
 }
 
 func TestCLIWatch(t *testing.T) {
-	b := newFakeBackend()
+	b := fixture()
 	sock := serveFake(t, b)
 	var out, errOut syncBuffer
 	c := &CLI{Stdout: &out, Stderr: &errOut, Env: func(k string) string {
@@ -884,7 +839,7 @@ func TestCLIWatch(t *testing.T) {
 }
 
 func TestCLIEdit(t *testing.T) {
-	b := newFakeBackend()
+	b := fixture()
 	sock := serveFake(t, b)
 	editor := func(script string) map[string]string { return map[string]string{"TEND_EDITOR": script} }
 
@@ -944,7 +899,7 @@ if [ "$n" = 0 ]; then sed -i 's/replicas = 4/replicas = "four"/' "$1"; else sed 
 }
 
 func TestCLIVersion(t *testing.T) {
-	sock := serveFake(t, newFakeBackend())
+	sock := serveFake(t, fixture())
 	r := tendCLI(t, sock, nil, "version")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "Client Version: ") || !strings.Contains(r.stdout, "Server Version: v0.1.0 go1.26 (host edge-17)\n") {
 		t.Errorf("version: %s", r)
@@ -1004,7 +959,7 @@ func TestCLIHelp(t *testing.T) {
 }
 
 func TestCLIExec(t *testing.T) {
-	b := newFakeBackend()
+	b := fixture()
 	b.change(func() {
 		in := b.instances["kubia-7hjkc"]
 		in.Env = map[string]string{"NODE_ENV": "production"}

@@ -35,6 +35,7 @@ import (
 //	GET    /v1/hosts/{name}                         Host
 //	PATCH  /v1/hosts/{name}/labels                  LabelChange → Host
 //	GET    /v1/events?kind=K&object=NAME            []Event
+//	POST   /v1/debug/resync                         PassStats, when the backend is a Resyncer
 //
 // Every non-2xx answer has an APIError body: 404 for ErrNotFound, 400 for
 // ErrInvalid and bad parameters, 409 when create finds the unit already
@@ -92,8 +93,24 @@ func NewAPI(b Backend, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /v1/hosts/{name}", a.host)
 	mux.HandleFunc("PATCH /v1/hosts/{name}/labels", a.labelHost)
 	mux.HandleFunc("GET /v1/events", a.events)
+	if rs, ok := b.(Resyncer); ok {
+		mux.HandleFunc("POST /v1/debug/resync", func(w http.ResponseWriter, r *http.Request) {
+			st, err := rs.Resync()
+			if err != nil {
+				a.fail(w, r, err)
+				return
+			}
+			writeJSON(w, http.StatusOK, st)
+		})
+	}
 	a.mux = mux
 	return a
+}
+
+// Resyncer is a Backend that can be told to plan everything once and say
+// how long that took (the agent is one); the benchmarks use it.
+type Resyncer interface {
+	Resync() (PassStats, error)
 }
 
 type api struct {

@@ -3,14 +3,16 @@ package supervisor
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -18,104 +20,101 @@ import (
 	"github.com/tendhq/tend/units"
 )
 
-// Catalog is the set of units this host knows of. On one host it is the
-// unit directory (DirCatalog); in a fleet it is replicated among hosts. The
-// supervisor defines it, so the cluster can slot in behind it.
+// Catalog is the set of units this host knows of, as the loop reads it. On
+// one host it is the unit directory (DirCatalog); in a fleet it is
+// replicated among hosts. The supervisor defines it, so the cluster can
+// slot in behind it without the supervisor knowing.
 type Catalog interface {
-	// Units returns the current valid units. The slice is the caller's;
-	// the units are shared and immutable.
-	Units() []*units.Unit
-	// Problems returns, per unit name, why the newest version of its file
-	// was rejected; the previous valid version (if any) stays in Units.
-	Problems() map[string]error
-	// Put validates data as the unit file filename and stores it. An
-	// invalid file changes nothing and returns the parse error.
-	Put(filename string, data []byte) (ApplyResult, error)
-	// Remove deletes the unit.
-	Remove(name string) error
-	// Changed receives (coalesced) after Units or Problems changed.
+	// Snapshot returns the catalog as it is now. The snapshot is
+	// immutable and shared: callers keep it, never change it.
+	Snapshot() *CatalogSnapshot
+	// Changed receives (coalesced, never blocking the catalog) after
+	// Snapshot's answer changed.
 	Changed() <-chan struct{}
 }
 
-// DirCatalog is the one-host catalog: the *.toml files of a directory,
-// watched with fsnotify. A change on disk is applied after a quiet period
-// of Debounce (editors write a file in several steps: a temp file then a
-// rename, or truncate then write), which keeps changes well within 100 ms.
+// CatalogSnapshot is the catalog at one moment. A unit whose newest file
+// was rejected keeps its previous valid version in Units and has its
+// problem in Problems; one that was never valid is only in Problems.
+type CatalogSnapshot struct {
+	Gen      uint64                 // grows with every change
+	Units    map[string]*units.Unit // valid units by name
+	Problems map[string]error       // why a unit's newest file was rejected
+}
+
+// UnitWriter changes the catalog on behalf of the API: apply, delete and
+// scale go through it, never through the loop. Its methods are safe for
+// concurrent use and return once Snapshot shows the change.
+type UnitWriter interface {
+	// Put validates data as the unit file filename (its stem names the
+	// unit) and stores it. An invalid file changes nothing and returns the
+	// parse error (a *units.ErrorList, wrapped).
+	Put(filename string, data []byte) (ApplyResult, error)
+	// Remove deletes the unit; ErrNotFound when there is none.
+	Remove(name string) error
+}
+
+// DirCatalog is the one-host catalog and its writer: the *.toml files of
+// a directory, watched with fsnotify. A change on disk is read after a
+// quiet period of Debounce (editors write a file in several steps: a temp
+// file then a rename, or truncate then write), only for the files the
+// change named; an overflow of the watch, SIGHUP and the start read the
+// whole directory.
 //
-// Run owns the watch; other methods are safe for concurrent use.
+// Every change, read from disk or written by Put and Remove, happens under
+// one lock and from the file as it is on disk afterwards, so a scan that
+// read a file a moment before a Put can never overwrite what the Put
+// wrote. Run owns the watch; the other methods are safe for concurrent
+// use.
 type DirCatalog struct {
 	dir      string
 	log      *slog.Logger
 	debounce time.Duration
 
-	scanMu   sync.Mutex // one rescan at a time (the watcher and SIGHUP)
-	mu       sync.Mutex
+	mu       sync.Mutex // held for every change: the scan, Put, Remove
 	units    map[string]*units.Unit
-	problems map[string]error
+	problems map[string]fileProblem
+	gen      uint64
+	snap     atomic.Pointer[CatalogSnapshot]
 	changed  chan struct{}
-	// onProblem is told of each newly rejected file version.
-	onProblem func(name string, err error)
+}
+
+// fileProblem is a rejected file version.
+type fileProblem struct {
+	err error
+	sum [sha256.Size]byte // of the rejected bytes: the same bytes are not parsed again
 }
 
 // Debounce is how long the unit directory must be quiet before a change is
 // read.
 const Debounce = 20 * time.Millisecond
 
-// NewDirCatalog reads dir (creating it) once. onProblem, if set, is called
-// for every rejected file version, from the caller's goroutine here and
-// from Run later; it must not block.
-func NewDirCatalog(dir string, log *slog.Logger, onProblem func(name string, err error)) (*DirCatalog, error) {
+// NewDirCatalog reads dir (creating it) once.
+func NewDirCatalog(dir string, log *slog.Logger) (*DirCatalog, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("unit directory: %w", err)
 	}
 	c := &DirCatalog{
-		dir:       dir,
-		log:       log,
-		debounce:  Debounce,
-		units:     map[string]*units.Unit{},
-		problems:  map[string]error{},
-		changed:   make(chan struct{}, 1),
-		onProblem: onProblem,
+		dir:      dir,
+		log:      log,
+		debounce: Debounce,
+		units:    map[string]*units.Unit{},
+		problems: map[string]fileProblem{},
+		changed:  make(chan struct{}, 1),
 	}
-	c.rescan()
+	c.snap.Store(&CatalogSnapshot{Units: map[string]*units.Unit{}, Problems: map[string]error{}})
+	c.Rescan()
 	return c, nil
 }
 
 // Dir is the watched directory.
 func (c *DirCatalog) Dir() string { return c.dir }
 
-// Units implements Catalog.
-func (c *DirCatalog) Units() []*units.Unit {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]*units.Unit, 0, len(c.units))
-	for _, u := range c.units {
-		out = append(out, u)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
-// Problems implements Catalog.
-func (c *DirCatalog) Problems() map[string]error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]error, len(c.problems))
-	for k, v := range c.problems {
-		out[k] = v
-	}
-	return out
-}
+// Snapshot implements Catalog.
+func (c *DirCatalog) Snapshot() *CatalogSnapshot { return c.snap.Load() }
 
 // Changed implements Catalog.
 func (c *DirCatalog) Changed() <-chan struct{} { return c.changed }
-
-func (c *DirCatalog) notify() {
-	select {
-	case c.changed <- struct{}{}:
-	default:
-	}
-}
 
 // unitFile reports whether a directory entry is a unit file: *.toml, not
 // hidden (editors' swap and backup files are hidden or end otherwise).
@@ -123,9 +122,24 @@ func unitFile(name string) bool {
 	return strings.HasSuffix(name, ".toml") && !strings.HasPrefix(name, ".") && len(name) > len(".toml")
 }
 
-// Put implements Catalog: the file is parsed first, then written to a
+// publishLocked makes a new snapshot of the maps. c.mu is held.
+func (c *DirCatalog) publishLocked() {
+	c.gen++
+	probs := make(map[string]error, len(c.problems))
+	for name, p := range c.problems {
+		probs[name] = p.err
+	}
+	c.snap.Store(&CatalogSnapshot{Gen: c.gen, Units: maps.Clone(c.units), Problems: probs})
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Put implements UnitWriter: the file is parsed first, then written to a
 // temporary file in the directory and renamed over the unit's file, so the
-// watcher (and a crash) never sees half a file.
+// watcher (and a crash) never sees half a file; then it is read back as
+// any change is.
 func (c *DirCatalog) Put(filename string, data []byte) (ApplyResult, error) {
 	base := filepath.Base(filename)
 	if !strings.HasSuffix(base, ".toml") {
@@ -138,8 +152,9 @@ func (c *DirCatalog) Put(filename string, data []byte) (ApplyResult, error) {
 	}
 	res := ApplyResult{Name: u.Name, Kind: u.Kind.String(), Action: "created"}
 	c.mu.Lock()
-	old, broken := c.units[u.Name], c.problems[u.Name] != nil
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	old := c.units[u.Name]
+	_, broken := c.problems[u.Name]
 	if old != nil {
 		res.Action = "configured"
 		// The same version as the running one is a no-op, unless the file
@@ -152,20 +167,18 @@ func (c *DirCatalog) Put(filename string, data []byte) (ApplyResult, error) {
 	if err := writeFileAtomic(path, data); err != nil {
 		return ApplyResult{}, fmt.Errorf("unit %q: %w", u.Name, err)
 	}
-	c.mu.Lock()
-	c.units[u.Name] = u
-	delete(c.problems, u.Name)
-	c.mu.Unlock()
-	c.notify()
+	if c.readLocked(u.Name) {
+		c.publishLocked()
+	}
 	return res, nil
 }
 
-// Remove implements Catalog.
+// Remove implements UnitWriter.
 func (c *DirCatalog) Remove(name string) error {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	u := c.units[name]
 	_, bad := c.problems[name]
-	c.mu.Unlock()
 	if u == nil && !bad {
 		return fmt.Errorf("unit %q: %w", name, ErrNotFound)
 	}
@@ -176,11 +189,9 @@ func (c *DirCatalog) Remove(name string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("unit %q: %w", name, err)
 	}
-	c.mu.Lock()
-	delete(c.units, name)
-	delete(c.problems, name)
-	c.mu.Unlock()
-	c.notify()
+	if c.readLocked(name) {
+		c.publishLocked()
+	}
 	return nil
 }
 
@@ -196,11 +207,13 @@ func (c *DirCatalog) Run(ctx context.Context) error {
 		return fmt.Errorf("watch %s: %w", c.dir, err)
 	}
 	// A change may have happened between NewDirCatalog and Add.
-	c.rescan()
+	c.Rescan()
 
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	names := map[string]bool{}
+	all := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -209,7 +222,8 @@ func (c *DirCatalog) Run(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			if unitFile(filepath.Base(ev.Name)) {
+			if base := filepath.Base(ev.Name); unitFile(base) {
+				names[strings.TrimSuffix(base, ".toml")] = true
 				timer.Reset(c.debounce)
 			}
 		case err, ok := <-w.Errors:
@@ -218,95 +232,99 @@ func (c *DirCatalog) Run(ctx context.Context) error {
 			}
 			// Overflow: events were lost; a full rescan makes up for it.
 			c.log.Warn("watching the unit directory", "dir", c.dir, "err", err)
+			all = true
 			timer.Reset(c.debounce)
 		case <-timer.C:
-			c.rescan()
+			if all {
+				c.Rescan()
+			} else {
+				c.mu.Lock()
+				changed := false
+				for name := range names {
+					changed = c.readLocked(name) || changed
+				}
+				if changed {
+					c.publishLocked()
+				}
+				c.mu.Unlock()
+			}
+			clear(names)
+			all = false
 		}
 	}
 }
 
-// Rescan rereads the directory now (SIGHUP does this).
-func (c *DirCatalog) Rescan() { c.rescan() }
-
-// rescan reads every unit file and applies what changed: new or changed
-// valid files replace their unit; invalid files are recorded as problems
-// and leave the previous version in place; vanished files remove their
-// unit.
-func (c *DirCatalog) rescan() {
-	c.scanMu.Lock()
-	defer c.scanMu.Unlock()
+// Rescan rereads the whole directory now (SIGHUP does this).
+func (c *DirCatalog) Rescan() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	entries, err := os.ReadDir(c.dir)
 	if err != nil {
 		c.log.Error("read unit directory", "dir", c.dir, "err", err)
 		return
 	}
 	seen := map[string]bool{}
-	changed := false
-	type rejection struct {
-		name string
-		err  error
-	}
-	var rejected []rejection
 	for _, e := range entries {
-		if e.IsDir() || !unitFile(e.Name()) {
-			continue
+		if !e.IsDir() && unitFile(e.Name()) {
+			seen[strings.TrimSuffix(e.Name(), ".toml")] = true
 		}
-		path := filepath.Join(c.dir, e.Name())
-		name := strings.TrimSuffix(e.Name(), ".toml")
-		seen[name] = true
-		data, err := os.ReadFile(path)
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				delete(seen, name)
-			}
-			continue
-		}
-		c.mu.Lock()
-		old, oldProblem := c.units[name], c.problems[name]
-		c.mu.Unlock()
-		if old != nil && bytes.Equal(old.Source, data) && oldProblem == nil {
-			continue
-		}
-		u, err := units.Parse(path, data)
-		c.mu.Lock()
-		if err != nil {
-			if oldProblem == nil || oldProblem.Error() != err.Error() {
-				c.problems[name] = err
-				rejected = append(rejected, rejection{name, err})
-				changed = true
-			}
-		} else {
-			delete(c.problems, name)
-			if old == nil || old.Version != u.Version {
-				c.units[name] = u
-			}
-			changed = true
-		}
-		c.mu.Unlock()
 	}
-	c.mu.Lock()
 	for name := range c.units {
-		if !seen[name] {
-			delete(c.units, name)
-			changed = true
-		}
+		seen[name] = true
 	}
 	for name := range c.problems {
-		if !seen[name] {
-			delete(c.problems, name)
-			changed = true
-		}
+		seen[name] = true
 	}
-	c.mu.Unlock()
-	for _, r := range rejected {
-		c.log.Error("unit file rejected; the previous version keeps running", "unit", r.name, "err", r.err)
-		if c.onProblem != nil {
-			c.onProblem(r.name, r.err)
-		}
+	changed := false
+	for name := range seen {
+		changed = c.readLocked(name) || changed
 	}
 	if changed {
-		c.notify()
+		c.publishLocked()
 	}
+}
+
+// readLocked reads the unit file of name as it is on disk now and applies
+// it: a new or changed valid file replaces the unit; an invalid one is
+// recorded as a problem and leaves the previous version in place; a
+// missing one removes the unit. It reports whether anything changed. c.mu
+// is held.
+func (c *DirCatalog) readLocked(name string) bool {
+	path := filepath.Join(c.dir, name+".toml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			// A directory, or unreadable: not a unit file we can use.
+			c.log.Warn("unit file unreadable", "path", path, "err", err)
+		}
+		_, had := c.units[name]
+		_, bad := c.problems[name]
+		delete(c.units, name)
+		delete(c.problems, name)
+		return had || bad
+	}
+	old, oldProblem := c.units[name], c.problems[name]
+	_, hadProblem := c.problems[name]
+	if old != nil && bytes.Equal(old.Source, data) {
+		if hadProblem {
+			delete(c.problems, name) // the file went back to the valid version
+			return true
+		}
+		return false
+	}
+	sum := sha256.Sum256(data)
+	if hadProblem && oldProblem.sum == sum {
+		return false
+	}
+	u, err := units.Parse(path, data)
+	if err != nil {
+		c.problems[name] = fileProblem{err: err, sum: sum}
+		c.log.Error("unit file rejected; the previous version keeps running", "unit", name, "err", err)
+		return true
+	}
+	delete(c.problems, name)
+	c.units[name] = u
+	return true
 }
 
 // writeFileAtomic writes data to path through a temporary file in the same

@@ -2,6 +2,8 @@ package supervisor
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -32,23 +34,17 @@ func waitCatalog(t *testing.T, c *DirCatalog, what string, cond func() bool) {
 }
 
 func replicasOf(c *DirCatalog, name string) int {
-	for _, u := range c.Units() {
-		if u.Name == name {
-			return u.Replicas
-		}
+	if u := c.Snapshot().Units[name]; u != nil {
+		return u.Replicas
 	}
 	return -1
 }
 
+func problemOf(c *DirCatalog, name string) error { return c.Snapshot().Problems[name] }
+
 func TestDirCatalogFollowsTheDirectory(t *testing.T) {
 	dir := t.TempDir()
-	var mu sync.Mutex
-	var rejected []string
-	c, err := NewDirCatalog(dir, slog.New(slog.DiscardHandler), func(name string, err error) {
-		mu.Lock()
-		rejected = append(rejected, err.Error())
-		mu.Unlock()
-	})
+	c, err := NewDirCatalog(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,18 +65,19 @@ func TestDirCatalogFollowsTheDirectory(t *testing.T) {
 	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitCatalog(t, c, "problem recorded", func() bool { return c.Problems()["kubia"] != nil })
-	if msg := c.Problems()["kubia"].Error(); !strings.Contains(msg, "kubia.toml:2") || !strings.Contains(msg, "replicas") {
+	waitCatalog(t, c, "problem recorded", func() bool { return problemOf(c, "kubia") != nil })
+	if msg := problemOf(c, "kubia").Error(); !strings.Contains(msg, "kubia.toml:2") || !strings.Contains(msg, "replicas") {
 		t.Fatalf("problem does not name file:line and key: %q", msg)
 	}
 	if replicasOf(c, "kubia") != 3 {
 		t.Fatal("the previous valid version was dropped")
 	}
-	mu.Lock()
-	if len(rejected) != 1 {
-		t.Fatalf("onProblem called %d times, want 1", len(rejected))
+	// The same rejected bytes read again (SIGHUP) are not news.
+	gen := c.Snapshot().Gen
+	c.Rescan()
+	if c.Snapshot().Gen != gen {
+		t.Fatal("rereading an unchanged invalid file changed the catalog")
 	}
-	mu.Unlock()
 
 	// The way vim and most editors save: a new file renamed over the old.
 	tmp := filepath.Join(dir, ".kubia.toml.swp")
@@ -90,7 +87,7 @@ func TestDirCatalogFollowsTheDirectory(t *testing.T) {
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
-	waitCatalog(t, c, "renamed over", func() bool { return replicasOf(c, "kubia") == 5 && c.Problems()["kubia"] == nil })
+	waitCatalog(t, c, "renamed over", func() bool { return replicasOf(c, "kubia") == 5 && problemOf(c, "kubia") == nil })
 
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
@@ -100,7 +97,7 @@ func TestDirCatalogFollowsTheDirectory(t *testing.T) {
 
 func TestDirCatalogPutValidatesBeforeWriting(t *testing.T) {
 	dir := t.TempDir()
-	c, err := NewDirCatalog(dir, slog.New(slog.DiscardHandler), nil)
+	c, err := NewDirCatalog(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +107,9 @@ func TestDirCatalogPutValidatesBeforeWriting(t *testing.T) {
 	}
 	if data, err := os.ReadFile(filepath.Join(dir, "kubia.toml")); err != nil || string(data) != kubiaUnit {
 		t.Fatalf("file in the unit directory: %q, %v", data, err)
+	}
+	if replicasOf(c, "kubia") != 3 {
+		t.Fatal("Put returned before the catalog showed the unit")
 	}
 	if res, _ := c.Put("kubia.toml", []byte(kubiaUnit)); res.Action != "unchanged" {
 		t.Fatalf("same bytes again: %+v", res)
@@ -124,10 +124,111 @@ func TestDirCatalogPutValidatesBeforeWriting(t *testing.T) {
 	if len(entries) != 1 {
 		t.Fatalf("temporary files left behind: %v", entries)
 	}
-	if err := c.Remove("kubia"); err != nil {
+	if err := c.Remove("kubia"); err != nil || replicasOf(c, "kubia") != -1 {
+		t.Fatalf("Remove = %v; unit still there: %v", err, replicasOf(c, "kubia") != -1)
+	}
+	if err := c.Remove("kubia"); !errors.Is(err, ErrNotFound) {
+		t.Fatal("removing a missing unit succeeded")
+	}
+}
+
+// TestDirCatalogPutIsNeverUndoneByARescan: a rescan that listed or read
+// the directory just before a Put wrote a file must not undo the Put (drop
+// the new unit, or put the old version back), not even for a moment:
+// the loop acts on what it sees. A monitor watches, while rescans run
+// beside the Puts, that every Put that has returned keeps showing. The
+// directory holds a hundred other units so that each rescan takes a
+// while.
+func TestDirCatalogPutIsNeverUndoneByARescan(t *testing.T) {
+	dir := t.TempDir()
+	for k := range 100 {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("other-%03d.toml", k)), []byte(kubiaUnit), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := NewDirCatalog(dir, slog.New(slog.DiscardHandler))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Remove("kubia"); err == nil {
-		t.Fatal("removing a missing unit succeeded")
+	var mu sync.Mutex
+	want := map[string]int{} // unit → the replicas its last Put gave it
+	var undone []string
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					c.Rescan()
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			mu.Lock()
+			for name, n := range want {
+				if got := replicasOf(c, name); got != n && got != n+1 {
+					undone = append(undone, fmt.Sprintf("%s: replicas %d after a Put of %d", name, got, n))
+				}
+			}
+			mu.Unlock()
+		}
+	})
+	for n := 1; n <= 50; n++ {
+		for _, name := range []string{fmt.Sprintf("new-%03d", n), "kubia"} {
+			text := strings.Replace(kubiaUnit, "replicas = 3", fmt.Sprintf("replicas = %d", n), 1)
+			mu.Lock()
+			if _, ok := want[name]; ok {
+				want[name] = n - 1 // while this Put runs, the old or the new version
+			}
+			mu.Unlock()
+			if _, err := c.Put(name+".toml", []byte(text)); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			want[name] = n
+			mu.Unlock()
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if len(undone) > 0 {
+		t.Fatalf("%d times a rescan undid a Put, the first: %s", len(undone), undone[0])
+	}
+}
+
+func TestApplyingTheRunningVersionRepairsABrokenFile(t *testing.T) {
+	dir := t.TempDir()
+	c, err := NewDirCatalog(dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Put("kubia.toml", []byte(kubiaUnit)); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "kubia.toml")
+	os.WriteFile(path, []byte("kind = 3\n"), 0o644)
+	c.Rescan()
+	if problemOf(c, "kubia") == nil {
+		t.Fatal("broken file not noticed")
+	}
+	res, err := c.Put("kubia.toml", []byte(kubiaUnit))
+	if err != nil || res.Action == "unchanged" {
+		t.Fatalf("Put = %+v, %v", res, err)
+	}
+	if data, _ := os.ReadFile(path); string(data) != kubiaUnit {
+		t.Fatalf("file on disk: %q", data)
+	}
+	if !strings.Contains(res.Action, "configured") {
+		t.Fatalf("action %q", res.Action)
 	}
 }

@@ -15,8 +15,8 @@ const maxCatchUp = 100
 // downtime; beyond it the count of missed runs is a lower bound.
 const maxScan = 100_000
 
-// cronPlan is what the cron controller should do now.
-type cronPlan struct {
+// duePlan is what the cron controller should do now.
+type duePlan struct {
 	Run    []time.Time // scheduled times to start a job for, oldest first
 	Missed int         // scheduled times that will not run
 	// LastMissed is the newest missed time (zero when none).
@@ -37,8 +37,8 @@ type cronPlan struct {
 // skip runs none, latest runs the newest of them, all runs each of them
 // (oldest first, at most maxCatchUp) — always within startingDeadline
 // (0 = no deadline). Everything not run is counted as missed.
-func cronDue(sched cron.Schedule, last, now, agentStart time.Time, startingDeadline time.Duration, catchUp units.CatchUp) cronPlan {
-	var p cronPlan
+func cronDue(sched cron.Schedule, last, now, agentStart time.Time, startingDeadline time.Duration, catchUp units.CatchUp) duePlan {
+	var p duePlan
 	var down, live []time.Time
 	// When clocks go back, an hour of wall-clock times comes twice and the
 	// schedule names each twice; like cron(8), run such a time once.

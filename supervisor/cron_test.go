@@ -1,7 +1,9 @@
 package supervisor
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,5 +149,144 @@ func TestCronDueFarBehind(t *testing.T) {
 	}
 	if p.Missed < maxScan || !p.Considered.Equal(now) || !p.Next.Equal(now.Add(time.Second)) {
 		t.Fatalf("missed %d, considered %v, next %v", p.Missed, p.Considered, p.Next)
+	}
+}
+
+func TestCronRunsOnScheduleWithPolicies(t *testing.T) {
+	clock := newFakeClock()
+	a := startTestAgent(t, t.TempDir(), clock)
+	a.apply("tick", "kind = \"cron\"\nschedule = \"@every 1m\"\nconcurrency_policy = \"forbid\"\nsuccessful_history = 1", "sleep")
+	a.waitUnit("tick", "loaded", func(u Unit) bool { return u.Schedule == "@every 1m" })
+	clock.Advance(time.Minute)
+	first := fmt.Sprintf("tick-%d", clock.Now().Unix())
+	a.waitUnit(first, "the first run", func(u Unit) bool { return u.Running == 1 })
+	// forbid: the next run is skipped while the first still runs.
+	clock.Advance(time.Minute)
+	a.waitUnit("tick", "a skipped run", func(u Unit) bool {
+		return countReason(a.sup.Events(KindUnit, "tick"), "JobAlreadyActive") == 1
+	})
+	if _, err := a.sup.Unit(fmt.Sprintf("tick-%d", clock.Now().Unix())); err == nil {
+		t.Fatal("forbid started a second job")
+	}
+
+	// replace: the running job is replaced by the new run.
+	a.apply("tick", "kind = \"cron\"\nschedule = \"@every 1m\"\nconcurrency_policy = \"replace\"\nsuccessful_history = 1", "sleep")
+	clock.Advance(time.Minute)
+	third := fmt.Sprintf("tick-%d", clock.Now().Unix())
+	a.waitUnit(third, "the replacing run", func(u Unit) bool { return u.Running == 1 })
+	if _, err := a.sup.Unit(first); err == nil {
+		t.Fatal("replace kept the old job")
+	}
+	u, _ := a.sup.Unit("tick")
+	if len(u.ActiveJobs) != 1 || u.ActiveJobs[0] != third || !u.LastSchedule.Equal(clock.Now()) {
+		t.Fatalf("cron: %+v", u)
+	}
+}
+
+func TestCronHistorySuspendAndCatchUp(t *testing.T) {
+	dir := t.TempDir()
+	clock := newFakeClock()
+	a := startTestAgent(t, dir, clock)
+	a.apply("quick", "kind = \"cron\"\nschedule = \"@every 1m\"\nsuccessful_history = 2", "exit:0")
+	a.waitUnit("quick", "loaded", func(u Unit) bool { return u.Schedule != "" })
+	var names []string
+	for range 4 {
+		clock.Advance(time.Minute)
+		name := fmt.Sprintf("quick-%d", clock.Now().Unix())
+		names = append(names, name)
+		a.waitUnit(name, "run done", func(u Unit) bool { return u.Condition == JobComplete })
+	}
+	// Only the newest two finished jobs are kept.
+	a.waitUnit("quick", "history trimmed", func(Unit) bool {
+		_, e0 := a.sup.Unit(names[0])
+		_, e1 := a.sup.Unit(names[1])
+		return e0 != nil && e1 != nil
+	})
+	if _, err := a.sup.Unit(names[3]); err != nil {
+		t.Fatal("newest job trimmed")
+	}
+
+	// The agent is down for 10 minutes: with catch_up = latest one run
+	// makes up for the newest missed time, the rest are reported missed.
+	a.stop()
+	clock.Advance(10*time.Minute + 30*time.Second)
+	b := startTestAgent(t, dir, clock)
+	newest := clock.Now().Truncate(time.Minute)
+	b.waitUnit(fmt.Sprintf("quick-%d", newest.Unix()), "the catch-up run", func(u Unit) bool { return u.Condition == JobComplete })
+	evs := b.sup.Events(KindUnit, "quick")
+	var missed string
+	for _, e := range evs {
+		if e.Reason == "MissedSchedule" {
+			missed = e.Message
+		}
+	}
+	if !strings.Contains(missed, "Missed 9 scheduled run(s)") {
+		t.Fatalf("missed runs not reported: %q", missed)
+	}
+
+	// Suspended: nothing new runs.
+	b.apply("quick", "kind = \"cron\"\nschedule = \"@every 1m\"\nsuccessful_history = 2\nsuspend = true", "exit:0")
+	b.waitUnit("quick", "suspended", func(u Unit) bool { return u.Suspend })
+	clock.Advance(5 * time.Minute)
+	if _, err := b.sup.Unit(fmt.Sprintf("quick-%d", clock.Now().Unix())); err == nil {
+		t.Fatal("a suspended cron ran")
+	}
+}
+
+func TestUnsuspendedCronRunsOnceNotItsBacklog(t *testing.T) {
+	clock := newFakeClock()
+	a := startTestAgent(t, t.TempDir(), clock)
+	a.apply("tick", "kind = \"cron\"\nschedule = \"@every 1m\"\nsuspend = true", "exit:0")
+	a.waitUnit("tick", "loaded", func(u Unit) bool { return u.Suspend })
+	clock.Advance(30 * time.Minute)
+	a.apply("tick", "kind = \"cron\"\nschedule = \"@every 1m\"", "exit:0")
+	a.waitUnit("tick", "resumed", func(u Unit) bool { return !u.Suspend })
+	clock.Advance(time.Minute)
+	a.waitUnit("tick", "one run", func(u Unit) bool { return !u.LastSchedule.IsZero() })
+	n := 0
+	for _, u := range a.sup.Units("job") {
+		if u.Owner == "tick" {
+			n++
+		}
+	}
+	// The newest time missed while suspended may run (as Kubernetes
+	// does), then the next: not the thirty of the backlog.
+	if n > 2 {
+		t.Fatalf("%d jobs after unsuspending, want at most 2", n)
+	}
+}
+
+func TestForbiddenRunsAreCountedAndNotScheduled(t *testing.T) {
+	clock := newFakeClock()
+	a := startTestAgent(t, t.TempDir(), clock)
+	a.apply("busy", "kind = \"cron\"\nschedule = \"@every 1m\"\nconcurrency_policy = \"forbid\"", "sleep")
+	a.waitUnit("busy", "loaded", func(u Unit) bool { return u.Schedule != "" })
+	clock.Advance(time.Minute)
+	first := clock.Now()
+	a.waitUnit("busy", "first run", func(u Unit) bool { return len(u.ActiveJobs) == 1 })
+	clock.Advance(time.Minute)
+	u := a.waitUnit("busy", "a skip counted", func(u Unit) bool { return u.Missed == 1 })
+	if !u.LastSchedule.Equal(first) {
+		t.Fatalf("LAST SCHEDULE is %v, want the run that started (%v)", u.LastSchedule, first)
+	}
+}
+
+func TestCronDeletedWithOrphanKeepsItsRunningJobs(t *testing.T) {
+	clock := newFakeClock()
+	a := startTestAgent(t, t.TempDir(), clock)
+	a.apply("nightly", "kind = \"cron\"\nschedule = \"@every 1m\"", "sleep")
+	a.waitUnit("nightly", "loaded", func(u Unit) bool { return u.Schedule != "" })
+	clock.Advance(time.Minute)
+	a.waitUnit("nightly", "running", func(u Unit) bool { return len(u.ActiveJobs) == 1 })
+	job := fmt.Sprintf("nightly-%d", clock.Now().Unix())
+	a.waitUnit(job, "its instance runs", func(u Unit) bool { return u.Running == 1 })
+	name := a.ownedBy(job)[0].Name
+	if err := a.sup.DeleteUnit("nightly", true); err != nil {
+		t.Fatal(err)
+	}
+	a.waitFor("the cron is gone", func() bool { _, err := a.sup.Unit("nightly"); return err != nil })
+	i, err := a.sup.Instance(name)
+	if err != nil || i.Status != "Running" || i.Unit != "" {
+		t.Fatalf("orphaned job instance: %+v, %v", i, err)
 	}
 }

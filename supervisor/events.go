@@ -39,7 +39,6 @@ type Recorder struct {
 	mu     sync.Mutex
 	nextID uint64
 	byKey  map[eventKey]*storedEvent
-	onNew  func()
 }
 
 type eventKey struct {
@@ -51,10 +50,9 @@ type storedEvent struct {
 	Event
 }
 
-// NewRecorder loads the stored events. onNew, if set, is called after
-// every Record (without the lock held); it must not block.
-func NewRecorder(store *Store, max int, onNew func()) (*Recorder, error) {
-	r := &Recorder{store: store, max: max, byKey: map[eventKey]*storedEvent{}, onNew: onNew}
+// NewRecorder loads the stored events.
+func NewRecorder(store *Store, max int) (*Recorder, error) {
+	r := &Recorder{store: store, max: max, byKey: map[eventKey]*storedEvent{}}
 	err := store.each(bucketEvents, func(k, v []byte) error {
 		var e storedEvent
 		if err := json.Unmarshal(v, &e); err != nil {
@@ -97,9 +95,6 @@ func (r *Recorder) Record(now time.Time, kind, object, typ, reason, from, messag
 	r.store.put(bucketEvents, eventDBKey(se.ID), se)
 	r.trimLocked()
 	r.mu.Unlock()
-	if r.onNew != nil {
-		r.onNew()
-	}
 }
 
 func (r *Recorder) trimLocked() {

@@ -7,43 +7,24 @@ import (
 )
 
 // An instance is one supervised process (a Pod, in Kubernetes' words) and
-// its history. The reconcile loop owns every instance: no other goroutine
-// reads or writes one.
-//
-// Life of an instance:
-//
-//	          create
-//	            │
-//	            ▼
-//	┌──────► Waiting ──────start──────► Running
-//	│      (Pending, │                 │   │
-//	│   CrashLoop-   │ start failed    │   │ stop (delete, scale down,
-//	│    BackOff)    ▼                 │   │ liveness, agent shutdown):
-//	│         back-off timer           │   ▼ stop_signal to the group,
-//	│                                  │ Stopping  SIGKILL after stop_timeout
-//	│                                  │   │
-//	│    restart policy says again     ▼   ▼
-//	└──────────────────────────────── Terminated ──► removed, when deleted
-//	   (after RestartDelay)          (Completed, Error)
-//
-// A run's exit is delivered by the reaper with the run's generation, so an
-// exit or timer that belongs to an earlier run is recognised and ignored.
+// its history. The loop goroutine owns every instance: no other goroutine
+// reads or writes one. Its life is drawn in lifecycle.go.
 type instance struct {
 	rec  instanceRecord
 	spec *units.Unit // the unit version this instance was made from
 
 	// Runtime state, never persisted.
-	proc     *Proc
-	runlog   *RunLog
-	gen      uint64 // incremented per run; exits and timers carry it
-	stopping bool   // stop_signal sent, waiting for the exit
-	// stopFor says why the running process is being stopped: "delete",
-	// "shutdown" or "" (restart under the policy).
-	stopFor     string
-	cancelTimer func() bool // the pending restart or kill timer, if any
-	// resume: it ran (or waited to) when the agent stopped; the first
-	// reconcile decides whether it runs again.
-	resume bool
+	proc   *Proc
+	runlog *RunLog
+	gen    uint64     // incremented per run; exits, reports and timers carry it
+	intent stopIntent // LifeStopping: why
+
+	// stopTimer sends SIGKILL when the stop_signal was not enough;
+	// restartTimer ends a back-off. At most one of them is set at a time,
+	// but they are never the same timer.
+	stopTimer    func() bool
+	restartTimer func() bool
+	queued       bool // in the loop's start queue
 
 	// Probing of the current run.
 	probes       *runProbes
@@ -55,28 +36,56 @@ type instance struct {
 
 // instanceRecord is what the store keeps of an instance.
 type instanceRecord struct {
-	Name        string       `json:"name"`
-	Unit        string       `json:"unit,omitempty"` // owner; "" = orphaned
-	Kind        string       `json:"kind,omitempty"` // kind of the unit it was made by
+	Name string `json:"name"`
+	// Unit is the owner: the unit, or for a cron unit's run its job;
+	// "" when the instance is orphaned.
+	Unit string `json:"unit,omitempty"`
+	// Kind is the kind of the unit that made it (a cron unit's runs make
+	// job instances).
+	Kind units.Kind `json:"kind,omitempty"`
+	// Slot is which of its unit's replicas the instance is (replicated:
+	// 0..replicas−1), or which attempt of its job; 0 for per-host units,
+	// whose instances are told apart by host.
+	Slot        int          `json:"slot,omitempty"`
+	Host        string       `json:"host,omitempty"`
 	SpecVersion string       `json:"spec_version"`
 	Labels      units.Labels `json:"labels,omitempty"`
 	Created     time.Time    `json:"created"`
 
-	Attempts     int `json:"attempts"` // runs started, or tried
-	RestartCount int `json:"restart_count"`
-	Failures     int `json:"failures"` // consecutive short runs, for back-off
-	// FailedRuns counts runs that ended in failure (not stopped by us);
-	// LastFailure is when the newest ended. Jobs count them.
+	Life         Life `json:"life,omitzero"`
+	Attempts     int  `json:"attempts"` // runs started, or tried
+	RestartCount int  `json:"restart_count"`
+	Failures     int  `json:"failures"` // consecutive short runs, for back-off
+	// FailedRuns counts runs that ended in failure (not stopped by the
+	// agent); LastFailure is when the newest ended. Jobs count them.
 	FailedRuns  int       `json:"failed_runs,omitempty"`
 	LastFailure time.Time `json:"last_failure,omitempty"`
-	State       State     `json:"state"`
-	LastState   State     `json:"last_state"`
-	PID         int       `json:"pid,omitempty"`
-	// Terminating: deletion was asked for; the record goes once the process
-	// has gone, also across an agent restart.
+	// State and LastState are what describe shows: the current run (or
+	// the wait for the next) and the run before it.
+	State     State `json:"state"`
+	LastState State `json:"last_state"`
+	PID       int   `json:"pid,omitempty"`
+	// Terminating: deletion was asked for; the record goes once the
+	// process has gone, also across an agent restart.
 	Terminating bool `json:"terminating,omitempty"`
-	// Done: the restart policy let the last run end for good.
+
+	// Done is how records written before Life existed said LifeExited.
 	Done bool `json:"done,omitempty"`
+}
+
+// upgrade fills Life in a record written before it existed.
+func (r *instanceRecord) upgrade() {
+	if r.Life != 0 {
+		return
+	}
+	switch {
+	case r.Done:
+		r.Life = LifeExited
+	case r.State.Phase == PhaseRunning:
+		r.Life = LifeRunning
+	default:
+		r.Life = LifePending
+	}
 }
 
 // specRecord is what the store keeps of a unit version that instances were
@@ -90,6 +99,9 @@ type specRecord struct {
 // unitRecord is what the store keeps of a unit itself.
 type unitRecord struct {
 	Created time.Time `json:"created"`
+	// Gen counts the instances made for the unit; each instance's name is
+	// derived from it, so no two are named alike.
+	Gen uint64 `json:"gen,omitempty"`
 }
 
 // hostRecord is what the store keeps of this host: label changes made with
@@ -99,22 +111,17 @@ type hostRecord struct {
 	Removed []string     `json:"removed,omitempty"`
 }
 
-// Phases of State.
+// Phases of State, as kubectl describe shows a container's state.
 const (
 	PhaseWaiting    = "Waiting"
 	PhaseRunning    = "Running"
 	PhaseTerminated = "Terminated"
 )
 
-func (i *instance) running() bool { return i.proc != nil }
-
-// terminal: the instance will not run again (restart policy said so).
-func (i *instance) terminal() bool { return i.rec.Done }
-
 // ready: running, started (startup probe) and, with a readiness probe or
 // readiness notification, declared ready.
 func (i *instance) ready() bool {
-	if i.proc == nil || i.stopping || !i.startupDone {
+	if i.rec.Life != LifeRunning || !i.startupDone {
 		return false
 	}
 	return i.spec.Template.Readiness == nil || i.probeReady
@@ -122,52 +129,76 @@ func (i *instance) ready() bool {
 
 // status is the STATUS column's word.
 func (i *instance) status() string {
+	r := &i.rec
 	switch {
-	case i.rec.Terminating:
+	case r.Terminating:
 		return "Terminating"
-	case i.proc != nil:
+	case r.Life.hasProcess():
 		return "Running"
-	case i.rec.Done && i.rec.State.ExitCode == 0:
+	case r.Life == LifeExited && r.State.ExitCode == 0:
 		return "Completed"
-	case i.rec.Done:
+	case r.Life == LifeExited:
 		return "Error"
-	case i.rec.State.Reason == "CrashLoopBackOff":
-		return "CrashLoopBackOff"
-	case i.rec.State.Reason != "" && i.rec.State.Phase == PhaseWaiting && i.rec.State.Reason != "Pending":
-		return i.rec.State.Reason
+	case r.Life == LifeBackOff:
+		return r.State.Reason // CrashLoopBackOff, StartError
 	}
 	return "Pending"
 }
 
-// publish makes the wire copy of the instance.
-func (i *instance) publish(host string) Instance {
+// summary is the instance as planners and other hosts see it.
+func (i *instance) summary() InstanceSummary {
+	r := &i.rec
+	s := InstanceSummary{
+		Name:        r.Name,
+		Unit:        r.Unit,
+		Kind:        r.Kind,
+		Slot:        r.Slot,
+		Host:        r.Host,
+		Labels:      r.Labels,
+		Life:        r.Life,
+		Terminating: r.Terminating,
+		Ready:       i.ready(),
+		Restarts:    r.RestartCount,
+		FailedRuns:  r.FailedRuns,
+		LastFailure: r.LastFailure,
+		Created:     r.Created,
+	}
+	if r.Life.hasProcess() {
+		s.Started = r.State.Started
+	}
+	if r.Life == LifeExited {
+		s.ExitCode = r.State.ExitCode
+	}
+	return s
+}
+
+// publish makes the API's copy of the instance.
+func (i *instance) publish() Instance {
 	t := i.spec.Template
 	out := Instance{
 		Name:         i.rec.Name,
 		Unit:         i.rec.Unit,
-		Kind:         i.rec.Kind,
-		Host:         host,
+		Kind:         i.rec.Kind.String(),
+		Slot:         i.rec.Slot,
+		Host:         i.rec.Host,
 		Labels:       i.rec.Labels.Clone(),
-		Command:      append([]string(nil), t.Command...),
+		Command:      t.Command,
 		Created:      i.rec.Created,
 		Status:       i.status(),
 		Ready:        i.ready(),
-		PID:          i.rec.PID,
 		RestartCount: i.rec.RestartCount,
 		State:        i.rec.State,
 		LastState:    i.rec.LastState,
 		WorkingDir:   t.WorkingDir,
 		User:         t.User,
 		NotifyStatus: i.notifyStatus,
+		Env:          t.Env,
 	}
-	if i.proc == nil {
-		out.PID = 0
+	if i.rec.Kind == 0 {
+		out.Kind = ""
 	}
-	if len(t.Env) > 0 {
-		out.Env = make(map[string]string, len(t.Env))
-		for k, v := range t.Env {
-			out.Env[k] = v
-		}
+	if i.proc != nil {
+		out.PID = i.rec.PID
 	}
 	if t.Liveness != nil {
 		out.Liveness = t.Liveness.Describe()
@@ -179,4 +210,64 @@ func (i *instance) publish(host string) Instance {
 		out.Startup = t.Startup.Describe()
 	}
 	return out
+}
+
+// InstanceSummary is an instance as the planners see it, and as a host
+// tells its peers of its instances: small (a couple of hundred bytes as
+// JSON), and enough to decide which instance is which and which to keep.
+type InstanceSummary struct {
+	Name        string       `json:"name"`
+	Unit        string       `json:"unit,omitempty"` // the owner; "" when orphaned
+	Kind        units.Kind   `json:"kind,omitempty"`
+	Slot        int          `json:"slot,omitempty"`
+	Host        string       `json:"host"`
+	Labels      units.Labels `json:"labels,omitempty"`
+	Life        Life         `json:"life"`
+	Terminating bool         `json:"terminating,omitempty"`
+	Ready       bool         `json:"ready,omitempty"`
+	// ExitCode is the final run's exit code when Life is LifeExited.
+	ExitCode    int       `json:"exit_code,omitempty"`
+	Restarts    int       `json:"restarts,omitempty"`
+	FailedRuns  int       `json:"failed_runs,omitempty"`
+	LastFailure time.Time `json:"last_failure,omitzero"`
+	Created     time.Time `json:"created"`
+	// Started is when the current process started; zero without one.
+	Started time.Time `json:"started,omitzero"`
+}
+
+// active: it runs or will run again, and counts toward its unit.
+func (s *InstanceSummary) active() bool { return !s.Terminating && s.Life != LifeExited }
+
+// running: it has a live process.
+func (s *InstanceSummary) running() bool { return s.Life.hasProcess() }
+
+// succeeded: it ended for good with exit code 0 (a job's completion).
+func (s *InstanceSummary) succeeded() bool { return s.Life == LifeExited && s.ExitCode == 0 }
+
+// deleteFirst orders instances for removal, as the ReplicaSet controller
+// does when it scales down: not running before running, not ready before
+// ready, running for less time before more, more restarts before fewer,
+// newer before older, then by name and host. Every host orders the same
+// summaries alike, so duplicates after a partition are resolved the same
+// way everywhere.
+func deleteFirst(a, b *InstanceSummary) bool {
+	if a.running() != b.running() {
+		return !a.running()
+	}
+	if a.Ready != b.Ready {
+		return !a.Ready
+	}
+	if a.Ready && !a.Started.Equal(b.Started) {
+		return a.Started.After(b.Started)
+	}
+	if a.Restarts != b.Restarts {
+		return a.Restarts > b.Restarts
+	}
+	if !a.Created.Equal(b.Created) {
+		return a.Created.After(b.Created)
+	}
+	if a.Name != b.Name {
+		return a.Name > b.Name
+	}
+	return a.Host > b.Host
 }

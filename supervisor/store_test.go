@@ -64,7 +64,7 @@ func TestSecondAgentOnTheSameStateIsRefused(t *testing.T) {
 func TestRecorderFoldsRepeatsAndSurvivesReopen(t *testing.T) {
 	dir := t.TempDir()
 	s := openTestStore(t, dir)
-	r, err := NewRecorder(s, 100, nil)
+	r, err := NewRecorder(s, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestRecorderFoldsRepeatsAndSurvivesReopen(t *testing.T) {
 
 	s = openTestStore(t, dir)
 	defer s.Close()
-	r, err = NewRecorder(s, 100, nil)
+	r, err = NewRecorder(s, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestRecorderFoldsRepeatsAndSurvivesReopen(t *testing.T) {
 func TestRecorderIsBounded(t *testing.T) {
 	s := openTestStore(t, t.TempDir())
 	defer s.Close()
-	r, err := NewRecorder(s, 50, nil)
+	r, err := NewRecorder(s, 50)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,9 +15,12 @@ import (
 
 // Instance is the published status of one instance (a Pod, in kubectl's words).
 type Instance struct {
-	Name    string       `json:"name"`
-	Unit    string       `json:"unit,omitempty"` // the owning unit; "" when orphaned
-	Kind    string       `json:"kind,omitempty"` // the owning unit's kind
+	Name string `json:"name"`
+	Unit string `json:"unit,omitempty"` // the owning unit; "" when orphaned
+	Kind string `json:"kind,omitempty"` // the owning unit's kind
+	// Slot is which of its unit's replicas the instance is (0, 1, ...),
+	// or which attempt of its job.
+	Slot    int          `json:"slot"`
 	Host    string       `json:"host"`
 	Labels  units.Labels `json:"labels,omitempty"`
 	Command []string     `json:"command"`

@@ -2,16 +2,23 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"sync"
 	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/tendhq/tend/supervisor"
 )
@@ -124,7 +131,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 
-	a, err := supervisor.NewAgent(cfg, supervisor.Version{Version: version, Go: runtime.Version()}, log)
+	a, err := openAgent(cfg, supervisor.Version{Version: version, Go: runtime.Version()}, log)
 	if err != nil {
 		return err
 	}
@@ -137,4 +144,181 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	return a.Close()
+}
+
+// tendAgent is `tend agent` wired together: the store, the reaper, the unit
+// directory (the catalog and its writer), the membership of this host,
+// the reconcile loop and the local API. openAgent opens everything, Run
+// serves until its context ends and then stops every instance, Close
+// releases what openAgent opened.
+type tendAgent struct {
+	cfg     supervisor.Config
+	log     *slog.Logger
+	store   *supervisor.Store
+	reaper  *supervisor.Reaper
+	catalog *supervisor.DirCatalog
+	sup     *supervisor.Supervisor
+	ln      net.Listener
+
+	closeOnce sync.Once
+}
+
+// openAgent opens the agent's state and listens on its socket. Nothing
+// runs until Run.
+func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logger) (_ *tendAgent, err error) {
+	a := &tendAgent{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if cfg.Cluster.Bind != "" && len(cfg.Cluster.Join) > 0 {
+		log.Warn("the fleet is not built yet: running as a cluster of one", "join", cfg.Cluster.Join)
+	}
+	if a.store, err = supervisor.OpenStore(cfg.StateDir, log); err != nil {
+		return nil, err
+	}
+	agentID, err := a.store.AgentID()
+	if err != nil {
+		return nil, fmt.Errorf("agent id: %w", err)
+	}
+	if a.catalog, err = supervisor.NewDirCatalog(cfg.UnitsDir, log); err != nil {
+		return nil, err
+	}
+	if a.reaper, err = supervisor.NewReaper(log); err != nil {
+		return nil, err
+	}
+	version.Host = cfg.Name
+	a.sup, err = supervisor.NewSupervisor(supervisor.Options{
+		Host:        cfg.Name,
+		AgentID:     agentID,
+		HostLabels:  cfg.Labels,
+		LogDir:      filepath.Join(cfg.StateDir, "logs"),
+		StateDir:    cfg.StateDir,
+		LogMaxBytes: cfg.LogMaxBytes,
+		Store:       a.store,
+		Reaper:      a.reaper,
+		Catalog:     a.catalog,
+		Writer:      a.catalog,
+		Log:         log,
+		Version:     version,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if a.ln, err = supervisor.ListenUnix(cfg.Socket); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Run serves until ctx ends, then stops every instance (each within its
+// stop_timeout) and returns. reload, when it receives, rereads the unit
+// directory (SIGHUP).
+func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
+	loopCtx, stopLoop := context.WithCancel(context.Background())
+	defer stopLoop()
+	var wg sync.WaitGroup
+	loopDone := make(chan error, 1)
+	wg.Go(func() { loopDone <- a.sup.Run(loopCtx) })
+
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	wg.Go(func() {
+		if err := a.catalog.Run(watchCtx); err != nil {
+			a.log.Error("unit directory is not watched; changes need SIGHUP", "err", err)
+		}
+	})
+
+	// Streams (logs -f, get -w) end when the agent stops, not after the
+	// shutdown grace.
+	srv := &http.Server{
+		Handler:           supervisor.NewAPI(a.sup, a.log),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return watchCtx },
+	}
+	wg.Go(func() {
+		if err := srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("local API stopped", "err", err)
+		}
+	})
+	wg.Go(func() { a.watchdog(watchCtx) })
+
+	// Ready: the loop has made its first pass and the socket answers.
+	if err := a.sup.Ping(ctx); err == nil {
+		daemon.SdNotify(false, daemon.SdNotifyReady)
+		a.log.Info("agent ready", "host", a.cfg.Name, "units", a.cfg.UnitsDir, "socket", a.cfg.Socket)
+	}
+
+	var err error
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-reload:
+			a.log.Info("rereading the unit directory")
+			a.catalog.Rescan()
+		case err = <-loopDone:
+			loopDone <- err
+			done = true
+		}
+	}
+	daemon.SdNotify(false, daemon.SdNotifyStopping)
+	a.log.Info("stopping")
+	stopLoop()
+	err = <-loopDone
+	stopWatch()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	srv.Shutdown(shutdownCtx)
+	cancel()
+	srv.Close()
+	wg.Wait()
+	return err
+}
+
+// watchdog pings systemd's watchdog while the reconcile loop answers: a
+// stuck loop stops the pings and systemd restarts the agent.
+func (a *tendAgent) watchdog(ctx context.Context) {
+	interval, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || interval <= 0 {
+		return
+	}
+	t := time.NewTicker(interval / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pctx, cancel := context.WithTimeout(ctx, interval/3)
+			err := a.sup.Ping(pctx)
+			cancel()
+			switch {
+			case err == nil:
+				daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+			case ctx.Err() != nil:
+				return
+			default:
+				a.log.Error("reconcile loop did not answer; not pinging the watchdog", "err", err)
+			}
+		}
+	}
+}
+
+// Close releases the store, the reaper and the socket. Idempotent.
+func (a *tendAgent) Close() error {
+	var err error
+	a.closeOnce.Do(func() {
+		if a.ln != nil {
+			a.ln.Close()
+			os.Remove(a.cfg.Socket)
+		}
+		if a.reaper != nil {
+			a.reaper.Close()
+		}
+		if a.store != nil {
+			err = a.store.Close()
+		}
+	})
+	return err
 }

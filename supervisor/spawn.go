@@ -4,14 +4,114 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/tendhq/tend/probes"
 	"github.com/tendhq/tend/units"
 )
+
+// runner is the mechanics of an instance's run: its environment, its
+// process with its output log, and what watches it (probes, the notify
+// socket, the watchdog). It holds no instance state of its own: the loop
+// calls it, and spawn, which runs on a spawner goroutine while the loop
+// waits, touches only what it makes.
+type runner struct {
+	reaper   *Reaper
+	log      *slog.Logger
+	host     string
+	agentID  string
+	env      []string // the agent's environment
+	logDir   string   // LogDir/<instance>/
+	stateDir string   // notify sockets under stateDir/notify
+	logMax   int64
+	bg       *sync.WaitGroup // the loop's background work, waited for when it ends
+}
+
+// environ is the instance's environment: a little of the agent's (PATH,
+// LANG, TZ), the user's identity when it runs as another user, the
+// template's env, and tend's own variables.
+func (r *runner) environ(i *instance) []string {
+	t := &i.spec.Template
+	env := make([]string, 0, len(t.Env)+8)
+	for _, kv := range r.env {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "PATH", "LANG", "LC_ALL", "TZ":
+			env = append(env, kv)
+		}
+	}
+	if t.User != "" {
+		env = append(env, "USER="+t.User, "LOGNAME="+t.User)
+	}
+	keys := make([]string, 0, len(t.Env))
+	for k := range t.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+t.Env[k])
+	}
+	return append(env,
+		"TEND_INSTANCE="+i.rec.Name,
+		"TEND_UNIT="+i.spec.Name,
+		"TEND_HOST="+r.host,
+		"TEND_AGENT="+r.agentID,
+	)
+}
+
+func (r *runner) instanceLogDir(name string) string { return filepath.Join(r.logDir, name) }
+
+// removeLogs removes an instance's stored output, off the loop.
+func (r *runner) removeLogs(name string) {
+	dir := r.instanceLogDir(name)
+	r.bg.Go(func() { os.RemoveAll(dir) })
+}
+
+// spawn starts the process of i's next run with env. onExit receives its
+// exit (from the reaper's goroutine), onNotify its sd_notify messages
+// (from the socket's). It runs on a spawner goroutine while the loop
+// waits, and touches only what it makes.
+func (r *runner) spawn(i *instance, env []string, onExit func(ExitStatus), onNotify func(probes.Notify)) (*Proc, *RunLog, *runProbes, error) {
+	t := &i.spec.Template
+	cred, err := Credential(t.User, t.Group)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rp, env, extra, err := r.openProbeIO(i, env, onNotify)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rl, err := OpenRunLog(r.instanceLogDir(i.rec.Name), r.logMax)
+	if err != nil {
+		rp.close()
+		return nil, nil, nil, fmt.Errorf("instance log: %w", err)
+	}
+	spec := ProcSpec{
+		Path:       t.Command[0],
+		Args:       t.Command,
+		Env:        env,
+		Dir:        t.WorkingDir,
+		Credential: cred,
+		Stdout:     rl.Writer(),
+		Stderr:     rl.Writer(),
+		ExtraFiles: extra,
+	}
+	proc, err := r.reaper.Start(spec, onExit)
+	rl.CloseWriter()
+	if err != nil {
+		rl.Close()
+		rp.close()
+		return nil, nil, nil, err
+	}
+	return proc, rl, rp, nil
+}
 
 // runProbes is everything that watches one run of an instance: the probe
 // Set (HTTP, TCP and exec probes), the sd_notify socket, the watchdog and
@@ -27,8 +127,8 @@ type runProbes struct {
 	fdRead  *os.File // s6: the agent's end, until the watch starts
 	fdWrite *os.File // s6: the instance's end, closed by the agent after start
 
-	// pgid is the run's process group, known once it has started;
-	// started is closed then, so early notify messages wait for it.
+	// pgid and watchdog are set before started is closed, and only read
+	// after it: an early notify message waits for them.
 	pgid    int
 	started chan struct{}
 }
@@ -43,21 +143,23 @@ func needsProbeIO(t *units.Template) bool {
 // notifyPath is the instance's NOTIFY_SOCKET. A unix socket's path has
 // at most 107 bytes; a deep state directory falls back to the temporary
 // directory.
-func (s *Supervisor) notifyPath(i *instance) string {
-	dir := filepath.Join(s.opt.StateDir, "notify")
-	if len(dir)+1+len(i.rec.Name) > 100 {
-		id := s.opt.AgentID
+func (r *runner) notifyPath(name string) string {
+	dir := filepath.Join(r.stateDir, "notify")
+	if len(dir)+1+len(name) > 100 {
+		id := r.agentID
 		if len(id) > 12 {
 			id = id[:12]
 		}
 		dir = filepath.Join(os.TempDir(), "tend-"+id)
 	}
-	return filepath.Join(dir, i.rec.Name)
+	return filepath.Join(dir, name)
 }
 
-// openProbeIO makes the notify socket and the notification pipe of run gen
-// of i. It runs on a spawner goroutine: it touches only what it makes.
-func (s *Supervisor) openProbeIO(i *instance, gen uint64, env []string) (*runProbes, []string, []*os.File, error) {
+// openProbeIO makes the notify socket and the notification pipe of i's
+// next run. Messages on the socket from the run's process group go to the
+// watchdog and to onNotify. It runs on a spawner goroutine: it touches
+// only what it makes.
+func (r *runner) openProbeIO(i *instance, env []string, onNotify func(probes.Notify)) (*runProbes, []string, []*os.File, error) {
 	t := &i.spec.Template
 	rp := &runProbes{started: make(chan struct{})}
 	if !needsProbeIO(t) {
@@ -65,7 +167,7 @@ func (s *Supervisor) openProbeIO(i *instance, gen uint64, env []string) (*runPro
 	}
 	var extra []*os.File
 	if (t.Readiness != nil && t.Readiness.Notify) || (t.Liveness != nil && t.Liveness.Watchdog > 0) {
-		path := s.notifyPath(i)
+		path := r.notifyPath(i.rec.Name)
 		if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
 			return nil, nil, nil, fmt.Errorf("notify socket: %w", err)
 		}
@@ -75,21 +177,21 @@ func (s *Supervisor) openProbeIO(i *instance, gen uint64, env []string) (*runPro
 			if !n.FromProcessGroup(rp.pgid) {
 				return
 			}
-			if rp.watchdog != nil {
+			if wd := rp.watchdog; wd != nil {
 				switch {
 				case n.WatchdogTrigger:
-					rp.watchdog.Trigger()
+					wd.Trigger()
 				case n.Watchdog:
-					rp.watchdog.Feed()
+					wd.Feed()
 				}
 				if n.WatchdogTimeout > 0 {
-					rp.watchdog.SetTimeout(n.WatchdogTimeout)
+					wd.SetTimeout(n.WatchdogTimeout)
 				}
 				if n.ExtendTimeout > 0 {
-					rp.watchdog.Extend(n.ExtendTimeout)
+					wd.Extend(n.ExtendTimeout)
 				}
 			}
-			s.post(func() { s.notified(i, gen, n) })
+			onNotify(n)
 		})
 		if err != nil {
 			return nil, nil, nil, err
@@ -101,12 +203,12 @@ func (s *Supervisor) openProbeIO(i *instance, gen uint64, env []string) (*runPro
 		}
 	}
 	if t.Readiness != nil && t.Readiness.NotificationFD > 0 {
-		r, w, err := os.Pipe()
+		rd, w, err := os.Pipe()
 		if err != nil {
 			rp.close()
 			return nil, nil, nil, fmt.Errorf("notification descriptor: %w", err)
 		}
-		rp.fdRead, rp.fdWrite = r, w
+		rp.fdRead, rp.fdWrite = rd, w
 		// ExtraFiles[k] is descriptor 3+k in the instance; the ones
 		// below the asked-for number stay closed.
 		extra = make([]*os.File, t.Readiness.NotificationFD-2)
@@ -115,43 +217,43 @@ func (s *Supervisor) openProbeIO(i *instance, gen uint64, env []string) (*runPro
 	return rp, env, extra, nil
 }
 
-// begin starts watching run gen of i, whose process has just started.
-// Loop goroutine.
-func (s *Supervisor) beginProbes(i *instance, gen uint64, rp *runProbes, pid int) {
+// beginProbes starts watching i's run, whose process (pid, leading its
+// group) has just started: report receives probe and watchdog reports,
+// ready is called when the s6 descriptor says ready. It reports whether
+// the run counts as started at once (no startup probe). Loop goroutine.
+func (r *runner) beginProbes(i *instance, rp *runProbes, pid int, report func(probes.Report), ready func(why string)) (startupDone bool) {
 	t := &i.spec.Template
+	// Everything the notify goroutine reads after started is set before
+	// it is closed: a WATCHDOG=1 sent at once must find the watchdog.
 	rp.pgid = pid
-	close(rp.started)
-	report := func(r probes.Report) { s.post(func() { s.probeReport(i, gen, r) }) }
-	if rp.fdWrite != nil {
-		rp.fdWrite.Close()
-		rp.fdWrite = nil
-		rp.stopFD = probes.WatchNotificationFD(rp.fdRead, func() {
-			s.post(func() {
-				s.markReady(i, gen, "the instance wrote a newline to descriptor "+fmt.Sprint(t.Readiness.NotificationFD))
-			})
-		})
-		rp.fdRead = nil
-	}
 	if t.Liveness != nil && t.Liveness.Watchdog > 0 {
 		rp.watchdog = probes.NewWatchdog(t.Liveness.Watchdog.D(), report)
 	}
+	close(rp.started)
+	if rp.fdWrite != nil {
+		rp.fdWrite.Close()
+		rp.fdWrite = nil
+		fd := t.Readiness.NotificationFD
+		rp.stopFD = probes.WatchNotificationFD(rp.fdRead, func() {
+			ready(fmt.Sprintf("the instance wrote a newline to descriptor %d", fd))
+		})
+		rp.fdRead = nil
+	}
 	cfg := probes.SetConfig{Report: report}
-	env := s.environ(i)
-	cfg.Liveness = s.prober(i, t.Liveness, env)
-	cfg.Readiness = s.prober(i, t.Readiness, env)
-	cfg.Startup = s.prober(i, t.Startup, env)
+	env := r.environ(i)
+	cfg.Liveness = r.prober(t, t.Liveness, env)
+	cfg.Readiness = r.prober(t, t.Readiness, env)
+	cfg.Startup = r.prober(t, t.Startup, env)
 	if cfg.Liveness != nil || cfg.Readiness != nil || cfg.Startup != nil {
 		rp.set = probes.NewSet(cfg)
 		rp.set.Start()
 	}
-	if t.Startup == nil || cfg.Startup == nil {
-		i.startupDone = true
-	}
+	return t.Startup == nil || cfg.Startup == nil
 }
 
 // prober adapts a unit's probe block to a probes.Probe; nil for none and
 // for the mechanisms that are not periodic (notify, watchdog, s6).
-func (s *Supervisor) prober(i *instance, p *units.Probe, env []string) *probes.Probe {
+func (r *runner) prober(t *units.Template, p *units.Probe, env []string) *probes.Probe {
 	if p == nil {
 		return nil
 	}
@@ -169,7 +271,7 @@ func (s *Supervisor) prober(i *instance, p *units.Probe, env []string) *probes.P
 	case p.TCPSocket != nil:
 		return &probes.Probe{Spec: spec, Prober: &probes.TCPSocket{Host: p.TCPSocket.Host, Port: p.TCPSocket.Port}}
 	case p.Exec != nil:
-		return &probes.Probe{Spec: spec, Prober: &probes.Exec{Command: p.Exec.Command, Run: s.commandRunner(i, env)}}
+		return &probes.Probe{Spec: spec, Prober: &probes.Exec{Command: p.Exec.Command, Run: r.commandRunner(t, env)}}
 	}
 	return nil
 }
@@ -178,21 +280,20 @@ func (s *Supervisor) prober(i *instance, p *units.Probe, env []string) *probes.P
 // may call Wait), in the instance's environment, working directory and
 // credentials, in a process group of their own that is killed when the
 // probe's time is up.
-func (s *Supervisor) commandRunner(i *instance, env []string) probes.CommandRunner {
-	t := &i.spec.Template
+func (r *runner) commandRunner(t *units.Template, env []string) probes.CommandRunner {
 	dir, user, group := t.WorkingDir, t.User, t.Group
 	return func(ctx context.Context, argv []string) (int, []byte, error) {
 		cred, err := Credential(user, group)
 		if err != nil {
 			return 0, nil, err
 		}
-		r, w, err := os.Pipe()
+		rd, w, err := os.Pipe()
 		if err != nil {
 			return 0, nil, err
 		}
-		defer r.Close()
+		defer rd.Close()
 		done := make(chan ExitStatus, 1)
-		proc, err := s.opt.Reaper.Start(ProcSpec{
+		proc, err := r.reaper.Start(ProcSpec{
 			Path: argv[0], Args: argv, Env: env, Dir: dir, Credential: cred, Stdout: w, Stderr: w,
 		}, func(st ExitStatus) { done <- st })
 		w.Close()
@@ -201,8 +302,8 @@ func (s *Supervisor) commandRunner(i *instance, env []string) probes.CommandRunn
 		}
 		out := make(chan []byte, 1)
 		go func() {
-			b, _ := io.ReadAll(io.LimitReader(r, probes.MaxOutput))
-			io.Copy(io.Discard, r) // do not block a chatty command on a full pipe
+			b, _ := io.ReadAll(io.LimitReader(rd, probes.MaxOutput))
+			io.Copy(io.Discard, rd) // do not block a chatty command on a full pipe
 			out <- b
 		}()
 		var st ExitStatus
@@ -216,7 +317,7 @@ func (s *Supervisor) commandRunner(i *instance, env []string) probes.CommandRunn
 		}
 		proc.SignalGroup(syscall.SIGKILL) // what it left behind
 		// A grandchild may hold the pipe: stop reading soon after.
-		r.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		rd.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 		b := <-out
 		return st.ExitCode(), b, cerr
 	}
@@ -255,106 +356,12 @@ func (rp *runProbes) close() {
 // endProbes stops watching i's run. Stopping a Set waits for a probe in
 // flight (bounded by its timeout, cancelled at once), so it happens off
 // the loop; reports that come meanwhile carry an old generation and are
-// ignored.
-func (s *Supervisor) endProbes(i *instance) {
+// ignored. Loop goroutine.
+func (r *runner) endProbes(i *instance) {
 	rp := i.probes
 	i.probes = nil
 	if rp == nil {
 		return
 	}
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		rp.close()
-	}()
-}
-
-// probeReport takes a probe's report for run gen of i. Loop goroutine.
-func (s *Supervisor) probeReport(i *instance, gen uint64, r probes.Report) {
-	if i.gen != gen || i.proc == nil || i.rec.Terminating {
-		return
-	}
-	now := s.clock.Now()
-	if reason, msg := r.Event(); reason != "" {
-		typ := Warning
-		if reason == "ProbeWarning" {
-			typ = Normal
-		}
-		s.events.Record(now, KindInstance, i.rec.Name, typ, reason, s.from(), msg)
-	}
-	switch {
-	case r.Kill():
-		what := "liveness"
-		if r.Kind == probes.Startup {
-			what = "startup"
-		}
-		if r.Result == probes.Failure && r.Kind == probes.Liveness && r.Message != "" && i.spec.Template.Liveness.Watchdog > 0 {
-			s.events.Record(now, KindInstance, i.rec.Name, Warning, "Unhealthy", s.from(), "Liveness probe failed: "+r.Message)
-		}
-		s.stop(i, "", fmt.Sprintf("Container %s failed %s probe, will be restarted", i.spec.Name, what))
-	case r.Kind == probes.Readiness && r.Changed:
-		if r.Healthy {
-			s.markReady(i, gen, "readiness probe succeeded")
-		} else {
-			i.probeReady = false
-		}
-	case r.Kind == probes.Startup && r.Changed && r.Healthy:
-		i.startupDone = true
-	}
-}
-
-// markReady marks run gen of i ready (readiness probe, READY=1 or s6).
-func (s *Supervisor) markReady(i *instance, gen uint64, why string) {
-	if i.gen != gen || i.proc == nil || i.probeReady {
-		return
-	}
-	i.probeReady = true
-	s.log.Debug("instance ready", "instance", i.rec.Name, "why", why)
-}
-
-// notified takes an sd_notify message from run gen of i. Loop goroutine.
-func (s *Supervisor) notified(i *instance, gen uint64, n probes.Notify) {
-	if i.gen != gen || i.proc == nil {
-		return
-	}
-	if _, ok := n.Raw["STATUS"]; ok {
-		i.notifyStatus = n.Status
-	}
-	if n.MainPID > 0 && n.MainPID != i.proc.Pid() {
-		// Only a process of the instance's own group may be its main
-		// process: anything else could make the agent adopt a stranger.
-		if g, err := syscall.Getpgid(n.MainPID); err == nil && g == i.proc.Pgid() {
-			i.mainPID = n.MainPID
-		} else {
-			s.log.Warn("ignoring MAINPID outside the instance's process group", "instance", i.rec.Name, "pid", n.MainPID)
-		}
-	}
-	if n.Ready && i.spec.Template.Readiness != nil && i.spec.Template.Readiness.Notify {
-		s.markReady(i, gen, "READY=1")
-	}
-}
-
-// followMainPID handles the exit of the process the run started with when
-// the instance announced another main process (MAINPID=, as a forking
-// daemon does): that process becomes the run's, and the run goes on. It
-// reports whether it did. Loop goroutine.
-func (s *Supervisor) followMainPID(i *instance, gen uint64, old *Proc) bool {
-	main := i.mainPID
-	i.mainPID = 0
-	if main == 0 || main == old.Pid() || i.stopping {
-		return false
-	}
-	proc, err := s.opt.Reaper.Adopt(main, old.Pgid(), func(st ExitStatus) {
-		s.post(func() { s.exited(i, gen, st) })
-	})
-	if err != nil {
-		s.log.Info("announced main process is gone", "instance", i.rec.Name, "pid", main, "err", err)
-		return false
-	}
-	i.proc = proc
-	i.rec.PID = main
-	s.save(i)
-	s.events.Record(s.clock.Now(), KindInstance, i.rec.Name, Normal, "MainPID", s.from(),
-		fmt.Sprintf("Process %d exited; %d (MAINPID=) is now the main process", old.Pid(), main))
-	return true
+	r.bg.Go(rp.close)
 }

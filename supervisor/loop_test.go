@@ -1,0 +1,91 @@
+package supervisor
+
+// The loop with real processes on a fake clock (harness_test.go): what it
+// does when units change kind or vanish, and that it never spins.
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// A start that fails with restart_delay = "0s" is retried no sooner than
+// minStartRetry: the loop goes on answering and passing (every Ping is a
+// pass) without trying again until the clock says so.
+func TestStartErrorWithZeroDelayWaitsASecondBeforeTheNextTry(t *testing.T) {
+	clock := newFakeClock()
+	a := startTestAgent(t, t.TempDir(), clock)
+	text := "kind = \"replicated\"\n[template]\nlabels = { app = \"x\" }\ncommand = [\"/nonexistent/program\"]\nrestart_delay = \"0s\"\n"
+	if _, err := a.sup.ApplyUnit("broken.toml", []byte(text)); err != nil {
+		t.Fatal(err)
+	}
+	failed := func() int {
+		n := 0
+		for _, e := range a.sup.Events(KindInstance, "") {
+			if e.Reason == "Failed" {
+				n += e.Count
+			}
+		}
+		return n
+	}
+	a.waitFor("a start error", func() bool { return failed() == 1 })
+	list := a.ownedBy("broken")
+	if len(list) != 1 || list[0].Status != "StartError" || list[0].State.Message != "back-off 1s restarting failed instance" {
+		t.Fatalf("after the failed start: %+v", list)
+	}
+	for range 20 {
+		if err := a.sup.Ping(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Advance(minStartRetry - time.Millisecond)
+	for range 20 {
+		a.sup.Ping(context.Background())
+	}
+	if n := failed(); n != 1 {
+		t.Fatalf("%d tries within %s of the first, want 1", n, minStartRetry)
+	}
+	clock.Advance(time.Millisecond)
+	a.waitFor("the second try", func() bool { return failed() == 2 })
+}
+
+func TestKindChangeReplacesInstancesWithoutAFight(t *testing.T) {
+	a := startTestAgent(t, t.TempDir(), newFakeClock())
+	a.apply("flip", "kind = \"job\"\nparallelism = 2\ncompletions = 2", "sleep")
+	a.waitUnit("flip", "2 attempts run", func(u Unit) bool { return u.Running == 2 })
+	a.apply("flip", "kind = \"replicated\"\nreplicas = 2", "sleep")
+	a.waitUnit("flip", "2 replicas", func(u Unit) bool {
+		list := a.ownedBy("flip")
+		return u.Kind == "replicated" && u.Running == 2 && len(list) == 2 && list[0].Kind == "replicated" && list[1].Kind == "replicated"
+	})
+	if n := countReason(a.sup.Events(KindUnit, "flip"), "SuccessfulCreate"); n > 4 {
+		t.Fatalf("%d SuccessfulCreate events: the controllers fought", n)
+	}
+}
+
+func TestUnitDeletedWhileDownIsNotStartedAgain(t *testing.T) {
+	dir := t.TempDir()
+	starts := t.TempDir()
+	a := startTestAgent(t, dir, newFakeClock())
+	a.apply("gone", "kind = \"replicated\"", "count-sleep:"+starts)
+	a.waitUnit("gone", "running", func(u Unit) bool { return u.Running == 1 })
+	for deadline := time.Now().Add(testDeadline); ; time.Sleep(5 * time.Millisecond) {
+		if entries, _ := os.ReadDir(starts); len(entries) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the instance did not record its start")
+		}
+	}
+	a.stop()
+	if err := os.Remove(filepath.Join(dir, "units", "gone.toml")); err != nil {
+		t.Fatal(err)
+	}
+	b := startTestAgent(t, dir, a.clock)
+	b.waitFor("the instance is gone", func() bool { return len(b.sup.Instances(selectorAll)) == 0 })
+	if entries, _ := os.ReadDir(starts); len(entries) != 1 {
+		t.Fatalf("%d starts, want 1: the restarted agent ran a deleted unit's instance", len(entries))
+	}
+}

@@ -1,0 +1,167 @@
+package supervisor
+
+import (
+	"encoding/binary"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	"github.com/tendhq/tend/units"
+)
+
+// Placement: which host runs what. It is a pure function that every host
+// evaluates alike from the same units, members and instances (DESIGN §7),
+// so no leader is needed: each host then acts only on what falls to it.
+// On one host, everything eligible falls to it; that is the same function
+// given a membership of one.
+//
+//   - Replicated units have N numbered slots. A slot stays on the host
+//     that runs it while that host is Ready and eligible (sticky: a
+//     returning host does not pull work back). A slot without an instance
+//     goes to the eligible host with the fewest of the unit's slots, and
+//     among those to the one with the highest rendezvous score for
+//     (unit, slot), so adding or losing a host moves only what it must.
+//   - Per-host units have one instance on every Ready eligible host.
+//   - Each job attempt and each cron run has one owner, chosen the same
+//     way as a new slot.
+
+// Member is a host as the supervisor sees it, from the Membership.
+type Member struct {
+	Name    string
+	Labels  units.Labels
+	Status  HostStatus
+	Addr    string // where its agent is reached; "" on one host
+	Version string
+	Started time.Time // when its agent started
+}
+
+// HostStatus is whether a host takes work.
+type HostStatus uint8
+
+// The host statuses, as `tend get hosts` shows them.
+const (
+	HostReady    HostStatus = iota + 1 // it answers; it takes work
+	HostNotReady                       // it stopped answering; its instances show Unknown
+	HostLeft                           // it said it was leaving
+)
+
+func (s HostStatus) String() string {
+	switch s {
+	case HostReady:
+		return "Ready"
+	case HostNotReady:
+		return "NotReady"
+	case HostLeft:
+		return "Left"
+	}
+	return "Unknown"
+}
+
+// eligible reports whether a host with these labels may run u's instances.
+func eligible(u *units.Unit, hostLabels units.Labels) bool {
+	for k, v := range u.Placement.NodeSelector {
+		if got, ok := hostLabels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// eligibleHosts are the names of the Ready members that may run u, in the
+// members' order.
+func eligibleHosts(u *units.Unit, members []Member) []string {
+	var out []string
+	for _, m := range members {
+		if m.Status == HostReady && eligible(u, m.Labels) {
+			out = append(out, m.Name)
+		}
+	}
+	return out
+}
+
+// score is host's rendezvous score for one slot of key: the slot goes to
+// the highest. FNV-1a, then a 64-bit finaliser so that close inputs give
+// unrelated scores.
+func score(host, key string, slot int) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(host))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(slot))
+	h.Write(b[:])
+	return mix64(h.Sum64())
+}
+
+// mix64 is the SplitMix64 finaliser.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// placeNew chooses a host for each of slots, new slots of key: the
+// eligible host with the fewest slots of key so far (load, which it
+// updates), and among those the highest score. It returns the hosts in
+// the order of slots; nil when no host is eligible.
+func placeNew(key string, slots []int, hosts []string, load map[string]int) []string {
+	if len(hosts) == 0 {
+		return nil
+	}
+	out := make([]string, len(slots))
+	for k, slot := range slots {
+		best, bestLoad, bestScore := "", 0, uint64(0)
+		for _, h := range hosts {
+			l, sc := load[h], score(h, key, slot)
+			if best == "" || l < bestLoad || (l == bestLoad && sc > bestScore) {
+				best, bestLoad, bestScore = h, l, sc
+			}
+		}
+		out[k] = best
+		load[best]++
+	}
+	return out
+}
+
+// keepSlots chooses which of a replicated unit's candidates (its active
+// instances on eligible hosts, in the order to keep them: the reverse of
+// deleteFirst) to keep for its n slots: first as many as spread evenly
+// allows (no host above ⌈n/hosts⌉), then, to reach n, the next ones in
+// order wherever they are, since moving a running instance to even the
+// spread is a disruption no one asked for. It returns the indices kept,
+// in the candidates' order.
+func keepSlots(cands []InstanceSummary, n, hosts int) []int {
+	if n <= 0 || len(cands) == 0 {
+		return nil
+	}
+	limit := n
+	if hosts > 0 {
+		limit = (n + hosts - 1) / hosts
+	}
+	kept := make([]bool, len(cands))
+	perHost := map[string]int{}
+	var out []int
+	for k := range cands {
+		if len(out) == n {
+			break
+		}
+		if perHost[cands[k].Host] < limit {
+			perHost[cands[k].Host]++
+			kept[k] = true
+			out = append(out, k)
+		}
+	}
+	for k := range cands {
+		if len(out) == n {
+			break
+		}
+		if !kept[k] {
+			kept[k] = true
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}

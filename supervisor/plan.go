@@ -1,0 +1,234 @@
+package supervisor
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/tendhq/tend/units"
+)
+
+// The planners: the replicated, per-host, job and cron controllers as pure
+// functions. Each takes one unit and what is known of its instances (on
+// every host) and of the hosts, and returns what should change, for the
+// whole fleet; the loop applies what falls to this host and leaves the
+// rest to the other hosts, which compute the same plan. A plan applied in
+// full makes the next plan over the same facts empty: the planners
+// reconcile, they do not react. The data flow around them is drawn in
+// the package comment (loop.go).
+
+// Op is what an Action does.
+type Op uint8
+
+// The actions on instances.
+const (
+	OpCreate  Op = iota + 1 // make an instance for Slot on Host, and start it
+	OpDelete                // stop Instance if it runs, then remove it
+	OpRelease               // Instance no longer matches the selector: it runs on, orphaned
+	OpAdopt                 // the orphaned Instance matches the selector: the unit takes it
+	OpReslot                // Instance, which keeps running, becomes slot Slot
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpCreate:
+		return "create"
+	case OpDelete:
+		return "delete"
+	case OpRelease:
+		return "release"
+	case OpAdopt:
+		return "adopt"
+	case OpReslot:
+		return "reslot"
+	}
+	return fmt.Sprintf("Op(%d)", int(o))
+}
+
+// Action is one step of a plan.
+type Action struct {
+	Op       Op
+	Instance string // every Op but OpCreate
+	// Host is where OpCreate runs the new instance, and the host of
+	// Instance for the others: only that host acts.
+	Host string
+	Slot int    // OpCreate, OpReslot
+	Why  string // OpDelete: why, for the log and the event
+}
+
+func (a Action) String() string {
+	switch a.Op {
+	case OpCreate:
+		return fmt.Sprintf("create slot %d on %s", a.Slot, a.Host)
+	case OpReslot:
+		return fmt.Sprintf("reslot %s (%s) to %d", a.Instance, a.Host, a.Slot)
+	case OpDelete:
+		return fmt.Sprintf("delete %s (%s): %s", a.Instance, a.Host, a.Why)
+	}
+	return fmt.Sprintf("%s %s (%s)", a.Op, a.Instance, a.Host)
+}
+
+// Why an instance is deleted.
+const (
+	whyScaledDown   = "scaled down"
+	whyDuplicate    = "another instance holds its slot"
+	whyNodeSelector = "its host no longer matches the node selector"
+	whyFinished     = "finished"
+	whyKindChanged  = "the unit's kind changed"
+	whyUnitDeleted  = "unit deleted"
+	whyRequested    = "deleted by request"
+	whyJobFinished  = "job finished"
+	whyParallelism  = "parallelism lowered"
+	whyTTL          = "ttl after finished"
+	whyJobDeleted   = "job deleted"
+)
+
+// announced reports whether deleting for why gives the unit a
+// SuccessfulDelete event, as the ReplicaSet and DaemonSet controllers
+// give one when they remove a pod of their own accord.
+func announced(why string) bool {
+	return why == whyScaledDown || why == whyDuplicate || why == whyNodeSelector
+}
+
+func deleteOf(in *InstanceSummary, why string) Action {
+	return Action{Op: OpDelete, Instance: in.Name, Host: in.Host, Why: why}
+}
+
+// planSet is the replicated and the per-host controller for u.
+//
+// owned are the instances whose owner is u, orphans the instances that
+// have none, on every host, each list sorted by name; members are every
+// host with its labels and readiness. It releases owned instances that no
+// longer match the selector and adopts orphans that do; it removes
+// instances that finished for good or were made by the unit's former
+// kind; then, over the instances that remain and whose host is Ready:
+//
+//   - replicated: keeps Replicas of them (keepSlots: the ones the
+//     ReplicaSet controller would keep, spread evenly where that costs no
+//     restart), deletes the rest, renumbers kept instances whose slot is
+//     out of range or taken, and creates an instance for each slot still
+//     empty, placed by placeNew;
+//   - per-host: keeps one on each Ready host that matches the node
+//     selector (the best, by deleteFirst), deletes the others, and creates
+//     one where there is none.
+//
+// Instances on a host that is not Ready neither count nor go: that host
+// cannot be told to stop them, and they show Unknown until it returns,
+// when the plan finds them duplicates and one of each pair goes.
+func planSet(u *units.Unit, owned, orphans []InstanceSummary, members []Member) []Action {
+	var acts []Action
+	var active []InstanceSummary
+	for k := range owned {
+		in := &owned[k]
+		switch {
+		case in.Terminating:
+		case in.Kind != u.Kind:
+			acts = append(acts, deleteOf(in, whyKindChanged))
+		case !u.Selector.Matches(in.Labels):
+			acts = append(acts, Action{Op: OpRelease, Instance: in.Name, Host: in.Host})
+		case in.Life == LifeExited:
+			acts = append(acts, deleteOf(in, whyFinished))
+		default:
+			active = append(active, *in)
+		}
+	}
+	if !u.Selector.Empty() {
+		for k := range orphans {
+			in := orphans[k]
+			if in.active() && u.Selector.Matches(in.Labels) {
+				acts = append(acts, Action{Op: OpAdopt, Instance: in.Name, Host: in.Host})
+				in.Unit, in.Kind = u.Name, u.Kind
+				active = append(active, in)
+			}
+		}
+	}
+
+	hosts := eligibleHosts(u, members)
+	ready := make(map[string]bool, len(members))
+	for _, m := range members {
+		ready[m.Name] = m.Status == HostReady
+	}
+	var cands []InstanceSummary
+	for k := range active {
+		in := &active[k]
+		switch {
+		case !ready[in.Host]:
+		case !slices.Contains(hosts, in.Host):
+			acts = append(acts, deleteOf(in, whyNodeSelector))
+		default:
+			cands = append(cands, *in)
+		}
+	}
+	// Best first: the reverse of the order in which they would go.
+	sort.SliceStable(cands, func(a, b int) bool { return deleteFirst(&cands[b], &cands[a]) })
+	if u.Kind == units.KindPerHost {
+		return append(acts, planPerHost(cands, hosts)...)
+	}
+	return append(acts, planSlots(u, cands, hosts)...)
+}
+
+// planSlots keeps u.Replicas of cands (best first) in slots 0..Replicas−1
+// and fills the empty slots.
+func planSlots(u *units.Unit, cands []InstanceSummary, hosts []string) []Action {
+	var acts []Action
+	n := max(u.Replicas, 0)
+	keep := keepSlots(cands, n, len(hosts))
+	kept := make([]bool, len(cands))
+	for _, k := range keep {
+		kept[k] = true
+	}
+	// What goes, worst first, as the events then read.
+	for k := len(cands) - 1; k >= 0; k-- {
+		if !kept[k] {
+			acts = append(acts, deleteOf(&cands[k], whyScaledDown))
+		}
+	}
+	taken := make([]bool, n)
+	var unslotted []int
+	for _, k := range keep {
+		if s := cands[k].Slot; s >= 0 && s < n && !taken[s] {
+			taken[s] = true
+		} else {
+			unslotted = append(unslotted, k)
+		}
+	}
+	var free []int
+	for s := range n {
+		if !taken[s] {
+			free = append(free, s)
+		}
+	}
+	for j, k := range unslotted {
+		acts = append(acts, Action{Op: OpReslot, Instance: cands[k].Name, Host: cands[k].Host, Slot: free[j]})
+	}
+	free = free[len(unslotted):]
+	load := make(map[string]int, len(hosts))
+	for _, k := range keep {
+		load[cands[k].Host]++
+	}
+	for j, h := range placeNew(u.Name, free, hosts, load) {
+		acts = append(acts, Action{Op: OpCreate, Host: h, Slot: free[j]})
+	}
+	return acts
+}
+
+// planPerHost keeps the best of cands on each eligible host and creates
+// one where there is none.
+func planPerHost(cands []InstanceSummary, hosts []string) []Action {
+	var acts []Action
+	seen := make(map[string]bool, len(hosts))
+	for k := range cands {
+		in := &cands[k]
+		if seen[in.Host] {
+			acts = append(acts, deleteOf(in, whyDuplicate))
+			continue
+		}
+		seen[in.Host] = true
+	}
+	for _, h := range hosts {
+		if !seen[h] {
+			acts = append(acts, Action{Op: OpCreate, Host: h})
+		}
+	}
+	return acts
+}

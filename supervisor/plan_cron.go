@@ -1,0 +1,152 @@
+package supervisor
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/tendhq/tend/units"
+)
+
+// cronRecord is what the store keeps of a cron unit.
+type cronRecord struct {
+	LastSchedule time.Time `json:"last_schedule,omitempty"`
+	// Considered is the newest scheduled time handled (run or missed).
+	Considered time.Time `json:"considered,omitempty"`
+	Missed     int       `json:"missed,omitempty"`
+}
+
+// cronJob is one of a cron unit's jobs, as the cron controller sees it.
+type cronJob struct {
+	Name      string
+	Scheduled time.Time
+	Condition string // "" while it runs, Complete, Failed
+}
+
+// note is an event a planner asks for, about the unit it plans.
+type note struct {
+	Type, Reason, Message string
+}
+
+// cronRun is a job the cron controller makes.
+type cronRun struct {
+	Name      string
+	Scheduled time.Time
+	Host      string // the host that runs it
+}
+
+// cronOutcome is what the cron controller decides for one cron unit.
+type cronOutcome struct {
+	Rec    cronRecord // the unit's record from now on
+	Create []cronRun
+	Remove []string // jobs to remove, with their attempts
+	Notes  []note
+	WakeAt time.Time // the next scheduled time; zero: none
+}
+
+// cronJobName names the job of the run scheduled at t.
+func cronJobName(cron string, t time.Time) string {
+	return cron + "-" + strconv.FormatInt(t.Unix(), 10)
+}
+
+// planCron is the cron controller for u: rec is its record, since when
+// the unit exists, agentStart when this agent started, jobs its jobs
+// (sorted by name), members the hosts.
+//
+// It trims the history to successful_history complete and failed_history
+// failed jobs (newest kept); while suspended it only moves the record on,
+// so what is scheduled meanwhile never runs; otherwise it takes the
+// scheduled times that are due (cronDue, which applies starting_deadline
+// and catch_up) and makes a job for each as concurrency_policy allows:
+// allow runs it beside the active ones, forbid counts it missed, replace
+// removes the active ones first. A run's job goes to one host (placeNew
+// over the Ready hosts, so the fleet runs each schedule once); its
+// attempts are then placed like any job's.
+func planCron(u *units.Unit, rec cronRecord, since, agentStart time.Time, jobs []cronJob, members []Member, now time.Time) cronOutcome {
+	out := cronOutcome{Rec: rec}
+	if out.Rec.Considered.IsZero() {
+		out.Rec.Considered = since
+		if since.IsZero() {
+			out.Rec.Considered = now
+		}
+	}
+	trim := func(cond string, keep int) {
+		var list []cronJob
+		for _, j := range jobs {
+			if j.Condition == cond {
+				list = append(list, j)
+			}
+		}
+		sort.SliceStable(list, func(a, b int) bool { return list[a].Scheduled.After(list[b].Scheduled) })
+		for k := keep; k < len(list); k++ {
+			out.Remove = append(out.Remove, list[k].Name)
+		}
+	}
+	trim(JobComplete, u.SuccessfulHistory)
+	trim(JobFailed, u.FailedHistory)
+	if u.Suspend {
+		out.Rec.Considered = now
+		return out
+	}
+	if u.Cron == nil {
+		return out // Parse refuses such a unit; nothing to run
+	}
+	plan := cronDue(u.Cron, out.Rec.Considered, now, agentStart, u.StartingDeadline.D(), u.CatchUp)
+	if plan.Missed > 0 {
+		out.Rec.Missed += plan.Missed
+		out.Notes = append(out.Notes, note{Warning, "MissedSchedule",
+			fmt.Sprintf("Missed %d scheduled run(s), the newest at %s (catch_up = %s, starting_deadline = %s)",
+				plan.Missed, plan.LastMissed.In(u.Location).Format(time.RFC3339), u.CatchUp, u.StartingDeadline)})
+	}
+	exists := map[string]bool{}
+	var active []string
+	for _, j := range jobs {
+		exists[j.Name] = true
+		if j.Condition == "" {
+			active = append(active, j.Name)
+		}
+	}
+	var ready []string
+	for _, m := range members {
+		if m.Status == HostReady {
+			ready = append(ready, m.Name)
+		}
+	}
+	for _, at := range plan.Run {
+		name := cronJobName(u.Name, at)
+		if exists[name] {
+			out.Rec.LastSchedule = at
+			continue
+		}
+		if len(active) > 0 {
+			switch u.ConcurrencyPolicy {
+			case units.ConcurrencyForbid:
+				out.Notes = append(out.Notes, note{Normal, "JobAlreadyActive",
+					fmt.Sprintf("Not starting job for %s: %s is still running (concurrency_policy = forbid)", at.Format(time.RFC3339), active[0])})
+				out.Rec.Missed++
+				continue
+			case units.ConcurrencyReplace:
+				for _, name := range active {
+					out.Notes = append(out.Notes, note{Normal, "SuccessfulDelete", "Deleted job " + name + " (concurrency_policy = replace)"})
+					out.Remove = append(out.Remove, name)
+				}
+				active = nil
+			}
+		}
+		host := ""
+		if h := placeNew(u.Name, []int{int(at.Unix())}, ready, map[string]int{}); h != nil {
+			host = h[0]
+		}
+		out.Create = append(out.Create, cronRun{Name: name, Scheduled: at, Host: host})
+		out.Notes = append(out.Notes, note{Normal, "SuccessfulCreate", "Created job " + name})
+		exists[name] = true
+		active = append(active, name)
+		out.Rec.LastSchedule = at
+	}
+	if !plan.Considered.IsZero() {
+		out.Rec.Considered = plan.Considered
+	}
+	out.WakeAt = plan.Next
+	return out
+}

@@ -1,0 +1,212 @@
+package supervisor
+
+// The job and cron controllers as pure functions (DESIGN §3 items 9 and
+// 10), with exact times. jobs_test.go and cron_test.go run them with real
+// processes.
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tendhq/tend/units"
+)
+
+func batchJob(t testing.TB, keys string) *units.Unit {
+	return mustUnit(t, "batch", "kind = \"job\"\n"+keys+"\n[template]\ncommand = [\"batch\"]\n")
+}
+
+// attempt is an attempt of the job batch: "run" (running), "ok" (exited
+// 0), "fail" (exited 1 after failing once, at failedAt).
+func attempt(name string, slot int, host, state string, failedAt time.Time) InstanceSummary {
+	in := inst(name, "batch", units.KindJob, slot, host, time.Minute)
+	switch state {
+	case "ok":
+		in.Life, in.Ready, in.Started = LifeExited, false, time.Time{}
+	case "fail":
+		in.Life, in.Ready, in.Started, in.ExitCode = LifeExited, false, time.Time{}, 1
+		in.FailedRuns, in.LastFailure = 1, failedAt
+	}
+	return in
+}
+
+func TestPlanJob(t *testing.T) {
+	one := hosts("edge-17")
+	start := t0.Add(-time.Hour)
+	failedAt := t0.Add(-5 * time.Second)
+	cases := []struct {
+		name     string
+		keys     string
+		rec      jobRecord
+		attempts []InstanceSummary
+		members  []Member
+		want     []string
+		finish   *jobEnd
+		clean    bool
+		wakeAt   time.Time
+	}{
+		{"completions run in sequence: the first", "completions = 5", jobRecord{}, nil, one,
+			[]string{"create slot 0 on edge-17"}, nil, false, time.Time{}},
+		{"in sequence: one at a time", "completions = 5", jobRecord{Attempts: 1},
+			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "run", time.Time{})}, one, nil, nil, false, time.Time{}},
+		{"in sequence: the next after a success", "completions = 5", jobRecord{Attempts: 1},
+			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "ok", time.Time{})}, one,
+			[]string{"create slot 1 on edge-17"}, nil, false, time.Time{}},
+		{"in parallel", "completions = 5\nparallelism = 2", jobRecord{}, nil, one,
+			[]string{"create slot 0 on edge-17", "create slot 1 on edge-17"}, nil, false, time.Time{}},
+		{"in parallel, no more than the completions left", "completions = 5\nparallelism = 2", jobRecord{Attempts: 5},
+			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "ok", time.Time{}), attempt("batch-b", 1, "edge-17", "ok", time.Time{}),
+				attempt("batch-c", 2, "edge-17", "ok", time.Time{}), attempt("batch-d", 3, "edge-17", "ok", time.Time{}),
+				attempt("batch-e", 4, "edge-17", "run", time.Time{})}, one, nil, nil, false, time.Time{}},
+		{"five of five: complete", "completions = 5", jobRecord{Attempts: 5, LostSucceeded: 2},
+			[]InstanceSummary{attempt("batch-a", 2, "edge-17", "ok", time.Time{}), attempt("batch-b", 3, "edge-17", "ok", time.Time{}),
+				attempt("batch-c", 4, "edge-17", "ok", time.Time{})}, one,
+			nil, &jobEnd{JobComplete, "Completed", Normal, "Job completed"}, false, time.Time{}},
+		{"parallelism lowered: the newest go", "completions = 9\nparallelism = 1", jobRecord{Attempts: 3},
+			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "run", time.Time{}),
+				inst("batch-b", "batch", units.KindJob, 1, "edge-17", time.Second),
+				inst("batch-c", "batch", units.KindJob, 2, "edge-17", 2*time.Second)}, one,
+			[]string{"delete batch-b (edge-17): parallelism lowered", "delete batch-c (edge-17): parallelism lowered"}, nil, false, time.Time{}},
+		// restart = never: a failed attempt is retried by a new one after
+		// the job's back-off (10s, then 20s...).
+		{"a failure waits for the back-off", "completions = 2\nbackoff_limit = 3", jobRecord{Attempts: 1},
+			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "fail", failedAt)}, one,
+			nil, nil, false, failedAt.Add(10 * time.Second)},
+		{"after the back-off, the next attempt", "completions = 2\nbackoff_limit = 3", jobRecord{Attempts: 1},
+			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "fail", t0.Add(-10*time.Second))}, one,
+			[]string{"create slot 1 on edge-17"}, nil, false, time.Time{}},
+		{"past the backoff limit: failed, the active ones go", "completions = 3\nparallelism = 2\nbackoff_limit = 1", jobRecord{Attempts: 3, LostFailures: 1},
+			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "fail", failedAt), attempt("batch-c", 2, "edge-17", "run", time.Time{})}, one,
+			[]string{"delete batch-c (edge-17): job Failed"},
+			&jobEnd{JobFailed, "BackoffLimitExceeded", Warning, "Job has reached the specified backoff limit"}, false, time.Time{}},
+		{"before the deadline: look again at it", "active_deadline = \"2h\"", jobRecord{Start: start, Attempts: 1},
+			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "run", time.Time{})}, one,
+			nil, nil, false, start.Add(2 * time.Hour)},
+		{"past the deadline: failed", "active_deadline = \"1h\"", jobRecord{Start: start, Attempts: 1},
+			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "run", time.Time{})}, one,
+			[]string{"delete batch-a (edge-17): job Failed"},
+			&jobEnd{JobFailed, "DeadlineExceeded", Warning, "Job was active longer than specified deadline"}, false, time.Time{}},
+		{"finished with a ttl: wait for it", "ttl_after_finished = \"1m\"", jobRecord{Condition: JobComplete, Completion: t0.Add(-30 * time.Second)},
+			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "ok", time.Time{})}, one,
+			nil, nil, false, t0.Add(30 * time.Second)},
+		{"finished, the ttl past: cleaned", "ttl_after_finished = \"1m\"", jobRecord{Condition: JobComplete, Completion: t0.Add(-time.Minute)},
+			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "ok", time.Time{})}, one,
+			[]string{"delete batch-a (edge-17): ttl after finished"}, nil, true, time.Time{}},
+		{"attempts spread over the hosts", "completions = 4\nparallelism = 4", jobRecord{}, nil, hosts("a", "b"),
+			nil, nil, false, time.Time{}},
+		{"no eligible host: it waits", "completions = 1\n[placement]\nnode_selector = { disk = \"ssd\" }", jobRecord{}, nil, one,
+			nil, nil, false, time.Time{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.rec.Name = "batch"
+			if c.rec.Start.IsZero() {
+				c.rec.Start = start
+			}
+			p := planJob(&c.rec, batchJob(t, c.keys), c.attempts, c.members, t0)
+			if c.name == "attempts spread over the hosts" {
+				per := map[string]int{}
+				for _, a := range p.Actions {
+					per[a.Host]++
+				}
+				if len(p.Actions) != 4 || per["a"] != 2 || per["b"] != 2 {
+					t.Fatalf("plan %q", planStrings(p.Actions))
+				}
+				return
+			}
+			checkPlan(t, "actions", p.Actions, c.want...)
+			if (p.Finish == nil) != (c.finish == nil) || (p.Finish != nil && *p.Finish != *c.finish) {
+				t.Errorf("finish = %+v, want %+v", p.Finish, c.finish)
+			}
+			if p.Clean != c.clean || !p.WakeAt.Equal(c.wakeAt) {
+				t.Errorf("clean %v wake %v, want %v %v", p.Clean, p.WakeAt, c.clean, c.wakeAt)
+			}
+		})
+	}
+}
+
+func TestPlanCron(t *testing.T) {
+	cronUnit := func(keys string) *units.Unit {
+		return mustUnit(t, "tick", "kind = \"cron\"\nschedule = \"@every 1m\"\ntime_zone = \"UTC\"\n"+keys+"\n[template]\ncommand = [\"tick\"]\n")
+	}
+	one := hosts("edge-17")
+	name := func(at time.Time) string { return fmt.Sprintf("tick-%d", at.Unix()) }
+	runs := func(o cronOutcome) []string {
+		var out []string
+		for _, r := range o.Create {
+			out = append(out, r.Name+" on "+r.Host)
+		}
+		return out
+	}
+	notes := func(o cronOutcome) []string {
+		var out []string
+		for _, n := range o.Notes {
+			out = append(out, n.Reason+": "+n.Message)
+		}
+		return out
+	}
+	started := t0.Add(-time.Hour) // the agent's start
+
+	// On schedule: the run due now, named after its time; then the next.
+	o := planCron(cronUnit(""), cronRecord{Considered: t0.Add(-time.Minute)}, t0.Add(-time.Hour), started, nil, one, t0)
+	if got := runs(o); !slices.Equal(got, []string{name(t0) + " on edge-17"}) || !o.Rec.LastSchedule.Equal(t0) || !o.WakeAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("on schedule: runs %q, record %+v, wake %v", got, o.Rec, o.WakeAt)
+	}
+	// It exists already (an agent restart in between): no second job.
+	o = planCron(cronUnit(""), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, []cronJob{{Name: name(t0), Scheduled: t0}}, one, t0)
+	if len(o.Create) != 0 || !o.Rec.LastSchedule.Equal(t0) {
+		t.Fatalf("existing run made again: %+v", o)
+	}
+
+	// Down for ten minutes, catch_up = latest within starting_deadline:
+	// the newest missed time runs, the nine before are reported missed.
+	back := t0.Add(30 * time.Second) // the agent starts again, and plans at once
+	o = planCron(cronUnit("starting_deadline = \"5m\""), cronRecord{Considered: t0.Add(-10 * time.Minute)}, time.Time{}, back, nil, one, back)
+	if got := runs(o); !slices.Equal(got, []string{name(t0) + " on edge-17"}) || o.Rec.Missed != 9 {
+		t.Fatalf("catch up latest: runs %q, missed %d, notes %q", got, o.Rec.Missed, notes(o))
+	}
+	if got := notes(o); len(got) != 2 || got[0] != "MissedSchedule: Missed 9 scheduled run(s), the newest at 2026-11-27T09:59:00Z (catch_up = latest, starting_deadline = 5m)" {
+		t.Fatalf("notes %q", got)
+	}
+	// ... and with a deadline shorter than the delay, none runs.
+	o = planCron(cronUnit("starting_deadline = \"10s\""), cronRecord{Considered: t0.Add(-10 * time.Minute)}, time.Time{}, back, nil, one, back)
+	if len(o.Create) != 0 || o.Rec.Missed != 10 {
+		t.Fatalf("past the deadline: %+v", o)
+	}
+
+	// forbid: a run due while one is active is counted missed.
+	active := []cronJob{{Name: name(t0.Add(-time.Minute)), Scheduled: t0.Add(-time.Minute)}}
+	o = planCron(cronUnit("concurrency_policy = \"forbid\""), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, active, one, t0)
+	if len(o.Create) != 0 || o.Rec.Missed != 1 || !slices.Equal(notes(o), []string{"JobAlreadyActive: Not starting job for 2026-11-27T10:00:00Z: " + active[0].Name + " is still running (concurrency_policy = forbid)"}) {
+		t.Fatalf("forbid: %+v", o)
+	}
+	// replace: the active job goes, the new run starts.
+	o = planCron(cronUnit("concurrency_policy = \"replace\""), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, active, one, t0)
+	if !slices.Equal(o.Remove, []string{active[0].Name}) || len(o.Create) != 1 {
+		t.Fatalf("replace: %+v", o)
+	}
+
+	// History: the newest two complete and the newest failed kept.
+	var hist []cronJob
+	for k := range 4 {
+		at := t0.Add(-time.Duration(10-k) * time.Minute)
+		hist = append(hist, cronJob{Name: name(at), Scheduled: at, Condition: JobComplete})
+	}
+	hist = append(hist, cronJob{Name: "tick-f1", Scheduled: t0.Add(-20 * time.Minute), Condition: JobFailed},
+		cronJob{Name: "tick-f2", Scheduled: t0.Add(-19 * time.Minute), Condition: JobFailed})
+	o = planCron(cronUnit("successful_history = 2\nfailed_history = 1\nsuspend = true"), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, hist, one, t0)
+	if !slices.Equal(o.Remove, []string{hist[1].Name, hist[0].Name, "tick-f1"}) {
+		t.Fatalf("history: removed %q", o.Remove)
+	}
+	// Suspended: nothing runs, and what is scheduled meanwhile never will.
+	if len(o.Create) != 0 || !o.Rec.Considered.Equal(t0) || !o.WakeAt.IsZero() {
+		t.Fatalf("suspended: %+v", o)
+	}
+
+	// Across hosts, each run goes to one host.
+	o = planCron(cronUnit(""), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, nil, hosts("a", "b", "c"), t0)
+	if len(o.Create) != 1 || o.Create[0].Host == "" {
+		t.Fatalf("one host per run: %+v", o.Create)
+	}
+}

@@ -1,0 +1,494 @@
+package supervisor
+
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tendhq/tend/probes"
+	"github.com/tendhq/tend/units"
+)
+
+// The lifecycle's transitions, as the loop makes them (lifecycle.go draws
+// them; decide chooses after a run). Loop goroutine only.
+
+// create makes a new instance of spec for owner (the unit, or a cron
+// run's job) in slot, on this host, and queues its start.
+func (s *Supervisor) create(spec *units.Unit, owner string, kind units.Kind, slot int) *instance {
+	s.noteSpec(spec)
+	if kind == units.KindCron {
+		kind = units.KindJob
+	}
+	now := s.clock.Now()
+	i := &instance{
+		spec: spec,
+		rec: instanceRecord{
+			Name:        s.newName(owner, slot),
+			Unit:        owner,
+			Kind:        kind,
+			Slot:        slot,
+			Host:        s.opt.Host,
+			SpecVersion: spec.Version,
+			Labels:      spec.Template.Labels.Clone(),
+			Created:     now,
+			Life:        LifePending,
+			State:       State{Phase: PhaseWaiting, Reason: "Pending"},
+		},
+	}
+	s.add(i)
+	s.save(i)
+	s.queueStart(i)
+	return i
+}
+
+// newName derives a name for a new instance of owner in slot from the
+// owner's generation counter, which it moves on (units keep theirs in
+// their record, jobs in theirs).
+func (s *Supervisor) newName(owner string, slot int) string {
+	next := func() uint64 {
+		if j := s.jobs[owner]; j != nil {
+			j.rec.Gen++
+			s.saveJob(j)
+			return j.rec.Gen
+		}
+		r := s.unitRecs[owner]
+		r.Gen++
+		s.unitRecs[owner] = r
+		s.opt.Store.put(bucketUnits, owner, r)
+		return r.Gen
+	}
+	for {
+		name := instanceName(owner, slot, s.opt.Host, next())
+		if s.instances[name] == nil {
+			return name
+		}
+	}
+}
+
+// queueStart has the next pass start i.
+func (s *Supervisor) queueStart(i *instance) {
+	if !i.queued {
+		i.queued = true
+		s.starts = append(s.starts, i)
+	}
+}
+
+// startQueued starts the queued instances that still want to run, at most
+// maxStartsPerPass of them; the rest wait for the next pass.
+func (s *Supervisor) startQueued() {
+	list := s.starts
+	if len(list) > maxStartsPerPass {
+		list, s.starts = list[:maxStartsPerPass], append([]*instance(nil), list[maxStartsPerPass:]...)
+	} else {
+		s.starts = nil
+	}
+	todo := list[:0:0]
+	for _, i := range list {
+		i.queued = false
+		if s.instances[i.rec.Name] == i && !i.rec.Terminating && (i.rec.Life == LifePending || i.rec.Life == LifeBackOff) {
+			todo = append(todo, i)
+		}
+	}
+	s.startAll(todo)
+}
+
+// spawners bounds the starts that run at once: fork+exec is most of a
+// start, and the kernel does it in parallel on as many cores as there are.
+var spawners = min(runtime.GOMAXPROCS(0), 4)
+
+// startAll begins a run of each instance. The processes are spawned in
+// parallel; the loop waits for all of them before it takes the results,
+// so instance state stays the loop's alone (spawn reads only what the
+// loop does not change meanwhile).
+func (s *Supervisor) startAll(todo []*instance) {
+	if s.quitting || len(todo) == 0 {
+		return
+	}
+	type result struct {
+		proc *Proc
+		rl   *RunLog
+		rp   *runProbes
+		err  error
+	}
+	results := make([]result, len(todo))
+	envs := make([][]string, len(todo))
+	for k, i := range todo {
+		if i.restartTimer != nil {
+			i.restartTimer()
+			i.restartTimer = nil
+		}
+		if i.rec.Attempts > 0 {
+			i.rec.RestartCount++
+		}
+		i.rec.Attempts++
+		i.gen++
+		envs[k] = s.runner.environ(i) // on the loop: it reads loop state
+	}
+	spawn := func(k int) {
+		i, gen := todo[k], todo[k].gen
+		r := &results[k]
+		r.proc, r.rl, r.rp, r.err = s.runner.spawn(i, envs[k], func(st ExitStatus) {
+			s.post(func() { s.exited(i, gen, st) })
+		}, func(n probes.Notify) {
+			s.post(func() { s.notified(i, gen, n) })
+		})
+	}
+	if len(todo) == 1 {
+		spawn(0)
+	} else {
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for range min(spawners, len(todo)) {
+			wg.Go(func() {
+				for k := range next {
+					spawn(k)
+				}
+			})
+		}
+		for k := range todo {
+			next <- k
+		}
+		close(next)
+		wg.Wait()
+	}
+	for k, i := range todo {
+		r := results[k]
+		s.runStarted(i, r.proc, r.rl, r.rp, r.err)
+	}
+}
+
+// from is the events' source for what happens to a process on this host.
+func (s *Supervisor) from() string { return "supervisor, " + s.opt.Host }
+
+// runStarted takes the result of spawning i.
+func (s *Supervisor) runStarted(i *instance, proc *Proc, rl *RunLog, rp *runProbes, err error) {
+	now := s.clock.Now()
+	if err != nil {
+		s.events.Record(now, KindInstance, i.rec.Name, Warning, "Failed", s.from(), "Error: "+err.Error())
+		s.log.Error("start failed", "instance", i.rec.Name, "err", err)
+		s.runEnded(i, runEnd{StartErr: err})
+		return
+	}
+	i.proc, i.runlog, i.intent = proc, rl, stopNone
+	i.probeReady, i.startupDone, i.notifyStatus, i.mainPID = false, false, "", 0
+	i.probes = rp
+	i.rec.Life = LifeRunning
+	i.rec.State = State{Phase: PhaseRunning, Started: proc.Started()}
+	i.rec.PID = proc.Pid()
+	gen := i.gen
+	i.startupDone = s.runner.beginProbes(i, rp, proc.Pid(), func(r probes.Report) {
+		s.post(func() { s.probeReport(i, gen, r) })
+	}, func(why string) {
+		s.post(func() { s.markReady(i, gen, why) })
+	})
+	s.save(i)
+	s.dirtyOwner(i)
+	s.events.Record(now, KindInstance, i.rec.Name, Normal, "Started", s.from(), "Started "+filepath.Base(i.spec.Template.Command[0]))
+}
+
+// exited handles the end of run gen of i.
+func (s *Supervisor) exited(i *instance, gen uint64, st ExitStatus) {
+	if i.gen != gen || i.proc == nil {
+		return
+	}
+	proc := i.proc
+	if s.followMainPID(i, gen, proc) {
+		return
+	}
+	// What is left of the process group goes with its leader, as it does
+	// when a container's init ends.
+	proc.SignalGroup(syscall.SIGKILL)
+	s.runner.endProbes(i)
+	i.probeReady, i.startupDone = false, false
+	i.runlog.Close()
+	if i.stopTimer != nil {
+		i.stopTimer()
+		i.stopTimer = nil
+	}
+	i.proc, i.runlog = nil, nil
+	i.rec.PID = 0
+	intent := i.intent
+	i.intent = stopNone
+	if i.rec.Terminating {
+		intent = stopDelete
+	}
+	s.log.Info("instance exited", "instance", i.rec.Name, "pid", proc.Pid(), "exit_code", st.ExitCode(), "signal", st.SignalName())
+	s.runEnded(i, runEnd{Exit: st, Started: proc.Started(), Intent: intent})
+}
+
+// runEnded applies decide's verdict on a run that ended (or could not
+// start).
+func (s *Supervisor) runEnded(i *instance, end runEnd) {
+	now := s.clock.Now()
+	d := decide(end, ruleOf(i.spec), i.rec.Failures, now)
+	r := &i.rec
+	r.Failures = d.Failures
+	if d.Failed {
+		r.FailedRuns++
+		r.LastFailure = now
+	}
+	ran := end.StartErr == nil
+	ended := State{Phase: PhaseTerminated, Reason: "StartError", ExitCode: 128, Finished: now}
+	if ran {
+		st := end.Exit
+		ended = State{
+			Phase:    PhaseTerminated,
+			Reason:   st.Reason(),
+			ExitCode: st.ExitCode(),
+			Signal:   st.SignalName(),
+			Started:  end.Started,
+			Finished: st.Time,
+		}
+		if end.Intent == stopNone {
+			typ := Normal
+			if d.Failed {
+				typ = Warning
+			}
+			s.events.Record(now, KindInstance, r.Name, typ, "Exited", s.from(), "Process exited: "+st.String())
+		}
+	} else {
+		ended.Message = end.StartErr.Error()
+	}
+	s.dirtyOwner(i)
+	switch d.Verdict {
+	case verdictRemove:
+		s.remove(i)
+		return
+	case verdictFinish:
+		// Done for good: the run's end is the state, as kubectl shows a
+		// completed container.
+		r.Life, r.State = LifeExited, ended
+	case verdictPark:
+		if ran {
+			r.LastState = ended
+		}
+		r.Life = LifePending
+		r.State = State{Phase: PhaseWaiting, Reason: "Pending", Message: "the agent stopped"}
+	case verdictRestart:
+		if ran {
+			r.LastState = ended
+		}
+		if d.Delay <= 0 {
+			r.Life = LifePending
+			r.State = State{Phase: PhaseWaiting, Reason: "Pending"}
+			s.queueStart(i)
+			break
+		}
+		r.Life = LifeBackOff
+		r.State = State{Phase: PhaseWaiting, Reason: d.Reason,
+			Message: fmt.Sprintf("back-off %s restarting failed instance", units.Duration(d.Delay))}
+		if ran {
+			s.events.Record(now, KindInstance, r.Name, Warning, "BackOff", s.from(), "Back-off restarting failed instance")
+		}
+		gen := i.gen
+		i.restartTimer = s.clock.AfterFunc(d.Delay, func() {
+			s.post(func() {
+				if s.instances[i.rec.Name] == i && i.gen == gen && i.rec.Life == LifeBackOff {
+					i.restartTimer = nil
+					s.queueStart(i)
+				}
+			})
+		})
+	}
+	s.save(i)
+}
+
+// stop ends the running process: stop_signal to its group, SIGKILL to the
+// group after stop_timeout. intent says what follows its exit; message,
+// when not "", is the Killing event's text. A stop for deletion or
+// shutdown overrides one for a restart; stopping twice signals once.
+func (s *Supervisor) stop(i *instance, intent stopIntent, message string) {
+	if i.proc == nil {
+		return
+	}
+	if i.rec.Life == LifeStopping {
+		if intent != stopRestart {
+			i.intent = intent
+		}
+		return
+	}
+	i.intent = intent
+	i.rec.Life = LifeStopping
+	t := &i.spec.Template
+	sig := t.StopSignal
+	if message == "" {
+		message = fmt.Sprintf("Stopping instance %s (%s, then SIGKILL after %s)", i.rec.Name, units.SignalName(syscall.Signal(sig)), t.StopTimeout)
+	}
+	s.events.Record(s.clock.Now(), KindInstance, i.rec.Name, Normal, "Killing", s.from(), message)
+	if err := i.proc.SignalGroup(syscall.Signal(sig)); err != nil {
+		s.log.Warn("signal failed", "instance", i.rec.Name, "err", err)
+	}
+	gen := i.gen
+	i.stopTimer = s.clock.AfterFunc(t.StopTimeout.D(), func() {
+		s.post(func() {
+			if i.gen == gen && i.proc != nil {
+				s.log.Warn("stop timeout; killing the process group", "instance", i.rec.Name, "pid", i.proc.Pid())
+				i.proc.SignalGroup(syscall.SIGKILL)
+			}
+		})
+	})
+	s.touch(i)
+}
+
+// delete stops the instance (if running) and removes it once stopped.
+func (s *Supervisor) delete(i *instance, why string) {
+	if i.rec.Terminating {
+		return
+	}
+	i.rec.Terminating = true
+	s.save(i)
+	s.dirtyOwner(i)
+	s.log.Info("deleting instance", "instance", i.rec.Name, "why", why)
+	if i.proc == nil {
+		s.remove(i)
+		return
+	}
+	s.stop(i, stopDelete, "")
+}
+
+// remove forgets the instance entirely. A job keeps what its attempt did.
+func (s *Supervisor) remove(i *instance) {
+	if j := s.jobs[i.rec.Unit]; j != nil && i.rec.Kind == units.KindJob {
+		j.rec.LostFailures += i.rec.FailedRuns
+		if i.rec.Life == LifeExited && i.rec.State.ExitCode == 0 {
+			j.rec.LostSucceeded++
+		}
+		s.saveJob(j)
+	}
+	for _, stop := range []func() bool{i.restartTimer, i.stopTimer} {
+		if stop != nil {
+			stop()
+		}
+	}
+	i.restartTimer, i.stopTimer = nil, nil
+	s.dirtyOwner(i)
+	s.touchOwner(i)
+	s.unindex(i)
+	delete(s.instances, i.rec.Name)
+	delete(s.touched, i.rec.Name)
+	s.gone = append(s.gone, i.rec.Name)
+	s.hostsChanged = true
+	s.opt.Store.del(bucketInstances, i.rec.Name)
+	s.events.Forget(KindInstance, i.rec.Name)
+	s.runner.removeLogs(i.rec.Name)
+}
+
+// probeReport takes a probe's report for run gen of i.
+func (s *Supervisor) probeReport(i *instance, gen uint64, r probes.Report) {
+	if i.gen != gen || i.proc == nil || i.rec.Terminating {
+		return
+	}
+	now := s.clock.Now()
+	if reason, msg := r.Event(); reason != "" {
+		typ := Warning
+		if reason == "ProbeWarning" {
+			typ = Normal
+		}
+		s.events.Record(now, KindInstance, i.rec.Name, typ, reason, s.from(), msg)
+	}
+	switch {
+	case r.Kill():
+		what := "liveness"
+		if r.Kind == probes.Startup {
+			what = "startup"
+		}
+		if r.Result == probes.Failure && r.Kind == probes.Liveness && r.Message != "" && i.spec.Template.Liveness.Watchdog > 0 {
+			s.events.Record(now, KindInstance, i.rec.Name, Warning, "Unhealthy", s.from(), "Liveness probe failed: "+r.Message)
+		}
+		s.stop(i, stopRestart, fmt.Sprintf("Container %s failed %s probe, will be restarted", i.spec.Name, what))
+	case r.Kind == probes.Readiness && r.Changed:
+		if r.Healthy {
+			s.markReady(i, gen, "readiness probe succeeded")
+		} else if i.probeReady {
+			i.probeReady = false
+			s.touch(i)
+		}
+	case r.Kind == probes.Startup && r.Changed && r.Healthy:
+		i.startupDone = true
+		s.touch(i)
+	}
+}
+
+// markReady marks run gen of i ready (readiness probe, READY=1 or s6).
+func (s *Supervisor) markReady(i *instance, gen uint64, why string) {
+	if i.gen != gen || i.proc == nil || i.probeReady {
+		return
+	}
+	i.probeReady = true
+	s.touch(i)
+	s.log.Debug("instance ready", "instance", i.rec.Name, "why", why)
+}
+
+// notified takes an sd_notify message from run gen of i.
+func (s *Supervisor) notified(i *instance, gen uint64, n probes.Notify) {
+	if i.gen != gen || i.proc == nil {
+		return
+	}
+	if _, ok := n.Raw["STATUS"]; ok && i.notifyStatus != n.Status {
+		i.notifyStatus = n.Status
+		s.touch(i)
+	}
+	if n.MainPID > 0 && n.MainPID != i.proc.Pid() {
+		// Only a process of the instance's own group may be its main
+		// process: anything else could make the agent adopt a stranger.
+		if g, err := syscall.Getpgid(n.MainPID); err == nil && g == i.proc.Pgid() {
+			i.mainPID = n.MainPID
+		} else {
+			s.log.Warn("ignoring MAINPID outside the instance's process group", "instance", i.rec.Name, "pid", n.MainPID)
+		}
+	}
+	if n.Ready && i.spec.Template.Readiness != nil && i.spec.Template.Readiness.Notify {
+		s.markReady(i, gen, "READY=1")
+	}
+}
+
+// followMainPID handles the exit of the process the run started with when
+// the instance announced another main process (MAINPID=, as a forking
+// daemon does): that process becomes the run's, and the run goes on. It
+// reports whether it did.
+func (s *Supervisor) followMainPID(i *instance, gen uint64, old *Proc) bool {
+	main := i.mainPID
+	i.mainPID = 0
+	if main == 0 || main == old.Pid() || i.rec.Life == LifeStopping {
+		return false
+	}
+	proc, err := s.opt.Reaper.Adopt(main, old.Pgid(), func(st ExitStatus) {
+		s.post(func() { s.exited(i, gen, st) })
+	})
+	if err != nil {
+		s.log.Info("announced main process is gone", "instance", i.rec.Name, "pid", main, "err", err)
+		return false
+	}
+	i.proc = proc
+	i.rec.PID = main
+	s.save(i)
+	s.events.Record(s.clock.Now(), KindInstance, i.rec.Name, Normal, "MainPID", s.from(),
+		fmt.Sprintf("Process %d exited; %d (MAINPID=) is now the main process", old.Pid(), main))
+	return true
+}
+
+// wakeAt sets a wall-clock timer that makes unit dirty at t, replacing
+// w unless w already fires at t or earlier (and not yet).
+func (s *Supervisor) wakeAt(w *wakeTimer, unit string, t, now time.Time) {
+	if w.stop != nil && !w.at.After(t) && w.at.After(now) {
+		return
+	}
+	if w.stop != nil {
+		w.stop()
+	}
+	w.at = t
+	// A timer counts monotonic time, the target is wall time: when it
+	// fires, the pass that follows sets it again if the wall clock has not
+	// got there yet.
+	w.stop = s.clock.AfterFunc(t.Sub(now), func() {
+		s.post(func() {
+			if w.at.Equal(t) {
+				w.stop, w.at = nil, time.Time{}
+			}
+			s.dirty[unit] = true
+		})
+	})
+}

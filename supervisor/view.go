@@ -1,0 +1,296 @@
+package supervisor
+
+import (
+	"maps"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/tendhq/tend/units"
+)
+
+// view is what the loop publishes for the API: copies of instances, units
+// and hosts, updated at the end of each pass for what the pass changed
+// (never rebuilt), and read without the loop, so that a `tend get` answers
+// while the loop is busy starting five hundred processes. The loop is its
+// only writer.
+type view struct {
+	mu        sync.RWMutex
+	instances map[string]Instance
+	units     map[string]Unit // units, and the jobs cron units made
+	hosts     []Host
+}
+
+func (v *view) init() {
+	v.instances = map[string]Instance{}
+	v.units = map[string]Unit{}
+}
+
+// publish hands the view and the peers what the pass changed. Loop
+// goroutine.
+func (s *Supervisor) publish() {
+	if len(s.touched) == 0 && len(s.touchedUnits) == 0 && len(s.gone) == 0 && !s.hostsChanged {
+		return
+	}
+	insts := make(map[string]*Instance, len(s.touched))
+	var sums []InstanceSummary
+	for name := range s.touched {
+		if i := s.instances[name]; i != nil {
+			in := i.publish()
+			insts[name] = &in
+			sums = append(sums, i.summary())
+		}
+	}
+	for _, name := range s.gone {
+		if s.instances[name] == nil {
+			insts[name] = nil
+		}
+	}
+	us := make(map[string]*Unit, len(s.touchedUnits))
+	for name := range s.touchedUnits {
+		switch j := s.jobs[name]; {
+		case s.units[name] != nil:
+			u := s.publishUnit(s.units[name])
+			us[name] = &u
+		case j != nil && j.rec.Cron != "":
+			u := s.publishCronJob(j)
+			us[name] = &u
+		default:
+			us[name] = nil
+		}
+	}
+	var hosts []Host
+	if s.hostsChanged {
+		hosts = s.publishHosts()
+	}
+	s.view.update(insts, us, hosts)
+	if len(sums) > 0 || len(s.gone) > 0 {
+		sort.Slice(sums, func(a, b int) bool { return sums[a].Name < sums[b].Name })
+		s.opt.Peers.Publish(sums, s.gone)
+	}
+	clear(s.touched)
+	clear(s.touchedUnits)
+	s.gone = nil
+	s.hostsChanged = false
+	s.notifySubs()
+}
+
+// update applies a pass's changes: a nil entry removes.
+func (v *view) update(insts map[string]*Instance, us map[string]*Unit, hosts []Host) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for name, in := range insts {
+		if in == nil {
+			delete(v.instances, name)
+		} else {
+			v.instances[name] = *in
+		}
+	}
+	for name, u := range us {
+		if u == nil {
+			delete(v.units, name)
+		} else {
+			v.units[name] = *u
+		}
+	}
+	if hosts != nil {
+		v.hosts = hosts
+	}
+}
+
+func (v *view) instance(name string) (Instance, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	in, ok := v.instances[name]
+	return in, ok
+}
+
+func (v *view) listInstances(sel units.Selector) []Instance {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := make([]Instance, 0, len(v.instances))
+	for _, in := range v.instances {
+		if sel.Matches(in.Labels) {
+			out = append(out, in)
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
+	return out
+}
+
+func (v *view) unit(name string) (Unit, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	u, ok := v.units[name]
+	return u, ok
+}
+
+// listUnits lists the units of kind ("" all); the jobs cron units made
+// are listed with the jobs, as kubectl lists a CronJob's Jobs.
+func (v *view) listUnits(kind string) []Unit {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	var out []Unit
+	for _, name := range slices.Sorted(maps.Keys(v.units)) {
+		if u := v.units[name]; kind == "" || u.Kind == kind {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func (v *view) listHosts() []Host {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return slices.Clone(v.hosts)
+}
+
+// publishUnit makes the API's copy of u with its counts. Loop goroutine.
+func (s *Supervisor) publishUnit(u *units.Unit) Unit {
+	out := Unit{
+		Name:     u.Name,
+		Kind:     u.Kind.String(),
+		Path:     u.Path,
+		Version:  u.Version,
+		Labels:   u.Labels.Clone(),
+		Selector: u.Selector.String(),
+		Created:  s.unitRecs[u.Name].Created,
+		Source:   string(u.Source),
+		Template: TemplateSummary{
+			Labels:     u.Template.Labels.Clone(),
+			Command:    u.Template.Command,
+			Env:        u.Template.Env,
+			WorkingDir: u.Template.WorkingDir,
+			User:       u.Template.User,
+			Restart:    u.Template.Restart.String(),
+		},
+	}
+	if len(u.Placement.NodeSelector) > 0 {
+		out.NodeSelector = u.Placement.NodeSelector.String()
+	}
+	if p := u.Template.Liveness; p != nil {
+		out.Template.Liveness = p.Describe()
+	}
+	if p := u.Template.Readiness; p != nil {
+		out.Template.Readiness = p.Describe()
+	}
+	if p := u.Template.Startup; p != nil {
+		out.Template.Startup = p.Describe()
+	}
+	if err := s.problems[u.Name]; err != nil {
+		out.Error = err.Error()
+	}
+	switch hosts := len(eligibleHosts(u, s.members)); {
+	case hosts == 0:
+	case u.Kind == units.KindReplicated:
+		out.Desired = u.Replicas
+	case u.Kind == units.KindPerHost:
+		out.Desired = hosts
+	}
+	for _, i := range s.owned[u.Name] {
+		countInto(&out, i)
+	}
+	switch u.Kind {
+	case units.KindJob:
+		if j := s.jobs[u.Name]; j != nil {
+			s.publishJobInto(&out, j)
+		}
+	case units.KindCron:
+		rec := s.crons[u.Name]
+		out.Schedule = u.Schedule
+		out.TimeZone = u.TimeZone
+		out.Suspend = u.Suspend
+		out.ConcurrencyPolicy = u.ConcurrencyPolicy.String()
+		out.LastSchedule = rec.LastSchedule
+		out.Missed = rec.Missed
+		for _, j := range s.sortedCronJobs(u.Name) {
+			if !j.rec.finished() {
+				out.ActiveJobs = append(out.ActiveJobs, j.rec.Name)
+			}
+		}
+	}
+	return out
+}
+
+// countInto counts i in its unit's copy.
+func countInto(out *Unit, i *instance) {
+	switch r := &i.rec; {
+	case r.Terminating:
+	case r.Life.hasProcess():
+		out.Current++
+		out.Running++
+		if i.ready() {
+			out.Ready++
+		}
+	case r.Life == LifeExited && r.State.ExitCode == 0:
+		out.Succeeded++
+	case r.Life == LifeExited:
+		out.Failed++
+	default:
+		out.Current++
+		out.Waiting++
+	}
+}
+
+// publishJobInto adds a job's progress to its copy.
+func (s *Supervisor) publishJobInto(out *Unit, j *job) {
+	u := j.spec
+	var attempts []InstanceSummary
+	for _, in := range s.summariesOf(j.rec.Name) {
+		if in.Kind == units.KindJob {
+			attempts = append(attempts, in)
+		}
+	}
+	c := countAttempts(&j.rec, attempts)
+	out.Completions = u.Completions
+	out.Parallelism = u.Parallelism
+	out.BackoffLimit = u.BackoffLimit
+	out.Active = c.active
+	out.Succeeded = c.succeeded
+	out.Failed = c.failures
+	out.StartTime = j.rec.Start
+	out.CompletionTime = j.rec.Completion
+	out.Condition = j.rec.Condition
+	out.Reason = j.rec.Reason
+	out.Owner = j.rec.Cron
+}
+
+// publishCronJob makes the copy of a job a cron unit made.
+func (s *Supervisor) publishCronJob(j *job) Unit {
+	out := s.publishUnit(j.spec)
+	out.Name, out.Kind, out.Path, out.Created = j.rec.Name, units.KindJob.String(), "", j.rec.Start
+	out.Schedule, out.TimeZone, out.Suspend, out.ConcurrencyPolicy = "", "", false, ""
+	out.LastSchedule, out.ActiveJobs, out.Missed = time.Time{}, nil, 0
+	out.Desired, out.Current, out.Ready, out.Running, out.Waiting = 0, 0, 0, 0, 0
+	for _, i := range s.owned[j.rec.Name] {
+		if i.proc != nil {
+			out.Current++
+			out.Running++
+		}
+	}
+	s.publishJobInto(&out, j)
+	return out
+}
+
+// publishHosts makes the copies of the hosts.
+func (s *Supervisor) publishHosts() []Host {
+	count := map[string]int{s.opt.Host: len(s.instances)}
+	for _, list := range s.remote {
+		for _, in := range list {
+			count[in.Host]++
+		}
+	}
+	out := make([]Host, 0, len(s.members))
+	for _, m := range s.members {
+		out = append(out, Host{
+			Name:      m.Name,
+			Labels:    m.Labels.Clone(),
+			Status:    m.Status.String(),
+			Version:   m.Version,
+			Started:   m.Started,
+			Instances: count[m.Name],
+		})
+	}
+	return out
+}

@@ -322,14 +322,14 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) units(w http.ResponseWriter, r *http.Request) {
-	kind := r.URL.Query().Get("kind")
-	if kind != "" {
-		k, err := units.ParseKind(kind)
+	var kind units.Kind
+	if q := r.URL.Query().Get("kind"); q != "" {
+		k, err := units.ParseKind(q)
 		if err != nil {
 			a.fail(w, r, fmt.Errorf("%w: %w", ErrInvalid, err))
 			return
 		}
-		kind = k.String()
+		kind = k
 	}
 	writeJSON(w, http.StatusOK, nonNil(a.b.Units(kind)))
 }

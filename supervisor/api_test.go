@@ -94,10 +94,10 @@ func newFake() *fake {
 		},
 		LogsFn: f.readLogs,
 
-		UnitsFn: func(kind string) []Unit {
+		UnitsFn: func(kind units.Kind) []Unit {
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			return sorted(f.units, func(u Unit) bool { return kind == "" || u.Kind == kind })
+			return sorted(f.units, func(u Unit) bool { return kind == 0 || u.Kind == kind })
 		},
 		UnitFn: func(name string) (Unit, error) {
 			f.mu.Lock()
@@ -228,7 +228,7 @@ func (f *fake) applyUnit(filename string, data []byte) (ApplyResult, error) {
 		return ApplyResult{}, fmt.Errorf("unit file %s: %w", filename, list)
 	}
 	name := strings.TrimSuffix(filename, ".toml")
-	res := ApplyResult{Name: name, Kind: "replicated", Action: "created"}
+	res := ApplyResult{Name: name, Kind: units.KindReplicated, Action: "created"}
 	f.change(func() {
 		if old, ok := f.applied[name]; ok {
 			res.Action = "configured"
@@ -237,7 +237,7 @@ func (f *fake) applyUnit(filename string, data []byte) (ApplyResult, error) {
 			}
 		}
 		f.applied[name] = data
-		f.units[name] = Unit{Name: name, Kind: "replicated", Source: string(data), Desired: 1}
+		f.units[name] = Unit{Name: name, Kind: units.KindReplicated, Source: string(data), Desired: 1}
 	})
 	return res, nil
 }
@@ -317,13 +317,13 @@ func fixture() *fake {
 	b := newFake()
 	t0 := time.Date(2020, 10, 24, 0, 9, 40, 0, time.UTC)
 	for _, n := range []string{"kubia-7hjkc", "kubia-9w7gs"} {
-		b.instances[n] = Instance{Name: n, Unit: "kubia", Kind: "replicated", Host: "edge-17",
+		b.instances[n] = Instance{Name: n, Unit: "kubia", Kind: units.KindReplicated, Host: "edge-17",
 			Labels: units.Labels{"app": "kubia"}, Command: []string{"kubia"}, Created: t0, Status: "Running", Ready: true}
 	}
-	b.instances["ssd-monitor-hkpq4"] = Instance{Name: "ssd-monitor-hkpq4", Unit: "ssd-monitor", Kind: "per-host",
+	b.instances["ssd-monitor-hkpq4"] = Instance{Name: "ssd-monitor-hkpq4", Unit: "ssd-monitor", Kind: units.KindPerHost,
 		Host: "edge-17", Labels: units.Labels{"app": "ssd-monitor"}, Status: "Running"}
-	b.units["kubia"] = Unit{Name: "kubia", Kind: "replicated", Desired: 3, Current: 3, Ready: 3, Selector: "app=kubia"}
-	b.units["ssd-monitor"] = Unit{Name: "ssd-monitor", Kind: "per-host", NodeSelector: "disk=ssd"}
+	b.units["kubia"] = Unit{Name: "kubia", Kind: units.KindReplicated, Desired: 3, Current: 3, Ready: 3, Selector: "app=kubia"}
+	b.units["ssd-monitor"] = Unit{Name: "ssd-monitor", Kind: units.KindPerHost, NodeSelector: "disk=ssd"}
 	b.hosts["edge-17"] = Host{Name: "edge-17", Status: "Ready", Version: "v0.0.0-test", Labels: units.Labels{"zone": "a"}}
 	b.events = []Event{
 		{Kind: "unit", Object: "kubia", Type: "Normal", Reason: "SuccessfulCreate", Message: "Created instance: kubia-7hjkc", Count: 1},

@@ -122,7 +122,7 @@ func (s *Supervisor) Logs(ctx context.Context, name string, opts LogOptions) (io
 
 // Units implements Backend. Jobs made by cron units are listed with the
 // jobs (kind "job" or all), as kubectl lists a CronJob's Jobs.
-func (s *Supervisor) Units(kind string) []Unit { return s.view.listUnits(kind) }
+func (s *Supervisor) Units(kind units.Kind) []Unit { return s.view.listUnits(kind) }
 
 // Unit implements Backend; a cron unit's jobs are found by name too.
 func (s *Supervisor) Unit(name string) (Unit, error) {

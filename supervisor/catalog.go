@@ -150,7 +150,7 @@ func (c *DirCatalog) Put(filename string, data []byte) (ApplyResult, error) {
 	if err != nil {
 		return ApplyResult{}, err
 	}
-	res := ApplyResult{Name: u.Name, Kind: u.Kind.String(), Action: "created"}
+	res := ApplyResult{Name: u.Name, Kind: u.Kind, Action: "created"}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old := c.units[u.Name]

@@ -244,7 +244,7 @@ func TestUnsuspendedCronRunsOnceNotItsBacklog(t *testing.T) {
 	clock.Advance(time.Minute)
 	a.waitUnit("tick", "one run", func(u Unit) bool { return !u.LastSchedule.IsZero() })
 	n := 0
-	for _, u := range a.sup.Units("job") {
+	for _, u := range a.sup.Units(units.KindJob) {
 		if u.Owner == "tick" {
 			n++
 		}

@@ -178,7 +178,7 @@ func (i *instance) publish() Instance {
 	out := Instance{
 		Name:         i.rec.Name,
 		Unit:         i.rec.Unit,
-		Kind:         i.rec.Kind.String(),
+		Kind:         i.rec.Kind,
 		Slot:         i.rec.Slot,
 		Host:         i.rec.Host,
 		Labels:       i.rec.Labels.Clone(),
@@ -193,9 +193,6 @@ func (i *instance) publish() Instance {
 		User:         t.User,
 		NotifyStatus: i.notifyStatus,
 		Env:          t.Env,
-	}
-	if i.rec.Kind == 0 {
-		out.Kind = ""
 	}
 	if i.proc != nil {
 		out.PID = i.rec.PID

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/tendhq/tend/units"
 )
 
 // A start that fails with restart_delay = "0s" is retried no sooner than
@@ -58,7 +60,7 @@ func TestKindChangeReplacesInstancesWithoutAFight(t *testing.T) {
 	a.apply("flip", "kind = \"replicated\"\nreplicas = 2", "sleep")
 	a.waitUnit("flip", "2 replicas", func(u Unit) bool {
 		list := a.ownedBy("flip")
-		return u.Kind == "replicated" && u.Running == 2 && len(list) == 2 && list[0].Kind == "replicated" && list[1].Kind == "replicated"
+		return u.Kind == units.KindReplicated && u.Running == 2 && len(list) == 2 && list[0].Kind == units.KindReplicated && list[1].Kind == units.KindReplicated
 	})
 	if n := countReason(a.sup.Events(KindUnit, "flip"), "SuccessfulCreate"); n > 4 {
 		t.Fatalf("%d SuccessfulCreate events: the controllers fought", n)

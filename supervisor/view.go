@@ -126,14 +126,14 @@ func (v *view) unit(name string) (Unit, bool) {
 	return u, ok
 }
 
-// listUnits lists the units of kind ("" all); the jobs cron units made
+// listUnits lists the units of kind (0: all); the jobs cron units made
 // are listed with the jobs, as kubectl lists a CronJob's Jobs.
-func (v *view) listUnits(kind string) []Unit {
+func (v *view) listUnits(kind units.Kind) []Unit {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	var out []Unit
 	for _, name := range slices.Sorted(maps.Keys(v.units)) {
-		if u := v.units[name]; kind == "" || u.Kind == kind {
+		if u := v.units[name]; kind == 0 || u.Kind == kind {
 			out = append(out, u)
 		}
 	}
@@ -150,7 +150,7 @@ func (v *view) listHosts() []Host {
 func (s *Supervisor) publishUnit(u *units.Unit) Unit {
 	out := Unit{
 		Name:     u.Name,
-		Kind:     u.Kind.String(),
+		Kind:     u.Kind,
 		Path:     u.Path,
 		Version:  u.Version,
 		Labels:   u.Labels.Clone(),
@@ -259,7 +259,7 @@ func (s *Supervisor) publishJobInto(out *Unit, j *job) {
 // publishCronJob makes the copy of a job a cron unit made.
 func (s *Supervisor) publishCronJob(j *job) Unit {
 	out := s.publishUnit(j.spec)
-	out.Name, out.Kind, out.Path, out.Created = j.rec.Name, units.KindJob.String(), "", j.rec.Start
+	out.Name, out.Kind, out.Path, out.Created = j.rec.Name, units.KindJob, "", j.rec.Start
 	out.Schedule, out.TimeZone, out.Suspend, out.ConcurrencyPolicy = "", "", false, ""
 	out.LastSchedule, out.ActiveJobs, out.Missed = time.Time{}, nil, 0
 	out.Desired, out.Current, out.Ready, out.Running, out.Waiting = 0, 0, 0, 0, 0

@@ -15,9 +15,9 @@ import (
 
 // Instance is the published status of one instance (a Pod, in kubectl's words).
 type Instance struct {
-	Name string `json:"name"`
-	Unit string `json:"unit,omitempty"` // the owning unit; "" when orphaned
-	Kind string `json:"kind,omitempty"` // the owning unit's kind
+	Name string     `json:"name"`
+	Unit string     `json:"unit,omitempty"` // the owning unit; "" when orphaned
+	Kind units.Kind `json:"kind,omitzero"`  // the owning unit's kind; 0 when orphaned
 	// Slot is which of its unit's replicas the instance is (0, 1, ...),
 	// or which attempt of its job.
 	Slot    int          `json:"slot"`
@@ -64,7 +64,7 @@ type State struct {
 // Unit is the published status of a unit.
 type Unit struct {
 	Name     string       `json:"name"`
-	Kind     string       `json:"kind"` // replicated, per-host, job, cron
+	Kind     units.Kind   `json:"kind"` // replicated, per-host, job, cron
 	Path     string       `json:"path"`
 	Version  string       `json:"version"`
 	Labels   units.Labels `json:"labels,omitempty"`
@@ -171,9 +171,9 @@ type LabelChange struct {
 
 // ApplyResult says what apply did with one unit file.
 type ApplyResult struct {
-	Name   string `json:"name"`
-	Kind   string `json:"kind"`
-	Action string `json:"action"` // created, configured, unchanged
+	Name   string     `json:"name"`
+	Kind   units.Kind `json:"kind"`
+	Action string     `json:"action"` // created, configured, unchanged
 }
 
 // Errors the Backend returns and the API maps to status codes.
@@ -206,8 +206,8 @@ type Backend interface {
 	// ctx is done or the run ends.
 	Logs(ctx context.Context, name string, opts LogOptions) (io.ReadCloser, error)
 
-	// Units lists units; kind "" = all, else a units.Kind name.
-	Units(kind string) []Unit
+	// Units lists units of kind; 0 = all.
+	Units(kind units.Kind) []Unit
 	Unit(name string) (Unit, error)
 	// ApplyUnit validates the file (filename's stem names the unit) and
 	// writes it into the unit directory atomically. An invalid file returns

@@ -50,16 +50,16 @@ func fixture() *fake {
 	b := newFake()
 	now := time.Now()
 	for i, n := range []string{"kubia-7hjkc", "kubia-9w7gs", "kubia-f4d5l"} {
-		b.instances[n] = supervisor.Instance{Name: n, Unit: "kubia", Kind: "replicated", Host: "edge-17",
+		b.instances[n] = supervisor.Instance{Name: n, Unit: "kubia", Kind: units.KindReplicated, Host: "edge-17",
 			Labels: units.Labels{"app": "kubia"}, Command: []string{"kubia"}, Created: now.Add(-time.Duration(i+1) * time.Minute),
 			Status: "Running", Ready: true, PID: 100 + i}
 	}
-	b.instances["ssd-monitor-hkpq4"] = supervisor.Instance{Name: "ssd-monitor-hkpq4", Unit: "ssd-monitor", Kind: "per-host",
+	b.instances["ssd-monitor-hkpq4"] = supervisor.Instance{Name: "ssd-monitor-hkpq4", Unit: "ssd-monitor", Kind: units.KindPerHost,
 		Host: "edge-17", Labels: units.Labels{"app": "ssd-monitor"}, Created: now, Status: "Running", Ready: true}
-	b.units["kubia"] = supervisor.Unit{Name: "kubia", Kind: "replicated", Desired: 3, Current: 3, Ready: 3, Selector: "app=kubia",
+	b.units["kubia"] = supervisor.Unit{Name: "kubia", Kind: units.KindReplicated, Desired: 3, Current: 3, Ready: 3, Selector: "app=kubia",
 		Labels: units.Labels{"app": "kubia"}, Created: now, Source: "kind = \"replicated\"\nreplicas = 3\n[template]\nlabels = { app = \"kubia\" }\ncommand = [\"kubia\"]\n"}
-	b.units["ssd-monitor"] = supervisor.Unit{Name: "ssd-monitor", Kind: "per-host", NodeSelector: "disk=ssd", Created: now}
-	b.units["multi-completion-batch-job"] = supervisor.Unit{Name: "multi-completion-batch-job", Kind: "job", Created: now}
+	b.units["ssd-monitor"] = supervisor.Unit{Name: "ssd-monitor", Kind: units.KindPerHost, NodeSelector: "disk=ssd", Created: now}
+	b.units["multi-completion-batch-job"] = supervisor.Unit{Name: "multi-completion-batch-job", Kind: units.KindJob, Created: now}
 	b.hosts["edge-17"] = supervisor.Host{Name: "edge-17", Status: "Ready", Version: "v0.1.0", Started: now, Labels: units.Labels{"zone": "a"}}
 	b.events = []supervisor.Event{{Kind: "unit", Object: "kubia", Type: "Normal", Reason: "SuccessfulCreate",
 		Message: "Created instance: kubia-7hjkc", From: "replicated-controller", First: now, Last: now, Count: 1}}
@@ -128,10 +128,10 @@ func newFake() *fake {
 			return io.NopCloser(strings.NewReader(text)), nil
 		},
 
-		UnitsFn: func(kind string) []supervisor.Unit {
+		UnitsFn: func(kind units.Kind) []supervisor.Unit {
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			return sorted(f.units, func(u supervisor.Unit) bool { return kind == "" || u.Kind == kind })
+			return sorted(f.units, func(u supervisor.Unit) bool { return kind == 0 || u.Kind == kind })
 		},
 		UnitFn: func(name string) (supervisor.Unit, error) {
 			f.mu.Lock()
@@ -223,7 +223,7 @@ func (f *fake) applyUnit(filename string, data []byte) (supervisor.ApplyResult, 
 	if err != nil {
 		return supervisor.ApplyResult{}, err
 	}
-	res := supervisor.ApplyResult{Name: u.Name, Kind: u.Kind.String(), Action: "created"}
+	res := supervisor.ApplyResult{Name: u.Name, Kind: u.Kind, Action: "created"}
 	f.change(func() {
 		f.record("ApplyUnit %s", filename)
 		if old, ok := f.files[filename]; ok {
@@ -235,7 +235,7 @@ func (f *fake) applyUnit(filename string, data []byte) (supervisor.ApplyResult, 
 			res.Action = "configured"
 		}
 		f.files[filename] = string(data)
-		f.units[u.Name] = supervisor.Unit{Name: u.Name, Kind: u.Kind.String(), Source: string(data), Desired: u.Replicas}
+		f.units[u.Name] = supervisor.Unit{Name: u.Name, Kind: u.Kind, Source: string(data), Desired: u.Replicas}
 	})
 	return res, nil
 }
@@ -508,7 +508,7 @@ func TestCLIDelete(t *testing.T) {
 		{[]string{"delete", "rs", "kubia", "--cascade"}, "DeleteUnit kubia orphan=false"},
 		{[]string{"delete", "rc", "kubia"}, "DeleteUnit kubia orphan=false"},
 	} {
-		b.change(func() { b.units["kubia"] = supervisor.Unit{Name: "kubia", Kind: "replicated"} })
+		b.change(func() { b.units["kubia"] = supervisor.Unit{Name: "kubia", Kind: units.KindReplicated} })
 		r := tendCLI(t, sock, nil, tc.args...)
 		calls := b.Calls()
 		if r.code != 0 || r.stdout != "unit \"kubia\" deleted\n" || calls[len(calls)-1] != tc.call {

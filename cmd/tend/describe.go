@@ -322,11 +322,11 @@ func (d *describer) unit(w io.Writer, u supervisor.Unit, events []supervisor.Eve
 	if u.Source != "" {
 		spec, _ = units.Parse(u.Name+".toml", []byte(u.Source))
 	}
-	kind, _ := units.ParseKind(u.Kind)
+	kind := u.Kind
 
 	d.start(w)
 	d.line(0, "Name:\t%s", u.Name)
-	d.line(0, "Kind:\t%s", orNone(u.Kind))
+	d.line(0, "Kind:\t%s", kindOrNone(kind))
 	if u.Path != "" {
 		d.line(0, "File:\t%s", u.Path)
 	}
@@ -441,4 +441,12 @@ func (d *describer) host(w io.Writer, h supervisor.Host, instances []supervisor.
 	}
 	d.events(events)
 	d.tw.Flush()
+}
+
+// kindOrNone is a unit kind's name, or <none> for no kind.
+func kindOrNone(k units.Kind) string {
+	if k == 0 {
+		return "<none>"
+	}
+	return k.String()
 }

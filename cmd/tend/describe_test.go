@@ -125,7 +125,7 @@ Events:      <none>
 // The seed's `kubectl describe rc kubia`, for a replicated unit.
 func TestDescribeReplicatedUnit(t *testing.T) {
 	u := supervisor.Unit{
-		Name: "kubia", Kind: "replicated", Path: "/etc/tend/units.d/kubia.toml", Selector: "app=kubia",
+		Name: "kubia", Kind: units.KindReplicated, Path: "/etc/tend/units.d/kubia.toml", Selector: "app=kubia",
 		Labels: units.Labels{"app": "kubia"}, Desired: 3, Current: 3, Ready: 3, Running: 3,
 		Template: supervisor.TemplateSummary{Labels: units.Labels{"app": "kubia"}, Command: []string{"kubia", "--port", "8080"}, Restart: "always"},
 	}
@@ -164,7 +164,7 @@ Events:
 
 func TestDescribePerHostUnitWithError(t *testing.T) {
 	u := supervisor.Unit{
-		Name: "ssd-monitor", Kind: "per-host", Selector: "app=ssd-monitor", NodeSelector: "disk=ssd",
+		Name: "ssd-monitor", Kind: units.KindPerHost, Selector: "app=ssd-monitor", NodeSelector: "disk=ssd",
 		Desired: 1, Current: 1, Ready: 1, Running: 1,
 		Error: "ssd-monitor.toml:7: template.restart_delay: \"soon\" is not a duration\nssd-monitor.toml:9: template.bogus: unknown key",
 		Template: supervisor.TemplateSummary{Labels: units.Labels{"app": "ssd-monitor"}, Command: []string{"ssd-monitor"},
@@ -199,7 +199,7 @@ Events:    <none>
 // A job's settings come from its unit file, which the wire form carries.
 func TestDescribeJobUnit(t *testing.T) {
 	u := supervisor.Unit{
-		Name: "multi-completion-batch-job", Kind: "job", Running: 1, Active: 1, Succeeded: 1,
+		Name: "multi-completion-batch-job", Kind: units.KindJob, Running: 1, Active: 1, Succeeded: 1,
 		Source:   "kind = \"job\"\ncompletions = 5\nparallelism = 2\n[template]\ncommand = [\"batch\"]\nrestart = \"on-failure\"\n",
 		Template: supervisor.TemplateSummary{Command: []string{"batch"}, Restart: "on-failure"},
 	}

@@ -255,7 +255,7 @@ func (p printer) unitTable(kind units.Kind, o getOptions) ([]string, func(superv
 	default:
 		header = []string{"NAME", "KIND", "DESIRED", "CURRENT", "READY", "AGE"}
 		cells = func(u supervisor.Unit) []string {
-			return append(append([]string{u.Name, u.Kind}, counts(u)...), p.age(u.Created))
+			return append(append([]string{u.Name, u.Kind.String()}, counts(u)...), p.age(u.Created))
 		}
 	}
 	if o.wide() {

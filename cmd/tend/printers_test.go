@@ -88,7 +88,7 @@ func TestEventAge(t *testing.T) {
 
 func seedInstance(name, age string, labels units.Labels) supervisor.Instance {
 	return supervisor.Instance{
-		Name: name, Unit: "kubia", Kind: "replicated", Host: "gke-kubia-default-pool-ca08bdd4-b79f",
+		Name: name, Unit: "kubia", Kind: units.KindReplicated, Host: "gke-kubia-default-pool-ca08bdd4-b79f",
 		Labels: labels, Created: ago(dur(age)), Status: "Running", Ready: true, PID: 4000 + len(age),
 	}
 }
@@ -175,15 +175,15 @@ kubia-8zw5n   1/1   Running   0   62s
 }
 
 func TestUnitTables(t *testing.T) {
-	rc := supervisor.Unit{Name: "kubia", Kind: "replicated", Desired: 3, Current: 3, Ready: 3, Created: ago(dur("6m37s")),
+	rc := supervisor.Unit{Name: "kubia", Kind: units.KindReplicated, Desired: 3, Current: 3, Ready: 3, Created: ago(dur("6m37s")),
 		Selector: "app=kubia", Labels: units.Labels{"app": "kubia"}, Template: supervisor.TemplateSummary{Command: []string{"kubia", "--port", "8080"}}}
-	ds := supervisor.Unit{Name: "ssd-monitor", Kind: "per-host", Desired: 1, Current: 1, Ready: 0, Created: ago(79 * time.Second),
+	ds := supervisor.Unit{Name: "ssd-monitor", Kind: units.KindPerHost, Desired: 1, Current: 1, Ready: 0, Created: ago(79 * time.Second),
 		NodeSelector: "disk=ssd", Selector: "app=ssd-monitor"}
-	job := supervisor.Unit{Name: "batch-job", Kind: "job", Created: ago(dur("2m27s")), Completions: 1, Succeeded: 1,
+	job := supervisor.Unit{Name: "batch-job", Kind: units.KindJob, Created: ago(dur("2m27s")), Completions: 1, Succeeded: 1,
 		StartTime: ago(dur("2m27s")), CompletionTime: ago(dur("2m27s")).Add(dur("2m5s"))}
-	running := supervisor.Unit{Name: "multi-completion-batch-job", Kind: "job", Created: ago(14 * time.Second), Completions: 5,
+	running := supervisor.Unit{Name: "multi-completion-batch-job", Kind: units.KindJob, Created: ago(14 * time.Second), Completions: 5,
 		StartTime: ago(14 * time.Second)}
-	cron := supervisor.Unit{Name: "batch-job-every-fifteen-minutes", Kind: "cron", Created: ago(79 * time.Second),
+	cron := supervisor.Unit{Name: "batch-job-every-fifteen-minutes", Kind: units.KindCron, Created: ago(79 * time.Second),
 		Schedule: "0,15,30,45 * * * *"}
 
 	checkGolden(t, "get rc", printTable(fetched{res: resourceWords["rc"], units: []supervisor.Unit{rc}}, getOptions{}), `

@@ -101,8 +101,8 @@ func (r resource) String() string {
 func (r resource) singular() string { return strings.TrimSuffix(r.String(), "s") }
 
 // kindMatches reports whether a unit of kind k is one that r selects.
-func (r resource) kindMatches(k string) bool {
-	return r.typ == resUnits && (r.kind == 0 || r.kind.String() == k)
+func (r resource) kindMatches(k units.Kind) bool {
+	return r.typ == resUnits && (r.kind == 0 || r.kind == k)
 }
 
 // describeKind says which units r selects, for messages: "replicated units".

@@ -71,7 +71,7 @@ func (c *CLI) runScale(ctx context.Context, args []string) error {
 			}
 			return err
 		}
-		kind, _ := units.ParseKind(u.Kind)
+		kind := u.Kind
 		if kind == units.KindPerHost {
 			return usagef("scale", "unit %q is per-host: it runs one instance on each host its node selector matches; change the selector or the hosts' labels instead", name)
 		}

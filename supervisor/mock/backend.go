@@ -26,7 +26,7 @@ type Backend struct {
 	LabelInstanceFn  func(name string, change supervisor.LabelChange) (supervisor.Instance, error)
 	LogsFn           func(ctx context.Context, name string, opts supervisor.LogOptions) (io.ReadCloser, error)
 
-	UnitsFn      func(kind string) []supervisor.Unit
+	UnitsFn      func(kind units.Kind) []supervisor.Unit
 	UnitFn       func(name string) (supervisor.Unit, error)
 	ApplyUnitFn  func(filename string, data []byte) (supervisor.ApplyResult, error)
 	DeleteUnitFn func(name string, orphan bool) error
@@ -75,7 +75,7 @@ func (b *Backend) Logs(ctx context.Context, name string, opts supervisor.LogOpti
 	return b.LogsFn(ctx, name, opts)
 }
 
-func (b *Backend) Units(kind string) []supervisor.Unit {
+func (b *Backend) Units(kind units.Kind) []supervisor.Unit {
 	need(b.UnitsFn != nil, "Units")
 	return b.UnitsFn(kind)
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/xml"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -148,6 +150,7 @@ func sample() results {
 			{Name: "tend", Figures: map[string]float64{
 				"restart_p50": 1, "restart_p99": 3, "fanout_10": 0.01, "fanout_100": 0.05,
 				"pss_10": 9, "pss_100": 12, "idle_cpu_100": 0, "stop_100": 20,
+				"fanout_replicas_10": 0.008, "fanout_replicas_100": 0.04, "pss_replicas_10": 8.5, "pss_replicas_100": 10,
 				probeCPUID: 7.5, probeSysID: 4, probeSpanID: 60, probeFloorTCPID: 4.5, probeFloorHTTPID: 5.8, probeFloorEvenID: 22,
 				probeRateID: 990, probeBusyID: 8, cronP50ID: 2, cronP99ID: 3.5, jobID: 0.5,
 			}},
@@ -265,6 +268,7 @@ func TestTables(t *testing.T) {
 		"| probe CPU with 1000 HTTP liveness probes a second under 5% of one core (issue 3) | tend 7.50% with 1000; floor, a plain Go client at the same moments: connect+close 4.50%, bare HTTP GET 5.80%; machine busy 8.00% | MISSED |",
 		"| cron start lag p99 under 20 ms over 30 runs of @every 1s (issue 4) | tend p50 2.00 ms, p99 3.50 ms over 30 runs | met |",
 		"| job of 1000 completions, parallelism 50: start to completion | 0.5 | s |",
+		"| fan-out N=100 as the replicas of one unit | 0.04 | s |",
 		"tend's probe runner and supervisor add 1.70% to it",
 		"![tend's figures over each peer's, log scale](ratios.svg)",
 	} {
@@ -514,5 +518,32 @@ func TestProbeMoments(t *testing.T) {
 	}
 	if ev := evenPhases(4, time.Second); !slices.Equal(ev, []time.Duration{0, 250 * time.Millisecond, 500 * time.Millisecond, 750 * time.Millisecond}) {
 		t.Errorf("evenPhases = %v", ev)
+	}
+}
+
+func TestTendLayouts(t *testing.T) {
+	w := spec{stamp: "/x/stamp", file: "/x/starts", mode: modeSleep, n: 3}
+	files := stampUnits("s", w.n, w.stamp, w.file, w.mode)
+	if len(files) != 3 || files[0].name != "s0000" || files[2].name != "s0002" {
+		t.Fatalf("unit files %+v", files)
+	}
+	for _, f := range files {
+		if !strings.Contains(f.text, "replicas = 1\n") || !strings.Contains(f.text, `labels = { app = "`+f.name+`" }`) {
+			t.Errorf("%s: want one replica and labels of its own:\n%s", f.name, f.text)
+		}
+	}
+	if got := unitName("s", 4999, 5000); got != "s4999" {
+		t.Errorf("unitName = %q", got)
+	}
+	if got := unitName("s", 7, 20000); got != "s00007" {
+		t.Errorf("unitName at 20000 = %q, want five digits", got)
+	}
+	dir := t.TempDir()
+	if _, _, err := (tendPeer{bin: "tend", oneUnit: true}).Setup(dir, w); err != nil {
+		t.Fatal(err)
+	}
+	text, err := os.ReadFile(filepath.Join(dir, "units", "stamp.toml"))
+	if err != nil || !strings.Contains(string(text), "replicas = 3\n") {
+		t.Errorf("one unit of 3 replicas: %s, %v", text, err)
 	}
 }

@@ -40,7 +40,15 @@ each peer's, measured in the same run on the same machine and clock.
   one start a second and that cannot be turned off: that is the comparison.
 - **fan-out N**: from starting the supervisor to the N-th workload start.
   Fan-out, memory and stop are single events, so each is the median of three
-  runs (` + "`-reps`" + `).
+  runs (` + "`-reps`" + `). Each supervisor gets the N workloads laid out its
+  usual way: a service directory each (runit, s6, daemontools), one
+  ` + "`[program]`" + ` with ` + "`numprocs = N`" + ` (supervisord), and for tend N unit
+  files of one replica each (` + "`kind = \"replicated\"`" + `, ` + "`replicas = 1`" + `,
+  labels of its own), as users load it. That is the like-for-like layout,
+  the one behind tend's fan-out, memory, idle CPU and stop figures and the
+  goals that compare them with the peers. tend's other layout, one unit of
+  N replicas, takes its turn in the same rounds and is shown among the
+  tend-only figures.
 - **memory PSS N**: the supervisor side only, every one of its processes
   (runsvdir and each runsv; s6-svscan and each s6-supervise; svscan and each
   supervise; supervisord; tend's agent), summed from /proc/PID/smaps_rollup

@@ -264,8 +264,9 @@ func (p *program) run(ctx context.Context) error {
 	}
 
 	// Every supervisor gets a result, tend first; the skipped ones say why.
-	var run []peer
-	var runRes []*supervisorResult
+	// tend takes a second turn in each round with its other layout, one
+	// unit of N replicas, whose figures are kept apart from the ratios.
+	var run []entrant
 	all := append([]peer{tendPeer{bin: tendBin}}, peers...)
 	r.Supervisors = make([]supervisorResult, len(all))
 	for i, pr := range all {
@@ -278,13 +279,13 @@ func (p *program) run(ctx context.Context) error {
 		}
 		res.Version = version(ctx, pr)
 		fmt.Fprintf(p.stdout, "%s %s\n", pr.Name(), res.Version)
-		run = append(run, pr)
-		runRes = append(runRes, res)
+		run = append(run, entrant{p: pr, r: res})
+		if i == 0 {
+			run = append(run, entrant{p: tendPeer{bin: tendBin, name: "tend-1unit", oneUnit: true}, r: res, replicas: true})
+		}
 	}
-	b.runAll(ctx, run, runRes)
-	if len(runRes) > 0 && runRes[0].Name == "tend" {
-		b.runTendOnly(ctx, tendBin, runRes[0])
-	}
+	b.runAll(ctx, run)
+	b.runTendOnly(ctx, tendBin, &r.Supervisors[0])
 	if err := ctx.Err(); err != nil {
 		return err
 	}

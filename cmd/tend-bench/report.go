@@ -104,6 +104,10 @@ func pssID(n int) string    { return "pss_" + strconv.Itoa(n) }
 func idleID(n int) string   { return "idle_cpu_" + strconv.Itoa(n) }
 func stopID(n int) string   { return "stop_" + strconv.Itoa(n) }
 
+// tend only: the N workloads as the replicas of one unit.
+func fanoutReplicasID(n int) string { return "fanout_replicas_" + strconv.Itoa(n) }
+func pssReplicasID(n int) string    { return "pss_replicas_" + strconv.Itoa(n) }
+
 // metrics lists the figures for the sizes ns (ascending), in table order.
 func metrics(ns []int) []metric {
 	top := ns[len(ns)-1]
@@ -265,7 +269,14 @@ func tendFigures(s sizes) []tendFigure {
 	if s.ProbeN == 0 {
 		return nil
 	}
-	return []tendFigure{
+	var out []tendFigure
+	for _, n := range s.N {
+		out = append(out, tendFigure{fanoutReplicasID(n), fmt.Sprintf("fan-out N=%d as the replicas of one unit", n), "s", true})
+	}
+	for _, n := range s.N {
+		out = append(out, tendFigure{pssReplicasID(n), fmt.Sprintf("memory PSS N=%d as the replicas of one unit", n), "MB", true})
+	}
+	return append(out, []tendFigure{
 		{probeCPUID, fmt.Sprintf("probe CPU: the agent, %d instances each probed over HTTP every 1 s", s.ProbeN), "% of one core", true},
 		{probeSysID, "of which in the kernel (the agent's system time)", "% of one core", true},
 		{probeSpanID, "the part of each second in which 90% of the probes connect", "ms", true},
@@ -277,7 +288,7 @@ func tendFigures(s sizes) []tendFigure {
 		{cronP50ID, fmt.Sprintf("cron start lag p50 (@every 1s, %d runs)", s.CronRuns), "ms", true},
 		{cronP99ID, fmt.Sprintf("cron start lag p99 (@every 1s, %d runs)", s.CronRuns), "ms", true},
 		{jobID, fmt.Sprintf("job of %d completions, parallelism %d: start to completion", s.JobCompletions, s.JobParallelism), "s", true},
-	}
+	}...)
 }
 
 // The sizes the tend-only goals are set at; at other sizes (smoke) their

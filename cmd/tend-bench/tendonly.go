@@ -44,12 +44,13 @@ const (
 // probePeriod is the liveness probes' period.
 const probePeriod = time.Second
 
-// tendUnit is tend's agent in --dev mode on one given unit file: the
+// tendUnit is tend's agent in --dev mode on given unit files: the
 // tend-only measurements run through the same session machinery as the
 // peers (its own process group, output to supervisor.log, everything
 // stopped by pid).
 type tendUnit struct {
-	bin, name, text string
+	bin   string
+	files []unitFile
 }
 
 func (u tendUnit) Name() string       { return "tend" }
@@ -57,7 +58,7 @@ func (u tendUnit) Package() string    { return "" }
 func (u tendUnit) Programs() []string { return []string{u.bin} }
 
 func (u tendUnit) Setup(dir string, _ spec) (*exec.Cmd, func(context.Context, *exec.Cmd) error, error) {
-	cmd, err := tendAgent(u.bin, dir, u.name, u.text)
+	cmd, err := tendAgent(u.bin, dir, u.files...)
 	return cmd, signalRoot(syscall.SIGTERM), err
 }
 
@@ -153,7 +154,7 @@ command = [%q, %q, %q]
 http_get = { path = "/", port = %d }
 period = %q
 `, n, w.stamp, w.file, w.mode, port, probePeriod.String())
-	s, err := start(tendUnit{bin: tendBin, name: "web", text: unit}, dir, w)
+	s, err := start(tendUnit{bin: tendBin, files: []unitFile{{"web", unit}}}, dir, w)
 	if err != nil {
 		return nil, err
 	}
@@ -509,7 +510,7 @@ successful_history = 1
 [template]
 command = [%q, %q, %q]
 `, w.stamp, w.file, w.mode)
-	s, err := start(tendUnit{bin: tendBin, name: "tick", text: unit}, dir, w)
+	s, err := start(tendUnit{bin: tendBin, files: []unitFile{{"tick", unit}}}, dir, w)
 	if err != nil {
 		return err
 	}
@@ -596,7 +597,7 @@ parallelism = %d
 command = [%q, %q, %q]
 restart = "never"
 `, c.jobCompletions, c.jobParallelism, w.stamp, w.file, w.mode)
-	s, err := start(tendUnit{bin: tendBin, name: name, text: unit}, dir, w)
+	s, err := start(tendUnit{bin: tendBin, files: []unitFile{{name, unit}}}, dir, w)
 	if err != nil {
 		return err
 	}

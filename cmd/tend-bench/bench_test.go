@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
+	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -144,6 +147,7 @@ func sample() results {
 		Command: "tend-bench -smoke",
 		Machine: machine{CPUs: 2, Model: "Test CPU", Kernel: "6.1", Go: "go1.26", Tmpfs: true},
 		Sizes: sizes{Restarts: 3, N: []int{10, 100}, IdleSeconds: 2, FloorRuns: 20,
+			ScaleN: []int{10, 100, 1000}, ScaleRestarts: 200, ScaleTimeoutSeconds: 300, Resyncs: 20,
 			ProbeN: 1000, ProbeWindowSeconds: 15, CronRuns: 30, JobCompletions: 1000, JobParallelism: 50},
 		FloorP50: f(0.4),
 		Supervisors: []supervisorResult{
@@ -153,6 +157,15 @@ func sample() results {
 				"fanout_replicas_10": 0.008, "fanout_replicas_100": 0.04, "pss_replicas_10": 8.5, "pss_replicas_100": 10,
 				probeCPUID: 7.5, probeSysID: 4, probeSpanID: 60, probeFloorTCPID: 4.5, probeFloorHTTPID: 5.8, probeFloorEvenID: 22,
 				probeRateID: 990, probeBusyID: 8, cronP50ID: 2, cronP99ID: 3.5, jobID: 0.5,
+				"scale_gap_p50_10": 0.5, "scale_gap_p50_100": 5, "scale_gap_p50_1000": 50,
+				"scale_gap_p99_10": 1, "scale_gap_p99_100": 8, "scale_gap_p99_1000": 90,
+				"scale_gaps_10": 200, "scale_gaps_100": 200, "scale_gaps_1000": 200,
+				"scale_start_all_10": 0.01, "scale_start_all_100": 0.05, "scale_start_all_1000": 0.45,
+				"scale_pss_10": 9, "scale_pss_100": 10, "scale_pss_1000": 18,
+			}, Unavailable: map[string]string{
+				"scale_pass_p50_10": "the agent has no POST /v1/debug/resync (404)", "scale_pass_max_10": "the agent has no POST /v1/debug/resync (404)",
+				"scale_pass_p50_100": "the agent has no POST /v1/debug/resync (404)", "scale_pass_max_100": "the agent has no POST /v1/debug/resync (404)",
+				"scale_pass_p50_1000": "the agent has no POST /v1/debug/resync (404)", "scale_pass_max_1000": "the agent has no POST /v1/debug/resync (404)",
 			}},
 			{Name: "runit", Figures: map[string]float64{
 				"restart_p50": 1000, "restart_p99": 1001, "fanout_10": 0.02, "fanout_100": 0.1,
@@ -243,9 +256,12 @@ func TestMissingTend(t *testing.T) {
 	delete(r.Supervisors[0].Figures, "stop_100")
 	delete(r.Supervisors[0].Figures, jobID)
 	delete(r.Supervisors[0].Figures, probeRateID) // optional: /proc/net/snmp may be missing
+	delete(r.Supervisors[0].Figures, "scale_pss_100")
+	delete(r.Supervisors[0].Figures, "scale_gap_p50_1000") // timed out: missed, not missing
+	r.Supervisors[0].fail(fmt.Errorf("%w: gaps", errTimeout), "scale_gap_p50_1000")
 	r.FloorP50 = nil
-	if miss := missingTend(ms, r); !slices.Equal(miss, []string{"floor_p50", "stop_100", jobID}) {
-		t.Errorf("missing %v, want floor_p50, stop_100 and %s", miss, jobID)
+	if miss := missingTend(ms, r); !slices.Equal(miss, []string{"floor_p50", "stop_100", jobID, "scale_pss_100"}) {
+		t.Errorf("missing %v, want floor_p50, stop_100, %s and scale_pss_100", miss, jobID)
 	}
 }
 
@@ -254,6 +270,8 @@ func TestTables(t *testing.T) {
 	r.Ratios = ratios(metrics(r.Sizes.N), r.Supervisors)
 	r.Goals = goals(r.Supervisors, 100)
 	r.TendGoals = tendGoals(r.Supervisors[0], r.Sizes)
+	r.ScaleGoals = scaleGoals(r.Supervisors, r.Sizes)
+	r.Growth = growths(r.Sizes.ScaleN, r.Supervisors[0])
 
 	var md bytes.Buffer
 	writeMarkdown(&md, r, "##", "ratios.svg")
@@ -269,6 +287,13 @@ func TestTables(t *testing.T) {
 		"| cron start lag p99 under 20 ms over 30 runs of @every 1s (issue 4) | tend p50 2.00 ms, p99 3.50 ms over 30 runs | met |",
 		"| job of 1000 completions, parallelism 50: start to completion | 0.5 | s |",
 		"| fan-out N=100 as the replicas of one unit | 0.04 | s |",
+		"## Scaling with the number of units (issue 8)",
+		"| figure | unit | N=10 | N=100 | N=1000 | growth |",
+		"| restart gap p50 of the flapping unit | ms | 0.5 | 5.00 | 50.0 | N^1.00, ×10.0 per 10× |",
+		"| one reconcile pass, p50 (the agent's pass_ns) | ms | n/a | n/a | n/a | — |",
+		"| restart gap p50 under 1 ms at N=1000 units (issue 8) | tend 50.0 ms | MISSED |",
+		"| agent PSS at N=1000 units under 20 MiB (issue 8) | tend 18.0 MiB | met |",
+		"244–288 ms at N=1000",
 		"tend's probe runner and supervisor add 1.70% to it",
 		"![tend's figures over each peer's, log scale](ratios.svg)",
 	} {
@@ -279,7 +304,7 @@ func TestTables(t *testing.T) {
 
 	var txt bytes.Buffer
 	writeText(&txt, r)
-	for _, want := range []string{"tend/runit restart p50 = 0.001", "MISSED", "tend only (no peer has these)", "met         job of 1000 completions", "daemontools: skipped: not installed"} {
+	for _, want := range []string{"tend/runit restart p50 = 0.001", "MISSED", "scaling goals (issue 8)", "N^1.00, ×10.0 per 10×", "tend only (no peer has these)", "met         job of 1000 completions", "daemontools: skipped: not installed"} {
 		if !strings.Contains(txt.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, txt.String())
 		}
@@ -289,6 +314,9 @@ func TestTables(t *testing.T) {
 	writeDoc(&doc, r)
 	if !strings.Contains(doc.String(), "- memory PSS N=10: tend 9.00 MB, runit 2.00 MB (tend/runit = 4.5)") {
 		t.Errorf("the docs page does not list where tend is behind:\n%s", doc.String())
+	}
+	if !strings.Contains(doc.String(), "**restart gap p50 under 1 ms at N=1000 units (issue 8)**: missed. tend 50.0 ms.") {
+		t.Errorf("the docs page does not say the scaling miss plainly:\n%s", doc.String())
 	}
 	if !strings.Contains(doc.String(), "**memory (PSS) at N=100 below every peer**: missed.") {
 		t.Errorf("the docs page does not say the miss plainly:\n%s", doc.String())
@@ -394,6 +422,9 @@ func TestParseFlags(t *testing.T) {
 	if c.probeN != 10 || c.probeWindow != 2*time.Second || c.cronRuns != 3 || c.jobCompletions != 20 || c.jobParallelism != 5 {
 		t.Errorf("smoke tend-only sizes = %+v", c)
 	}
+	if !slices.Equal(c.scaleNs, []int{10, 100}) || c.scaleTimeout != time.Minute || c.scaleRestarts != 200 || c.resyncs != 20 {
+		t.Errorf("smoke scaling sizes = %+v", c)
+	}
 	if !c.noInstall || c.restarts != 3 || !slices.Equal(c.ns, []int{10}) || c.idle != 2*time.Second || !slices.Equal(c.peers, []string{"runit", "s6"}) {
 		t.Errorf("smoke config = %+v", c)
 	}
@@ -401,10 +432,13 @@ func TestParseFlags(t *testing.T) {
 	if err := p.parseFlags([]string{"-n", "1000,100,100"}); err != nil || !slices.Equal(p.cfg.ns, []int{100, 1000}) || p.cfg.restarts != 30 {
 		t.Errorf("full config = %+v, %v", p.cfg, err)
 	}
+	if c := p.cfg; !slices.Equal(c.scaleNs, []int{10, 100, 1000, 5000}) || c.scaleTimeout != 5*time.Minute {
+		t.Errorf("full scaling sizes = %+v", c)
+	}
 	if c := p.cfg; c.probeN != 1000 || c.cronRuns != 30 || c.jobCompletions != 1000 || c.jobParallelism != 50 {
 		t.Errorf("full tend-only sizes = %+v", c)
 	}
-	for _, bad := range [][]string{{"-peers", "systemd"}, {"-n", "0"}, {"extra"}, {"-job-parallelism", "0"}} {
+	for _, bad := range [][]string{{"-peers", "systemd"}, {"-n", "0"}, {"extra"}, {"-job-parallelism", "0"}, {"-scale", "10,x"}, {"-scale-restarts", "0"}} {
 		p = &program{stderr: io.Discard}
 		if err := p.parseFlags(bad); err == nil {
 			t.Errorf("parseFlags(%q): no error", bad)
@@ -545,5 +579,118 @@ func TestTendLayouts(t *testing.T) {
 	text, err := os.ReadFile(filepath.Join(dir, "units", "stamp.toml"))
 	if err != nil || !strings.Contains(string(text), "replicas = 3\n") {
 		t.Errorf("one unit of 3 replicas: %s, %v", text, err)
+	}
+}
+
+func TestFitExponent(t *testing.T) {
+	// y = 3·x^0.5 exactly; y = 7 flat; y = x^2 with a point left out (y = 0).
+	for _, tc := range []struct {
+		xs, ys []float64
+		want   float64
+		ok     bool
+	}{
+		{[]float64{10, 100, 1000}, []float64{3 * math.Sqrt(10), 30, 3 * math.Sqrt(1000)}, 0.5, true},
+		{[]float64{10, 100, 1000, 5000}, []float64{7, 7, 7, 7}, 0, true},
+		{[]float64{10, 100, 1000}, []float64{100, 0, 1e6}, 2, true},
+		{[]float64{10}, []float64{1}, 0, false},
+		{[]float64{10, 10}, []float64{1, 2}, 0, false},
+		{nil, nil, 0, false},
+	} {
+		got, ok := fitExponent(tc.xs, tc.ys)
+		if ok != tc.ok || math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("fitExponent(%v, %v) = %v, %v; want %v, %v", tc.xs, tc.ys, got, ok, tc.want, tc.ok)
+		}
+	}
+	r := sample()
+	gs := growths(r.Sizes.ScaleN, r.Supervisors[0])
+	if s := growthStr(gs, "tend", scaleGapP50); s != "N^1.00, ×10.0 per 10×" {
+		t.Errorf("growth of the gap p50 = %q", s)
+	}
+	if s := growthStr(gs, "tend", scalePassP50); s != "—" {
+		t.Errorf("growth without figures = %q", s)
+	}
+}
+
+func TestParseResync(t *testing.T) {
+	a, err := parseResync(200, []byte(`{"pass_ns": 1234567, "units": 1001, "instances": 1001}`))
+	if err != nil || a.PassNS != 1234567 || a.Units != 1001 || a.Instances != 1001 {
+		t.Errorf("parseResync = %+v, %v", a, err)
+	}
+	for _, status := range []int{404, 405} {
+		if _, err := parseResync(status, []byte(`{"error":"no route for POST /v1/debug/resync"}`)); !errors.Is(err, errNoResync) {
+			t.Errorf("%d: %v, want errNoResync", status, err)
+		}
+	}
+	for _, bad := range []struct {
+		status int
+		body   string
+	}{{500, `{"error":"boom"}`}, {200, `not json`}, {200, `{"units": 3}`}} {
+		if _, err := parseResync(bad.status, []byte(bad.body)); err == nil || errors.Is(err, errNoResync) {
+			t.Errorf("parseResync(%d, %s) = %v, want an error other than errNoResync", bad.status, bad.body, err)
+		}
+	}
+}
+
+func TestTimeouts(t *testing.T) {
+	parent, cancel := context.WithCancel(t.Context())
+	ctx, cancel2 := context.WithTimeout(parent, 0)
+	defer cancel2()
+	<-ctx.Done()
+	if err := timedOut(parent, ctx.Err(), "start-all"); !errors.Is(err, errTimeout) {
+		t.Errorf("own deadline: %v, want errTimeout", err)
+	}
+	cancel()
+	if err := timedOut(parent, context.Canceled, "start-all"); errors.Is(err, errTimeout) {
+		t.Errorf("an interrupt is not a timeout: %v", err)
+	}
+
+	var r supervisorResult
+	r.set("a", 1)
+	r.fail(fmt.Errorf("%w: 3 gaps", errTimeout), "a", "b")
+	r.fail(errors.New("boom"), "c")
+	r.unavailable(errNoResync, "d")
+	if _, ok := r.TimedOut["a"]; ok || r.TimedOut["b"] == "" || r.Errors["c"] != "boom" || r.Unavailable["d"] == "" {
+		t.Errorf("result %+v", r)
+	}
+	for id, want := range map[string]string{"a": "1.00", "b": "timeout", "c": "failed", "d": "n/a", "e": "—"} {
+		if got := cell(r, id); got != want {
+			t.Errorf("cell %s = %q, want %q", id, got, want)
+		}
+	}
+}
+
+func TestScaleGoals(t *testing.T) {
+	r := sample()
+	r.Sizes.N = []int{100, 1000}
+	r.Supervisors[0].set(fanoutID(1000), 0.4)
+	r.Supervisors[3] = supervisorResult{Name: "daemontools", Figures: map[string]float64{fanoutID(1000): 0.8}}
+	gs := scaleGoals(r.Supervisors, r.Sizes)
+	want := []string{"MISSED", "MISSED", "met", "met", "met"}
+	if len(gs) != len(want) {
+		t.Fatalf("%d goals, want %d: %+v", len(gs), len(want), gs)
+	}
+	for i, g := range gs {
+		if metStr(g.Met) != want[i] {
+			t.Errorf("%s: %s (%s), want %s", g.Goal, metStr(g.Met), g.Measured, want[i])
+		}
+	}
+	if !strings.Contains(gs[3].Measured, "(tend/daemontools = 0.5)") {
+		t.Errorf("daemontools goal: %q", gs[3].Measured)
+	}
+	// A timed-out figure is a miss; sizes without 1000 are not checked.
+	delete(r.Supervisors[0].Figures, scaleID(scaleGapP50, 1000))
+	r.Supervisors[0].fail(fmt.Errorf("%w: start-all", errTimeout), scaleID(scaleGapP50, 1000))
+	if g := scaleGoals(r.Supervisors, r.Sizes)[0]; g.Met == nil || *g.Met || !strings.Contains(g.Measured, "timeout") {
+		t.Errorf("timed out: %+v", g)
+	}
+	r.Sizes.ScaleN = []int{10, 100}
+	for _, g := range scaleGoals(r.Supervisors, r.Sizes) {
+		if g.Met != nil && !strings.Contains(g.Goal, "daemontools") {
+			t.Errorf("smoke sizes: %s checked (%s)", g.Goal, g.Measured)
+		}
+	}
+	r.Sizes.ScaleN = nil
+	if gs := scaleGoals(r.Supervisors, r.Sizes); gs != nil {
+		t.Errorf("old results: %+v", gs)
 	}
 }

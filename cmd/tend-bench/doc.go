@@ -64,6 +64,27 @@ each peer's, measured in the same run on the same machine and clock.
   against 0.8 s for 100; both wait on its one-second loop.)
 - **floor**: fork+exec+wait of the static workload, p50, what the kernel
   allows on this machine.
+- **scaling with the number of units** (issue 8; tend only, as no peer has
+  a loop whose cost could grow with its services): for each N (10, 100,
+  1000 and 5000; ` + "`-scale`" + `), N unit files of one sleeping replica each, as
+  above, plus one unit that flaps: its workload exits at once and
+  ` + "`restart_delay = \"0s\"`" + `. **start-all** is from the agent's start to the
+  N-th sleeping workload's start. Once all N run and a second more has
+  passed, the flapping unit's next 200 restarts (` + "`-scale-restarts`" + `) are
+  timed from its own stamps: the **restart gap** p50 and p99 are the gaps
+  between its consecutive starts, so they carry whatever the agent's loop
+  does for the other N units on each event. **agent PSS** is the agent
+  process's, read after the gaps (the agent alone: a child forked for the
+  flapping unit and not yet exec'd shares its memory). **One reconcile
+  pass** is the agent's own time for a pass over every unit, asked 20 times
+  (` + "`-resyncs`" + `) with ` + "`POST /v1/debug/resync`" + ` on its unix socket, which answers
+  once the pass is done with ` + "`{\"pass_ns\", \"units\", \"instances\"}`" + `; an
+  agent without that endpoint (404) shows n/a. Each N has a deadline
+  (` + "`-scale-timeout`" + `, 5 minutes): what it does not reach is shown as a
+  timeout, and with at least 20 gaps by then the gaps taken are used (the
+  count is in the table). How each figure grows is the exponent of a
+  least-squares fit of log(figure) against log(N), and 10 to that power is
+  its growth per ten times the units.
 - **tend only** (no peer has these features, so there are no ratios; each
   mirrors its Go benchmark in cmd/tend and is shown next to its issue's goal):
   - **probe CPU** (issue 3, BenchmarkProbeCPU1000): 1000 instances of
@@ -130,6 +151,17 @@ func writeDoc(w io.Writer, r results) {
 		fmt.Fprintf(w, "Where tend misses a goal of its own features (issues 3 and 4; no peer has them):\n\n%s\n\n", strings.Join(missed, "\n"))
 	} else if len(r.TendGoals) > 0 {
 		fmt.Fprintf(w, "tend met every goal of its own features (issues 3 and 4) that this run could check.\n\n")
+	}
+	missed = nil
+	for _, g := range r.ScaleGoals {
+		if g.Met != nil && !*g.Met {
+			missed = append(missed, fmt.Sprintf("- **%s**: missed. %s.", g.Goal, g.Measured))
+		}
+	}
+	if len(missed) > 0 {
+		fmt.Fprintf(w, "Where tend misses a goal of issue 8 (many units):\n\n%s\n\n", strings.Join(missed, "\n"))
+	} else if len(r.ScaleGoals) > 0 {
+		fmt.Fprintf(w, "tend met every goal of issue 8 (many units) that this run could check.\n\n")
 	}
 	if b := behind(r); len(b) > 0 {
 		fmt.Fprintf(w, "Where tend's figure is above a peer's, goal or not:\n\n%s\n\n", strings.Join(b, "\n"))

@@ -12,7 +12,7 @@
 // init, and everything started is stopped by pid at the end, on error and
 // on interrupt. Nothing goes over the network.
 //
-//	tend-bench [-tend bin/tend] [-results DIR] [-docs DIR] [-smoke] [-no-install]
+//	tend-bench [-tend bin/tend] [-results DIR] [-docs DIR] [-smoke] [-no-install] [-scale 10,100,1000,5000]
 package main
 
 import (
@@ -66,6 +66,11 @@ type config struct {
 	ns        []int
 	idle      time.Duration
 	floorRuns int
+	// the scaling table (issue 8): N unit files and one flapping unit
+	scaleNs       []int
+	scaleRestarts int
+	scaleTimeout  time.Duration
+	resyncs       int
 	// tend only
 	probeN         int
 	probeWindow    time.Duration
@@ -101,6 +106,10 @@ func (p *program) parseFlags(args []string) error {
 	n := fs.String("n", "100,1000", "fan-out sizes, comma-separated; memory at each, idle CPU and stop at the largest")
 	fs.DurationVar(&c.idle, "idle", 30*time.Second, "idle CPU window")
 	fs.IntVar(&c.floorRuns, "floor-runs", 200, "fork+exec+wait runs for the floor")
+	scale := fs.String("scale", "10,100,1000,5000", "scaling table sizes, comma-separated: N unit files of one sleeping replica each, plus one flapping unit")
+	fs.IntVar(&c.scaleRestarts, "scale-restarts", 200, "scaling table: the flapping unit's restarts timed at each N once the fleet has settled")
+	fs.DurationVar(&c.scaleTimeout, "scale-timeout", 5*time.Minute, "scaling table: the deadline of each N; the figures not taken by then are reported as timed out")
+	fs.IntVar(&c.resyncs, "resyncs", 20, "scaling table: reconcile passes asked of the agent at each N (POST /v1/debug/resync)")
 	fs.IntVar(&c.probeN, "probes", 1000, "tend only: instances, each with an HTTP liveness probe every second")
 	fs.DurationVar(&c.probeWindow, "probe-window", 15*time.Second, "tend only: the probe CPU window (and the floor's)")
 	fs.IntVar(&c.cronRuns, "cron-runs", 30, "tend only: runs of an @every 1s cron timed")
@@ -108,7 +117,7 @@ func (p *program) parseFlags(args []string) error {
 	fs.IntVar(&c.jobParallelism, "job-parallelism", 50, "tend only: the throughput job's parallelism")
 	fs.StringVar(&c.render, "render", "", "measure nothing: write the results, chart and docs again from this results.json `file`")
 	fs.BoolVar(&c.noInstall, "no-install", false, "never install missing peers (with apt-get, as root)")
-	fs.BoolVar(&c.smoke, "smoke", false, "tiny sizes (N=10, 3 restarts, 1 run, 2s idle, 20 floor runs; 10 probed instances over 2s, 3 cron runs, a job of 20 completions 5 at a time), no install: checks that every figure is produced")
+	fs.BoolVar(&c.smoke, "smoke", false, "tiny sizes (N=10, 3 restarts, 1 run, 2s idle, 20 floor runs; scaling table at N=10 and 100 within 1m each; 10 probed instances over 2s, 3 cron runs, a job of 20 completions 5 at a time), no install: checks that every figure is produced")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: tend-bench [flags]\n\nRuns the same workload under tend and its peers and writes tend's ratios to them.\n\n")
 		fs.PrintDefaults()
@@ -135,6 +144,12 @@ func (p *program) parseFlags(args []string) error {
 		if !set["floor-runs"] {
 			c.floorRuns = 20
 		}
+		if !set["scale"] {
+			*scale = "10,100"
+		}
+		if !set["scale-timeout"] {
+			c.scaleTimeout = time.Minute
+		}
 		if !set["reps"] {
 			c.reps = 1
 		}
@@ -154,16 +169,13 @@ func (p *program) parseFlags(args []string) error {
 			c.jobParallelism = 5
 		}
 	}
-	c.ns = nil
-	for f := range strings.SplitSeq(*n, ",") {
-		v, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || v < 1 {
-			return fmt.Errorf("-n: %q is not a positive count", f)
-		}
-		c.ns = append(c.ns, v)
+	var err error
+	if c.ns, err = parseCounts("n", *n); err != nil {
+		return err
 	}
-	slices.Sort(c.ns)
-	c.ns = slices.Compact(c.ns)
+	if c.scaleNs, err = parseCounts("scale", *scale); err != nil {
+		return err
+	}
 	c.peers = nil
 	for f := range strings.SplitSeq(*peers, ",") {
 		f = strings.TrimSpace(f)
@@ -178,11 +190,29 @@ func (p *program) parseFlags(args []string) error {
 	if c.restarts < 1 || c.reps < 1 || c.floorRuns < 1 || c.idle <= 0 {
 		return errors.New("-restarts, -reps, -floor-runs and -idle must be positive")
 	}
+	if c.scaleRestarts < 1 || c.scaleTimeout <= 0 || c.resyncs < 1 {
+		return errors.New("-scale-restarts, -scale-timeout and -resyncs must be positive")
+	}
 	if c.probeN < 1 || c.probeWindow <= 0 || c.cronRuns < 1 || c.jobCompletions < 1 || c.jobParallelism < 1 {
 		return errors.New("-probes, -probe-window, -cron-runs, -job-completions and -job-parallelism must be positive")
 	}
 	p.args = args
 	return nil
+}
+
+// parseCounts reads a flag's comma-separated positive counts, sorted and
+// without repeats.
+func parseCounts(flagName, s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || v < 1 {
+			return nil, fmt.Errorf("-%s: %q is not a positive count", flagName, f)
+		}
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 func newPeer(name string) peer {
@@ -247,6 +277,7 @@ func (p *program) run(ctx context.Context) error {
 		Command: commandLine(p.args),
 		Machine: machineInfo(tmpfs),
 		Sizes: sizes{Restarts: c.restarts, Reps: c.reps, N: c.ns, IdleSeconds: c.idle.Seconds(), FloorRuns: c.floorRuns,
+			ScaleN: c.scaleNs, ScaleRestarts: c.scaleRestarts, ScaleTimeoutSeconds: c.scaleTimeout.Seconds(), Resyncs: c.resyncs,
 			ProbeN: c.probeN, ProbeWindowSeconds: c.probeWindow.Seconds(), CronRuns: c.cronRuns,
 			JobCompletions: c.jobCompletions, JobParallelism: c.jobParallelism},
 		Later: laterMeasurements,
@@ -285,16 +316,14 @@ func (p *program) run(ctx context.Context) error {
 		}
 	}
 	b.runAll(ctx, run)
-	b.runTendOnly(ctx, tendBin, &r.Supervisors[0])
+	b.runTendOnly(ctx, []tendRun{{bin: tendBin, name: "tend", r: &r.Supervisors[0]}})
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 
 	r.Machine.LoadAfter = loadavg()
 	ms := metrics(c.ns)
-	r.Ratios = ratios(ms, r.Supervisors)
-	r.Goals = goals(r.Supervisors, c.ns[len(c.ns)-1])
-	r.TendGoals = tendGoals(r.Supervisors[0], r.Sizes)
+	r.derive(ms)
 	writeText(p.stdout, r)
 	if err := p.write(r, ms); err != nil {
 		return err
@@ -363,9 +392,7 @@ func (p *program) rerender(path string) error {
 		return fmt.Errorf("%s: no sizes; not a tend-bench results file", path)
 	}
 	ms := metrics(r.Sizes.N)
-	r.Ratios = ratios(ms, r.Supervisors)
-	r.Goals = goals(r.Supervisors, r.Sizes.N[len(r.Sizes.N)-1])
-	r.TendGoals = tendGoals(r.Supervisors[0], r.Sizes)
+	r.derive(ms)
 	r.Later = laterMeasurements
 	writeText(p.stdout, r)
 	return p.write(r, ms)

@@ -4,9 +4,12 @@ package main
 // text, JSON and Markdown forms.
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,8 +28,21 @@ type results struct {
 	Goals       []goal             `json:"goals"`
 	// TendGoals are the goals of the tend-only measurements, from their
 	// issues.
-	TendGoals []goal  `json:"tend_only_goals"`
-	Later     []later `json:"later"`
+	TendGoals []goal `json:"tend_only_goals"`
+	// ScaleGoals are issue 8's goals; Growth fits how the scaling table's
+	// figures grow with N.
+	ScaleGoals []goal   `json:"scale_goals,omitempty"`
+	Growth     []growth `json:"growth,omitempty"`
+	Later      []later  `json:"later"`
+}
+
+// derive computes what follows from the figures: ratios, goals, growth.
+func (r *results) derive(ms []metric) {
+	r.Ratios = ratios(ms, r.Supervisors)
+	r.Goals = goals(r.Supervisors, r.Sizes.N[len(r.Sizes.N)-1])
+	r.TendGoals = tendGoals(r.Supervisors[0], r.Sizes)
+	r.ScaleGoals = scaleGoals(r.Supervisors, r.Sizes)
+	r.Growth = growths(r.Sizes.ScaleN, r.Supervisors[0])
 }
 
 type machine struct {
@@ -47,6 +63,11 @@ type sizes struct {
 	N           []int   `json:"n"`
 	IdleSeconds float64 `json:"idle_seconds"`
 	FloorRuns   int     `json:"floor_runs"`
+	// The scaling table; empty in results from before it was measured.
+	ScaleN              []int   `json:"scale_n,omitempty"`
+	ScaleRestarts       int     `json:"scale_restarts,omitempty"`
+	ScaleTimeoutSeconds float64 `json:"scale_timeout_seconds,omitempty"`
+	Resyncs             int     `json:"resyncs,omitempty"`
 	// tend only; 0 in results from before they were measured.
 	ProbeN             int     `json:"probe_instances,omitempty"`
 	ProbeWindowSeconds float64 `json:"probe_window_seconds,omitempty"`
@@ -62,6 +83,11 @@ type supervisorResult struct {
 	Skipped string             `json:"skipped,omitempty"` // why it was not measured at all
 	Figures map[string]float64 `json:"figures"`
 	Errors  map[string]string  `json:"errors,omitempty"` // metric ID → why it is missing
+	// TimedOut and Unavailable are figures missed without a failure of
+	// the run: the measurement ran out of its deadline, or the agent has
+	// no way to give the figure (an older agent). Figure ID → why.
+	TimedOut    map[string]string `json:"timed_out,omitempty"`
+	Unavailable map[string]string `json:"unavailable,omitempty"`
 	// BackgroundBusy is the whole machine's busy CPU share, in %, during
 	// this supervisor's idle-CPU window: other work on the machine shows
 	// here.
@@ -75,13 +101,26 @@ func (r *supervisorResult) set(id string, v float64) {
 	r.Figures[id] = v
 }
 
+// fail records err for those of ids that have no figure: as a timeout
+// when err is errTimeout, else as an error.
 func (r *supervisorResult) fail(err error, ids ...string) {
-	if r.Errors == nil {
-		r.Errors = map[string]string{}
+	m := &r.Errors
+	if errors.Is(err, errTimeout) {
+		m = &r.TimedOut
+	}
+	r.note(m, err, ids)
+}
+
+// unavailable records why the agent cannot give ids.
+func (r *supervisorResult) unavailable(err error, ids ...string) { r.note(&r.Unavailable, err, ids) }
+
+func (r *supervisorResult) note(m *map[string]string, err error, ids []string) {
+	if *m == nil {
+		*m = map[string]string{}
 	}
 	for _, id := range ids {
 		if _, ok := r.Figures[id]; !ok {
-			r.Errors[id] = err.Error()
+			(*m)[id] = err.Error()
 		}
 	}
 }
@@ -376,6 +415,159 @@ func tendGoals(tend supervisorResult, s sizes) []goal {
 	return out
 }
 
+// The sizes and goals of issue 8, checked at N = goalScaleN only.
+const (
+	goalScaleN        = 1000
+	goalScaleGapP50MS = 1.0
+	goalScaleGapP99MS = 2.0
+	goalScaleStartS   = 0.5
+	goalScalePSSMiB   = 20.0
+)
+
+// scaleGoals checks issue 8's goals for the scaling table; sups[0] is
+// tend. Empty for results from before the table was measured.
+func scaleGoals(sups []supervisorResult, s sizes) []goal {
+	if len(s.ScaleN) == 0 || len(sups) == 0 {
+		return nil
+	}
+	tend := sups[0]
+	met := func(b bool) *bool { return &b }
+	at := slices.Contains(s.ScaleN, goalScaleN)
+	// under checks tend's figure id against lim.
+	under := func(text, id, unit string, lim float64) goal {
+		g := goal{Goal: text}
+		switch v, ok := tend.figure(id); {
+		case !at:
+			g.Measured = fmt.Sprintf("not measured at N=%d (sizes %s)", goalScaleN, joinInts(s.ScaleN))
+		case ok:
+			g.Measured, g.Met = fmt.Sprintf("tend %s %s", fmtNum(v), unit), met(v < lim)
+		case tend.TimedOut[id] != "":
+			g.Measured, g.Met = "tend: "+tend.TimedOut[id], met(false)
+		default:
+			g.Measured = "tend: no figure"
+		}
+		return g
+	}
+	out := []goal{
+		under(fmt.Sprintf("restart gap p50 under %g ms at N=%d units (issue 8)", goalScaleGapP50MS, goalScaleN), scaleID(scaleGapP50, goalScaleN), "ms", goalScaleGapP50MS),
+		under(fmt.Sprintf("restart gap p99 under %g ms at N=%d units (issue 8)", goalScaleGapP99MS, goalScaleN), scaleID(scaleGapP99, goalScaleN), "ms", goalScaleGapP99MS),
+		under(fmt.Sprintf("%d unit files started in under %g s (issue 8)", goalScaleN, goalScaleStartS), scaleID(scaleStartAll, goalScaleN), "s", goalScaleStartS),
+	}
+
+	// Against daemontools: the fan-out of the peer comparison, where tend
+	// has N unit files as daemontools has N service directories.
+	g := goal{Goal: fmt.Sprintf("%d unit files started faster than daemontools in the same run (issue 8)", goalScaleN)}
+	id := fanoutID(goalScaleN)
+	v, ok := tend.figure(id)
+	var dv float64
+	var dok bool
+	for _, p := range sups[1:] {
+		if p.Name == "daemontools" {
+			dv, dok = p.figure(id)
+		}
+	}
+	switch {
+	case !slices.Contains(s.N, goalScaleN):
+		g.Measured = fmt.Sprintf("no fan-out at N=%d (-n %s)", goalScaleN, joinInts(s.N))
+	case !ok:
+		g.Measured = "tend: no figure"
+	case !dok:
+		g.Measured = fmt.Sprintf("tend %s s; no daemontools figure to compare with", fmtNum(v))
+	default:
+		g.Measured = fmt.Sprintf("fan-out N=%d: tend %s s; daemontools %s s", goalScaleN, fmtNum(v), fmtNum(dv))
+		if dv > 0 {
+			g.Measured += fmt.Sprintf(" (tend/daemontools = %s)", fmtRatio(v/dv))
+		}
+		g.Met = met(v < dv)
+	}
+	out = append(out, g)
+	out = append(out, under(fmt.Sprintf("agent PSS at N=%d units under %g MiB (issue 8)", goalScaleN, goalScalePSSMiB), scaleID(scalePSS, goalScaleN), "MiB", goalScalePSSMiB))
+	return out
+}
+
+// growthStr is how kind grows for sup, from gs: "N^0.98, ×9.5 per 10×".
+func growthStr(gs []growth, sup, kind string) string {
+	for _, g := range gs {
+		if g.Supervisor == sup && g.Kind == kind && g.Exponent != nil {
+			return fmt.Sprintf("N^%.2f, ×%s per 10×", *g.Exponent, fmtNum(*g.Per10x))
+		}
+	}
+	return "—"
+}
+
+// oldScaleStr lists issue 8's figures from the old code.
+func oldScaleStr() string {
+	var parts []string
+	for _, n := range slices.Sorted(maps.Keys(oldScaleFigures)) {
+		parts = append(parts, fmt.Sprintf("%s ms at N=%d", oldScaleFigures[n], n))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// writeScaleText prints the scaling table for a terminal.
+func writeScaleText(w io.Writer, r results) {
+	if len(r.Sizes.ScaleN) == 0 || len(r.Supervisors) == 0 {
+		return
+	}
+	t := r.Supervisors[0]
+	fmt.Fprintf(w, "\nscaling with the number of units (issue 8): N unit files of one sleeping replica each, plus one flapping unit\n")
+	fmt.Fprintf(w, "  %-62s", "figure")
+	for _, n := range r.Sizes.ScaleN {
+		fmt.Fprintf(w, " %10s", fmt.Sprintf("N=%d", n))
+	}
+	fmt.Fprintf(w, "  growth\n")
+	for _, k := range scaleKinds {
+		fmt.Fprintf(w, "  %-62s", fmt.Sprintf("%s (%s)", k.Title, k.Unit))
+		for _, n := range r.Sizes.ScaleN {
+			fmt.Fprintf(w, " %10s", cell(t, scaleID(k.Kind, n)))
+		}
+		g := ""
+		if k.Grows {
+			g = growthStr(r.Growth, t.Name, k.Kind)
+		}
+		fmt.Fprintf(w, "  %s\n", g)
+	}
+	fmt.Fprintf(w, "  issue 8's restart gap p50 on the old code: %s\n", oldScaleStr())
+	fmt.Fprintln(w, "\nscaling goals (issue 8)")
+	for _, g := range r.ScaleGoals {
+		fmt.Fprintf(w, "  %-11s %s: %s\n", metStr(g.Met), g.Goal, g.Measured)
+	}
+}
+
+// writeScaleMarkdown writes the scaling table, how each figure grows, and
+// issue 8's goals.
+func writeScaleMarkdown(w io.Writer, r results, h string) {
+	if len(r.Sizes.ScaleN) == 0 || len(r.Supervisors) == 0 {
+		return
+	}
+	t := r.Supervisors[0]
+	fmt.Fprintf(w, "\n%s Scaling with the number of units (issue 8)\n\n", h)
+	fmt.Fprintf(w, "N unit files of one sleeping replica each, plus one flapping unit; %d restarts of the flapping unit timed at each N once the fleet has settled, %d reconcile passes, each N within %gs. ",
+		r.Sizes.ScaleRestarts, r.Sizes.Resyncs, r.Sizes.ScaleTimeoutSeconds)
+	fmt.Fprintf(w, "Growth is the slope k of a least-squares line through log(figure) against log(N): the figure goes as N^k, 10^k times per ten times the units (k = 0 is flat, k = 1 linear).\n\n")
+	fmt.Fprintf(w, "| figure | unit |")
+	for _, n := range r.Sizes.ScaleN {
+		fmt.Fprintf(w, " N=%d |", n)
+	}
+	fmt.Fprintf(w, " growth |\n|---|---|%s---|\n", strings.Repeat("---:|", len(r.Sizes.ScaleN)))
+	for _, k := range scaleKinds {
+		fmt.Fprintf(w, "| %s | %s |", mdEscape(k.Title), k.Unit)
+		for _, n := range r.Sizes.ScaleN {
+			fmt.Fprintf(w, " %s |", cell(t, scaleID(k.Kind, n)))
+		}
+		g := ""
+		if k.Grows {
+			g = growthStr(r.Growth, t.Name, k.Kind)
+		}
+		fmt.Fprintf(w, " %s |\n", g)
+	}
+	fmt.Fprintf(w, "\nFor reference, issue 8's restart gap p50 on the code before it: %s.\n\n", oldScaleStr())
+	fmt.Fprintf(w, "| goal | measured | |\n|---|---|---|\n")
+	for _, g := range r.ScaleGoals {
+		fmt.Fprintf(w, "| %s | %s | %s |\n", mdEscape(g.Goal), mdEscape(g.Measured), metStr(g.Met))
+	}
+}
+
 // probeWhy explains the probe CPU figure from the run's own floors: what
 // the connections alone cost, and how much the probes' timing matters.
 // It is empty without the figures.
@@ -425,14 +617,28 @@ func missingTend(ms []metric, r results) []string {
 	if len(r.Supervisors) == 0 {
 		return append(out, "tend")
 	}
+	t := r.Supervisors[0]
+	missing := func(id string) bool {
+		_, ok := t.figure(id)
+		_, late := t.TimedOut[id]
+		_, na := t.Unavailable[id]
+		return !ok && !late && !na
+	}
 	for _, m := range ms {
-		if _, ok := r.Supervisors[0].figure(m.ID); !ok {
+		if missing(m.ID) {
 			out = append(out, m.ID)
 		}
 	}
 	for _, f := range tendFigures(r.Sizes) {
-		if _, ok := r.Supervisors[0].figure(f.ID); f.Required && !ok {
+		if f.Required && missing(f.ID) {
 			out = append(out, f.ID)
+		}
+	}
+	for _, n := range r.Sizes.ScaleN {
+		for _, k := range scaleKinds {
+			if id := scaleID(k.Kind, n); k.Required && missing(id) {
+				out = append(out, id)
+			}
 		}
 	}
 	return out
@@ -497,6 +703,12 @@ func cell(p supervisorResult, id string) string {
 	if _, ok := p.Errors[id]; ok {
 		return "failed"
 	}
+	if _, ok := p.TimedOut[id]; ok {
+		return "timeout"
+	}
+	if _, ok := p.Unavailable[id]; ok {
+		return "n/a"
+	}
 	return "—"
 }
 
@@ -539,6 +751,7 @@ func writeText(w io.Writer, r results) {
 	for _, g := range r.Goals {
 		fmt.Fprintf(w, "  %-11s %s: %s\n", metStr(g.Met), g.Goal, g.Measured)
 	}
+	writeScaleText(w, r)
 	if tfs := tendFigures(r.Sizes); len(tfs) > 0 && len(r.Supervisors) > 0 {
 		fmt.Fprintln(w, "\ntend only (no peer has these)")
 		for _, f := range tfs {
@@ -563,7 +776,7 @@ func writeText(w io.Writer, r results) {
 			fmt.Fprintf(w, "  %s: skipped: %s\n", p.Name, p.Skipped)
 		}
 		for _, id := range errorIDs(ms, r.Sizes) {
-			if e, ok := p.Errors[id]; ok {
+			for _, e := range problemsOf(p, id) {
 				if !problems {
 					fmt.Fprintln(w, "\nskipped and failed")
 					problems = true
@@ -641,6 +854,7 @@ func writeMarkdown(w io.Writer, r results, heading, chart string) {
 		}
 	}
 
+	writeScaleMarkdown(w, r, h)
 	if tfs := tendFigures(r.Sizes); len(tfs) > 0 && len(r.Supervisors) > 0 {
 		fmt.Fprintf(w, "\n%s tend only\n\n", h)
 		fmt.Fprintf(w, "Features no peer has, so no ratios: the goals from their issues, then every figure.\n\n")
@@ -669,7 +883,7 @@ func writeMarkdown(w io.Writer, r results, heading, chart string) {
 			notes = append(notes, fmt.Sprintf("- %s: skipped: %s", p.Name, mdEscape(p.Skipped)))
 		}
 		for _, id := range errorIDs(ms, r.Sizes) {
-			if e, ok := p.Errors[id]; ok {
+			for _, e := range problemsOf(p, id) {
 				notes = append(notes, fmt.Sprintf("- %s, %s: %s", p.Name, titleOf(id, ms, r.Sizes), mdEscape(e)))
 			}
 		}
@@ -677,6 +891,22 @@ func writeMarkdown(w io.Writer, r results, heading, chart string) {
 	if len(notes) > 0 {
 		fmt.Fprintf(w, "\n%s Skipped and failed\n\n%s\n", h, strings.Join(notes, "\n"))
 	}
+}
+
+// problemsOf says why p has no figure id, if it has none for a reason:
+// its error, its timeout, or why the agent could not give it.
+func problemsOf(p supervisorResult, id string) []string {
+	var out []string
+	if e, ok := p.Errors[id]; ok {
+		out = append(out, e)
+	}
+	if e, ok := p.TimedOut[id]; ok {
+		out = append(out, e)
+	}
+	if e, ok := p.Unavailable[id]; ok {
+		out = append(out, "n/a: "+e)
+	}
+	return out
 }
 
 // errorIDs are the figure IDs whose errors the tables list: every
@@ -688,6 +918,9 @@ func errorIDs(ms []metric, s sizes) []string {
 	}
 	for _, f := range tendFigures(s) {
 		out = append(out, f.ID)
+	}
+	for _, n := range s.ScaleN {
+		out = append(out, scaleIDs(n)...)
 	}
 	return out
 }
@@ -702,6 +935,13 @@ func titleOf(id string, ms []metric, s sizes) string {
 	for _, f := range tendFigures(s) {
 		if f.ID == id {
 			return f.Title
+		}
+	}
+	for _, n := range s.ScaleN {
+		for _, k := range scaleKinds {
+			if scaleID(k.Kind, n) == id {
+				return fmt.Sprintf("scaling N=%d: %s", n, k.Title)
+			}
 		}
 	}
 	return id

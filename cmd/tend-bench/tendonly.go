@@ -62,10 +62,24 @@ func (u tendUnit) Setup(dir string, _ spec) (*exec.Cmd, func(context.Context, *e
 	return cmd, signalRoot(syscall.SIGTERM), err
 }
 
-// runTendOnly takes the tend-only figures into r; a failed one is recorded
-// as an error for its figures and the next one is tried.
-func (b *bench) runTendOnly(ctx context.Context, tendBin string, r *supervisorResult) {
+// runTendOnly takes the tend-only figures, and the scaling table, into
+// each run's result; a failed one is recorded as an error for its figures
+// and the next one is tried. The scaling table and the probe figures are
+// taken for every run, taking turns; the rest for runs[0] only.
+func (b *bench) runTendOnly(ctx context.Context, runs []tendRun) {
 	c := b.cfg
+	fmt.Fprintf(b.out, "scaling: N unit files of one sleeping replica each and one flapping unit, N = %s, %d restarts each\n", joinInts(c.scaleNs), c.scaleRestarts)
+	for _, n := range c.scaleNs {
+		for _, t := range runs {
+			if ctx.Err() != nil {
+				return
+			}
+			if err := b.scale(ctx, t, n); err != nil {
+				t.r.fail(err, scaleIDs(n)...)
+				b.progress("%-12s N=%d failed: %v", t.name, n, err)
+			}
+		}
+	}
 	steps := []struct {
 		title string
 		ids   []string
@@ -76,14 +90,15 @@ func (b *bench) runTendOnly(ctx context.Context, tendBin string, r *supervisorRe
 		{fmt.Sprintf("cron start lag: @every 1s, %d runs", c.cronRuns), []string{cronP50ID, cronP99ID}, b.cronLag},
 		{fmt.Sprintf("job throughput: completions = %d, parallelism = %d", c.jobCompletions, c.jobParallelism), []string{jobID}, b.jobThroughput},
 	}
+	t := runs[0]
 	for _, st := range steps {
 		if ctx.Err() != nil {
 			return
 		}
 		fmt.Fprintf(b.out, "tend only: %s\n", st.title)
-		if err := st.run(ctx, tendBin, r); err != nil {
-			r.fail(err, st.ids...)
-			b.progress("%-12s failed: %v", "tend", err)
+		if err := st.run(ctx, t.bin, t.r); err != nil {
+			t.r.fail(err, st.ids...)
+			b.progress("%-12s failed: %v", t.name, err)
 		}
 	}
 }

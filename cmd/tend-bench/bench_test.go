@@ -157,6 +157,8 @@ func sample() results {
 				"fanout_replicas_10": 0.008, "fanout_replicas_100": 0.04, "pss_replicas_10": 8.5, "pss_replicas_100": 10,
 				probeCPUID: 7.5, probeSysID: 4, probeSpanID: 60, probeFloorTCPID: 4.5, probeFloorHTTPID: 5.8, probeFloorEvenID: 22,
 				probeRateID: 990, probeBusyID: 8, cronP50ID: 2, cronP99ID: 3.5, jobID: 0.5,
+				probeRSSID: 40, probePSSID: 38, probePeakID: 85,
+				spreadIDs.cpu: 5.5, spreadIDs.sys: 3, spreadIDs.rss: 32, spreadIDs.pss: 29, spreadIDs.span: 900, spreadIDs.peak: 11,
 				"scale_gap_p50_10": 0.5, "scale_gap_p50_100": 5, "scale_gap_p50_1000": 50,
 				"scale_gap_p99_10": 1, "scale_gap_p99_100": 8, "scale_gap_p99_1000": 90,
 				"scale_gaps_10": 200, "scale_gaps_100": 200, "scale_gaps_1000": 200,
@@ -295,6 +297,11 @@ func TestTables(t *testing.T) {
 		"| agent PSS at N=1000 units under 20 MiB (issue 8) | tend 18.0 MiB | met |",
 		"244–288 ms at N=1000",
 		"tend's probe runner and supervisor add 1.70% to it",
+		"the agent with its probes spread so takes 5.50% of a core, 3.00% in the kernel.",
+		"| probe CPU with 1000 HTTP liveness probes a second spread evenly under 6% of one core (issue 8) | tend 5.50% with 1000; bursty 7.50% | met |",
+		"| agent RSS with 1000 HTTP liveness probes spread evenly under 30 MiB (issue 8) | tend 32.0 MiB with 1000; PSS 29.0 MiB; bursty RSS 40.0 MiB | MISSED |",
+		"| the probes' connections in the busiest tenth of each second, spread (evenly: 10%) | 11.0 | % |",
+		"18.5% of a core spread, 7.6% bursty, RSS 50 MB",
 		"![tend's figures over each peer's, log scale](ratios.svg)",
 	} {
 		if !strings.Contains(md.String(), want) {
@@ -464,7 +471,7 @@ func TestInstallSkips(t *testing.T) {
 func TestTendGoals(t *testing.T) {
 	r := sample()
 	gs := tendGoals(r.Supervisors[0], r.Sizes)
-	want := []string{"MISSED", "met", "met"}
+	want := []string{"MISSED", "met", "MISSED", "met", "met"}
 	if len(gs) != len(want) {
 		t.Fatalf("%d goals, want %d: %+v", len(gs), len(want), gs)
 	}
@@ -483,7 +490,7 @@ func TestTendGoals(t *testing.T) {
 	}
 	// A missing figure says so.
 	delete(r.Supervisors[0].Figures, cronP99ID)
-	if g := tendGoals(r.Supervisors[0], r.Sizes)[1]; g.Met != nil || g.Measured != "tend: no figure" {
+	if g := tendGoals(r.Supervisors[0], r.Sizes)[3]; g.Met != nil || g.Measured != "tend: no figure" {
 		t.Errorf("no cron figure: %+v", g)
 	}
 }
@@ -549,6 +556,17 @@ func TestProbeMoments(t *testing.T) {
 	}
 	if counts[0] < 12 || counts[0] > 13 || counts[998*time.Millisecond] < 12 || counts[500*time.Millisecond] > 1 {
 		t.Errorf("phases by bin = %v", counts)
+	}
+	// The busiest tenth: the burst, wrapping; evenly spread, a tenth.
+	if p := peakShare(hist, 0.1); math.Abs(p-100*100/102.0) > 1e-9 {
+		t.Errorf("peakShare of a burst = %v", p)
+	}
+	even := make([]uint64, 1000)
+	for i := range even {
+		even[i] = 3
+	}
+	if p := peakShare(even, 0.1); math.Abs(p-10) > 1e-9 {
+		t.Errorf("peakShare, even = %v, want 10", p)
 	}
 	if ev := evenPhases(4, time.Second); !slices.Equal(ev, []time.Duration{0, 250 * time.Millisecond, 500 * time.Millisecond, 750 * time.Millisecond}) {
 		t.Errorf("evenPhases = %v", ev)
@@ -692,5 +710,46 @@ func TestScaleGoals(t *testing.T) {
 	r.Sizes.ScaleN = nil
 	if gs := scaleGoals(r.Supervisors, r.Sizes); gs != nil {
 		t.Errorf("old results: %+v", gs)
+	}
+}
+
+func TestSpreadDelays(t *testing.T) {
+	for _, n := range []int{1, 2, 10, 100, 1000, 5000} {
+		d := spreadDelays(n, time.Second)
+		// Every k·period/n once: the same delays as evenPhases, shuffled.
+		sorted := slices.Sorted(slices.Values(d))
+		if !slices.Equal(sorted, evenPhases(n, time.Second)) {
+			t.Errorf("n=%d: delays are not k·period/n each once: %v", n, sorted[:min(n, 10)])
+		}
+		// Any run of consecutive units (as the agent starts them) takes
+		// delays from all over the period: the first and last tenth of
+		// the units each put between 5% and 15% of themselves in each
+		// tenth of the period (from a run of 100 on).
+		if n < 1000 {
+			continue
+		}
+		for _, run := range [][]time.Duration{d[:n/10], d[n-n/10:]} {
+			var tenths [10]int
+			for _, x := range run {
+				tenths[x*10/time.Second]++
+			}
+			for i, c := range tenths {
+				if c < len(run)/20 || c > len(run)*3/20 {
+					t.Errorf("n=%d: %d of a run of %d delays in tenth %d: %v", n, c, len(run), i, tenths)
+				}
+			}
+		}
+	}
+	files := probeUnits(true, 3, 8080, "/x/stamp", "/x/starts")
+	if len(files) != 3 || files[1].name != "web0001" || !strings.Contains(files[1].text, "initial_delay = ") ||
+		!strings.Contains(files[1].text, `labels = { app = "web0001" }`) || !strings.Contains(files[1].text, "replicas = 1\n") {
+		t.Errorf("spread units: %+v", files)
+	}
+	if one := probeUnits(false, 3, 8080, "/x/stamp", "/x/starts"); len(one) != 1 || !strings.Contains(one[0].text, "replicas = 3\n") ||
+		!strings.Contains(one[0].text, `initial_delay = "0s"`) {
+		t.Errorf("bursty unit: %+v", one)
+	}
+	if v, err := parseRollup([]byte("Rss:  9876 kB\nPss:  4321 kB\n"), "Rss"); err != nil || v != 9876 {
+		t.Errorf("parseRollup Rss = %d, %v", v, err)
 	}
 }

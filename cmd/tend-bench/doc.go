@@ -94,10 +94,21 @@ each peer's, measured in the same run on the same machine and clock.
     that no instance restarted and that the machine accepted about 1000
     connections a second meanwhile, then samples that count every
     millisecond for two seconds to see when within the second the probes
-    connect. **Floor**: with the agent gone, tend-bench starts 1000 servers
-    itself and, from its own Go process, makes the same number of
-    connections a second at those same moments: connect+close alone, then a
-    bare HTTP GET on each; then the same GETs spread evenly over the second.
+    connect, and how many of them the busiest tenth of the second holds.
+    That is the **bursty** case: one unit of 1000 replicas, all started
+    and so all probed at once. The **spread** case (issue 8) is probed as
+    real fleets are: 1000 unit files of one replica each (an initial delay
+    is a unit's, so the units must be apart), unit k's
+    ` + "`initial_delay`" + ` a different k·period/1000, handed out in a golden-ratio
+    stride so that however the agent's start order falls over the second
+    the first probes, and so all later ones, fall evenly across it; the
+    case fails rather than report a figure if the busiest tenth of the
+    second holds over 25% of the connections (evenly: 10%). Each case
+    gives the agent's CPU, its RSS and PSS meanwhile. **Floor**: with the
+    agent gone, tend-bench starts 1000 servers itself and, from its own Go
+    process, makes the same number of connections a second at the bursty
+    case's moments: connect+close alone, then a bare HTTP GET on each; then
+    the same GETs spread evenly over the second, the spread case's floor.
   - **cron start lag** (issue 4, BenchmarkCronStartLag): an ` + "`@every 1s`" + `
     cron unit (` + "`successful_history = 1`" + `) whose runs exit 0 at once; each
     run's lag is its workload's CLOCK_REALTIME start minus the whole second

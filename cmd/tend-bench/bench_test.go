@@ -445,6 +445,10 @@ func TestParseFlags(t *testing.T) {
 	if c := p.cfg; c.probeN != 1000 || c.cronRuns != 30 || c.jobCompletions != 1000 || c.jobParallelism != 50 {
 		t.Errorf("full tend-only sizes = %+v", c)
 	}
+	p = &program{stderr: io.Discard}
+	if err := p.parseFlags([]string{"-tend-before", "/x/tend-old"}); err != nil || p.cfg.before != "/x/tend-old" {
+		t.Errorf("-tend-before: %q, %v", p.cfg.before, err)
+	}
 	for _, bad := range [][]string{{"-peers", "systemd"}, {"-n", "0"}, {"extra"}, {"-job-parallelism", "0"}, {"-scale", "10,x"}, {"-scale-restarts", "0"}} {
 		p = &program{stderr: io.Discard}
 		if err := p.parseFlags(bad); err == nil {
@@ -751,5 +755,53 @@ func TestSpreadDelays(t *testing.T) {
 	}
 	if v, err := parseRollup([]byte("Rss:  9876 kB\nPss:  4321 kB\n"), "Rss"); err != nil || v != 9876 {
 		t.Errorf("parseRollup Rss = %d, %v", v, err)
+	}
+}
+
+func TestBeforeAfter(t *testing.T) {
+	r := sample()
+	r.Supervisors[0].Version = "v2"
+	r.Before = &supervisorResult{Name: "tend-before", Version: "v1", Figures: map[string]float64{
+		"restart_p50": 2, "fanout_100": 0.1, "scale_gap_p50_10": 1, "scale_gap_p50_100": 100,
+		spreadIDs.cpu: 11,
+	}, TimedOut: map[string]string{"scale_gap_p50_1000": "timeout: 3 restart gaps of the flapping unit timed, want 200"},
+		Unavailable: map[string]string{"scale_pass_p50_10": "the agent has no POST /v1/debug/resync (404)"}}
+	r.derive(metrics(r.Sizes.N))
+	if s := growthStr(r.Growth, "tend-before", scaleGapP50); s != "N^2.00, ×100 per 10×" {
+		t.Errorf("before's growth = %q", s)
+	}
+	var md bytes.Buffer
+	writeMarkdown(&md, r, "##", "")
+	for _, want := range []string{
+		"## tend before and after",
+		"(`-tend-before`, v1) and this one (v2)",
+		"| restart p50 | ms | 2.00 | 1.00 | 0.5 |",
+		"| fan-out N=100 | s | 0.1 | 0.05 | 0.5 |",
+		"| scaling N=1000: restart gap p50 of the flapping unit | ms | timeout | 50.0 |  |",
+		"| scaling N=10: one reconcile pass, p50 (the agent's pass_ns) | ms | n/a | n/a |  |",
+		"| probe CPU, spread: the agent, 1000 unit files of one replica, initial_delay spreading their probes evenly over the second | % of one core | 11.0 | 5.50 | 0.5 |",
+		"| restart gap p50 of the flapping unit | N^2.00, ×100 per 10× | N^1.00, ×10.0 per 10× |",
+		"- tend-before, scaling N=1000: restart gap p50 of the flapping unit: timeout: 3 restart gaps",
+	} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md.String())
+		}
+	}
+	if strings.Contains(md.String(), "| stop N=100 | ms |") {
+		t.Errorf("a before row for a figure the before binary never had:\n%s", md.String())
+	}
+	var txt bytes.Buffer
+	writeText(&txt, r)
+	for _, want := range []string{"tend before and after, in the same rounds (before: v1; after: v2)", "timeout      50.0", "growth of the restart gap p50 of the flapping unit: before N^2.00"} {
+		if !strings.Contains(txt.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, txt.String())
+		}
+	}
+	// Without -tend-before, no such section.
+	r.Before = nil
+	md.Reset()
+	writeMarkdown(&md, r, "##", "")
+	if strings.Contains(md.String(), "before and after") {
+		t.Error("a before-and-after section without -tend-before")
 	}
 }

@@ -122,6 +122,12 @@ each peer's, measured in the same run on the same machine and clock.
     records it (start_time to completion_time of
     ` + "`tend get job NAME -o json`" + `, which must say Complete with 1000
     succeeded), read every 100 ms.
+- **Before and after** (` + "`-tend-before OLD`" + `, a tend binary built from an
+  older commit): tend's own measurements (restart latency, fan-out,
+  memory, idle CPU and stop with N unit files and with one unit of N
+  replicas, the scaling table, and both probe cases) are taken for both
+  binaries, taking turns in the same rounds, and shown side by side with
+  the newer one's figure over the older's; the peers are not run again.
 - **Fairness**: the supervisors take turns within each round, so other work on
   the machine falls on all of them alike; the page gives the load averages and
   the machine's busy share during each idle window so a skewed run shows.

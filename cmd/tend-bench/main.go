@@ -12,7 +12,7 @@
 // init, and everything started is stopped by pid at the end, on error and
 // on interrupt. Nothing goes over the network.
 //
-//	tend-bench [-tend bin/tend] [-results DIR] [-docs DIR] [-smoke] [-no-install] [-scale 10,100,1000,5000]
+//	tend-bench [-tend bin/tend] [-tend-before OLD] [-results DIR] [-docs DIR] [-smoke] [-no-install] [-scale 10,100,1000,5000]
 package main
 
 import (
@@ -58,6 +58,7 @@ func main() {
 // config is what the flags set.
 type config struct {
 	tendBin   string
+	before    string // an older tend binary to measure beside tendBin, or ""
 	results   string
 	docs      string
 	peers     []string
@@ -98,6 +99,7 @@ func (p *program) parseFlags(args []string) error {
 	fs.SetOutput(p.stderr)
 	c := &p.cfg
 	fs.StringVar(&c.tendBin, "tend", "", "the tend `binary` to measure (default: go build ./cmd/tend into the temp dir)")
+	fs.StringVar(&c.before, "tend-before", "", "also measure this older tend `binary` in the same rounds (tend's own figures only) and report both side by side")
 	fs.StringVar(&c.results, "results", "bench-results", "`dir` for results.json, results.md and ratios.svg")
 	fs.StringVar(&c.docs, "docs", "", "also write `dir`/benchmarks.md and dir/benchmarks.svg (make bench: docs)")
 	peers := fs.String("peers", strings.Join(allPeers, ","), "the peers to compare with, comma-separated")
@@ -271,6 +273,15 @@ func (p *program) run(ctx context.Context) error {
 	if tendBin, err = filepath.Abs(tendBin); err != nil {
 		return err
 	}
+	before := c.before
+	if before != "" {
+		if before, err = filepath.Abs(before); err != nil {
+			return err
+		}
+		if st, err := os.Stat(before); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+			return fmt.Errorf("-tend-before %s: not an executable file", c.before)
+		}
+	}
 
 	r := results{
 		Date:    time.Now(),
@@ -315,8 +326,19 @@ func (p *program) run(ctx context.Context) error {
 			run = append(run, entrant{p: tendPeer{bin: tendBin, name: "tend-1unit", oneUnit: true}, r: res, replicas: true})
 		}
 	}
+	tends := []tendRun{{bin: tendBin, name: "tend", r: &r.Supervisors[0]}}
+	if before != "" {
+		// The older binary takes its turns beside tend in every round.
+		r.Before = &supervisorResult{Name: "tend-before", Figures: map[string]float64{}}
+		r.Before.Version = version(ctx, tendPeer{bin: before})
+		fmt.Fprintf(p.stdout, "tend-before %s\n", r.Before.Version)
+		run = slices.Insert(run, 2,
+			entrant{p: tendPeer{bin: before, name: "tend-before"}, r: r.Before},
+			entrant{p: tendPeer{bin: before, name: "tend-before-1unit", oneUnit: true}, r: r.Before, replicas: true})
+		tends = append(tends, tendRun{bin: before, name: "tend-before", r: r.Before})
+	}
 	b.runAll(ctx, run)
-	b.runTendOnly(ctx, []tendRun{{bin: tendBin, name: "tend", r: &r.Supervisors[0]}})
+	b.runTendOnly(ctx, tends)
 	if err := ctx.Err(); err != nil {
 		return err
 	}

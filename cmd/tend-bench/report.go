@@ -24,8 +24,11 @@ type results struct {
 	FloorP50    *float64           `json:"floor_p50_ms"` // fork+exec+wait of the workload
 	FloorError  string             `json:"floor_error,omitempty"`
 	Supervisors []supervisorResult `json:"supervisors"` // tend first
-	Ratios      []ratio            `json:"ratios"`
-	Goals       []goal             `json:"goals"`
+	// Before is the -tend-before binary's figures, taken in the same
+	// rounds as tend's own (no ratios to the peers); nil without it.
+	Before *supervisorResult `json:"tend_before,omitempty"`
+	Ratios []ratio           `json:"ratios"`
+	Goals  []goal            `json:"goals"`
 	// TendGoals are the goals of the tend-only measurements, from their
 	// issues.
 	TendGoals []goal `json:"tend_only_goals"`
@@ -42,7 +45,20 @@ func (r *results) derive(ms []metric) {
 	r.Goals = goals(r.Supervisors, r.Sizes.N[len(r.Sizes.N)-1])
 	r.TendGoals = tendGoals(r.Supervisors[0], r.Sizes)
 	r.ScaleGoals = scaleGoals(r.Supervisors, r.Sizes)
-	r.Growth = growths(r.Sizes.ScaleN, r.Supervisors[0])
+	tends := []supervisorResult{r.Supervisors[0]}
+	if r.Before != nil {
+		tends = append(tends, *r.Before)
+	}
+	r.Growth = growths(r.Sizes.ScaleN, tends...)
+}
+
+// withBefore is the supervisors whose problems the tables list: every
+// one, and the -tend-before binary.
+func (r results) withBefore() []supervisorResult {
+	if r.Before == nil {
+		return r.Supervisors
+	}
+	return append(slices.Clone(r.Supervisors), *r.Before)
 }
 
 type machine struct {
@@ -613,6 +629,93 @@ func writeScaleMarkdown(w io.Writer, r results, h string) {
 	}
 }
 
+// figRow is one of tend's figures, for the before-and-after table.
+type figRow struct {
+	ID, Title, Unit string
+}
+
+// figRows lists every figure tend can have, in table order: the peer
+// comparison's, the tend-only ones, then the scaling table's.
+func figRows(s sizes) []figRow {
+	var out []figRow
+	for _, m := range metrics(s.N) {
+		out = append(out, figRow{m.ID, m.Title, m.Unit})
+	}
+	for _, f := range tendFigures(s) {
+		out = append(out, figRow{f.ID, f.Title, f.Unit})
+	}
+	for _, n := range s.ScaleN {
+		for _, k := range scaleKinds {
+			out = append(out, figRow{scaleID(k.Kind, n), fmt.Sprintf("scaling N=%d: %s", n, k.Title), k.Unit})
+		}
+	}
+	return out
+}
+
+// beforeRows are the rows of the before-and-after table: the figures the
+// before binary has, or should have had.
+func beforeRows(r results) []figRow {
+	var out []figRow
+	for _, f := range figRows(r.Sizes) {
+		if _, ok := r.Before.Figures[f.ID]; ok || len(problemsOf(*r.Before, f.ID)) > 0 {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// afterOverBefore is tend's figure over the before binary's, or "".
+func afterOverBefore(after, before supervisorResult, id string) string {
+	a, ok1 := after.figure(id)
+	b, ok2 := before.figure(id)
+	if !ok1 || !ok2 || b == 0 {
+		return ""
+	}
+	return fmtRatio(a / b)
+}
+
+// writeBeforeText prints tend's figures beside the -tend-before binary's.
+func writeBeforeText(w io.Writer, r results) {
+	if r.Before == nil || len(r.Supervisors) == 0 {
+		return
+	}
+	t, b := r.Supervisors[0], *r.Before
+	fmt.Fprintf(w, "\ntend before and after, in the same rounds (before: %s; after: %s)\n", b.Version, t.Version)
+	fmt.Fprintf(w, "  %-12s %-12s %-12s %s\n", "before", "after", "after/before", "figure")
+	for _, f := range beforeRows(r) {
+		fmt.Fprintf(w, "  %-12s %-12s %-12s %s (%s)\n", cell(b, f.ID), cell(t, f.ID), afterOverBefore(t, b, f.ID), f.Title, f.Unit)
+	}
+	for _, k := range scaleKinds {
+		if k.Grows && len(r.Sizes.ScaleN) > 0 {
+			fmt.Fprintf(w, "  growth of the %s: before %s, after %s\n", k.Title, growthStr(r.Growth, b.Name, k.Kind), growthStr(r.Growth, t.Name, k.Kind))
+		}
+	}
+}
+
+// writeBeforeMarkdown writes tend's figures beside the -tend-before
+// binary's.
+func writeBeforeMarkdown(w io.Writer, r results, h string) {
+	if r.Before == nil || len(r.Supervisors) == 0 {
+		return
+	}
+	t, b := r.Supervisors[0], *r.Before
+	fmt.Fprintf(w, "\n%s tend before and after\n\n", h)
+	fmt.Fprintf(w, "tend's own measurements for an older tend binary (`-tend-before`, %s) and this one (%s), taking turns in the same rounds on the same machine; the peers are not run again. Lower is better; below 1, the newer binary is better.\n\n",
+		mdEscape(b.Version), mdEscape(t.Version))
+	fmt.Fprintf(w, "| figure | unit | before | after | after/before |\n|---|---|---:|---:|---:|\n")
+	for _, f := range beforeRows(r) {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", mdEscape(f.Title), f.Unit, cell(b, f.ID), cell(t, f.ID), afterOverBefore(t, b, f.ID))
+	}
+	if len(r.Sizes.ScaleN) > 0 {
+		fmt.Fprintf(w, "\n| growth with N | before | after |\n|---|---|---|\n")
+		for _, k := range scaleKinds {
+			if k.Grows {
+				fmt.Fprintf(w, "| %s | %s | %s |\n", mdEscape(k.Title), growthStr(r.Growth, b.Name, k.Kind), growthStr(r.Growth, t.Name, k.Kind))
+			}
+		}
+	}
+}
+
 // probeWhy explains the probe CPU figure from the run's own floors: what
 // the connections alone cost, and how much the probes' timing matters.
 // It is empty without the figures.
@@ -811,6 +914,7 @@ func writeText(w io.Writer, r results) {
 		fmt.Fprintf(w, "  %-11s %s: %s\n", metStr(g.Met), g.Goal, g.Measured)
 	}
 	writeScaleText(w, r)
+	writeBeforeText(w, r)
 	if tfs := tendFigures(r.Sizes); len(tfs) > 0 && len(r.Supervisors) > 0 {
 		fmt.Fprintln(w, "\ntend only (no peer has these)")
 		for _, f := range tfs {
@@ -827,7 +931,7 @@ func writeText(w io.Writer, r results) {
 		fmt.Fprintf(w, "  %s: not measured yet (%s); goal %s\n", l.What, l.Issue, l.Goal)
 	}
 	problems := false
-	for _, p := range r.Supervisors {
+	for _, p := range r.withBefore() {
 		if p.Skipped != "" {
 			if !problems {
 				fmt.Fprintln(w, "\nskipped and failed")
@@ -915,6 +1019,7 @@ func writeMarkdown(w io.Writer, r results, heading, chart string) {
 	}
 
 	writeScaleMarkdown(w, r, h)
+	writeBeforeMarkdown(w, r, h)
 	if tfs := tendFigures(r.Sizes); len(tfs) > 0 && len(r.Supervisors) > 0 {
 		fmt.Fprintf(w, "\n%s tend only\n\n", h)
 		fmt.Fprintf(w, "Features no peer has, so no ratios: the goals from their issues, then every figure.\n\n")
@@ -939,7 +1044,7 @@ func writeMarkdown(w io.Writer, r results, heading, chart string) {
 	}
 
 	var notes []string
-	for _, p := range r.Supervisors {
+	for _, p := range r.withBefore() {
 		if p.Skipped != "" {
 			notes = append(notes, fmt.Sprintf("- %s: skipped: %s", p.Name, mdEscape(p.Skipped)))
 		}

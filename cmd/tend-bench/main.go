@@ -3,9 +3,11 @@
 // daemontools), on the same machine and clock, and reports tend's figures
 // as ratios to theirs: restart latency, fan-out, memory, idle CPU, stop
 // time, and the floor the kernel allows. Then, for tend alone (no peer has
-// the features), each beside its issue's goal: probe CPU with 1000 HTTP
-// liveness probes a second and its floor, cron start lag, and the time of
-// a job of 1000 completions.
+// the features), each beside its issue's goal: how its costs grow with the
+// number of units, probe CPU with 1000 HTTP liveness probes a second, all
+// at once and spread over the second, and its floor, cron start lag, and
+// the time of a job of 1000 completions. With -tend-before, an older tend
+// binary takes its turns beside tend in tend's own measurements.
 //
 // Every supervisor is started by hand on a private directory under a
 // temp dir (on tmpfs when /dev/shm exists), never through the system's
@@ -286,6 +288,7 @@ func (p *program) run(ctx context.Context) error {
 	r := results{
 		Date:    time.Now(),
 		Command: commandLine(p.args),
+		Smoke:   c.smoke,
 		Machine: machineInfo(tmpfs),
 		Sizes: sizes{Restarts: c.restarts, Reps: c.reps, N: c.ns, IdleSeconds: c.idle.Seconds(), FloorRuns: c.floorRuns,
 			ScaleN: c.scaleNs, ScaleRestarts: c.scaleRestarts, ScaleTimeoutSeconds: c.scaleTimeout.Seconds(), Resyncs: c.resyncs,

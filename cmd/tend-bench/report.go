@@ -19,6 +19,7 @@ import (
 type results struct {
 	Date        time.Time          `json:"date"`
 	Command     string             `json:"command"`
+	Smoke       bool               `json:"smoke,omitempty"` // tiny sizes: the figures check the code, not tend's speed
 	Machine     machine            `json:"machine"`
 	Sizes       sizes              `json:"sizes"`
 	FloorP50    *float64           `json:"floor_p50_ms"` // fork+exec+wait of the workload

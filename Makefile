@@ -79,10 +79,10 @@ test: ## install missing test deps (.ci/deps), then vet, gofmt check, go test -r
 	$(gofmt_check)
 	$(GO) test -race -count=1 -timeout 12m ./...
 
-bench: build ## Go benchmarks, then tend beside its peers (cmd/tend-bench): bench-results/, docs/benchmarks.md
+bench: build ## Go benchmarks, then tend beside its peers (cmd/tend-bench): bench-results/, docs/benchmarks.md; TEND_BEFORE=OLD also measures an older tend binary
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -benchmem -timeout 10m ./...
 	$(GOBUILD) -o bin/tend-bench ./cmd/tend-bench
-	bin/tend-bench -tend bin/tend -results bench-results -docs docs
+	bin/tend-bench -tend bin/tend $(if $(TEND_BEFORE),-tend-before $(TEND_BEFORE)) -results bench-results -docs docs
 
 bench-smoke: build ## every tend-bench figure at tiny sizes, installed peers only (CI runs it)
 	$(GOBUILD) -o bin/tend-bench ./cmd/tend-bench

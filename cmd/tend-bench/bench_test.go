@@ -2,9 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
+	"errors"
+	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -142,14 +147,27 @@ func sample() results {
 		Command: "tend-bench -smoke",
 		Machine: machine{CPUs: 2, Model: "Test CPU", Kernel: "6.1", Go: "go1.26", Tmpfs: true},
 		Sizes: sizes{Restarts: 3, N: []int{10, 100}, IdleSeconds: 2, FloorRuns: 20,
+			ScaleN: []int{10, 100, 1000}, ScaleRestarts: 200, ScaleTimeoutSeconds: 300, Resyncs: 20,
 			ProbeN: 1000, ProbeWindowSeconds: 15, CronRuns: 30, JobCompletions: 1000, JobParallelism: 50},
 		FloorP50: f(0.4),
 		Supervisors: []supervisorResult{
 			{Name: "tend", Figures: map[string]float64{
 				"restart_p50": 1, "restart_p99": 3, "fanout_10": 0.01, "fanout_100": 0.05,
 				"pss_10": 9, "pss_100": 12, "idle_cpu_100": 0, "stop_100": 20,
+				"fanout_replicas_10": 0.008, "fanout_replicas_100": 0.04, "pss_replicas_10": 8.5, "pss_replicas_100": 10,
 				probeCPUID: 7.5, probeSysID: 4, probeSpanID: 60, probeFloorTCPID: 4.5, probeFloorHTTPID: 5.8, probeFloorEvenID: 22,
 				probeRateID: 990, probeBusyID: 8, cronP50ID: 2, cronP99ID: 3.5, jobID: 0.5,
+				probeRSSID: 40, probePSSID: 38, probePeakID: 85,
+				spreadIDs.cpu: 5.5, spreadIDs.sys: 3, spreadIDs.rss: 32, spreadIDs.pss: 29, spreadIDs.span: 900, spreadIDs.peak: 11,
+				"scale_gap_p50_10": 0.5, "scale_gap_p50_100": 5, "scale_gap_p50_1000": 50,
+				"scale_gap_p99_10": 1, "scale_gap_p99_100": 8, "scale_gap_p99_1000": 90,
+				"scale_gaps_10": 200, "scale_gaps_100": 200, "scale_gaps_1000": 200,
+				"scale_start_all_10": 0.01, "scale_start_all_100": 0.05, "scale_start_all_1000": 0.45,
+				"scale_pss_10": 9, "scale_pss_100": 10, "scale_pss_1000": 18,
+			}, Unavailable: map[string]string{
+				"scale_pass_p50_10": "the agent has no POST /v1/debug/resync (404)", "scale_pass_max_10": "the agent has no POST /v1/debug/resync (404)",
+				"scale_pass_p50_100": "the agent has no POST /v1/debug/resync (404)", "scale_pass_max_100": "the agent has no POST /v1/debug/resync (404)",
+				"scale_pass_p50_1000": "the agent has no POST /v1/debug/resync (404)", "scale_pass_max_1000": "the agent has no POST /v1/debug/resync (404)",
 			}},
 			{Name: "runit", Figures: map[string]float64{
 				"restart_p50": 1000, "restart_p99": 1001, "fanout_10": 0.02, "fanout_100": 0.1,
@@ -240,9 +258,12 @@ func TestMissingTend(t *testing.T) {
 	delete(r.Supervisors[0].Figures, "stop_100")
 	delete(r.Supervisors[0].Figures, jobID)
 	delete(r.Supervisors[0].Figures, probeRateID) // optional: /proc/net/snmp may be missing
+	delete(r.Supervisors[0].Figures, "scale_pss_100")
+	delete(r.Supervisors[0].Figures, "scale_gap_p50_1000") // timed out: missed, not missing
+	r.Supervisors[0].fail(fmt.Errorf("%w: gaps", errTimeout), "scale_gap_p50_1000")
 	r.FloorP50 = nil
-	if miss := missingTend(ms, r); !slices.Equal(miss, []string{"floor_p50", "stop_100", jobID}) {
-		t.Errorf("missing %v, want floor_p50, stop_100 and %s", miss, jobID)
+	if miss := missingTend(ms, r); !slices.Equal(miss, []string{"floor_p50", "stop_100", jobID, "scale_pss_100"}) {
+		t.Errorf("missing %v, want floor_p50, stop_100, %s and scale_pss_100", miss, jobID)
 	}
 }
 
@@ -251,6 +272,8 @@ func TestTables(t *testing.T) {
 	r.Ratios = ratios(metrics(r.Sizes.N), r.Supervisors)
 	r.Goals = goals(r.Supervisors, 100)
 	r.TendGoals = tendGoals(r.Supervisors[0], r.Sizes)
+	r.ScaleGoals = scaleGoals(r.Supervisors, r.Sizes)
+	r.Growth = growths(r.Sizes.ScaleN, r.Supervisors[0])
 
 	var md bytes.Buffer
 	writeMarkdown(&md, r, "##", "ratios.svg")
@@ -265,7 +288,20 @@ func TestTables(t *testing.T) {
 		"| probe CPU with 1000 HTTP liveness probes a second under 5% of one core (issue 3) | tend 7.50% with 1000; floor, a plain Go client at the same moments: connect+close 4.50%, bare HTTP GET 5.80%; machine busy 8.00% | MISSED |",
 		"| cron start lag p99 under 20 ms over 30 runs of @every 1s (issue 4) | tend p50 2.00 ms, p99 3.50 ms over 30 runs | met |",
 		"| job of 1000 completions, parallelism 50: start to completion | 0.5 | s |",
+		"| fan-out N=100 as the replicas of one unit | 0.04 | s |",
+		"## Scaling with the number of units (issue 8)",
+		"| figure | unit | N=10 | N=100 | N=1000 | growth |",
+		"| restart gap p50 of the flapping unit | ms | 0.5 | 5.00 | 50.0 | N^1.00, ×10.0 per 10× |",
+		"| one reconcile pass, p50 (the agent's pass_ns) | ms | n/a | n/a | n/a | — |",
+		"| restart gap p50 under 1 ms at N=1000 units (issue 8) | tend 50.0 ms | MISSED |",
+		"| agent PSS at N=1000 units under 20 MiB (issue 8) | tend 18.0 MiB | met |",
+		"244–288 ms at N=1000",
 		"tend's probe runner and supervisor add 1.70% to it",
+		"the agent with its probes spread so takes 5.50% of a core, 3.00% in the kernel.",
+		"| probe CPU with 1000 HTTP liveness probes a second spread evenly under 6% of one core (issue 8) | tend 5.50% with 1000; bursty 7.50% | met |",
+		"| agent RSS with 1000 HTTP liveness probes spread evenly under 30 MiB (issue 8) | tend 32.0 MiB with 1000; PSS 29.0 MiB; bursty RSS 40.0 MiB | MISSED |",
+		"| the probes' connections in the busiest tenth of each second, spread (evenly: 10%) | 11.0 | % |",
+		"18.5% of a core spread, 7.6% bursty, RSS 50 MB",
 		"![tend's figures over each peer's, log scale](ratios.svg)",
 	} {
 		if !strings.Contains(md.String(), want) {
@@ -275,7 +311,7 @@ func TestTables(t *testing.T) {
 
 	var txt bytes.Buffer
 	writeText(&txt, r)
-	for _, want := range []string{"tend/runit restart p50 = 0.001", "MISSED", "tend only (no peer has these)", "met         job of 1000 completions", "daemontools: skipped: not installed"} {
+	for _, want := range []string{"tend/runit restart p50 = 0.001", "MISSED", "scaling goals (issue 8)", "N^1.00, ×10.0 per 10×", "tend only (no peer has these)", "met         job of 1000 completions", "daemontools: skipped: not installed"} {
 		if !strings.Contains(txt.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, txt.String())
 		}
@@ -286,8 +322,29 @@ func TestTables(t *testing.T) {
 	if !strings.Contains(doc.String(), "- memory PSS N=10: tend 9.00 MB, runit 2.00 MB (tend/runit = 4.5)") {
 		t.Errorf("the docs page does not list where tend is behind:\n%s", doc.String())
 	}
+	if !strings.Contains(doc.String(), "**restart gap p50 under 1 ms at N=1000 units (issue 8)**: missed. tend 50.0 ms.") {
+		t.Errorf("the docs page does not say the scaling miss plainly:\n%s", doc.String())
+	}
 	if !strings.Contains(doc.String(), "**memory (PSS) at N=100 below every peer**: missed.") {
 		t.Errorf("the docs page does not say the miss plainly:\n%s", doc.String())
+	}
+	slow := sample()
+	slow.Supervisors[0].Figures[spreadIDs.cpu] = 7 // the spread goal missed too
+	slow.TendGoals = tendGoals(slow.Supervisors[0], slow.Sizes)
+	var sl bytes.Buffer
+	writeDoc(&sl, slow)
+	if !strings.Contains(sl.String(), "spread evenly under 6% of one core (issue 8)**: missed.") || strings.Count(sl.String(), "Why: Every probe opens") != 1 {
+		t.Errorf("the probe CPU misses, and the why said once:\n%s", sl.String())
+	}
+	if !strings.Contains(doc.String(), "Made by `make bench`") {
+		t.Errorf("a full run's page does not say make bench made it")
+	}
+	smoke := r
+	smoke.Smoke = true
+	var sdoc bytes.Buffer
+	writeDoc(&sdoc, smoke)
+	if !strings.Contains(sdoc.String(), "Made by a smoke run, `bin/tend-bench -smoke`: tiny sizes") {
+		t.Errorf("a smoke run's page does not say so:\n%s", sdoc.String()[:2000])
 	}
 	if !strings.Contains(doc.String(), "under 5% of one core (issue 3)**: missed. tend 7.50% with 1000") ||
 		!strings.Contains(doc.String(), "Why: Every probe opens a new loopback TCP connection") {
@@ -390,6 +447,9 @@ func TestParseFlags(t *testing.T) {
 	if c.probeN != 10 || c.probeWindow != 2*time.Second || c.cronRuns != 3 || c.jobCompletions != 20 || c.jobParallelism != 5 {
 		t.Errorf("smoke tend-only sizes = %+v", c)
 	}
+	if !slices.Equal(c.scaleNs, []int{10, 100}) || c.scaleTimeout != time.Minute || c.scaleRestarts != 200 || c.resyncs != 20 {
+		t.Errorf("smoke scaling sizes = %+v", c)
+	}
 	if !c.noInstall || c.restarts != 3 || !slices.Equal(c.ns, []int{10}) || c.idle != 2*time.Second || !slices.Equal(c.peers, []string{"runit", "s6"}) {
 		t.Errorf("smoke config = %+v", c)
 	}
@@ -397,10 +457,17 @@ func TestParseFlags(t *testing.T) {
 	if err := p.parseFlags([]string{"-n", "1000,100,100"}); err != nil || !slices.Equal(p.cfg.ns, []int{100, 1000}) || p.cfg.restarts != 30 {
 		t.Errorf("full config = %+v, %v", p.cfg, err)
 	}
+	if c := p.cfg; !slices.Equal(c.scaleNs, []int{10, 100, 1000, 5000}) || c.scaleTimeout != 5*time.Minute {
+		t.Errorf("full scaling sizes = %+v", c)
+	}
 	if c := p.cfg; c.probeN != 1000 || c.cronRuns != 30 || c.jobCompletions != 1000 || c.jobParallelism != 50 {
 		t.Errorf("full tend-only sizes = %+v", c)
 	}
-	for _, bad := range [][]string{{"-peers", "systemd"}, {"-n", "0"}, {"extra"}, {"-job-parallelism", "0"}} {
+	p = &program{stderr: io.Discard}
+	if err := p.parseFlags([]string{"-tend-before", "/x/tend-old"}); err != nil || p.cfg.before != "/x/tend-old" {
+		t.Errorf("-tend-before: %q, %v", p.cfg.before, err)
+	}
+	for _, bad := range [][]string{{"-peers", "systemd"}, {"-n", "0"}, {"extra"}, {"-job-parallelism", "0"}, {"-scale", "10,x"}, {"-scale-restarts", "0"}} {
 		p = &program{stderr: io.Discard}
 		if err := p.parseFlags(bad); err == nil {
 			t.Errorf("parseFlags(%q): no error", bad)
@@ -426,7 +493,7 @@ func TestInstallSkips(t *testing.T) {
 func TestTendGoals(t *testing.T) {
 	r := sample()
 	gs := tendGoals(r.Supervisors[0], r.Sizes)
-	want := []string{"MISSED", "met", "met"}
+	want := []string{"MISSED", "met", "MISSED", "met", "met"}
 	if len(gs) != len(want) {
 		t.Fatalf("%d goals, want %d: %+v", len(gs), len(want), gs)
 	}
@@ -445,7 +512,7 @@ func TestTendGoals(t *testing.T) {
 	}
 	// A missing figure says so.
 	delete(r.Supervisors[0].Figures, cronP99ID)
-	if g := tendGoals(r.Supervisors[0], r.Sizes)[1]; g.Met != nil || g.Measured != "tend: no figure" {
+	if g := tendGoals(r.Supervisors[0], r.Sizes)[3]; g.Met != nil || g.Measured != "tend: no figure" {
 		t.Errorf("no cron figure: %+v", g)
 	}
 }
@@ -512,7 +579,247 @@ func TestProbeMoments(t *testing.T) {
 	if counts[0] < 12 || counts[0] > 13 || counts[998*time.Millisecond] < 12 || counts[500*time.Millisecond] > 1 {
 		t.Errorf("phases by bin = %v", counts)
 	}
+	// The busiest tenth: the burst, wrapping; evenly spread, a tenth.
+	if p := peakShare(hist, 0.1); math.Abs(p-100*100/102.0) > 1e-9 {
+		t.Errorf("peakShare of a burst = %v", p)
+	}
+	even := make([]uint64, 1000)
+	for i := range even {
+		even[i] = 3
+	}
+	if p := peakShare(even, 0.1); math.Abs(p-10) > 1e-9 {
+		t.Errorf("peakShare, even = %v, want 10", p)
+	}
 	if ev := evenPhases(4, time.Second); !slices.Equal(ev, []time.Duration{0, 250 * time.Millisecond, 500 * time.Millisecond, 750 * time.Millisecond}) {
 		t.Errorf("evenPhases = %v", ev)
+	}
+}
+
+func TestTendLayouts(t *testing.T) {
+	w := spec{stamp: "/x/stamp", file: "/x/starts", mode: modeSleep, n: 3}
+	files := stampUnits("s", w.n, w.stamp, w.file, w.mode)
+	if len(files) != 3 || files[0].name != "s0000" || files[2].name != "s0002" {
+		t.Fatalf("unit files %+v", files)
+	}
+	for _, f := range files {
+		if !strings.Contains(f.text, "replicas = 1\n") || !strings.Contains(f.text, `labels = { app = "`+f.name+`" }`) {
+			t.Errorf("%s: want one replica and labels of its own:\n%s", f.name, f.text)
+		}
+	}
+	if got := unitName("s", 4999, 5000); got != "s4999" {
+		t.Errorf("unitName = %q", got)
+	}
+	if got := unitName("s", 7, 20000); got != "s00007" {
+		t.Errorf("unitName at 20000 = %q, want five digits", got)
+	}
+	dir := t.TempDir()
+	if _, _, err := (tendPeer{bin: "tend", oneUnit: true}).Setup(dir, w); err != nil {
+		t.Fatal(err)
+	}
+	text, err := os.ReadFile(filepath.Join(dir, "units", "stamp.toml"))
+	if err != nil || !strings.Contains(string(text), "replicas = 3\n") {
+		t.Errorf("one unit of 3 replicas: %s, %v", text, err)
+	}
+}
+
+func TestFitExponent(t *testing.T) {
+	// y = 3·x^0.5 exactly; y = 7 flat; y = x^2 with a point left out (y = 0).
+	for _, tc := range []struct {
+		xs, ys []float64
+		want   float64
+		ok     bool
+	}{
+		{[]float64{10, 100, 1000}, []float64{3 * math.Sqrt(10), 30, 3 * math.Sqrt(1000)}, 0.5, true},
+		{[]float64{10, 100, 1000, 5000}, []float64{7, 7, 7, 7}, 0, true},
+		{[]float64{10, 100, 1000}, []float64{100, 0, 1e6}, 2, true},
+		{[]float64{10}, []float64{1}, 0, false},
+		{[]float64{10, 10}, []float64{1, 2}, 0, false},
+		{nil, nil, 0, false},
+	} {
+		got, ok := fitExponent(tc.xs, tc.ys)
+		if ok != tc.ok || math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("fitExponent(%v, %v) = %v, %v; want %v, %v", tc.xs, tc.ys, got, ok, tc.want, tc.ok)
+		}
+	}
+	r := sample()
+	gs := growths(r.Sizes.ScaleN, r.Supervisors[0])
+	if s := growthStr(gs, "tend", scaleGapP50); s != "N^1.00, ×10.0 per 10×" {
+		t.Errorf("growth of the gap p50 = %q", s)
+	}
+	if s := growthStr(gs, "tend", scalePassP50); s != "—" {
+		t.Errorf("growth without figures = %q", s)
+	}
+}
+
+func TestParseResync(t *testing.T) {
+	a, err := parseResync(200, []byte(`{"pass_ns": 1234567, "units": 1001, "instances": 1001}`))
+	if err != nil || a.PassNS != 1234567 || a.Units != 1001 || a.Instances != 1001 {
+		t.Errorf("parseResync = %+v, %v", a, err)
+	}
+	for _, status := range []int{404, 405} {
+		if _, err := parseResync(status, []byte(`{"error":"no route for POST /v1/debug/resync"}`)); !errors.Is(err, errNoResync) {
+			t.Errorf("%d: %v, want errNoResync", status, err)
+		}
+	}
+	for _, bad := range []struct {
+		status int
+		body   string
+	}{{500, `{"error":"boom"}`}, {200, `not json`}, {200, `{"units": 3}`}} {
+		if _, err := parseResync(bad.status, []byte(bad.body)); err == nil || errors.Is(err, errNoResync) {
+			t.Errorf("parseResync(%d, %s) = %v, want an error other than errNoResync", bad.status, bad.body, err)
+		}
+	}
+}
+
+func TestTimeouts(t *testing.T) {
+	parent, cancel := context.WithCancel(t.Context())
+	ctx, cancel2 := context.WithTimeout(parent, 0)
+	defer cancel2()
+	<-ctx.Done()
+	if err := timedOut(parent, ctx.Err(), "start-all"); !errors.Is(err, errTimeout) {
+		t.Errorf("own deadline: %v, want errTimeout", err)
+	}
+	cancel()
+	if err := timedOut(parent, context.Canceled, "start-all"); errors.Is(err, errTimeout) {
+		t.Errorf("an interrupt is not a timeout: %v", err)
+	}
+
+	var r supervisorResult
+	r.set("a", 1)
+	r.fail(fmt.Errorf("%w: 3 gaps", errTimeout), "a", "b")
+	r.fail(errors.New("boom"), "c")
+	r.unavailable(errNoResync, "d")
+	if _, ok := r.TimedOut["a"]; ok || r.TimedOut["b"] == "" || r.Errors["c"] != "boom" || r.Unavailable["d"] == "" {
+		t.Errorf("result %+v", r)
+	}
+	for id, want := range map[string]string{"a": "1.00", "b": "timeout", "c": "failed", "d": "n/a", "e": "—"} {
+		if got := cell(r, id); got != want {
+			t.Errorf("cell %s = %q, want %q", id, got, want)
+		}
+	}
+}
+
+func TestScaleGoals(t *testing.T) {
+	r := sample()
+	r.Sizes.N = []int{100, 1000}
+	r.Supervisors[0].set(fanoutID(1000), 0.4)
+	r.Supervisors[3] = supervisorResult{Name: "daemontools", Figures: map[string]float64{fanoutID(1000): 0.8}}
+	gs := scaleGoals(r.Supervisors, r.Sizes)
+	want := []string{"MISSED", "MISSED", "met", "met", "met"}
+	if len(gs) != len(want) {
+		t.Fatalf("%d goals, want %d: %+v", len(gs), len(want), gs)
+	}
+	for i, g := range gs {
+		if metStr(g.Met) != want[i] {
+			t.Errorf("%s: %s (%s), want %s", g.Goal, metStr(g.Met), g.Measured, want[i])
+		}
+	}
+	if !strings.Contains(gs[3].Measured, "(tend/daemontools = 0.5)") {
+		t.Errorf("daemontools goal: %q", gs[3].Measured)
+	}
+	// A timed-out figure is a miss; sizes without 1000 are not checked.
+	delete(r.Supervisors[0].Figures, scaleID(scaleGapP50, 1000))
+	r.Supervisors[0].fail(fmt.Errorf("%w: start-all", errTimeout), scaleID(scaleGapP50, 1000))
+	if g := scaleGoals(r.Supervisors, r.Sizes)[0]; g.Met == nil || *g.Met || !strings.Contains(g.Measured, "timeout") {
+		t.Errorf("timed out: %+v", g)
+	}
+	r.Sizes.ScaleN = []int{10, 100}
+	for _, g := range scaleGoals(r.Supervisors, r.Sizes) {
+		if g.Met != nil && !strings.Contains(g.Goal, "daemontools") {
+			t.Errorf("smoke sizes: %s checked (%s)", g.Goal, g.Measured)
+		}
+	}
+	r.Sizes.ScaleN = nil
+	if gs := scaleGoals(r.Supervisors, r.Sizes); gs != nil {
+		t.Errorf("old results: %+v", gs)
+	}
+}
+
+func TestSpreadDelays(t *testing.T) {
+	for _, n := range []int{1, 2, 10, 100, 1000, 5000} {
+		d := spreadDelays(n, time.Second)
+		// Every k·period/n once: the same delays as evenPhases, shuffled.
+		sorted := slices.Sorted(slices.Values(d))
+		if !slices.Equal(sorted, evenPhases(n, time.Second)) {
+			t.Errorf("n=%d: delays are not k·period/n each once: %v", n, sorted[:min(n, 10)])
+		}
+		// Any run of consecutive units (as the agent starts them) takes
+		// delays from all over the period: the first and last tenth of
+		// the units each put between 5% and 15% of themselves in each
+		// tenth of the period (from a run of 100 on).
+		if n < 1000 {
+			continue
+		}
+		for _, run := range [][]time.Duration{d[:n/10], d[n-n/10:]} {
+			var tenths [10]int
+			for _, x := range run {
+				tenths[x*10/time.Second]++
+			}
+			for i, c := range tenths {
+				if c < len(run)/20 || c > len(run)*3/20 {
+					t.Errorf("n=%d: %d of a run of %d delays in tenth %d: %v", n, c, len(run), i, tenths)
+				}
+			}
+		}
+	}
+	files := probeUnits(true, 3, 8080, "/x/stamp", "/x/starts")
+	if len(files) != 3 || files[1].name != "web0001" || !strings.Contains(files[1].text, "initial_delay = ") ||
+		!strings.Contains(files[1].text, `labels = { app = "web0001" }`) || !strings.Contains(files[1].text, "replicas = 1\n") {
+		t.Errorf("spread units: %+v", files)
+	}
+	if one := probeUnits(false, 3, 8080, "/x/stamp", "/x/starts"); len(one) != 1 || !strings.Contains(one[0].text, "replicas = 3\n") ||
+		!strings.Contains(one[0].text, `initial_delay = "0s"`) {
+		t.Errorf("bursty unit: %+v", one)
+	}
+	if v, err := parseRollup([]byte("Rss:  9876 kB\nPss:  4321 kB\n"), "Rss"); err != nil || v != 9876 {
+		t.Errorf("parseRollup Rss = %d, %v", v, err)
+	}
+}
+
+func TestBeforeAfter(t *testing.T) {
+	r := sample()
+	r.Supervisors[0].Version = "v2"
+	r.Before = &supervisorResult{Name: "tend-before", Version: "v1", Figures: map[string]float64{
+		"restart_p50": 2, "fanout_100": 0.1, "scale_gap_p50_10": 1, "scale_gap_p50_100": 100,
+		spreadIDs.cpu: 11,
+	}, TimedOut: map[string]string{"scale_gap_p50_1000": "timeout: 3 restart gaps of the flapping unit timed, want 200"},
+		Unavailable: map[string]string{"scale_pass_p50_10": "the agent has no POST /v1/debug/resync (404)"}}
+	r.derive(metrics(r.Sizes.N))
+	if s := growthStr(r.Growth, "tend-before", scaleGapP50); s != "N^2.00, ×100 per 10×" {
+		t.Errorf("before's growth = %q", s)
+	}
+	var md bytes.Buffer
+	writeMarkdown(&md, r, "##", "")
+	for _, want := range []string{
+		"## tend before and after",
+		"(`-tend-before`, v1) and this one (v2)",
+		"| restart p50 | ms | 2.00 | 1.00 | 0.5 |",
+		"| fan-out N=100 | s | 0.1 | 0.05 | 0.5 |",
+		"| scaling N=1000: restart gap p50 of the flapping unit | ms | timeout | 50.0 |  |",
+		"| scaling N=10: one reconcile pass, p50 (the agent's pass_ns) | ms | n/a | n/a |  |",
+		"| probe CPU, spread: the agent, 1000 unit files of one replica, initial_delay spreading their probes evenly over the second | % of one core | 11.0 | 5.50 | 0.5 |",
+		"| restart gap p50 of the flapping unit | N^2.00, ×100 per 10× | N^1.00, ×10.0 per 10× |",
+		"- tend-before, scaling N=1000: restart gap p50 of the flapping unit: timeout: 3 restart gaps",
+	} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md.String())
+		}
+	}
+	if strings.Contains(md.String(), "| stop N=100 | ms |") {
+		t.Errorf("a before row for a figure the before binary never had:\n%s", md.String())
+	}
+	var txt bytes.Buffer
+	writeText(&txt, r)
+	for _, want := range []string{"tend before and after, in the same rounds (before: v1; after: v2)", "timeout      50.0", "growth of the restart gap p50 of the flapping unit: before N^2.00"} {
+		if !strings.Contains(txt.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, txt.String())
+		}
+	}
+	// Without -tend-before, no such section.
+	r.Before = nil
+	md.Reset()
+	writeMarkdown(&md, r, "##", "")
+	if strings.Contains(md.String(), "before and after") {
+		t.Error("a before-and-after section without -tend-before")
 	}
 }

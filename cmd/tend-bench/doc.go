@@ -40,7 +40,15 @@ each peer's, measured in the same run on the same machine and clock.
   one start a second and that cannot be turned off: that is the comparison.
 - **fan-out N**: from starting the supervisor to the N-th workload start.
   Fan-out, memory and stop are single events, so each is the median of three
-  runs (` + "`-reps`" + `).
+  runs (` + "`-reps`" + `). Each supervisor gets the N workloads laid out its
+  usual way: a service directory each (runit, s6, daemontools), one
+  ` + "`[program]`" + ` with ` + "`numprocs = N`" + ` (supervisord), and for tend N unit
+  files of one replica each (` + "`kind = \"replicated\"`" + `, ` + "`replicas = 1`" + `,
+  labels of its own), as users load it. That is the like-for-like layout,
+  the one behind tend's fan-out, memory, idle CPU and stop figures and the
+  goals that compare them with the peers. tend's other layout, one unit of
+  N replicas, takes its turn in the same rounds and is shown among the
+  tend-only figures.
 - **memory PSS N**: the supervisor side only, every one of its processes
   (runsvdir and each runsv; s6-svscan and each s6-supervise; svscan and each
   supervise; supervisord; tend's agent), summed from /proc/PID/smaps_rollup
@@ -56,6 +64,28 @@ each peer's, measured in the same run on the same machine and clock.
   against 0.8 s for 100; both wait on its one-second loop.)
 - **floor**: fork+exec+wait of the static workload, p50, what the kernel
   allows on this machine.
+- **scaling with the number of units** (issue 8, BenchmarkManyUnits; tend
+  only, as no peer has a loop whose cost could grow with its services):
+  for each N (10, 100,
+  1000 and 5000; ` + "`-scale`" + `), N unit files of one sleeping replica each, as
+  above, plus one unit that flaps: its workload exits at once and
+  ` + "`restart_delay = \"0s\"`" + `. **start-all** is from the agent's start to the
+  N-th sleeping workload's start. Once all N run and a second more has
+  passed, the flapping unit's next 200 restarts (` + "`-scale-restarts`" + `) are
+  timed from its own stamps: the **restart gap** p50 and p99 are the gaps
+  between its consecutive starts, so they carry whatever the agent's loop
+  does for the other N units on each event. **agent PSS** is the agent
+  process's, read after the gaps (the agent alone: a child forked for the
+  flapping unit and not yet exec'd shares its memory). **One reconcile
+  pass** is the agent's own time for a pass over every unit, asked 20 times
+  (` + "`-resyncs`" + `) with ` + "`POST /v1/debug/resync`" + ` on its unix socket, which answers
+  once the pass is done with ` + "`{\"pass_ns\", \"units\", \"instances\"}`" + `; an
+  agent without that endpoint (404) shows n/a. Each N has a deadline
+  (` + "`-scale-timeout`" + `, 5 minutes): what it does not reach is shown as a
+  timeout, and with at least 20 gaps by then the gaps taken are used (the
+  count is in the table). How each figure grows is the exponent of a
+  least-squares fit of log(figure) against log(N), and 10 to that power is
+  its growth per ten times the units.
 - **tend only** (no peer has these features, so there are no ratios; each
   mirrors its Go benchmark in cmd/tend and is shown next to its issue's goal):
   - **probe CPU** (issue 3, BenchmarkProbeCPU1000): 1000 instances of
@@ -65,10 +95,21 @@ each peer's, measured in the same run on the same machine and clock.
     that no instance restarted and that the machine accepted about 1000
     connections a second meanwhile, then samples that count every
     millisecond for two seconds to see when within the second the probes
-    connect. **Floor**: with the agent gone, tend-bench starts 1000 servers
-    itself and, from its own Go process, makes the same number of
-    connections a second at those same moments: connect+close alone, then a
-    bare HTTP GET on each; then the same GETs spread evenly over the second.
+    connect, and how many of them the busiest tenth of the second holds.
+    That is the **bursty** case: one unit of 1000 replicas, all started
+    and so all probed at once. The **spread** case (issue 8) is probed as
+    real fleets are: 1000 unit files of one replica each (an initial delay
+    is a unit's, so the units must be apart), unit k's
+    ` + "`initial_delay`" + ` a different k·period/1000, handed out in a golden-ratio
+    stride so that however the agent's start order falls over the second
+    the first probes, and so all later ones, fall evenly across it; the
+    case fails rather than report a figure if the busiest tenth of the
+    second holds over 25% of the connections (evenly: 10%). Each case
+    gives the agent's CPU, its RSS and PSS meanwhile. **Floor**: with the
+    agent gone, tend-bench starts 1000 servers itself and, from its own Go
+    process, makes the same number of connections a second at the bursty
+    case's moments: connect+close alone, then a bare HTTP GET on each; then
+    the same GETs spread evenly over the second, the spread case's floor.
   - **cron start lag** (issue 4, BenchmarkCronStartLag): an ` + "`@every 1s`" + `
     cron unit (` + "`successful_history = 1`" + `) whose runs exit 0 at once; each
     run's lag is its workload's CLOCK_REALTIME start minus the whole second
@@ -82,6 +123,12 @@ each peer's, measured in the same run on the same machine and clock.
     records it (start_time to completion_time of
     ` + "`tend get job NAME -o json`" + `, which must say Complete with 1000
     succeeded), read every 100 ms.
+- **Before and after** (` + "`-tend-before OLD`" + `, or ` + "`make bench TEND_BEFORE=OLD`" + `,
+  with a tend binary built from an older commit): tend's own measurements (restart latency, fan-out,
+  memory, idle CPU and stop with N unit files and with one unit of N
+  replicas, the scaling table, and both probe cases) are taken for both
+  binaries, taking turns in the same rounds, and shown side by side with
+  the newer one's figure over the older's; the peers are not run again.
 - **Fairness**: the supervisors take turns within each round, so other work on
   the machine falls on all of them alike; the page gives the load averages and
   the machine's busy share during each idle window so a skewed run shows.
@@ -93,7 +140,11 @@ each peer's, measured in the same run on the same machine and clock.
 func writeDoc(w io.Writer, r results) {
 	io.WriteString(w, docIntro)
 	fmt.Fprintf(w, "## Latest figures\n\n")
-	fmt.Fprintf(w, "Made by `make bench`, that is `bin/%s`.\n\n", r.Command)
+	if r.Smoke {
+		fmt.Fprintf(w, "Made by a smoke run, `bin/%s`: tiny sizes that check every figure is produced, not how fast tend is; `make bench` measures at full size.\n\n", r.Command)
+	} else {
+		fmt.Fprintf(w, "Made by `make bench`, that is `bin/%s`.\n\n", r.Command)
+	}
 
 	var missed []string
 	for _, g := range r.Goals {
@@ -110,7 +161,7 @@ func writeDoc(w io.Writer, r results) {
 	for _, g := range r.TendGoals {
 		if g.Met != nil && !*g.Met {
 			item := fmt.Sprintf("- **%s**: missed. %s.", g.Goal, g.Measured)
-			if strings.HasPrefix(g.Goal, "probe CPU") && len(r.Supervisors) > 0 {
+			if strings.HasPrefix(g.Goal, "probe CPU") && strings.HasSuffix(g.Goal, "(issue 3)") && len(r.Supervisors) > 0 {
 				if why := probeWhy(r.Supervisors[0], r.Sizes); why != "" {
 					item += " Why: " + why
 				}
@@ -119,9 +170,20 @@ func writeDoc(w io.Writer, r results) {
 		}
 	}
 	if len(missed) > 0 {
-		fmt.Fprintf(w, "Where tend misses a goal of its own features (issues 3 and 4; no peer has them):\n\n%s\n\n", strings.Join(missed, "\n"))
+		fmt.Fprintf(w, "Where tend misses a goal of its own features (issues 3, 4 and 8; no peer has them):\n\n%s\n\n", strings.Join(missed, "\n"))
 	} else if len(r.TendGoals) > 0 {
-		fmt.Fprintf(w, "tend met every goal of its own features (issues 3 and 4) that this run could check.\n\n")
+		fmt.Fprintf(w, "tend met every goal of its own features (issues 3, 4 and 8) that this run could check.\n\n")
+	}
+	missed = nil
+	for _, g := range r.ScaleGoals {
+		if g.Met != nil && !*g.Met {
+			missed = append(missed, fmt.Sprintf("- **%s**: missed. %s.", g.Goal, g.Measured))
+		}
+	}
+	if len(missed) > 0 {
+		fmt.Fprintf(w, "Where tend misses a goal of issue 8 (many units):\n\n%s\n\n", strings.Join(missed, "\n"))
+	} else if len(r.ScaleGoals) > 0 {
+		fmt.Fprintf(w, "tend met every goal of issue 8 (many units) that this run could check.\n\n")
 	}
 	if b := behind(r); len(b) > 0 {
 		fmt.Fprintf(w, "Where tend's figure is above a peer's, goal or not:\n\n%s\n\n", strings.Join(b, "\n"))

@@ -3,16 +3,18 @@
 // daemontools), on the same machine and clock, and reports tend's figures
 // as ratios to theirs: restart latency, fan-out, memory, idle CPU, stop
 // time, and the floor the kernel allows. Then, for tend alone (no peer has
-// the features), each beside its issue's goal: probe CPU with 1000 HTTP
-// liveness probes a second and its floor, cron start lag, and the time of
-// a job of 1000 completions.
+// the features), each beside its issue's goal: how its costs grow with the
+// number of units, probe CPU with 1000 HTTP liveness probes a second, all
+// at once and spread over the second, and its floor, cron start lag, and
+// the time of a job of 1000 completions. With -tend-before, an older tend
+// binary takes its turns beside tend in tend's own measurements.
 //
 // Every supervisor is started by hand on a private directory under a
 // temp dir (on tmpfs when /dev/shm exists), never through the system's
 // init, and everything started is stopped by pid at the end, on error and
 // on interrupt. Nothing goes over the network.
 //
-//	tend-bench [-tend bin/tend] [-results DIR] [-docs DIR] [-smoke] [-no-install]
+//	tend-bench [-tend bin/tend] [-tend-before OLD] [-results DIR] [-docs DIR] [-smoke] [-no-install] [-scale 10,100,1000,5000]
 package main
 
 import (
@@ -58,6 +60,7 @@ func main() {
 // config is what the flags set.
 type config struct {
 	tendBin   string
+	before    string // an older tend binary to measure beside tendBin, or ""
 	results   string
 	docs      string
 	peers     []string
@@ -66,6 +69,11 @@ type config struct {
 	ns        []int
 	idle      time.Duration
 	floorRuns int
+	// the scaling table (issue 8): N unit files and one flapping unit
+	scaleNs       []int
+	scaleRestarts int
+	scaleTimeout  time.Duration
+	resyncs       int
 	// tend only
 	probeN         int
 	probeWindow    time.Duration
@@ -93,6 +101,7 @@ func (p *program) parseFlags(args []string) error {
 	fs.SetOutput(p.stderr)
 	c := &p.cfg
 	fs.StringVar(&c.tendBin, "tend", "", "the tend `binary` to measure (default: go build ./cmd/tend into the temp dir)")
+	fs.StringVar(&c.before, "tend-before", "", "also measure this older tend `binary` in the same rounds (tend's own figures only) and report both side by side")
 	fs.StringVar(&c.results, "results", "bench-results", "`dir` for results.json, results.md and ratios.svg")
 	fs.StringVar(&c.docs, "docs", "", "also write `dir`/benchmarks.md and dir/benchmarks.svg (make bench: docs)")
 	peers := fs.String("peers", strings.Join(allPeers, ","), "the peers to compare with, comma-separated")
@@ -101,6 +110,10 @@ func (p *program) parseFlags(args []string) error {
 	n := fs.String("n", "100,1000", "fan-out sizes, comma-separated; memory at each, idle CPU and stop at the largest")
 	fs.DurationVar(&c.idle, "idle", 30*time.Second, "idle CPU window")
 	fs.IntVar(&c.floorRuns, "floor-runs", 200, "fork+exec+wait runs for the floor")
+	scale := fs.String("scale", "10,100,1000,5000", "scaling table sizes, comma-separated: N unit files of one sleeping replica each, plus one flapping unit")
+	fs.IntVar(&c.scaleRestarts, "scale-restarts", 200, "scaling table: the flapping unit's restarts timed at each N once the fleet has settled")
+	fs.DurationVar(&c.scaleTimeout, "scale-timeout", 5*time.Minute, "scaling table: the deadline of each N; the figures not taken by then are reported as timed out")
+	fs.IntVar(&c.resyncs, "resyncs", 20, "scaling table: reconcile passes asked of the agent at each N (POST /v1/debug/resync)")
 	fs.IntVar(&c.probeN, "probes", 1000, "tend only: instances, each with an HTTP liveness probe every second")
 	fs.DurationVar(&c.probeWindow, "probe-window", 15*time.Second, "tend only: the probe CPU window (and the floor's)")
 	fs.IntVar(&c.cronRuns, "cron-runs", 30, "tend only: runs of an @every 1s cron timed")
@@ -108,7 +121,7 @@ func (p *program) parseFlags(args []string) error {
 	fs.IntVar(&c.jobParallelism, "job-parallelism", 50, "tend only: the throughput job's parallelism")
 	fs.StringVar(&c.render, "render", "", "measure nothing: write the results, chart and docs again from this results.json `file`")
 	fs.BoolVar(&c.noInstall, "no-install", false, "never install missing peers (with apt-get, as root)")
-	fs.BoolVar(&c.smoke, "smoke", false, "tiny sizes (N=10, 3 restarts, 1 run, 2s idle, 20 floor runs; 10 probed instances over 2s, 3 cron runs, a job of 20 completions 5 at a time), no install: checks that every figure is produced")
+	fs.BoolVar(&c.smoke, "smoke", false, "tiny sizes (N=10, 3 restarts, 1 run, 2s idle, 20 floor runs; scaling table at N=10 and 100 within 1m each; 10 probed instances over 2s, 3 cron runs, a job of 20 completions 5 at a time), no install: checks that every figure is produced")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: tend-bench [flags]\n\nRuns the same workload under tend and its peers and writes tend's ratios to them.\n\n")
 		fs.PrintDefaults()
@@ -135,6 +148,12 @@ func (p *program) parseFlags(args []string) error {
 		if !set["floor-runs"] {
 			c.floorRuns = 20
 		}
+		if !set["scale"] {
+			*scale = "10,100"
+		}
+		if !set["scale-timeout"] {
+			c.scaleTimeout = time.Minute
+		}
 		if !set["reps"] {
 			c.reps = 1
 		}
@@ -154,16 +173,13 @@ func (p *program) parseFlags(args []string) error {
 			c.jobParallelism = 5
 		}
 	}
-	c.ns = nil
-	for f := range strings.SplitSeq(*n, ",") {
-		v, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || v < 1 {
-			return fmt.Errorf("-n: %q is not a positive count", f)
-		}
-		c.ns = append(c.ns, v)
+	var err error
+	if c.ns, err = parseCounts("n", *n); err != nil {
+		return err
 	}
-	slices.Sort(c.ns)
-	c.ns = slices.Compact(c.ns)
+	if c.scaleNs, err = parseCounts("scale", *scale); err != nil {
+		return err
+	}
 	c.peers = nil
 	for f := range strings.SplitSeq(*peers, ",") {
 		f = strings.TrimSpace(f)
@@ -178,11 +194,29 @@ func (p *program) parseFlags(args []string) error {
 	if c.restarts < 1 || c.reps < 1 || c.floorRuns < 1 || c.idle <= 0 {
 		return errors.New("-restarts, -reps, -floor-runs and -idle must be positive")
 	}
+	if c.scaleRestarts < 1 || c.scaleTimeout <= 0 || c.resyncs < 1 {
+		return errors.New("-scale-restarts, -scale-timeout and -resyncs must be positive")
+	}
 	if c.probeN < 1 || c.probeWindow <= 0 || c.cronRuns < 1 || c.jobCompletions < 1 || c.jobParallelism < 1 {
 		return errors.New("-probes, -probe-window, -cron-runs, -job-completions and -job-parallelism must be positive")
 	}
 	p.args = args
 	return nil
+}
+
+// parseCounts reads a flag's comma-separated positive counts, sorted and
+// without repeats.
+func parseCounts(flagName, s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || v < 1 {
+			return nil, fmt.Errorf("-%s: %q is not a positive count", flagName, f)
+		}
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 func newPeer(name string) peer {
@@ -241,12 +275,23 @@ func (p *program) run(ctx context.Context) error {
 	if tendBin, err = filepath.Abs(tendBin); err != nil {
 		return err
 	}
+	before := c.before
+	if before != "" {
+		if before, err = filepath.Abs(before); err != nil {
+			return err
+		}
+		if st, err := os.Stat(before); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+			return fmt.Errorf("-tend-before %s: not an executable file", c.before)
+		}
+	}
 
 	r := results{
 		Date:    time.Now(),
 		Command: commandLine(p.args),
+		Smoke:   c.smoke,
 		Machine: machineInfo(tmpfs),
 		Sizes: sizes{Restarts: c.restarts, Reps: c.reps, N: c.ns, IdleSeconds: c.idle.Seconds(), FloorRuns: c.floorRuns,
+			ScaleN: c.scaleNs, ScaleRestarts: c.scaleRestarts, ScaleTimeoutSeconds: c.scaleTimeout.Seconds(), Resyncs: c.resyncs,
 			ProbeN: c.probeN, ProbeWindowSeconds: c.probeWindow.Seconds(), CronRuns: c.cronRuns,
 			JobCompletions: c.jobCompletions, JobParallelism: c.jobParallelism},
 		Later: laterMeasurements,
@@ -264,8 +309,9 @@ func (p *program) run(ctx context.Context) error {
 	}
 
 	// Every supervisor gets a result, tend first; the skipped ones say why.
-	var run []peer
-	var runRes []*supervisorResult
+	// tend takes a second turn in each round with its other layout, one
+	// unit of N replicas, whose figures are kept apart from the ratios.
+	var run []entrant
 	all := append([]peer{tendPeer{bin: tendBin}}, peers...)
 	r.Supervisors = make([]supervisorResult, len(all))
 	for i, pr := range all {
@@ -278,22 +324,31 @@ func (p *program) run(ctx context.Context) error {
 		}
 		res.Version = version(ctx, pr)
 		fmt.Fprintf(p.stdout, "%s %s\n", pr.Name(), res.Version)
-		run = append(run, pr)
-		runRes = append(runRes, res)
+		run = append(run, entrant{p: pr, r: res})
+		if i == 0 {
+			run = append(run, entrant{p: tendPeer{bin: tendBin, name: "tend-1unit", oneUnit: true}, r: res, replicas: true})
+		}
 	}
-	b.runAll(ctx, run, runRes)
-	if len(runRes) > 0 && runRes[0].Name == "tend" {
-		b.runTendOnly(ctx, tendBin, runRes[0])
+	tends := []tendRun{{bin: tendBin, name: "tend", r: &r.Supervisors[0]}}
+	if before != "" {
+		// The older binary takes its turns beside tend in every round.
+		r.Before = &supervisorResult{Name: "tend-before", Figures: map[string]float64{}}
+		r.Before.Version = version(ctx, tendPeer{bin: before})
+		fmt.Fprintf(p.stdout, "tend-before %s\n", r.Before.Version)
+		run = slices.Insert(run, 2,
+			entrant{p: tendPeer{bin: before, name: "tend-before"}, r: r.Before},
+			entrant{p: tendPeer{bin: before, name: "tend-before-1unit", oneUnit: true}, r: r.Before, replicas: true})
+		tends = append(tends, tendRun{bin: before, name: "tend-before", r: r.Before})
 	}
+	b.runAll(ctx, run)
+	b.runTendOnly(ctx, tends)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 
 	r.Machine.LoadAfter = loadavg()
 	ms := metrics(c.ns)
-	r.Ratios = ratios(ms, r.Supervisors)
-	r.Goals = goals(r.Supervisors, c.ns[len(c.ns)-1])
-	r.TendGoals = tendGoals(r.Supervisors[0], r.Sizes)
+	r.derive(ms)
 	writeText(p.stdout, r)
 	if err := p.write(r, ms); err != nil {
 		return err
@@ -362,9 +417,7 @@ func (p *program) rerender(path string) error {
 		return fmt.Errorf("%s: no sizes; not a tend-bench results file", path)
 	}
 	ms := metrics(r.Sizes.N)
-	r.Ratios = ratios(ms, r.Supervisors)
-	r.Goals = goals(r.Supervisors, r.Sizes.N[len(r.Sizes.N)-1])
-	r.TendGoals = tendGoals(r.Supervisors[0], r.Sizes)
+	r.derive(ms)
 	r.Later = laterMeasurements
 	writeText(p.stdout, r)
 	return p.write(r, ms)

@@ -128,46 +128,70 @@ func (b *bench) progress(format string, args ...any) {
 	fmt.Fprintf(b.out, "  "+format+"\n", args...)
 }
 
-// runAll takes every figure for every peer (rs[i] is ps[i]'s). The peers
-// take turns, one run each per round, so that other work on the machine
-// falls on all of them alike. A failed measurement is recorded as an error
-// for its figures and the next one is tried.
-func (b *bench) runAll(ctx context.Context, ps []peer, rs []*supervisorResult) {
+// entrant is one run of runAll's rounds: a supervisor, or another layout
+// of tend's, and the result its figures go into.
+type entrant struct {
+	p peer
+	r *supervisorResult
+	// replicas: tend with the N workloads as the replicas of one unit, a
+	// layout no peer has; it takes only fan-out and memory, kept under
+	// fanoutReplicasID and pssReplicasID.
+	replicas bool
+}
+
+// ids are the figure IDs e takes at size n (top: the largest).
+func (e entrant) ids(n int, top bool) []string {
+	switch {
+	case e.replicas:
+		return []string{fanoutReplicasID(n), pssReplicasID(n)}
+	case top:
+		return []string{fanoutID(n), pssID(n), idleID(n), stopID(n)}
+	}
+	return []string{fanoutID(n), pssID(n)}
+}
+
+// runAll takes every figure for every entrant. They take turns, one run
+// each per round, so that other work on the machine falls on all of them
+// alike. A failed measurement is recorded as an error for its figures and
+// the next one is tried.
+func (b *bench) runAll(ctx context.Context, es []entrant) {
 	fmt.Fprintf(b.out, "restart latency, %d restarts\n", b.cfg.restarts)
-	for i, p := range ps {
+	for _, e := range es {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := b.restart(ctx, p, rs[i]); err != nil {
-			rs[i].fail(err, "restart_p50", "restart_p99")
-			b.progress("%-12s failed: %v", p.Name(), err)
+		if e.replicas {
+			continue // one workload: the same as the unit-file layout
+		}
+		if err := b.restart(ctx, e.p, e.r); err != nil {
+			e.r.fail(err, "restart_p50", "restart_p99")
+			b.progress("%-12s failed: %v", e.p.Name(), err)
 		}
 	}
 	ns := slices.Sorted(slices.Values(b.cfg.ns))
 	for i, n := range ns {
 		top := i == len(ns)-1
-		ids := []string{fanoutID(n), pssID(n)}
-		if top {
-			ids = append(ids, idleID(n), stopID(n))
-		}
 		// Fan-out, memory and stop are single events, so each is the
 		// median of a few runs; idle CPU is measured in the last.
-		got := make([]map[string][]float64, len(ps))
-		errs := make([]error, len(ps))
+		got := make([]map[string][]float64, len(es))
+		errs := make([]error, len(es))
 		for rep := range b.cfg.reps {
 			fmt.Fprintf(b.out, "N=%d, run %d of %d\n", n, rep+1, b.cfg.reps)
-			for j, p := range ps {
+			for j, e := range es {
 				if ctx.Err() != nil {
 					return
 				}
 				if errs[j] != nil {
 					continue
 				}
-				f, err := b.fleet(ctx, p, n, top, top && rep == b.cfg.reps-1)
+				f, err := b.fleet(ctx, e.p, n, top && !e.replicas, top && !e.replicas && rep == b.cfg.reps-1)
 				if err != nil {
 					errs[j] = err
-					b.progress("%-12s failed: %v", p.Name(), err)
+					b.progress("%-12s failed: %v", e.p.Name(), err)
 					continue
+				}
+				if e.replicas {
+					f = map[string]float64{fanoutReplicasID(n): f[fanoutID(n)], pssReplicasID(n): f[pssID(n)]}
 				}
 				if got[j] == nil {
 					got[j] = map[string][]float64{}
@@ -175,7 +199,8 @@ func (b *bench) runAll(ctx context.Context, ps []peer, rs []*supervisorResult) {
 				for id, v := range f {
 					got[j][id] = append(got[j][id], v)
 				}
-				msg := fmt.Sprintf("%-12s fan-out %s s, PSS %s MB", p.Name(), fmtNum(f[fanoutID(n)]), fmtNum(f[pssID(n)]))
+				ids := e.ids(n, top)
+				msg := fmt.Sprintf("%-12s fan-out %s s, PSS %s MB", e.p.Name(), fmtNum(f[ids[0]]), fmtNum(f[ids[1]]))
 				if v, ok := f[idleID(n)]; ok {
 					msg += fmt.Sprintf(", idle CPU %s ms per minute", fmtNum(v))
 				}
@@ -185,17 +210,17 @@ func (b *bench) runAll(ctx context.Context, ps []peer, rs []*supervisorResult) {
 				b.progress("%s", msg)
 			}
 		}
-		for j, r := range rs {
+		for j, e := range es {
 			for id, vs := range got[j] {
 				if id == backgroundID {
-					r.BackgroundBusy = &vs[0]
+					e.r.BackgroundBusy = &vs[0]
 					continue
 				}
 				slices.Sort(vs)
-				r.set(id, median(vs))
+				e.r.set(id, median(vs))
 			}
 			if errs[j] != nil {
-				r.fail(errs[j], ids...)
+				e.r.fail(errs[j], e.ids(n, top)...)
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -88,33 +89,81 @@ func signalRoot(sig syscall.Signal) func(context.Context, *exec.Cmd) error {
 
 // tend: the agent in --dev mode, units from dir/units, state under
 // dir/.tend. Stop all: SIGTERM to the agent.
-type tendPeer struct{ bin string }
+//
+// Laid out as the peers are, each of the n workloads is a unit file of its
+// own with one replica and labels of its own (shared labels would make the
+// units' selectors overlap). With oneUnit, the n workloads are the
+// replicas of one unit instead: a layout only tend has.
+type tendPeer struct {
+	bin     string
+	name    string // what the tables call it; "" is "tend"
+	oneUnit bool
+}
 
-func (p tendPeer) Name() string       { return "tend" }
+func (p tendPeer) Name() string {
+	if p.name == "" {
+		return "tend"
+	}
+	return p.name
+}
 func (p tendPeer) Package() string    { return "" }
 func (p tendPeer) Programs() []string { return []string{p.bin} }
 
 func (p tendPeer) Setup(dir string, w spec) (*exec.Cmd, func(context.Context, *exec.Cmd) error, error) {
-	unit := fmt.Sprintf(`kind = "replicated"
-replicas = %d
-[template]
-labels = { app = "stamp" }
-command = [%q, %q, %q]
-restart_delay = "0s"
-stop_timeout = "5s"
-`, w.n, w.stamp, w.file, w.mode)
-	cmd, err := tendAgent(p.bin, dir, "stamp", unit)
+	var files []unitFile
+	if p.oneUnit {
+		files = []unitFile{{"stamp", stampUnit("stamp", w.n, w.stamp, w.file, w.mode)}}
+	} else {
+		files = stampUnits("s", w.n, w.stamp, w.file, w.mode)
+	}
+	cmd, err := tendAgent(p.bin, dir, files...)
 	return cmd, signalRoot(syscall.SIGTERM), err
 }
 
-// tendAgent writes dir/units/NAME.toml and returns the agent's command, in
-// --dev mode on dir (not started).
-func tendAgent(bin, dir, name, unit string) (*exec.Cmd, error) {
+// unitFile is one file of an agent's unit directory: NAME.toml.
+type unitFile struct {
+	name, text string
+}
+
+// stampUnit is a replicated unit of the workload, labelled app = label.
+func stampUnit(label string, replicas int, stamp, file, mode string) string {
+	return fmt.Sprintf(`kind = "replicated"
+replicas = %d
+[template]
+labels = { app = %q }
+command = [%q, %q, %q]
+restart_delay = "0s"
+stop_timeout = "5s"
+`, replicas, label, stamp, file, mode)
+}
+
+// stampUnits are n unit files of one replica each, named and labelled
+// PREFIX0000 and on, all stamping into file.
+func stampUnits(prefix string, n int, stamp, file, mode string) []unitFile {
+	out := make([]unitFile, n)
+	for i := range out {
+		name := unitName(prefix, i, n)
+		out[i] = unitFile{name, stampUnit(name, 1, stamp, file, mode)}
+	}
+	return out
+}
+
+// unitName is the i-th of n names PREFIX0000, PREFIX0001, ...: zero-padded
+// so that they sort in order, at least four digits wide.
+func unitName(prefix string, i, n int) string {
+	return fmt.Sprintf("%s%0*d", prefix, max(4, len(strconv.Itoa(n-1))), i)
+}
+
+// tendAgent writes the unit files into dir/units and returns the agent's
+// command, in --dev mode on dir (not started).
+func tendAgent(bin, dir string, files ...unitFile) (*exec.Cmd, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "units"), 0o755); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "units", name+".toml"), []byte(unit), 0o644); err != nil {
-		return nil, err
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(dir, "units", f.name+".toml"), []byte(f.text), 0o644); err != nil {
+			return nil, err
+		}
 	}
 	cmd := exec.Command(bin, "agent", "--dev", "--log-level", "warn")
 	cmd.Dir = dir

@@ -135,23 +135,31 @@ func tree(root int, exe string) (side, work []int, err error) {
 }
 
 // parsePSS returns the Pss line of /proc/PID/smaps_rollup, in kB.
-func parsePSS(data []byte) (int64, error) {
+func parsePSS(data []byte) (int64, error) { return parseRollup(data, "Pss") }
+
+// parseRollup returns the line field (Pss, Rss, ...) of
+// /proc/PID/smaps_rollup, in kB.
+func parseRollup(data []byte, field string) (int64, error) {
 	for line := range strings.SplitSeq(string(data), "\n") {
-		rest, ok := strings.CutPrefix(line, "Pss:")
+		rest, ok := strings.CutPrefix(line, field+":")
 		if !ok {
 			continue
 		}
 		f := strings.Fields(rest)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("smaps_rollup: odd Pss line %q", line)
+			return 0, fmt.Errorf("smaps_rollup: odd %s line %q", field, line)
 		}
 		return strconv.ParseInt(f[0], 10, 64)
 	}
-	return 0, errors.New("smaps_rollup: no Pss line")
+	return 0, fmt.Errorf("smaps_rollup: no %s line", field)
 }
 
 // pssKB sums the PSS of pids; processes gone meanwhile count as nothing.
-func pssKB(pids []int) (int64, error) {
+func pssKB(pids []int) (int64, error) { return rollupKB(pids, "Pss") }
+
+// rollupKB sums the smaps_rollup field (Pss, Rss) of pids, in kB;
+// processes gone meanwhile count as nothing.
+func rollupKB(pids []int, field string) (int64, error) {
 	var sum int64
 	read := 0
 	for _, pid := range pids {
@@ -162,7 +170,7 @@ func pssKB(pids []int) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		kb, err := parsePSS(data)
+		kb, err := parseRollup(data, field)
 		if err != nil {
 			return 0, fmt.Errorf("pid %d: %w", pid, err)
 		}

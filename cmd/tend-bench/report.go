@@ -4,9 +4,12 @@ package main
 // text, JSON and Markdown forms.
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,17 +19,47 @@ import (
 type results struct {
 	Date        time.Time          `json:"date"`
 	Command     string             `json:"command"`
+	Smoke       bool               `json:"smoke,omitempty"` // tiny sizes: the figures check the code, not tend's speed
 	Machine     machine            `json:"machine"`
 	Sizes       sizes              `json:"sizes"`
 	FloorP50    *float64           `json:"floor_p50_ms"` // fork+exec+wait of the workload
 	FloorError  string             `json:"floor_error,omitempty"`
 	Supervisors []supervisorResult `json:"supervisors"` // tend first
-	Ratios      []ratio            `json:"ratios"`
-	Goals       []goal             `json:"goals"`
+	// Before is the -tend-before binary's figures, taken in the same
+	// rounds as tend's own (no ratios to the peers); nil without it.
+	Before *supervisorResult `json:"tend_before,omitempty"`
+	Ratios []ratio           `json:"ratios"`
+	Goals  []goal            `json:"goals"`
 	// TendGoals are the goals of the tend-only measurements, from their
 	// issues.
-	TendGoals []goal  `json:"tend_only_goals"`
-	Later     []later `json:"later"`
+	TendGoals []goal `json:"tend_only_goals"`
+	// ScaleGoals are issue 8's goals; Growth fits how the scaling table's
+	// figures grow with N.
+	ScaleGoals []goal   `json:"scale_goals,omitempty"`
+	Growth     []growth `json:"growth,omitempty"`
+	Later      []later  `json:"later"`
+}
+
+// derive computes what follows from the figures: ratios, goals, growth.
+func (r *results) derive(ms []metric) {
+	r.Ratios = ratios(ms, r.Supervisors)
+	r.Goals = goals(r.Supervisors, r.Sizes.N[len(r.Sizes.N)-1])
+	r.TendGoals = tendGoals(r.Supervisors[0], r.Sizes)
+	r.ScaleGoals = scaleGoals(r.Supervisors, r.Sizes)
+	tends := []supervisorResult{r.Supervisors[0]}
+	if r.Before != nil {
+		tends = append(tends, *r.Before)
+	}
+	r.Growth = growths(r.Sizes.ScaleN, tends...)
+}
+
+// withBefore is the supervisors whose problems the tables list: every
+// one, and the -tend-before binary.
+func (r results) withBefore() []supervisorResult {
+	if r.Before == nil {
+		return r.Supervisors
+	}
+	return append(slices.Clone(r.Supervisors), *r.Before)
 }
 
 type machine struct {
@@ -47,6 +80,11 @@ type sizes struct {
 	N           []int   `json:"n"`
 	IdleSeconds float64 `json:"idle_seconds"`
 	FloorRuns   int     `json:"floor_runs"`
+	// The scaling table; empty in results from before it was measured.
+	ScaleN              []int   `json:"scale_n,omitempty"`
+	ScaleRestarts       int     `json:"scale_restarts,omitempty"`
+	ScaleTimeoutSeconds float64 `json:"scale_timeout_seconds,omitempty"`
+	Resyncs             int     `json:"resyncs,omitempty"`
 	// tend only; 0 in results from before they were measured.
 	ProbeN             int     `json:"probe_instances,omitempty"`
 	ProbeWindowSeconds float64 `json:"probe_window_seconds,omitempty"`
@@ -62,6 +100,11 @@ type supervisorResult struct {
 	Skipped string             `json:"skipped,omitempty"` // why it was not measured at all
 	Figures map[string]float64 `json:"figures"`
 	Errors  map[string]string  `json:"errors,omitempty"` // metric ID → why it is missing
+	// TimedOut and Unavailable are figures missed without a failure of
+	// the run: the measurement ran out of its deadline, or the agent has
+	// no way to give the figure (an older agent). Figure ID → why.
+	TimedOut    map[string]string `json:"timed_out,omitempty"`
+	Unavailable map[string]string `json:"unavailable,omitempty"`
 	// BackgroundBusy is the whole machine's busy CPU share, in %, during
 	// this supervisor's idle-CPU window: other work on the machine shows
 	// here.
@@ -75,13 +118,26 @@ func (r *supervisorResult) set(id string, v float64) {
 	r.Figures[id] = v
 }
 
+// fail records err for those of ids that have no figure: as a timeout
+// when err is errTimeout, else as an error.
 func (r *supervisorResult) fail(err error, ids ...string) {
-	if r.Errors == nil {
-		r.Errors = map[string]string{}
+	m := &r.Errors
+	if errors.Is(err, errTimeout) {
+		m = &r.TimedOut
+	}
+	r.note(m, err, ids)
+}
+
+// unavailable records why the agent cannot give ids.
+func (r *supervisorResult) unavailable(err error, ids ...string) { r.note(&r.Unavailable, err, ids) }
+
+func (r *supervisorResult) note(m *map[string]string, err error, ids []string) {
+	if *m == nil {
+		*m = map[string]string{}
 	}
 	for _, id := range ids {
 		if _, ok := r.Figures[id]; !ok {
-			r.Errors[id] = err.Error()
+			(*m)[id] = err.Error()
 		}
 	}
 }
@@ -103,6 +159,10 @@ func fanoutID(n int) string { return "fanout_" + strconv.Itoa(n) }
 func pssID(n int) string    { return "pss_" + strconv.Itoa(n) }
 func idleID(n int) string   { return "idle_cpu_" + strconv.Itoa(n) }
 func stopID(n int) string   { return "stop_" + strconv.Itoa(n) }
+
+// tend only: the N workloads as the replicas of one unit.
+func fanoutReplicasID(n int) string { return "fanout_replicas_" + strconv.Itoa(n) }
+func pssReplicasID(n int) string    { return "pss_replicas_" + strconv.Itoa(n) }
 
 // metrics lists the figures for the sizes ns (ascending), in table order.
 func metrics(ns []int) []metric {
@@ -265,19 +325,37 @@ func tendFigures(s sizes) []tendFigure {
 	if s.ProbeN == 0 {
 		return nil
 	}
-	return []tendFigure{
-		{probeCPUID, fmt.Sprintf("probe CPU: the agent, %d instances each probed over HTTP every 1 s", s.ProbeN), "% of one core", true},
+	var out []tendFigure
+	for _, n := range s.N {
+		out = append(out, tendFigure{fanoutReplicasID(n), fmt.Sprintf("fan-out N=%d as the replicas of one unit", n), "s", true})
+	}
+	for _, n := range s.N {
+		out = append(out, tendFigure{pssReplicasID(n), fmt.Sprintf("memory PSS N=%d as the replicas of one unit", n), "MB", true})
+	}
+	return append(out, []tendFigure{
+		{probeCPUID, fmt.Sprintf("probe CPU, bursty: the agent, one unit of %d replicas started at once, each probed over HTTP every 1 s", s.ProbeN), "% of one core", true},
 		{probeSysID, "of which in the kernel (the agent's system time)", "% of one core", true},
-		{probeSpanID, "the part of each second in which 90% of the probes connect", "ms", true},
-		{probeFloorTCPID, fmt.Sprintf("floor: connect+close, %d a second at the same moments, from a plain Go client", s.ProbeN), "% of one core", true},
+		{probeRSSID, "agent RSS meanwhile, bursty", "MiB", true},
+		{probePSSID, "agent PSS meanwhile, bursty", "MiB", true},
+		{probeSpanID, "the part of each second in which 90% of the probes connect, bursty", "ms", true},
+		{probePeakID, "the probes' connections in the busiest tenth of each second, bursty (evenly: 10%)", "%", true},
+		{probeFloorTCPID, fmt.Sprintf("floor: connect+close, %d a second at the bursty case's moments, from a plain Go client", s.ProbeN), "% of one core", true},
 		{probeFloorHTTPID, "floor: a bare HTTP GET on a new connection, likewise", "% of one core", true},
-		{probeFloorEvenID, "the same bare GETs spread evenly over the second", "% of one core", true},
-		{probeRateID, "loopback connections accepted per second during the probe window (the whole machine's)", "per s", false},
-		{probeBusyID, "machine CPU busy during the probe window", "%", false},
+		{probeFloorEvenID, "floor: the same bare GETs spread evenly over the second", "% of one core", true},
+		{probeRateID, "loopback connections accepted per second during the bursty probe window (the whole machine's)", "per s", false},
+		{probeBusyID, "machine CPU busy during the bursty probe window", "%", false},
+		{spreadIDs.cpu, fmt.Sprintf("probe CPU, spread: the agent, %d unit files of one replica, initial_delay spreading their probes evenly over the second", s.ProbeN), "% of one core", true},
+		{spreadIDs.sys, "of which in the kernel, spread", "% of one core", true},
+		{spreadIDs.rss, "agent RSS meanwhile, spread", "MiB", true},
+		{spreadIDs.pss, "agent PSS meanwhile, spread", "MiB", true},
+		{spreadIDs.span, "the part of each second in which 90% of the probes connect, spread", "ms", true},
+		{spreadIDs.peak, "the probes' connections in the busiest tenth of each second, spread (evenly: 10%)", "%", true},
+		{spreadIDs.rate, "loopback connections accepted per second during the spread probe window (the whole machine's)", "per s", false},
+		{spreadIDs.busy, "machine CPU busy during the spread probe window", "%", false},
 		{cronP50ID, fmt.Sprintf("cron start lag p50 (@every 1s, %d runs)", s.CronRuns), "ms", true},
 		{cronP99ID, fmt.Sprintf("cron start lag p99 (@every 1s, %d runs)", s.CronRuns), "ms", true},
 		{jobID, fmt.Sprintf("job of %d completions, parallelism %d: start to completion", s.JobCompletions, s.JobParallelism), "s", true},
-	}
+	}...)
 }
 
 // The sizes the tend-only goals are set at; at other sizes (smoke) their
@@ -288,6 +366,8 @@ const (
 	goalJobCompletions = 1000
 	goalJobParallelism = 50
 	goalProbeCPUPct    = 5.0
+	goalSpreadCPUPct   = 6.0  // issue 8, probes spread evenly
+	goalSpreadRSSMiB   = 30.0 // issue 8, likewise
 	goalCronP99MS      = 20.0
 	goalJobSeconds     = 5.0
 )
@@ -334,6 +414,38 @@ func tendGoals(tend supervisorResult, s sizes) []goal {
 	}
 	out = append(out, g)
 
+	// under checks a figure against a goal set for goalProbeN probes.
+	under := func(text, id, unit string, lim float64, more string) goal {
+		g := goal{Goal: text}
+		v, txt, ok := fig(id, unit)
+		switch {
+		case !ok:
+			g.Measured = "tend: " + txt
+			return g
+		case s.ProbeN == goalProbeN:
+			g.Met = met(v < lim)
+		default:
+			more += fmt.Sprintf(" (the goal is for %d)", goalProbeN)
+		}
+		g.Measured = fmt.Sprintf("tend %s with %d", txt, s.ProbeN) + more
+		return g
+	}
+	more := ""
+	if _, txt, ok := fig(probeCPUID, "%"); ok {
+		more = "; bursty " + txt
+	}
+	out = append(out, under(fmt.Sprintf("probe CPU with %d HTTP liveness probes a second spread evenly under %g%% of one core (issue 8)", goalProbeN, goalSpreadCPUPct),
+		spreadIDs.cpu, "%", goalSpreadCPUPct, more))
+	more = ""
+	if _, txt, ok := fig(spreadIDs.pss, " MiB"); ok {
+		more = "; PSS " + txt
+	}
+	if _, txt, ok := fig(probeRSSID, " MiB"); ok {
+		more += "; bursty RSS " + txt
+	}
+	out = append(out, under(fmt.Sprintf("agent RSS with %d HTTP liveness probes spread evenly under %g MiB (issue 8)", goalProbeN, goalSpreadRSSMiB),
+		spreadIDs.rss, " MiB", goalSpreadRSSMiB, more))
+
 	g = goal{Goal: fmt.Sprintf("cron start lag p99 under %g ms over %d runs of @every 1s (issue 4)", goalCronP99MS, goalCronRuns)}
 	_, txt50, ok50 := fig(cronP50ID, " ms")
 	p99, txt99, ok99 := fig(cronP99ID, " ms")
@@ -365,6 +477,246 @@ func tendGoals(tend supervisorResult, s sizes) []goal {
 	return out
 }
 
+// The sizes and goals of issue 8, checked at N = goalScaleN only.
+const (
+	goalScaleN        = 1000
+	goalScaleGapP50MS = 1.0
+	goalScaleGapP99MS = 2.0
+	goalScaleStartS   = 0.5
+	goalScalePSSMiB   = 20.0
+)
+
+// scaleGoals checks issue 8's goals for the scaling table; sups[0] is
+// tend. Empty for results from before the table was measured.
+func scaleGoals(sups []supervisorResult, s sizes) []goal {
+	if len(s.ScaleN) == 0 || len(sups) == 0 {
+		return nil
+	}
+	tend := sups[0]
+	met := func(b bool) *bool { return &b }
+	at := slices.Contains(s.ScaleN, goalScaleN)
+	// under checks tend's figure id against lim.
+	under := func(text, id, unit string, lim float64) goal {
+		g := goal{Goal: text}
+		switch v, ok := tend.figure(id); {
+		case !at:
+			g.Measured = fmt.Sprintf("not measured at N=%d (sizes %s)", goalScaleN, joinInts(s.ScaleN))
+		case ok:
+			g.Measured, g.Met = fmt.Sprintf("tend %s %s", fmtNum(v), unit), met(v < lim)
+		case tend.TimedOut[id] != "":
+			g.Measured, g.Met = "tend: "+tend.TimedOut[id], met(false)
+		default:
+			g.Measured = "tend: no figure"
+		}
+		return g
+	}
+	out := []goal{
+		under(fmt.Sprintf("restart gap p50 under %g ms at N=%d units (issue 8)", goalScaleGapP50MS, goalScaleN), scaleID(scaleGapP50, goalScaleN), "ms", goalScaleGapP50MS),
+		under(fmt.Sprintf("restart gap p99 under %g ms at N=%d units (issue 8)", goalScaleGapP99MS, goalScaleN), scaleID(scaleGapP99, goalScaleN), "ms", goalScaleGapP99MS),
+		under(fmt.Sprintf("%d unit files started in under %g s (issue 8)", goalScaleN, goalScaleStartS), scaleID(scaleStartAll, goalScaleN), "s", goalScaleStartS),
+	}
+
+	// Against daemontools: the fan-out of the peer comparison, where tend
+	// has N unit files as daemontools has N service directories.
+	g := goal{Goal: fmt.Sprintf("%d unit files started faster than daemontools in the same run (issue 8)", goalScaleN)}
+	id := fanoutID(goalScaleN)
+	v, ok := tend.figure(id)
+	var dv float64
+	var dok bool
+	for _, p := range sups[1:] {
+		if p.Name == "daemontools" {
+			dv, dok = p.figure(id)
+		}
+	}
+	switch {
+	case !slices.Contains(s.N, goalScaleN):
+		g.Measured = fmt.Sprintf("no fan-out at N=%d (-n %s)", goalScaleN, joinInts(s.N))
+	case !ok:
+		g.Measured = "tend: no figure"
+	case !dok:
+		g.Measured = fmt.Sprintf("tend %s s; no daemontools figure to compare with", fmtNum(v))
+	default:
+		g.Measured = fmt.Sprintf("fan-out N=%d: tend %s s; daemontools %s s", goalScaleN, fmtNum(v), fmtNum(dv))
+		if dv > 0 {
+			g.Measured += fmt.Sprintf(" (tend/daemontools = %s)", fmtRatio(v/dv))
+		}
+		g.Met = met(v < dv)
+	}
+	out = append(out, g)
+	out = append(out, under(fmt.Sprintf("agent PSS at N=%d units under %g MiB (issue 8)", goalScaleN, goalScalePSSMiB), scaleID(scalePSS, goalScaleN), "MiB", goalScalePSSMiB))
+	return out
+}
+
+// growthStr is how kind grows for sup, from gs: "N^0.98, ×9.5 per 10×".
+func growthStr(gs []growth, sup, kind string) string {
+	for _, g := range gs {
+		if g.Supervisor == sup && g.Kind == kind && g.Exponent != nil {
+			return fmt.Sprintf("N^%.2f, ×%s per 10×", *g.Exponent, fmtNum(*g.Per10x))
+		}
+	}
+	return "—"
+}
+
+// oldScaleStr lists issue 8's figures from the old code.
+func oldScaleStr() string {
+	var parts []string
+	for _, n := range slices.Sorted(maps.Keys(oldScaleFigures)) {
+		parts = append(parts, fmt.Sprintf("%s ms at N=%d", oldScaleFigures[n], n))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// writeScaleText prints the scaling table for a terminal.
+func writeScaleText(w io.Writer, r results) {
+	if len(r.Sizes.ScaleN) == 0 || len(r.Supervisors) == 0 {
+		return
+	}
+	t := r.Supervisors[0]
+	fmt.Fprintf(w, "\nscaling with the number of units (issue 8): N unit files of one sleeping replica each, plus one flapping unit\n")
+	fmt.Fprintf(w, "  %-62s", "figure")
+	for _, n := range r.Sizes.ScaleN {
+		fmt.Fprintf(w, " %10s", fmt.Sprintf("N=%d", n))
+	}
+	fmt.Fprintf(w, "  growth\n")
+	for _, k := range scaleKinds {
+		fmt.Fprintf(w, "  %-62s", fmt.Sprintf("%s (%s)", k.Title, k.Unit))
+		for _, n := range r.Sizes.ScaleN {
+			fmt.Fprintf(w, " %10s", cell(t, scaleID(k.Kind, n)))
+		}
+		g := ""
+		if k.Grows {
+			g = growthStr(r.Growth, t.Name, k.Kind)
+		}
+		fmt.Fprintf(w, "  %s\n", g)
+	}
+	fmt.Fprintf(w, "  issue 8's restart gap p50 on the old code: %s\n", oldScaleStr())
+	fmt.Fprintln(w, "\nscaling goals (issue 8)")
+	for _, g := range r.ScaleGoals {
+		fmt.Fprintf(w, "  %-11s %s: %s\n", metStr(g.Met), g.Goal, g.Measured)
+	}
+}
+
+// writeScaleMarkdown writes the scaling table, how each figure grows, and
+// issue 8's goals.
+func writeScaleMarkdown(w io.Writer, r results, h string) {
+	if len(r.Sizes.ScaleN) == 0 || len(r.Supervisors) == 0 {
+		return
+	}
+	t := r.Supervisors[0]
+	fmt.Fprintf(w, "\n%s Scaling with the number of units (issue 8)\n\n", h)
+	fmt.Fprintf(w, "N unit files of one sleeping replica each, plus one flapping unit; %d restarts of the flapping unit timed at each N once the fleet has settled, %d reconcile passes, each N within %gs. ",
+		r.Sizes.ScaleRestarts, r.Sizes.Resyncs, r.Sizes.ScaleTimeoutSeconds)
+	fmt.Fprintf(w, "Growth is the slope k of a least-squares line through log(figure) against log(N): the figure goes as N^k, 10^k times per ten times the units (k = 0 is flat, k = 1 linear).\n\n")
+	fmt.Fprintf(w, "| figure | unit |")
+	for _, n := range r.Sizes.ScaleN {
+		fmt.Fprintf(w, " N=%d |", n)
+	}
+	fmt.Fprintf(w, " growth |\n|---|---|%s---|\n", strings.Repeat("---:|", len(r.Sizes.ScaleN)))
+	for _, k := range scaleKinds {
+		fmt.Fprintf(w, "| %s | %s |", mdEscape(k.Title), k.Unit)
+		for _, n := range r.Sizes.ScaleN {
+			fmt.Fprintf(w, " %s |", cell(t, scaleID(k.Kind, n)))
+		}
+		g := ""
+		if k.Grows {
+			g = growthStr(r.Growth, t.Name, k.Kind)
+		}
+		fmt.Fprintf(w, " %s |\n", g)
+	}
+	fmt.Fprintf(w, "\nFor reference, issue 8's restart gap p50 on the code before it: %s.\n\n", oldScaleStr())
+	fmt.Fprintf(w, "| goal | measured | |\n|---|---|---|\n")
+	for _, g := range r.ScaleGoals {
+		fmt.Fprintf(w, "| %s | %s | %s |\n", mdEscape(g.Goal), mdEscape(g.Measured), metStr(g.Met))
+	}
+}
+
+// figRow is one of tend's figures, for the before-and-after table.
+type figRow struct {
+	ID, Title, Unit string
+}
+
+// figRows lists every figure tend can have, in table order: the peer
+// comparison's, the tend-only ones, then the scaling table's.
+func figRows(s sizes) []figRow {
+	var out []figRow
+	for _, m := range metrics(s.N) {
+		out = append(out, figRow{m.ID, m.Title, m.Unit})
+	}
+	for _, f := range tendFigures(s) {
+		out = append(out, figRow{f.ID, f.Title, f.Unit})
+	}
+	for _, n := range s.ScaleN {
+		for _, k := range scaleKinds {
+			out = append(out, figRow{scaleID(k.Kind, n), fmt.Sprintf("scaling N=%d: %s", n, k.Title), k.Unit})
+		}
+	}
+	return out
+}
+
+// beforeRows are the rows of the before-and-after table: the figures the
+// before binary has, or should have had.
+func beforeRows(r results) []figRow {
+	var out []figRow
+	for _, f := range figRows(r.Sizes) {
+		if _, ok := r.Before.Figures[f.ID]; ok || len(problemsOf(*r.Before, f.ID)) > 0 {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// afterOverBefore is tend's figure over the before binary's, or "".
+func afterOverBefore(after, before supervisorResult, id string) string {
+	a, ok1 := after.figure(id)
+	b, ok2 := before.figure(id)
+	if !ok1 || !ok2 || b == 0 {
+		return ""
+	}
+	return fmtRatio(a / b)
+}
+
+// writeBeforeText prints tend's figures beside the -tend-before binary's.
+func writeBeforeText(w io.Writer, r results) {
+	if r.Before == nil || len(r.Supervisors) == 0 {
+		return
+	}
+	t, b := r.Supervisors[0], *r.Before
+	fmt.Fprintf(w, "\ntend before and after, in the same rounds (before: %s; after: %s)\n", b.Version, t.Version)
+	fmt.Fprintf(w, "  %-12s %-12s %-12s %s\n", "before", "after", "after/before", "figure")
+	for _, f := range beforeRows(r) {
+		fmt.Fprintf(w, "  %-12s %-12s %-12s %s (%s)\n", cell(b, f.ID), cell(t, f.ID), afterOverBefore(t, b, f.ID), f.Title, f.Unit)
+	}
+	for _, k := range scaleKinds {
+		if k.Grows && len(r.Sizes.ScaleN) > 0 {
+			fmt.Fprintf(w, "  growth of the %s: before %s, after %s\n", k.Title, growthStr(r.Growth, b.Name, k.Kind), growthStr(r.Growth, t.Name, k.Kind))
+		}
+	}
+}
+
+// writeBeforeMarkdown writes tend's figures beside the -tend-before
+// binary's.
+func writeBeforeMarkdown(w io.Writer, r results, h string) {
+	if r.Before == nil || len(r.Supervisors) == 0 {
+		return
+	}
+	t, b := r.Supervisors[0], *r.Before
+	fmt.Fprintf(w, "\n%s tend before and after\n\n", h)
+	fmt.Fprintf(w, "tend's own measurements for an older tend binary (`-tend-before`, %s) and this one (%s), taking turns in the same rounds on the same machine; the peers are not run again. Lower is better; below 1, the newer binary is better.\n\n",
+		mdEscape(b.Version), mdEscape(t.Version))
+	fmt.Fprintf(w, "| figure | unit | before | after | after/before |\n|---|---|---:|---:|---:|\n")
+	for _, f := range beforeRows(r) {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", mdEscape(f.Title), f.Unit, cell(b, f.ID), cell(t, f.ID), afterOverBefore(t, b, f.ID))
+	}
+	if len(r.Sizes.ScaleN) > 0 {
+		fmt.Fprintf(w, "\n| growth with N | before | after |\n|---|---|---|\n")
+		for _, k := range scaleKinds {
+			if k.Grows {
+				fmt.Fprintf(w, "| %s | %s | %s |\n", mdEscape(k.Title), growthStr(r.Growth, b.Name, k.Kind), growthStr(r.Growth, t.Name, k.Kind))
+			}
+		}
+	}
+}
+
 // probeWhy explains the probe CPU figure from the run's own floors: what
 // the connections alone cost, and how much the probes' timing matters.
 // It is empty without the figures.
@@ -386,10 +738,24 @@ func probeWhy(tend supervisorResult, s sizes) string {
 		"Of the agent's %s%% of a core, %s%% is kernel time. "+
 		"A plain Go client making the same %d connections a second at the same moments (90%% of them within %s ms of each second) pays %s%% of a core for connect+close alone and %s%% with a bare HTTP GET on each: "+
 		"that is the floor under a Go prober that opens a connection per probe, and %s. "+
-		"The probes bunch because this run starts all %d instances at once; spread evenly over the second, the same bare GETs cost the plain client %s%% "+
-		"(each then wakes the process on its own instead of sharing a wake-up with its neighbours), so a fleet started at scattered times will likely cost the agent more than the figure here.",
-		s.ProbeN, s.ProbeN, fmtNum(cpu), fmtNum(sys), s.ProbeN, fmtNum(span), fmtNum(tcp), fmtNum(get), added, s.ProbeN, fmtNum(even))
+		"The probes bunch because this case starts all %d instances at once; spread evenly over the second, the same bare GETs cost the plain client %s%% "+
+		"(each then wakes the process on its own instead of sharing a wake-up with its neighbours)%s",
+		s.ProbeN, s.ProbeN, fmtNum(cpu), fmtNum(sys), s.ProbeN, fmtNum(span), fmtNum(tcp), fmtNum(get), added, s.ProbeN, fmtNum(even), spreadWhy(tend))
 }
+
+// spreadWhy ends probeWhy with the agent's own figure for probes spread
+// evenly, when there is one.
+func spreadWhy(tend supervisorResult) string {
+	cpu, ok1 := tend.figure(spreadIDs.cpu)
+	sys, ok2 := tend.figure(spreadIDs.sys)
+	if !ok1 || !ok2 {
+		return ", so a fleet started at scattered times will likely cost the agent more than the bursty figure."
+	}
+	return fmt.Sprintf("; the agent with its probes spread so takes %s%% of a core, %s%% in the kernel.", fmtNum(cpu), fmtNum(sys))
+}
+
+// oldProbeFigures are issue 8's probe figures from the code before it.
+const oldProbeFigures = "18.5% of a core spread, 7.6% bursty, RSS 50 MB"
 
 // later is a measurement that a later issue adds to this program.
 type later struct {
@@ -414,14 +780,28 @@ func missingTend(ms []metric, r results) []string {
 	if len(r.Supervisors) == 0 {
 		return append(out, "tend")
 	}
+	t := r.Supervisors[0]
+	missing := func(id string) bool {
+		_, ok := t.figure(id)
+		_, late := t.TimedOut[id]
+		_, na := t.Unavailable[id]
+		return !ok && !late && !na
+	}
 	for _, m := range ms {
-		if _, ok := r.Supervisors[0].figure(m.ID); !ok {
+		if missing(m.ID) {
 			out = append(out, m.ID)
 		}
 	}
 	for _, f := range tendFigures(r.Sizes) {
-		if _, ok := r.Supervisors[0].figure(f.ID); f.Required && !ok {
+		if f.Required && missing(f.ID) {
 			out = append(out, f.ID)
+		}
+	}
+	for _, n := range r.Sizes.ScaleN {
+		for _, k := range scaleKinds {
+			if id := scaleID(k.Kind, n); k.Required && missing(id) {
+				out = append(out, id)
+			}
 		}
 	}
 	return out
@@ -486,6 +866,12 @@ func cell(p supervisorResult, id string) string {
 	if _, ok := p.Errors[id]; ok {
 		return "failed"
 	}
+	if _, ok := p.TimedOut[id]; ok {
+		return "timeout"
+	}
+	if _, ok := p.Unavailable[id]; ok {
+		return "n/a"
+	}
 	return "—"
 }
 
@@ -528,11 +914,14 @@ func writeText(w io.Writer, r results) {
 	for _, g := range r.Goals {
 		fmt.Fprintf(w, "  %-11s %s: %s\n", metStr(g.Met), g.Goal, g.Measured)
 	}
+	writeScaleText(w, r)
+	writeBeforeText(w, r)
 	if tfs := tendFigures(r.Sizes); len(tfs) > 0 && len(r.Supervisors) > 0 {
 		fmt.Fprintln(w, "\ntend only (no peer has these)")
 		for _, f := range tfs {
 			fmt.Fprintf(w, "  %-12s %s (%s)\n", cell(r.Supervisors[0], f.ID), f.Title, f.Unit)
 		}
+		fmt.Fprintf(w, "  issue 8's probe figures on the old code, 1000 probes: %s\n", oldProbeFigures)
 		fmt.Fprintln(w, "\ntend-only goals")
 		for _, g := range r.TendGoals {
 			fmt.Fprintf(w, "  %-11s %s: %s\n", metStr(g.Met), g.Goal, g.Measured)
@@ -543,7 +932,7 @@ func writeText(w io.Writer, r results) {
 		fmt.Fprintf(w, "  %s: not measured yet (%s); goal %s\n", l.What, l.Issue, l.Goal)
 	}
 	problems := false
-	for _, p := range r.Supervisors {
+	for _, p := range r.withBefore() {
 		if p.Skipped != "" {
 			if !problems {
 				fmt.Fprintln(w, "\nskipped and failed")
@@ -552,7 +941,7 @@ func writeText(w io.Writer, r results) {
 			fmt.Fprintf(w, "  %s: skipped: %s\n", p.Name, p.Skipped)
 		}
 		for _, id := range errorIDs(ms, r.Sizes) {
-			if e, ok := p.Errors[id]; ok {
+			for _, e := range problemsOf(p, id) {
 				if !problems {
 					fmt.Fprintln(w, "\nskipped and failed")
 					problems = true
@@ -630,6 +1019,8 @@ func writeMarkdown(w io.Writer, r results, heading, chart string) {
 		}
 	}
 
+	writeScaleMarkdown(w, r, h)
+	writeBeforeMarkdown(w, r, h)
 	if tfs := tendFigures(r.Sizes); len(tfs) > 0 && len(r.Supervisors) > 0 {
 		fmt.Fprintf(w, "\n%s tend only\n\n", h)
 		fmt.Fprintf(w, "Features no peer has, so no ratios: the goals from their issues, then every figure.\n\n")
@@ -641,6 +1032,7 @@ func writeMarkdown(w io.Writer, r results, heading, chart string) {
 		for _, f := range tfs {
 			fmt.Fprintf(w, "| %s | %s | %s |\n", mdEscape(f.Title), cell(r.Supervisors[0], f.ID), f.Unit)
 		}
+		fmt.Fprintf(w, "\nFor reference, issue 8's probe figures on the code before it, 1000 probes: %s.\n", oldProbeFigures)
 		if why := probeWhy(r.Supervisors[0], r.Sizes); why != "" {
 			fmt.Fprintf(w, "\nProbe CPU, read against its floor: %s\n", why)
 		}
@@ -653,12 +1045,12 @@ func writeMarkdown(w io.Writer, r results, heading, chart string) {
 	}
 
 	var notes []string
-	for _, p := range r.Supervisors {
+	for _, p := range r.withBefore() {
 		if p.Skipped != "" {
 			notes = append(notes, fmt.Sprintf("- %s: skipped: %s", p.Name, mdEscape(p.Skipped)))
 		}
 		for _, id := range errorIDs(ms, r.Sizes) {
-			if e, ok := p.Errors[id]; ok {
+			for _, e := range problemsOf(p, id) {
 				notes = append(notes, fmt.Sprintf("- %s, %s: %s", p.Name, titleOf(id, ms, r.Sizes), mdEscape(e)))
 			}
 		}
@@ -666,6 +1058,22 @@ func writeMarkdown(w io.Writer, r results, heading, chart string) {
 	if len(notes) > 0 {
 		fmt.Fprintf(w, "\n%s Skipped and failed\n\n%s\n", h, strings.Join(notes, "\n"))
 	}
+}
+
+// problemsOf says why p has no figure id, if it has none for a reason:
+// its error, its timeout, or why the agent could not give it.
+func problemsOf(p supervisorResult, id string) []string {
+	var out []string
+	if e, ok := p.Errors[id]; ok {
+		out = append(out, e)
+	}
+	if e, ok := p.TimedOut[id]; ok {
+		out = append(out, e)
+	}
+	if e, ok := p.Unavailable[id]; ok {
+		out = append(out, "n/a: "+e)
+	}
+	return out
 }
 
 // errorIDs are the figure IDs whose errors the tables list: every
@@ -677,6 +1085,9 @@ func errorIDs(ms []metric, s sizes) []string {
 	}
 	for _, f := range tendFigures(s) {
 		out = append(out, f.ID)
+	}
+	for _, n := range s.ScaleN {
+		out = append(out, scaleIDs(n)...)
 	}
 	return out
 }
@@ -691,6 +1102,13 @@ func titleOf(id string, ms []metric, s sizes) string {
 	for _, f := range tendFigures(s) {
 		if f.ID == id {
 			return f.Title
+		}
+	}
+	for _, n := range s.ScaleN {
+		for _, k := range scaleKinds {
+			if scaleID(k.Kind, n) == id {
+				return fmt.Sprintf("scaling N=%d: %s", n, k.Title)
+			}
 		}
 	}
 	return id

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -36,6 +37,9 @@ const (
 	probeFloorTCPID  = "probe_floor_tcp_pct"       // connect+close from a plain Go client, at the moments the agent's probes connected
 	probeFloorHTTPID = "probe_floor_http_pct"      // a minimal HTTP GET per connection, at the same moments
 	probeFloorEvenID = "probe_floor_http_even_pct" // the same GETs spread evenly over the period
+	probePeakID      = "probe_peak_pct"            // the share of the probes' connections in the busiest tenth of each period
+	probeRSSID       = "probe_rss_mb"              // the agent's RSS with the probes running, MiB
+	probePSSID       = "probe_pss_mb"              // its PSS, MiB
 	cronP50ID        = "cron_lag_p50_ms"
 	cronP99ID        = "cron_lag_p99_ms"
 	jobID            = "job_s"
@@ -44,12 +48,42 @@ const (
 // probePeriod is the liveness probes' period.
 const probePeriod = time.Second
 
-// tendUnit is tend's agent in --dev mode on one given unit file: the
+// probeIDs are the figure IDs of one case of the probe measurement.
+type probeIDs struct {
+	cpu, sys, span, peak, rate, busy, rss, pss string
+}
+
+// The two cases: bursty, one unit of N replicas whose probes all start
+// together; spread, N unit files of one replica whose first probes (and
+// so all later ones) are spread evenly over the period by initial_delay.
+var (
+	burstyIDs = probeIDs{probeCPUID, probeSysID, probeSpanID, probePeakID, probeRateID, probeBusyID, probeRSSID, probePSSID}
+	spreadIDs = probeIDs{"probe_spread_cpu_pct", "probe_spread_cpu_sys_pct", "probe_spread_span_ms", "probe_spread_peak_pct",
+		"probe_spread_accepts_per_s", "probe_spread_machine_busy_pct", "probe_spread_rss_mb", "probe_spread_pss_mb"}
+)
+
+func (p probeIDs) all() []string {
+	return []string{p.cpu, p.sys, p.span, p.peak, p.rate, p.busy, p.rss, p.pss}
+}
+
+// maxSpreadPeak is the most of its connections the busiest tenth of the
+// period may hold in the spread case (evenly: 10%; the bursty case holds
+// most of them): past it the probes did not spread, and the case fails
+// rather than report a figure it did not measure. Checked from
+// minSpreadCheck probes on, where they outnumber other connections on
+// the machine.
+const (
+	maxSpreadPeak  = 25.0
+	minSpreadCheck = 100
+)
+
+// tendUnit is tend's agent in --dev mode on given unit files: the
 // tend-only measurements run through the same session machinery as the
 // peers (its own process group, output to supervisor.log, everything
 // stopped by pid).
 type tendUnit struct {
-	bin, name, text string
+	bin   string
+	files []unitFile
 }
 
 func (u tendUnit) Name() string       { return "tend" }
@@ -57,32 +91,71 @@ func (u tendUnit) Package() string    { return "" }
 func (u tendUnit) Programs() []string { return []string{u.bin} }
 
 func (u tendUnit) Setup(dir string, _ spec) (*exec.Cmd, func(context.Context, *exec.Cmd) error, error) {
-	cmd, err := tendAgent(u.bin, dir, u.name, u.text)
+	cmd, err := tendAgent(u.bin, dir, u.files...)
 	return cmd, signalRoot(syscall.SIGTERM), err
 }
 
-// runTendOnly takes the tend-only figures into r; a failed one is recorded
-// as an error for its figures and the next one is tried.
-func (b *bench) runTendOnly(ctx context.Context, tendBin string, r *supervisorResult) {
+// runTendOnly takes the tend-only figures, and the scaling table, into
+// each run's result; a failed one is recorded as an error for its figures
+// and the next one is tried. The scaling table and the probe figures are
+// taken for every run, taking turns; the rest for runs[0] only.
+func (b *bench) runTendOnly(ctx context.Context, runs []tendRun) {
 	c := b.cfg
+	fmt.Fprintf(b.out, "scaling: N unit files of one sleeping replica each and one flapping unit, N = %s, %d restarts each\n", joinInts(c.scaleNs), c.scaleRestarts)
+	for _, n := range c.scaleNs {
+		for _, t := range runs {
+			if ctx.Err() != nil {
+				return
+			}
+			if err := b.scale(ctx, t, n); err != nil {
+				t.r.fail(err, scaleIDs(n)...)
+				b.progress("%-12s N=%d failed: %v", t.name, n, err)
+			}
+		}
+	}
+	fmt.Fprintf(b.out, "tend only: probe CPU: %d instances, an HTTP liveness probe each every %s, over %s\n", c.probeN, probePeriod, c.probeWindow)
+	for _, spread := range []bool{false, true} {
+		ids, what := burstyIDs, "bursty, one unit of replicas"
+		if spread {
+			ids, what = spreadIDs, "spread evenly, a unit file each"
+		}
+		for i, t := range runs {
+			if ctx.Err() != nil {
+				return
+			}
+			var err error
+			if i == 0 && !spread {
+				err = b.probeCPU(ctx, t, ids, what) // and its floor
+			} else {
+				_, err = b.probeAgent(ctx, t, spread, ids, what)
+			}
+			if err != nil {
+				failed := ids.all()
+				if i == 0 && !spread {
+					failed = append(failed, probeFloorTCPID, probeFloorHTTPID, probeFloorEvenID)
+				}
+				t.r.fail(err, failed...)
+				b.progress("%-12s %s: failed: %v", t.name, what, err)
+			}
+		}
+	}
 	steps := []struct {
 		title string
 		ids   []string
 		run   func(context.Context, string, *supervisorResult) error
 	}{
-		{fmt.Sprintf("probe CPU: %d instances, an HTTP liveness probe each every %s, over %s", c.probeN, probePeriod, c.probeWindow),
-			[]string{probeCPUID, probeSysID, probeSpanID, probeFloorTCPID, probeFloorHTTPID, probeFloorEvenID}, b.probeCPU},
 		{fmt.Sprintf("cron start lag: @every 1s, %d runs", c.cronRuns), []string{cronP50ID, cronP99ID}, b.cronLag},
 		{fmt.Sprintf("job throughput: completions = %d, parallelism = %d", c.jobCompletions, c.jobParallelism), []string{jobID}, b.jobThroughput},
 	}
+	t := runs[0]
 	for _, st := range steps {
 		if ctx.Err() != nil {
 			return
 		}
 		fmt.Fprintf(b.out, "tend only: %s\n", st.title)
-		if err := st.run(ctx, tendBin, r); err != nil {
-			r.fail(err, st.ids...)
-			b.progress("%-12s failed: %v", "tend", err)
+		if err := st.run(ctx, t.bin, t.r); err != nil {
+			t.r.fail(err, st.ids...)
+			b.progress("%-12s failed: %v", t.name, err)
 		}
 	}
 }
@@ -98,15 +171,17 @@ func freePort() (int, error) {
 }
 
 // probeCPU: probeN instances serving HTTP on one shared port, each with an
-// HTTP liveness probe every second; the agent's CPU over the window as a
-// percentage of one core. Then the floor: what a plain Go client pays for
-// the same connections at the same moments of the second, on servers of
-// its own, and for the same GETs spread evenly over the second.
-func (b *bench) probeCPU(ctx context.Context, tendBin string, r *supervisorResult) error {
-	phases, err := b.probeAgent(ctx, tendBin, r)
+// HTTP liveness probe every second, all started at once; the agent's CPU
+// over the window as a percentage of one core. Then the floor: what a
+// plain Go client pays for the same connections at the same moments of
+// the second, on servers of its own, and for the same GETs spread evenly
+// over the second.
+func (b *bench) probeCPU(ctx context.Context, t tendRun, ids probeIDs, what string) error {
+	phases, err := b.probeAgent(ctx, t, false, ids, what)
 	if err != nil {
 		return err
 	}
+	r := t.r
 	rounds := []struct {
 		id     string
 		phases []time.Duration
@@ -134,26 +209,75 @@ func (b *bench) probeCPU(ctx context.Context, tendBin string, r *supervisorResul
 	return nil
 }
 
-// probeAgent takes the agent's probe CPU into r and returns when, within
-// the second, its probes connected: one phase per probe.
-func (b *bench) probeAgent(ctx context.Context, tendBin string, r *supervisorResult) ([]time.Duration, error) {
-	n := b.cfg.probeN
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	dir := b.dir(tendPeer{}, "probes")
-	w := spec{stamp: b.stamp, file: filepath.Join(dir, "starts"), mode: modeHTTP(port), n: n}
-	unit := fmt.Sprintf(`kind = "replicated"
+// probeUnits are the unit files of the probe measurement: one unit of n
+// replicas, or (spread) n unit files of one replica whose initial delays
+// spread their probes over the period.
+func probeUnits(spread bool, n, port int, stamp, file string) []unitFile {
+	unit := func(label string, replicas int, delay time.Duration) string {
+		return fmt.Sprintf(`kind = "replicated"
 replicas = %d
 [template]
-labels = { app = "web" }
+labels = { app = %q }
 command = [%q, %q, %q]
 [template.liveness]
 http_get = { path = "/", port = %d }
 period = %q
-`, n, w.stamp, w.file, w.mode, port, probePeriod.String())
-	s, err := start(tendUnit{bin: tendBin, name: "web", text: unit}, dir, w)
+initial_delay = %q
+`, replicas, label, stamp, file, modeHTTP(port), port, probePeriod.String(), delay.String())
+	}
+	if !spread {
+		return []unitFile{{"web", unit("web", n, 0)}}
+	}
+	out := make([]unitFile, n)
+	for k, d := range spreadDelays(n, probePeriod) {
+		name := unitName("web", k, n)
+		out[k] = unitFile{name, unit(name, 1, d)}
+	}
+	return out
+}
+
+// spreadDelays are n initial delays that spread n probes evenly over the
+// period: k·period/n, handed out to the units in a golden-ratio stride
+// rather than in order. The agent starts its units one after another
+// over some part of a period, and a probe's first run is its start plus
+// its delay: delays rising with the start order would add up and bunch
+// the probes where the two overlap, while the stride gives every run of
+// consecutive units delays from all over the period.
+func spreadDelays(n int, period time.Duration) []time.Duration {
+	g := max(1, int(math.Round(float64(n)*(math.Sqrt(5)-1)/2)))
+	for gcd(g, n) != 1 {
+		g++
+	}
+	out := make([]time.Duration, n)
+	for k := range out {
+		out[k] = period * time.Duration(k*g%n) / time.Duration(n)
+	}
+	return out
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// probeAgent takes the agent's probe CPU and memory into t's result under
+// ids, and returns when, within the second, its probes connected: one
+// phase per probe.
+func (b *bench) probeAgent(ctx context.Context, t tendRun, spread bool, ids probeIDs, what string) ([]time.Duration, error) {
+	n := b.cfg.probeN
+	r := t.r
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	dir := b.dir(t.peer(), "probes")
+	if spread {
+		dir += "-spread"
+	}
+	w := spec{stamp: b.stamp, file: filepath.Join(dir, "starts"), mode: modeHTTP(port), n: n}
+	s, err := start(tendUnit{bin: t.bin, files: probeUnits(spread, n, port, w.stamp, w.file)}, dir, w)
 	if err != nil {
 		return nil, err
 	}
@@ -164,8 +288,12 @@ period = %q
 		return nil, s.failed(fmt.Errorf("probe fleet: %w", err))
 	}
 	// Two periods, so that every instance has been probed and the agent's
-	// start-up work is behind it.
-	if err := sleepCtx(ctx, 2*probePeriod); err != nil {
+	// start-up work is behind it; a third for the initial delays.
+	wait := 2 * probePeriod
+	if spread {
+		wait += probePeriod
+	}
+	if err := sleepCtx(ctx, wait); err != nil {
 		return nil, err
 	}
 	side := s.side()
@@ -173,7 +301,7 @@ period = %q
 	sys0 := sysTicks(side)
 	accepts0, okA := passiveOpens()
 	busy0, total0 := machineBusy()
-	t := time.Now()
+	start := time.Now()
 	if err := sleepCtx(ctx, b.cfg.probeWindow); err != nil {
 		return nil, err
 	}
@@ -181,7 +309,7 @@ period = %q
 	sys1 := sysTicks(side)
 	accepts1, okB := passiveOpens()
 	busy1, total1 := machineBusy()
-	window := time.Since(t)
+	window := time.Since(start)
 	if !ok1 || !ok2 {
 		return nil, errors.New("probe CPU: /proc/PID/task/TID/schedstat unreadable")
 	}
@@ -193,7 +321,7 @@ period = %q
 	}
 	if okA && okB {
 		rate := float64(accepts1-accepts0) / window.Seconds()
-		r.set(probeRateID, rate)
+		r.set(ids.rate, rate)
 		// Every probe is one accepted connection; the count is the
 		// machine's, so other work can only add to it.
 		if want := float64(n) / probePeriod.Seconds(); rate < want/2 {
@@ -201,21 +329,37 @@ period = %q
 		}
 	}
 	pct := 100 * float64(delta(before, after)) / float64(window.Nanoseconds())
-	r.set(probeCPUID, pct)
-	r.set(probeSysID, 100*float64(delta(sys0, sys1))/clockTicks/window.Seconds())
+	r.set(ids.cpu, pct)
+	r.set(ids.sys, 100*float64(delta(sys0, sys1))/clockTicks/window.Seconds())
 	if total1 > total0 {
-		r.set(probeBusyID, 100*float64(busy1-busy0)/float64(total1-total0))
+		r.set(ids.busy, 100*float64(busy1-busy0)/float64(total1-total0))
 	}
-	b.progress("%-12s agent CPU %s%% of one core (%s%% in the kernel), %s connections accepted per second", "tend",
-		fmtNum(pct), fmtNum(r.Figures[probeSysID]), fmtNum(r.Figures[probeRateID]))
+	rss, err := rollupKB(side, "Rss")
+	if err != nil {
+		return nil, s.failed(fmt.Errorf("probe memory: %w", err))
+	}
+	pss, err := rollupKB(side, "Pss")
+	if err != nil {
+		return nil, s.failed(fmt.Errorf("probe memory: %w", err))
+	}
+	r.set(ids.rss, float64(rss)/1024)
+	r.set(ids.pss, float64(pss)/1024)
+	b.progress("%-12s %s: agent CPU %s%% of one core (%s%% in the kernel), RSS %s MiB, PSS %s MiB, %s connections accepted per second", t.name, what,
+		fmtNum(pct), fmtNum(r.Figures[ids.sys]), fmtNum(r.Figures[ids.rss]), fmtNum(r.Figures[ids.pss]), fmtNum(r.Figures[ids.rate]))
 
 	// When within the second the probes connect.
 	hist, err := acceptHistogram(ctx, probePeriod, 2)
 	if err != nil {
 		return nil, fmt.Errorf("probe moments: %w", err)
 	}
-	r.set(probeSpanID, float64(coverWidth(hist, 0.9))*float64(histBin)/1e6)
-	b.progress("%-12s 90%% of the probes connect within %s ms of each second", "tend", fmtNum(r.Figures[probeSpanID]))
+	r.set(ids.span, float64(coverWidth(hist, 0.9))*float64(histBin)/1e6)
+	peak := peakShare(hist, 0.1)
+	r.set(ids.peak, peak)
+	b.progress("%-12s %s: 90%% of the probes connect within %s ms of each second; the busiest tenth of it holds %s%% of them", t.name, what,
+		fmtNum(r.Figures[ids.span]), fmtNum(peak))
+	if spread && n >= minSpreadCheck && peak > maxSpreadPeak {
+		return nil, fmt.Errorf("the probes did not spread: the busiest tenth of the second holds %s%% of the connections, want at most %g%%", fmtNum(peak), maxSpreadPeak)
+	}
 	return histPhases(hist, n), nil
 }
 
@@ -285,6 +429,31 @@ func coverWidth(hist []uint64, frac float64) int {
 		}
 	}
 	return best
+}
+
+// peakShare is the percentage of the histogram's total that its busiest
+// window of frac of its bins holds (wrapping around the period): 100·frac
+// for connections spread evenly, up to 100 for a burst.
+func peakShare(hist []uint64, frac float64) float64 {
+	var total uint64
+	for _, c := range hist {
+		total += c
+	}
+	n := len(hist)
+	width := max(1, int(math.Round(frac*float64(n))))
+	if total == 0 || width >= n {
+		return 100 * min(frac, 1)
+	}
+	var sum, best uint64
+	for i := range width {
+		sum += hist[i]
+	}
+	best = sum
+	for lo := 1; lo < n; lo++ {
+		sum += hist[(lo+width-1)%n] - hist[lo-1]
+		best = max(best, sum)
+	}
+	return 100 * float64(best) / float64(total)
 }
 
 // histPhases turns a histogram of connections into n phases distributed
@@ -509,7 +678,7 @@ successful_history = 1
 [template]
 command = [%q, %q, %q]
 `, w.stamp, w.file, w.mode)
-	s, err := start(tendUnit{bin: tendBin, name: "tick", text: unit}, dir, w)
+	s, err := start(tendUnit{bin: tendBin, files: []unitFile{{"tick", unit}}}, dir, w)
 	if err != nil {
 		return err
 	}
@@ -596,7 +765,7 @@ parallelism = %d
 command = [%q, %q, %q]
 restart = "never"
 `, c.jobCompletions, c.jobParallelism, w.stamp, w.file, w.mode)
-	s, err := start(tendUnit{bin: tendBin, name: name, text: unit}, dir, w)
+	s, err := start(tendUnit{bin: tendBin, files: []unitFile{{name, unit}}}, dir, w)
 	if err != nil {
 		return err
 	}

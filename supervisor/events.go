@@ -92,7 +92,7 @@ func (r *Recorder) Record(now time.Time, kind, object, typ, reason, from, messag
 		r.nextID++
 		r.byKey[k] = se
 	}
-	r.store.put(bucketEvents, eventDBKey(se.ID), se)
+	r.store.put(bucketEvents, eventDBKey(se.ID), *se)
 	r.trimLocked()
 	r.mu.Unlock()
 }

@@ -223,14 +223,35 @@ func (h *helperProc) wait(t testing.TB) ExitStatus {
 // newTestReaper opens a Reaper closed at the end of the test; its debug
 // records of reaped orphans go to orphans.
 func newTestReaper(t testing.TB) (r *Reaper, orphans <-chan int) {
+	return newTestReaperMode(t, true)
+}
+
+// newTestReaperMode is newTestReaper reaping through pidfds, or by
+// sweeps only as on a kernel without them.
+func newTestReaperMode(t testing.TB, pidfds bool) (r *Reaper, orphans <-chan int) {
 	t.Helper()
 	c := make(chan int, 100)
-	r, err := NewReaper(slog.New(orphanHandler(c)))
+	r, err := newReaper(slog.New(orphanHandler(c)), pidfds)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
+	if r.polling.Load() != pidfds {
+		t.Skipf("pidfds wanted %v, available %v", pidfds, r.polling.Load())
+	}
 	return r, c
+}
+
+// forEachReaperMode runs test with a Reaper that uses pidfds and with one
+// that sweeps.
+func forEachReaperMode(t *testing.T, test func(t *testing.T, pidfds bool)) {
+	for _, pidfds := range []bool{true, false} {
+		name := "sweeps"
+		if pidfds {
+			name = "pidfds"
+		}
+		t.Run(name, func(t *testing.T) { test(t, pidfds) })
+	}
 }
 
 // orphanHandler sends the pid of each "reaped orphan" record to c, never

@@ -46,11 +46,13 @@ type instanceRecord struct {
 	// Slot is which of its unit's replicas the instance is (replicated:
 	// 0..replicas−1), or which attempt of its job; 0 for per-host units,
 	// whose instances are told apart by host.
-	Slot        int          `json:"slot,omitempty"`
-	Host        string       `json:"host,omitempty"`
-	SpecVersion string       `json:"spec_version"`
-	Labels      units.Labels `json:"labels,omitempty"`
-	Created     time.Time    `json:"created"`
+	Slot        int    `json:"slot,omitempty"`
+	Host        string `json:"host,omitempty"`
+	SpecVersion string `json:"spec_version"`
+	// Labels are replaced, never changed in place: the map may be shared
+	// with the unit's template, the store's writer and the API's copies.
+	Labels  units.Labels `json:"labels,omitempty"`
+	Created time.Time    `json:"created"`
 
 	Life         Life `json:"life,omitzero"`
 	Attempts     int  `json:"attempts"` // runs started, or tried
@@ -181,7 +183,7 @@ func (i *instance) publish() Instance {
 		Kind:         i.rec.Kind,
 		Slot:         i.rec.Slot,
 		Host:         i.rec.Host,
-		Labels:       i.rec.Labels.Clone(),
+		Labels:       i.rec.Labels,
 		Command:      t.Command,
 		Created:      i.rec.Created,
 		Status:       i.status(),

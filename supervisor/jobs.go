@@ -27,7 +27,7 @@ func (s *Supervisor) addJob(j *job) {
 // saveJob queues the job's record for the store, and its copy (and its
 // cron unit's) for the next publish.
 func (s *Supervisor) saveJob(j *job) {
-	s.opt.Store.put(bucketJobs, j.rec.Name, &j.rec)
+	s.opt.Store.put(bucketJobs, j.rec.Name, j.rec)
 	s.touchedUnits[j.rec.Name] = true
 	if j.rec.Cron != "" {
 		s.touchedUnits[j.rec.Cron] = true

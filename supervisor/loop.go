@@ -999,7 +999,7 @@ func (s *Supervisor) runningCount() int {
 // save queues the instance's record for the store and its copy for the
 // next publish.
 func (s *Supervisor) save(i *instance) {
-	s.opt.Store.put(bucketInstances, i.rec.Name, &i.rec)
+	s.opt.Store.put(bucketInstances, i.rec.Name, i.rec) // a copy: the writer encodes it later
 	s.touch(i)
 }
 

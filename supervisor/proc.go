@@ -147,6 +147,7 @@ func lookPath(file, path string) (string, error) {
 type Proc struct {
 	pid     int
 	pgid    int // 0: pid (a started process leads its own group)
+	pidfd   int // the Reaper's pidfd of it, -1 for none; the Reaper's alone
 	started time.Time
 	onExit  func(ExitStatus)
 

@@ -22,10 +22,20 @@ import (
 // started through it (instances and exec probes alike), and nothing else in
 // the agent calls Wait. A second NewReaper while one is open fails.
 //
+// The Reaper learns which child exited from a pidfd of each, watched with
+// epoll, and reaps that one child with wait4(pid), which the kernel does
+// in constant time. wait4(-1) instead walks every child of the agent to
+// find the one that exited: 60 µs per call with 2000 children here, twice
+// per exit, a cost that grew with the number of instances. Where pidfds
+// are not available (Linux before 5.3), every SIGCHLD sweeps with
+// wait4(-1) at once, as it always did.
+//
 // The Reaper makes the agent a child subreaper, so processes orphaned by
 // an instance's leader are re-parented to the agent instead of to PID 1,
-// and reaps them; this also makes the agent fit to run as PID 1 in a
-// container.
+// and reaps them: they have no pidfd, so a SIGCHLD also sweeps with
+// wait4(-1), but at most every sweepEvery when pidfds serve the rest (a
+// zombie orphan waits that long, harmlessly). This also makes the agent
+// fit to run as PID 1 in a container.
 //
 // Start and Close may be called from any goroutine.
 type Reaper struct {
@@ -36,23 +46,40 @@ type Reaper struct {
 	// reaped before its registration while starts still run in parallel
 	// (fork+exec is most of a start; two cores start twice as many).
 	gate   sync.RWMutex
-	mu     sync.Mutex    // guards procs and closed
-	procs  map[int]*Proc // registered, not yet reaped
+	mu     sync.Mutex    // guards procs, byFD and closed
+	procs  map[int]*Proc // registered, not yet reaped, by pid
+	byFD   map[int]*Proc // the same, by pidfd, for those that have one
 	closed bool
+
+	ep     int // epoll descriptor watching the pidfds; -1 without pidfds
+	wakeFD int // eventfd that ends the epoll goroutine
+	// polling: the epoll goroutine reaps; false without pidfds, or once
+	// epoll has failed, when every SIGCHLD sweeps at once.
+	polling atomic.Bool
 
 	sigc      chan os.Signal
 	stop      chan struct{}
-	done      chan struct{}
+	done      chan struct{} // closed when both goroutines have ended
 	closeOnce sync.Once
 }
+
+// sweepEvery bounds how often a SIGCHLD sweeps with wait4(-1) when pidfds
+// reap the Reaper's own children.
+const sweepEvery = 100 * time.Millisecond
 
 // reaperOpen guards the one Reaper a process may have (see Reaper).
 var reaperOpen atomic.Bool
 
 // NewReaper makes the process a child subreaper, subscribes to SIGCHLD and
-// starts the goroutine that reaps children. log receives a debug record
-// for each orphan reaped; nil discards them. Close stops it.
+// starts the goroutines that reap children. log receives a debug record
+// for each orphan reaped; nil discards them. Close stops them.
 func NewReaper(log *slog.Logger) (*Reaper, error) {
+	return newReaper(log, true)
+}
+
+// newReaper is NewReaper; usePidfds false makes it sweep as on a kernel
+// without pidfds, for the tests.
+func newReaper(log *slog.Logger, usePidfds bool) (*Reaper, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -64,17 +91,100 @@ func NewReaper(log *slog.Logger) (*Reaper, error) {
 		return nil, fmt.Errorf("new reaper: become child subreaper: %w", err)
 	}
 	r := &Reaper{
-		log:   log,
-		procs: make(map[int]*Proc),
+		log:    log,
+		procs:  make(map[int]*Proc),
+		byFD:   make(map[int]*Proc),
+		ep:     -1,
+		wakeFD: -1,
 		// One pending notification is enough: each one makes the loop reap
 		// until no exited child is left.
 		sigc: make(chan os.Signal, 1),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
+	if usePidfds {
+		if err := r.openEpoll(); err != nil {
+			log.Info("pidfds unavailable; every exit sweeps all children", "err", err)
+		}
+	}
 	signal.Notify(r.sigc, syscall.SIGCHLD)
-	go r.loop()
+	var wg sync.WaitGroup
+	wg.Go(r.loop)
+	if r.ep >= 0 {
+		wg.Go(r.pollLoop)
+	}
+	go func() { wg.Wait(); close(r.done) }()
 	return r, nil
+}
+
+// openEpoll sets up the epoll descriptor and checks that this kernel
+// gives pidfds.
+func (r *Reaper) openEpoll() error {
+	fd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		return fmt.Errorf("pidfd_open: %w", err)
+	}
+	unix.Close(fd)
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("epoll: %w", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(ep)
+		return fmt.Errorf("eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		unix.Close(ep)
+		unix.Close(wake)
+		return fmt.Errorf("epoll: %w", err)
+	}
+	r.ep, r.wakeFD = ep, wake
+	r.polling.Store(true)
+	return nil
+}
+
+// watch registers p, adding a pidfd of it to the epoll set when it can.
+// It is called with the gate read-locked (Start) or locked (Adopt), so p
+// cannot be reaped before it is registered.
+func (r *Reaper) watch(p *Proc) {
+	p.pidfd = -1
+	if r.polling.Load() {
+		fd, err := unix.PidfdOpen(p.pid, 0)
+		if err == nil {
+			ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+			if err = unix.EpollCtl(r.ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+				unix.Close(fd)
+			} else {
+				p.pidfd = fd
+			}
+		}
+		if err != nil {
+			// Reaped by the next sweep instead, within sweepEvery.
+			r.log.Warn("no pidfd for a child; its exit is found by a sweep", "pid", p.pid, "err", err)
+		}
+	}
+	r.mu.Lock()
+	r.procs[p.pid] = p
+	if p.pidfd >= 0 {
+		r.byFD[p.pidfd] = p
+	}
+	r.mu.Unlock()
+}
+
+// forgetLocked drops p, reaped, from the maps and closes its pidfd (which
+// also takes it out of the epoll set). r.gate is held.
+func (r *Reaper) forgetLocked(p *Proc) {
+	r.mu.Lock()
+	delete(r.procs, p.pid)
+	if p.pidfd >= 0 {
+		delete(r.byFD, p.pidfd)
+		unix.Close(p.pidfd)
+		p.pidfd = -1
+	}
+	r.mu.Unlock()
+	p.markReaped() // before the gate opens: Signal must not hit a reused pid
 }
 
 // Start starts the process described by spec as the leader of its own
@@ -115,9 +225,7 @@ func (r *Reaper) Start(spec ProcSpec, onExit func(ExitStatus)) (*Proc, error) {
 	pid := process.Pid // Release sets it to -1
 	process.Release()
 	p := &Proc{pid: pid, started: time.Now(), onExit: onExit, reaper: r}
-	r.mu.Lock()
-	r.procs[p.pid] = p
-	r.mu.Unlock()
+	r.watch(p)
 	return p, nil
 }
 
@@ -144,23 +252,24 @@ func (r *Reaper) Adopt(pid, pgid int, onExit func(ExitStatus)) (*Proc, error) {
 	r.gate.Lock()
 	defer r.gate.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
+	closed, known := r.closed, r.procs[pid] != nil
+	r.mu.Unlock()
+	if closed {
 		return nil, fmt.Errorf("adopt %d: reaper closed", pid)
 	}
-	if r.procs[pid] != nil {
+	if known {
 		return nil, fmt.Errorf("adopt %d: already supervised", pid)
 	}
 	if err := unix.Kill(pid, 0); err == unix.ESRCH {
 		return nil, fmt.Errorf("adopt %d: %w", pid, ErrNotChild)
 	}
 	p := &Proc{pid: pid, pgid: pgid, started: time.Now(), onExit: onExit, reaper: r}
-	r.procs[pid] = p
+	r.watch(p)
 	return p, nil
 }
 
-// Close stops the Reaper's goroutine and returns after it has ended. It
-// kills nothing: processes keep running, and their exits are no longer
+// Close stops the Reaper's goroutines and returns after they have ended.
+// It kills nothing: processes keep running, and their exits are no longer
 // reported. Close is idempotent.
 func (r *Reaper) Close() error {
 	r.closeOnce.Do(func() {
@@ -169,27 +278,54 @@ func (r *Reaper) Close() error {
 		r.mu.Unlock()
 		signal.Stop(r.sigc)
 		close(r.stop)
+		if r.wakeFD >= 0 {
+			unix.Write(r.wakeFD, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+		}
 		<-r.done
+		if r.ep >= 0 {
+			r.mu.Lock()
+			for fd := range r.byFD {
+				unix.Close(fd)
+			}
+			clear(r.byFD)
+			r.mu.Unlock()
+			unix.Close(r.ep)
+			unix.Close(r.wakeFD)
+		}
 		reaperOpen.Store(false)
 	})
 	return nil
 }
 
-// loop reaps on every SIGCHLD until Close. It is the only caller of wait4.
+// loop sweeps on SIGCHLD until Close: at once without pidfds, at most
+// every sweepEvery with them.
 func (r *Reaper) loop() {
-	defer close(r.done)
+	var timer <-chan time.Time
+	last := time.Time{}
 	for {
-		r.reapAll() // also catches exits from before Notify or while busy
+		if timer == nil {
+			if !r.polling.Load() || time.Since(last) >= sweepEvery {
+				r.sweep() // also catches exits from before Notify or while busy
+				last = time.Now()
+			} else {
+				timer = time.After(sweepEvery - time.Since(last))
+			}
+		}
 		select {
 		case <-r.stop:
 			return
 		case <-r.sigc:
+		case <-timer:
+			timer = nil
+			r.sweep()
+			last = time.Now()
 		}
 	}
 }
 
-// reapAll reaps every exited child and reports each.
-func (r *Reaper) reapAll() {
+// sweep reaps every exited child with wait4(-1) and reports each: the
+// orphans, and any child whose pidfd has not been seen yet.
+func (r *Reaper) sweep() {
 	for {
 		var ws unix.WaitStatus
 		r.gate.Lock()
@@ -204,10 +340,9 @@ func (r *Reaper) reapAll() {
 		}
 		r.mu.Lock()
 		p := r.procs[pid]
-		delete(r.procs, pid)
 		r.mu.Unlock()
 		if p != nil {
-			p.markReaped() // before the gate opens: Signal must not hit a reused pid
+			r.forgetLocked(p)
 		}
 		r.gate.Unlock()
 
@@ -218,4 +353,62 @@ func (r *Reaper) reapAll() {
 		}
 		p.exited(st)
 	}
+}
+
+// pollLoop reaps, as epoll reports their pidfds readable, the children
+// that exited, each with wait4 of its own pid, until Close.
+func (r *Reaper) pollLoop() {
+	events := make([]unix.EpollEvent, 64)
+	for {
+		n, err := unix.EpollWait(r.ep, events, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			r.log.Error("epoll on the children's pidfds failed; sweeping instead", "err", err)
+			r.polling.Store(false)
+			select {
+			case r.sigc <- syscall.SIGCHLD: // sweep now for what it may have missed
+			default:
+			}
+			return
+		}
+		for _, ev := range events[:n] {
+			if int(ev.Fd) == r.wakeFD {
+				return
+			}
+			r.reapFD(int(ev.Fd))
+		}
+	}
+}
+
+// reapFD reaps the child whose pidfd fd became readable. An event for a
+// descriptor that is no longer a child's (reaped by a sweep meanwhile, its
+// number reused) finds nothing to reap: wait4 is asked not to wait.
+func (r *Reaper) reapFD(fd int) {
+	r.gate.Lock()
+	r.mu.Lock()
+	p := r.byFD[fd]
+	r.mu.Unlock()
+	if p == nil {
+		r.gate.Unlock()
+		return
+	}
+	var ws unix.WaitStatus
+	pid, err := unix.Wait4(p.pid, &ws, unix.WNOHANG, nil)
+	for err == unix.EINTR {
+		pid, err = unix.Wait4(p.pid, &ws, unix.WNOHANG, nil)
+	}
+	if err != nil || pid != p.pid {
+		r.gate.Unlock()
+		if err == unix.ECHILD {
+			// Not our child any more: someone else reaped it, which the
+			// Reaper's contract forbids. Say so rather than hang.
+			r.log.Error("a child was reaped behind the reaper's back", "pid", p.pid)
+		}
+		return
+	}
+	r.forgetLocked(p)
+	r.gate.Unlock()
+	p.exited(NewExitStatus(ws, time.Now()))
 }

@@ -92,8 +92,10 @@ func TestStopIgnoringTerm(t *testing.T) {
 
 // A grandchild that outlives its parent is re-parented to the agent (a
 // subreaper), killed with the group, and reaped as an orphan.
-func TestOrphanedGrandchild(t *testing.T) {
-	r, orphans := newTestReaper(t)
+func TestOrphanedGrandchild(t *testing.T) { forEachReaperMode(t, testOrphanedGrandchild) }
+
+func testOrphanedGrandchild(t *testing.T, pidfds bool) {
+	r, orphans := newTestReaperMode(t, pidfds)
 	w, lines := pipeLines(t)
 	spec := helperSpec(t, "fork-grandchild")
 	spec.Stdout = w
@@ -151,9 +153,11 @@ func procStatusField(t testing.TB, pid int, key string) string {
 // Processes that exit at once, started concurrently, are all reported:
 // none is reaped before its registration, none is lost to coalesced
 // SIGCHLDs.
-func TestManyImmediateExits(t *testing.T) {
+func TestManyImmediateExits(t *testing.T) { forEachReaperMode(t, testManyImmediateExits) }
+
+func testManyImmediateExits(t *testing.T, pidfds bool) {
 	const n = 200
-	r, _ := newTestReaper(t)
+	r, _ := newTestReaperMode(t, pidfds)
 	spec := helperSpec(t, "exit:0")
 	exits := make(chan ExitStatus, n)
 	procs := make([]*Proc, n)

@@ -32,7 +32,7 @@ func (s *Supervisor) create(spec *units.Unit, owner string, kind units.Kind, slo
 			Slot:        slot,
 			Host:        s.opt.Host,
 			SpecVersion: spec.Version,
-			Labels:      spec.Template.Labels.Clone(),
+			Labels:      spec.Template.Labels, // replaced, never changed, when relabelled
 			Created:     now,
 			Life:        LifePending,
 			State:       State{Phase: PhaseWaiting, Reason: "Pending"},

@@ -27,10 +27,12 @@ var (
 )
 
 // Store is the agent's durable state: one bbolt file. Writes go through a
-// coalescing writer goroutine: Put and Delete only queue, and every queued
-// change is committed in the next transaction, so the reconcile loop never
-// waits on fsync and a burst of 1000 changes is one commit. Flush waits
-// for everything queued so far to be on disk.
+// coalescing writer goroutine: put and del only queue, and every queued
+// change is encoded and committed in the next transaction, so the
+// reconcile loop never waits on fsync or JSON, a value changed ten times
+// before the writer gets to it is encoded once, and a burst of 1000
+// changes is one commit. Flush waits for everything queued so far to be
+// on disk.
 //
 // Methods are safe for concurrent use. Close flushes and ends the writer.
 type Store struct {
@@ -38,12 +40,24 @@ type Store struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	pending map[string]map[string][]byte // bucket → key → value (nil = delete)
+	pending map[string]map[string]any // bucket → key → value to encode (deleted: a delete)
 	waiters []chan error
 	kick    chan struct{}
-	done    chan struct{}
-	closed  bool
+	// flushNow cuts short the writer's gathering: Flush or Close is
+	// waiting.
+	flushNow chan struct{}
+	done     chan struct{}
+	closed   bool
 }
+
+// gatherFor is how long the writer gathers changes before it commits, when
+// nobody waits for the commit. A kill -9 loses at most what was queued in
+// this time (and the commit under way), as it would lose what was queued
+// during a commit anyway.
+const gatherFor = 5 * time.Millisecond
+
+// deleted marks a pending delete.
+type deleted struct{}
 
 // OpenStore opens (creating) the store at dir/tend.db. A second agent on
 // the same state directory fails here instead of corrupting it.
@@ -52,7 +66,14 @@ func OpenStore(dir string, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
 	path := filepath.Join(dir, "tend.db")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 500 * time.Millisecond})
+	// The freelist is not written at each commit but rebuilt when the file
+	// is opened, and kept as a map: commits then cost what they change, not
+	// the size of the file (etcd runs bbolt so too).
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        500 * time.Millisecond,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
 	if err != nil {
 		if err == bolt.ErrTimeout {
 			return nil, fmt.Errorf("open %s: another agent holds it (one agent per state directory)", path)
@@ -72,11 +93,12 @@ func OpenStore(dir string, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s := &Store{
-		db:      db,
-		log:     log,
-		pending: map[string]map[string][]byte{},
-		kick:    make(chan struct{}, 1),
-		done:    make(chan struct{}),
+		db:       db,
+		log:      log,
+		pending:  map[string]map[string]any{},
+		kick:     make(chan struct{}, 1),
+		flushNow: make(chan struct{}, 1),
+		done:     make(chan struct{}),
 	}
 	go s.writer()
 	return s, nil
@@ -103,27 +125,23 @@ func (s *Store) AgentID() (string, error) {
 	return id, err
 }
 
-// put queues a JSON value for bucket/key.
-func (s *Store) put(bucket []byte, key string, v any) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		// Our own record types always marshal; this is a programming error.
-		panic(fmt.Sprintf("store: marshal %s/%s: %v", bucket, key, err))
-	}
-	s.queue(bucket, key, data)
-}
+// put queues v, to be stored as JSON at bucket/key. v is encoded later,
+// on the writer's goroutine: it must be a value the caller does not change
+// afterwards (a struct copy, whose maps and slices are never changed in
+// place).
+func (s *Store) put(bucket []byte, key string, v any) { s.queue(bucket, key, v) }
 
 // del queues the removal of bucket/key.
-func (s *Store) del(bucket []byte, key string) { s.queue(bucket, key, nil) }
+func (s *Store) del(bucket []byte, key string) { s.queue(bucket, key, deleted{}) }
 
-func (s *Store) queue(bucket []byte, key string, data []byte) {
+func (s *Store) queue(bucket []byte, key string, v any) {
 	s.mu.Lock()
 	m := s.pending[string(bucket)]
 	if m == nil {
-		m = map[string][]byte{}
+		m = map[string]any{}
 		s.pending[string(bucket)] = m
 	}
-	m[key] = data
+	m[key] = v
 	s.mu.Unlock()
 	select {
 	case s.kick <- struct{}{}:
@@ -141,19 +159,39 @@ func (s *Store) Flush() error {
 	}
 	s.waiters = append(s.waiters, ch)
 	s.mu.Unlock()
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
+	s.hurry()
 	return <-ch
+}
+
+// hurry has the writer commit now.
+func (s *Store) hurry() {
+	for _, ch := range []chan struct{}{s.kick, s.flushNow} {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (s *Store) writer() {
 	defer close(s.done)
 	for range s.kick {
+		// Gather what comes in the next moments into the same commit,
+		// unless someone waits for it: a restart writes its instance and
+		// its events, and a thousand restarts a second should not be two
+		// thousand commits.
+		s.mu.Lock()
+		waiting := len(s.waiters) > 0 || s.closed
+		s.mu.Unlock()
+		if !waiting {
+			select {
+			case <-time.After(gatherFor):
+			case <-s.flushNow:
+			}
+		}
 		s.mu.Lock()
 		batch, waiters := s.pending, s.waiters
-		s.pending, s.waiters = map[string]map[string][]byte{}, nil
+		s.pending, s.waiters = map[string]map[string]any{}, nil
 		closed := s.closed
 		s.mu.Unlock()
 		var err error
@@ -162,13 +200,19 @@ func (s *Store) writer() {
 				for bucket, kv := range batch {
 					b := tx.Bucket([]byte(bucket))
 					for k, v := range kv {
-						var err error
-						if v == nil {
-							err = b.Delete([]byte(k))
-						} else {
-							err = b.Put([]byte(k), v)
+						if _, ok := v.(deleted); ok {
+							if err := b.Delete([]byte(k)); err != nil {
+								return err
+							}
+							continue
 						}
+						data, err := json.Marshal(v)
 						if err != nil {
+							// Our own record types always marshal: a
+							// programming error.
+							panic(fmt.Sprintf("store: marshal %s/%s: %v", bucket, k, err))
+						}
+						if err := b.Put([]byte(k), data); err != nil {
 							return err
 						}
 					}
@@ -183,7 +227,7 @@ func (s *Store) writer() {
 				for bucket, kv := range batch {
 					m := s.pending[bucket]
 					if m == nil {
-						m = map[string][]byte{}
+						m = map[string]any{}
 						s.pending[bucket] = m
 					}
 					for k, v := range kv {
@@ -244,10 +288,7 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
+	s.hurry()
 	<-s.done
 	return s.db.Close()
 }

@@ -153,12 +153,12 @@ func (s *Supervisor) publishUnit(u *units.Unit) Unit {
 		Kind:     u.Kind,
 		Path:     u.Path,
 		Version:  u.Version,
-		Labels:   u.Labels.Clone(),
+		Labels:   u.Labels,
 		Selector: u.Selector.String(),
 		Created:  s.unitRecs[u.Name].Created,
 		Source:   string(u.Source),
 		Template: TemplateSummary{
-			Labels:     u.Template.Labels.Clone(),
+			Labels:     u.Template.Labels,
 			Command:    u.Template.Command,
 			Env:        u.Template.Env,
 			WorkingDir: u.Template.WorkingDir,
@@ -285,7 +285,7 @@ func (s *Supervisor) publishHosts() []Host {
 	for _, m := range s.members {
 		out = append(out, Host{
 			Name:      m.Name,
-			Labels:    m.Labels.Clone(),
+			Labels:    m.Labels,
 			Status:    m.Status.String(),
 			Version:   m.Version,
 			Started:   m.Started,

@@ -11,7 +11,9 @@ import (
 
 // The types in this file are the local API's wire format (JSON under /v1).
 // They are copies: whoever holds one may keep it; the agent never changes
-// one after handing it out.
+// one after handing it out. Their maps and slices may be shared with the
+// agent's own state, which replaces them rather than changing them in
+// place: a holder must not change them either.
 
 // Instance is the published status of one instance (a Pod, in kubectl's words).
 type Instance struct {

@@ -46,6 +46,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"sync"
@@ -160,6 +161,7 @@ type Supervisor struct {
 	gone         []string
 	hostsChanged bool
 	stats        loopStats
+	trim         trimState
 }
 
 // message is a function for the loop; done, when set, is closed after the
@@ -460,7 +462,8 @@ func (s *Supervisor) pass() {
 	planned := 0
 	if !s.quitting {
 		planned = s.reconcile()
-		s.startQueued()
+		started := s.startQueued()
+		s.afterBurst(planned + started)
 	}
 	s.publish()
 	s.stats.passes++
@@ -1070,4 +1073,40 @@ func (s *Supervisor) notifySubs() {
 		}
 	}
 	s.mu.Unlock()
+}
+
+// trimState is when the loop gives memory back after a burst.
+type trimState struct {
+	gen   uint64      // bumped by each burst; a timer of an older one does nothing
+	timer func() bool // pending
+}
+
+// Bursts and trimming: a pass that planned or started this much is a
+// burst (the agent's start, an apply of many units); trimAfter after the
+// last one, the loop has the runtime give back the memory the burst
+// used, so that an agent at rest holds about what it needs (the heap's
+// live part) rather than the peak of its start, twice that.
+const (
+	burstWork = 100
+	trimAfter = 3 * time.Second
+)
+
+// afterBurst notes a pass's work and, after a burst, arms the trim.
+func (s *Supervisor) afterBurst(work int) {
+	if work < burstWork {
+		return
+	}
+	s.trim.gen++
+	if s.trim.timer != nil {
+		s.trim.timer()
+	}
+	gen := s.trim.gen
+	s.trim.timer = s.clock.AfterFunc(trimAfter, func() {
+		s.post(func() {
+			if s.trim.gen == gen && !s.quitting {
+				s.trim.timer = nil
+				s.bg.Go(debug.FreeOSMemory)
+			}
+		})
+	})
 }

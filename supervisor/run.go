@@ -77,8 +77,9 @@ func (s *Supervisor) queueStart(i *instance) {
 }
 
 // startQueued starts the queued instances that still want to run, at most
-// maxStartsPerPass of them; the rest wait for the next pass.
-func (s *Supervisor) startQueued() {
+// maxStartsPerPass of them; the rest wait for the next pass. It returns
+// how many it started (or tried to).
+func (s *Supervisor) startQueued() int {
 	list := s.starts
 	if len(list) > maxStartsPerPass {
 		list, s.starts = list[:maxStartsPerPass], append([]*instance(nil), list[maxStartsPerPass:]...)
@@ -93,6 +94,7 @@ func (s *Supervisor) startQueued() {
 		}
 	}
 	s.startAll(todo)
+	return len(todo)
 }
 
 // spawners bounds the starts that run at once: fork+exec is most of a

@@ -177,6 +177,8 @@ type message struct {
 type loopStats struct {
 	passes   uint64
 	lastPass time.Duration // catalog, reconcile, starts and publish of the last pass
+	// mostActions is the most creates and deletes one pass has made.
+	mostActions int
 }
 
 // job is one job: its record and the unit it was made from.
@@ -505,6 +507,7 @@ func (s *Supervisor) reconcile() int {
 		}
 		planned += len(names)
 	}
+	s.stats.mostActions = max(s.stats.mostActions, maxActionsPerPass-s.budget)
 	return planned
 }
 

@@ -91,3 +91,26 @@ func TestUnitDeletedWhileDownIsNotStartedAgain(t *testing.T) {
 		t.Fatalf("%d starts, want 1: the restarted agent ran a deleted unit's instance", len(entries))
 	}
 }
+
+// A pass creates at most maxActionsPerPass instances, as the ReplicaSet
+// controller's burst: 600 replicas take two passes, and none is made
+// twice (the first 500 count while they start).
+func TestAPassCreatesAtMostItsBudget(t *testing.T) {
+	if _, err := os.Stat("/bin/sleep"); err != nil {
+		t.Skip("no /bin/sleep")
+	}
+	a := startTestAgent(t, t.TempDir(), newFakeClock())
+	text := "kind = \"replicated\"\nreplicas = 600\n[template]\nlabels = { app = \"many\" }\ncommand = [\"/bin/sleep\", \"600\"]\nstop_timeout = \"1s\"\n"
+	if _, err := a.sup.ApplyUnit("many.toml", []byte(text)); err != nil {
+		t.Fatal(err)
+	}
+	a.waitFor("600 running", func() bool {
+		u, err := a.sup.Unit("many")
+		return err == nil && u.Running == 600
+	})
+	var most int
+	a.sup.call(func() { most = a.sup.stats.mostActions })
+	if n := len(a.ownedBy("many")); n != 600 || most != maxActionsPerPass {
+		t.Fatalf("%d instances, at most %d made in one pass; want 600 and %d", n, most, maxActionsPerPass)
+	}
+}

@@ -114,3 +114,34 @@ func TestAPassCreatesAtMostItsBudget(t *testing.T) {
 		t.Fatalf("%d instances, at most %d made in one pass; want 600 and %d", n, most, maxActionsPerPass)
 	}
 }
+
+// Once what runs matches what should, the loop is idle: it makes a pass
+// for each message and none of its own (a unit that marked itself dirty
+// again on every pass would spin a core).
+func TestASettledLoopMakesNoPassesOfItsOwn(t *testing.T) {
+	clock := newFakeClock()
+	a := startTestAgent(t, t.TempDir(), clock)
+	a.apply("web", "kind = \"replicated\"\nreplicas = 3", "sleep")
+	a.apply("once", "kind = \"job\"\ncompletions = 2", "exit:0")
+	a.apply("tick", "kind = \"cron\"\nschedule = \"@every 1m\"", "exit:0")
+	clock.Advance(time.Minute)
+	a.waitFor("everything settled", func() bool {
+		web, _ := a.sup.Unit("web")
+		once, _ := a.sup.Unit("once")
+		tick, _ := a.sup.Unit("tick")
+		return web.Running == 3 && once.Condition == JobComplete && !tick.LastSchedule.IsZero() && len(tick.ActiveJobs) == 0
+	})
+	passes := func() (n uint64) {
+		a.sup.call(func() { n = a.sup.stats.passes })
+		return n
+	}
+	before := passes()
+	for range 10 {
+		if err := a.sup.Ping(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := passes() - before; n != 11 {
+		t.Fatalf("%d passes for 11 messages", n)
+	}
+}

@@ -140,14 +140,22 @@ func BenchmarkHTTPTimeoutAccuracy(b *testing.B) {
 //
 // Two shapes: spread, Set k's first probe at k ms (as a fleet whose
 // instances started at different times spreads them evenly over the
-// second), and bursty, every Set started at once. Run it with
-// -benchtime=1x: one op is one window.
+// second), and bursty, every Set started at once; each exact and with
+// some SetConfig.Accuracy. Run it with -benchtime=1x: one op is one
+// window.
 func BenchmarkProbeSets(b *testing.B) {
 	for _, shape := range []struct {
-		name   string
-		spread bool
-	}{{"spread", true}, {"bursty", false}} {
-		b.Run(shape.name, func(b *testing.B) { benchSets(b, 1000, shape.spread) })
+		name     string
+		spread   bool
+		accuracy time.Duration
+	}{
+		{"spread/exact", true, 0},
+		{"spread/10ms", true, 10 * time.Millisecond},
+		{"spread/20ms", true, 20 * time.Millisecond},
+		{"bursty/exact", false, 0},
+		{"bursty/10ms", false, 10 * time.Millisecond},
+	} {
+		b.Run(shape.name, func(b *testing.B) { benchSets(b, 1000, shape.spread, shape.accuracy) })
 	}
 }
 
@@ -155,7 +163,7 @@ func BenchmarkProbeSets(b *testing.B) {
 // of two periods.
 const probeWindow = 5 * time.Second
 
-func benchSets(b *testing.B, n int, spread bool) {
+func benchSets(b *testing.B, n int, spread bool, accuracy time.Duration) {
 	port := serveHelper(b)
 	const period = time.Second
 	var probed, failed atomic.Int64
@@ -170,6 +178,7 @@ func benchSets(b *testing.B, n int, spread bool) {
 			spec.InitialDelay = period * time.Duration(k) / time.Duration(n)
 		}
 		sets[k] = NewSet(SetConfig{
+			Accuracy: accuracy,
 			Liveness: &Probe{Spec: spec, Prober: countingProber{&HTTPGet{Port: port}, &probed}},
 			Report: func(r Report) {
 				if r.Result != Success {
@@ -203,9 +212,13 @@ func benchSets(b *testing.B, n int, spread bool) {
 	b.StopTimer()
 	runtime.GC()
 	heap, stack, gor := memInUse()
-	if k := failed.Load(); k > 0 {
-		b.Fatalf("%d probes failed, the first: %v", k, firstFailure.Load())
+	// A probe that fails is as dear as one that succeeds, but many
+	// failures mean the server, not the probes, was measured. A few come
+	// when the (shared) machine stalls for a second.
+	if k := failed.Load(); k > count/100 {
+		b.Fatalf("%d of %d probes failed, the first: %v", k, count, firstFailure.Load())
 	}
+	b.ReportMetric(float64(failed.Load()), "failed")
 	b.ReportMetric(100*(user+sys).Seconds()/elapsed.Seconds(), "cpu-%")
 	b.ReportMetric(100*sys.Seconds()/elapsed.Seconds(), "sys-%")
 	b.ReportMetric(float64(count)/elapsed.Seconds(), "probes/s")

@@ -172,27 +172,41 @@ func (r Report) Event() (reason, message string) {
 }
 
 // A Set runs the probes of one run of one instance, with Kubernetes
-// semantics: each probe has one goroutine that owns its thresholds; the
-// startup probe runs first and the others wait for its success; after a
-// liveness or startup verdict to kill, that probe stops. A restarted
-// instance gets a new Set.
+// semantics: each probe owns its thresholds; the startup probe runs
+// first and the others wait for its success; after a liveness or
+// startup verdict to kill, that probe stops. A restarted instance gets a
+// new Set.
 //
 // Timing is exact unless SetConfig.Accuracy allows some slack: the first
 // probe at InitialDelay after Start (or when the startup probe
 // succeeds, if later), then one every Period from the start of the
 // previous one, never two at once.
 //
+// Between probes a Set holds no goroutine, only a timer per probe: when
+// it fires, a goroutine of its own runs the probe, applies the
+// thresholds, reports, and sets the timer for the next probe before it
+// ends. So each probe has one owner at a time, and a thousand Sets cost
+// a thousand timers, not a thousand parked goroutines and their stacks.
+//
 // Start and Stop may be called from any goroutine.
 type Set struct {
 	report   func(Report)
-	probes   [3]*Probe // by Kind-1, with defaults applied; nil = none
 	accuracy time.Duration
+	workers  [3]worker // by Kind-1; a nil prober: no such probe
 
-	mu      sync.Mutex // guards started, stopped and cancel
+	// ctx is cancelled by Stop. It is set by Start before any timer is
+	// armed and not changed after, so the probes read it freely.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex // guards started, stopped and arming the timers
 	started bool
 	stopped bool
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// wg counts armed timers and the probes they started: a probe's
+	// goroutine keeps its count when it arms the timer again, and gives
+	// it up when it ends the chain; Stop gives up the count of a timer it
+	// stops before it fires.
+	wg sync.WaitGroup
 
 	// reporting is held (one token) around each Report call, so calls
 	// never overlap. A channel rather than a mutex: a goroutine waiting on
@@ -207,20 +221,21 @@ func NewSet(cfg SetConfig) *Set {
 		panic("probes: NewSet: nil Report")
 	}
 	s := &Set{report: cfg.Report, accuracy: cfg.Accuracy, reporting: make(chan struct{}, 1)}
-	for k, p := range map[Kind]*Probe{Liveness: cfg.Liveness, Readiness: cfg.Readiness, Startup: cfg.Startup} {
+	for k, p := range [...]*Probe{Liveness - 1: cfg.Liveness, Readiness - 1: cfg.Readiness, Startup - 1: cfg.Startup} {
+		kind := Kind(k + 1)
 		if p == nil {
 			continue
 		}
 		if p.Prober == nil {
-			panic(fmt.Sprintf("probes: NewSet: %s probe has no Prober", k))
+			panic(fmt.Sprintf("probes: NewSet: %s probe has no Prober", kind))
 		}
-		s.probes[k-1] = &Probe{Spec: p.Spec.withDefaults(k), Prober: p.Prober}
+		s.workers[k] = worker{set: s, kind: kind, spec: p.Spec.withDefaults(kind), prober: p.Prober, healthy: kind == Liveness}
 	}
 	return s
 }
 
-// Start starts the probes' goroutines and returns at once. Call it when
-// the instance's process has started: initial delays count from here.
+// Start arms the probes' timers and returns at once. Call it when the
+// instance's process has started: initial delays count from here.
 // Start is idempotent, and does nothing after Stop.
 func (s *Set) Start() {
 	s.mu.Lock()
@@ -229,29 +244,59 @@ func (s *Set) Start() {
 		return
 	}
 	s.started = true
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	start := time.Now()
-
-	var gate chan struct{} // closed when the startup probe succeeds
-	if p := s.probes[Startup-1]; p != nil {
-		gate = make(chan struct{})
-		s.spawn(ctx, &worker{set: s, kind: Startup, probe: p, onStarted: func() { close(gate) }}, start, nil)
-	}
-	if p := s.probes[Liveness-1]; p != nil {
-		s.spawn(ctx, &worker{set: s, kind: Liveness, probe: p, healthy: true}, start, gate)
-	}
-	if p := s.probes[Readiness-1]; p != nil {
-		s.spawn(ctx, &worker{set: s, kind: Readiness, probe: p}, start, gate)
+	gated := s.workers[Startup-1].prober != nil
+	for k := range s.workers {
+		w := &s.workers[k]
+		if w.prober == nil {
+			continue
+		}
+		w.notBefore = start.Add(w.spec.InitialDelay)
+		if gated && w.kind != Startup {
+			continue // armed by startupSucceeded
+		}
+		s.arm(w, w.notBefore)
 	}
 }
 
-func (s *Set) spawn(ctx context.Context, w *worker, start time.Time, gate <-chan struct{}) {
+// startupSucceeded arms the liveness and readiness probes once the startup probe
+// has succeeded: the first of each at its initial delay, or now if that
+// has passed.
+func (s *Set) startupSucceeded() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	for _, kind := range [...]Kind{Liveness, Readiness} {
+		if w := &s.workers[kind-1]; w.prober != nil && !s.stopped {
+			s.arm(w, later(w.notBefore, now))
+		}
+	}
+}
+
+// arm starts w's timer for its next probe at t (aligned to the Set's
+// accuracy), with a new count on wg. s.mu must be held.
+func (s *Set) arm(w *worker, t time.Time) {
 	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		w.run(ctx, start, gate)
-	}()
+	d := time.Until(align(t, s.accuracy))
+	if w.timer == nil {
+		w.timer = time.AfterFunc(d, w.tick)
+	} else {
+		w.timer.Reset(d)
+	}
+}
+
+// rearm starts w's timer for its next probe at t, handing it the count
+// the probe that ends now held; after Stop it gives the count up
+// instead.
+func (s *Set) rearm(w *worker, t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		s.wg.Done()
+		return
+	}
+	w.timer.Reset(time.Until(align(t, s.accuracy)))
 }
 
 // Stop cancels the running probes and returns when every goroutine the
@@ -264,6 +309,11 @@ func (s *Set) Stop() {
 	s.stopped = true
 	if s.cancel != nil {
 		s.cancel()
+	}
+	for k := range s.workers {
+		if w := &s.workers[k]; w.timer != nil && w.timer.Stop() {
+			s.wg.Done() // it had not fired: no probe will come of it
+		}
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
@@ -278,53 +328,98 @@ func (s *Set) deliver(ctx context.Context, r Report) {
 	}
 }
 
-// worker runs one probe and owns its thresholds. Only its goroutine
-// touches its fields.
+// worker is one probe of a Set and owns its thresholds. Only the
+// goroutine its timer started touches its fields (timer itself is
+// guarded by the Set's mu), one goroutine at a time.
 type worker struct {
-	set       *Set
-	kind      Kind
-	probe     *Probe
-	onStarted func() // Startup only: called after the success is reported
+	set    *Set
+	kind   Kind
+	spec   Spec // with defaults applied
+	prober Prober
+
+	notBefore time.Time   // Start + InitialDelay
+	timer     *time.Timer // calls tick; nil until first armed
 
 	healthy bool   // the state after thresholds
 	last    Result // the last counted result (Success or Failure)
 	streak  int    // how many times in a row last came
 }
 
-func (w *worker) run(ctx context.Context, start time.Time, gate <-chan struct{}) {
-	accuracy := w.set.accuracy
-	if !sleepUntil(ctx, align(start.Add(w.probe.InitialDelay), accuracy)) {
+// tick runs one probe, on the goroutine w's timer started, and arms the
+// timer for the next one unless this probe was the last.
+func (w *worker) tick() {
+	s := w.set
+	ctx := s.ctx
+	if ctx.Err() != nil {
+		s.wg.Done()
 		return
 	}
-	if gate != nil {
-		select {
-		case <-ctx.Done():
-			return
-		case <-gate:
-		}
-		if !sleepUntil(ctx, align(time.Now(), accuracy)) {
-			return
-		}
+	began := time.Now()
+	res, msg := w.once(ctx)
+	if ctx.Err() != nil || !w.observe(ctx, res, msg) {
+		// Stopped (the result is moot), or this probe is done.
+		s.wg.Done()
+		return
 	}
-	for {
-		began := time.Now()
-		res, msg := w.once(ctx)
-		if ctx.Err() != nil {
-			return // stopped: the result is moot
+	// Due a Period after this probe began, or now if it took longer.
+	s.rearm(w, later(began.Add(w.spec.Period), time.Now()))
+}
+
+// once runs the prober with the probe's timeout.
+func (w *worker) once(ctx context.Context) (res Result, msg string) {
+	ctx, cancel := context.WithTimeout(ctx, w.spec.Timeout)
+	defer cancel()
+	defer func() {
+		if v := recover(); v != nil {
+			res, msg = Unknown, fmt.Sprintf("probe panicked: %v", v)
 		}
-		if !w.observe(ctx, res, msg) {
-			return
+	}()
+	return w.prober.Probe(ctx)
+}
+
+// observe applies one result to the thresholds, reports what needs
+// reporting, and says whether to keep probing.
+func (w *worker) observe(ctx context.Context, res Result, msg string) (keepGoing bool) {
+	changed := false
+	switch res {
+	case Success, Failure:
+		if res == w.last {
+			w.streak++
+		} else {
+			w.last, w.streak = res, 1
 		}
-		// Due a Period after this probe began, or now if it took
-		// longer.
-		due := began.Add(w.probe.Period)
-		if now := time.Now(); now.After(due) {
-			due = now
+		if res == Success && !w.healthy && w.streak >= w.spec.SuccessThreshold {
+			w.healthy, changed = true, true
 		}
-		if !sleepUntil(ctx, align(due, accuracy)) {
-			return
+		if res == Failure && (w.healthy || w.kind == Startup) && w.streak >= w.spec.FailureThreshold {
+			w.healthy, changed = false, true
 		}
+	default:
+		// An errored probe is reported but not counted, as the kubelet
+		// throws its result away.
+		res = Unknown
 	}
+	if res != Success || msg != "" || changed {
+		w.set.deliver(ctx, Report{Kind: w.kind, Result: res, Message: msg, Healthy: w.healthy, Changed: changed})
+	}
+	if !changed || w.kind == Readiness {
+		return true
+	}
+	if w.kind == Startup && w.healthy {
+		w.set.startupSucceeded()
+	}
+	// Startup decided either way, or liveness failed (a liveness probe
+	// starts healthy and only changes to unhealthy): this probe is done
+	// for this run of the instance.
+	return false
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // align returns the first instant at or after t that is a whole
@@ -342,70 +437,4 @@ func align(t time.Time, accuracy time.Duration) time.Time {
 		return t
 	}
 	return t.Add(accuracy - late)
-}
-
-// once runs the prober with the probe's timeout.
-func (w *worker) once(ctx context.Context) (res Result, msg string) {
-	ctx, cancel := context.WithTimeout(ctx, w.probe.Timeout)
-	defer cancel()
-	defer func() {
-		if v := recover(); v != nil {
-			res, msg = Unknown, fmt.Sprintf("probe panicked: %v", v)
-		}
-	}()
-	return w.probe.Prober.Probe(ctx)
-}
-
-// observe applies one result to the thresholds, reports what needs
-// reporting, and says whether to keep probing.
-func (w *worker) observe(ctx context.Context, res Result, msg string) (keepGoing bool) {
-	changed := false
-	switch res {
-	case Success, Failure:
-		if res == w.last {
-			w.streak++
-		} else {
-			w.last, w.streak = res, 1
-		}
-		if res == Success && !w.healthy && w.streak >= w.probe.SuccessThreshold {
-			w.healthy, changed = true, true
-		}
-		if res == Failure && (w.healthy || w.kind == Startup) && w.streak >= w.probe.FailureThreshold {
-			w.healthy, changed = false, true
-		}
-	default:
-		// An errored probe is reported but not counted, as the kubelet
-		// throws its result away.
-		res = Unknown
-	}
-	if res != Success || msg != "" || changed {
-		w.set.deliver(ctx, Report{Kind: w.kind, Result: res, Message: msg, Healthy: w.healthy, Changed: changed})
-	}
-	if !changed || w.kind == Readiness {
-		return true
-	}
-	if w.kind == Startup && w.healthy {
-		w.onStarted()
-	}
-	// Startup decided either way, or liveness failed (a liveness probe
-	// starts healthy and only changes to unhealthy): this probe is done
-	// for this run of the instance.
-	return false
-}
-
-// sleepUntil waits until t or until ctx is done, and reports whether t
-// came first.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-timer.C:
-		return true
-	}
 }

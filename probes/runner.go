@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -192,16 +193,13 @@ func (r Report) Event() (reason, message string) {
 type Set struct {
 	report   func(Report)
 	accuracy time.Duration
-	workers  [3]worker // by Kind-1; a nil prober: no such probe
+	workers  [3]*worker // by Kind-1; nil = no such probe
 
-	// ctx is cancelled by Stop. It is set by Start before any timer is
-	// armed and not changed after, so the probes read it freely.
-	ctx    context.Context
-	cancel context.CancelFunc
-
-	mu      sync.Mutex // guards started, stopped and arming the timers
+	// mu guards started, the setting of stopped, the arming of the
+	// timers and the cancel functions of the probes in flight.
+	mu      sync.Mutex
 	started bool
-	stopped bool
+	stopped atomic.Bool // set by Stop; the probes read it without mu
 	// wg counts armed timers and the probes they started: a probe's
 	// goroutine keeps its count when it arms the timer again, and gives
 	// it up when it ends the chain; Stop gives up the count of a timer it
@@ -229,7 +227,7 @@ func NewSet(cfg SetConfig) *Set {
 		if p.Prober == nil {
 			panic(fmt.Sprintf("probes: NewSet: %s probe has no Prober", kind))
 		}
-		s.workers[k] = worker{set: s, kind: kind, spec: p.Spec.withDefaults(kind), prober: p.Prober, healthy: kind == Liveness}
+		s.workers[k] = &worker{set: s, kind: kind, spec: p.Spec.withDefaults(kind), prober: p.Prober, healthy: kind == Liveness}
 	}
 	return s
 }
@@ -240,16 +238,14 @@ func NewSet(cfg SetConfig) *Set {
 func (s *Set) Start() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.started || s.stopped {
+	if s.started || s.stopped.Load() {
 		return
 	}
 	s.started = true
-	s.ctx, s.cancel = context.WithCancel(context.Background())
 	start := time.Now()
-	gated := s.workers[Startup-1].prober != nil
-	for k := range s.workers {
-		w := &s.workers[k]
-		if w.prober == nil {
+	gated := s.workers[Startup-1] != nil
+	for _, w := range s.workers {
+		if w == nil {
 			continue
 		}
 		w.notBefore = start.Add(w.spec.InitialDelay)
@@ -268,7 +264,7 @@ func (s *Set) startupSucceeded() {
 	defer s.mu.Unlock()
 	now := time.Now()
 	for _, kind := range [...]Kind{Liveness, Readiness} {
-		if w := &s.workers[kind-1]; w.prober != nil && !s.stopped {
+		if w := s.workers[kind-1]; w != nil && !s.stopped.Load() {
 			s.arm(w, later(w.notBefore, now))
 		}
 	}
@@ -292,11 +288,20 @@ func (s *Set) arm(w *worker, t time.Time) {
 func (s *Set) rearm(w *worker, t time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.stopped {
+	w.cancel = nil
+	if s.stopped.Load() {
 		s.wg.Done()
 		return
 	}
 	w.timer.Reset(time.Until(align(t, s.accuracy)))
+}
+
+// finish ends w's chain of probes: no timer is armed again.
+func (s *Set) finish(w *worker) {
+	s.mu.Lock()
+	w.cancel = nil
+	s.mu.Unlock()
+	s.wg.Done()
 }
 
 // Stop cancels the running probes and returns when every goroutine the
@@ -306,12 +311,15 @@ func (s *Set) rearm(w *worker, t time.Time) {
 // (the Set then never starts); it must not be called from Report.
 func (s *Set) Stop() {
 	s.mu.Lock()
-	s.stopped = true
-	if s.cancel != nil {
-		s.cancel()
-	}
-	for k := range s.workers {
-		if w := &s.workers[k]; w.timer != nil && w.timer.Stop() {
+	s.stopped.Store(true)
+	for _, w := range s.workers {
+		if w == nil {
+			continue
+		}
+		if w.cancel != nil {
+			w.cancel() // the probe in flight
+		}
+		if w.timer != nil && w.timer.Stop() {
 			s.wg.Done() // it had not fired: no probe will come of it
 		}
 	}
@@ -319,11 +327,11 @@ func (s *Set) Stop() {
 	s.wg.Wait()
 }
 
-// deliver calls Report unless ctx is done, one call at a time.
-func (s *Set) deliver(ctx context.Context, r Report) {
+// deliver calls Report unless the Set is stopped, one call at a time.
+func (s *Set) deliver(r Report) {
 	s.reporting <- struct{}{}
 	defer func() { <-s.reporting }()
-	if ctx.Err() == nil {
+	if !s.stopped.Load() {
 		s.report(r)
 	}
 }
@@ -339,6 +347,9 @@ type worker struct {
 
 	notBefore time.Time   // Start + InitialDelay
 	timer     *time.Timer // calls tick; nil until first armed
+	// cancel ends the probe in flight; nil between probes. Guarded by
+	// the Set's mu, so Stop can cancel it.
+	cancel context.CancelFunc
 
 	healthy bool   // the state after thresholds
 	last    Result // the last counted result (Success or Failure)
@@ -349,26 +360,33 @@ type worker struct {
 // timer for the next one unless this probe was the last.
 func (w *worker) tick() {
 	s := w.set
-	ctx := s.ctx
-	if ctx.Err() != nil {
+	// The probe's context has no parent: Stop cancels it through
+	// w.cancel, which spares each probe registering with a Set-wide
+	// context (and the Set keeping one).
+	ctx, cancel := context.WithTimeout(context.Background(), w.spec.Timeout)
+	defer cancel()
+	s.mu.Lock()
+	if s.stopped.Load() {
+		s.mu.Unlock()
 		s.wg.Done()
 		return
 	}
+	w.cancel = cancel
+	s.mu.Unlock()
+
 	began := time.Now()
 	res, msg := w.once(ctx)
-	if ctx.Err() != nil || !w.observe(ctx, res, msg) {
+	if s.stopped.Load() || !w.observe(res, msg) {
 		// Stopped (the result is moot), or this probe is done.
-		s.wg.Done()
+		s.finish(w)
 		return
 	}
 	// Due a Period after this probe began, or now if it took longer.
 	s.rearm(w, later(began.Add(w.spec.Period), time.Now()))
 }
 
-// once runs the prober with the probe's timeout.
+// once runs the prober, turning a panic into an Unknown.
 func (w *worker) once(ctx context.Context) (res Result, msg string) {
-	ctx, cancel := context.WithTimeout(ctx, w.spec.Timeout)
-	defer cancel()
 	defer func() {
 		if v := recover(); v != nil {
 			res, msg = Unknown, fmt.Sprintf("probe panicked: %v", v)
@@ -379,7 +397,7 @@ func (w *worker) once(ctx context.Context) (res Result, msg string) {
 
 // observe applies one result to the thresholds, reports what needs
 // reporting, and says whether to keep probing.
-func (w *worker) observe(ctx context.Context, res Result, msg string) (keepGoing bool) {
+func (w *worker) observe(res Result, msg string) (keepGoing bool) {
 	changed := false
 	switch res {
 	case Success, Failure:
@@ -400,7 +418,7 @@ func (w *worker) observe(ctx context.Context, res Result, msg string) (keepGoing
 		res = Unknown
 	}
 	if res != Success || msg != "" || changed {
-		w.set.deliver(ctx, Report{Kind: w.kind, Result: res, Message: msg, Healthy: w.healthy, Changed: changed})
+		w.set.deliver(Report{Kind: w.kind, Result: res, Message: msg, Healthy: w.healthy, Changed: changed})
 	}
 	if !changed || w.kind == Readiness {
 		return true

@@ -57,10 +57,8 @@ type HTTPGet struct {
 
 	once    sync.Once
 	url     *url.URL // the first request's
-	header  http.Header
-	host    string // the Host header's value, or ""
-	request []byte // the first request, as written on the wire
-	reqErr  error  // why it could not be written, if so
+	request []byte   // the first request, as written on the wire
+	reqErr  error    // why it could not be written, if so
 }
 
 func (p *HTTPGet) init() {
@@ -88,39 +86,40 @@ func (p *HTTPGet) init() {
 		u.Host = "[" + host + "]"
 	}
 	p.url = u
-
-	p.header = make(http.Header, len(p.Headers)+2)
-	for k, v := range p.Headers {
-		p.header.Set(k, v)
-	}
-	p.host = p.header.Get("Host")
-	p.header.Del("Host")
-	if _, ok := p.header["User-Agent"]; !ok {
-		p.header.Set("User-Agent", userAgent)
-	}
-	if _, ok := p.header["Accept"]; !ok {
-		p.header.Set("Accept", "*/*")
-	}
 	p.request, p.reqErr = p.requestFor(u)
 }
 
-// requestFor returns the GET request for u as net/http writes it.
+// requestFor returns the GET request for u as net/http writes it. Only
+// the bytes are kept, not the header they were made from: a redirect
+// followed makes its own.
 func (p *HTTPGet) requestFor(u *url.URL) ([]byte, error) {
+	header := make(http.Header, len(p.Headers)+2)
+	for k, v := range p.Headers {
+		header.Set(k, v)
+	}
+	host := header.Get("Host") // "" sends u.Host
+	header.Del("Host")
+	if _, ok := header["User-Agent"]; !ok {
+		header.Set("User-Agent", userAgent)
+	}
+	if _, ok := header["Accept"]; !ok {
+		header.Set("Accept", "*/*")
+	}
 	req := &http.Request{
 		Method:     http.MethodGet,
 		URL:        u,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     p.header,
-		Host:       p.host, // "" sends u.Host
+		Header:     header,
+		Host:       host,
 		Close:      true,
 	}
 	var b bytes.Buffer
 	if err := req.Write(&b); err != nil {
 		return nil, err
 	}
-	return b.Bytes(), nil
+	return bytes.Clone(b.Bytes()), nil
 }
 
 // Probe sends one GET (and follows same-host redirects). ctx's deadline

@@ -45,7 +45,8 @@ type Spec struct {
 	Timeout      time.Duration // one probe's deadline; default 1s
 	// Period is from the start of one probe to the start of the next;
 	// default 10s. A probe that takes longer delays the next one, which
-	// starts when it returns: probes never overlap.
+	// starts when it returns: probes never overlap. SetConfig.Accuracy
+	// may let a probe start a little later.
 	Period           time.Duration
 	SuccessThreshold int // successes in a row to become healthy; default 1, and always 1 for Liveness and Startup
 	FailureThreshold int // failures in a row to become unhealthy; default 3
@@ -99,12 +100,15 @@ type SetConfig struct {
 	// or after t: never early and less than Accuracy late. The instants
 	// are the same for every Set in the process and on the host, so
 	// probes spread evenly over a period wake the process once per
-	// Accuracy instead of once each. Period still counts from the
-	// probe's actual start, so two probes of one probe kind are never
-	// closer than Period, and the time between them is at most
-	// Period+Accuracy (in practice near Period+Accuracy, since a timer
-	// fires a moment after its instant). The timeout counts from the
-	// actual start.
+	// Accuracy instead of once each. Period counts from the instant
+	// the previous probe was due, if it started within Accuracy of it,
+	// or else from its actual start: a timer fires a moment after its
+	// instant, and counting from that moment would stretch every period
+	// by up to Accuracy, so a 1s period would probe every 1.01s. Two
+	// probes of one kind are thus never due closer than Period, and
+	// never start closer than Period less the lateness of the first
+	// one's timer (microseconds, unless the process stalls). The
+	// timeout counts from the actual start.
 	//
 	// Kubernetes' periods are whole seconds, so an Accuracy of 10-20ms
 	// delays a probe by at most 1-2% of its period: harmless, and with
@@ -274,7 +278,8 @@ func (s *Set) startupSucceeded() {
 // accuracy), with a new count on wg. s.mu must be held.
 func (s *Set) arm(w *worker, t time.Time) {
 	s.wg.Add(1)
-	d := time.Until(align(t, s.accuracy))
+	w.due = align(t, s.accuracy)
+	d := time.Until(w.due)
 	if w.timer == nil {
 		w.timer = time.AfterFunc(d, w.tick)
 	} else {
@@ -282,9 +287,9 @@ func (s *Set) arm(w *worker, t time.Time) {
 	}
 }
 
-// rearm starts w's timer for its next probe at t, handing it the count
-// the probe that ends now held; after Stop it gives the count up
-// instead.
+// rearm starts w's timer for its next probe at t (already aligned),
+// handing it the count the probe that ends now held; after Stop it
+// gives the count up instead.
 func (s *Set) rearm(w *worker, t time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -293,7 +298,8 @@ func (s *Set) rearm(w *worker, t time.Time) {
 		s.wg.Done()
 		return
 	}
-	w.timer.Reset(time.Until(align(t, s.accuracy)))
+	w.due = t
+	w.timer.Reset(time.Until(t))
 }
 
 // finish ends w's chain of probes: no timer is armed again.
@@ -347,6 +353,7 @@ type worker struct {
 
 	notBefore time.Time   // Start + InitialDelay
 	timer     *time.Timer // calls tick; nil until first armed
+	due       time.Time   // when the armed timer's probe is due; guarded by the Set's mu
 	// cancel ends the probe in flight; nil between probes. Guarded by
 	// the Set's mu, so Stop can cancel it.
 	cancel context.CancelFunc
@@ -372,6 +379,7 @@ func (w *worker) tick() {
 		return
 	}
 	w.cancel = cancel
+	due := w.due
 	s.mu.Unlock()
 
 	began := time.Now()
@@ -381,8 +389,20 @@ func (w *worker) tick() {
 		s.finish(w)
 		return
 	}
-	// Due a Period after this probe began, or now if it took longer.
-	s.rearm(w, later(began.Add(w.spec.Period), time.Now()))
+	s.rearm(w, nextDue(due, began, time.Now(), w.spec.Period, s.accuracy))
+}
+
+// nextDue returns when the probe after one that was due at due, began
+// at began and ended at ended is due: Period after it began, or when it
+// ended if that is later, aligned to accuracy. With an accuracy, a
+// probe that began less than accuracy after it was due counts as having
+// begun when due, so that a timer's lateness does not stretch every
+// period; see SetConfig.Accuracy.
+func nextDue(due, began, ended time.Time, period, accuracy time.Duration) time.Time {
+	if accuracy > 0 && began.Sub(due) < accuracy {
+		began = due
+	}
+	return align(later(began.Add(period), ended), accuracy)
 }
 
 // once runs the prober, turning a panic into an Unknown.

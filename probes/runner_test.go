@@ -571,3 +571,34 @@ func TestAlign(t *testing.T) {
 		}
 	}
 }
+
+func TestNextDue(t *testing.T) {
+	t0 := time.Unix(999_999, 900_000_000) // a whole multiple of 10ms and 300ms
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	const acc = 10 * time.Millisecond
+	for _, tc := range []struct {
+		name                     string
+		due, began, ended        time.Duration
+		period, accuracy, wantAt time.Duration
+	}{
+		{"exact", 0, 0, 5 * time.Millisecond, time.Second, 0, time.Second},
+		{"exact, from the actual start", 0, 3 * time.Millisecond, 5 * time.Millisecond, time.Second, 0, 1003 * time.Millisecond},
+		{"exact, a slow probe", 0, 0, 1500 * time.Millisecond, time.Second, 0, 1500 * time.Millisecond},
+		{"on time", 0, 0, 5 * time.Millisecond, time.Second, acc, time.Second},
+		// A timer that fires 50µs late does not stretch the period to
+		// 1.01s.
+		{"a timer a moment late", 0, 50 * time.Microsecond, 5 * time.Millisecond, time.Second, acc, time.Second},
+		{"a timer late by almost Accuracy", 0, 9999 * time.Microsecond, 5 * time.Millisecond, time.Second, acc, time.Second},
+		// A stall of Accuracy or more counts from the actual start, so
+		// the next probe is never within Period of it less Accuracy.
+		{"a stall", 0, 10 * time.Millisecond, 15 * time.Millisecond, time.Second, acc, 1010 * time.Millisecond},
+		{"a long stall", 0, 3333 * time.Millisecond, 3334 * time.Millisecond, time.Second, acc, 4340 * time.Millisecond},
+		{"a slow probe", 0, 0, 1003 * time.Millisecond, time.Second, acc, 1010 * time.Millisecond},
+		{"an Accuracy that does not divide Period", 1200 * time.Millisecond, 1200 * time.Millisecond, 1201 * time.Millisecond, time.Second, 300 * time.Millisecond, 2400 * time.Millisecond},
+	} {
+		got := nextDue(at(tc.due), at(tc.began), at(tc.ended), tc.period, tc.accuracy)
+		if want := at(tc.wantAt); !got.Equal(want) {
+			t.Errorf("%s: %v, want %v", tc.name, got.Sub(t0), tc.wantAt)
+		}
+	}
+}

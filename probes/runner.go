@@ -260,9 +260,9 @@ func (s *Set) Start() {
 	}
 }
 
-// startupSucceeded arms the liveness and readiness probes once the startup probe
-// has succeeded: the first of each at its initial delay, or now if that
-// has passed.
+// startupSucceeded arms the liveness and readiness probes once the
+// startup probe has succeeded: the first of each at its initial delay,
+// or now if that has passed.
 func (s *Set) startupSucceeded() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -342,21 +342,21 @@ func (s *Set) deliver(r Report) {
 	}
 }
 
-// worker is one probe of a Set and owns its thresholds. Only the
-// goroutine its timer started touches its fields (timer itself is
-// guarded by the Set's mu), one goroutine at a time.
+// worker is one probe of a Set and owns its thresholds. set, kind,
+// spec and prober do not change after NewSet; notBefore, timer, due and
+// cancel are guarded by the Set's mu; the thresholds are touched only by
+// the goroutine the timer started, one at a time (each takes mu before
+// it reads them, after the one before let go of it).
 type worker struct {
 	set    *Set
 	kind   Kind
 	spec   Spec // with defaults applied
 	prober Prober
 
-	notBefore time.Time   // Start + InitialDelay
-	timer     *time.Timer // calls tick; nil until first armed
-	due       time.Time   // when the armed timer's probe is due; guarded by the Set's mu
-	// cancel ends the probe in flight; nil between probes. Guarded by
-	// the Set's mu, so Stop can cancel it.
-	cancel context.CancelFunc
+	notBefore time.Time          // Start + InitialDelay
+	timer     *time.Timer        // calls tick; nil until first armed
+	due       time.Time          // when the armed timer's probe is due
+	cancel    context.CancelFunc // ends the probe in flight (for Stop); nil between probes
 
 	healthy bool   // the state after thresholds
 	last    Result // the last counted result (Success or Failure)

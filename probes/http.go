@@ -42,7 +42,9 @@ const maxHeaderBytes = 64 << 10
 // Each exchange is one net.Conn driven by the calling goroutine, with
 // net/http's request writer and response reader: no transport goroutines,
 // which halves the CPU a probe costs compared with an http.Transport.
-// Errors read as an http.Client's do.
+// The request is written by net/http once, at the first Probe, and its
+// bytes kept; the response is read through a pooled buffer. Errors read
+// as an http.Client's do.
 //
 // The fields must not change after the first Probe. Probe may be called
 // from several goroutines at once.

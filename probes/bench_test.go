@@ -134,9 +134,12 @@ func BenchmarkHTTPTimeoutAccuracy(b *testing.B) {
 // BenchmarkProbeSets runs 1000 Sets, each with an HTTP liveness probe
 // every second against the helper's server (another process), for a
 // window of probeWindow, and reports this process's CPU over the window
-// as a percentage of one core (cpu-%, and sys-% of it in the kernel), the heap in use and the
+// as a percentage of one core (cpu-%; sys-% is the kernel's part, which
+// Linux apportions from ticks, so it is rough), the heap, stack and
 // goroutines per Set while they run, the process's resident memory, and
 // the probe rate seen (probes/s, to check the load is what it claims).
+// The figures swing by a fifth from run to run on a shared machine:
+// compare binaries run alternately.
 //
 // Two shapes: spread, Set k's first probe at k ms (as a fleet whose
 // instances started at different times spreads them evenly over the

@@ -36,9 +36,12 @@
 //   - Build a [Set] with [NewSet] from the unit's probes (HTTPGet,
 //     TCPSocket or Exec as the [Prober]), Report = a function that hands
 //     the [Report] to the instance's owner goroutine without blocking,
-//     and call [Set.Start]. When the process exits, or before it is
-//     stopped for any reason, call [Set.Stop] (not from inside Report).
-//     A restarted instance gets a new Set: thresholds start afresh.
+//     Accuracy = the same small window for every Set (20ms: see
+//     [SetConfig].Accuracy; it lets probes spread over the second share
+//     the process's wake-ups), and call [Set.Start]. When the process
+//     exits, or before it is stopped for any reason, call [Set.Stop]
+//     (not from inside Report). A restarted instance gets a new Set:
+//     thresholds start afresh.
 //   - For every Report, record the event [Report.Event] returns (reason
 //     "Unhealthy" or "ProbeWarning"; the events table folds repeats).
 //   - [Report.Kill]: record `Killing: Container NAME failed liveness

@@ -2,6 +2,7 @@ package probes
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -41,7 +42,9 @@ const maxHeaderBytes = 64 << 10
 // Each exchange is one net.Conn driven by the calling goroutine, with
 // net/http's request writer and response reader: no transport goroutines,
 // which halves the CPU a probe costs compared with an http.Transport.
-// Errors read as an http.Client's do.
+// The request is written by net/http once, at the first Probe, and its
+// bytes kept; the response is read through a pooled buffer. Errors read
+// as an http.Client's do.
 //
 // The fields must not change after the first Probe. Probe may be called
 // from several goroutines at once.
@@ -54,10 +57,10 @@ type HTTPGet struct {
 	// "User-Agent" replaces tend-probe/1.0 (an empty one sends none).
 	Headers map[string]string
 
-	once   sync.Once
-	url    *url.URL // the first request's
-	header http.Header
-	host   string // the Host header's value, or ""
+	once    sync.Once
+	url     *url.URL // the first request's
+	request []byte   // the first request, as written on the wire
+	reqErr  error    // why it could not be written, if so
 }
 
 func (p *HTTPGet) init() {
@@ -85,19 +88,40 @@ func (p *HTTPGet) init() {
 		u.Host = "[" + host + "]"
 	}
 	p.url = u
+	p.request, p.reqErr = p.requestFor(u)
+}
 
-	p.header = make(http.Header, len(p.Headers)+2)
+// requestFor returns the GET request for u as net/http writes it. Only
+// the bytes are kept, not the header they were made from: a redirect
+// followed makes its own.
+func (p *HTTPGet) requestFor(u *url.URL) ([]byte, error) {
+	header := make(http.Header, len(p.Headers)+2)
 	for k, v := range p.Headers {
-		p.header.Set(k, v)
+		header.Set(k, v)
 	}
-	p.host = p.header.Get("Host")
-	p.header.Del("Host")
-	if _, ok := p.header["User-Agent"]; !ok {
-		p.header.Set("User-Agent", userAgent)
+	host := header.Get("Host") // "" sends u.Host
+	header.Del("Host")
+	if _, ok := header["User-Agent"]; !ok {
+		header.Set("User-Agent", userAgent)
 	}
-	if _, ok := p.header["Accept"]; !ok {
-		p.header.Set("Accept", "*/*")
+	if _, ok := header["Accept"]; !ok {
+		header.Set("Accept", "*/*")
 	}
+	req := &http.Request{
+		Method:     http.MethodGet,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     header,
+		Host:       host,
+		Close:      true,
+	}
+	var b bytes.Buffer
+	if err := req.Write(&b); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(b.Bytes()), nil
 }
 
 // Probe sends one GET (and follows same-host redirects). ctx's deadline
@@ -106,9 +130,13 @@ func (p *HTTPGet) init() {
 // exceeded (Client.Timeout exceeded while awaiting headers)`.
 func (p *HTTPGet) Probe(ctx context.Context) (Result, string) {
 	p.once.Do(p.init)
-	u := p.url
+	u, req, err := p.url, p.request, p.reqErr
 	for redirects := 0; ; redirects++ {
-		code, location, body, err := p.exchange(ctx, u)
+		var code int
+		var location, body string
+		if err == nil {
+			code, location, body, err = p.exchange(ctx, u, req)
+		}
 		if err != nil {
 			return Failure, bound((&url.Error{Op: "Get", URL: u.String(), Err: err}).Error())
 		}
@@ -126,6 +154,7 @@ func (p *HTTPGet) Probe(ctx context.Context) (Result, string) {
 			}
 			if next.Hostname() == p.url.Hostname() && redirects < maxRedirects {
 				u = next
+				req, err = p.requestFor(u)
 				continue
 			}
 		}
@@ -151,9 +180,11 @@ var (
 	errReadingBody     = errors.New("context deadline exceeded (Client.Timeout or context cancellation while reading body)")
 )
 
-// exchange makes one GET request on a connection of its own and returns
-// the response's status, Location and up to maxRead bytes of its body.
-func (p *HTTPGet) exchange(ctx context.Context, u *url.URL) (code int, location, body string, err error) {
+// exchange sends req, the GET request for u, on a connection of its
+// own and returns the response's status, Location and, for a redirect,
+// up to maxRead bytes of its body (of another status, up to maxRead
+// bytes are read and dropped).
+func (p *HTTPGet) exchange(ctx context.Context, u *url.URL, req []byte) (code int, location, body string, err error) {
 	// ctxErr words an error that happened because ctx ended. The
 	// connection's deadline is ctx's, so an I/O timeout may come a moment
 	// before ctx reports its own.
@@ -191,29 +222,17 @@ func (p *HTTPGet) exchange(ctx context.Context, u *url.URL) (code int, location,
 		conn = tc
 	}
 
-	req := &http.Request{
-		Method:     http.MethodGet,
-		URL:        u,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     p.header,
-		Host:       p.host, // "" sends u.Host
-		Close:      true,
-	}
-	w := bufio.NewWriterSize(conn, 1024)
-	if err := req.Write(w); err != nil {
-		return 0, "", "", ctxErr(err, errAwaitingHeaders)
-	}
-	if err := w.Flush(); err != nil {
+	if _, err := conn.Write(req); err != nil {
 		return 0, "", "", ctxErr(err, errAwaitingHeaders)
 	}
 
-	lr := &io.LimitedReader{R: conn, N: maxHeaderBytes}
-	r := bufio.NewReaderSize(lr, 4096)
+	rd := readers.Get().(*reader)
+	defer rd.release()
+	lr, r := &rd.lr, rd.r
+	lr.R, lr.N = conn, maxHeaderBytes
 	var resp *http.Response
 	for range 5 { // skip informational (1xx) responses, as http.Transport does
-		resp, err = http.ReadResponse(r, req)
+		resp, err = http.ReadResponse(r, nil) // nil: the request was a GET
 		if err != nil {
 			if lr.N <= 0 {
 				err = fmt.Errorf("server response headers exceeded %d bytes; aborted", maxHeaderBytes)
@@ -225,11 +244,45 @@ func (p *HTTPGet) exchange(ctx context.Context, u *url.URL) (code int, location,
 		}
 	}
 	lr.N = maxRead + int64(r.Buffered()) // the body is bounded below; this bounds chunk framing
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxRead))
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return 0, "", "", ctxErr(err, errReadingBody)
+	if resp.Body != http.NoBody {
+		// Only a redirect's body is ever shown (in the warning of one not
+		// followed); another's is read and dropped, as far as maxRead.
+		var b []byte
+		if code := resp.StatusCode; code >= http.StatusMultipleChoices && code < http.StatusBadRequest {
+			b, err = io.ReadAll(io.LimitReader(resp.Body, maxRead))
+		} else {
+			_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, maxRead))
+		}
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return 0, "", "", ctxErr(err, errReadingBody)
+		}
+		body = string(b)
 	}
-	return resp.StatusCode, resp.Header.Get("Location"), string(b), nil
+	return resp.StatusCode, resp.Header.Get("Location"), body, nil
+}
+
+// readerSize is the buffer a probe reads its response through: small,
+// as a probe's answer is; longer header lines are read in pieces.
+const readerSize = 1 << 10
+
+// A reader reads one response; readers are pooled, so a probe does not
+// allocate one, and none is held between probes.
+type reader struct {
+	lr io.LimitedReader // bounds what is read from the connection
+	r  *bufio.Reader    // reads from lr
+}
+
+var readers = sync.Pool{New: func() any {
+	rd := new(reader)
+	rd.r = bufio.NewReaderSize(&rd.lr, readerSize)
+	return rd
+}}
+
+// release drops what rd read from and returns it to the pool.
+func (rd *reader) release() {
+	rd.r.Reset(&rd.lr)
+	rd.lr = io.LimitedReader{}
+	readers.Put(rd)
 }
 
 // hostPort returns u's host:port, with the scheme's default port.

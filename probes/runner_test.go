@@ -402,3 +402,203 @@ func TestReportEvent(t *testing.T) {
 	check(t, "results", []string{Success.String(), Failure.String(), Unknown.String()},
 		[]string{"Success", "Failure", "Unknown"})
 }
+
+func ms(ds ...int) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = time.Duration(d) * time.Millisecond
+	}
+	return out
+}
+
+func TestSetAccuracy(t *testing.T) {
+	// A bubble's clock starts at midnight, a whole multiple of any
+	// Accuracy here since the Unix epoch, so the instants the probes
+	// start at are whole multiples of Accuracy since t0 too.
+	const acc = 10 * time.Millisecond
+	t.Run("rounds up to the next multiple", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			p := script(ok)
+			time.Sleep(3 * time.Millisecond) // Start off the grid
+			run(t, SetConfig{Accuracy: acc, Liveness: &Probe{Spec{InitialDelay: 1234 * time.Millisecond, Period: time.Second}, p}}, 4*time.Second)
+			check(t, "probe times", p.Calls(), ms(1240, 2240, 3240))
+		})
+	})
+	t.Run("on the grid is on time", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			p := script(ok)
+			run(t, SetConfig{Accuracy: acc, Liveness: &Probe{Spec{Period: time.Second, Timeout: 2 * time.Second}, p}}, 3500*time.Millisecond)
+			check(t, "probe times", p.Calls(), secs(0, 1, 2, 3))
+			check(t, "timeouts", p.timeouts, secs(2, 2, 2, 2))
+		})
+	})
+	t.Run("neighbours share an instant", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			// Sets started 1ms apart, as a fleet's instances start, probe
+			// together; without Accuracy each keeps its own instant.
+			var coalesced, exact []*scripted
+			var sets []*Set
+			for k := range 4 {
+				c, e := script(ok), script(ok)
+				coalesced, exact = append(coalesced, c), append(exact, e)
+				sets = append(sets,
+					NewSet(SetConfig{Accuracy: acc, Liveness: &Probe{Spec{InitialDelay: time.Duration(k+1) * time.Millisecond, Period: time.Second}, c}, Report: func(Report) {}}),
+					NewSet(SetConfig{Liveness: &Probe{Spec{InitialDelay: time.Duration(k+1) * time.Millisecond, Period: time.Second}, e}, Report: func(Report) {}}))
+			}
+			for _, s := range sets {
+				s.Start()
+			}
+			time.Sleep(2500 * time.Millisecond)
+			for _, s := range sets {
+				s.Stop()
+			}
+			for k := range 4 {
+				check(t, fmt.Sprintf("set %d with Accuracy", k), coalesced[k].Calls(), ms(10, 1010, 2010))
+				check(t, fmt.Sprintf("set %d exact", k), exact[k].Calls(), ms(k+1, 1000+k+1, 2000+k+1))
+			}
+		})
+	})
+	t.Run("a slow probe", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			// A probe that takes 25ms leaves the next where it was; one
+			// that takes longer than Period has the next start at the
+			// first multiple after it returned.
+			p := script(slow(25*time.Millisecond, ok), ok, slow(1003*time.Millisecond, ok), ok)
+			run(t, SetConfig{Accuracy: acc, Liveness: &Probe{Spec{Period: time.Second, Timeout: 5 * time.Second}, p}}, 5*time.Second)
+			check(t, "probe times", p.Calls(), ms(0, 1000, 2000, 3010, 4010))
+		})
+	})
+	t.Run("an Accuracy that does not divide Period", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			p := script(ok)
+			run(t, SetConfig{Accuracy: 300 * time.Millisecond, Readiness: &Probe{Spec{Period: time.Second}, p}}, 4*time.Second)
+			check(t, "probe times", p.Calls(), ms(0, 1200, 2400, 3600))
+		})
+	})
+	t.Run("startup gate", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			// Startup succeeds 7ms into its first probe: liveness and
+			// readiness start at the next multiple, not at once.
+			startup := script(slow(7*time.Millisecond, ok))
+			live, ready := script(ok), script(ok)
+			run(t, SetConfig{
+				Accuracy:  acc,
+				Startup:   &Probe{Spec{Period: time.Second}, startup},
+				Liveness:  &Probe{Spec{Period: time.Second}, live},
+				Readiness: &Probe{Spec{InitialDelay: 2 * time.Millisecond, Period: time.Second}, ready},
+			}, 1500*time.Millisecond)
+			check(t, "startup", startup.Calls(), ms(0))
+			check(t, "liveness", live.Calls(), ms(10, 1010))
+			check(t, "readiness", ready.Calls(), ms(10, 1010))
+		})
+	})
+}
+
+// TestSetAccuracyBounds checks, over many start offsets, initial delays,
+// periods and probe durations, that every probe starts on a whole
+// multiple of Accuracy, at or after it is due, less than Accuracy late,
+// and never within Period of the one before.
+func TestSetAccuracyBounds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const acc = 20 * time.Millisecond
+		type probed struct {
+			offset, delay, period, took time.Duration
+			started                     time.Duration // since the script's t0
+			p                           *scripted
+		}
+		var all []probed
+		var sets []*Set
+		for i := range 60 {
+			pr := probed{
+				offset: time.Duration(i*7%23) * time.Millisecond,
+				delay:  time.Duration(i*131%997) * time.Millisecond,
+				period: time.Second + time.Duration(i%3)*333*time.Millisecond,
+				took:   time.Duration(i*17%40) * time.Millisecond,
+			}
+			if i%10 == 9 {
+				pr.took = pr.period + 3*time.Millisecond // longer than its period
+			}
+			pr.p = script(slow(pr.took, ok))
+			all = append(all, pr)
+		}
+		for i := range all {
+			pr := &all[i]
+			time.Sleep(pr.offset)
+			pr.started = time.Since(pr.p.t0)
+			s := NewSet(SetConfig{Accuracy: acc, Readiness: &Probe{Spec{InitialDelay: pr.delay, Period: pr.period, Timeout: 2 * pr.period}, pr.p}, Report: func(Report) {}})
+			s.Start()
+			sets = append(sets, s)
+		}
+		time.Sleep(10 * time.Second)
+		for _, s := range sets {
+			s.Stop()
+		}
+		for i, pr := range all {
+			calls := pr.p.Calls()
+			if len(calls) < 5 {
+				t.Errorf("set %d: %d probes", i, len(calls))
+			}
+			due := pr.started + pr.delay
+			for j, at := range calls {
+				if at%acc != 0 || at < due || at >= due+acc {
+					t.Errorf("set %d probe %d at %v, due at %v", i, j, at, due)
+				}
+				if j > 0 && at-calls[j-1] < pr.period {
+					t.Errorf("set %d probe %d at %v, %v after the one before", i, j, at, at-calls[j-1])
+				}
+				due = at + max(pr.period, pr.took)
+			}
+		}
+	})
+}
+
+func TestAlign(t *testing.T) {
+	epoch := time.Unix(0, 0)
+	for _, tc := range []struct {
+		at, acc, want time.Duration
+	}{
+		{0, 10 * time.Millisecond, 0},
+		{time.Nanosecond, 10 * time.Millisecond, 10 * time.Millisecond},
+		{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond},
+		{19999999, 10 * time.Millisecond, 20 * time.Millisecond},
+		{-3 * time.Millisecond, 10 * time.Millisecond, 0},
+		{-13 * time.Millisecond, 10 * time.Millisecond, -10 * time.Millisecond},
+		{1234567, 0, 1234567},
+		{1234567, -time.Second, 1234567},
+	} {
+		if got := align(epoch.Add(tc.at), tc.acc).Sub(epoch); got != tc.want {
+			t.Errorf("align(%v, %v) = %v, want %v", tc.at, tc.acc, got, tc.want)
+		}
+	}
+}
+
+func TestNextDue(t *testing.T) {
+	t0 := time.Unix(999_999, 900_000_000) // a whole multiple of 10ms and 300ms
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	const acc = 10 * time.Millisecond
+	for _, tc := range []struct {
+		name                     string
+		due, began, ended        time.Duration
+		period, accuracy, wantAt time.Duration
+	}{
+		{"exact", 0, 0, 5 * time.Millisecond, time.Second, 0, time.Second},
+		{"exact, from the actual start", 0, 3 * time.Millisecond, 5 * time.Millisecond, time.Second, 0, 1003 * time.Millisecond},
+		{"exact, a slow probe", 0, 0, 1500 * time.Millisecond, time.Second, 0, 1500 * time.Millisecond},
+		{"on time", 0, 0, 5 * time.Millisecond, time.Second, acc, time.Second},
+		// A timer that fires 50µs late does not stretch the period to
+		// 1.01s.
+		{"a timer a moment late", 0, 50 * time.Microsecond, 5 * time.Millisecond, time.Second, acc, time.Second},
+		{"a timer late by almost Accuracy", 0, 9999 * time.Microsecond, 5 * time.Millisecond, time.Second, acc, time.Second},
+		// A stall of Accuracy or more counts from the actual start, so
+		// the next probe is never within Period of it less Accuracy.
+		{"a stall", 0, 10 * time.Millisecond, 15 * time.Millisecond, time.Second, acc, 1010 * time.Millisecond},
+		{"a long stall", 0, 3333 * time.Millisecond, 3334 * time.Millisecond, time.Second, acc, 4340 * time.Millisecond},
+		{"a slow probe", 0, 0, 1003 * time.Millisecond, time.Second, acc, 1010 * time.Millisecond},
+		{"an Accuracy that does not divide Period", 1200 * time.Millisecond, 1200 * time.Millisecond, 1201 * time.Millisecond, time.Second, 300 * time.Millisecond, 2400 * time.Millisecond},
+	} {
+		got := nextDue(at(tc.due), at(tc.began), at(tc.ended), tc.period, tc.accuracy)
+		if want := at(tc.wantAt); !got.Equal(want) {
+			t.Errorf("%s: %v, want %v", tc.name, got.Sub(t0), tc.wantAt)
+		}
+	}
+}

@@ -133,6 +133,13 @@ type runProbes struct {
 	started chan struct{}
 }
 
+// probeAccuracy is how late a probe may start so that the probes of every
+// instance due within the same window share one wake-up of the agent
+// (probes.SetConfig.Accuracy). Probe periods are whole seconds; with 1000
+// probes spread over each second, exact timing woke the agent a thousand
+// times a second and cost it 18 % of a core, this about 7 %.
+const probeAccuracy = 20 * time.Millisecond
+
 // needsProbeIO reports whether a run of t needs a notify socket or a
 // notification descriptor before it starts.
 func needsProbeIO(t *units.Template) bool {
@@ -239,7 +246,7 @@ func (r *runner) beginProbes(i *instance, rp *runProbes, pid int, report func(pr
 		})
 		rp.fdRead = nil
 	}
-	cfg := probes.SetConfig{Report: report}
+	cfg := probes.SetConfig{Report: report, Accuracy: probeAccuracy}
 	env := r.environ(i)
 	cfg.Liveness = r.prober(t, t.Liveness, env)
 	cfg.Readiness = r.prober(t, t.Readiness, env)

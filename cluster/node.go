@@ -1,0 +1,467 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/tendhq/tend/units"
+)
+
+// Status is whether a host takes work.
+type Status uint8
+
+// The statuses, as `tend get hosts` shows them.
+const (
+	Ready    Status = iota + 1 // it answers gossip
+	NotReady                   // it stopped answering: declared dead
+	Left                       // it said it was leaving, then left
+)
+
+func (s Status) String() string {
+	switch s {
+	case Ready:
+		return "Ready"
+	case NotReady:
+		return "NotReady"
+	case Left:
+		return "Left"
+	}
+	return "Unknown"
+}
+
+// Host is one host of the cluster as this one knows it.
+type Host struct {
+	Name    string
+	Addr    string // gossip address, host:port
+	Labels  units.Labels
+	Status  Status
+	Version string
+	Started time.Time
+	// Since is when this host last saw Status change.
+	Since time.Time
+}
+
+// A Node is this host's member of the cluster: memberlist with tend's
+// delegate. It knows every host with its labels and status, tells the
+// others this host's, says so before it leaves (memberlist alone cannot
+// tell leaving from dying), and keeps joining the peers it has seen (after
+// memberlist forgets a dead peer, the two sides of a healed partition
+// never merge again on their own, memberlist#222).
+//
+// Its methods are safe for concurrent use. Close ends everything it
+// started.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	ml    *memberlist.Memberlist
+	queue *memberlist.TransmitLimitedQueue
+	peers *peerBook
+
+	mu      sync.Mutex
+	hosts   map[string]*Host
+	leaving map[string]time.Time // hosts that said they leave, and when
+	meta    []byte               // this host's node meta
+	labels  units.Labels
+	closed  bool
+
+	changed chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+// Messages between tend's nodes, each a type byte and a payload.
+const (
+	msgLeaving byte = 'L' // payload: the host's name
+)
+
+// meta is what a host tells the others in memberlist's node metadata,
+// which is at most memberlist.MetaMaxSize (512) bytes.
+type meta struct {
+	Version string       `json:"v,omitempty"`
+	Started int64        `json:"s,omitempty"` // Unix ms
+	Labels  units.Labels `json:"l,omitempty"`
+}
+
+func encodeMeta(version string, started time.Time, labels units.Labels) ([]byte, error) {
+	b, err := json.Marshal(meta{Version: version, Started: started.UnixMilli(), Labels: labels})
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > memberlist.MetaMaxSize {
+		return nil, fmt.Errorf("host labels take %d bytes of gossip metadata; at most %d fit with the rest (%s)",
+			len(b), memberlist.MetaMaxSize, labels)
+	}
+	return b, nil
+}
+
+// New starts this host's member and begins joining cfg.Join and the
+// peers seen before, in the background.
+func New(cfg Config) (*Node, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Name == "" {
+		return nil, errors.New("cluster: no host name")
+	}
+	if cfg.Started.IsZero() {
+		cfg.Started = time.Now()
+	}
+	bindHost, bindPort, err := splitHostPort("cluster.bind", cfg.Bind)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Keys) == 0 && !loopback(bindHost) && !cfg.AllowPlaintext {
+		return nil, fmt.Errorf("cluster.bind %s: %w", cfg.Bind, errPlaintext)
+	}
+	if len(cfg.ClusterName) > 255 {
+		return nil, fmt.Errorf("cluster name: %d bytes, at most 255", len(cfg.ClusterName))
+	}
+	m, err := encodeMeta(cfg.Version, cfg.Started, cfg.Labels)
+	if err != nil {
+		return nil, err
+	}
+	book, err := openPeerBook(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:     cfg,
+		log:     cfg.Log,
+		peers:   book,
+		hosts:   map[string]*Host{},
+		leaving: map[string]time.Time{},
+		meta:    m,
+		labels:  cfg.Labels.Clone(),
+		changed: make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+
+	mc := cfg.Profile.memberlistConfig()
+	mc.Name = cfg.Name
+	mc.BindAddr, mc.BindPort = bindHost, bindPort
+	if cfg.Advertise != "" {
+		if mc.AdvertiseAddr, mc.AdvertisePort, err = splitHostPort("cluster.advertise", cfg.Advertise); err != nil {
+			return nil, err
+		}
+	}
+	mc.Label = cfg.ClusterName
+	if len(cfg.Keys) > 0 {
+		kr, err := memberlist.NewKeyring(cfg.Keys, cfg.Keys[0])
+		if err != nil {
+			return nil, fmt.Errorf("gossip keys: %w", err)
+		}
+		mc.Keyring = kr
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	}
+	if cfg.tune != nil {
+		cfg.tune(mc)
+	}
+	mc.Delegate = delegate{n}
+	mc.Events = events{n}
+	mc.Logger = log.New(slogWriter{cfg.Log}, "", 0)
+	n.queue = &memberlist.TransmitLimitedQueue{
+		NumNodes:       func() int { return n.numMembers() },
+		RetransmitMult: mc.RetransmitMult,
+	}
+	if n.ml, err = memberlist.Create(mc); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	go n.joiner()
+	return n, nil
+}
+
+func (n *Node) numMembers() int {
+	if n.ml == nil {
+		return 1
+	}
+	return n.ml.NumMembers()
+}
+
+// Addr is the address the other hosts reach this one at.
+func (n *Node) Addr() string { return n.ml.LocalNode().Address() }
+
+// Self is this host's name.
+func (n *Node) Self() string { return n.cfg.Name }
+
+// Hosts returns every host known, this one included, sorted by name.
+func (n *Node) Hosts() []Host {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]Host, 0, len(n.hosts)+1)
+	for _, h := range n.hosts {
+		out = append(out, *h)
+	}
+	if _, ok := n.hosts[n.cfg.Name]; !ok {
+		out = append(out, Host{Name: n.cfg.Name, Labels: n.labels, Status: Ready, Version: n.cfg.Version, Started: n.cfg.Started})
+	}
+	slices.SortFunc(out, func(a, b Host) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Changed receives (coalesced, never blocking the Node) after Hosts'
+// answer changed.
+func (n *Node) Changed() <-chan struct{} { return n.changed }
+
+func (n *Node) notify() {
+	select {
+	case n.changed <- struct{}{}:
+	default:
+	}
+}
+
+// SetLabels sets this host's labels and tells the others. It does not
+// wait for them to hear it.
+func (n *Node) SetLabels(l units.Labels) error {
+	m, err := encodeMeta(n.cfg.Version, n.cfg.Started, l)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.meta, n.labels = m, l.Clone()
+	if h := n.hosts[n.cfg.Name]; h != nil {
+		h.Labels = n.labels
+	}
+	n.mu.Unlock()
+	n.notify()
+	// UpdateNode waits up to its timeout for the broadcast to go out;
+	// the change is known locally at once either way.
+	go n.ml.UpdateNode(time.Second)
+	return nil
+}
+
+// Join joins the cluster through any of addrs, now; it returns how many
+// answered. New already keeps joining Config.Join in the background.
+func (n *Node) Join(addrs ...string) (int, error) { return n.ml.Join(addrs) }
+
+// Leave tells the other hosts that this one is leaving (so they show it
+// Left, not NotReady), then leaves, waiting up to timeout for the news to
+// go out. The Node stops joining; Close it after.
+func (n *Node) Leave(timeout time.Duration) error {
+	n.mu.Lock()
+	n.closed = true
+	n.mu.Unlock()
+	msg := append([]byte{msgLeaving}, n.cfg.Name...)
+	var wg sync.WaitGroup
+	for _, m := range n.ml.Members() {
+		if m.Name == n.cfg.Name {
+			continue
+		}
+		wg.Go(func() { n.ml.SendReliable(m, msg) })
+	}
+	wait := make(chan struct{})
+	go func() { wg.Wait(); close(wait) }()
+	select {
+	case <-wait:
+	case <-time.After(timeout):
+	}
+	return n.ml.Leave(timeout)
+}
+
+// Close stops the member at once, without saying goodbye (the others will
+// declare it dead), and ends the Node's goroutines. Idempotent.
+func (n *Node) Close() error {
+	var err error
+	n.once.Do(func() {
+		n.mu.Lock()
+		n.closed = true
+		n.mu.Unlock()
+		close(n.stop)
+		<-n.done
+		err = n.ml.Shutdown()
+		n.peers.save()
+	})
+	return err
+}
+
+// joiner joins Config.Join and the peers seen before until one answers,
+// then keeps joining, every rejoinEvery, the seen peers that are not
+// members now; and writes the peer book when it changed.
+func (n *Node) joiner() {
+	defer close(n.done)
+	rejoin := rejoinEvery(n.cfg.Profile)
+	wait := time.Duration(0)
+	joined := false
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(wait):
+		}
+		n.peers.save()
+		addrs := n.rejoinAddrs(!joined)
+		if len(addrs) > 0 {
+			got, err := n.ml.Join(addrs)
+			switch {
+			case got > 0:
+				if !joined {
+					n.log.Info("joined the cluster", "host", n.cfg.Name, "answered", got, "of", len(addrs))
+				}
+				joined = true
+			case !joined:
+				n.log.Warn("no peer answered; trying again", "peers", addrs, "err", err)
+			}
+		} else if len(n.cfg.Join) == 0 {
+			joined = true // nobody to join: a cluster of one, until someone joins it
+		}
+		switch {
+		case !joined && wait < rejoin:
+			wait = min(max(2*wait, 250*time.Millisecond), rejoin)
+		default:
+			wait = rejoin
+		}
+	}
+}
+
+// rejoinAddrs are the addresses to join: Config.Join while not joined,
+// and the seen peers that are not alive members now.
+func (n *Node) rejoinAddrs(first bool) []string {
+	alive := map[string]bool{}
+	for _, m := range n.ml.Members() {
+		alive[m.Name] = true
+	}
+	seen := map[string]bool{}
+	var out []string
+	add := func(a string) {
+		if a != "" && !seen[a] && a != n.Addr() {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	if first {
+		for _, a := range n.cfg.Join {
+			add(a)
+		}
+	}
+	for name, addr := range n.peers.list() {
+		if !alive[name] && name != n.cfg.Name {
+			add(addr)
+		}
+	}
+	return out
+}
+
+// rejoinEvery is how often a Node tries peers that are gone, as serf
+// reconnects every 30 s.
+func rejoinEvery(p Profile) time.Duration {
+	if p == ProfileLocal {
+		return time.Second
+	}
+	return 30 * time.Second
+}
+
+// seen records what memberlist says of a host. Called from memberlist's
+// goroutines; must not block.
+func (n *Node) seen(node *memberlist.Node, status Status) {
+	var m meta
+	if len(node.Meta) > 0 {
+		if err := json.Unmarshal(node.Meta, &m); err != nil {
+			n.log.Warn("a host's gossip metadata does not parse", "host", node.Name, "err", err)
+		}
+	}
+	now := time.Now()
+	n.mu.Lock()
+	h := n.hosts[node.Name]
+	if h == nil {
+		h = &Host{Name: node.Name}
+		n.hosts[node.Name] = h
+	}
+	if status == NotReady {
+		if _, ok := n.leaving[node.Name]; ok {
+			status = Left
+		}
+	} else {
+		delete(n.leaving, node.Name)
+	}
+	if h.Status != status {
+		h.Since = now
+	}
+	h.Status = status
+	h.Addr = node.Address()
+	if status == Ready && len(node.Meta) > 0 {
+		h.Labels, h.Version, h.Started = m.Labels, m.Version, time.UnixMilli(m.Started)
+	}
+	if node.Name == n.cfg.Name {
+		h.Labels = n.labels
+	}
+	n.mu.Unlock()
+	if status == Ready && node.Name != n.cfg.Name {
+		n.peers.note(node.Name, node.Address(), now)
+	}
+	n.notify()
+}
+
+// leavingMsg takes a host's word that it leaves.
+func (n *Node) leavingMsg(name string) {
+	n.mu.Lock()
+	n.leaving[name] = time.Now()
+	if h := n.hosts[name]; h != nil && h.Status == NotReady {
+		h.Status, h.Since = Left, time.Now()
+	}
+	n.mu.Unlock()
+	n.notify()
+}
+
+// delegate is memberlist's Delegate for a Node.
+type delegate struct{ n *Node }
+
+func (d delegate) NodeMeta(limit int) []byte {
+	d.n.mu.Lock()
+	defer d.n.mu.Unlock()
+	return slices.Clone(d.n.meta)
+}
+
+func (d delegate) NotifyMsg(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	switch b[0] {
+	case msgLeaving:
+		d.n.leavingMsg(string(b[1:]))
+	}
+}
+
+func (d delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.n.queue.GetBroadcasts(overhead, limit)
+}
+
+func (d delegate) LocalState(join bool) []byte           { return nil }
+func (d delegate) MergeRemoteState(buf []byte, join bool) {}
+
+// events is memberlist's EventDelegate for a Node.
+type events struct{ n *Node }
+
+func (e events) NotifyJoin(node *memberlist.Node)   { e.n.seen(node, Ready) }
+func (e events) NotifyUpdate(node *memberlist.Node) { e.n.seen(node, Ready) }
+func (e events) NotifyLeave(node *memberlist.Node)  { e.n.seen(node, NotReady) }
+
+// slogWriter turns memberlist's log lines ("[DEBUG] memberlist: ...")
+// into slog records at their level.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	level := slog.LevelInfo
+	for prefix, l := range map[string]slog.Level{"[DEBUG]": slog.LevelDebug, "[INFO]": slog.LevelInfo, "[WARN]": slog.LevelWarn, "[ERR]": slog.LevelError} {
+		if rest, ok := strings.CutPrefix(line, prefix); ok {
+			line, level = strings.TrimSpace(rest), l
+			break
+		}
+	}
+	w.log.Log(context.Background(), level, line, "from", "memberlist")
+	return len(p), nil
+}
+
+var _ io.Writer = slogWriter{}

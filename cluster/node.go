@@ -437,7 +437,7 @@ func (d delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	return d.n.queue.GetBroadcasts(overhead, limit)
 }
 
-func (d delegate) LocalState(join bool) []byte           { return nil }
+func (d delegate) LocalState(join bool) []byte            { return nil }
 func (d delegate) MergeRemoteState(buf []byte, join bool) {}
 
 // events is memberlist's EventDelegate for a Node.

@@ -2,6 +2,7 @@ package units
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -99,9 +100,43 @@ func largeInputs() []input {
 	}
 }
 
+// largeNestedInputs returns files of just under 1 MiB nested as deep as
+// that allows, which checkLimits refuses.
+func largeNestedInputs() []input {
+	const size = 1 << 20
+	rep := strings.Repeat
+	return []input{
+		{"1MiB-nested-arrays", []byte("y = " + rep("[", (size-5)/2) + rep("]", (size-5)/2) + "\n")},
+		{"1MiB-nested-tables", []byte("y = " + rep("{a=", (size-6)/4) + "1" + rep("}", (size-6)/4) + "\n")},
+		{"1MiB-header", []byte("[" + rep("a.", size/2-2) + "a]\n")},
+		{"1MiB-dotted-key", []byte(rep("a.", size/2-3) + "a = 1\n")},
+	}
+}
+
+// worstAllowedInputs returns files of just under 1 MiB that are within
+// the limits and as costly as can be: each line nested MaxDepth deep, or
+// a key under a table with a name of MaxKeyLength-16 bytes.
+func worstAllowedInputs() []input {
+	const size = 1 << 20
+	rep := strings.Repeat
+	var deep, long strings.Builder
+	for i := 0; deep.Len() < size-100; i++ {
+		fmt.Fprintf(&deep, "k%d = %s1%s\n", i, rep("{a=", MaxDepth), rep("}", MaxDepth))
+	}
+	long.WriteString("[" + rep("t", MaxKeyLength-16) + "]\n")
+	for i := 0; long.Len() < size-100; i++ {
+		fmt.Fprintf(&long, "k%d = 1\n", i)
+	}
+	return []input{
+		{"1MiB-16-deep-lines", []byte(deep.String())},
+		{"1MiB-keys-under-a-long-name", []byte(long.String())},
+	}
+}
+
 // BenchmarkParseAdversarial is what hostile unit files cost.
 func BenchmarkParseAdversarial(b *testing.B) {
-	for _, in := range append(nestedInputs(100, 1000, 4000), largeInputs()...) {
+	all := slices.Concat(nestedInputs(100, 1000, 4000), largeInputs(), largeNestedInputs(), worstAllowedInputs())
+	for _, in := range all {
 		b.Run(in.name, func(b *testing.B) { benchParse(b, "u.toml", in.data) })
 	}
 }

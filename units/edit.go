@@ -150,8 +150,16 @@ func scanTopLevel(src, key string) topLevel {
 }
 
 // decodeTOML decodes src into a generic map, with a toml.ParseError
-// turned into an *Error as Parse reports it.
+// turned into an *Error as Parse reports it. It refuses, as Parse does, a
+// document larger than MaxFileSize, nested deeper than MaxDepth or with a
+// key longer than MaxKeyLength.
 func decodeTOML(src []byte) (map[string]any, error) {
+	if len(src) > MaxFileSize {
+		return nil, sizeError("", int64(len(src)))
+	}
+	if err := checkLimits("", string(src)); err != nil {
+		return nil, err
+	}
 	var m map[string]any
 	if _, err := toml.Decode(string(src), &m); err != nil {
 		var perr toml.ParseError

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -23,13 +24,25 @@ import (
 // name, a dash and five characters, and must fit in 63.
 const MaxNameLength = 52
 
-// ParseFile reads and parses one unit file. See Parse.
+// ParseFile reads and parses one unit file. See Parse. Of a file larger
+// than MaxFileSize it reads no more than the limit and a byte.
 func ParseFile(path string) (*Unit, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data)
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	size := int64(len(data))
+	if size > MaxFileSize {
+		if fi, err := f.Stat(); err == nil && fi.Size() > size {
+			size = fi.Size()
+		}
+	}
+	return parse(path, data, size)
 }
 
 // Parse parses, validates and defaults one unit file's contents. path is
@@ -38,11 +51,35 @@ func ParseFile(path string) (*Unit, error) {
 //
 // When the file has problems Parse returns an ErrorList with all of them,
 // each naming file, line and key.
+//
+// A file larger than MaxFileSize (1 MiB), nested deeper than MaxDepth (16
+// tables and arrays, one inside another, where a unit file needs 4) or
+// with a key longer than MaxKeyLength (512 bytes, with the names of the
+// tables it is in) is refused before anything in it is decoded, with an
+// error for the first limit it goes past: the file and its size, or the
+// file, the line and the key. Within the limits, Parse's time and memory
+// grow in proportion to the file's size.
 func Parse(path string, data []byte) (*Unit, error) {
+	return parse(path, data, int64(len(data)))
+}
+
+// parse is Parse of a file of size bytes, of which data is all, or the
+// first MaxFileSize and more when size is more than that.
+func parse(path string, data []byte, size int64) (*Unit, error) {
 	p := &parser{file: path, unknown: map[string]bool{}}
 	name := unitName(path)
 	if ValidateName(name) != nil {
 		p.errs = append(p.errs, &Error{File: path, Msg: fmt.Sprintf("%q (the file name's stem) is not a valid unit name: %s", name, nameRule)})
+	}
+	if size > MaxFileSize {
+		p.errs = append(p.errs, sizeError(path, size))
+		return nil, p.errs
+	}
+	if err := checkLimits(path, string(data)); err != nil {
+		// Refused before the toml package, whose work would grow with
+		// the square of the file's size.
+		p.errs = append(p.errs, err)
+		return nil, p.errs
 	}
 
 	// First the document's shape, from a generic decoding: the toml

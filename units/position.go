@@ -117,18 +117,24 @@ type scanner struct {
 	aot  map[string]int // each array of tables seen → index of its last element
 }
 
-// skipBOM skips a byte order mark at the start, as the toml package does
-// (a UTF-16 one too, though it then refuses what is really UTF-16).
+// skipBOM skips a byte order mark at the start.
 func (s *scanner) skipBOM() {
-	if s.i != 0 {
-		return
+	if s.i == 0 {
+		s.i = bomLength(s.src)
 	}
+}
+
+// bomLength returns the length of the byte order mark src starts with,
+// which the toml package skips (a UTF-16 one too, though it then refuses
+// what is really UTF-16).
+func bomLength(src string) int {
 	switch {
-	case strings.HasPrefix(s.src, "\xef\xbb\xbf"):
-		s.i = 3
-	case strings.HasPrefix(s.src, "\xff\xfe"), strings.HasPrefix(s.src, "\xfe\xff"):
-		s.i = 2
+	case strings.HasPrefix(src, "\xef\xbb\xbf"):
+		return 3
+	case strings.HasPrefix(src, "\xff\xfe"), strings.HasPrefix(src, "\xfe\xff"):
+		return 2
 	}
+	return 0
 }
 
 func (s *scanner) peek() byte {

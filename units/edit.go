@@ -91,12 +91,7 @@ type topLevel struct {
 // inside a string, a comment or an inline table is no key of the
 // document's, and a header inside a string no header.
 func scanTopLevel(src, key string) topLevel {
-	s := &scanner{
-		src:  src,
-		line: 1,
-		ps:   &positions{lines: map[string]int{}, bare: map[string]int{}},
-		aot:  map[string]int{},
-	}
+	s := &scanner{src: src, line: 1} // recording no positions
 	s.skipBOM()
 	top := topLevel{start: s.i, eol: "\n"}
 	if i := strings.IndexByte(src, '\n'); i > 0 && src[i-1] == '\r' {

@@ -66,7 +66,7 @@ func Parse(path string, data []byte) (*Unit, error) {
 // parse is Parse of a file of size bytes, of which data is all, or the
 // first MaxFileSize and more when size is more than that.
 func parse(path string, data []byte, size int64) (*Unit, error) {
-	p := &parser{file: path, unknown: map[string]bool{}}
+	p := &parser{file: path}
 	name := unitName(path)
 	if ValidateName(name) != nil {
 		p.errs = append(p.errs, &Error{File: path, Msg: fmt.Sprintf("%q (the file name's stem) is not a valid unit name: %s", name, nameRule)})
@@ -365,7 +365,98 @@ func describeTOML(v any) string {
 var (
 	unmarshalerType = reflect.TypeFor[toml.Unmarshaler]()
 	rawUnitType     = reflect.TypeFor[rawUnit]()
+	rawUnitSchema   = schemaOf(rawUnitType)
 )
+
+// A schema is what the raw types say of one table: its keys, in the
+// order of their fields, and what each holds.
+type schema struct {
+	fields []schemaField
+	known  []string // the keys, for suggestions
+}
+
+type schemaField struct {
+	name  string // the toml tag
+	index int    // of the field in its struct
+	kind  fieldKind
+	typ   reflect.Type
+	sub   *schema // of the table, or of each table in the array
+}
+
+type fieldKind int
+
+const (
+	valueField  fieldKind = iota // an opt: what is under it is a value, not schema
+	tableField                   // a pointer to a raw struct
+	tablesField                  // a slice of raw structs: an array of tables
+)
+
+// schemaOf returns the schema of t, a raw struct type.
+func schemaOf(t reflect.Type) *schema {
+	s := &schema{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		sf := schemaField{name: f.Tag.Get("toml"), index: i, typ: f.Type}
+		switch ft := f.Type; {
+		case reflect.PointerTo(ft).Implements(unmarshalerType):
+			sf.kind = valueField
+		case ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Struct:
+			sf.kind, sf.sub = tableField, schemaOf(ft.Elem())
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+			sf.kind, sf.sub = tablesField, schemaOf(ft.Elem())
+		default:
+			panic(fmt.Sprintf("units: raw field %s of unsupported type %s", f.Name, ft))
+		}
+		s.fields = append(s.fields, sf)
+		s.known = append(s.known, sf.name)
+	}
+	return s
+}
+
+// field returns the field for key, or nil.
+func (s *schema) field(key string) *schemaField {
+	for i := range s.fields {
+		if s.fields[i].name == key {
+			return &s.fields[i]
+		}
+	}
+	return nil
+}
+
+// keyState is where a key of the document is in the schema.
+type keyState struct {
+	table   *schema // nil for a value, or anything under one or under an unknown key
+	array   bool    // an array of tables, each of schema table
+	unknown bool    // a key that the schema does not have
+}
+
+// child returns the state of the key or element one step under st.
+// Anything under an opt (the keys of labels, the elements of command) is
+// a value, not schema; an index into a table, or a key in an array of
+// tables, is a type error that checkTables reports.
+func (st keyState) child(sp step) keyState {
+	switch {
+	case st.table == nil:
+		return keyState{}
+	case st.array:
+		if sp.index >= 0 {
+			return keyState{table: st.table}
+		}
+		return keyState{}
+	case sp.index >= 0:
+		return keyState{}
+	}
+	f := st.table.field(sp.name)
+	switch {
+	case f == nil:
+		return keyState{unknown: true}
+	case f.kind == tableField:
+		return keyState{table: f.sub}
+	case f.kind == tablesField:
+		return keyState{table: f.sub, array: true}
+	}
+	return keyState{}
+}
 
 // checkKeys reports every key in the file that the schema does not have,
 // once for each unknown table rather than for everything in it, with a
@@ -373,35 +464,28 @@ var (
 // from a known one only in case, which the toml package decodes as if it
 // were that key.
 func (p *parser) checkKeys() (ambiguous bool) {
-	reported := map[string]bool{} // keyPath.String() of each unknown key reported
-	covered := func(k keyPath) bool {
-		for i := 1; i <= len(k); i++ {
-			if reported[k[:i].String()] {
-				return true
-			}
-		}
-		return false
+	nodes := p.pos.nodes
+	states := make([]keyState, len(nodes))
+	states[0] = keyState{table: rawUnitSchema} // the root
+	for _, n := range nodes[1:] {
+		states[n.id] = states[n.parent.id].child(n.step)
 	}
-	for _, k := range p.pos.keys {
-		if covered(k) {
+	for _, n := range p.pos.keys { // in document order
+		if !states[n.id].unknown {
 			continue
 		}
-		bad, known := schemaLookup(rawUnitType, k)
-		if bad < 0 {
-			continue
+		if p.unknown == nil {
+			p.unknown = map[string]bool{}
 		}
-		unknown := k[:bad+1]
-		reported[unknown.String()] = true
-		p.unknown[unknown.stripped()] = true
-		name := unknown[bad].name
+		p.unknown[n.bare] = true
 		msg := "unknown key"
-		if s, sameFold := suggest(name, known); sameFold {
+		if s, sameFold := suggest(n.step.name, states[n.parent.id].table.known); sameFold {
 			ambiguous = true
 			msg = fmt.Sprintf("unknown key (keys are case-sensitive: did you mean %q?)", s)
 		} else if s != "" {
 			msg = fmt.Sprintf("unknown key (did you mean %q?)", s)
 		}
-		p.errs = append(p.errs, &Error{File: p.file, Line: p.pos.lines[unknown.String()], Key: unknown.String(), Msg: msg})
+		p.errs = append(p.errs, &Error{File: p.file, Line: n.line, Key: n.key, Msg: msg})
 	}
 	return ambiguous
 }
@@ -464,46 +548,6 @@ func (p *parser) checkTables(t reflect.Type, table map[string]any, path keyPath)
 			}
 		}
 	}
-}
-
-// schemaLookup follows path through the raw types' toml tags. It returns
-// the index of the first step that is not in the schema, with the keys
-// that would have been, or -1 when the whole path is known. Anything under
-// an opt (the keys of labels, the elements of command) is a value, not
-// schema.
-func schemaLookup(t reflect.Type, path keyPath) (int, []string) {
-	for i, s := range path {
-		for t.Kind() == reflect.Pointer {
-			t = t.Elem()
-		}
-		if reflect.PointerTo(t).Implements(unmarshalerType) {
-			return -1, nil
-		}
-		if s.index >= 0 {
-			if t.Kind() != reflect.Slice {
-				return -1, nil // the toml package reports the type error
-			}
-			t = t.Elem()
-			continue
-		}
-		if t.Kind() != reflect.Struct {
-			return -1, nil
-		}
-		var known []string
-		found := false
-		for f := range t.Fields() {
-			tag := f.Tag.Get("toml")
-			known = append(known, tag)
-			if tag == s.name {
-				t, found = f.Type, true
-				break
-			}
-		}
-		if !found {
-			return i, known
-		}
-	}
-	return -1, nil
 }
 
 // suggest returns the known key that name is most likely a misspelling

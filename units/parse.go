@@ -75,18 +75,21 @@ func parse(path string, data []byte, size int64) (*Unit, error) {
 		p.errs = append(p.errs, sizeError(path, size))
 		return nil, p.errs
 	}
-	if err := checkLimits(path, string(data)); err != nil {
+	src := string(data)
+	if err := checkLimits(path, src); err != nil {
 		// Refused before the toml package, whose work would grow with
 		// the square of the file's size.
 		p.errs = append(p.errs, err)
 		return nil, p.errs
 	}
 
-	// First the document's shape, from a generic decoding: the toml
-	// package would stop at the first table of the wrong type, and which
-	// is first is up to map order.
-	var doc map[string]any
-	if _, err := toml.Decode(string(data), &doc); err != nil {
+	// Decoded once, into the toml package's own tree (which decoding
+	// into an any leaves as it is), and from there into the raw structs
+	// here, which notes the keys the schema does not have and the tables
+	// of the wrong type, all of them: the toml package would stop at the
+	// first, and which is first is up to map order.
+	var doc any
+	if _, err := toml.Decode(src, &doc); err != nil {
 		var perr toml.ParseError
 		if !errors.As(err, &perr) {
 			p.errs = append(p.errs, &Error{File: path, Msg: err.Error()})
@@ -96,26 +99,23 @@ func parse(path string, data []byte, size int64) (*Unit, error) {
 		p.errs = append(p.errs, &Error{File: path, Line: perr.Position.Line, Key: perr.LastKey, Msg: "invalid TOML: " + perr.Message})
 		return nil, p.errs
 	}
-	p.pos = scanPositions(string(data))
-	ambiguous := p.checkKeys()
-	before := len(p.errs)
-	p.checkTables(rawUnitType, doc, nil)
-	if ambiguous || len(p.errs) > before {
-		// The toml package matches keys to fields ignoring case (and which
-		// of two such keys wins is up to map order), and cannot decode a
-		// table of the wrong type: stop at these.
+	p.src = src // for the lines of errors, scanned only when there are some
+	var raw rawUnit
+	table, _ := doc.(map[string]any)
+	p.decode(rawUnitSchema, reflect.ValueOf(&raw).Elem(), table, nil)
+	ambiguous := false
+	if len(p.undecoded) > 0 {
+		ambiguous = p.checkKeys()
+	}
+	if ambiguous || len(p.tableErrs) > 0 {
+		// A key that differs from a known one only in case is most
+		// likely that key, whose absence is then no news; and what is
+		// under a table of the wrong type is not there: stop at these.
+		p.errs = append(p.errs, p.tableErrs...)
 		p.errs.sort()
 		return nil, p.errs
 	}
-
-	var raw rawUnit
-	md, err := toml.Decode(string(data), &raw)
-	if err != nil {
-		// Not expected after the checks above.
-		p.errs = append(p.errs, &Error{File: path, Msg: err.Error()})
-		return nil, p.errs
-	}
-	p.checkUndecoded(md.Undecoded())
+	p.checkUndecoded(p.undecoded)
 
 	sum := sha256.Sum256(data)
 	u := &Unit{
@@ -364,8 +364,7 @@ func describeTOML(v any) string {
 
 var (
 	unmarshalerType = reflect.TypeFor[toml.Unmarshaler]()
-	rawUnitType     = reflect.TypeFor[rawUnit]()
-	rawUnitSchema   = schemaOf(rawUnitType)
+	rawUnitSchema   = schemaOf(reflect.TypeFor[rawUnit]())
 )
 
 // A schema is what the raw types say of one table: its keys, in the
@@ -464,13 +463,14 @@ func (st keyState) child(sp step) keyState {
 // from a known one only in case, which the toml package decodes as if it
 // were that key.
 func (p *parser) checkKeys() (ambiguous bool) {
-	nodes := p.pos.nodes
+	ps := p.positions()
+	nodes := ps.nodes
 	states := make([]keyState, len(nodes))
 	states[0] = keyState{table: rawUnitSchema} // the root
 	for _, n := range nodes[1:] {
 		states[n.id] = states[n.parent.id].child(n.step)
 	}
-	for _, n := range p.pos.keys { // in document order
+	for _, n := range ps.keys { // in document order
 		if !states[n.id].unknown {
 			continue
 		}
@@ -490,9 +490,11 @@ func (p *parser) checkKeys() (ambiguous bool) {
 	return ambiguous
 }
 
-// checkUndecoded reports the keys the toml package did not decode: none,
-// unless the scanner behind checkKeys missed one.
+// checkUndecoded reports the keys that decode found the schema does not
+// have and checkKeys did not report: none, unless the scanner behind
+// checkKeys missed one.
 func (p *parser) checkUndecoded(undecoded []toml.Key) {
+	var missed []string
 next:
 	for _, k := range undecoded {
 		for i := 1; i <= len(k); i++ {
@@ -500,34 +502,46 @@ next:
 				continue next
 			}
 		}
-		s := k.String()
-		p.errs = append(p.errs, &Error{File: p.file, Line: p.pos.bare[s], Key: s, Msg: "unknown key"})
+		missed = append(missed, k.String())
+	}
+	slices.Sort(missed) // decode found them in map order
+	for _, s := range missed {
+		p.errs = append(p.errs, &Error{File: p.file, Line: p.positions().bare[s], Key: s, Msg: "unknown key"})
 	}
 }
 
-// checkTables reports every value the schema wants to be a table, or an
-// array of tables, that is something else. t is a raw struct type and
-// table its decoded TOML table, at path.
-func (p *parser) checkTables(t reflect.Type, table map[string]any, path keyPath) {
-	for f := range t.Fields() {
-		name := f.Tag.Get("toml")
-		v, ok := table[name]
+// decode fills v, a raw struct of schema s, from table, the TOML table
+// at path. It notes every value s wants to be a table, or an array of
+// tables, that is something else, in p.tableErrs, and every key s does
+// not have in p.undecoded. Values are converted by their opts, which
+// never fail.
+func (p *parser) decode(s *schema, v reflect.Value, table map[string]any, path keyPath) {
+	found := 0
+	for i := range s.fields {
+		f := &s.fields[i]
+		x, ok := table[f.name]
 		if !ok {
 			continue
 		}
-		key := path.key(name)
-		ft := f.Type
-		switch {
-		case ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Struct:
-			sub, ok := v.(map[string]any)
+		found++
+		fv := v.Field(f.index)
+		switch f.kind {
+		case valueField:
+			fv.Addr().Interface().(toml.Unmarshaler).UnmarshalTOML(x)
+		case tableField:
+			key := path.key(f.name)
+			sub, ok := x.(map[string]any)
 			if !ok {
-				p.errorf(key.String(), "want a table, got %s", describeTOML(v))
+				p.tableError(key, "want a table, got %s", describeTOML(x))
 				continue
 			}
-			p.checkTables(ft.Elem(), sub, key)
-		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+			t := reflect.New(f.typ.Elem())
+			p.decode(f.sub, t.Elem(), sub, key)
+			fv.Set(t)
+		case tablesField:
+			key := path.key(f.name)
 			var elems []any
-			switch a := v.(type) {
+			switch a := x.(type) {
 			case []any:
 				elems = a
 			case []map[string]any:
@@ -535,19 +549,40 @@ func (p *parser) checkTables(t reflect.Type, table map[string]any, path keyPath)
 					elems = append(elems, e)
 				}
 			default:
-				p.errorf(key.String(), "want an array of tables, got %s", describeTOML(v))
+				p.tableError(key, "want an array of tables, got %s", describeTOML(x))
 				continue
 			}
+			ts := reflect.MakeSlice(f.typ, len(elems), len(elems))
 			for i, e := range elems {
 				sub, ok := e.(map[string]any)
 				if !ok {
-					p.errorf(key.elem(i).String(), "want a table, got %s", describeTOML(e))
+					p.tableError(key.elem(i), "want a table, got %s", describeTOML(e))
 					continue
 				}
-				p.checkTables(ft.Elem(), sub, key.elem(i))
+				p.decode(f.sub, ts.Index(i), sub, key.elem(i))
 			}
+			fv.Set(ts)
 		}
 	}
+	if found == len(table) {
+		return
+	}
+	for k := range table {
+		if s.field(k) == nil {
+			names := toml.Key{}
+			for _, st := range path {
+				if st.index < 0 {
+					names = append(names, st.name)
+				}
+			}
+			p.undecoded = append(p.undecoded, append(names, k))
+		}
+	}
+}
+
+func (p *parser) tableError(key keyPath, format string, args ...any) {
+	k := key.String()
+	p.tableErrs = append(p.tableErrs, &Error{File: p.file, Line: p.line(k), Key: k, Msg: fmt.Sprintf(format, args...)})
 }
 
 // suggest returns the known key that name is most likely a misspelling

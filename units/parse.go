@@ -604,6 +604,9 @@ func suggest(name string, known []string) (best string, sameFold bool) {
 	}
 	bestDist := 3
 	for _, k := range known {
+		if abs(len(name)-len(k)) >= bestDist {
+			continue // at least that many edits
+		}
 		if d := editDistance(name, k); d < bestDist && d < len(k)/2 {
 			best, bestDist = k, d
 		}
@@ -611,10 +614,16 @@ func suggest(name string, known []string) (best string, sameFold bool) {
 	return best, false
 }
 
+func abs(n int) int { return max(n, -n) }
+
 // editDistance is the Levenshtein distance between a and b, in bytes.
 func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
+	var buf [2][32]int // on the stack, for b as short as the schema's keys
+	prev, cur := buf[0][:], buf[1][:]
+	if len(b) >= len(buf[0]) {
+		prev, cur = make([]int, len(b)+1), make([]int, len(b)+1)
+	}
+	prev, cur = prev[:len(b)+1], cur[:len(b)+1]
 	for j := range prev {
 		prev[j] = j
 	}

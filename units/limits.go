@@ -215,7 +215,7 @@ func (l *limitLexer) keyByte(c byte) *Error {
 		depth += l.dots
 		if l.n == 0 {
 			l.stmtStart, l.stmtEnd = l.keyStart, l.keyEnd
-			if l.dots > 0 && len(l.tables) > 0 && l.headerTable >= 0 {
+			if l.dots > 0 && l.keyStart >= 0 && len(l.tables) > 0 && l.headerTable >= 0 {
 				// A dotted key may go through an array of tables (its
 				// last element) as a header does.
 				names := (&scanner{src: l.src[l.keyStart:l.keyEnd]}).key()

@@ -432,7 +432,7 @@ type keyState struct {
 // child returns the state of the key or element one step under st.
 // Anything under an opt (the keys of labels, the elements of command) is
 // a value, not schema; an index into a table, or a key in an array of
-// tables, is a type error that checkTables reports.
+// tables, is a type error that decode reports.
 func (st keyState) child(sp step) keyState {
 	switch {
 	case st.table == nil:
@@ -569,13 +569,7 @@ func (p *parser) decode(s *schema, v reflect.Value, table map[string]any, path k
 	}
 	for k := range table {
 		if s.field(k) == nil {
-			names := toml.Key{}
-			for _, st := range path {
-				if st.index < 0 {
-					names = append(names, st.name)
-				}
-			}
-			p.undecoded = append(p.undecoded, append(names, k))
+			p.undecoded = append(p.undecoded, append(path.names(), k))
 		}
 	}
 }

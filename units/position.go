@@ -11,8 +11,11 @@ import (
 // this file has a scanner of its own that understands just enough TOML
 // (tables, arrays of tables, dotted and quoted keys, strings, inline tables
 // and arrays) to record where each key is written. It only ever sees
-// documents the toml package has accepted; on anything else it must still
-// end, without panicking, but may record nonsense.
+// documents the toml package has accepted, and Parse gives it only those
+// within the limits of limits.go; on anything else it must still end,
+// without panicking, but may record nonsense. Each key is a node made
+// once, with its path formatted from its parent's, so that within the
+// limits the scanner's work is in proportion to the document's size.
 
 // step is one step of a key path: a key, or an index into an array.
 type step struct {
@@ -46,22 +49,23 @@ func (p keyPath) String() string {
 	return b.String()
 }
 
-// stripped formats the path without its indexes, as toml.Key.String does.
-func (p keyPath) stripped() string {
+// names returns the path's keys without its indexes, as the toml package
+// has a key.
+func (p keyPath) names() toml.Key {
 	names := make(toml.Key, 0, len(p))
 	for _, s := range p {
 		if s.index < 0 {
 			names = append(names, s.name)
 		}
 	}
-	return names.String()
+	return names
 }
 
 // positions is where the keys of one document are written.
 type positions struct {
 	keys  []*node        // every key and array element, in document order
 	lines map[string]int // keyPath.String() → line
-	bare  map[string]int // keyPath.stripped() → line of its first occurrence
+	bare  map[string]int // keyPath.names().String() → line of its first occurrence
 
 	nodes    []*node        // every node made, parents before children
 	children map[edge]*node // each node's, by the step from it
@@ -75,7 +79,7 @@ type node struct {
 	step   step
 	id     int    // its index in positions.nodes
 	key    string // the path as keyPath.String formats it
-	bare   string // and as keyPath.stripped does
+	bare   string // and without its indexes, as keyPath.names().String()
 	line   int    // where it is first written; 0 until then
 	elems  int    // for an array of tables, the elements seen so far
 }
@@ -164,14 +168,14 @@ func (ps *positions) node(parent *node, st step) *node {
 // quoteKey formats one key as TOML has it: bare when it can be, quoted
 // otherwise, as toml.Key.String does.
 func quoteKey(name string) string {
+	if name == "" {
+		return `""`
+	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
 			return toml.Key{name}.String()
 		}
-	}
-	if name == "" {
-		return toml.Key{name}.String()
 	}
 	return name
 }

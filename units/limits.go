@@ -57,9 +57,10 @@ func checkLimits(file, src string) *Error {
 // each time they are named again), and what it reports.
 //
 // It must never miss what the toml package would build: of a document
-// the toml package accepts, it finds the depth of the decoded tree; of
-// one that is not TOML, it may report a limit before the syntax error the
-// toml package would stop at, never after.
+// the toml package accepts, it finds the depth of the decoded tree (or
+// more, where the toml package lets a key defined twice replace a table
+// that was deeper); of one that is not TOML, it may report a limit
+// before the syntax error the toml package would stop at, never after.
 type limitLexer struct {
 	src  string
 	i    int

@@ -91,12 +91,7 @@ type topLevel struct {
 // inside a string, a comment or an inline table is no key of the
 // document's, and a header inside a string no header.
 func scanTopLevel(src, key string) topLevel {
-	s := &scanner{
-		src:  src,
-		line: 1,
-		ps:   &positions{lines: map[string]int{}, bare: map[string]int{}},
-		aot:  map[string]int{},
-	}
+	s := &scanner{src: src, line: 1} // recording no positions
 	s.skipBOM()
 	top := topLevel{start: s.i, eol: "\n"}
 	if i := strings.IndexByte(src, '\n'); i > 0 && src[i-1] == '\r' {
@@ -150,8 +145,16 @@ func scanTopLevel(src, key string) topLevel {
 }
 
 // decodeTOML decodes src into a generic map, with a toml.ParseError
-// turned into an *Error as Parse reports it.
+// turned into an *Error as Parse reports it. It refuses, as Parse does, a
+// document larger than MaxFileSize, nested deeper than MaxDepth or with a
+// key longer than MaxKeyLength.
 func decodeTOML(src []byte) (map[string]any, error) {
+	if len(src) > MaxFileSize {
+		return nil, sizeError("", int64(len(src)))
+	}
+	if err := checkLimits("", string(src)); err != nil {
+		return nil, err
+	}
 	var m map[string]any
 	if _, err := toml.Decode(string(src), &m); err != nil {
 		var perr toml.ParseError

@@ -12,8 +12,9 @@ import (
 
 // FuzzParse checks that Parse never panics, that it is deterministic (the
 // same bytes give the same unit, or the same errors), that a unit's
-// Version is the hash of its bytes, and that the position scanner sees
-// every key the toml package sees.
+// Version is the hash of its bytes, that the limits' lexer finds a
+// document at least as deep as the toml package does, and that the
+// position scanner sees every key the toml package sees.
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("../examples/*.toml")
 	for _, file := range files {
@@ -57,10 +58,18 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 
+		var l limitLexer
+		l.init(string(data))
+		if l.run() != nil {
+			return // refused before the toml package, which would be slow
+		}
 		var m map[string]any
 		md, err := toml.Decode(string(data), &m)
 		if err != nil {
 			return
+		}
+		if d := treeDepth(m) - 1; l.maxDepth < d {
+			t.Fatalf("the limits' lexer found depth %d, the toml package %d", l.maxDepth, d)
 		}
 		ps := scanPositions(string(data))
 		for _, k := range md.Keys() {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -23,13 +24,25 @@ import (
 // name, a dash and five characters, and must fit in 63.
 const MaxNameLength = 52
 
-// ParseFile reads and parses one unit file. See Parse.
+// ParseFile reads and parses one unit file. See Parse. Of a file larger
+// than MaxFileSize it reads no more than the limit and a byte.
 func ParseFile(path string) (*Unit, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data)
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	size := int64(len(data))
+	if size > MaxFileSize {
+		if fi, err := f.Stat(); err == nil && fi.Size() > size {
+			size = fi.Size()
+		}
+	}
+	return parse(path, data, size)
 }
 
 // Parse parses, validates and defaults one unit file's contents. path is
@@ -38,18 +51,45 @@ func ParseFile(path string) (*Unit, error) {
 //
 // When the file has problems Parse returns an ErrorList with all of them,
 // each naming file, line and key.
+//
+// A file larger than MaxFileSize (1 MiB), nested deeper than MaxDepth (16
+// tables and arrays, one inside another, where a unit file needs 4) or
+// with a key longer than MaxKeyLength (512 bytes, with the names of the
+// tables it is in) is refused before anything in it is decoded, with an
+// error for the first limit it goes past: the file and its size, or the
+// file, the line and the key. Within the limits, Parse's time and memory
+// grow in proportion to the file's size.
 func Parse(path string, data []byte) (*Unit, error) {
-	p := &parser{file: path, unknown: map[string]bool{}}
+	return parse(path, data, int64(len(data)))
+}
+
+// parse is Parse of a file of size bytes, of which data is all, or the
+// first MaxFileSize and more when size is more than that.
+func parse(path string, data []byte, size int64) (*Unit, error) {
+	p := &parser{file: path}
 	name := unitName(path)
 	if ValidateName(name) != nil {
 		p.errs = append(p.errs, &Error{File: path, Msg: fmt.Sprintf("%q (the file name's stem) is not a valid unit name: %s", name, nameRule)})
 	}
+	if size > MaxFileSize {
+		p.errs = append(p.errs, sizeError(path, size))
+		return nil, p.errs
+	}
+	src := string(data)
+	if err := checkLimits(path, src); err != nil {
+		// Refused before the toml package, whose work would grow with
+		// the square of the file's size.
+		p.errs = append(p.errs, err)
+		return nil, p.errs
+	}
 
-	// First the document's shape, from a generic decoding: the toml
-	// package would stop at the first table of the wrong type, and which
-	// is first is up to map order.
-	var doc map[string]any
-	if _, err := toml.Decode(string(data), &doc); err != nil {
+	// Decoded once, into the toml package's own tree (which decoding
+	// into an any leaves as it is), and from there into the raw structs
+	// here, which notes the keys the schema does not have and the tables
+	// of the wrong type, all of them: the toml package would stop at the
+	// first, and which is first is up to map order.
+	var doc any
+	if _, err := toml.Decode(src, &doc); err != nil {
 		var perr toml.ParseError
 		if !errors.As(err, &perr) {
 			p.errs = append(p.errs, &Error{File: path, Msg: err.Error()})
@@ -59,26 +99,23 @@ func Parse(path string, data []byte) (*Unit, error) {
 		p.errs = append(p.errs, &Error{File: path, Line: perr.Position.Line, Key: perr.LastKey, Msg: "invalid TOML: " + perr.Message})
 		return nil, p.errs
 	}
-	p.pos = scanPositions(string(data))
-	ambiguous := p.checkKeys()
-	before := len(p.errs)
-	p.checkTables(rawUnitType, doc, nil)
-	if ambiguous || len(p.errs) > before {
-		// The toml package matches keys to fields ignoring case (and which
-		// of two such keys wins is up to map order), and cannot decode a
-		// table of the wrong type: stop at these.
+	p.src = src // for the lines of errors, scanned only when there are some
+	var raw rawUnit
+	table, _ := doc.(map[string]any)
+	p.decode(rawUnitSchema, reflect.ValueOf(&raw).Elem(), table, nil)
+	ambiguous := false
+	if len(p.undecoded) > 0 {
+		ambiguous = p.checkKeys()
+	}
+	if ambiguous || len(p.tableErrs) > 0 {
+		// A key that differs from a known one only in case is most
+		// likely that key, whose absence is then no news; and what is
+		// under a table of the wrong type is not there: stop at these.
+		p.errs = append(p.errs, p.tableErrs...)
 		p.errs.sort()
 		return nil, p.errs
 	}
-
-	var raw rawUnit
-	md, err := toml.Decode(string(data), &raw)
-	if err != nil {
-		// Not expected after the checks above.
-		p.errs = append(p.errs, &Error{File: path, Msg: err.Error()})
-		return nil, p.errs
-	}
-	p.checkUndecoded(md.Undecoded())
+	p.checkUndecoded(p.undecoded)
 
 	sum := sha256.Sum256(data)
 	u := &Unit{
@@ -327,8 +364,98 @@ func describeTOML(v any) string {
 
 var (
 	unmarshalerType = reflect.TypeFor[toml.Unmarshaler]()
-	rawUnitType     = reflect.TypeFor[rawUnit]()
+	rawUnitSchema   = schemaOf(reflect.TypeFor[rawUnit]())
 )
+
+// A schema is what the raw types say of one table: its keys, in the
+// order of their fields, and what each holds.
+type schema struct {
+	fields []schemaField
+	known  []string // the keys, for suggestions
+}
+
+type schemaField struct {
+	name  string // the toml tag
+	index int    // of the field in its struct
+	kind  fieldKind
+	typ   reflect.Type
+	sub   *schema // of the table, or of each table in the array
+}
+
+type fieldKind int
+
+const (
+	valueField  fieldKind = iota // an opt: what is under it is a value, not schema
+	tableField                   // a pointer to a raw struct
+	tablesField                  // a slice of raw structs: an array of tables
+)
+
+// schemaOf returns the schema of t, a raw struct type.
+func schemaOf(t reflect.Type) *schema {
+	s := &schema{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		sf := schemaField{name: f.Tag.Get("toml"), index: i, typ: f.Type}
+		switch ft := f.Type; {
+		case reflect.PointerTo(ft).Implements(unmarshalerType):
+			sf.kind = valueField
+		case ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Struct:
+			sf.kind, sf.sub = tableField, schemaOf(ft.Elem())
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+			sf.kind, sf.sub = tablesField, schemaOf(ft.Elem())
+		default:
+			panic(fmt.Sprintf("units: raw field %s of unsupported type %s", f.Name, ft))
+		}
+		s.fields = append(s.fields, sf)
+		s.known = append(s.known, sf.name)
+	}
+	return s
+}
+
+// field returns the field for key, or nil.
+func (s *schema) field(key string) *schemaField {
+	for i := range s.fields {
+		if s.fields[i].name == key {
+			return &s.fields[i]
+		}
+	}
+	return nil
+}
+
+// keyState is where a key of the document is in the schema.
+type keyState struct {
+	table   *schema // nil for a value, or anything under one or under an unknown key
+	array   bool    // an array of tables, each of schema table
+	unknown bool    // a key that the schema does not have
+}
+
+// child returns the state of the key or element one step under st.
+// Anything under an opt (the keys of labels, the elements of command) is
+// a value, not schema; an index into a table, or a key in an array of
+// tables, is a type error that decode reports.
+func (st keyState) child(sp step) keyState {
+	switch {
+	case st.table == nil:
+		return keyState{}
+	case st.array:
+		if sp.index >= 0 {
+			return keyState{table: st.table}
+		}
+		return keyState{}
+	case sp.index >= 0:
+		return keyState{}
+	}
+	f := st.table.field(sp.name)
+	switch {
+	case f == nil:
+		return keyState{unknown: true}
+	case f.kind == tableField:
+		return keyState{table: f.sub}
+	case f.kind == tablesField:
+		return keyState{table: f.sub, array: true}
+	}
+	return keyState{}
+}
 
 // checkKeys reports every key in the file that the schema does not have,
 // once for each unknown table rather than for everything in it, with a
@@ -336,42 +463,38 @@ var (
 // from a known one only in case, which the toml package decodes as if it
 // were that key.
 func (p *parser) checkKeys() (ambiguous bool) {
-	reported := map[string]bool{} // keyPath.String() of each unknown key reported
-	covered := func(k keyPath) bool {
-		for i := 1; i <= len(k); i++ {
-			if reported[k[:i].String()] {
-				return true
-			}
-		}
-		return false
+	ps := p.positions()
+	nodes := ps.nodes
+	states := make([]keyState, len(nodes))
+	states[0] = keyState{table: rawUnitSchema} // the root
+	for _, n := range nodes[1:] {
+		states[n.id] = states[n.parent.id].child(n.step)
 	}
-	for _, k := range p.pos.keys {
-		if covered(k) {
+	for _, n := range ps.keys { // in document order
+		if !states[n.id].unknown {
 			continue
 		}
-		bad, known := schemaLookup(rawUnitType, k)
-		if bad < 0 {
-			continue
+		if p.unknown == nil {
+			p.unknown = map[string]bool{}
 		}
-		unknown := k[:bad+1]
-		reported[unknown.String()] = true
-		p.unknown[unknown.stripped()] = true
-		name := unknown[bad].name
+		p.unknown[n.bare] = true
 		msg := "unknown key"
-		if s, sameFold := suggest(name, known); sameFold {
+		if s, sameFold := suggest(n.step.name, states[n.parent.id].table.known); sameFold {
 			ambiguous = true
 			msg = fmt.Sprintf("unknown key (keys are case-sensitive: did you mean %q?)", s)
 		} else if s != "" {
 			msg = fmt.Sprintf("unknown key (did you mean %q?)", s)
 		}
-		p.errs = append(p.errs, &Error{File: p.file, Line: p.pos.lines[unknown.String()], Key: unknown.String(), Msg: msg})
+		p.errs = append(p.errs, &Error{File: p.file, Line: n.line, Key: n.key, Msg: msg})
 	}
 	return ambiguous
 }
 
-// checkUndecoded reports the keys the toml package did not decode: none,
-// unless the scanner behind checkKeys missed one.
+// checkUndecoded reports the keys that decode found the schema does not
+// have and checkKeys did not report: none, unless the scanner behind
+// checkKeys missed one.
 func (p *parser) checkUndecoded(undecoded []toml.Key) {
+	var missed []string
 next:
 	for _, k := range undecoded {
 		for i := 1; i <= len(k); i++ {
@@ -379,34 +502,46 @@ next:
 				continue next
 			}
 		}
-		s := k.String()
-		p.errs = append(p.errs, &Error{File: p.file, Line: p.pos.bare[s], Key: s, Msg: "unknown key"})
+		missed = append(missed, k.String())
+	}
+	slices.Sort(missed) // decode found them in map order
+	for _, s := range missed {
+		p.errs = append(p.errs, &Error{File: p.file, Line: p.positions().bare[s], Key: s, Msg: "unknown key"})
 	}
 }
 
-// checkTables reports every value the schema wants to be a table, or an
-// array of tables, that is something else. t is a raw struct type and
-// table its decoded TOML table, at path.
-func (p *parser) checkTables(t reflect.Type, table map[string]any, path keyPath) {
-	for f := range t.Fields() {
-		name := f.Tag.Get("toml")
-		v, ok := table[name]
+// decode fills v, a raw struct of schema s, from table, the TOML table
+// at path. It notes every value s wants to be a table, or an array of
+// tables, that is something else, in p.tableErrs, and every key s does
+// not have in p.undecoded. Values are converted by their opts, which
+// never fail.
+func (p *parser) decode(s *schema, v reflect.Value, table map[string]any, path keyPath) {
+	found := 0
+	for i := range s.fields {
+		f := &s.fields[i]
+		x, ok := table[f.name]
 		if !ok {
 			continue
 		}
-		key := path.key(name)
-		ft := f.Type
-		switch {
-		case ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Struct:
-			sub, ok := v.(map[string]any)
+		found++
+		fv := v.Field(f.index)
+		switch f.kind {
+		case valueField:
+			fv.Addr().Interface().(toml.Unmarshaler).UnmarshalTOML(x)
+		case tableField:
+			key := path.key(f.name)
+			sub, ok := x.(map[string]any)
 			if !ok {
-				p.errorf(key.String(), "want a table, got %s", describeTOML(v))
+				p.tableError(key, "want a table, got %s", describeTOML(x))
 				continue
 			}
-			p.checkTables(ft.Elem(), sub, key)
-		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+			t := reflect.New(f.typ.Elem())
+			p.decode(f.sub, t.Elem(), sub, key)
+			fv.Set(t)
+		case tablesField:
+			key := path.key(f.name)
 			var elems []any
-			switch a := v.(type) {
+			switch a := x.(type) {
 			case []any:
 				elems = a
 			case []map[string]any:
@@ -414,59 +549,34 @@ func (p *parser) checkTables(t reflect.Type, table map[string]any, path keyPath)
 					elems = append(elems, e)
 				}
 			default:
-				p.errorf(key.String(), "want an array of tables, got %s", describeTOML(v))
+				p.tableError(key, "want an array of tables, got %s", describeTOML(x))
 				continue
 			}
+			ts := reflect.MakeSlice(f.typ, len(elems), len(elems))
 			for i, e := range elems {
 				sub, ok := e.(map[string]any)
 				if !ok {
-					p.errorf(key.elem(i).String(), "want a table, got %s", describeTOML(e))
+					p.tableError(key.elem(i), "want a table, got %s", describeTOML(e))
 					continue
 				}
-				p.checkTables(ft.Elem(), sub, key.elem(i))
+				p.decode(f.sub, ts.Index(i), sub, key.elem(i))
 			}
+			fv.Set(ts)
+		}
+	}
+	if found == len(table) {
+		return
+	}
+	for k := range table {
+		if s.field(k) == nil {
+			p.undecoded = append(p.undecoded, append(path.names(), k))
 		}
 	}
 }
 
-// schemaLookup follows path through the raw types' toml tags. It returns
-// the index of the first step that is not in the schema, with the keys
-// that would have been, or -1 when the whole path is known. Anything under
-// an opt (the keys of labels, the elements of command) is a value, not
-// schema.
-func schemaLookup(t reflect.Type, path keyPath) (int, []string) {
-	for i, s := range path {
-		for t.Kind() == reflect.Pointer {
-			t = t.Elem()
-		}
-		if reflect.PointerTo(t).Implements(unmarshalerType) {
-			return -1, nil
-		}
-		if s.index >= 0 {
-			if t.Kind() != reflect.Slice {
-				return -1, nil // the toml package reports the type error
-			}
-			t = t.Elem()
-			continue
-		}
-		if t.Kind() != reflect.Struct {
-			return -1, nil
-		}
-		var known []string
-		found := false
-		for f := range t.Fields() {
-			tag := f.Tag.Get("toml")
-			known = append(known, tag)
-			if tag == s.name {
-				t, found = f.Type, true
-				break
-			}
-		}
-		if !found {
-			return i, known
-		}
-	}
-	return -1, nil
+func (p *parser) tableError(key keyPath, format string, args ...any) {
+	k := key.String()
+	p.tableErrs = append(p.tableErrs, &Error{File: p.file, Line: p.line(k), Key: k, Msg: fmt.Sprintf(format, args...)})
 }
 
 // suggest returns the known key that name is most likely a misspelling
@@ -488,6 +598,9 @@ func suggest(name string, known []string) (best string, sameFold bool) {
 	}
 	bestDist := 3
 	for _, k := range known {
+		if abs(len(name)-len(k)) >= bestDist {
+			continue // at least that many edits
+		}
 		if d := editDistance(name, k); d < bestDist && d < len(k)/2 {
 			best, bestDist = k, d
 		}
@@ -495,10 +608,16 @@ func suggest(name string, known []string) (best string, sameFold bool) {
 	return best, false
 }
 
+func abs(n int) int { return max(n, -n) }
+
 // editDistance is the Levenshtein distance between a and b, in bytes.
 func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
+	var buf [2][32]int // on the stack, for b as short as the schema's keys
+	prev, cur := buf[0][:], buf[1][:]
+	if len(b) >= len(buf[0]) {
+		prev, cur = make([]int, len(b)+1), make([]int, len(b)+1)
+	}
+	prev, cur = prev[:len(b)+1], cur[:len(b)+1]
 	for j := range prev {
 		prev[j] = j
 	}

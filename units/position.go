@@ -11,8 +11,11 @@ import (
 // this file has a scanner of its own that understands just enough TOML
 // (tables, arrays of tables, dotted and quoted keys, strings, inline tables
 // and arrays) to record where each key is written. It only ever sees
-// documents the toml package has accepted; on anything else it must still
-// end, without panicking, but may record nonsense.
+// documents the toml package has accepted, and Parse gives it only those
+// within the limits of limits.go; on anything else it must still end,
+// without panicking, but may record nonsense. Each key is a node made
+// once, with its path formatted from its parent's, so that within the
+// limits the scanner's work is in proportion to the document's size.
 
 // step is one step of a key path: a key, or an index into an array.
 type step struct {
@@ -46,22 +49,45 @@ func (p keyPath) String() string {
 	return b.String()
 }
 
-// stripped formats the path without its indexes, as toml.Key.String does.
-func (p keyPath) stripped() string {
+// names returns the path's keys without its indexes, as the toml package
+// has a key.
+func (p keyPath) names() toml.Key {
 	names := make(toml.Key, 0, len(p))
 	for _, s := range p {
 		if s.index < 0 {
 			names = append(names, s.name)
 		}
 	}
-	return names.String()
+	return names
 }
 
 // positions is where the keys of one document are written.
 type positions struct {
-	keys  []keyPath      // every key and array element, in document order
+	keys  []*node        // every key and array element, in document order
 	lines map[string]int // keyPath.String() → line
-	bare  map[string]int // keyPath.stripped() → line of its first occurrence
+	bare  map[string]int // keyPath.names().String() → line of its first occurrence
+
+	nodes    []*node        // every node made, parents before children
+	children map[edge]*node // each node's, by the step from it
+}
+
+// A node is a key or an array element of the document, with its path
+// formatted both ways; made once however many times it is named, so that
+// what the scanner does for a key is in proportion to what is written.
+type node struct {
+	parent *node // nil for the document's root
+	step   step
+	id     int    // its index in positions.nodes
+	key    string // the path as keyPath.String formats it
+	bare   string // and without its indexes, as keyPath.names().String()
+	line   int    // where it is first written; 0 until then
+	elems  int    // for an array of tables, the elements seen so far
+}
+
+// edge is a step from a node, in positions.children.
+type edge struct {
+	parent *node
+	step   step
 }
 
 // line returns the line key is written on; for a key that is not in the
@@ -81,14 +107,11 @@ func (ps *positions) line(key string) int {
 }
 
 func scanPositions(src string) *positions {
-	s := &scanner{
-		src:  src,
-		line: 1,
-		ps:   &positions{lines: map[string]int{}, bare: map[string]int{}},
-		aot:  map[string]int{},
-	}
+	ps := &positions{lines: map[string]int{}, bare: map[string]int{}, children: map[edge]*node{}}
+	root := ps.node(nil, step{})
+	s := &scanner{src: src, line: 1, ps: ps}
 	s.skipBOM()
-	var table keyPath
+	table := root
 	for s.i < len(s.src) {
 		start := s.i
 		s.skipBlank()
@@ -96,7 +119,7 @@ func scanPositions(src string) *positions {
 			break
 		}
 		if s.peek() == '[' {
-			table = s.header()
+			table = s.header(root)
 		} else {
 			s.keyValue(table)
 		}
@@ -106,29 +129,82 @@ func scanPositions(src string) *positions {
 			s.i++
 		}
 	}
-	return s.ps
+	return ps
+}
+
+// node returns the node one step from parent, making it the first time.
+func (ps *positions) node(parent *node, st step) *node {
+	e := edge{parent, st}
+	if n, ok := ps.children[e]; ok {
+		return n
+	}
+	n := &node{parent: parent, step: st, id: len(ps.nodes)}
+	switch {
+	case parent == nil: // the root
+	case st.index >= 0:
+		n.key = parent.key + "[" + strconv.Itoa(st.index) + "]"
+		n.bare = parent.bare
+	default:
+		name := quoteKey(st.name)
+		if parent.key == "" {
+			n.key = name
+		} else {
+			n.key = parent.key + "." + name
+		}
+		switch {
+		case parent.bare == "":
+			n.bare = name
+		case parent.bare == parent.key:
+			n.bare = n.key
+		default:
+			n.bare = parent.bare + "." + name
+		}
+	}
+	ps.nodes = append(ps.nodes, n)
+	ps.children[e] = n
+	return n
+}
+
+// quoteKey formats one key as TOML has it: bare when it can be, quoted
+// otherwise, as toml.Key.String does.
+func quoteKey(name string) string {
+	if name == "" {
+		return `""`
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return toml.Key{name}.String()
+		}
+	}
+	return name
 }
 
 type scanner struct {
 	src  string
 	i    int
 	line int
-	ps   *positions
-	aot  map[string]int // each array of tables seen → index of its last element
+	ps   *positions // nil to record nothing
 }
 
-// skipBOM skips a byte order mark at the start, as the toml package does
-// (a UTF-16 one too, though it then refuses what is really UTF-16).
+// skipBOM skips a byte order mark at the start.
 func (s *scanner) skipBOM() {
-	if s.i != 0 {
-		return
+	if s.i == 0 {
+		s.i = bomLength(s.src)
 	}
+}
+
+// bomLength returns the length of the byte order mark src starts with,
+// which the toml package skips (a UTF-16 one too, though it then refuses
+// what is really UTF-16).
+func bomLength(src string) int {
 	switch {
-	case strings.HasPrefix(s.src, "\xef\xbb\xbf"):
-		s.i = 3
-	case strings.HasPrefix(s.src, "\xff\xfe"), strings.HasPrefix(s.src, "\xfe\xff"):
-		s.i = 2
+	case strings.HasPrefix(src, "\xef\xbb\xbf"):
+		return 3
+	case strings.HasPrefix(src, "\xff\xfe"), strings.HasPrefix(src, "\xfe\xff"):
+		return 2
 	}
+	return 0
 }
 
 func (s *scanner) peek() byte {
@@ -146,16 +222,24 @@ func (s *scanner) adv() {
 	s.i++
 }
 
-func (s *scanner) record(p keyPath, line int) {
-	k := p.String()
-	if _, ok := s.ps.lines[k]; ok {
+// child returns the node one step from p; nil when s records nothing.
+func (s *scanner) child(p *node, st step) *node {
+	if s.ps == nil {
+		return nil
+	}
+	return s.ps.node(p, st)
+}
+
+func (s *scanner) record(n *node, line int) {
+	if n == nil || n.line != 0 {
 		return
 	}
-	s.ps.lines[k] = line
-	s.ps.keys = append(s.ps.keys, p)
-	if b := p.stripped(); b != "" {
-		if _, ok := s.ps.bare[b]; !ok {
-			s.ps.bare[b] = line
+	n.line = line
+	s.ps.lines[n.key] = line
+	s.ps.keys = append(s.ps.keys, n)
+	if n.bare != "" {
+		if _, ok := s.ps.bare[n.bare]; !ok {
+			s.ps.bare[n.bare] = line
 		}
 	}
 }
@@ -189,8 +273,8 @@ func (s *scanner) skipBlank() {
 	}
 }
 
-// header reads "[a.b]" or "[[a.b]]" and returns the table's path.
-func (s *scanner) header() keyPath {
+// header reads "[a.b]" or "[[a.b]]" and returns the table's node.
+func (s *scanner) header(root *node) *node {
 	line := s.line
 	s.i++
 	array := s.peek() == '['
@@ -202,20 +286,15 @@ func (s *scanner) header() keyPath {
 	for n := 0; n < 2 && s.peek() == ']'; n++ {
 		s.i++
 	}
-	var p keyPath
+	p := root
 	for j, name := range names {
-		p = p.key(name)
-		k := p.String()
+		p = s.child(p, step{name, -1})
 		if array && j == len(names)-1 {
-			n, seen := s.aot[k]
-			if seen {
-				n++
-			}
-			s.aot[k] = n
+			p.elems++
 			s.record(p, line)
-			p = p.elem(n)
-		} else if n, ok := s.aot[k]; ok {
-			p = p.elem(n)
+			p = s.child(p, step{"", p.elems - 1})
+		} else if p.elems > 0 {
+			p = s.child(p, step{"", p.elems - 1})
 		}
 		s.record(p, line)
 	}
@@ -223,10 +302,10 @@ func (s *scanner) header() keyPath {
 }
 
 // keyValue reads "key = value" in the table at p.
-func (s *scanner) keyValue(p keyPath) {
+func (s *scanner) keyValue(p *node) {
 	line := s.line
 	for _, name := range s.key() {
-		p = p.key(name)
+		p = s.child(p, step{name, -1})
 		s.record(p, line)
 	}
 	s.skipSpace()
@@ -266,7 +345,7 @@ func isBareKeyByte(c byte) bool {
 	return !strings.ContainsRune(" \t\r\n=.[]{},\"'#", rune(c))
 }
 
-func (s *scanner) value(p keyPath) {
+func (s *scanner) value(p *node) {
 	switch s.peek() {
 	case '"', '\'':
 		s.str()
@@ -281,7 +360,7 @@ func (s *scanner) value(p keyPath) {
 	}
 }
 
-func (s *scanner) inlineTable(p keyPath) {
+func (s *scanner) inlineTable(p *node) {
 	s.i++
 	for s.i < len(s.src) {
 		start := s.i
@@ -301,7 +380,7 @@ func (s *scanner) inlineTable(p keyPath) {
 	}
 }
 
-func (s *scanner) array(p keyPath) {
+func (s *scanner) array(p *node) {
 	s.i++
 	for n := 0; s.i < len(s.src); {
 		start := s.i
@@ -316,7 +395,7 @@ func (s *scanner) array(p keyPath) {
 		case 0:
 			return
 		}
-		e := p.elem(n)
+		e := s.child(p, step{"", n})
 		n++
 		s.record(e, s.line)
 		s.value(e)

@@ -1,6 +1,13 @@
 // Package units is the schema of tend's unit files: parsing, validation,
 // defaults, labels and label selectors. It is pure data: no goroutines, no
 // processes, no I/O beyond reading the file it is asked to parse.
+//
+// A unit file has at most MaxFileSize bytes (1 MiB), is nested at most
+// MaxDepth deep (16 tables and arrays, one inside another) and has no key
+// longer than MaxKeyLength (512 bytes, with the names of the tables it is
+// in). Parse refuses a file beyond these limits before it decodes
+// anything, so that what a file costs to parse, in time and in memory,
+// grows no faster than its size.
 package units
 
 import (

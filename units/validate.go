@@ -90,15 +90,30 @@ func parseSchedule(spec string) (s cron.Schedule, err error) {
 
 // parser collects the problems of one file.
 type parser struct {
-	file    string
-	pos     *positions
-	errs    ErrorList
-	unknown map[string]bool // the unknown keys reported, as toml.Key.String has them
+	file      string
+	src       string     // the file's contents
+	pos       *positions // where its keys are, once a problem needs it
+	errs      ErrorList
+	tableErrs ErrorList       // the tables of the wrong type decode found
+	undecoded []toml.Key      // the keys decode found the schema does not have
+	unknown   map[string]bool // the unknown keys reported, as toml.Key.String has them
 }
+
+// positions returns where the file's keys are, scanning it the first
+// time: only a file with problems needs it.
+func (p *parser) positions() *positions {
+	if p.pos == nil {
+		p.pos = scanPositions(p.src)
+	}
+	return p.pos
+}
+
+// line returns the line key is on; see positions.line.
+func (p *parser) line(key string) int { return p.positions().line(key) }
 
 // errorf reports a problem with key, at the line the key is on.
 func (p *parser) errorf(key, format string, args ...any) {
-	p.errs = append(p.errs, &Error{File: p.file, Line: p.pos.line(key), Key: key, Msg: fmt.Sprintf(format, args...)})
+	p.errs = append(p.errs, &Error{File: p.file, Line: p.line(key), Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
 // sub returns the key for name inside the table at key.

@@ -65,8 +65,9 @@ type ScaleRequest struct {
 	Replicas int `json:"replicas"`
 }
 
-// maxUnitFile bounds the body of PUT /v1/units/{filename}.
-const maxUnitFile = 1 << 20
+// maxUnitFile bounds the body of PUT /v1/units/{filename}: what Parse
+// accepts.
+const maxUnitFile = units.MaxFileSize
 
 // NewAPI returns the local API's handler, serving b. It logs failed
 // requests to log at Warn and every request at Debug.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"os"
@@ -291,7 +292,7 @@ func (c *DirCatalog) Rescan() {
 // is held.
 func (c *DirCatalog) readLocked(name string) bool {
 	path := filepath.Join(c.dir, name+".toml")
-	data, err := os.ReadFile(path)
+	data, err := readBounded(path)
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			// A directory, or unreadable: not a unit file we can use.
@@ -316,7 +317,12 @@ func (c *DirCatalog) readLocked(name string) bool {
 	if hadProblem && oldProblem.sum == sum {
 		return false
 	}
-	u, err := units.Parse(path, data)
+	var u *units.Unit
+	if len(data) > units.MaxFileSize {
+		_, err = units.ParseFile(path) // says how large it is
+	} else {
+		u, err = units.Parse(path, data)
+	}
 	if err != nil {
 		c.problems[name] = fileProblem{err: err, sum: sum}
 		c.log.Error("unit file rejected; the previous version keeps running", "unit", name, "err", err)
@@ -325,6 +331,18 @@ func (c *DirCatalog) readLocked(name string) bool {
 	delete(c.problems, name)
 	c.units[name] = u
 	return true
+}
+
+// readBounded reads a unit file, but no more than one byte past
+// units.MaxFileSize: a 50 MB file in the unit directory is refused without
+// being read whole.
+func readBounded(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, units.MaxFileSize+1))
 }
 
 // writeFileAtomic writes data to path through a temporary file in the same

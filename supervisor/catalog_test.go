@@ -232,3 +232,25 @@ func TestApplyingTheRunningVersionRepairsABrokenFile(t *testing.T) {
 		t.Fatalf("action %q", res.Action)
 	}
 }
+
+// A unit file over units.MaxFileSize is refused, saying how large it is,
+// without the catalog reading it whole.
+func TestDirCatalogRefusesAHugeFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "huge.toml")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(50 << 20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	c, err := NewDirCatalog(dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := problemOf(c, "huge"); err == nil || !strings.Contains(err.Error(), "too large: 52428800 bytes") {
+		t.Fatalf("problem: %v", err)
+	}
+}

@@ -186,8 +186,9 @@ func (s *Supervisor) runStarted(i *instance, proc *Proc, rl *RunLog, rp *runProb
 	}, func(why string) {
 		s.post(func() { s.markReady(i, gen, why) })
 	})
+	// Its unit need not plan again: to a planner a started instance and
+	// one about to start are alike.
 	s.save(i)
-	s.dirtyOwner(i)
 	s.events.Record(now, KindInstance, i.rec.Name, Normal, "Started", s.from(), "Started "+filepath.Base(i.spec.Template.Command[0]))
 }
 

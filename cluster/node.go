@@ -75,10 +75,11 @@ type Node struct {
 	labels  units.Labels
 	closed  bool
 
-	changed chan struct{}
-	stop    chan struct{}
-	done    chan struct{}
-	once    sync.Once
+	changed  chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+	once     sync.Once
 }
 
 // Messages between tend's nodes, each a type byte and a payload.
@@ -250,9 +251,7 @@ func (n *Node) Join(addrs ...string) (int, error) { return n.ml.Join(addrs) }
 // Left, not NotReady), then leaves, waiting up to timeout for the news to
 // go out. The Node stops joining; Close it after.
 func (n *Node) Leave(timeout time.Duration) error {
-	n.mu.Lock()
-	n.closed = true
-	n.mu.Unlock()
+	n.stopJoining()
 	msg := append([]byte{msgLeaving}, n.cfg.Name...)
 	var wg sync.WaitGroup
 	for _, m := range n.ml.Members() {
@@ -275,15 +274,22 @@ func (n *Node) Leave(timeout time.Duration) error {
 func (n *Node) Close() error {
 	var err error
 	n.once.Do(func() {
+		n.stopJoining()
+		err = n.ml.Shutdown()
+		n.peers.save()
+	})
+	return err
+}
+
+// stopJoining ends the joiner and waits for it. Idempotent.
+func (n *Node) stopJoining() {
+	n.stopOnce.Do(func() {
 		n.mu.Lock()
 		n.closed = true
 		n.mu.Unlock()
 		close(n.stop)
 		<-n.done
-		err = n.ml.Shutdown()
-		n.peers.save()
 	})
-	return err
 }
 
 // joiner joins Config.Join and the peers seen before until one answers,

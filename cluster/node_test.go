@@ -119,9 +119,11 @@ func TestLeftAndDeadAreToldApart(t *testing.T) {
 	a := start(t, "a", nil)
 	b := start(t, "b", func(c *Config) { c.Join = []string{a.Addr()} })
 	c := start(t, "c", func(c *Config) { c.Join = []string{a.Addr()} })
-	waitHosts(t, a, "three Ready", func(hs map[string]Host) bool {
-		return status(hs, "b") == Ready && status(hs, "c") == Ready
-	})
+	for _, n := range []*Node{a, b, c} {
+		waitHosts(t, n, "three Ready", func(hs map[string]Host) bool {
+			return status(hs, "a") == Ready && status(hs, "b") == Ready && status(hs, "c") == Ready
+		})
+	}
 	if err := b.Leave(time.Second); err != nil {
 		t.Fatal(err)
 	}

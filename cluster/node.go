@@ -68,6 +68,12 @@ type Node struct {
 	queue *memberlist.TransmitLimitedQueue
 	peers *peerBook
 
+	clock        *HLC
+	catalog      *Catalog
+	state        *hostState
+	conflicts    chan Conflict
+	stateChanged chan struct{}
+
 	mu      sync.Mutex
 	hosts   map[string]*Host
 	leaving map[string]time.Time // hosts that said they leave, and when
@@ -147,8 +153,15 @@ func New(cfg Config) (*Node, error) {
 		labels:  cfg.Labels.Clone(),
 		changed: make(chan struct{}, 1),
 		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+
+		state:        newHostState(),
+		conflicts:    make(chan Conflict, 16),
+		stateChanged: make(chan struct{}, 1),
+		done:         make(chan struct{}),
 	}
+
+	n.clock = NewHLC(nil)
+	n.catalog = NewCatalog(cfg.Name, n.clock)
 
 	mc := cfg.Profile.memberlistConfig()
 	mc.Name = cfg.Name
@@ -307,6 +320,9 @@ func (n *Node) joiner() {
 		case <-time.After(wait):
 		}
 		n.peers.save()
+		if k := n.catalog.ForgetTombstones(time.Now(), tombstoneTTL); k > 0 {
+			n.log.Debug("forgot tombstones of deleted units", "count", k)
+		}
 		addrs := n.rejoinAddrs(!joined)
 		if len(addrs) > 0 {
 			got, err := n.ml.Join(addrs)
@@ -429,22 +445,14 @@ func (d delegate) NodeMeta(limit int) []byte {
 	return slices.Clone(d.n.meta)
 }
 
-func (d delegate) NotifyMsg(b []byte) {
-	if len(b) == 0 {
-		return
-	}
-	switch b[0] {
-	case msgLeaving:
-		d.n.leavingMsg(string(b[1:]))
-	}
-}
+func (d delegate) NotifyMsg(b []byte) { d.n.handle(b) }
 
 func (d delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	return d.n.queue.GetBroadcasts(overhead, limit)
 }
 
-func (d delegate) LocalState(join bool) []byte            { return nil }
-func (d delegate) MergeRemoteState(buf []byte, join bool) {}
+func (d delegate) LocalState(join bool) []byte            { return d.n.localState() }
+func (d delegate) MergeRemoteState(buf []byte, join bool) { d.n.mergeState(buf) }
 
 // events is memberlist's EventDelegate for a Node.
 type events struct{ n *Node }

@@ -1,0 +1,251 @@
+package cluster
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// How the catalog and the host state travel:
+//
+//   - A change is broadcast (memberlist piggybacks broadcasts on its
+//     gossip and retransmits each RetransmitMult × log(N+1) times): the
+//     whole entry or item when it fits in maxBroadcast, else only its
+//     digest, and a host that lacks the change asks the change's origin
+//     for it over a reliable (TCP) message.
+//   - Every push/pull (PushPullInterval, and on join) exchanges the whole
+//     state, so a host that was away catches up, and what a lost broadcast
+//     missed is repaired.
+//
+// Messages are a type byte and JSON.
+const (
+	msgEntry  byte = 'E' // an Entry
+	msgDigest byte = 'D' // a Digest: ask its origin for the entry
+	msgWant   byte = 'W' // wantMsg: send me these entries
+	msgItem   byte = 'I' // an Item
+)
+
+// maxBroadcast is the most a broadcast may carry: memberlist sends
+// broadcasts inside 1400-byte UDP packets beside its own messages.
+const maxBroadcast = 1100
+
+type wantMsg struct {
+	From  string   `json:"f"`
+	Names []string `json:"n"`
+}
+
+// fullState is what a push/pull exchanges.
+type fullState struct {
+	Entries []Entry `json:"e,omitempty"`
+	Items   []Item  `json:"i,omitempty"`
+}
+
+// broadcast is a message for memberlist's queue; a newer one for the
+// same name replaces one not yet sent out.
+type broadcast struct {
+	name string
+	msg  []byte
+}
+
+func (b broadcast) Invalidates(o memberlist.Broadcast) bool {
+	nb, ok := o.(memberlist.NamedBroadcast)
+	return ok && nb.Name() == b.name
+}
+func (b broadcast) Message() []byte { return b.msg }
+func (b broadcast) Finished()       {}
+func (b broadcast) Name() string    { return b.name }
+
+func encode(t byte, v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("cluster: encode: " + err.Error()) // our own types always encode
+	}
+	return append([]byte{t}, b...)
+}
+
+// broadcastEntry queues e, or its digest when e is too large.
+func (n *Node) broadcastEntry(e Entry) {
+	msg := encode(msgEntry, e)
+	if len(msg) > maxBroadcast {
+		msg = encode(msgDigest, e.Digest())
+	}
+	n.queue.QueueBroadcast(broadcast{name: "unit/" + e.Name, msg: msg})
+}
+
+func (n *Node) broadcastItem(it Item) {
+	msg := encode(msgItem, it)
+	if len(msg) > maxBroadcast {
+		// Items are a host's own small summaries; one this large is
+		// carried by push/pull alone.
+		return
+	}
+	n.queue.QueueBroadcast(broadcast{name: "item/" + it.Host + "/" + it.Key, msg: msg})
+}
+
+// SetUnit records a change of the unit name made on this host (spec nil
+// deletes it) and tells the others. It reports whether it changed
+// anything.
+func (n *Node) SetUnit(name string, spec []byte) (Entry, bool) {
+	e, changed := n.catalog.Set(name, spec)
+	if changed {
+		n.broadcastEntry(e)
+	}
+	return e, changed
+}
+
+// Catalog is the fleet's catalog as this host holds it.
+func (n *Node) Catalog() *Catalog { return n.catalog }
+
+// Conflicts receives each conflict this host found between two
+// definitions of a unit (the loser is gone). Never blocks the Node: a
+// conflict found while the channel is full is dropped from it (the log
+// still says it).
+func (n *Node) Conflicts() <-chan Conflict { return n.conflicts }
+
+// SetItem sets an item of this host's state (data nil removes it) and
+// tells the others.
+func (n *Node) SetItem(key string, data []byte) {
+	it := Item{Host: n.cfg.Name, Key: key, Stamp: n.clock.Now(), Data: data}
+	if n.state.merge(it) {
+		n.broadcastItem(it)
+	}
+}
+
+// Items returns the live items of every other host.
+func (n *Node) Items() []Item { return n.state.items(n.cfg.Name) }
+
+// StateChanged receives (coalesced) after the catalog or another host's
+// items changed.
+func (n *Node) StateChanged() <-chan struct{} { return n.stateChanged }
+
+func (n *Node) stateNotify() {
+	select {
+	case n.stateChanged <- struct{}{}:
+	default:
+	}
+}
+
+// takeEntry merges an entry heard from another host.
+func (n *Node) takeEntry(e Entry) {
+	applied, c := n.catalog.Merge(e)
+	if c != nil {
+		n.log.Warn("two definitions of a unit were made at once; the later wins",
+			"unit", c.Name, "winner", c.Winner.Origin, "loser", c.Loser.Origin)
+		select {
+		case n.conflicts <- *c:
+		default:
+		}
+	}
+	if applied {
+		n.stateNotify()
+	}
+}
+
+// takeDigest asks the origin of a change this host lacks for it.
+func (n *Node) takeDigest(d Digest) {
+	if d.Origin == n.cfg.Name || len(n.catalog.Lacks([]Digest{d})) == 0 {
+		return
+	}
+	n.ask(d.Origin, []string{d.Name})
+}
+
+// ask sends host a want for names, off memberlist's goroutine.
+func (n *Node) ask(host string, names []string) {
+	var to *memberlist.Node
+	for _, m := range n.ml.Members() {
+		if m.Name == host {
+			to = m
+		}
+	}
+	if to == nil {
+		return // it is gone; a push/pull with anyone else repairs this
+	}
+	msg := encode(msgWant, wantMsg{From: n.cfg.Name, Names: names})
+	go n.ml.SendReliable(to, msg)
+}
+
+// answer sends the entries a host wants.
+func (n *Node) answer(w wantMsg) {
+	var to *memberlist.Node
+	for _, m := range n.ml.Members() {
+		if m.Name == w.From {
+			to = m
+		}
+	}
+	if to == nil {
+		return
+	}
+	for _, name := range w.Names {
+		if e, ok := n.catalog.Get(name); ok {
+			go n.ml.SendReliable(to, encode(msgEntry, e))
+		}
+	}
+}
+
+func (n *Node) takeItem(it Item) {
+	if it.Host == n.cfg.Name {
+		return // what others say of this host is old news
+	}
+	n.clock.Observe(it.Stamp)
+	if n.state.merge(it) {
+		n.stateNotify()
+	}
+}
+
+// handle dispatches a message from another host. Called from memberlist's
+// goroutines; must not block long.
+func (n *Node) handle(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	body := b[1:]
+	switch b[0] {
+	case msgLeaving:
+		n.leavingMsg(string(body))
+	case msgEntry:
+		var e Entry
+		if json.Unmarshal(body, &e) == nil {
+			n.takeEntry(e)
+		}
+	case msgDigest:
+		var d Digest
+		if json.Unmarshal(body, &d) == nil {
+			n.takeDigest(d)
+		}
+	case msgWant:
+		var w wantMsg
+		if json.Unmarshal(body, &w) == nil {
+			n.answer(w)
+		}
+	case msgItem:
+		var it Item
+		if json.Unmarshal(body, &it) == nil {
+			n.takeItem(it)
+		}
+	}
+}
+
+// localState is this host's side of a push/pull: everything.
+func (n *Node) localState() []byte {
+	b, _ := json.Marshal(fullState{Entries: n.catalog.Entries(), Items: n.state.all("")})
+	return b
+}
+
+// mergeState takes the other side of a push/pull.
+func (n *Node) mergeState(b []byte) {
+	var st fullState
+	if json.Unmarshal(b, &st) != nil {
+		return
+	}
+	for _, e := range st.Entries {
+		n.takeEntry(e)
+	}
+	for _, it := range st.Items {
+		n.takeItem(it)
+	}
+}
+
+// tombstoneTTL is how long a deleted unit's tombstone is kept: a host
+// away longer than that may bring the unit back when it returns.
+const tombstoneTTL = 7 * 24 * time.Hour

@@ -1,0 +1,201 @@
+package cluster
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// waitFor polls cond until it holds, or fails with what.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testDeadline)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(10 * time.Millisecond) // gossip moves on memberlist's own timers
+	}
+}
+
+// cluster3 starts three joined nodes and waits until each knows all.
+func cluster3(t *testing.T, mod func(*Config)) []*Node {
+	a := start(t, "a", mod)
+	b := start(t, "b", func(c *Config) {
+		if mod != nil {
+			mod(c)
+		}
+		c.Join = []string{a.Addr()}
+	})
+	c := start(t, "c", func(c *Config) {
+		if mod != nil {
+			mod(c)
+		}
+		c.Join = []string{a.Addr()}
+	})
+	nodes := []*Node{a, b, c}
+	for _, n := range nodes {
+		waitHosts(t, n, "three Ready", func(hs map[string]Host) bool {
+			return status(hs, "a") == Ready && status(hs, "b") == Ready && status(hs, "c") == Ready
+		})
+	}
+	return nodes
+}
+
+func specOf(n *Node, name string) (string, bool) {
+	e, ok := n.Catalog().Get(name)
+	if !ok || e.Deleted {
+		return "", false
+	}
+	return string(e.Spec), true
+}
+
+func TestUnitsReachEveryHost(t *testing.T) {
+	nodes := cluster3(t, nil)
+	nodes[0].SetUnit("kubia", []byte("kind = \"replicated\"\n"))
+	for _, n := range nodes {
+		waitFor(t, n.Self()+" has kubia", func() bool { s, ok := specOf(n, "kubia"); return ok && strings.HasPrefix(s, "kind") })
+	}
+	nodes[1].SetUnit("kubia", nil)
+	for _, n := range nodes {
+		waitFor(t, n.Self()+" has kubia deleted", func() bool { e, ok := n.Catalog().Get("kubia"); return ok && e.Deleted })
+	}
+}
+
+// A unit file too large for a broadcast (64 KB) travels whole: its digest
+// is broadcast and each host fetches the file from its origin.
+func TestALargeUnitReplicatesIntact(t *testing.T) {
+	nodes := cluster3(t, nil)
+	big := bytes.Repeat([]byte("# a comment that makes the file large\n"), 64<<10/38+1)
+	nodes[2].SetUnit("big", big)
+	for _, n := range nodes {
+		waitFor(t, n.Self()+" has the large unit", func() bool { s, ok := specOf(n, "big"); return ok && s == string(big) })
+	}
+}
+
+// A host that joins late, or was away, catches up by push/pull.
+func TestALateHostCatchesUp(t *testing.T) {
+	nodes := cluster3(t, nil)
+	for k := range 20 {
+		nodes[k%3].SetUnit(fmt.Sprintf("u%02d", k), fmt.Appendf(nil, "v%d", k))
+	}
+	nodes[0].SetItem("instance/x", []byte("summary"))
+	d := start(t, "d", func(c *Config) { c.Join = []string{nodes[1].Addr()} })
+	waitFor(t, "d caught up", func() bool {
+		if len(d.Catalog().Entries()) != 20 {
+			return false
+		}
+		for _, it := range d.Items() {
+			if it.Host == "a" && it.Key == "instance/x" && string(it.Data) == "summary" {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// Two hosts define one unit at once: every host ends with the same
+// winner, and the conflict is reported.
+func TestConcurrentDefinitionsConverge(t *testing.T) {
+	nodes := cluster3(t, nil)
+	nodes[0].SetUnit("web", []byte("from a"))
+	nodes[2].SetUnit("web", []byte("from c"))
+	var winner string
+	waitFor(t, "one winner everywhere", func() bool {
+		var got []string
+		for _, n := range nodes {
+			s, _ := specOf(n, "web")
+			got = append(got, s)
+		}
+		winner = got[0]
+		return got[0] != "" && got[0] == got[1] && got[1] == got[2]
+	})
+	select {
+	case c := <-nodes[1].Conflicts():
+		if c.Name != "web" || "from "+c.Winner.Origin != winner {
+			t.Fatalf("conflict %+v, winner %q", c, winner)
+		}
+	case c := <-nodes[0].Conflicts():
+		if c.Name != "web" {
+			t.Fatalf("conflict %+v", c)
+		}
+	case c := <-nodes[2].Conflicts():
+		if c.Name != "web" {
+			t.Fatalf("conflict %+v", c)
+		}
+	case <-time.After(testDeadline):
+		t.Fatal("no host reported the conflict")
+	}
+}
+
+func TestHostItemsReachEveryHost(t *testing.T) {
+	nodes := cluster3(t, nil)
+	nodes[1].SetItem("instance/kubia-x", []byte("running"))
+	has := func(n *Node, data string) bool {
+		for _, it := range n.Items() {
+			if it.Host == "b" && it.Key == "instance/kubia-x" {
+				return string(it.Data) == data
+			}
+		}
+		return data == ""
+	}
+	for _, n := range []*Node{nodes[0], nodes[2]} {
+		waitFor(t, n.Self()+" has b's item", func() bool { return has(n, "running") })
+	}
+	if len(nodes[1].Items()) != 0 {
+		t.Fatal("a host lists its own items among the others'")
+	}
+	nodes[1].SetItem("instance/kubia-x", nil)
+	for _, n := range []*Node{nodes[0], nodes[2]} {
+		waitFor(t, n.Self()+" has b's item removed", func() bool { return has(n, "") })
+	}
+}
+
+// A host without the cluster's key cannot put a unit into the catalog by
+// sending gossip to a member directly.
+func TestAStrangerCannotInjectUnits(t *testing.T) {
+	key := []byte("0123456789abcdef")
+	nodes := cluster3(t, func(c *Config) { c.Keys = [][]byte{key}; c.ClusterName = "fleet" })
+	stranger := start(t, "mallory", func(c *Config) { c.ClusterName = "fleet" })
+	host, port, _ := net.SplitHostPort(nodes[0].Addr())
+	p, _ := strconv.Atoi(port)
+	target := &memberlist.Node{Name: "a", Addr: net.ParseIP(host), Port: uint16(p)}
+	forged := Entry{Name: "evil", Spec: []byte("x"), Version: Version([]byte("x")), Stamp: Stamp{Wall: time.Now().UnixNano()}, Origin: "a"}
+	stranger.ml.SendReliable(target, encode(msgEntry, forged))
+	stranger.ml.SendBestEffort(target, encode(msgEntry, forged))
+	// A change made by a member afterwards arrives; the forged one never.
+	nodes[1].SetUnit("good", []byte("ok"))
+	waitFor(t, "a has the member's unit", func() bool { _, ok := specOf(nodes[0], "good"); return ok })
+	if _, ok := nodes[0].Catalog().Get("evil"); ok {
+		t.Fatal("a unit sent by a host without the key was taken")
+	}
+}
+
+func TestHostStateMerge(t *testing.T) {
+	s := newHostState()
+	old := Item{Host: "b", Key: "k", Stamp: Stamp{Wall: 1}, Data: []byte("old")}
+	newer := Item{Host: "b", Key: "k", Stamp: Stamp{Wall: 2}, Data: []byte("new")}
+	gone := Item{Host: "b", Key: "k", Stamp: Stamp{Wall: 3}}
+	if !s.merge(newer) || s.merge(old) || s.merge(newer) {
+		t.Fatal("an older or repeated item was news")
+	}
+	if got := s.items(""); len(got) != 1 || string(got[0].Data) != "new" {
+		t.Fatalf("items %v", got)
+	}
+	if !s.merge(gone) || len(s.items("")) != 0 || s.merge(newer) {
+		t.Fatal("a removal did not hold")
+	}
+	s.merge(Item{Host: "c", Key: "k", Stamp: Stamp{Wall: 1}, Data: []byte("c")})
+	if got := s.items("c"); len(got) != 0 {
+		t.Fatalf("items but c's: %v", got)
+	}
+	if !s.drop("c") || s.drop("c") || len(s.items("")) != 0 {
+		t.Fatal("drop")
+	}
+}

@@ -90,6 +90,7 @@ func (n *Node) SetUnit(name string, spec []byte) (Entry, bool) {
 	e, changed := n.catalog.Set(name, spec)
 	if changed {
 		n.broadcastEntry(e)
+		signal(n.saveCatalog)
 	}
 	return e, changed
 }
@@ -115,13 +116,16 @@ func (n *Node) SetItem(key string, data []byte) {
 // Items returns the live items of every other host.
 func (n *Node) Items() []Item { return n.state.items(n.cfg.Name) }
 
-// StateChanged receives (coalesced) after the catalog or another host's
-// items changed.
-func (n *Node) StateChanged() <-chan struct{} { return n.stateChanged }
+// CatalogChanged receives (coalesced) after the catalog changed by what
+// another host said.
+func (n *Node) CatalogChanged() <-chan struct{} { return n.catalogChanged }
 
-func (n *Node) stateNotify() {
+// ItemsChanged receives (coalesced) after another host's items changed.
+func (n *Node) ItemsChanged() <-chan struct{} { return n.itemsChanged }
+
+func signal(ch chan struct{}) {
 	select {
-	case n.stateChanged <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
@@ -138,7 +142,8 @@ func (n *Node) takeEntry(e Entry) {
 		}
 	}
 	if applied {
-		n.stateNotify()
+		signal(n.catalogChanged)
+		signal(n.saveCatalog)
 	}
 }
 
@@ -189,7 +194,7 @@ func (n *Node) takeItem(it Item) {
 	}
 	n.clock.Observe(it.Stamp)
 	if n.state.merge(it) {
-		n.stateNotify()
+		signal(n.itemsChanged)
 	}
 }
 

@@ -199,3 +199,26 @@ func TestHostStateMerge(t *testing.T) {
 		t.Fatal("drop")
 	}
 }
+
+// A restarted host knows the catalog, with its stamps, before it hears
+// from anyone.
+func TestTheCatalogSurvivesARestart(t *testing.T) {
+	dir := t.TempDir()
+	a := start(t, "a", func(c *Config) { c.StateDir = dir })
+	e, _ := a.SetUnit("kubia", []byte("v1"))
+	a.SetUnit("gone", []byte("x"))
+	a.SetUnit("gone", nil)
+	a.Close()
+	b := start(t, "a", func(c *Config) { c.StateDir = dir })
+	got, ok := b.Catalog().Get("kubia")
+	if !ok || got.Stamp != e.Stamp || string(got.Spec) != "v1" {
+		t.Fatalf("after the restart: %+v %v", got, ok)
+	}
+	if g, _ := b.Catalog().Get("gone"); !g.Deleted {
+		t.Fatalf("the tombstone was lost: %+v", g)
+	}
+	// The clock carries on after the stamps it knows.
+	if e2, _ := b.SetUnit("kubia", []byte("v2")); !e.Stamp.Before(e2.Stamp) {
+		t.Fatalf("new stamp %v not after %v", e2.Stamp, e.Stamp)
+	}
+}

@@ -68,11 +68,13 @@ type Node struct {
 	queue *memberlist.TransmitLimitedQueue
 	peers *peerBook
 
-	clock        *HLC
-	catalog      *Catalog
-	state        *hostState
-	conflicts    chan Conflict
-	stateChanged chan struct{}
+	clock          *HLC
+	catalog        *Catalog
+	state          *hostState
+	conflicts      chan Conflict
+	catalogChanged chan struct{}
+	itemsChanged   chan struct{}
+	saveCatalog    chan struct{} // the catalog file is behind
 
 	mu      sync.Mutex
 	hosts   map[string]*Host
@@ -84,6 +86,7 @@ type Node struct {
 	changed  chan struct{}
 	stop     chan struct{}
 	done     chan struct{}
+	saved    chan struct{} // closed when the saver has ended
 	stopOnce sync.Once
 	once     sync.Once
 }
@@ -154,14 +157,20 @@ func New(cfg Config) (*Node, error) {
 		changed: make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 
-		state:        newHostState(),
-		conflicts:    make(chan Conflict, 16),
-		stateChanged: make(chan struct{}, 1),
-		done:         make(chan struct{}),
+		state:          newHostState(),
+		conflicts:      make(chan Conflict, 16),
+		catalogChanged: make(chan struct{}, 1),
+		itemsChanged:   make(chan struct{}, 1),
+		saveCatalog:    make(chan struct{}, 1),
+		done:           make(chan struct{}),
+		saved:          make(chan struct{}),
 	}
 
 	n.clock = NewHLC(nil)
 	n.catalog = NewCatalog(cfg.Name, n.clock)
+	if err := n.loadCatalog(); err != nil {
+		return nil, err
+	}
 
 	mc := cfg.Profile.memberlistConfig()
 	mc.Name = cfg.Name
@@ -194,6 +203,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	go n.joiner()
+	go n.saver()
 	return n, nil
 }
 
@@ -302,6 +312,7 @@ func (n *Node) stopJoining() {
 		n.mu.Unlock()
 		close(n.stop)
 		<-n.done
+		<-n.saved
 	})
 }
 

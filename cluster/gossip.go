@@ -254,3 +254,9 @@ func (n *Node) mergeState(b []byte) {
 // tombstoneTTL is how long a deleted unit's tombstone is kept: a host
 // away longer than that may bring the unit back when it returns.
 const tombstoneTTL = 7 * 24 * time.Hour
+
+// itemTombstoneTTL is how long a removed item (an instance that went) is
+// remembered: far longer than gossip takes to reach every host, and
+// short enough that a host making thousands of short-lived job attempts
+// does not pile them up.
+const itemTombstoneTTL = 10 * time.Minute

@@ -198,6 +198,12 @@ func TestHostStateMerge(t *testing.T) {
 	if !s.drop("c") || s.drop("c") || len(s.items("")) != 0 {
 		t.Fatal("drop")
 	}
+	if n := s.forgetTombstones(time.Unix(0, 3).Add(time.Minute), 2*time.Minute); n != 0 {
+		t.Fatal("a young removal forgotten")
+	}
+	if n := s.forgetTombstones(time.Unix(0, 3).Add(time.Hour), 2*time.Minute); n != 1 || len(s.all("")) != 0 {
+		t.Fatal("an old removal kept")
+	}
 }
 
 // A restarted host knows the catalog, with its stamps, before it hears

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Host state: what each host says of itself that does not fit in
@@ -100,4 +101,24 @@ func (s *hostState) drop(host string) bool {
 	delete(s.hosts, host)
 	s.gen++
 	return true
+}
+
+// forgetTombstones drops removals older than ttl by the wall clock: long
+// enough for the removal to have reached every host.
+func (s *hostState) forgetTombstones(now time.Time, ttl time.Duration) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for host, m := range s.hosts {
+		for key, it := range m {
+			if it.Data == nil && now.Sub(time.Unix(0, it.Stamp.Wall)) > ttl {
+				delete(m, key)
+				n++
+			}
+		}
+		if len(m) == 0 {
+			delete(s.hosts, host)
+		}
+	}
+	return n
 }

@@ -334,6 +334,7 @@ func (n *Node) joiner() {
 		if k := n.catalog.ForgetTombstones(time.Now(), tombstoneTTL); k > 0 {
 			n.log.Debug("forgot tombstones of deleted units", "count", k)
 		}
+		n.state.forgetTombstones(time.Now(), itemTombstoneTTL)
 		addrs := n.rejoinAddrs(!joined)
 		if len(addrs) > 0 {
 			got, err := n.ml.Join(addrs)

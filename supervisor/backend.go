@@ -33,8 +33,19 @@ func (s *Supervisor) Instance(name string) (Instance, error) {
 	return Instance{}, errNotFound("instance", name)
 }
 
+// elsewhere says that name is an instance of another host, or nil.
+func (s *Supervisor) elsewhere(name string) error {
+	if in, ok := s.view.instance(name); ok && !s.view.local(name) {
+		return fmt.Errorf("instance %q runs on host %s: ask that host's agent (forwarding between hosts is not built yet): %w", name, in.Host, ErrInvalid)
+	}
+	return nil
+}
+
 // DeleteInstance implements Backend.
 func (s *Supervisor) DeleteInstance(name string) error {
+	if err := s.elsewhere(name); err != nil {
+		return err
+	}
 	err := errNotFound("instance", name)
 	if cerr := s.call(func() {
 		if i := s.instances[name]; i != nil {
@@ -79,6 +90,9 @@ func applyLabels(l units.Labels, c LabelChange) (units.Labels, error) {
 // ownership as the relabelling left it: released, adopted, or deleted as
 // a surplus.
 func (s *Supervisor) LabelInstance(name string, c LabelChange) (Instance, error) {
+	if err := s.elsewhere(name); err != nil {
+		return Instance{}, err
+	}
 	err := errNotFound("instance", name)
 	if cerr := s.call(func() {
 		i := s.instances[name]
@@ -109,6 +123,9 @@ func (s *Supervisor) LabelInstance(name string, c LabelChange) (Instance, error)
 func (s *Supervisor) Logs(ctx context.Context, name string, opts LogOptions) (io.ReadCloser, error) {
 	if _, ok := s.view.instance(name); !ok {
 		return nil, errNotFound("instance", name)
+	}
+	if err := s.elsewhere(name); err != nil {
+		return nil, err
 	}
 	rc, err := ReadLog(ctx, s.runner.instanceLogDir(name), opts)
 	if errors.Is(err, os.ErrNotExist) {

@@ -78,6 +78,7 @@ type DirCatalog struct {
 	gen      uint64
 	snap     atomic.Pointer[CatalogSnapshot]
 	changed  chan struct{}
+	subs     map[chan struct{}]struct{} // besides changed, for others than the loop
 }
 
 // fileProblem is a rejected file version.
@@ -102,6 +103,7 @@ func NewDirCatalog(dir string, log *slog.Logger) (*DirCatalog, error) {
 		units:    map[string]*units.Unit{},
 		problems: map[string]fileProblem{},
 		changed:  make(chan struct{}, 1),
+		subs:     map[chan struct{}]struct{}{},
 	}
 	c.snap.Store(&CatalogSnapshot{Units: map[string]*units.Unit{}, Problems: map[string]error{}})
 	c.Rescan()
@@ -131,9 +133,30 @@ func (c *DirCatalog) publishLocked() {
 		probs[name] = p.err
 	}
 	c.snap.Store(&CatalogSnapshot{Gen: c.gen, Units: maps.Clone(c.units), Problems: probs})
+	for ch := range c.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 	select {
 	case c.changed <- struct{}{}:
 	default:
+	}
+}
+
+// Subscribe returns a channel that receives (coalesced) after each change,
+// for a reader other than the loop (which reads Changed), and a function
+// that ends the subscription.
+func (c *DirCatalog) Subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	c.mu.Lock()
+	c.subs[ch] = struct{}{}
+	c.mu.Unlock()
+	return ch, func() {
+		c.mu.Lock()
+		delete(c.subs, ch)
+		c.mu.Unlock()
 	}
 }
 

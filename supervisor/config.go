@@ -33,17 +33,28 @@ type Config struct {
 	Cluster ClusterConfig `toml:"cluster"`
 }
 
-// ClusterConfig is the [cluster] table. The fleet is a later addition; a
-// configuration that names peers is accepted so one file serves both, and
-// the agent says at start that it runs as a cluster of one.
+// ClusterConfig is the [cluster] table. With neither bind nor join set the
+// host is a cluster of one and gossips with nobody.
 type ClusterConfig struct {
-	Bind      string   `toml:"bind"`
-	Advertise string   `toml:"advertise"`
-	Join      []string `toml:"join"`
-	Profile   string   `toml:"profile"`
-	API       string   `toml:"api"`
-	KeysDir   string   `toml:"keys_dir"`
+	Bind      string   `toml:"bind"`      // gossip address, "0.0.0.0:7946"
+	Advertise string   `toml:"advertise"` // the address peers use, when bind is a wildcard
+	Join      []string `toml:"join"`      // peers to join, any of them
+	Profile   string   `toml:"profile"`   // lan, wan or local
+	// Name keeps fleets on one network apart: hosts of another name are
+	// not heard.
+	Name    string `toml:"name"`
+	API     string `toml:"api"`
+	KeysDir string `toml:"keys_dir"` // gossip.key: the gossip keys, one a line, base64
+	// AllowPlaintext lets gossip beyond loopback go unencrypted: anyone on
+	// the network can then read it and join.
+	AllowPlaintext bool `toml:"allow_plaintext"`
 }
+
+// Enabled reports whether the host gossips with others at all.
+func (c ClusterConfig) Enabled() bool { return c.Bind != "" || len(c.Join) > 0 }
+
+// DefaultBind is the gossip address when join is set without bind.
+const DefaultBind = "0.0.0.0:7946"
 
 // DefaultConfig is the configuration of a system-wide agent.
 func DefaultConfig() Config {
@@ -55,7 +66,6 @@ func DefaultConfig() Config {
 		Socket:      DefaultSocket,
 		LogMaxBytes: 8 << 20,
 		Cluster: ClusterConfig{
-			Bind:    "127.0.0.1:7946",
 			Profile: "lan",
 			KeysDir: "/etc/tend/keys",
 		},

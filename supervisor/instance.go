@@ -164,9 +164,11 @@ func (i *instance) summary() InstanceSummary {
 		FailedRuns:  r.FailedRuns,
 		LastFailure: r.LastFailure,
 		Created:     r.Created,
+		Status:      i.status(),
 	}
 	if r.Life.hasProcess() {
 		s.Started = r.State.Started
+		s.PID = r.PID
 	}
 	if r.Life == LifeExited {
 		s.ExitCode = r.State.ExitCode
@@ -232,6 +234,40 @@ type InstanceSummary struct {
 	Created     time.Time `json:"created"`
 	// Started is when the current process started; zero without one.
 	Started time.Time `json:"started,omitzero"`
+	// Status is the STATUS column's word on its host; PID its process.
+	Status string `json:"status,omitempty"`
+	PID    int    `json:"pid,omitempty"`
+}
+
+// remoteInstance is the API's copy of an instance of another host, from
+// its summary: Unknown while its host is not Ready, as kubectl shows the
+// pods of a node that stopped answering.
+func remoteInstance(in InstanceSummary, hostReady bool) Instance {
+	out := Instance{
+		Name:         in.Name,
+		Unit:         in.Unit,
+		Kind:         in.Kind,
+		Slot:         in.Slot,
+		Host:         in.Host,
+		Labels:       in.Labels,
+		Created:      in.Created,
+		Status:       in.Status,
+		Ready:        in.Ready && hostReady,
+		PID:          in.PID,
+		RestartCount: in.Restarts,
+	}
+	switch {
+	case in.Life.hasProcess():
+		out.State = State{Phase: PhaseRunning, Started: in.Started}
+	case in.Life == LifeExited:
+		out.State = State{Phase: PhaseTerminated, ExitCode: in.ExitCode}
+	default:
+		out.State = State{Phase: PhaseWaiting, Reason: in.Status}
+	}
+	if !hostReady {
+		out.Status = "Unknown"
+	}
+	return out
 }
 
 // active: it runs or will run again, and counts toward its unit.

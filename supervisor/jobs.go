@@ -72,6 +72,8 @@ func (s *Supervisor) sortedCronJobs(name string) []*job {
 func (s *Supervisor) reconcileJobUnit(u *units.Unit) {
 	j := s.jobs[u.Name]
 	switch {
+	case j == nil && (s.jobOwner(u.Name) != s.opt.Host || len(s.remote[u.Name]) > 0):
+		return // another host runs it, or has run it
 	case j == nil:
 		s.noteSpec(u)
 		j = &job{spec: u, rec: jobRecord{Name: u.Name, SpecVersion: u.Version, Start: s.clock.Now()}}
@@ -102,7 +104,10 @@ func (s *Supervisor) reconcileJob(j *job) {
 			attempts = append(attempts, in)
 		}
 	}
-	p := planJob(&j.rec, j.spec, attempts, s.members, now)
+	// A job's record lives on the host that owns the job, and only that
+	// host acts on its plan: until job records are shared between hosts,
+	// its attempts run there too.
+	p := planJob(&j.rec, j.spec, attempts, s.selfOnly(), now)
 	s.apply(j.rec.Name, p.Actions, func(a Action) *instance {
 		if a.Slot >= j.rec.Attempts {
 			j.rec.Attempts = a.Slot + 1
@@ -177,4 +182,30 @@ func (s *Supervisor) reconcileCron(u *units.Unit) {
 	for _, j := range made {
 		s.reconcileJob(j)
 	}
+}
+
+// jobOwner is the host that runs the job of a job unit: one host in the
+// fleet, as every host computes alike (a cron unit's runs are placed the
+// same way by planCron).
+func (s *Supervisor) jobOwner(name string) string {
+	var ready []string
+	for _, m := range s.members {
+		if m.Status == HostReady {
+			ready = append(ready, m.Name)
+		}
+	}
+	if h := placeNew(name, []int{0}, ready, map[string]int{}); h != nil {
+		return h[0]
+	}
+	return s.opt.Host
+}
+
+// selfOnly is the members as far as this host alone is concerned.
+func (s *Supervisor) selfOnly() []Member {
+	for _, m := range s.members {
+		if m.Name == s.opt.Host {
+			return []Member{m}
+		}
+	}
+	return nil
 }

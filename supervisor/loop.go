@@ -156,12 +156,13 @@ type Supervisor struct {
 	quitting   bool
 	// What the next publish sends: instances and units (and cron jobs)
 	// that changed, instances that went, whether the hosts did.
-	touched      map[string]bool
-	touchedUnits map[string]bool
-	gone         []string
-	hostsChanged bool
-	stats        loopStats
-	trim         trimState
+	touched       map[string]bool
+	touchedUnits  map[string]bool
+	gone          []string
+	hostsChanged  bool
+	remoteChanged bool // the other hosts' instances, to show again
+	stats         loopStats
+	trim          trimState
 }
 
 // message is a function for the loop; done, when set, is closed after the
@@ -613,10 +614,27 @@ func (s *Supervisor) takeMembers() {
 	}) {
 		return
 	}
+	old := map[string]HostStatus{}
+	for _, m := range s.members {
+		old[m.Name] = m.Status
+	}
 	s.members = ms
+	now := s.clock.Now()
 	for _, m := range ms {
 		if m.Name == s.opt.Host {
 			s.hostLabels = m.Labels
+			continue
+		}
+		if was, ok := old[m.Name]; ok && was == m.Status {
+			continue
+		}
+		switch m.Status {
+		case HostReady:
+			s.events.Record(now, KindHost, m.Name, Normal, "NodeReady", "cluster", "Host "+m.Name+" is ready")
+		case HostNotReady:
+			s.events.Record(now, KindHost, m.Name, Warning, "NodeNotReady", "cluster", "Host "+m.Name+" stopped answering")
+		case HostLeft:
+			s.events.Record(now, KindHost, m.Name, Normal, "NodeLeft", "cluster", "Host "+m.Name+" left the cluster")
 		}
 	}
 	s.hostsChanged = true
@@ -644,6 +662,7 @@ func (s *Supervisor) takeRemote() {
 		}
 	}
 	s.remote = next
+	s.remoteChanged = true
 }
 
 func sameSummary(a, b InstanceSummary) bool {
@@ -651,7 +670,8 @@ func sameSummary(a, b InstanceSummary) bool {
 		a.Host == b.Host && a.Labels.Equal(b.Labels) && a.Life == b.Life &&
 		a.Terminating == b.Terminating && a.Ready == b.Ready && a.ExitCode == b.ExitCode &&
 		a.Restarts == b.Restarts && a.FailedRuns == b.FailedRuns &&
-		a.LastFailure.Equal(b.LastFailure) && a.Created.Equal(b.Created) && a.Started.Equal(b.Started)
+		a.LastFailure.Equal(b.LastFailure) && a.Created.Equal(b.Created) && a.Started.Equal(b.Started) &&
+		a.Status == b.Status && a.PID == b.PID
 }
 
 // forgetVanished drops what the store remembers of units whose files went

@@ -18,7 +18,8 @@ import (
 type view struct {
 	mu        sync.RWMutex
 	instances map[string]Instance
-	units     map[string]Unit // units, and the jobs cron units made
+	remote    map[string]Instance // other hosts' instances, from their summaries
+	units     map[string]Unit     // units, and the jobs cron units made
 	hosts     []Host
 }
 
@@ -30,8 +31,15 @@ func (v *view) init() {
 // publish hands the view and the peers what the pass changed. Loop
 // goroutine.
 func (s *Supervisor) publish() {
-	if len(s.touched) == 0 && len(s.touchedUnits) == 0 && len(s.gone) == 0 && !s.hostsChanged {
+	if len(s.touched) == 0 && len(s.touchedUnits) == 0 && len(s.gone) == 0 && !s.hostsChanged && !s.remoteChanged {
 		return
+	}
+	if s.remoteChanged || s.hostsChanged {
+		s.view.setRemote(s.remoteInstances())
+		s.remoteChanged = false
+		for owner := range s.remote {
+			s.touchedUnits[s.unitOf(owner)] = true // their counts
+		}
 	}
 	insts := make(map[string]*Instance, len(s.touched))
 	var sums []InstanceSummary
@@ -102,17 +110,36 @@ func (v *view) update(insts map[string]*Instance, us map[string]*Unit, hosts []H
 func (v *view) instance(name string) (Instance, bool) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	in, ok := v.instances[name]
+	if in, ok := v.instances[name]; ok {
+		return in, true
+	}
+	in, ok := v.remote[name]
 	return in, ok
+}
+
+// local reports whether name is an instance of this host.
+func (v *view) local(name string) bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	_, ok := v.instances[name]
+	return ok
+}
+
+func (v *view) setRemote(m map[string]Instance) {
+	v.mu.Lock()
+	v.remote = m
+	v.mu.Unlock()
 }
 
 func (v *view) listInstances(sel units.Selector) []Instance {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	out := make([]Instance, 0, len(v.instances))
-	for _, in := range v.instances {
-		if sel.Matches(in.Labels) {
-			out = append(out, in)
+	out := make([]Instance, 0, len(v.instances)+len(v.remote))
+	for _, m := range []map[string]Instance{v.instances, v.remote} {
+		for _, in := range m {
+			if sel.Matches(in.Labels) {
+				out = append(out, in)
+			}
 		}
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
@@ -144,6 +171,21 @@ func (v *view) listHosts() []Host {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	return slices.Clone(v.hosts)
+}
+
+// remoteInstances are the API's copies of the other hosts' instances.
+func (s *Supervisor) remoteInstances() map[string]Instance {
+	ready := map[string]bool{}
+	for _, m := range s.members {
+		ready[m.Name] = m.Status == HostReady
+	}
+	out := map[string]Instance{}
+	for _, list := range s.remote {
+		for _, in := range list {
+			out[in.Name] = remoteInstance(in, ready[in.Host])
+		}
+	}
+	return out
 }
 
 // publishUnit makes the API's copy of u with its counts. Loop goroutine.
@@ -191,6 +233,9 @@ func (s *Supervisor) publishUnit(u *units.Unit) Unit {
 	for _, i := range s.owned[u.Name] {
 		countInto(&out, i)
 	}
+	for _, in := range s.remote[u.Name] {
+		countRemote(&out, &in)
+	}
 	switch u.Kind {
 	case units.KindJob:
 		if j := s.jobs[u.Name]; j != nil {
@@ -226,6 +271,26 @@ func countInto(out *Unit, i *instance) {
 	case r.Life == LifeExited && r.State.ExitCode == 0:
 		out.Succeeded++
 	case r.Life == LifeExited:
+		out.Failed++
+	default:
+		out.Current++
+		out.Waiting++
+	}
+}
+
+// countRemote counts an instance of another host in its unit's copy.
+func countRemote(out *Unit, in *InstanceSummary) {
+	switch {
+	case in.Terminating:
+	case in.running():
+		out.Current++
+		out.Running++
+		if in.Ready {
+			out.Ready++
+		}
+	case in.succeeded():
+		out.Succeeded++
+	case in.Life == LifeExited:
 		out.Failed++
 	default:
 		out.Current++

@@ -165,6 +165,7 @@ type tendAgent struct {
 	store   *supervisor.Store
 	reaper  *supervisor.Reaper
 	catalog *supervisor.DirCatalog
+	fleet   *fleet // nil for a cluster of one
 	sup     *supervisor.Supervisor
 	ln      net.Listener
 
@@ -180,9 +181,6 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 			a.Close()
 		}
 	}()
-	if cfg.Cluster.Bind != "" && len(cfg.Cluster.Join) > 0 {
-		log.Warn("the fleet is not built yet: running as a cluster of one", "join", cfg.Cluster.Join)
-	}
 	if a.store, err = supervisor.OpenStore(cfg.StateDir, log); err != nil {
 		return nil, err
 	}
@@ -197,7 +195,17 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 		return nil, err
 	}
 	version.Host = cfg.Name
+	var members supervisor.Membership
+	var peers supervisor.Summaries
+	if cfg.Cluster.Enabled() {
+		if a.fleet, err = openFleet(cfg, a.catalog, version.Version, log); err != nil {
+			return nil, err
+		}
+		members, peers = fleetMembers{a.fleet}, fleetSummaries{a.fleet}
+	}
 	a.sup, err = supervisor.NewSupervisor(supervisor.Options{
+		Members:     members,
+		Peers:       peers,
 		Host:        cfg.Name,
 		AgentID:     agentID,
 		HostLabels:  cfg.Labels,
@@ -251,6 +259,9 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 		}
 	})
 	wg.Go(func() { a.watchdog(watchCtx) })
+	if a.fleet != nil {
+		wg.Go(func() { a.fleet.Run(watchCtx) })
+	}
 
 	// Ready: the loop has made its first pass and the socket answers.
 	if err := a.sup.Ping(ctx); err == nil {
@@ -281,6 +292,9 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 	cancel()
 	srv.Close()
 	wg.Wait()
+	if a.fleet != nil {
+		a.fleet.Close() // the others show it Left, not NotReady
+	}
 	return err
 }
 
@@ -320,6 +334,9 @@ func (a *tendAgent) Close() error {
 		if a.ln != nil {
 			a.ln.Close()
 			os.Remove(a.cfg.Socket)
+		}
+		if a.fleet != nil {
+			a.fleet.node.Close()
 		}
 		if a.reaper != nil {
 			a.reaper.Close()

@@ -1,0 +1,254 @@
+package main
+
+// The agent's part of the fleet: this host's cluster member, wired to the
+// supervisor through the seams the supervisor defines (Membership and
+// Summaries) and to the unit directory, which the fleet's catalog keeps in
+// step on every host. cluster knows nothing of supervisor, nor supervisor
+// of cluster: the adapters are here.
+//
+// The unit directory and the fleet's catalog: every host's unit directory
+// holds the fleet's units. A file added, changed or removed in any host's
+// directory while its agent runs (by hand, or by tend apply, scale, edit
+// or delete on that host) is a change for the whole fleet, and every
+// other host's directory follows within seconds. A file changed while the
+// agent was down counts as a change when it starts; a file removed while
+// it was down is written back (delete a unit with tend delete, or while
+// the agent runs). Two hosts changing one unit at about the same time:
+// the later change wins everywhere, and the loser is logged.
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tendhq/tend/cluster"
+	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/units"
+)
+
+// fleet is this host's cluster member and what keeps the unit directory
+// and the fleet's catalog in step.
+type fleet struct {
+	node *cluster.Node
+	dir  *supervisor.DirCatalog
+	log  *slog.Logger
+	seen map[string]bool // units in the directory at the last look; the syncer's
+}
+
+// gossipKeyFile is where keys_dir keeps the gossip keys.
+const gossipKeyFile = "gossip.key"
+
+// loadGossipKeys reads dir/gossip.key: base64 keys, one a line, the first
+// the one that encrypts. A missing file is no keys.
+func loadGossipKeys(dir string) ([][]byte, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	path := filepath.Join(dir, gossipKeyFile)
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("gossip keys: %w", err)
+	}
+	defer f.Close()
+	var keys [][]byte
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		t := strings.TrimSpace(sc.Text())
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		k, err := base64.StdEncoding.DecodeString(t)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: not base64: %v", path, line, err)
+		}
+		if n := len(k); n != 16 && n != 24 && n != 32 {
+			return nil, fmt.Errorf("%s:%d: a key of %d bytes (want 16, 24 or 32)", path, line, n)
+		}
+		keys = append(keys, k)
+	}
+	return keys, sc.Err()
+}
+
+// openFleet starts this host's member.
+func openFleet(cfg supervisor.Config, dir *supervisor.DirCatalog, version string, log *slog.Logger) (*fleet, error) {
+	keys, err := loadGossipKeys(cfg.Cluster.KeysDir)
+	if err != nil {
+		return nil, err
+	}
+	profile, err := cluster.ParseProfile(cfg.Cluster.Profile)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.profile: %w", err)
+	}
+	bind := cfg.Cluster.Bind
+	if bind == "" {
+		bind = supervisor.DefaultBind
+	}
+	node, err := cluster.New(cluster.Config{
+		Name:           cfg.Name,
+		Bind:           bind,
+		Advertise:      cfg.Cluster.Advertise,
+		Join:           cfg.Cluster.Join,
+		ClusterName:    cfg.Cluster.Name,
+		Profile:        profile,
+		Keys:           keys,
+		AllowPlaintext: cfg.Cluster.AllowPlaintext,
+		StateDir:       filepath.Join(cfg.StateDir, "cluster"),
+		Labels:         cfg.Labels,
+		Version:        version,
+		Log:            log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("gossiping", "host", cfg.Name, "addr", node.Addr(), "join", cfg.Cluster.Join, "encrypted", len(keys) > 0)
+	return &fleet{node: node, dir: dir, log: log, seen: map[string]bool{}}, nil
+}
+
+// Run keeps the unit directory and the fleet's catalog in step until ctx
+// ends.
+func (f *fleet) Run(ctx context.Context) {
+	sub, unsub := f.dir.Subscribe()
+	defer unsub()
+	f.syncLocal()
+	f.syncRemote()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sub:
+			f.syncLocal()
+		case <-f.node.CatalogChanged():
+			f.syncRemote()
+		}
+	}
+}
+
+// syncLocal takes what changed in the unit directory into the catalog.
+func (f *fleet) syncLocal() {
+	snap := f.dir.Snapshot()
+	cat := f.node.Catalog()
+	now := map[string]bool{}
+	for name, u := range snap.Units {
+		now[name] = true
+		if e, ok := cat.Get(name); !ok || e.Deleted || e.Version != u.Version {
+			f.node.SetUnit(name, u.Source)
+		}
+	}
+	for name := range snap.Problems {
+		now[name] = true
+	}
+	for name := range f.seen {
+		if !now[name] {
+			f.node.SetUnit(name, nil) // removed here: removed for the fleet
+		}
+	}
+	f.seen = now
+}
+
+// syncRemote writes what the catalog learnt from other hosts into the
+// unit directory.
+func (f *fleet) syncRemote() {
+	snap := f.dir.Snapshot()
+	for _, e := range f.node.Catalog().Entries() {
+		u, bad := snap.Units[e.Name], snap.Problems[e.Name] != nil
+		switch {
+		case e.Deleted:
+			if u != nil || bad {
+				if err := f.dir.Remove(e.Name); err != nil && !errors.Is(err, supervisor.ErrNotFound) {
+					f.log.Error("unit deleted by another host, not removed here", "unit", e.Name, "err", err)
+				}
+			}
+		case bad:
+			// Someone is editing it here: their file stays until it is
+			// valid, and then it is a change like any other.
+		case u == nil || u.Version != e.Version:
+			if _, err := f.dir.Put(e.Name+".toml", e.Spec); err != nil {
+				f.log.Error("a unit from another host does not parse here", "unit", e.Name, "from", e.Origin, "err", err)
+			}
+		}
+	}
+}
+
+// Close says this host is leaving and leaves.
+func (f *fleet) Close() error {
+	err := f.node.Leave(2 * time.Second)
+	if cerr := f.node.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// fleetMembers is the fleet as the supervisor's Membership.
+type fleetMembers struct{ f *fleet }
+
+var _ supervisor.Membership = fleetMembers{}
+
+func (m fleetMembers) Members() []supervisor.Member {
+	hosts := m.f.node.Hosts()
+	out := make([]supervisor.Member, 0, len(hosts))
+	for _, h := range hosts {
+		st := supervisor.HostReady
+		switch h.Status {
+		case cluster.NotReady:
+			st = supervisor.HostNotReady
+		case cluster.Left:
+			st = supervisor.HostLeft
+		}
+		out = append(out, supervisor.Member{Name: h.Name, Labels: h.Labels, Status: st, Addr: h.Addr, Version: h.Version, Started: h.Started})
+	}
+	return out
+}
+
+func (m fleetMembers) SetLabels(l units.Labels) error { return m.f.node.SetLabels(l) }
+func (m fleetMembers) Changed() <-chan struct{}       { return m.f.node.Changed() }
+
+// fleetSummaries is the fleet as the supervisor's Summaries: each
+// instance's summary is an item of its host's state.
+type fleetSummaries struct{ f *fleet }
+
+var _ supervisor.Summaries = fleetSummaries{}
+
+const summaryPrefix = "i/"
+
+func (s fleetSummaries) Publish(changed []supervisor.InstanceSummary, gone []string) {
+	for _, in := range changed {
+		data, err := json.Marshal(in)
+		if err != nil {
+			continue
+		}
+		s.f.node.SetItem(summaryPrefix+in.Name, data)
+	}
+	for _, name := range gone {
+		s.f.node.SetItem(summaryPrefix+name, nil)
+	}
+}
+
+func (s fleetSummaries) Remote() []supervisor.InstanceSummary {
+	var out []supervisor.InstanceSummary
+	for _, it := range s.f.node.Items() {
+		if !strings.HasPrefix(it.Key, summaryPrefix) {
+			continue
+		}
+		var in supervisor.InstanceSummary
+		if json.Unmarshal(it.Data, &in) != nil || in.Host != it.Host {
+			continue // a host speaks for its own instances only
+		}
+		out = append(out, in)
+	}
+	slices.SortFunc(out, func(a, b supervisor.InstanceSummary) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func (s fleetSummaries) Changed() <-chan struct{} { return s.f.node.ItemsChanged() }

@@ -1,0 +1,142 @@
+package main
+
+// Three agent processes on loopback, driven only through the CLI: they
+// find each other, share the catalog and their instances, and every one
+// answers for the whole fleet.
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/tendhq/tend/supervisor"
+)
+
+// freeGossipPort is a loopback port free for TCP and UDP just now.
+func freeGossipPort(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// startFleet starts n agents named h0, h1, ... gossiping on loopback, the
+// later ones joining the first, all with the same gossip key.
+func startFleet(t *testing.T, n int) []*agent {
+	t.Helper()
+	keys := t.TempDir()
+	if err := os.WriteFile(filepath.Join(keys, gossipKeyFile), []byte("MDEyMzQ1Njc4OWFiY2RlZg==\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first := fmt.Sprintf("127.0.0.1:%d", freeGossipPort(t))
+	var out []*agent
+	for k := range n {
+		bind := first
+		join := ""
+		if k > 0 {
+			bind = fmt.Sprintf("127.0.0.1:%d", freeGossipPort(t))
+			join = fmt.Sprintf("join = [%q]\n", first)
+		}
+		cfg := fmt.Sprintf("name = \"h%d\"\n[cluster]\nbind = %q\n%sprofile = \"local\"\nname = \"test\"\nkeys_dir = %q\n", k, bind, join, keys)
+		out = append(out, startAgent(t, "", cfg))
+	}
+	for _, a := range out {
+		a.eventually("every host Ready", func() (bool, string) {
+			got := a.tend("get", "hosts")
+			return strings.Count(got, " Ready ") == n, got
+		})
+	}
+	return out
+}
+
+func TestFleetSharesUnitsAndInstances(t *testing.T) {
+	fleet := startFleet(t, 3)
+	a, b, c := fleet[0], fleet[1], fleet[2]
+	text := a.helperUnit("replicated", "replicas = 3", "app = \"web\"", "sleep")
+	path := filepath.Join(a.dir, "web.toml")
+	writeFile(t, path, text)
+	a.tend("apply", "-f", path)
+
+	// b and c have the unit in their unit directories, and the three
+	// slots run one on each host.
+	for _, x := range []*agent{b, c} {
+		x.eventually("the unit file replicated", func() (bool, string) {
+			data, err := os.ReadFile(filepath.Join(x.dir, "units", "web.toml"))
+			return err == nil && string(data) == text, string(data)
+		})
+	}
+	perHost := func(x *agent) map[string]int {
+		m := map[string]int{}
+		for _, in := range x.instances("-l", "app=web") {
+			if in.Status == "Running" {
+				m[in.Host]++
+			}
+		}
+		return m
+	}
+	for _, x := range fleet {
+		x.eventually("three running, one a host, seen from "+x.dir, func() (bool, string) {
+			m := perHost(x)
+			return m["h0"] == 1 && m["h1"] == 1 && m["h2"] == 1, fmt.Sprint(m)
+		})
+	}
+	wide := b.tend("get", "po", "-l", "app=web", "-o", "wide")
+	for _, h := range []string{"h0", "h1", "h2"} {
+		if !strings.Contains(wide, " "+h) {
+			t.Fatalf("get po -o wide on h1 does not show host %s:\n%s", h, wide)
+		}
+	}
+
+	// h2 dies outright: the others show it NotReady and its instance
+	// Unknown, and its slot runs on h0 or h1 again.
+	c.signal(syscall.SIGKILL)
+	c.wait()
+	a.eventually("h2 NotReady", func() (bool, string) {
+		got := a.tend("get", "hosts")
+		return strings.Contains(got, "NotReady"), got
+	})
+	a.eventually("h2's instance Unknown, its slot running elsewhere", func() (bool, string) {
+		var unknown, running int
+		for _, in := range a.instances("-l", "app=web") {
+			switch {
+			case in.Host == "h2" && in.Status == "Unknown":
+				unknown++
+			case in.Host != "h2" && in.Status == "Running":
+				running++
+			}
+		}
+		return unknown == 1 && running == 3, a.tend("get", "po", "-o", "wide")
+	})
+	// A unit deleted on one host goes from every host.
+	b.tend("delete", "unit", "web")
+	a.eventually("web gone on h0", func() (bool, string) {
+		_, err := os.Stat(filepath.Join(a.dir, "units", "web.toml"))
+		return os.IsNotExist(err) && len(runningOf(a.instances("-l", "app=web"), "h0")) == 0, a.tend("get", "po", "-o", "wide")
+	})
+}
+
+func runningOf(list []supervisor.Instance, host string) []string {
+	var out []string
+	for _, in := range list {
+		if in.Host == host && in.Status == "Running" {
+			out = append(out, in.Name)
+		}
+	}
+	return out
+}

@@ -33,6 +33,7 @@ type Member struct {
 	Addr    string // where its agent is reached; "" on one host
 	Version string
 	Started time.Time // when its agent started
+	Since   time.Time // when Status last changed, as this host saw it
 }
 
 // HostStatus is whether a host takes work.

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 	"sort"
@@ -352,6 +353,8 @@ func (s *Supervisor) publishHosts() []Host {
 			Name:      m.Name,
 			Labels:    m.Labels,
 			Status:    m.Status.String(),
+			Addr:      m.Addr,
+			Since:     cmp.Or(m.Since, m.Started),
 			Version:   m.Version,
 			Started:   m.Started,
 			Instances: count[m.Name],

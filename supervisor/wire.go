@@ -129,11 +129,14 @@ type TemplateSummary struct {
 
 // Host is the published status of a host (a Node).
 type Host struct {
-	Name    string       `json:"name"`
-	Labels  units.Labels `json:"labels,omitempty"`
-	Status  string       `json:"status"` // Ready, NotReady
-	Version string       `json:"version"`
-	Started time.Time    `json:"started"`
+	Name   string       `json:"name"`
+	Labels units.Labels `json:"labels,omitempty"`
+	Status string       `json:"status"`         // Ready, NotReady, Left
+	Addr   string       `json:"addr,omitempty"` // its gossip address; "" alone
+	// Since is when Status last changed, as the answering host saw it.
+	Since   time.Time `json:"since,omitzero"`
+	Version string    `json:"version"`
+	Started time.Time `json:"started"`
 	// Instances is the number of instances on the host.
 	Instances int `json:"instances"`
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -430,6 +431,18 @@ func (d *describer) host(w io.Writer, h supervisor.Host, instances []supervisor.
 	d.line(0, "Status:\t%s", orNone(h.Status))
 	d.line(0, "Version:\t%s", orNone(h.Version))
 	d.line(0, "Started:\t%s", d.p.timestamp(h.Started))
+	d.tw.Flush()
+	ready, reason, message := "True", "NodeReady", "the host answers gossip"
+	switch h.Status {
+	case "NotReady":
+		ready, reason, message = "Unknown", "NodeStatusUnknown", "the host stopped answering gossip"
+	case "Left":
+		ready, reason, message = "False", "NodeLeft", "the host left the cluster"
+	}
+	d.line(0, "Conditions:")
+	d.line(1, "Type\tStatus\tLastTransitionTime\tReason\tMessage")
+	d.line(1, "----\t------\t------------------\t------\t-------")
+	d.line(1, "Ready\t%s\t%s\t%s\t%s", ready, d.p.timestamp(cmp.Or(h.Since, h.Started)), reason, message)
 	d.tw.Flush()
 	d.line(0, "Instances:\t(%d in total)", len(instances))
 	if len(instances) > 0 {

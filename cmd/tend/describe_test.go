@@ -247,6 +247,10 @@ Labels:   disk=ssd
 Status:   Ready
 Version:  v0.1.0
 Started:  Fri, 23 Oct 2020 22:40:00 +0900
+Conditions:
+  Type   Status  LastTransitionTime               Reason     Message
+  ----   ------  ------------------               ------     -------
+  Ready  True    Fri, 23 Oct 2020 22:40:00 +0900  NodeReady  the host answers gossip
 Instances:           (1 in total)
   Name               Unit         Status   Restarts  Age
   ----               ----         ------   --------  ---
@@ -255,5 +259,27 @@ Events:
   Type    Reason    Age   From            Message
   ----    ------    ----  ----            -------
   Normal  Starting  11s   agent, edge-17  Starting tend agent.
+`)
+	// A host that stopped answering, as the seed's node whose network
+	// was cut (4.2.3).
+	h.Status, h.Since = "NotReady", time.Date(2020, 10, 24, 1, 2, 3, 0, kst)
+	b.Reset()
+	d.host(&b, h, nil, []supervisor.Event{seedEvent("Warning", "NodeNotReady", "1m", "1m", 1, "cluster", "Host edge-17 stopped answering")})
+	checkGolden(t, "describe node, not ready", b.String(), `
+Name:     edge-17
+Labels:   disk=ssd
+          zone=a
+Status:   NotReady
+Version:  v0.1.0
+Started:  Fri, 23 Oct 2020 22:40:00 +0900
+Conditions:
+  Type   Status   LastTransitionTime               Reason             Message
+  ----   ------   ------------------               ------             -------
+  Ready  Unknown  Sat, 24 Oct 2020 01:02:03 +0900  NodeStatusUnknown  the host stopped answering gossip
+Instances:  (0 in total)
+Events:
+  Type     Reason        Age   From     Message
+  ----     ------        ----  ----     -------
+  Warning  NodeNotReady  60s   cluster  Host edge-17 stopped answering
 `)
 }

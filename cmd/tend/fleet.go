@@ -206,7 +206,7 @@ func (m fleetMembers) Members() []supervisor.Member {
 		case cluster.Left:
 			st = supervisor.HostLeft
 		}
-		out = append(out, supervisor.Member{Name: h.Name, Labels: h.Labels, Status: st, Addr: h.Addr, Version: h.Version, Started: h.Started})
+		out = append(out, supervisor.Member{Name: h.Name, Labels: h.Labels, Status: st, Addr: h.Addr, Version: h.Version, Started: h.Started, Since: h.Since})
 	}
 	return out
 }

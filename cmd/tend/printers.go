@@ -284,17 +284,20 @@ func (p printer) jobDuration(u supervisor.Unit) string {
 	return humanDuration(end.Sub(u.StartTime))
 }
 
-// hostTable: NAME STATUS AGE VERSION, -o wide adding INSTANCES.
+// hostTable: NAME STATUS LABELS AGE VERSION (labels decide placement, so
+// they are shown without --show-labels), -o wide adding ADDRESS and
+// INSTANCES.
 func (p printer) hostTable(o getOptions) ([]string, func(supervisor.Host) []string) {
-	header := []string{"NAME", "STATUS", "AGE", "VERSION"}
+	header := []string{"NAME", "STATUS", "LABELS", "AGE", "VERSION"}
 	if o.wide() {
-		header = append(header, "INSTANCES")
+		header = append(header, "ADDRESS", "INSTANCES")
 	}
+	o.showLabels = false // the LABELS column is there already
 	header, labelCells := o.labelColumns(header)
 	return header, func(h supervisor.Host) []string {
-		row := []string{h.Name, orNone(h.Status), p.age(h.Started), orNone(h.Version)}
+		row := []string{h.Name, orNone(h.Status), labelsOrNone(h.Labels), p.age(h.Started), orNone(h.Version)}
 		if o.wide() {
-			row = append(row, strconv.Itoa(h.Instances))
+			row = append(row, orNone(h.Addr), strconv.Itoa(h.Instances))
 		}
 		return append(row, labelCells(h.Labels)...)
 	}

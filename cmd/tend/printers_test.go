@@ -222,18 +222,18 @@ ssd-monitor   1         1         0       79s     <none>              app=ssd-mo
 // The seed's `kubectl get node`, without ROLES.
 func TestHostTable(t *testing.T) {
 	hosts := []supervisor.Host{
-		{Name: "gke-kubia-default-pool-ca08bdd4-3775", Status: "NotReady", Started: ago(80 * time.Minute), Version: "v1.16.13-gke.401", Labels: units.Labels{"disk": "ssd"}},
+		{Name: "gke-kubia-default-pool-ca08bdd4-3775", Status: "NotReady", Started: ago(80 * time.Minute), Version: "v1.16.13-gke.401", Labels: units.Labels{"disk": "ssd"}, Addr: "10.0.0.3:7946"},
 		{Name: "gke-kubia-default-pool-ca08bdd4-b79f", Status: "Ready", Started: ago(80 * time.Minute), Version: "v1.16.13-gke.401", Instances: 2},
 	}
 	checkGolden(t, "get node", printTable(fetched{res: hostsRes, hosts: hosts}, getOptions{}), `
-NAME                                   STATUS     AGE   VERSION
-gke-kubia-default-pool-ca08bdd4-3775   NotReady   80m   v1.16.13-gke.401
-gke-kubia-default-pool-ca08bdd4-b79f   Ready      80m   v1.16.13-gke.401
+NAME                                   STATUS     LABELS     AGE   VERSION
+gke-kubia-default-pool-ca08bdd4-3775   NotReady   disk=ssd   80m   v1.16.13-gke.401
+gke-kubia-default-pool-ca08bdd4-b79f   Ready      <none>     80m   v1.16.13-gke.401
 `)
 	checkGolden(t, "get nodes --show-labels -o wide", printTable(fetched{res: hostsRes, hosts: hosts}, getOptions{showLabels: true, output: "wide"}), `
-NAME                                   STATUS     AGE   VERSION            INSTANCES   LABELS
-gke-kubia-default-pool-ca08bdd4-3775   NotReady   80m   v1.16.13-gke.401   0           disk=ssd
-gke-kubia-default-pool-ca08bdd4-b79f   Ready      80m   v1.16.13-gke.401   2           <none>
+NAME                                   STATUS     LABELS     AGE   VERSION            ADDRESS         INSTANCES
+gke-kubia-default-pool-ca08bdd4-3775   NotReady   disk=ssd   80m   v1.16.13-gke.401   10.0.0.3:7946   0
+gke-kubia-default-pool-ca08bdd4-b79f   Ready      <none>     80m   v1.16.13-gke.401   <none>          2
 `)
 }
 

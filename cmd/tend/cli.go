@@ -88,6 +88,7 @@ func init() {
 		{"logs", "Print the output of an instance", "Troubleshooting Commands", (*CLI).runLogs},
 		{"exec", "Run a command with an instance's environment, on its host", "Troubleshooting Commands", (*CLI).runExec},
 		{"agent", "Run the tend agent on this host", "Agent", (*CLI).runAgentVerb},
+		{"keygen", "Make the secrets of a new cluster", "Agent", (*CLI).runKeygen},
 		{"version", "Print the client and agent versions", "Other Commands", (*CLI).runVersion},
 		{"help", "Help about any command", "Other Commands", (*CLI).runHelp},
 	}

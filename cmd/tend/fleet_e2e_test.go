@@ -140,3 +140,31 @@ func runningOf(list []supervisor.Instance, host string) []string {
 	}
 	return out
 }
+
+// tend keygen makes a key the agent reads, and never overwrites one.
+func TestKeygen(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "keys")
+	r := tendCLI(t, "", nil, "keygen", dir)
+	if r.code != 0 || !strings.Contains(r.stdout, "gossip.key") {
+		t.Fatalf("keygen: %v", r)
+	}
+	keys, err := loadGossipKeys(dir)
+	if err != nil || len(keys) != 1 || len(keys[0]) != 32 {
+		t.Fatalf("keys: %d, %v", len(keys), err)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, gossipKeyFile)); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", fi.Mode())
+	}
+	if r := tendCLI(t, "", nil, "keygen", dir); r.code == 0 || !strings.Contains(r.stderr, "exists") {
+		t.Fatalf("second keygen: %v", r)
+	}
+	again, _ := loadGossipKeys(dir)
+	if string(again[0]) != string(keys[0]) {
+		t.Fatal("the key changed")
+	}
+	// A damaged key file is refused with its line.
+	os.WriteFile(filepath.Join(dir, gossipKeyFile), []byte("# k\nnot-base64!\n"), 0o600)
+	if _, err := loadGossipKeys(dir); err == nil || !strings.Contains(err.Error(), "gossip.key:2") {
+		t.Fatalf("bad key file: %v", err)
+	}
+}

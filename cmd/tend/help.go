@@ -43,6 +43,7 @@ var helpTexts = map[string]string{
 	"logs":     logsHelp,
 	"exec":     execHelp,
 	"version":  versionHelp,
+	"keygen":   keygenHelp,
 	"help":     "Help about any command.\n\nUsage:\n  tend help [COMMAND | resources]\n",
 }
 

@@ -1,7 +1,10 @@
 package cluster
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -24,7 +27,18 @@ const (
 	msgDigest byte = 'D' // a Digest: ask its origin for the entry
 	msgWant   byte = 'W' // wantMsg: send me these entries
 	msgItem   byte = 'I' // an Item
+	msgSum    byte = 'S' // sumMsg: what this host's catalog adds up to
 )
+
+// sumMsg is a host's catalog in one number, broadcast every sumEvery: a
+// host whose catalog adds up differently exchanges state with it at
+// once, so a change whose broadcasts were lost is repaired in seconds
+// rather than at the next push/pull.
+type sumMsg struct {
+	From string `json:"f"`
+	Addr string `json:"a"`
+	Sum  string `json:"s"`
+}
 
 // maxBroadcast is the most a broadcast may carry: memberlist sends
 // broadcasts inside 1400-byte UDP packets beside its own messages.
@@ -142,6 +156,10 @@ func (n *Node) takeEntry(e Entry) {
 		}
 	}
 	if applied {
+		// memberlist retransmits a broadcast a few times from its origin
+		// only; passing news on is the receivers' part (as serf does),
+		// or in a fleet of twenty most hosts would wait for a push/pull.
+		n.broadcastEntry(e)
 		signal(n.catalogChanged)
 		signal(n.saveCatalog)
 	}
@@ -194,6 +212,7 @@ func (n *Node) takeItem(it Item) {
 	}
 	n.clock.Observe(it.Stamp)
 	if n.state.merge(it) {
+		n.broadcastItem(it) // passed on, as entries are
 		signal(n.itemsChanged)
 	}
 }
@@ -228,6 +247,11 @@ func (n *Node) handle(b []byte) {
 		if json.Unmarshal(body, &it) == nil {
 			n.takeItem(it)
 		}
+	case msgSum:
+		var m sumMsg
+		if json.Unmarshal(body, &m) == nil {
+			n.takeSum(m)
+		}
 	}
 }
 
@@ -260,3 +284,58 @@ const tombstoneTTL = 7 * 24 * time.Hour
 // short enough that a host making thousands of short-lived job attempts
 // does not pile them up.
 const itemTombstoneTTL = 10 * time.Minute
+
+// sumEvery is how often a host broadcasts its catalog's sum.
+func sumEvery(p Profile) time.Duration {
+	switch p {
+	case ProfileLocal:
+		return 500 * time.Millisecond
+	case ProfileWAN:
+		return 15 * time.Second
+	}
+	return 2 * time.Second
+}
+
+// catalogSum adds the catalog up: the hash of its digests.
+func (n *Node) catalogSum() string {
+	h := sha256.New()
+	for _, d := range n.catalog.Digests() {
+		fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d\x00%s\x00%t\n", d.Name, d.Version, d.Stamp.Wall, d.Stamp.Logical, d.Origin, d.Deleted)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// summer broadcasts this host's catalog sum every sumEvery until the Node
+// stops.
+func (n *Node) summer() {
+	every := sumEvery(n.cfg.Profile)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+			msg := encode(msgSum, sumMsg{From: n.cfg.Name, Addr: n.Addr(), Sum: n.catalogSum()})
+			n.queue.QueueBroadcast(broadcast{name: "sum/" + n.cfg.Name, msg: msg})
+		}
+	}
+}
+
+// takeSum starts a state exchange with a host whose catalog adds up
+// differently, at most one every sumEvery.
+func (n *Node) takeSum(m sumMsg) {
+	if m.From == n.cfg.Name || m.Sum == n.catalogSum() {
+		return
+	}
+	n.mu.Lock()
+	due := time.Since(n.lastRepair) >= sumEvery(n.cfg.Profile)
+	if due {
+		n.lastRepair = time.Now()
+	}
+	closed := n.closed
+	n.mu.Unlock()
+	if due && !closed {
+		go n.ml.Join([]string{m.Addr}) // a join is a push/pull with that host
+	}
+}

@@ -228,3 +228,14 @@ func TestTheCatalogSurvivesARestart(t *testing.T) {
 		t.Fatalf("new stamp %v not after %v", e2.Stamp, e.Stamp)
 	}
 }
+
+// A change whose broadcasts were all lost is repaired by the catalog sums
+// in seconds, not at the next push/pull (turned off here).
+func TestALostChangeIsRepaired(t *testing.T) {
+	noPushPull := func(c *Config) { c.tune = func(m *memberlist.Config) { m.PushPullInterval = 0 } }
+	nodes := cluster3(t, noPushPull)
+	nodes[0].Catalog().Set("quiet", []byte("never broadcast")) // as if every packet were lost
+	for _, n := range nodes[1:] {
+		waitFor(t, n.Self()+" repaired", func() bool { s, ok := specOf(n, "quiet"); return ok && s == "never broadcast" })
+	}
+}

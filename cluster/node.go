@@ -82,11 +82,14 @@ type Node struct {
 	meta    []byte               // this host's node meta
 	labels  units.Labels
 	closed  bool
+	// lastRepair is when a catalog sum last started a state exchange.
+	lastRepair time.Time
 
 	changed  chan struct{}
 	stop     chan struct{}
 	done     chan struct{}
 	saved    chan struct{} // closed when the saver has ended
+	summed   chan struct{} // closed when the summer has ended
 	stopOnce sync.Once
 	once     sync.Once
 }
@@ -164,6 +167,7 @@ func New(cfg Config) (*Node, error) {
 		saveCatalog:    make(chan struct{}, 1),
 		done:           make(chan struct{}),
 		saved:          make(chan struct{}),
+		summed:         make(chan struct{}),
 	}
 
 	n.clock = NewHLC(nil)
@@ -204,6 +208,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	go n.joiner()
 	go n.saver()
+	go func() { n.summer(); close(n.summed) }()
 	return n, nil
 }
 
@@ -313,6 +318,7 @@ func (n *Node) stopJoining() {
 		close(n.stop)
 		<-n.done
 		<-n.saved
+		<-n.summed
 	})
 }
 

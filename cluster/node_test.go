@@ -50,7 +50,7 @@ func start(t *testing.T, name string, mod func(*Config)) *Node {
 }
 
 // freePort is a port free for both TCP and UDP on 127.0.0.1 just now.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	for range 50 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -173,14 +173,19 @@ func (n *Node) takeDigest(d Digest) {
 	n.ask(d.Origin, []string{d.Name})
 }
 
-// ask sends host a want for names, off memberlist's goroutine.
-func (n *Node) ask(host string, names []string) {
-	var to *memberlist.Node
+// member is the live member named host, or nil.
+func (n *Node) member(host string) *memberlist.Node {
 	for _, m := range n.ml.Members() {
 		if m.Name == host {
-			to = m
+			return m
 		}
 	}
+	return nil
+}
+
+// ask sends host a want for names, off memberlist's goroutine.
+func (n *Node) ask(host string, names []string) {
+	to := n.member(host)
 	if to == nil {
 		return // it is gone; a push/pull with anyone else repairs this
 	}
@@ -190,12 +195,7 @@ func (n *Node) ask(host string, names []string) {
 
 // answer sends the entries a host wants.
 func (n *Node) answer(w wantMsg) {
-	var to *memberlist.Node
-	for _, m := range n.ml.Members() {
-		if m.Name == w.From {
-			to = m
-		}
-	}
+	to := n.member(w.From)
 	if to == nil {
 		return
 	}

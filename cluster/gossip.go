@@ -213,7 +213,11 @@ func (n *Node) takeItem(it Item) {
 	n.clock.Observe(it.Stamp)
 	if n.state.merge(it) {
 		n.broadcastItem(it) // passed on, as entries are
-		signal(n.itemsChanged)
+		if it.Key == labelsKey {
+			n.notify() // a host's labels: membership news
+		} else {
+			signal(n.itemsChanged)
+		}
 	}
 }
 

@@ -49,6 +49,14 @@ func (s *hostState) merge(it Item) bool {
 	return true
 }
 
+// get returns host's item key, tombstone or not.
+func (s *hostState) get(host, key string) (Item, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, ok := s.hosts[host][key]
+	return it, ok
+}
+
 // items returns the live items of every host but skip, sorted by host
 // then key.
 func (s *hostState) items(skip string) []Item {

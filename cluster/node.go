@@ -50,6 +50,8 @@ type Host struct {
 	Started time.Time
 	// Since is when this host last saw Status change.
 	Since time.Time
+
+	overflow bool // its labels are its labelsKey item
 }
 
 // A Node is this host's member of the cluster: memberlist with tend's
@@ -105,18 +107,28 @@ type meta struct {
 	Version string       `json:"v,omitempty"`
 	Started int64        `json:"s,omitempty"` // Unix ms
 	Labels  units.Labels `json:"l,omitempty"`
+	// Overflow: the labels did not fit; they are the host's state item
+	// labelsKey instead.
+	Overflow bool `json:"lx,omitempty"`
 }
 
-func encodeMeta(version string, started time.Time, labels units.Labels) ([]byte, error) {
-	b, err := json.Marshal(meta{Version: version, Started: started.UnixMilli(), Labels: labels})
-	if err != nil {
-		return nil, err
+// labelsKey is the host-state item that carries labels too many for the
+// metadata.
+const labelsKey = "labels"
+
+// encodeMeta makes the metadata, with the labels in it when they fit and
+// overflow set when they do not: nothing is ever cut short.
+func encodeMeta(version string, started time.Time, labels units.Labels) (b []byte, overflow bool, err error) {
+	m := meta{Version: version, Started: started.UnixMilli(), Labels: labels}
+	if b, err = json.Marshal(m); err != nil || len(b) <= memberlist.MetaMaxSize {
+		return b, false, err
 	}
-	if len(b) > memberlist.MetaMaxSize {
-		return nil, fmt.Errorf("host labels take %d bytes of gossip metadata; at most %d fit with the rest (%s)",
-			len(b), memberlist.MetaMaxSize, labels)
+	m.Labels, m.Overflow = nil, true
+	b, err = json.Marshal(m)
+	if err == nil && len(b) > memberlist.MetaMaxSize {
+		err = fmt.Errorf("gossip metadata of %d bytes, at most %d", len(b), memberlist.MetaMaxSize)
 	}
-	return b, nil
+	return b, true, err
 }
 
 // New starts this host's member and begins joining cfg.Join and the
@@ -141,7 +153,7 @@ func New(cfg Config) (*Node, error) {
 	if len(cfg.ClusterName) > 255 {
 		return nil, fmt.Errorf("cluster name: %d bytes, at most 255", len(cfg.ClusterName))
 	}
-	m, err := encodeMeta(cfg.Version, cfg.Started, cfg.Labels)
+	m, overflow, err := encodeMeta(cfg.Version, cfg.Started, cfg.Labels)
 	if err != nil {
 		return nil, err
 	}
@@ -206,6 +218,9 @@ func New(cfg Config) (*Node, error) {
 	if n.ml, err = memberlist.Create(mc); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	if overflow {
+		n.setLabelsItem(cfg.Labels)
+	}
 	go n.joiner()
 	go n.saver()
 	go func() { n.summer(); close(n.summed) }()
@@ -231,7 +246,17 @@ func (n *Node) Hosts() []Host {
 	defer n.mu.Unlock()
 	out := make([]Host, 0, len(n.hosts)+1)
 	for _, h := range n.hosts {
-		out = append(out, *h)
+		c := *h
+		if c.overflow && c.Name != n.cfg.Name {
+			// Until the item comes, the labels it had before.
+			if it, ok := n.state.get(c.Name, labelsKey); ok && it.Data != nil {
+				var l units.Labels
+				if json.Unmarshal(it.Data, &l) == nil {
+					c.Labels = l
+				}
+			}
+		}
+		out = append(out, c)
 	}
 	if _, ok := n.hosts[n.cfg.Name]; !ok {
 		out = append(out, Host{Name: n.cfg.Name, Labels: n.labels, Status: Ready, Version: n.cfg.Version, Started: n.cfg.Started})
@@ -254,9 +279,15 @@ func (n *Node) notify() {
 // SetLabels sets this host's labels and tells the others. It does not
 // wait for them to hear it.
 func (n *Node) SetLabels(l units.Labels) error {
-	m, err := encodeMeta(n.cfg.Version, n.cfg.Started, l)
+	m, overflow, err := encodeMeta(n.cfg.Version, n.cfg.Started, l)
 	if err != nil {
 		return err
+	}
+	// The item before the metadata that points to it.
+	if overflow {
+		n.setLabelsItem(l)
+	} else if _, ok := n.state.get(n.cfg.Name, labelsKey); ok {
+		n.SetItem(labelsKey, nil)
 	}
 	n.mu.Lock()
 	n.meta, n.labels = m, l.Clone()
@@ -269,6 +300,11 @@ func (n *Node) SetLabels(l units.Labels) error {
 	// the change is known locally at once either way.
 	go n.ml.UpdateNode(time.Second)
 	return nil
+}
+
+func (n *Node) setLabelsItem(l units.Labels) {
+	data, _ := json.Marshal(l)
+	n.SetItem(labelsKey, data)
 }
 
 // Join joins the cluster through any of addrs, now; it returns how many
@@ -431,7 +467,10 @@ func (n *Node) seen(node *memberlist.Node, status Status) {
 	h.Status = status
 	h.Addr = node.Address()
 	if status == Ready && len(node.Meta) > 0 {
-		h.Labels, h.Version, h.Started = m.Labels, m.Version, time.UnixMilli(m.Started)
+		h.Version, h.Started, h.overflow = m.Version, time.UnixMilli(m.Started), m.Overflow
+		if !m.Overflow {
+			h.Labels = m.Labels
+		}
 	}
 	if node.Name == n.cfg.Name {
 		h.Labels = n.labels

@@ -134,19 +134,28 @@ func TestLeftAndDeadAreToldApart(t *testing.T) {
 	})
 }
 
-func TestLabelsThatDoNotFitAreRefused(t *testing.T) {
+// Labels that do not fit in memberlist's 512 bytes of metadata travel as
+// host state: every host sees them whole, none cut short.
+func TestLabelsThatDoNotFitTravelAsState(t *testing.T) {
 	a := start(t, "a", nil)
+	b := start(t, "b", func(c *Config) { c.Join = []string{a.Addr()} })
 	big := units.Labels{}
 	for k := range 40 {
 		big[fmt.Sprintf("label-%02d", k)] = strings.Repeat("v", 10)
 	}
-	err := a.SetLabels(big)
-	if err == nil || !strings.Contains(err.Error(), "at most 512 fit") {
-		t.Fatalf("SetLabels of %d labels: %v", len(big), err)
+	if err := a.SetLabels(big); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := New(Config{Name: "x", Bind: "127.0.0.1:0", Labels: big, StateDir: t.TempDir()}); err == nil {
-		t.Fatal("New with labels that do not fit")
+	waitHosts(t, b, "a's 40 labels", func(hs map[string]Host) bool { return hs["a"].Labels.Equal(big) })
+	// Back to a few: they are in the metadata again.
+	if err := a.SetLabels(units.Labels{"zone": "a"}); err != nil {
+		t.Fatal(err)
 	}
+	waitHosts(t, b, "a's one label", func(hs map[string]Host) bool { return hs["a"].Labels.Equal(units.Labels{"zone": "a"}) })
+	// A host that starts with too many labels, too.
+	c := start(t, "c", func(c *Config) { c.Labels = big; c.Join = []string{a.Addr()} })
+	waitHosts(t, a, "c's 40 labels", func(hs map[string]Host) bool { return hs["c"].Labels.Equal(big) })
+	_ = c
 }
 
 func TestStrangersCannotJoin(t *testing.T) {

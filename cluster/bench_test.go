@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-metrics"
 
 	"github.com/tendhq/tend/units"
 )
@@ -136,4 +139,52 @@ func BenchmarkDeathDetection(b *testing.B) {
 			b.ReportMetric(pct(took, 0.99), "max-ms")
 		})
 	}
+}
+
+// BenchmarkGossipAtRest: the bytes a host sends a second with nothing
+// changing, 20 hosts, 200 units in the catalog and 50 instance summaries
+// per host (1000 in the fleet), from memberlist's own counters (UDP
+// gossip and probes, TCP push/pull).
+func BenchmarkGossipAtRest(b *testing.B) {
+	const n, unitsN, perHost = 20, 200, 50
+	nodes := fleetOf(b, n)
+	spec := []byte(strings.Repeat("# a unit file of about three hundred bytes\n", 7))
+	for k := range unitsN {
+		nodes[k%n].SetUnit(fmt.Sprintf("unit-%03d", k), spec)
+	}
+	summary := []byte(strings.Repeat("s", 200))
+	for _, nd := range nodes {
+		for k := range perHost {
+			nd.SetItem(fmt.Sprintf("i/%s-%02d", nd.Self(), k), summary)
+		}
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for _, nd := range nodes {
+		for len(nd.Catalog().Entries()) < unitsN || len(nd.Items()) < (n-1)*perHost {
+			if time.Now().After(deadline) {
+				b.Fatalf("%s has %d units and %d items", nd.Self(), len(nd.Catalog().Entries()), len(nd.Items()))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	time.Sleep(3 * time.Second) // the broadcasts of the changes die out
+	var perSec float64
+	for b.Loop() {
+		sink := metrics.NewInmemSink(time.Hour, time.Hour)
+		cfg := metrics.DefaultConfig("bench")
+		cfg.EnableHostname, cfg.EnableRuntimeMetrics = false, false
+		metrics.NewGlobal(cfg, sink)
+		const window = 20 * time.Second
+		time.Sleep(window)
+		var sent float64
+		for _, iv := range sink.Data() {
+			for name, c := range iv.Counters {
+				if strings.Contains(name, "udp.sent") || strings.Contains(name, "tcp.sent") {
+					sent += c.Sum
+				}
+			}
+		}
+		perSec = sent / window.Seconds() / n
+	}
+	b.ReportMetric(perSec, "B/s-per-host")
 }

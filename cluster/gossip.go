@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -28,7 +29,34 @@ const (
 	msgWant   byte = 'W' // wantMsg: send me these entries
 	msgItem   byte = 'I' // an Item
 	msgSum    byte = 'S' // sumMsg: what this host's catalog adds up to
+	msgWantI  byte = 'X' // wantItemsMsg: send me these items
+	msgBatch  byte = 'B' // batchMsg: entries and items asked for
 )
+
+// itemKey names an item.
+type itemKey struct {
+	Host string `json:"h"`
+	Key  string `json:"k"`
+}
+
+type wantItemsMsg struct {
+	From string    `json:"f"`
+	Keys []itemKey `json:"k"`
+}
+
+// batchMsg answers wants: the entries and items asked for.
+type batchMsg struct {
+	Entries []Entry `json:"e,omitempty"`
+	Items   []Item  `json:"i,omitempty"`
+}
+
+// itemDigest is an item without its data.
+type itemDigest struct {
+	Host    string `json:"h"`
+	Key     string `json:"k"`
+	Stamp   Stamp  `json:"t"`
+	Deleted bool   `json:"d,omitempty"`
+}
 
 // sumMsg is a host's catalog in one number, broadcast every sumEvery: a
 // host whose catalog adds up differently exchanges state with it at
@@ -49,10 +77,14 @@ type wantMsg struct {
 	Names []string `json:"n"`
 }
 
-// fullState is what a push/pull exchanges.
-type fullState struct {
-	Entries []Entry `json:"e,omitempty"`
-	Items   []Item  `json:"i,omitempty"`
+// digestState is what a push/pull exchanges: what each side has, without
+// the unit files and the summaries themselves, which a side that lacks
+// them then asks for. A push/pull with a 20-host fleet of 200 units and
+// 1000 instances carried 400 KB each way when it carried everything.
+type digestState struct {
+	From    string       `json:"f"`
+	Entries []Digest     `json:"e,omitempty"`
+	Items   []itemDigest `json:"i,omitempty"`
 }
 
 // broadcast is a message for memberlist's queue; a newer one for the
@@ -144,8 +176,10 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// takeEntry merges an entry heard from another host.
-func (n *Node) takeEntry(e Entry) {
+// takeEntry merges an entry heard from another host; relay passes it on
+// when it was news (a broadcast's; what was fetched is not news to the
+// others).
+func (n *Node) takeEntry(e Entry, relay bool) {
 	applied, c := n.catalog.Merge(e)
 	if c != nil {
 		n.log.Warn("two definitions of a unit were made at once; the later wins",
@@ -159,7 +193,9 @@ func (n *Node) takeEntry(e Entry) {
 		// memberlist retransmits a broadcast a few times from its origin
 		// only; passing news on is the receivers' part (as serf does),
 		// or in a fleet of twenty most hosts would wait for a push/pull.
-		n.broadcastEntry(e)
+		if relay {
+			n.broadcastEntry(e)
+		}
 		signal(n.catalogChanged)
 		signal(n.saveCatalog)
 	}
@@ -173,14 +209,22 @@ func (n *Node) takeDigest(d Digest) {
 	n.ask(d.Origin, []string{d.Name})
 }
 
-// member is the live member named host, or nil.
+// member is a node to send to for the Ready host named host, or nil. It
+// is made from the address memberlist's events gave (Members' nodes are
+// memberlist's own, changed under its lock: reading them races).
 func (n *Node) member(host string) *memberlist.Node {
-	for _, m := range n.ml.Members() {
-		if m.Name == host {
-			return m
-		}
+	n.mu.Lock()
+	h := n.hosts[host]
+	var addr string
+	if h != nil && h.Status == Ready {
+		addr = h.Addr
 	}
-	return nil
+	n.mu.Unlock()
+	ip, port, err := splitHostPort("peer", addr)
+	if addr == "" || err != nil {
+		return nil
+	}
+	return &memberlist.Node{Name: host, Addr: net.ParseIP(ip), Port: uint16(port)}
 }
 
 // ask sends host a want for names, off memberlist's goroutine.
@@ -199,20 +243,43 @@ func (n *Node) answer(w wantMsg) {
 	if to == nil {
 		return
 	}
+	var b batchMsg
 	for _, name := range w.Names {
 		if e, ok := n.catalog.Get(name); ok {
-			go n.ml.SendReliable(to, encode(msgEntry, e))
+			b.Entries = append(b.Entries, e)
 		}
+	}
+	if len(b.Entries) > 0 {
+		go n.ml.SendReliable(to, encode(msgBatch, b))
 	}
 }
 
-func (n *Node) takeItem(it Item) {
+// answerItems sends the items a host wants.
+func (n *Node) answerItems(w wantItemsMsg) {
+	to := n.member(w.From)
+	if to == nil {
+		return
+	}
+	var b batchMsg
+	for _, k := range w.Keys {
+		if it, ok := n.state.get(k.Host, k.Key); ok {
+			b.Items = append(b.Items, it)
+		}
+	}
+	if len(b.Items) > 0 {
+		go n.ml.SendReliable(to, encode(msgBatch, b))
+	}
+}
+
+func (n *Node) takeItem(it Item, relay bool) {
 	if it.Host == n.cfg.Name {
 		return // what others say of this host is old news
 	}
 	n.clock.Observe(it.Stamp)
 	if n.state.merge(it) {
-		n.broadcastItem(it) // passed on, as entries are
+		if relay {
+			n.broadcastItem(it) // passed on, as entries are
+		}
 		if it.Key == labelsKey {
 			n.notify() // a host's labels: membership news
 		} else {
@@ -234,7 +301,7 @@ func (n *Node) handle(b []byte) {
 	case msgEntry:
 		var e Entry
 		if json.Unmarshal(body, &e) == nil {
-			n.takeEntry(e)
+			n.takeEntry(e, true)
 		}
 	case msgDigest:
 		var d Digest
@@ -249,7 +316,22 @@ func (n *Node) handle(b []byte) {
 	case msgItem:
 		var it Item
 		if json.Unmarshal(body, &it) == nil {
-			n.takeItem(it)
+			n.takeItem(it, true)
+		}
+	case msgWantI:
+		var w wantItemsMsg
+		if json.Unmarshal(body, &w) == nil {
+			n.answerItems(w)
+		}
+	case msgBatch:
+		var bm batchMsg
+		if json.Unmarshal(body, &bm) == nil {
+			for _, e := range bm.Entries {
+				n.takeEntry(e, false)
+			}
+			for _, it := range bm.Items {
+				n.takeItem(it, false)
+			}
 		}
 	case msgSum:
 		var m sumMsg
@@ -259,24 +341,65 @@ func (n *Node) handle(b []byte) {
 	}
 }
 
-// localState is this host's side of a push/pull: everything.
+// localState is this host's side of a push/pull: the digests of all it
+// has.
 func (n *Node) localState() []byte {
-	b, _ := json.Marshal(fullState{Entries: n.catalog.Entries(), Items: n.state.all("")})
+	st := digestState{From: n.cfg.Name, Entries: n.catalog.Digests()}
+	for _, it := range n.state.all("") {
+		st.Items = append(st.Items, itemDigest{Host: it.Host, Key: it.Key, Stamp: it.Stamp, Deleted: it.Data == nil})
+	}
+	b, _ := json.Marshal(st)
 	return b
 }
 
-// mergeState takes the other side of a push/pull.
+// mergeState takes the other side of a push/pull: removals it can apply
+// at once, the rest it asks the other side for.
 func (n *Node) mergeState(b []byte) {
-	var st fullState
-	if json.Unmarshal(b, &st) != nil {
+	var st digestState
+	if json.Unmarshal(b, &st) != nil || st.From == n.cfg.Name {
 		return
 	}
-	for _, e := range st.Entries {
-		n.takeEntry(e)
+	var names []string
+	for _, d := range st.Entries {
+		if !d.Newer(n.catalogEntry(d.Name)) {
+			continue
+		}
+		if d.Deleted {
+			n.takeEntry(Entry{Name: d.Name, Stamp: d.Stamp, Origin: d.Origin, Deleted: true}, false)
+		} else {
+			names = append(names, d.Name)
+		}
 	}
-	for _, it := range st.Items {
-		n.takeItem(it)
+	var keys []itemKey
+	for _, d := range st.Items {
+		if d.Host == n.cfg.Name {
+			continue
+		}
+		if old, ok := n.state.get(d.Host, d.Key); ok && !old.Stamp.Before(d.Stamp) {
+			continue
+		}
+		if d.Deleted {
+			n.takeItem(Item{Host: d.Host, Key: d.Key, Stamp: d.Stamp}, false)
+		} else {
+			keys = append(keys, itemKey{Host: d.Host, Key: d.Key})
+		}
 	}
+	if len(names) > 0 {
+		n.ask(st.From, names)
+	}
+	if len(keys) > 0 {
+		if to := n.member(st.From); to != nil {
+			go n.ml.SendReliable(to, encode(msgWantI, wantItemsMsg{From: n.cfg.Name, Keys: keys}))
+		}
+	}
+}
+
+// catalogEntry is the catalog's entry of name, or nil.
+func (n *Node) catalogEntry(name string) *Entry {
+	if e, ok := n.catalog.Get(name); ok {
+		return &e
+	}
+	return nil
 }
 
 // tombstoneTTL is how long a deleted unit's tombstone is kept: a host

@@ -318,11 +318,13 @@ func (n *Node) Leave(timeout time.Duration) error {
 	n.stopJoining()
 	msg := append([]byte{msgLeaving}, n.cfg.Name...)
 	var wg sync.WaitGroup
-	for _, m := range n.ml.Members() {
-		if m.Name == n.cfg.Name {
+	for _, h := range n.Hosts() {
+		if h.Name == n.cfg.Name {
 			continue
 		}
-		wg.Go(func() { n.ml.SendReliable(m, msg) })
+		if to := n.member(h.Name); to != nil {
+			wg.Go(func() { n.ml.SendReliable(to, msg) })
+		}
 	}
 	wait := make(chan struct{})
 	go func() { wg.Wait(); close(wait) }()

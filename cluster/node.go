@@ -87,13 +87,17 @@ type Node struct {
 	// lastRepair is when a catalog sum last started a state exchange.
 	lastRepair time.Time
 
-	changed  chan struct{}
-	stop     chan struct{}
-	done     chan struct{}
-	saved    chan struct{} // closed when the saver has ended
-	summed   chan struct{} // closed when the summer has ended
-	stopOnce sync.Once
-	once     sync.Once
+	changed chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	saved   chan struct{} // closed when the saver has ended
+	summed  chan struct{} // closed when the summer has ended
+	// joined is closed once the first join has succeeded, or at once
+	// when there is nobody to join.
+	joined     chan struct{}
+	joinedOnce sync.Once
+	stopOnce   sync.Once
+	once       sync.Once
 }
 
 // Messages between tend's nodes, each a type byte and a payload.
@@ -180,6 +184,7 @@ func New(cfg Config) (*Node, error) {
 		done:           make(chan struct{}),
 		saved:          make(chan struct{}),
 		summed:         make(chan struct{}),
+		joined:         make(chan struct{}),
 	}
 
 	n.clock = NewHLC(nil)
@@ -236,6 +241,11 @@ func (n *Node) numMembers() int {
 
 // Addr is the address the other hosts reach this one at.
 func (n *Node) Addr() string { return n.ml.LocalNode().Address() }
+
+// Joined is closed once this host has joined a peer (or found nobody to
+// join). A join exchanges state with the peer; what this host then asks
+// for arrives shortly after.
+func (n *Node) Joined() <-chan struct{} { return n.joined }
 
 // Self is this host's name.
 func (n *Node) Self() string { return n.cfg.Name }
@@ -388,11 +398,13 @@ func (n *Node) joiner() {
 					n.log.Info("joined the cluster", "host", n.cfg.Name, "answered", got, "of", len(addrs))
 				}
 				joined = true
+				n.joinedOnce.Do(func() { close(n.joined) })
 			case !joined:
 				n.log.Warn("no peer answered; trying again", "peers", addrs, "err", err)
 			}
 		} else if len(n.cfg.Join) == 0 {
 			joined = true // nobody to join: a cluster of one, until someone joins it
+			n.joinedOnce.Do(func() { close(n.joined) })
 		}
 		switch {
 		case !joined && wait < rejoin:

@@ -236,6 +236,9 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 	defer stopLoop()
 	var wg sync.WaitGroup
 	loopDone := make(chan error, 1)
+	if a.fleet != nil {
+		a.fleet.settle(5 * time.Second)
+	}
 	wg.Go(func() { loopDone <- a.sup.Run(loopCtx) })
 
 	watchCtx, stopWatch := context.WithCancel(context.Background())

@@ -116,6 +116,31 @@ func openFleet(cfg supervisor.Config, dir *supervisor.DirCatalog, version string
 	return &fleet{node: node, dir: dir, log: log, seen: map[string]bool{}}, nil
 }
 
+// settle waits, for at most within, until this host has joined a peer and
+// the state it asked for has stopped arriving: a host that planned before
+// it knew of the others' instances would start every replica itself, then
+// stop the duplicates.
+func (f *fleet) settle(within time.Duration) {
+	deadline := time.After(within)
+	select {
+	case <-f.node.Joined():
+	case <-deadline:
+		f.log.Warn("no peer answered yet; planning without the others' instances")
+		return
+	}
+	for {
+		select {
+		case <-f.node.ItemsChanged():
+		case <-f.node.CatalogChanged():
+			f.syncRemote()
+		case <-time.After(200 * time.Millisecond):
+			return
+		case <-deadline:
+			return
+		}
+	}
+}
+
 // Run keeps the unit directory and the fleet's catalog in step until ctx
 // ends.
 func (f *fleet) Run(ctx context.Context) {

@@ -5,6 +5,7 @@ package main
 // answers for the whole fleet.
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tendhq/tend/supervisor"
 )
@@ -166,5 +168,74 @@ func TestKeygen(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, gossipKeyFile), []byte("# k\nnot-base64!\n"), 0o600)
 	if _, err := loadGossipKeys(dir); err == nil || !strings.Contains(err.Error(), "gossip.key:2") {
 		t.Fatalf("bad key file: %v", err)
+	}
+}
+
+// A host that comes back to a running fleet learns of the others'
+// instances before its first pass: it starts no replica that it would
+// then stop as a duplicate.
+func TestAReturningHostStartsNoDuplicates(t *testing.T) {
+	fleet := startFleet(t, 2)
+	a, b := fleet[0], fleet[1]
+	path := filepath.Join(a.dir, "web.toml")
+	writeFile(t, path, a.helperUnit("replicated", "replicas = 2", "app = \"web\"", "sleep"))
+	a.tend("apply", "-f", path)
+	running := func(x *agent) int {
+		n := 0
+		for _, in := range x.instances("-l", "app=web") {
+			if in.Status == "Running" {
+				n++
+			}
+		}
+		return n
+	}
+	a.eventually("two running", func() (bool, string) { return running(a) == 2, a.tend("get", "po", "-o", "wide") })
+	// h1 stops; h0 runs both slots meanwhile.
+	b.signal(syscall.SIGTERM)
+	b.wait()
+	a.eventually("both slots on h0", func() (bool, string) {
+		return len(runningOf(a.instances("-l", "app=web"), "h0")) == 2, a.tend("get", "po", "-o", "wide")
+	})
+	// h1 comes back, its unit directory still holding web. The first
+	// peer it tries accepts the connection and never answers, so its join
+	// takes a second (the local profile's TCP timeout): long after it
+	// would have planned, had it not waited.
+	hole, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	go func() {
+		for {
+			conn, err := hole.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+		}
+	}()
+	cfgPath := filepath.Join(b.dir, ".tend", "tend.toml")
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, cfgPath, strings.Replace(string(cfg), "join = [", fmt.Sprintf("join = [%q, ", hole.Addr().String()), 1))
+	back := time.Now()
+	b2 := startAgent(t, b.dir, "")
+	// The fleet settles at two again (h1's own instance, older than the
+	// one h0 started for it, runs again and h0's goes), and h1 made none.
+	b2.eventually("two running, seen from h1 and from h0", func() (bool, string) {
+		return running(b2) == 2 && running(a) == 2 && len(b2.instances("-l", "app=web")) == 2, b2.tend("get", "po", "-o", "wide")
+	})
+	var evs struct {
+		Items []supervisor.Event `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(b2.tend("get", "events", "-o", "json")), &evs); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs.Items {
+		if e.Reason == "SuccessfulCreate" && !e.Last.Before(back) {
+			t.Fatalf("the returning host created an instance: %+v", e)
+		}
 	}
 }

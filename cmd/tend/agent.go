@@ -23,6 +23,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/units"
 )
 
 const agentUsage = `Run the tend agent: supervise this host's units until SIGTERM.
@@ -195,6 +196,7 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 		return nil, err
 	}
 	version.Host = cfg.Name
+	cfg.Labels = withBuiltinLabels(cfg.Labels, cfg.Name, log)
 	var members supervisor.Membership
 	var peers supervisor.Summaries
 	if cfg.Cluster.Enabled() {
@@ -363,4 +365,21 @@ func withProfiles(api http.Handler) http.Handler {
 	mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
 	return mux
+}
+
+// withBuiltinLabels adds the labels every host has, as every Kubernetes
+// node has kubernetes.io/hostname, os and arch, under the configuration's
+// own (which win). A host name that is no valid label value is left out,
+// with a warning.
+func withBuiltinLabels(l units.Labels, host string, log *slog.Logger) units.Labels {
+	out := units.Labels{"tend.io/os": runtime.GOOS, "tend.io/arch": runtime.GOARCH}
+	if err := units.ValidateLabelValue(host); err == nil {
+		out["tend.io/hostname"] = host
+	} else {
+		log.Warn("the host name is no label value; no tend.io/hostname label", "host", host, "err", err)
+	}
+	for k, v := range l {
+		out[k] = v
+	}
+	return out
 }

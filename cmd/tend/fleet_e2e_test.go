@@ -98,6 +98,10 @@ func TestFleetSharesUnitsAndInstances(t *testing.T) {
 			return m["h0"] == 1 && m["h1"] == 1 && m["h2"] == 1, fmt.Sprint(m)
 		})
 	}
+	// Every host has its built-in labels.
+	if hosts := b.tend("get", "hosts"); !strings.Contains(hosts, "tend.io/hostname=h2") || !strings.Contains(hosts, "tend.io/os=linux") {
+		t.Fatalf("built-in labels:\n%s", hosts)
+	}
 	wide := b.tend("get", "po", "-l", "app=web", "-o", "wide")
 	for _, h := range []string{"h0", "h1", "h2"} {
 		if !strings.Contains(wide, " "+h) {

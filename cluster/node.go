@@ -8,6 +8,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -42,8 +43,11 @@ func (s Status) String() string {
 
 // Host is one host of the cluster as this one knows it.
 type Host struct {
-	Name    string
-	Addr    string // gossip address, host:port
+	Name string
+	Addr string // gossip address, host:port
+	// API is the address of its inter-host API, host:port; "" when it
+	// serves none.
+	API     string
 	Labels  units.Labels
 	Status  Status
 	Version string
@@ -108,9 +112,12 @@ const (
 // meta is what a host tells the others in memberlist's node metadata,
 // which is at most memberlist.MetaMaxSize (512) bytes.
 type meta struct {
-	Version string       `json:"v,omitempty"`
-	Started int64        `json:"s,omitempty"` // Unix ms
-	Labels  units.Labels `json:"l,omitempty"`
+	Version string `json:"v,omitempty"`
+	Started int64  `json:"s,omitempty"` // Unix ms
+	// API is the inter-host API's address; ":port" when it listens on a
+	// wildcard address, for the gossip address's IP.
+	API    string       `json:"a,omitempty"`
+	Labels units.Labels `json:"l,omitempty"`
 	// Overflow: the labels did not fit; they are the host's state item
 	// labelsKey instead.
 	Overflow bool `json:"lx,omitempty"`
@@ -122,8 +129,8 @@ const labelsKey = "labels"
 
 // encodeMeta makes the metadata, with the labels in it when they fit and
 // overflow set when they do not: nothing is ever cut short.
-func encodeMeta(version string, started time.Time, labels units.Labels) (b []byte, overflow bool, err error) {
-	m := meta{Version: version, Started: started.UnixMilli(), Labels: labels}
+func encodeMeta(version, api string, started time.Time, labels units.Labels) (b []byte, overflow bool, err error) {
+	m := meta{Version: version, API: api, Started: started.UnixMilli(), Labels: labels}
 	if b, err = json.Marshal(m); err != nil || len(b) <= memberlist.MetaMaxSize {
 		return b, false, err
 	}
@@ -133,6 +140,30 @@ func encodeMeta(version string, started time.Time, labels units.Labels) (b []byt
 		err = fmt.Errorf("gossip metadata of %d bytes, at most %d", len(b), memberlist.MetaMaxSize)
 	}
 	return b, true, err
+}
+
+// metaAPI is how the metadata gives the inter-host API's address: a
+// wildcard host is left for the peers to fill in with the gossip IP.
+func metaAPI(addr string) (string, error) {
+	if addr == "" {
+		return "", nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("cluster.api %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		return ":" + port, nil
+	}
+	return addr, nil
+}
+
+// apiAddr is a host's API address from its metadata and gossip IP.
+func apiAddr(api string, gossipIP net.IP) string {
+	if strings.HasPrefix(api, ":") && gossipIP != nil {
+		return net.JoinHostPort(gossipIP.String(), api[1:])
+	}
+	return api
 }
 
 // New starts this host's member and begins joining cfg.Join and the
@@ -157,7 +188,11 @@ func New(cfg Config) (*Node, error) {
 	if len(cfg.ClusterName) > 255 {
 		return nil, fmt.Errorf("cluster name: %d bytes, at most 255", len(cfg.ClusterName))
 	}
-	m, overflow, err := encodeMeta(cfg.Version, cfg.Started, cfg.Labels)
+	api, err := metaAPI(cfg.API)
+	if err != nil {
+		return nil, err
+	}
+	m, overflow, err := encodeMeta(cfg.Version, api, cfg.Started, cfg.Labels)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +324,8 @@ func (n *Node) notify() {
 // SetLabels sets this host's labels and tells the others. It does not
 // wait for them to hear it.
 func (n *Node) SetLabels(l units.Labels) error {
-	m, overflow, err := encodeMeta(n.cfg.Version, n.cfg.Started, l)
+	api, _ := metaAPI(n.cfg.API) // New checked it
+	m, overflow, err := encodeMeta(n.cfg.Version, api, n.cfg.Started, l)
 	if err != nil {
 		return err
 	}
@@ -482,6 +518,7 @@ func (n *Node) seen(node *memberlist.Node, status Status) {
 	h.Addr = node.Address()
 	if status == Ready && len(node.Meta) > 0 {
 		h.Version, h.Started, h.overflow = m.Version, time.UnixMilli(m.Started), m.Overflow
+		h.API = apiAddr(m.API, node.Addr)
 		if !m.Overflow {
 			h.Labels = m.Labels
 		}

@@ -227,3 +227,17 @@ func TestAForgottenPeerIsJoinedAgain(t *testing.T) {
 	waitHosts(t, a, "b Ready again", func(hs map[string]Host) bool { return status(hs, "b") == Ready })
 	waitHosts(t, b2, "a known to b again", func(hs map[string]Host) bool { return status(hs, "a") == Ready })
 }
+
+func TestEveryHostKnowsTheOthersAPIAddress(t *testing.T) {
+	a := start(t, "a", func(c *Config) { c.API = "0.0.0.0:7947" })
+	b := start(t, "b", func(c *Config) { c.API = "127.0.0.1:9000"; c.Join = []string{a.Addr()} })
+	waitHosts(t, b, "a's API at its gossip IP", func(hs map[string]Host) bool {
+		return hs["a"].API == "127.0.0.1:7947"
+	})
+	waitHosts(t, a, "b's API as it gave it", func(hs map[string]Host) bool {
+		return hs["b"].API == "127.0.0.1:9000"
+	})
+	if _, err := New(Config{Name: "c", Bind: "127.0.0.1:0", API: "no port"}); err == nil || !strings.Contains(err.Error(), "cluster.api") {
+		t.Errorf("a bad API address: %v, want an error naming cluster.api", err)
+	}
+}

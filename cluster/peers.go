@@ -95,8 +95,5 @@ func (b *peerBook) save() {
 	data, _ := json.Marshal(maps.Clone(b.peers))
 	b.dirty = false
 	b.mu.Unlock()
-	tmp := b.path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err == nil {
-		os.Rename(tmp, b.path)
-	}
+	writeFileAtomic(b.path, data, 0o600)
 }

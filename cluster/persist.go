@@ -71,13 +71,37 @@ func (n *Node) writeCatalog() {
 	if err != nil {
 		return
 	}
-	path := filepath.Join(n.cfg.StateDir, catalogFile)
+	if err := writeFileAtomic(filepath.Join(n.cfg.StateDir, catalogFile), data, 0o600); err != nil {
+		n.log.Error("cluster catalog not saved", "err", err)
+	}
+}
+
+// writeFileAtomic replaces path with data: a temporary file, synced, then
+// renamed over it and the directory synced, so a crash leaves the old
+// file or the new one, never a torn or empty one.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		n.log.Error("cluster catalog not saved", "err", err)
-		return
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		n.log.Error("cluster catalog not saved", "err", err)
+	_, err = f.Write(data)
+	if serr := f.Sync(); err == nil {
+		err = serr
 	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }

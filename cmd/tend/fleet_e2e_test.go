@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tendhq/tend/cluster"
 	"github.com/tendhq/tend/supervisor"
 )
 
@@ -168,6 +169,48 @@ func TestKeygen(t *testing.T) {
 	if string(again[0]) != string(keys[0]) {
 		t.Fatal("the key changed")
 	}
+	for _, f := range []string{cluster.CACertFile, cluster.CAKeyFile} {
+		if !strings.Contains(r.stdout, f) {
+			t.Errorf("keygen did not say it wrote %s:\n%s", f, r.stdout)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dir, cluster.CAKeyFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("ca.key: %v %v", fi, err)
+	}
+	// An agent with the CA key issues itself a certificate; a host
+	// certificate from keygen --host serves a host without it.
+	if _, err := cluster.LoadIdentity(dir, t.TempDir(), "edge-1"); err != nil {
+		t.Fatalf("an agent with DIR: %v", err)
+	}
+	if r := tendCLI(t, "", nil, "keygen", "--host", "edge-2", dir); r.code != 0 {
+		t.Fatalf("keygen --host: %v", r)
+	}
+	if r := tendCLI(t, "", nil, "keygen", "--host", "edge-2", dir); r.code == 0 || !strings.Contains(r.stderr, "exists") {
+		t.Fatalf("keygen --host again: %v", r)
+	}
+	if r := tendCLI(t, "", nil, "keygen", "--host", "../x", dir); r.code == 0 {
+		t.Fatalf("keygen --host ../x: %v", r)
+	}
+	hostOnly := t.TempDir()
+	for _, f := range []string{cluster.CACertFile, filepath.Join(cluster.HostsDir, "edge-2.crt"), filepath.Join(cluster.HostsDir, "edge-2.key")} {
+		data, _ := os.ReadFile(filepath.Join(dir, f))
+		os.MkdirAll(filepath.Dir(filepath.Join(hostOnly, f)), 0o700)
+		os.WriteFile(filepath.Join(hostOnly, f), data, 0o600)
+	}
+	if _, err := cluster.LoadIdentity(hostOnly, t.TempDir(), "edge-2"); err != nil {
+		t.Fatalf("a host with its certificate and no CA key: %v", err)
+	}
+	// A directory from before the CA gets one, its gossip key kept.
+	old := filepath.Join(t.TempDir(), "keys")
+	os.MkdirAll(old, 0o700)
+	os.WriteFile(filepath.Join(old, gossipKeyFile), []byte("MDEyMzQ1Njc4OWFiY2RlZg==\n"), 0o600)
+	if r := tendCLI(t, "", nil, "keygen", old); r.code != 0 || strings.Contains(r.stdout, gossipKeyFile) {
+		t.Fatalf("keygen of an old directory: %v", r)
+	}
+	if k, _ := loadGossipKeys(old); len(k) != 1 || string(k[0]) != "0123456789abcdef" {
+		t.Fatal("keygen replaced the gossip key of an old directory")
+	}
+
 	// A damaged key file is refused with its line.
 	os.WriteFile(filepath.Join(dir, gossipKeyFile), []byte("# k\nnot-base64!\n"), 0o600)
 	if _, err := loadGossipKeys(dir); err == nil || !strings.Contains(err.Error(), "gossip.key:2") {

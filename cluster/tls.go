@@ -21,6 +21,7 @@ package cluster
 // left.
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -28,13 +29,17 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -410,4 +415,63 @@ func PeerHost(cs *tls.ConnectionState) string {
 		return ""
 	}
 	return certHost(cs.PeerCertificates[0])
+}
+
+// HostURL is the base URL of host's inter-host API for Transport. The
+// host name is hex in the URL's host, so that any name makes a URL and
+// each host gets its own connections.
+func HostURL(host string) *url.URL {
+	return &url.URL{Scheme: "https", Host: hex.EncodeToString([]byte(host)) + hostURLSuffix}
+}
+
+const hostURLSuffix = ".tend:443"
+
+// hostOfURL reads the host name back from HostURL's host:port.
+func hostOfURL(hostport string) (string, error) {
+	h, ok := strings.CutSuffix(hostport, hostURLSuffix)
+	if !ok {
+		return "", fmt.Errorf("%q is not a tend host's URL", hostport)
+	}
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a tend host's URL", hostport)
+	}
+	return string(b), nil
+}
+
+// Timeouts of calls between hosts.
+const (
+	apiDialTimeout   = 3 * time.Second
+	apiHeaderTimeout = 30 * time.Second // a request is answered within it; streams then go on
+)
+
+// Transport calls other hosts' inter-host APIs over mutual TLS: a
+// request's URL is HostURL(host), and addr says where host listens.
+func (id *Identity) Transport(addr func(host string) (string, error)) *http.Transport {
+	d := &net.Dialer{Timeout: apiDialTimeout, KeepAlive: 15 * time.Second}
+	return &http.Transport{
+		DialTLSContext: func(ctx context.Context, _, hostport string) (net.Conn, error) {
+			host, err := hostOfURL(hostport)
+			if err != nil {
+				return nil, err
+			}
+			a, err := addr(host)
+			if err != nil {
+				return nil, err
+			}
+			raw, err := d.DialContext(ctx, "tcp", a)
+			if err != nil {
+				return nil, err
+			}
+			c := tls.Client(raw, id.ClientTLS(host))
+			if err := c.HandshakeContext(ctx); err != nil {
+				raw.Close()
+				return nil, err
+			}
+			return c, nil
+		},
+		ResponseHeaderTimeout: apiHeaderTimeout,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   4,
+	}
 }

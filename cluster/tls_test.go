@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -206,5 +208,41 @@ func TestAForeignCAKeyIsRefused(t *testing.T) {
 	key, _ := os.ReadFile(filepath.Join(b, CAKeyFile))
 	if _, _, err := IssueHostCert(crt, key, "edge-1", time.Now()); err == nil {
 		t.Error("a host certificate was issued with a key that is not the CA's")
+	}
+}
+
+func TestTheTransportReachesAHostByName(t *testing.T) {
+	keys := keysDir(t)
+	a, b := identity(t, keys, "edge 1:a"), identity(t, keys, "edge-2")
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", a.ServerTLS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello "+PeerHost(r.TLS))
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	tr := b.Transport(func(host string) (string, error) {
+		if host != "edge 1:a" {
+			return "", fmt.Errorf("no host %q", host)
+		}
+		return ln.Addr().String(), nil
+	})
+	defer tr.CloseIdleConnections()
+	res, err := (&http.Client{Transport: tr}).Get(HostURL("edge 1:a").String() + "/v1/version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(body) != "hello edge-2" {
+		t.Errorf("got %q", body)
+	}
+	// Asking for another host at that address fails the handshake.
+	tr2 := b.Transport(func(string) (string, error) { return ln.Addr().String(), nil })
+	defer tr2.CloseIdleConnections()
+	if _, err := (&http.Client{Transport: tr2}).Get(HostURL("edge-3").String()); err == nil {
+		t.Error("edge-1 answered a call meant for edge-3")
 	}
 }

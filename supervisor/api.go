@@ -37,10 +37,15 @@ import (
 //	GET    /v1/events?kind=K&object=NAME            []Event
 //	POST   /v1/debug/resync                         PassStats, when the backend is a Resyncer
 //
+// In a fleet, requests about another host's instance (its status, logs,
+// labels, deletion), its host's labels and events, go to that host's
+// agent (forward.go); the answer is the other agent's.
+//
 // Every non-2xx answer has an APIError body: 404 for ErrNotFound, 400 for
 // ErrInvalid and bad parameters, 409 when create finds the unit already
 // there, 422 for an invalid unit file (the message lists every problem, one
-// per line), 500 for anything else.
+// per line), 502 when another host that a request needs did not answer,
+// 500 for anything else.
 
 // Watch event types, as Kubernetes names them.
 const (
@@ -77,25 +82,44 @@ const maxUnitFile = units.MaxFileSize
 // that is cancelled at shutdown, since http.Server.Shutdown does not wait
 // for them to end on their own.
 func NewAPI(b Backend, log *slog.Logger) http.Handler {
-	a := &api{b: b, log: log}
+	return NewAPIWith(b, APIOptions{Log: log})
+}
+
+// NewAPIWith is NewAPI with options: forwarding to other hosts, or the
+// inter-host API.
+func NewAPIWith(b Backend, opt APIOptions) http.Handler {
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	a := &api{b: b, log: opt.Log, opt: opt}
+	if opt.Peer {
+		opt.Forward = nil // a request from another host is never passed on
+		a.opt = opt
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/version", a.version)
-	mux.HandleFunc("GET /v1/instances", a.instances)
-	mux.HandleFunc("GET /v1/instances/{name}", a.instance)
-	mux.HandleFunc("DELETE /v1/instances/{name}", a.deleteInstance)
-	mux.HandleFunc("PATCH /v1/instances/{name}/labels", a.labelInstance)
-	mux.HandleFunc("GET /v1/instances/{name}/logs", a.logs)
-	mux.HandleFunc("GET /v1/units", a.units)
-	mux.HandleFunc("GET /v1/units/{name}", a.unit)
-	mux.HandleFunc("DELETE /v1/units/{name}", a.deleteUnit)
-	mux.HandleFunc("PUT /v1/units/{filename}", a.applyUnit)
-	mux.HandleFunc("POST /v1/units/{name}/scale", a.scaleUnit)
-	mux.HandleFunc("GET /v1/hosts", a.hosts)
-	mux.HandleFunc("GET /v1/hosts/{name}", a.host)
-	mux.HandleFunc("PATCH /v1/hosts/{name}/labels", a.labelHost)
-	mux.HandleFunc("GET /v1/events", a.events)
+	handle := func(pattern string, h http.HandlerFunc) {
+		if opt.Peer && !peerRoutes[pattern] {
+			return
+		}
+		mux.HandleFunc(pattern, h)
+	}
+	handle("GET /v1/version", a.version)
+	handle("GET /v1/instances", a.instances)
+	handle("GET /v1/instances/{name}", a.forwarded(a.instanceOwner, true, a.instance))
+	handle("DELETE /v1/instances/{name}", a.forwarded(a.instanceOwner, false, a.deleteInstance))
+	handle("PATCH /v1/instances/{name}/labels", a.forwarded(a.instanceOwner, false, a.labelInstance))
+	handle("GET /v1/instances/{name}/logs", a.forwarded(a.instanceOwner, false, a.logs))
+	handle("GET /v1/units", a.units)
+	handle("GET /v1/units/{name}", a.unit)
+	handle("DELETE /v1/units/{name}", a.deleteUnit)
+	handle("PUT /v1/units/{filename}", a.applyUnit)
+	handle("POST /v1/units/{name}/scale", a.scaleUnit)
+	handle("GET /v1/hosts", a.hosts)
+	handle("GET /v1/hosts/{name}", a.host)
+	handle("PATCH /v1/hosts/{name}/labels", a.forwarded(a.hostOwner, false, a.labelHost))
+	handle("GET /v1/events", a.mergedEvents)
 	if rs, ok := b.(Resyncer); ok {
-		mux.HandleFunc("POST /v1/debug/resync", func(w http.ResponseWriter, r *http.Request) {
+		handle("POST /v1/debug/resync", func(w http.ResponseWriter, r *http.Request) {
 			st, err := rs.Resync()
 			if err != nil {
 				a.fail(w, r, err)
@@ -117,6 +141,7 @@ type Resyncer interface {
 type api struct {
 	b   Backend
 	log *slog.Logger
+	opt APIOptions
 	mux *http.ServeMux
 }
 
@@ -139,8 +164,11 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if sw.status >= 400 {
 		level = slog.LevelWarn
 	}
-	a.log.Log(r.Context(), level, "api request", "method", r.Method, "path", r.URL.Path,
-		"status", sw.status, "duration", time.Since(start).Round(time.Microsecond))
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start).Round(time.Microsecond)}
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		attrs = append(attrs, "peer", r.TLS.PeerCertificates[0].Subject.CommonName)
+	}
+	a.log.Log(r.Context(), level, "api request", attrs...)
 }
 
 func (a *api) version(w http.ResponseWriter, r *http.Request) {
@@ -434,11 +462,6 @@ func (a *api) labelHost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, h)
-}
-
-func (a *api) events(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	writeJSON(w, http.StatusOK, nonNil(a.b.Events(q.Get("kind"), q.Get("object"))))
 }
 
 // fail answers with err's status and message.

@@ -48,6 +48,7 @@ type fake struct {
 	applied   map[string][]byte
 	orphaned  map[string]bool
 	changes   mock.Notifier
+	host      string // the host the fake agent runs on
 }
 
 // newFake returns a fake with no objects.
@@ -61,6 +62,7 @@ func newFake() *fake {
 		follow:    map[string]chan string{},
 		applied:   map[string][]byte{},
 		orphaned:  map[string]bool{},
+		host:      "edge-17",
 	}
 	f.Backend = mock.Backend{
 		InstancesFn: func(sel units.Selector) []Instance {
@@ -158,7 +160,7 @@ func newFake() *fake {
 			return out
 		},
 		ChangesFn: f.changes.Subscribe,
-		VersionFn: func() Version { return Version{Version: "v0.0.0-test", Go: "go1.26", Host: "edge-17"} },
+		VersionFn: func() Version { return Version{Version: "v0.0.0-test", Go: "go1.26", Host: f.host} },
 	}
 	return f
 }
@@ -288,6 +290,13 @@ func noLeaks(t *testing.T) {
 func serve(t *testing.T, b Backend) (*Client, string) {
 	t.Helper()
 	noLeaks(t)
+	return serveHandler(t, NewAPI(b, slog.New(slog.DiscardHandler)))
+}
+
+// serveHandler is serve for any handler of the API, without the check
+// for leaks (call noLeaks before whatever else the test starts).
+func serveHandler(t *testing.T, h http.Handler) (*Client, string) {
+	t.Helper()
 	sock := filepath.Join(shortTempDir(t), "run", "tend.sock")
 	l, err := ListenUnix(sock)
 	if err != nil {
@@ -295,7 +304,7 @@ func serve(t *testing.T, b Backend) (*Client, string) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv := &http.Server{
-		Handler:     NewAPI(b, slog.New(slog.DiscardHandler)),
+		Handler:     h,
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
 	done := make(chan struct{})

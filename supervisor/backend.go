@@ -36,7 +36,7 @@ func (s *Supervisor) Instance(name string) (Instance, error) {
 // elsewhere says that name is an instance of another host, or nil.
 func (s *Supervisor) elsewhere(name string) error {
 	if in, ok := s.view.instance(name); ok && !s.view.local(name) {
-		return fmt.Errorf("instance %q runs on host %s: ask that host's agent (forwarding between hosts is not built yet): %w", name, in.Host, ErrInvalid)
+		return fmt.Errorf("instance %q runs on host %s, not on %s: %w", name, in.Host, s.opt.Host, ErrInvalid)
 	}
 	return nil
 }

@@ -610,7 +610,7 @@ func (s *Supervisor) takeMembers() {
 	ms := s.opt.Members.Members()
 	if slices.EqualFunc(ms, s.members, func(a, b Member) bool {
 		return a.Name == b.Name && a.Status == b.Status && a.Labels.Equal(b.Labels) &&
-			a.Addr == b.Addr && a.Version == b.Version && a.Started.Equal(b.Started) && a.Since.Equal(b.Since)
+			a.Addr == b.Addr && a.API == b.API && a.Version == b.Version && a.Started.Equal(b.Started) && a.Since.Equal(b.Since)
 	}) {
 		return
 	}

@@ -31,6 +31,7 @@ type Member struct {
 	Labels  units.Labels
 	Status  HostStatus
 	Addr    string // where its agent is reached; "" on one host
+	API     string // its inter-host API; "" when it serves none
 	Version string
 	Started time.Time // when its agent started
 	Since   time.Time // when Status last changed, as this host saw it

@@ -354,6 +354,7 @@ func (s *Supervisor) publishHosts() []Host {
 			Labels:    m.Labels,
 			Status:    m.Status.String(),
 			Addr:      m.Addr,
+			API:       m.API,
 			Since:     cmp.Or(m.Since, m.Started),
 			Version:   m.Version,
 			Started:   m.Started,

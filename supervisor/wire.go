@@ -133,6 +133,7 @@ type Host struct {
 	Labels units.Labels `json:"labels,omitempty"`
 	Status string       `json:"status"`         // Ready, NotReady, Left
 	Addr   string       `json:"addr,omitempty"` // its gossip address; "" alone
+	API    string       `json:"api,omitempty"`  // its inter-host API; "" when it serves none
 	// Since is when Status last changed, as the answering host saw it.
 	Since   time.Time `json:"since,omitzero"`
 	Version string    `json:"version"`

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -253,8 +254,12 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 
 	// Streams (logs -f, get -w) end when the agent stops, not after the
 	// shutdown grace.
+	opt := supervisor.APIOptions{Log: a.log}
+	if a.fleet != nil {
+		opt.Forward = a.fleet.Forwarder()
+	}
 	srv := &http.Server{
-		Handler:           withProfiles(supervisor.NewAPI(a.sup, a.log)),
+		Handler:           withProfiles(supervisor.NewAPIWith(a.sup, opt)),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return watchCtx },
 	}
@@ -263,6 +268,22 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 			a.log.Error("local API stopped", "err", err)
 		}
 	})
+	// The inter-host API: the routes other hosts' agents pass on, over
+	// mutual TLS. Like the local one, it ends when the agent stops.
+	peerSrv := &http.Server{
+		Handler:           supervisor.NewAPIWith(a.sup, supervisor.APIOptions{Log: a.log, Peer: true}),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return watchCtx },
+		// Mostly failed handshakes: callers without the cluster's certificate.
+		ErrorLog: log.New(logWriter{a.log.With("api", "inter-host")}, "", 0),
+	}
+	if a.fleet != nil && a.fleet.apiLn != nil {
+		wg.Go(func() {
+			if err := peerSrv.Serve(a.fleet.apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("inter-host API stopped", "err", err)
+			}
+		})
+	}
 	wg.Go(func() { a.watchdog(watchCtx) })
 	if a.fleet != nil {
 		wg.Go(func() { a.fleet.Run(watchCtx) })
@@ -294,8 +315,10 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 	stopWatch()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	srv.Shutdown(shutdownCtx)
+	peerSrv.Shutdown(shutdownCtx)
 	cancel()
 	srv.Close()
+	peerSrv.Close()
 	wg.Wait()
 	if a.fleet != nil {
 		a.fleet.Close() // the others show it Left, not NotReady
@@ -341,6 +364,9 @@ func (a *tendAgent) Close() error {
 			os.Remove(a.cfg.Socket)
 		}
 		if a.fleet != nil {
+			if a.fleet.apiLn != nil {
+				a.fleet.apiLn.Close()
+			}
 			a.fleet.node.Close()
 		}
 		if a.reaper != nil {
@@ -382,4 +408,12 @@ func withBuiltinLabels(l units.Labels, host string, log *slog.Logger) units.Labe
 		out[k] = v
 	}
 	return out
+}
+
+// logWriter passes the lines of a log.Logger (net/http's) to slog.
+type logWriter struct{ log *slog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.Info(strings.TrimSpace(string(p)))
+	return len(p), nil
 }

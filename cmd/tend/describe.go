@@ -431,6 +431,11 @@ func (d *describer) host(w io.Writer, h supervisor.Host, instances []supervisor.
 	d.line(0, "Status:\t%s", orNone(h.Status))
 	d.line(0, "Version:\t%s", orNone(h.Version))
 	d.line(0, "Started:\t%s", d.p.timestamp(h.Started))
+	if h.Addr != "" {
+		d.line(0, "Addresses:")
+		d.line(1, "Gossip:\t%s", h.Addr)
+		d.line(1, "API:\t%s", orNone(h.API))
+	}
 	d.tw.Flush()
 	ready, reason, message := "True", "NodeReady", "the host answers gossip"
 	switch h.Status {

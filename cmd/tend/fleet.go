@@ -19,14 +19,19 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,6 +47,11 @@ type fleet struct {
 	dir  *supervisor.DirCatalog
 	log  *slog.Logger
 	seen map[string]bool // units in the directory at the last look; the syncer's
+
+	// The inter-host API: this host's identity and the listener it serves
+	// on; both nil when keys_dir holds no cluster CA.
+	id    *cluster.Identity
+	apiLn net.Listener
 }
 
 // gossipKeyFile is where keys_dir keeps the gossip keys.
@@ -81,8 +91,9 @@ func loadGossipKeys(dir string) ([][]byte, error) {
 	return keys, sc.Err()
 }
 
-// openFleet starts this host's member.
-func openFleet(cfg supervisor.Config, dir *supervisor.DirCatalog, version string, log *slog.Logger) (*fleet, error) {
+// openFleet starts this host's member and listens for the inter-host
+// API.
+func openFleet(cfg supervisor.Config, dir *supervisor.DirCatalog, version string, log *slog.Logger) (_ *fleet, err error) {
 	keys, err := loadGossipKeys(cfg.Cluster.KeysDir)
 	if err != nil {
 		return nil, err
@@ -95,11 +106,22 @@ func openFleet(cfg supervisor.Config, dir *supervisor.DirCatalog, version string
 	if bind == "" {
 		bind = supervisor.DefaultBind
 	}
-	node, err := cluster.New(cluster.Config{
+	f := &fleet{dir: dir, log: log, seen: map[string]bool{}}
+	defer func() {
+		if err != nil && f.apiLn != nil {
+			f.apiLn.Close()
+		}
+	}()
+	apiAddr, err := f.listenAPI(cfg, bind)
+	if err != nil {
+		return nil, err
+	}
+	f.node, err = cluster.New(cluster.Config{
 		Name:           cfg.Name,
 		Bind:           bind,
 		Advertise:      cfg.Cluster.Advertise,
 		Join:           cfg.Cluster.Join,
+		API:            apiAddr,
 		ClusterName:    cfg.Cluster.Name,
 		Profile:        profile,
 		Keys:           keys,
@@ -112,8 +134,88 @@ func openFleet(cfg supervisor.Config, dir *supervisor.DirCatalog, version string
 	if err != nil {
 		return nil, err
 	}
-	log.Info("gossiping", "host", cfg.Name, "addr", node.Addr(), "join", cfg.Cluster.Join, "encrypted", len(keys) > 0)
-	return &fleet{node: node, dir: dir, log: log, seen: map[string]bool{}}, nil
+	log.Info("gossiping", "host", cfg.Name, "addr", f.node.Addr(), "join", cfg.Cluster.Join, "encrypted", len(keys) > 0, "api", apiAddr)
+	return f, nil
+}
+
+// listenAPI loads this host's identity and listens for the inter-host
+// API: at cluster.api, or by default on the gossip address's host and the
+// port after gossip's (7947 beside 7946). It returns the address to tell
+// the others; "" when keys_dir holds no CA, and then serves nothing.
+func (f *fleet) listenAPI(cfg supervisor.Config, bind string) (string, error) {
+	id, err := cluster.LoadIdentity(cfg.Cluster.KeysDir, filepath.Join(cfg.StateDir, "cluster"), cfg.Name)
+	if errors.Is(err, cluster.ErrNoCA) {
+		f.log.Warn("no inter-host API: other hosts' instances are listed, but their logs, exec, delete and label are out of reach from here",
+			"reason", err.Error())
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("cluster.keys_dir: %w", err)
+	}
+	addr := cfg.Cluster.API
+	if addr == "" {
+		host, port, err := net.SplitHostPort(bind)
+		if err != nil {
+			return "", fmt.Errorf("cluster.bind %q: %w", bind, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return "", fmt.Errorf("cluster.bind %q: bad port", bind)
+		}
+		if p != 0 {
+			p++
+		}
+		addr = net.JoinHostPort(host, strconv.Itoa(p))
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("cluster.api: %w", err)
+	}
+	f.id, f.apiLn = id, tls.NewListener(ln, id.ServerTLS())
+	return ln.Addr().String(), nil
+}
+
+// Forwarder passes requests about other hosts' instances and hosts on
+// to their agents.
+func (f *fleet) Forwarder() supervisor.Forwarder {
+	if f.id == nil {
+		return noInterHostAPI{}
+	}
+	return &supervisor.Proxy{
+		Transport: f.id.Transport(f.apiOf),
+		URL: func(host string) (*url.URL, error) {
+			if _, err := f.apiOf(host); err != nil {
+				return nil, err
+			}
+			return cluster.HostURL(host), nil
+		},
+		Self: f.node.Self(),
+		Log:  f.log,
+	}
+}
+
+// apiOf is where host's inter-host API is, or why it cannot be asked.
+func (f *fleet) apiOf(host string) (string, error) {
+	for _, h := range f.node.Hosts() {
+		if h.Name != host {
+			continue
+		}
+		switch {
+		case h.Status != cluster.Ready:
+			return "", fmt.Errorf("the host is %s", h.Status)
+		case h.API == "":
+			return "", errors.New("the host serves no inter-host API (its keys_dir holds no cluster CA)")
+		}
+		return h.API, nil
+	}
+	return "", errors.New("no such host in the cluster")
+}
+
+// noInterHostAPI is the Forwarder of a host without a cluster CA.
+type noInterHostAPI struct{}
+
+func (noInterHostAPI) Forward(string, http.ResponseWriter, *http.Request) error {
+	return fmt.Errorf("this host has no inter-host API: its keys_dir holds no cluster CA (%w)", cluster.ErrNoCA)
 }
 
 // settle waits, for at most within, until this host has joined a peer and
@@ -208,6 +310,9 @@ func (f *fleet) syncRemote() {
 
 // Close says this host is leaving and leaves.
 func (f *fleet) Close() error {
+	if f.apiLn != nil {
+		f.apiLn.Close()
+	}
 	err := f.node.Leave(2 * time.Second)
 	if cerr := f.node.Close(); err == nil {
 		err = cerr
@@ -231,7 +336,7 @@ func (m fleetMembers) Members() []supervisor.Member {
 		case cluster.Left:
 			st = supervisor.HostLeft
 		}
-		out = append(out, supervisor.Member{Name: h.Name, Labels: h.Labels, Status: st, Addr: h.Addr, Version: h.Version, Started: h.Started, Since: h.Since})
+		out = append(out, supervisor.Member{Name: h.Name, Labels: h.Labels, Status: st, Addr: h.Addr, API: h.API, Version: h.Version, Started: h.Started, Since: h.Since})
 	}
 	return out
 }

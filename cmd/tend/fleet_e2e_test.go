@@ -5,11 +5,14 @@ package main
 // answers for the whole fleet.
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -44,8 +47,8 @@ func freeGossipPort(t *testing.T) int {
 func startFleet(t *testing.T, n int) []*agent {
 	t.Helper()
 	keys := t.TempDir()
-	if err := os.WriteFile(filepath.Join(keys, gossipKeyFile), []byte("MDEyMzQ1Njc4OWFiY2RlZg==\n"), 0o600); err != nil {
-		t.Fatal(err)
+	if r := tendCLI(t, "", nil, "keygen", keys); r.code != 0 {
+		t.Fatalf("keygen: %v", r)
 	}
 	first := fmt.Sprintf("127.0.0.1:%d", freeGossipPort(t))
 	var out []*agent
@@ -56,7 +59,7 @@ func startFleet(t *testing.T, n int) []*agent {
 			bind = fmt.Sprintf("127.0.0.1:%d", freeGossipPort(t))
 			join = fmt.Sprintf("join = [%q]\n", first)
 		}
-		cfg := fmt.Sprintf("name = \"h%d\"\n[cluster]\nbind = %q\n%sprofile = \"local\"\nname = \"test\"\nkeys_dir = %q\n", k, bind, join, keys)
+		cfg := fmt.Sprintf("name = \"h%d\"\n[cluster]\nbind = %q\napi = \"127.0.0.1:0\"\n%sprofile = \"local\"\nname = \"test\"\nkeys_dir = %q\n", k, bind, join, keys)
 		out = append(out, startAgent(t, "", cfg))
 	}
 	for _, a := range out {
@@ -283,6 +286,103 @@ func TestAReturningHostStartsNoDuplicates(t *testing.T) {
 	for _, e := range evs.Items {
 		if e.Reason == "SuccessfulCreate" && !e.Last.Before(back) {
 			t.Fatalf("the returning host created an instance: %+v", e)
+		}
+	}
+}
+
+// Any host answers for every instance of the fleet: logs, describe,
+// label and delete of an instance on another host go to that host's
+// agent over the inter-host API, and nobody without the cluster's
+// certificate gets an answer from it.
+func TestAnyHostReachesEveryInstance(t *testing.T) {
+	fleet := startFleet(t, 2)
+	a, b := fleet[0], fleet[1]
+	path := filepath.Join(a.dir, "web.toml")
+	writeFile(t, path, a.helperUnit("replicated", "replicas = 2", "app = \"web\"", "sleep"))
+	a.tend("apply", "-f", path)
+	var onA supervisor.Instance
+	b.eventually("one instance on each host", func() (bool, string) {
+		list := b.instances("-l", "app=web")
+		if len(runningOf(list, "h0")) != 1 || len(runningOf(list, "h1")) != 1 {
+			return false, b.tend("get", "po", "-o", "wide")
+		}
+		for _, in := range list {
+			if in.Host == "h0" {
+				onA = in
+			}
+		}
+		return true, ""
+	})
+	// The start line is in h0's log of it, and h1 shows it.
+	b.eventually("h0's instance's output, through h1", func() (bool, string) {
+		out, stderr, err := b.run("logs", onA.Name)
+		return err == nil && strings.Contains(out, "started "+onA.Name), out + stderr
+	})
+	// describe on h1 shows h0's own record (its PID) and h0's events.
+	desc := b.tend("describe", "po", onA.Name)
+	pid := a.instance(onA.Name).PID
+	if !regexp.MustCompile(fmt.Sprintf(`PID:\s+%d\n`, pid)).MatchString(desc) || !regexp.MustCompile(`supervisor, h0\s+Started`).MatchString(desc) {
+		t.Fatalf("describe on h1 lacks h0's PID %d or its events:\n%s", pid, desc)
+	}
+	// label on h1 changes h0's instance; h0 tells everyone.
+	b.tend("label", "po", onA.Name, "tier=front")
+	if l := a.instance(onA.Name).Labels; l["tier"] != "front" {
+		t.Fatalf("h0's instance labels %v", l)
+	}
+	// A host label set from h1 is h0's own.
+	b.tend("label", "node", "h0", "disk=ssd")
+	a.eventually("h0 labelled disk=ssd by h1", func() (bool, string) {
+		out := a.tend("get", "hosts", "-l", "disk=ssd")
+		return strings.Contains(out, "h0"), out
+	})
+	// delete on h1 stops the process on h0; the unit starts another.
+	b.tend("delete", "po", onA.Name)
+	a.eventually("h0's instance gone and replaced", func() (bool, string) {
+		list := a.instances("-l", "app=web")
+		for _, in := range list {
+			if in.Name == onA.Name {
+				return false, a.tend("get", "po", "-o", "wide")
+			}
+		}
+		return len(runningOf(list, "h0")) == 1, a.tend("get", "po", "-o", "wide")
+	})
+
+	// A caller with another cluster's certificate, or none, is refused.
+	var hosts []supervisor.Host
+	if err := json.Unmarshal([]byte(b.tend("get", "hosts", "-o", "json")), &struct {
+		Items *[]supervisor.Host `json:"items"`
+	}{&hosts}); err != nil {
+		t.Fatal(err)
+	}
+	api := ""
+	for _, h := range hosts {
+		if h.Name == "h0" {
+			api = h.API
+		}
+	}
+	if api == "" {
+		t.Fatalf("h0 has no API address: %+v", hosts)
+	}
+	strangerKeys := t.TempDir()
+	if r := tendCLI(t, "", nil, "keygen", strangerKeys); r.code != 0 {
+		t.Fatal(r)
+	}
+	stranger, err := cluster.LoadIdentity(strangerKeys, t.TempDir(), "h0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, cfg := range map[string]*tls.Config{
+		"another cluster's certificate": stranger.ClientTLS("h0"),
+		"no certificate":                {MinVersion: tls.VersionTLS13, InsecureSkipVerify: true},
+	} {
+		cfg.InsecureSkipVerify = true
+		cfg.VerifyPeerCertificate = nil // the stranger does not care whom it reaches
+		tr := &http.Transport{TLSClientConfig: cfg}
+		res, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("https://" + api + "/v1/instances/" + onA.Name)
+		tr.CloseIdleConnections()
+		if err == nil {
+			res.Body.Close()
+			t.Errorf("with %s, h0's inter-host API answered %s", what, res.Status)
 		}
 	}
 }

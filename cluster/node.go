@@ -73,6 +73,8 @@ type Node struct {
 	ml    *memberlist.Memberlist
 	queue *memberlist.TransmitLimitedQueue
 	peers *peerBook
+	// keyring holds the gossip keys; nil when gossip is not encrypted.
+	keyring *memberlist.Keyring
 
 	clock          *HLC
 	catalog        *Catalog
@@ -243,6 +245,7 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("gossip keys: %w", err)
 		}
 		mc.Keyring = kr
+		n.keyring = kr
 		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
 	}
 	if cfg.tune != nil {

@@ -34,6 +34,8 @@ import (
 //	GET    /v1/hosts                                []Host
 //	GET    /v1/hosts/{name}                         Host
 //	PATCH  /v1/hosts/{name}/labels                  LabelChange → Host
+//	GET    /v1/hosts/{name}/keys                    Keys (gossip key fingerprints)
+//	POST   /v1/hosts/{name}/keys                    KeyChange → Keys
 //	GET    /v1/events?kind=K&object=NAME            []Event
 //	POST   /v1/debug/resync                         PassStats, when the backend is a Resyncer
 //
@@ -117,6 +119,8 @@ func NewAPIWith(b Backend, opt APIOptions) http.Handler {
 	handle("GET /v1/hosts", a.hosts)
 	handle("GET /v1/hosts/{name}", a.host)
 	handle("PATCH /v1/hosts/{name}/labels", a.forwarded(a.hostOwner, false, a.labelHost))
+	handle("GET /v1/hosts/{name}/keys", a.forwarded(a.hostOwner, false, a.keys))
+	handle("POST /v1/hosts/{name}/keys", a.forwarded(a.hostOwner, false, a.changeKeys))
 	handle("GET /v1/events", a.mergedEvents)
 	if rs, ok := b.(Resyncer); ok {
 		handle("POST /v1/debug/resync", func(w http.ResponseWriter, r *http.Request) {
@@ -462,6 +466,48 @@ func (a *api) labelHost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, h)
+}
+
+// keyring is this host's keyring for a request about host name.
+func (a *api) keyring(name string) (Keyring, error) {
+	if name != a.b.Version().Host {
+		return nil, errNotFound("host", name)
+	}
+	if a.opt.Keys == nil {
+		return nil, fmt.Errorf("host %s has no gossip keys to change: %w", name, ErrInvalid)
+	}
+	return a.opt.Keys, nil
+}
+
+func (a *api) keys(w http.ResponseWriter, r *http.Request) {
+	kr, err := a.keyring(r.PathValue("name"))
+	var k Keys
+	if err == nil {
+		k, err = kr.Keys()
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, k)
+}
+
+func (a *api) changeKeys(w http.ResponseWriter, r *http.Request) {
+	var change KeyChange
+	if err := readJSON(r, &change); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	kr, err := a.keyring(r.PathValue("name"))
+	var k Keys
+	if err == nil {
+		k, err = kr.ChangeKeys(change)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, k)
 }
 
 // fail answers with err's status and message.

@@ -217,6 +217,20 @@ func (c *Client) LabelHost(ctx context.Context, name string, change LabelChange)
 	return h, c.do(ctx, http.MethodPatch, "/v1/hosts/"+url.PathEscape(name)+"/labels", nil, change, &h)
 }
 
+// Keys lists host's gossip keys, by fingerprint.
+func (c *Client) Keys(ctx context.Context, host string) (Keys, error) {
+	var out Keys
+	err := c.do(ctx, http.MethodGet, "/v1/hosts/"+url.PathEscape(host)+"/keys", nil, nil, &out)
+	return out, err
+}
+
+// ChangeKeys changes host's gossip keys.
+func (c *Client) ChangeKeys(ctx context.Context, host string, change KeyChange) (Keys, error) {
+	var out Keys
+	err := c.do(ctx, http.MethodPost, "/v1/hosts/"+url.PathEscape(host)+"/keys", nil, change, &out)
+	return out, err
+}
+
 // Events lists events, oldest first; kind ("instance", "unit", "host") and
 // object "" match all.
 func (c *Client) Events(ctx context.Context, kind, object string) ([]Event, error) {

@@ -42,6 +42,8 @@ type APIOptions struct {
 	// Peer makes the handler the inter-host API: only peerRoutes, nothing
 	// passed on.
 	Peer bool
+	// Keys is this host's gossip keyring; nil when it does not gossip.
+	Keys Keyring
 }
 
 // peerRoutes are the routes another host's agent may call: what it passes
@@ -57,6 +59,8 @@ var peerRoutes = map[string]bool{
 	"GET /v1/events":                    true,
 	"GET /v1/hosts/{name}":              true,
 	"PATCH /v1/hosts/{name}/labels":     true,
+	"GET /v1/hosts/{name}/keys":         true,
+	"POST /v1/hosts/{name}/keys":        true,
 }
 
 // owner is the host other than this one that a request is about, or "".

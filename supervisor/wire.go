@@ -182,6 +182,30 @@ type ApplyResult struct {
 	Action string     `json:"action"` // created, configured, unchanged
 }
 
+// KeyChange asks a host to change its gossip keyring (POST
+// /v1/hosts/{name}/keys): Op is "install" (accept Key too), "use"
+// (encrypt with Key, which must be installed) or "prune" (drop every key
+// but the one in use; Key unset).
+type KeyChange struct {
+	Op  string `json:"op"`
+	Key []byte `json:"key,omitempty"` // base64 in JSON
+}
+
+// Keys is a host's gossip keyring, as fingerprints: the key in use, then
+// the others it accepts.
+type Keys struct {
+	Host    string   `json:"host"`
+	Primary string   `json:"primary"`
+	Others  []string `json:"others,omitempty"`
+}
+
+// Keyring is a host's gossip keyring, as the API changes it. Changes are
+// kept on disk before they are answered, so a restarted agent has them.
+type Keyring interface {
+	Keys() (Keys, error)
+	ChangeKeys(KeyChange) (Keys, error)
+}
+
 // Errors the Backend returns and the API maps to status codes.
 var (
 	// ErrNotFound: no such instance, unit or host (404).

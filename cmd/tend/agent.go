@@ -255,8 +255,13 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 	// Streams (logs -f, get -w) end when the agent stops, not after the
 	// shutdown grace.
 	opt := supervisor.APIOptions{Log: a.log}
+	peerOpt := supervisor.APIOptions{Log: a.log, Peer: true}
 	if a.fleet != nil {
 		opt.Forward = a.fleet.Forwarder()
+		if _, err := a.fleet.node.GossipKeys(); err == nil {
+			opt.Keys = &fleetKeyring{f: a.fleet, dir: a.cfg.Cluster.KeysDir}
+			peerOpt.Keys = opt.Keys
+		}
 	}
 	srv := &http.Server{
 		Handler:           withProfiles(supervisor.NewAPIWith(a.sup, opt)),
@@ -271,7 +276,7 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 	// The inter-host API: the routes other hosts' agents pass on, over
 	// mutual TLS. Like the local one, it ends when the agent stops.
 	peerSrv := &http.Server{
-		Handler:           supervisor.NewAPIWith(a.sup, supervisor.APIOptions{Log: a.log, Peer: true}),
+		Handler:           supervisor.NewAPIWith(a.sup, peerOpt),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return watchCtx },
 		// Mostly failed handshakes: callers without the cluster's certificate.

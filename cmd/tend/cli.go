@@ -89,6 +89,7 @@ func init() {
 		{"exec", "Run a command with an instance's environment, on its host", "Troubleshooting Commands", (*CLI).runExec},
 		{"agent", "Run the tend agent on this host", "Agent", (*CLI).runAgentVerb},
 		{"keygen", "Make the secrets of a new cluster", "Agent", (*CLI).runKeygen},
+		{"keys", "List or rotate the fleet's gossip keys", "Agent", (*CLI).runKeys},
 		{"version", "Print the client and agent versions", "Other Commands", (*CLI).runVersion},
 		{"help", "Help about any command", "Other Commands", (*CLI).runHelp},
 	}

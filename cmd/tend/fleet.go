@@ -17,10 +17,8 @@ package main
 // the later change wins everywhere, and the loser is logged.
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,11 +26,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tendhq/tend/cluster"
@@ -54,47 +52,10 @@ type fleet struct {
 	apiLn net.Listener
 }
 
-// gossipKeyFile is where keys_dir keeps the gossip keys.
-const gossipKeyFile = "gossip.key"
-
-// loadGossipKeys reads dir/gossip.key: base64 keys, one a line, the first
-// the one that encrypts. A missing file is no keys.
-func loadGossipKeys(dir string) ([][]byte, error) {
-	if dir == "" {
-		return nil, nil
-	}
-	path := filepath.Join(dir, gossipKeyFile)
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("gossip keys: %w", err)
-	}
-	defer f.Close()
-	var keys [][]byte
-	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
-		t := strings.TrimSpace(sc.Text())
-		if t == "" || strings.HasPrefix(t, "#") {
-			continue
-		}
-		k, err := base64.StdEncoding.DecodeString(t)
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: not base64: %v", path, line, err)
-		}
-		if n := len(k); n != 16 && n != 24 && n != 32 {
-			return nil, fmt.Errorf("%s:%d: a key of %d bytes (want 16, 24 or 32)", path, line, n)
-		}
-		keys = append(keys, k)
-	}
-	return keys, sc.Err()
-}
-
 // openFleet starts this host's member and listens for the inter-host
 // API.
 func openFleet(cfg supervisor.Config, dir *supervisor.DirCatalog, version string, log *slog.Logger) (_ *fleet, err error) {
-	keys, err := loadGossipKeys(cfg.Cluster.KeysDir)
+	keys, err := cluster.LoadGossipKeys(cfg.Cluster.KeysDir)
 	if err != nil {
 		return nil, err
 	}
@@ -382,3 +343,83 @@ func (s fleetSummaries) Remote() []supervisor.InstanceSummary {
 }
 
 func (s fleetSummaries) Changed() <-chan struct{} { return s.f.node.ItemsChanged() }
+
+// fleetKeyring is this host's gossip keyring for the API: each change is
+// written to keys_dir/gossip.key before memberlist's keyring takes it
+// where a crash must not lose a key that is in use (install, use), and
+// after it where the file must not hold a key memberlist still needs
+// (prune), so a restarted agent always starts with keys the fleet reads.
+type fleetKeyring struct {
+	f   *fleet
+	dir string
+	mu  sync.Mutex // one change at a time
+}
+
+var _ supervisor.Keyring = (*fleetKeyring)(nil)
+
+func (k *fleetKeyring) Keys() (supervisor.Keys, error) {
+	keys, err := k.f.node.GossipKeys()
+	if err != nil {
+		return supervisor.Keys{}, fmt.Errorf("%w: %w", err, supervisor.ErrInvalid)
+	}
+	out := supervisor.Keys{Host: k.f.node.Self(), Primary: cluster.KeyID(keys[0])}
+	for _, key := range keys[1:] {
+		out.Others = append(out.Others, cluster.KeyID(key))
+	}
+	return out, nil
+}
+
+func (k *fleetKeyring) ChangeKeys(c supervisor.KeyChange) (supervisor.Keys, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	keys, err := k.f.node.GossipKeys()
+	if err != nil {
+		return supervisor.Keys{}, fmt.Errorf("%w: %w", err, supervisor.ErrInvalid)
+	}
+	has := slices.ContainsFunc(keys, func(x []byte) bool { return slices.Equal(x, c.Key) })
+	invalid := func(format string, args ...any) (supervisor.Keys, error) {
+		return supervisor.Keys{}, fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), supervisor.ErrInvalid)
+	}
+	switch c.Op {
+	case "install":
+		if n := len(c.Key); n != 16 && n != 24 && n != 32 {
+			return invalid("a gossip key of %d bytes (want 16, 24 or 32)", n)
+		}
+		if !has {
+			if err := cluster.SaveGossipKeys(k.dir, append(slices.Clone(keys), c.Key)); err != nil {
+				return supervisor.Keys{}, err
+			}
+			if err := k.f.node.InstallKey(c.Key); err != nil {
+				return supervisor.Keys{}, err
+			}
+		}
+	case "use":
+		if !has {
+			return invalid("key %s is not installed on %s", cluster.KeyID(c.Key), k.f.node.Self())
+		}
+		rest := slices.DeleteFunc(slices.Clone(keys), func(x []byte) bool { return slices.Equal(x, c.Key) })
+		if err := cluster.SaveGossipKeys(k.dir, append([][]byte{c.Key}, rest...)); err != nil {
+			return supervisor.Keys{}, err
+		}
+		if err := k.f.node.UseKey(c.Key); err != nil {
+			return supervisor.Keys{}, err
+		}
+	case "prune":
+		for _, key := range keys[1:] {
+			if err := k.f.node.RemoveKey(key); err != nil {
+				return supervisor.Keys{}, err
+			}
+		}
+		if err := cluster.SaveGossipKeys(k.dir, keys[:1]); err != nil {
+			return supervisor.Keys{}, err
+		}
+	default:
+		return invalid("op %q: want install, use or prune", c.Op)
+	}
+	if c.Key != nil {
+		k.f.log.Info("gossip keys changed", "op", c.Op, "key", cluster.KeyID(c.Key))
+	} else {
+		k.f.log.Info("gossip keys changed", "op", c.Op)
+	}
+	return k.Keys()
+}

@@ -53,13 +53,16 @@ func startFleet(t *testing.T, n int) []*agent {
 	first := fmt.Sprintf("127.0.0.1:%d", freeGossipPort(t))
 	var out []*agent
 	for k := range n {
+		// Each host its own copy of the cluster's secrets, as in a fleet.
+		hostKeys := t.TempDir()
+		copyDir(t, keys, hostKeys)
 		bind := first
 		join := ""
 		if k > 0 {
 			bind = fmt.Sprintf("127.0.0.1:%d", freeGossipPort(t))
 			join = fmt.Sprintf("join = [%q]\n", first)
 		}
-		cfg := fmt.Sprintf("name = \"h%d\"\n[cluster]\nbind = %q\napi = \"127.0.0.1:0\"\n%sprofile = \"local\"\nname = \"test\"\nkeys_dir = %q\n", k, bind, join, keys)
+		cfg := fmt.Sprintf("name = \"h%d\"\n[cluster]\nbind = %q\napi = \"127.0.0.1:0\"\n%sprofile = \"local\"\nname = \"test\"\nkeys_dir = %q\n", k, bind, join, hostKeys)
 		out = append(out, startAgent(t, "", cfg))
 	}
 	for _, a := range out {
@@ -158,17 +161,17 @@ func TestKeygen(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "gossip.key") {
 		t.Fatalf("keygen: %v", r)
 	}
-	keys, err := loadGossipKeys(dir)
+	keys, err := cluster.LoadGossipKeys(dir)
 	if err != nil || len(keys) != 1 || len(keys[0]) != 32 {
 		t.Fatalf("keys: %d, %v", len(keys), err)
 	}
-	if fi, _ := os.Stat(filepath.Join(dir, gossipKeyFile)); fi.Mode().Perm() != 0o600 {
+	if fi, _ := os.Stat(filepath.Join(dir, cluster.GossipKeyFile)); fi.Mode().Perm() != 0o600 {
 		t.Fatalf("mode %v", fi.Mode())
 	}
 	if r := tendCLI(t, "", nil, "keygen", dir); r.code == 0 || !strings.Contains(r.stderr, "exists") {
 		t.Fatalf("second keygen: %v", r)
 	}
-	again, _ := loadGossipKeys(dir)
+	again, _ := cluster.LoadGossipKeys(dir)
 	if string(again[0]) != string(keys[0]) {
 		t.Fatal("the key changed")
 	}
@@ -206,17 +209,17 @@ func TestKeygen(t *testing.T) {
 	// A directory from before the CA gets one, its gossip key kept.
 	old := filepath.Join(t.TempDir(), "keys")
 	os.MkdirAll(old, 0o700)
-	os.WriteFile(filepath.Join(old, gossipKeyFile), []byte("MDEyMzQ1Njc4OWFiY2RlZg==\n"), 0o600)
-	if r := tendCLI(t, "", nil, "keygen", old); r.code != 0 || strings.Contains(r.stdout, gossipKeyFile) {
+	os.WriteFile(filepath.Join(old, cluster.GossipKeyFile), []byte("MDEyMzQ1Njc4OWFiY2RlZg==\n"), 0o600)
+	if r := tendCLI(t, "", nil, "keygen", old); r.code != 0 || strings.Contains(r.stdout, cluster.GossipKeyFile) {
 		t.Fatalf("keygen of an old directory: %v", r)
 	}
-	if k, _ := loadGossipKeys(old); len(k) != 1 || string(k[0]) != "0123456789abcdef" {
+	if k, _ := cluster.LoadGossipKeys(old); len(k) != 1 || string(k[0]) != "0123456789abcdef" {
 		t.Fatal("keygen replaced the gossip key of an old directory")
 	}
 
 	// A damaged key file is refused with its line.
-	os.WriteFile(filepath.Join(dir, gossipKeyFile), []byte("# k\nnot-base64!\n"), 0o600)
-	if _, err := loadGossipKeys(dir); err == nil || !strings.Contains(err.Error(), "gossip.key:2") {
+	os.WriteFile(filepath.Join(dir, cluster.GossipKeyFile), []byte("# k\nnot-base64!\n"), 0o600)
+	if _, err := cluster.LoadGossipKeys(dir); err == nil || !strings.Contains(err.Error(), "gossip.key:2") {
 		t.Fatalf("bad key file: %v", err)
 	}
 }
@@ -385,4 +388,132 @@ func TestAnyHostReachesEveryInstance(t *testing.T) {
 			t.Errorf("with %s, h0's inter-host API answered %s", what, res.Status)
 		}
 	}
+}
+
+// copyDir copies the files of one directory (not below) into another.
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// keysDirOf is the keys_dir in an agent's configuration.
+func keysDirOf(t *testing.T, a *agent) string {
+	t.Helper()
+	cfg, err := os.ReadFile(filepath.Join(a.dir, ".tend", "tend.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`keys_dir = "([^"]+)"`).FindSubmatch(cfg)
+	if m == nil {
+		t.Fatalf("no keys_dir in\n%s", cfg)
+	}
+	return string(m[1])
+}
+
+// tend keys rotate gives every host a new gossip key while gossip goes
+// on; the old key then opens nothing, and a restarted host has the new.
+func TestKeysRotateAcrossTheFleet(t *testing.T) {
+	fleet := startFleet(t, 3)
+	a, b, c := fleet[0], fleet[1], fleet[2]
+	old, err := cluster.LoadGossipKeys(keysDirOf(t, a))
+	if err != nil || len(old) != 1 {
+		t.Fatalf("old keys %v, %v", old, err)
+	}
+	out := a.tend("keys", "rotate")
+	if !strings.Contains(out, "rotated") {
+		t.Fatalf("rotate:\n%s", out)
+	}
+	var fresh []byte
+	for _, x := range fleet {
+		keys, err := cluster.LoadGossipKeys(keysDirOf(t, x))
+		if err != nil || len(keys) != 1 || string(keys[0]) == string(old[0]) {
+			t.Fatalf("%s's gossip.key after the rotation: %d keys, %v", x.dir, len(keys), err)
+		}
+		if fresh == nil {
+			fresh = keys[0]
+		} else if string(keys[0]) != string(fresh) {
+			t.Fatal("hosts have different keys")
+		}
+	}
+	list := b.tend("keys", "list")
+	if strings.Count(list, cluster.KeyID(fresh)) != 3 || strings.Contains(list, cluster.KeyID(old[0])) {
+		t.Fatalf("keys list after the rotation:\n%s", list)
+	}
+	// Gossip goes on: a unit applied on h2 reaches h0.
+	path := filepath.Join(c.dir, "after.toml")
+	writeFile(t, path, c.helperUnit("replicated", "replicas = 0", "app = \"after\"", "sleep"))
+	c.tend("apply", "-f", path)
+	a.eventually("the unit applied after the rotation", func() (bool, string) {
+		_, err := os.Stat(filepath.Join(a.dir, "units", "after.toml"))
+		return err == nil, a.tend("get", "units")
+	})
+	// The old key no longer joins.
+	stranger, err := cluster.New(cluster.Config{Name: "stranger", Bind: fmt.Sprintf("127.0.0.1:%d", freeGossipPort(t)),
+		Profile: cluster.ProfileLocal, ClusterName: "test", Keys: old, StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	if got, err := stranger.Join(strings.TrimSpace(hostAddr(t, a, "h0"))); got != 0 || err == nil {
+		t.Errorf("the old key joined %d hosts (%v)", got, err)
+	}
+	// A host restarted after the rotation rejoins with its new key.
+	b.signal(syscall.SIGTERM)
+	b.wait()
+	a.eventually("h1 Left", func() (bool, string) {
+		got := a.tend("get", "hosts")
+		return strings.Contains(got, "Left"), got
+	})
+	b = startAgent(t, b.dir, "")
+	a.eventually("h1 Ready again", func() (bool, string) {
+		got := a.tend("get", "hosts")
+		return strings.Count(got, " Ready ") == 3, got
+	})
+	// A host that is down stops a rotation, which names it.
+	c.signal(syscall.SIGKILL)
+	c.wait()
+	a.eventually("h2 NotReady", func() (bool, string) {
+		got := a.tend("get", "hosts")
+		return strings.Contains(got, "NotReady"), got
+	})
+	if _, stderr, err := a.run("keys", "rotate"); err == nil || !strings.Contains(stderr, "h2") {
+		t.Errorf("rotate with h2 down: %v, %s", err, stderr)
+	}
+	keys, _ := cluster.LoadGossipKeys(keysDirOf(t, a))
+	if len(keys) != 1 || string(keys[0]) != string(fresh) {
+		t.Error("a refused rotation changed h0's keys")
+	}
+}
+
+// hostAddr is a host's gossip address as an agent lists it.
+func hostAddr(t *testing.T, a *agent, host string) string {
+	t.Helper()
+	var hosts []supervisor.Host
+	if err := json.Unmarshal([]byte(a.tend("get", "hosts", "-o", "json")), &struct {
+		Items *[]supervisor.Host `json:"items"`
+	}{&hosts}); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hosts {
+		if h.Name == host {
+			return h.Addr
+		}
+	}
+	t.Fatalf("no host %s", host)
+	return ""
 }

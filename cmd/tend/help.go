@@ -44,6 +44,7 @@ var helpTexts = map[string]string{
 	"exec":     execHelp,
 	"version":  versionHelp,
 	"keygen":   keygenHelp,
+	"keys":     keysHelp,
 	"help":     "Help about any command.\n\nUsage:\n  tend help [COMMAND | resources]\n",
 }
 

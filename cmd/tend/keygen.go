@@ -67,7 +67,7 @@ func (c *CLI) runKeygen(ctx context.Context, args []string) error {
 		return err
 	}
 	wrote := 0
-	keyPath := filepath.Join(dir, gossipKeyFile)
+	keyPath := filepath.Join(dir, cluster.GossipKeyFile)
 	if !exists(keyPath) {
 		key := make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {

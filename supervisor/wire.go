@@ -49,6 +49,9 @@ type Instance struct {
 	Env        map[string]string `json:"env,omitempty"`
 	WorkingDir string            `json:"working_dir,omitempty"`
 	User       string            `json:"user,omitempty"`
+	// Group is the group the instance runs as when the unit sets one; ""
+	// means the user's primary group (the agent's group without a user).
+	Group string `json:"group,omitempty"`
 }
 
 // State is one of an instance's run states, as describe prints State and

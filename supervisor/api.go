@@ -26,6 +26,7 @@ import (
 //	DELETE /v1/instances/{name}
 //	PATCH  /v1/instances/{name}/labels              LabelChange → Instance
 //	GET    /v1/instances/{name}/logs?previous&follow&tail=N&timestamps   text, streamed
+//	POST   /v1/instances/{name}/exec                ExecRequest → 101, then the exec protocol (exec_api.go)
 //	GET    /v1/units?kind=K                         []Unit
 //	GET    /v1/units/{name}                         Unit
 //	DELETE /v1/units/{name}?cascade=orphan
@@ -37,10 +38,11 @@ import (
 //	GET    /v1/events?kind=K&object=NAME            []Event
 //	POST   /v1/debug/resync                         PassStats, when the backend is a Resyncer
 //
-// Every non-2xx answer has an APIError body: 404 for ErrNotFound, 400 for
-// ErrInvalid and bad parameters, 409 when create finds the unit already
-// there, 422 for an invalid unit file (the message lists every problem, one
-// per line), 500 for anything else.
+// Every non-2xx answer but exec's 101 has an APIError body: 404 for
+// ErrNotFound, 400 for ErrInvalid and bad parameters, 409 when create finds
+// the unit already there, 413 for an exec request too large, 422 for an
+// invalid unit file (the message lists every problem, one per line), 500
+// for anything else.
 
 // Watch event types, as Kubernetes names them.
 const (
@@ -72,10 +74,11 @@ const maxUnitFile = units.MaxFileSize
 // NewAPI returns the local API's handler, serving b. It logs failed
 // requests to log at Warn and every request at Debug.
 //
-// The streaming routes (watch, logs with follow) run until the client goes
-// away or the request's context ends: give the http.Server a BaseContext
-// that is cancelled at shutdown, since http.Server.Shutdown does not wait
-// for them to end on their own.
+// The streaming routes (watch, logs with follow, exec) run until the
+// client goes away or the request's context ends: give the http.Server a
+// BaseContext that is cancelled at shutdown, since http.Server.Shutdown
+// does not wait for them to end on their own (nor, for exec, whose
+// connection it no longer tracks, at all).
 func NewAPI(b Backend, log *slog.Logger) http.Handler {
 	a := &api{b: b, log: log}
 	mux := http.NewServeMux()
@@ -85,6 +88,7 @@ func NewAPI(b Backend, log *slog.Logger) http.Handler {
 	mux.HandleFunc("DELETE /v1/instances/{name}", a.deleteInstance)
 	mux.HandleFunc("PATCH /v1/instances/{name}/labels", a.labelInstance)
 	mux.HandleFunc("GET /v1/instances/{name}/logs", a.logs)
+	mux.HandleFunc("POST /v1/instances/{name}/exec", a.exec)
 	mux.HandleFunc("GET /v1/units", a.units)
 	mux.HandleFunc("GET /v1/units/{name}", a.unit)
 	mux.HandleFunc("DELETE /v1/units/{name}", a.deleteUnit)

@@ -170,6 +170,16 @@ type APIError struct {
 	Error string `json:"error"`
 }
 
+// ExecRequest is the body of POST /v1/instances/{name}/exec, which runs
+// Command beside the instance (see exec_api.go).
+type ExecRequest struct {
+	// Command is the program and its arguments; it must not be empty.
+	Command []string `json:"command"`
+	// TTY asks for a terminal for the command. No agent gives one yet, and
+	// a request with TTY set is refused (400) rather than given pipes.
+	TTY bool `json:"tty,omitempty"`
+}
+
 // LabelChange asks to set and remove labels on an instance or host.
 type LabelChange struct {
 	Set       units.Labels `json:"set,omitempty"`

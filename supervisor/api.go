@@ -26,6 +26,7 @@ import (
 //	DELETE /v1/instances/{name}
 //	PATCH  /v1/instances/{name}/labels              LabelChange → Instance
 //	GET    /v1/instances/{name}/logs?previous&follow&tail=N&timestamps   text, streamed
+//	POST   /v1/instances/{name}/exec                ExecRequest → 101, then the exec protocol (exec_api.go)
 //	GET    /v1/units?kind=K                         []Unit
 //	GET    /v1/units/{name}                         Unit
 //	DELETE /v1/units/{name}?cascade=orphan
@@ -40,14 +41,15 @@ import (
 //	POST   /v1/debug/resync                         PassStats, when the backend is a Resyncer
 //
 // In a fleet, requests about another host's instance (its status, logs,
-// labels, deletion), its host's labels and events, go to that host's
+// labels, deletion, exec), its host's labels and events, go to that host's
 // agent (forward.go); the answer is the other agent's.
 //
-// Every non-2xx answer has an APIError body: 404 for ErrNotFound, 400 for
-// ErrInvalid and bad parameters, 409 when create finds the unit already
-// there, 422 for an invalid unit file (the message lists every problem, one
-// per line), 502 when another host that a request needs did not answer,
-// 500 for anything else.
+// Every non-2xx answer but exec's 101 has an APIError body: 404 for
+// ErrNotFound, 400 for ErrInvalid and bad parameters, 409 when create finds
+// the unit already there, 413 for an exec request too large, 422 for an
+// invalid unit file (the message lists every problem, one per line), 502
+// when another host that a request needs did not answer, 500 for anything
+// else.
 
 // Watch event types, as Kubernetes names them.
 const (
@@ -79,10 +81,11 @@ const maxUnitFile = units.MaxFileSize
 // NewAPI returns the local API's handler, serving b. It logs failed
 // requests to log at Warn and every request at Debug.
 //
-// The streaming routes (watch, logs with follow) run until the client goes
-// away or the request's context ends: give the http.Server a BaseContext
-// that is cancelled at shutdown, since http.Server.Shutdown does not wait
-// for them to end on their own.
+// The streaming routes (watch, logs with follow, exec) run until the
+// client goes away or the request's context ends: give the http.Server a
+// BaseContext that is cancelled at shutdown, since http.Server.Shutdown
+// does not wait for them to end on their own (nor, for exec, whose
+// connection it no longer tracks, at all).
 func NewAPI(b Backend, log *slog.Logger) http.Handler {
 	return NewAPIWith(b, APIOptions{Log: log})
 }
@@ -111,6 +114,7 @@ func NewAPIWith(b Backend, opt APIOptions) http.Handler {
 	handle("DELETE /v1/instances/{name}", a.forwarded(a.instanceOwner, false, a.deleteInstance))
 	handle("PATCH /v1/instances/{name}/labels", a.forwarded(a.instanceOwner, false, a.labelInstance))
 	handle("GET /v1/instances/{name}/logs", a.forwarded(a.instanceOwner, false, a.logs))
+	handle("POST /v1/instances/{name}/exec", a.forwarded(a.instanceOwner, false, a.exec))
 	handle("GET /v1/units", a.units)
 	handle("GET /v1/units/{name}", a.unit)
 	handle("DELETE /v1/units/{name}", a.deleteUnit)

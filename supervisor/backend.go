@@ -331,6 +331,13 @@ func (s *Supervisor) Changes() (<-chan struct{}, func()) { return s.Subscribe() 
 // Version implements Backend.
 func (s *Supervisor) Version() Version { return s.opt.Version }
 
+var _ ProcStarter = (*Supervisor)(nil)
+
+// StartProc implements ProcStarter with the agent's Reaper.
+func (s *Supervisor) StartProc(spec ProcSpec, onExit func(ExitStatus)) (*Proc, error) {
+	return s.opt.Reaper.Start(spec, onExit)
+}
+
 // PassStats is the answer of Resync: how long a pass over every unit
 // took.
 type PassStats struct {

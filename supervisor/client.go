@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -150,6 +152,129 @@ func (c *Client) Logs(ctx context.Context, name string, opts LogOptions) (io.Rea
 		q.Set("tail", strconv.Itoa(opts.Tail))
 	}
 	return c.stream(ctx, "/v1/instances/"+url.PathEscape(name)+"/logs", q)
+}
+
+// Exec runs command beside the instance name, on the instance's host, as
+// the instance's user (see the exec route, exec_api.go), and returns its
+// exit status: 0..255, or 128+N when signal N killed it. It sends what it
+// reads from stdin as the command's standard input (nil: none, the input
+// is closed at once) and writes the command's standard output and error
+// to stdout and stderr as they come (nil: dropped).
+//
+// The agent runs commands only beside its own instances: ask the agent of
+// the instance's host, or one that forwards the request there. A refusal
+// before the command starts is a *ServerError (errors.Is ErrNotFound for
+// an unknown instance); a command that could not start is an error with
+// the agent's message, and the status -1. When ctx ends first, Exec
+// closes the connection, which makes the agent stop the command, and
+// returns ctx's error. A failure to write to stdout or stderr ends the
+// session the same way.
+//
+// Exec returns without waiting for a Read of stdin in progress (a
+// terminal's may never end): the goroutine sending stdin ends when that
+// Read returns.
+func (c *Client) Exec(ctx context.Context, name string, command []string, stdin io.Reader, stdout, stderr io.Writer) (exitCode int, err error) {
+	path := "/v1/instances/" + url.PathEscape(name) + "/exec"
+	data, err := json.Marshal(ExecRequest{Command: command})
+	if err != nil {
+		return -1, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://tend"+path, bytes.NewReader(data))
+	if err != nil {
+		return -1, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", ExecProtocol)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return -1, ctx.Err()
+		}
+		return -1, c.dialError(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		defer resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			return -1, answerError(resp, http.MethodPost, path)
+		}
+		return -1, fmt.Errorf("the tend agent answered %s to exec, not 101 Switching Protocols: is it older than this client?", resp.Status)
+	}
+	conn, ok := resp.Body.(io.ReadWriteCloser)
+	if !ok || !strings.EqualFold(resp.Header.Get("Upgrade"), ExecProtocol) {
+		resp.Body.Close()
+		return -1, fmt.Errorf("the tend agent switched exec to protocol %q, not %q", resp.Header.Get("Upgrade"), ExecProtocol)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	go sendStdin(conn, stdin)
+	code, err := readExecOutput(conn, stdout, stderr)
+	if ctx.Err() != nil {
+		return -1, ctx.Err()
+	}
+	return code, err
+}
+
+// sendStdin sends what it reads from stdin as stdin frames, then
+// stdin-eof, until a write fails.
+func sendStdin(conn io.Writer, stdin io.Reader) {
+	if stdin != nil {
+		buf := make([]byte, frameHeader+MaxExecFrame)
+		for {
+			n, err := stdin.Read(buf[frameHeader:])
+			if n > 0 {
+				putHeader(buf, frameStdin, n)
+				if _, err := conn.Write(buf[:frameHeader+n]); err != nil {
+					return
+				}
+			}
+			if err != nil {
+				break // EOF, or an input that cannot be read: its end either way
+			}
+		}
+	}
+	writeFrame(conn, frameStdinEOF, nil)
+}
+
+// readExecOutput reads the agent's frames until the exit or error frame.
+func readExecOutput(conn io.Reader, stdout, stderr io.Writer) (int, error) {
+	rd := bufio.NewReaderSize(conn, frameHeader+MaxExecFrame)
+	buf := make([]byte, MaxExecFrame)
+	for {
+		t, p, err := readFrame(rd, buf)
+		if se := new(frameSizeError); errors.As(err, &se) {
+			return -1, fmt.Errorf("exec: the tend agent sent %v", se)
+		}
+		if err == io.EOF {
+			return -1, errors.New("exec: the tend agent closed the connection before the command's exit status came")
+		}
+		if err != nil {
+			return -1, fmt.Errorf("exec: reading from the tend agent: %w", err)
+		}
+		var w io.Writer
+		switch t {
+		case frameStdout:
+			w = stdout
+		case frameStderr:
+			w = stderr
+		case frameExit:
+			if len(p) != 4 {
+				return -1, fmt.Errorf("exec: the tend agent sent an exit frame of %d bytes, not 4", len(p))
+			}
+			return int(binary.BigEndian.Uint32(p)), nil
+		case frameError:
+			return -1, errors.New(string(p))
+		default:
+			return -1, fmt.Errorf("exec: the tend agent sent a frame of unknown type %d", t)
+		}
+		if w != nil && len(p) > 0 {
+			if _, err := w.Write(p); err != nil {
+				return -1, fmt.Errorf("exec: writing the command's output: %w", err)
+			}
+		}
+	}
 }
 
 // Units lists the units of a kind ("" for all; kinds and their Kubernetes
@@ -308,17 +433,23 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, in
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		var apiErr APIError
-		msg := ""
-		if json.Unmarshal(data, &apiErr) == nil && apiErr.Error != "" {
-			msg = apiErr.Error
-		} else {
-			msg = fmt.Sprintf("the tend agent answered %s to %s %s: %s", resp.Status, method, path, bytes.TrimSpace(data))
-		}
-		return nil, &ServerError{Status: resp.StatusCode, Message: msg}
+		return nil, answerError(resp, method, path)
 	}
 	return resp, nil
+}
+
+// answerError is the *ServerError of an answer the caller did not want:
+// the agent's APIError, or what it sent instead.
+func answerError(resp *http.Response, method, path string) error {
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var apiErr APIError
+	msg := ""
+	if json.Unmarshal(data, &apiErr) == nil && apiErr.Error != "" {
+		msg = apiErr.Error
+	} else {
+		msg = fmt.Sprintf("the tend agent answered %s to %s %s: %s", resp.Status, method, path, bytes.TrimSpace(data))
+	}
+	return &ServerError{Status: resp.StatusCode, Message: msg}
 }
 
 // dialError explains a failed request: when the socket could not be

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"io"
 	"net/url"
 )
 
@@ -16,3 +17,22 @@ var ApplyLabels = applyLabels
 func (c *Client) Do(ctx context.Context, method, path string, q url.Values, in, out any) error {
 	return c.do(ctx, method, path, q, in, out)
 }
+
+// The exec protocol's frames, for the tests that speak it by hand.
+const (
+	FrameStdin    = byte(frameStdin)
+	FrameStdout   = byte(frameStdout)
+	FrameStderr   = byte(frameStderr)
+	FrameExit     = byte(frameExit)
+	FrameError    = byte(frameError)
+	FrameStdinEOF = byte(frameStdinEOF)
+)
+
+// ReadExecFrame is readFrame with a buffer of its own.
+func ReadExecFrame(r io.Reader) (byte, []byte, error) {
+	t, p, err := readFrame(r, make([]byte, MaxExecFrame))
+	return byte(t), p, err
+}
+
+// WriteExecFrame is writeFrame.
+func WriteExecFrame(w io.Writer, t byte, p []byte) error { return writeFrame(w, frameType(t), p) }

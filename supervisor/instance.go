@@ -195,6 +195,7 @@ func (i *instance) publish() Instance {
 		LastState:    i.rec.LastState,
 		WorkingDir:   t.WorkingDir,
 		User:         t.User,
+		Group:        t.Group,
 		NotifyStatus: i.notifyStatus,
 		Env:          t.Env,
 	}

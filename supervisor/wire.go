@@ -49,6 +49,9 @@ type Instance struct {
 	Env        map[string]string `json:"env,omitempty"`
 	WorkingDir string            `json:"working_dir,omitempty"`
 	User       string            `json:"user,omitempty"`
+	// Group is the group the instance runs as when the unit sets one; ""
+	// means the user's primary group (the agent's group without a user).
+	Group string `json:"group,omitempty"`
 }
 
 // State is one of an instance's run states, as describe prints State and
@@ -166,6 +169,16 @@ type Version struct {
 // APIError is the body of every non-2xx answer.
 type APIError struct {
 	Error string `json:"error"`
+}
+
+// ExecRequest is the body of POST /v1/instances/{name}/exec, which runs
+// Command beside the instance (see exec_api.go).
+type ExecRequest struct {
+	// Command is the program and its arguments; it must not be empty.
+	Command []string `json:"command"`
+	// TTY asks for a terminal for the command. No agent gives one yet, and
+	// a request with TTY set is refused (400) rather than given pipes.
+	TTY bool `json:"tty,omitempty"`
 }
 
 // LabelChange asks to set and remove labels on an instance or host.

@@ -21,11 +21,22 @@ Usage:
   tend exec INSTANCE -- COMMAND [ARGS...]
 
 tend runs plain processes, not containers, so exec does not enter the
-instance: it runs COMMAND on this host (the instance must run here), in
-the instance's working directory, with the instance's environment
-variables added to yours and TEND_INSTANCE set. It runs as you, not as the
-instance's user. exec exits with COMMAND's exit status. kubectl's -i and -t
-are accepted; standard input is always passed on.
+instance: it runs COMMAND beside it, in the instance's working directory,
+with the instance's environment variables added and TEND_INSTANCE set.
+exec exits with COMMAND's exit status (128+N when signal N killed it).
+Standard input is always passed on.
+
+When the instance runs on this host, tend runs COMMAND itself: as you, with
+your environment plus the instance's, and your terminal as it is.
+
+When the instance runs on another host, this host's agent hands COMMAND to
+the agent of that host, which runs it there as the instance's user (as that
+agent's own user when the instance has none), with the agent's environment
+plus the instance's. Its input and output are pipes, not a terminal. It is
+stopped when tend exec ends (Ctrl-C, or a lost connection), and when it
+exits, what it left running in its process group is killed.
+
+kubectl's -i and -t are accepted.
 
 Examples:
   # Ask the kubia process for its page, as its liveness probe does
@@ -44,7 +55,7 @@ func (c *CLI) runExec(ctx context.Context, args []string) error {
 	fs := newFlagSet("exec")
 	var stdin, tty bool
 	fs.boolVar(&stdin, "stdin", "i", "Accepted for kubectl's sake: standard input is always passed on.")
-	fs.boolVar(&tty, "tty", "t", "Accepted for kubectl's sake: the command gets your terminal as it is.")
+	fs.boolVar(&tty, "tty", "t", "Accepted for kubectl's sake: on this host the command gets your terminal as it is; on another, it has none.")
 	args, err := fs.parse(c, args)
 	if err != nil {
 		return err
@@ -72,7 +83,7 @@ func (c *CLI) runExec(ctx context.Context, args []string) error {
 		return err
 	}
 	if in.Host != v.Host {
-		return fmt.Errorf("instance %s runs on host %s, and this agent is %s: run tend exec on %s", name, in.Host, v.Host, in.Host)
+		return c.execElsewhere(ctx, in, args[1:])
 	}
 	cmd := exec.Command(args[1], args[2:]...)
 	cmd.Env = os.Environ()
@@ -92,6 +103,26 @@ func (c *CLI) runExec(ctx context.Context, args []string) error {
 		return &exitStatus{code: max(code, 1)}
 	}
 	return err
+}
+
+// execElsewhere runs command beside in, an instance of another host,
+// through the local agent, which forwards it to the agent of in's host.
+func (c *CLI) execElsewhere(ctx context.Context, in supervisor.Instance, command []string) error {
+	code, err := c.api().Exec(ctx, in.Name, command, c.Stdin, c.Stdout, c.Stderr)
+	var se *supervisor.ServerError
+	switch {
+	case err == nil && code == 0:
+		return nil
+	case err == nil:
+		return &exitStatus{code: code}
+	case ctx.Err() != nil:
+		return fmt.Errorf("exec interrupted: the command beside %s on host %s is being stopped", in.Name, in.Host)
+	case errors.Is(err, supervisor.ErrNotFound):
+		return notFound(instancesRes, in.Name)
+	case errors.As(err, &se):
+		return err // the agent's own words
+	}
+	return fmt.Errorf("exec beside %s on host %s: %w", in.Name, in.Host, err)
 }
 
 // cutResource splits TYPE/NAME when TYPE is a resource word.

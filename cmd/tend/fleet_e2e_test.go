@@ -7,10 +7,12 @@ package main
 import (
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -338,6 +340,13 @@ func TestAnyHostReachesEveryInstance(t *testing.T) {
 		out := a.tend("get", "hosts", "-l", "disk=ssd")
 		return strings.Contains(out, "h0"), out
 	})
+	// exec on h1 runs beside h0's instance, on h0, and passes its status back.
+	out, stderr, err := b.run("exec", onA.Name, "--", "sh", "-c", `echo "$TEND_INSTANCE in $PWD"; echo oops >&2; exit 3`)
+	var ee *exec.ExitError
+	// The unit names no working directory: the instance runs in h0's agent's.
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 || out != onA.Name+" in "+a.dir+"\n" || !strings.Contains(stderr, "oops") {
+		t.Fatalf("exec through h1: %v, stdout %q, stderr %q", err, out, stderr)
+	}
 	// delete on h1 stops the process on h0; the unit starts another.
 	b.tend("delete", "po", onA.Name)
 	a.eventually("h0's instance gone and replaced", func() (bool, string) {

@@ -39,9 +39,16 @@ type Backend struct {
 	EventsFn  func(kind, object string) []supervisor.Event
 	ChangesFn func() (<-chan struct{}, func())
 	VersionFn func() supervisor.Version
+
+	// StartProcFn serves the exec route (supervisor.ProcStarter); a test
+	// that runs commands sets it to a Reaper's Start.
+	StartProcFn func(spec supervisor.ProcSpec, onExit func(supervisor.ExitStatus)) (*supervisor.Proc, error)
 }
 
-var _ supervisor.Backend = (*Backend)(nil)
+var (
+	_ supervisor.Backend     = (*Backend)(nil)
+	_ supervisor.ProcStarter = (*Backend)(nil)
+)
 
 // need panics unless the function field for method is set.
 func need(set bool, method string) {
@@ -128,4 +135,9 @@ func (b *Backend) Changes() (<-chan struct{}, func()) {
 func (b *Backend) Version() supervisor.Version {
 	need(b.VersionFn != nil, "Version")
 	return b.VersionFn()
+}
+
+func (b *Backend) StartProc(spec supervisor.ProcSpec, onExit func(supervisor.ExitStatus)) (*supervisor.Proc, error) {
+	need(b.StartProcFn != nil, "StartProc")
+	return b.StartProcFn(spec, onExit)
 }

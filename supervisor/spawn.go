@@ -36,8 +36,32 @@ type runner struct {
 
 // environ is the instance's environment: a little of the agent's (PATH,
 // LANG, TZ), the user's identity when it runs as another user, the
-// template's env, and tend's own variables.
+// template's env, and tend's own variables, each later one replacing an
+// earlier of the same name. Each name is there once: given two, glibc's
+// getenv and Go's take the first, shells the last.
 func (r *runner) environ(i *instance) []string {
+	return dedupEnv(r.environAll(i))
+}
+
+// dedupEnv keeps the last entry of each name, in the order of the first.
+func dedupEnv(env []string) []string {
+	last := make(map[string]int, len(env))
+	for k, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		last[name] = k
+	}
+	out := env[:0:0]
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if j := last[name]; j >= 0 {
+			out = append(out, env[j])
+			last[name] = -1
+		}
+	}
+	return out
+}
+
+func (r *runner) environAll(i *instance) []string {
 	t := &i.spec.Template
 	env := make([]string, 0, len(t.Env)+8)
 	for _, kv := range r.env {

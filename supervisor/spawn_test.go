@@ -3,9 +3,12 @@ package supervisor
 import (
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tendhq/tend/units"
 )
 
 func init() {
@@ -40,4 +43,18 @@ func TestWatchdogMessageSentAtOnceIsNotLost(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// A unit's env replaces what the agent passes on (PATH here), and tend's
+// own variables replace the unit's: each name once, or a Go or C program
+// would see the first.
+func TestAUnitsEnvReplacesTheAgents(t *testing.T) {
+	r := &runner{env: []string{"PATH=/agent/bin", "HOME=/root", "LANG=C"}, host: "edge-1", agentID: "a1"}
+	u := &units.Unit{Name: "web"}
+	u.Template.Env = map[string]string{"PATH": "/unit/bin", "TEND_INSTANCE": "mine", "X": "1"}
+	got := r.environ(&instance{spec: u, rec: instanceRecord{Name: "web-x"}})
+	want := []string{"PATH=/unit/bin", "LANG=C", "TEND_INSTANCE=web-x", "X=1", "TEND_UNIT=web", "TEND_HOST=edge-1", "TEND_AGENT=a1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("environment\n got %q\nwant %q", got, want)
+	}
 }

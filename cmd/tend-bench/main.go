@@ -80,6 +80,12 @@ type config struct {
 	cronRuns       int
 	jobCompletions int
 	jobParallelism int
+	// the fleet (issue 9)
+	fleetHosts     int
+	fleetUnits     int
+	fleetInstances int
+	fleetApplies   int
+	fleetKills     int
 	noInstall      bool
 	smoke          bool
 	render         string // a results.json to write out again instead of measuring
@@ -119,9 +125,14 @@ func (p *program) parseFlags(args []string) error {
 	fs.IntVar(&c.cronRuns, "cron-runs", 30, "tend only: runs of an @every 1s cron timed")
 	fs.IntVar(&c.jobCompletions, "job-completions", 1000, "tend only: the throughput job's completions")
 	fs.IntVar(&c.jobParallelism, "job-parallelism", 50, "tend only: the throughput job's parallelism")
+	fs.IntVar(&c.fleetHosts, "fleet-hosts", 20, "tend only: agents in the fleet, gossiping on loopback with the lan profile")
+	fs.IntVar(&c.fleetUnits, "fleet-units", 200, "tend only: units in the fleet")
+	fs.IntVar(&c.fleetInstances, "fleet-instances", 1000, "tend only: instances in the fleet, spread over the units' replicas")
+	fs.IntVar(&c.fleetApplies, "fleet-applies", 20, "tend only: unit files timed from one host's directory to every host's")
+	fs.IntVar(&c.fleetKills, "fleet-kills", 3, "tend only: agents killed with SIGKILL, timed until every other shows them NotReady")
 	fs.StringVar(&c.render, "render", "", "measure nothing: write the results, chart and docs again from this results.json `file`")
 	fs.BoolVar(&c.noInstall, "no-install", false, "never install missing peers (with apt-get, as root)")
-	fs.BoolVar(&c.smoke, "smoke", false, "tiny sizes (N=10, 3 restarts, 1 run, 2s idle, 20 floor runs; scaling table at N=10 and 100 within 1m each; 10 probed instances over 2s, 3 cron runs, a job of 20 completions 5 at a time), no install: checks that every figure is produced")
+	fs.BoolVar(&c.smoke, "smoke", false, "tiny sizes (N=10, 3 restarts, 1 run, 2s idle, 20 floor runs; scaling table at N=10 and 100 within 1m each; 10 probed instances over 2s, 3 cron runs, a job of 20 completions 5 at a time, a fleet of 3 agents with 6 instances), no install: checks that every figure is produced")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: tend-bench [flags]\n\nRuns the same workload under tend and its peers and writes tend's ratios to them.\n\n")
 		fs.PrintDefaults()
@@ -172,6 +183,21 @@ func (p *program) parseFlags(args []string) error {
 		if !set["job-parallelism"] {
 			c.jobParallelism = 5
 		}
+		if !set["fleet-hosts"] {
+			c.fleetHosts = 3
+		}
+		if !set["fleet-units"] {
+			c.fleetUnits = 6
+		}
+		if !set["fleet-instances"] {
+			c.fleetInstances = 6
+		}
+		if !set["fleet-applies"] {
+			c.fleetApplies = 3
+		}
+		if !set["fleet-kills"] {
+			c.fleetKills = 1
+		}
 	}
 	var err error
 	if c.ns, err = parseCounts("n", *n); err != nil {
@@ -196,6 +222,9 @@ func (p *program) parseFlags(args []string) error {
 	}
 	if c.scaleRestarts < 1 || c.scaleTimeout <= 0 || c.resyncs < 1 {
 		return errors.New("-scale-restarts, -scale-timeout and -resyncs must be positive")
+	}
+	if c.fleetHosts < 2 || c.fleetUnits < 1 || c.fleetInstances < 1 || c.fleetApplies < 1 || c.fleetKills < 1 {
+		return errors.New("-fleet-hosts must be at least 2, and -fleet-units, -fleet-instances, -fleet-applies and -fleet-kills positive")
 	}
 	if c.probeN < 1 || c.probeWindow <= 0 || c.cronRuns < 1 || c.jobCompletions < 1 || c.jobParallelism < 1 {
 		return errors.New("-probes, -probe-window, -cron-runs, -job-completions and -job-parallelism must be positive")
@@ -293,7 +322,8 @@ func (p *program) run(ctx context.Context) error {
 		Sizes: sizes{Restarts: c.restarts, Reps: c.reps, N: c.ns, IdleSeconds: c.idle.Seconds(), FloorRuns: c.floorRuns,
 			ScaleN: c.scaleNs, ScaleRestarts: c.scaleRestarts, ScaleTimeoutSeconds: c.scaleTimeout.Seconds(), Resyncs: c.resyncs,
 			ProbeN: c.probeN, ProbeWindowSeconds: c.probeWindow.Seconds(), CronRuns: c.cronRuns,
-			JobCompletions: c.jobCompletions, JobParallelism: c.jobParallelism},
+			JobCompletions: c.jobCompletions, JobParallelism: c.jobParallelism,
+			FleetHosts: c.fleetHosts, FleetUnits: c.fleetUnits, FleetInstances: c.fleetInstances, FleetApplies: c.fleetApplies, FleetKills: c.fleetKills},
 		Later: laterMeasurements,
 	}
 	b := &bench{cfg: c, stamp: stamp, work: work, out: p.stdout}

@@ -91,6 +91,12 @@ type sizes struct {
 	CronRuns           int     `json:"cron_runs,omitempty"`
 	JobCompletions     int     `json:"job_completions,omitempty"`
 	JobParallelism     int     `json:"job_parallelism,omitempty"`
+	// the fleet; 0 in results from before it was measured.
+	FleetHosts     int `json:"fleet_hosts,omitempty"`
+	FleetUnits     int `json:"fleet_units,omitempty"`
+	FleetInstances int `json:"fleet_instances,omitempty"`
+	FleetApplies   int `json:"fleet_applies,omitempty"`
+	FleetKills     int `json:"fleet_kills,omitempty"`
 }
 
 // supervisorResult is one supervisor's figures, keyed by metric ID.
@@ -355,6 +361,14 @@ func tendFigures(s sizes) []tendFigure {
 		{cronP50ID, fmt.Sprintf("cron start lag p50 (@every 1s, %d runs)", s.CronRuns), "ms", true},
 		{cronP99ID, fmt.Sprintf("cron start lag p99 (@every 1s, %d runs)", s.CronRuns), "ms", true},
 		{jobID, fmt.Sprintf("job of %d completions, parallelism %d: start to completion", s.JobCompletions, s.JobParallelism), "s", true},
+		{fleetApplyP50ID, fmt.Sprintf("fleet of %d agents (lan profile, loopback): a unit file in one host's directory until in every host's, p50 over %d", s.FleetHosts, s.FleetApplies), "ms", true},
+		{fleetApplyP99ID, "the same, p99", "ms", true},
+		{fleetDeathP50ID, fmt.Sprintf("fleet: kill -9 of an agent until every other shows it NotReady, p50 over %d", s.FleetKills), "ms", true},
+		{fleetDeathMaxID, "the same, the longest", "ms", true},
+		{fleetRSSID, fmt.Sprintf("fleet at rest, %d units, %d instances: agent RSS, mean", s.FleetUnits, s.FleetInstances), "MiB", true},
+		{fleetRSSMaxID, "the same, the largest agent", "MiB", true},
+		{fleetPSSID, "the same, agent PSS, mean", "MiB", true},
+		{fleetStartID, "fleet: first agent's start until every instance runs", "s", true},
 	}...)
 }
 
@@ -469,6 +483,22 @@ func tendGoals(tend supervisorResult, s sizes) []goal {
 			g.Met = met(v < goalJobSeconds)
 		} else {
 			g.Measured += fmt.Sprintf(" (the goal is for %d, parallelism %d)", goalJobCompletions, goalJobParallelism)
+		}
+	} else {
+		g.Measured = "tend: " + txt
+	}
+	out = append(out, g)
+
+	g = goal{Goal: fmt.Sprintf("a unit file known on every host of %d within %g s p99, lan profile (issue 9)", goalFleetHosts, goalFleetApplyP99/1000)}
+	if v, txt, ok := fig(fleetApplyP99ID, " ms"); ok {
+		g.Measured = fmt.Sprintf("tend p99 %s with %d hosts", txt, s.FleetHosts)
+		if _, p50, ok := fig(fleetApplyP50ID, " ms"); ok {
+			g.Measured += ", p50 " + p50
+		}
+		if s.FleetHosts == goalFleetHosts {
+			g.Met = met(v < goalFleetApplyP99)
+		} else {
+			g.Measured += fmt.Sprintf(" (the goal is for %d)", goalFleetHosts)
 		}
 	} else {
 		g.Measured = "tend: " + txt
@@ -767,7 +797,6 @@ type later struct {
 // laterMeasurements are what is left of issue 5 item 3: each gets its
 // figure here when its issue lands.
 var laterMeasurements = []later{
-	{What: "catalog convergence over 20 agents", Issue: "the cluster issue, not filed yet", Goal: "from its issue"},
 	{What: "failover time on the namespace harness", Issue: "the cluster issue, not filed yet", Goal: "from its issue"},
 }
 

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// maxArmv7Size is issue 9's limit on the static armv7 binary, as make
+// build makes it: edge devices have small flash.
+const maxArmv7Size = 12_000_000
+
+func TestTheArmv7BinaryFits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds tend for armv7")
+	}
+	bin := filepath.Join(t.TempDir(), "tend")
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "netgo,osusergo", "-ldflags", "-s -w", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm", "GOARM=7", "GOFLAGS=-buildvcs=false")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build for armv7: %v\n%s", err, out)
+	}
+	fi, err := os.Stat(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("armv7 static binary: %d bytes", fi.Size())
+	if fi.Size() >= maxArmv7Size {
+		t.Errorf("the armv7 binary is %d bytes, the limit %d", fi.Size(), maxArmv7Size)
+	}
+}

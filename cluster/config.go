@@ -91,9 +91,9 @@ type Config struct {
 	// Join lists peers to join ("10.0.0.1:7946"); any one that answers is
 	// enough. Joining goes on in the background until one does.
 	Join []string
-	// API is the address of this host's inter-host API, told to the
-	// others in the metadata ("0.0.0.0:7947": they use the gossip IP);
-	// "" when it serves none.
+	// API is the address of this host's inter-host API; its port is told
+	// to the others, who call it at this host's gossip IP. "" when it
+	// serves none.
 	API string
 	// ClusterName keeps fleets apart: hosts with another name, or none,
 	// are not heard (memberlist's Label, at most 255 bytes).

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -84,16 +85,15 @@ func LoadGossipKeys(dir string) ([][]byte, error) {
 		return nil, nil
 	}
 	path := filepath.Join(dir, GossipKeyFile)
-	f, err := os.Open(path)
+	data, err := readSecret(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("gossip keys: %w", err)
 	}
-	defer f.Close()
 	var keys [][]byte
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	for line := 1; sc.Scan(); line++ {
 		t := strings.TrimSpace(sc.Text())
 		if t == "" || strings.HasPrefix(t, "#") {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -116,8 +117,7 @@ const (
 type meta struct {
 	Version string `json:"v,omitempty"`
 	Started int64  `json:"s,omitempty"` // Unix ms
-	// API is the inter-host API's address; ":port" when it listens on a
-	// wildcard address, for the gossip address's IP.
+	// API is the inter-host API's port, ":7947", at the gossip IP.
 	API    string       `json:"a,omitempty"`
 	Labels units.Labels `json:"l,omitempty"`
 	// Overflow: the labels did not fit; they are the host's state item
@@ -144,28 +144,32 @@ func encodeMeta(version, api string, started time.Time, labels units.Labels) (b 
 	return b, true, err
 }
 
-// metaAPI is how the metadata gives the inter-host API's address: a
-// wildcard host is left for the peers to fill in with the gossip IP.
+// metaAPI is how the metadata gives the inter-host API's address: its
+// port only. The peers call it at the host's gossip IP, never at an
+// address a host names itself: a member that holds the gossip key but no
+// certificate cannot point the others' calls anywhere else.
 func metaAPI(addr string) (string, error) {
 	if addr == "" {
 		return "", nil
 	}
-	host, port, err := net.SplitHostPort(addr)
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", fmt.Errorf("cluster.api %q: %w", addr, err)
 	}
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		return ":" + port, nil
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return "", fmt.Errorf("cluster.api %q: bad port", addr)
 	}
-	return addr, nil
+	return ":" + port, nil
 }
 
-// apiAddr is a host's API address from its metadata and gossip IP.
+// apiAddr is a host's API address from its metadata's port and its
+// gossip IP; "" when the metadata gives no port.
 func apiAddr(api string, gossipIP net.IP) string {
-	if strings.HasPrefix(api, ":") && gossipIP != nil {
-		return net.JoinHostPort(gossipIP.String(), api[1:])
+	port, ok := strings.CutPrefix(api, ":")
+	if !ok || port == "" || gossipIP == nil {
+		return ""
 	}
-	return api
+	return net.JoinHostPort(gossipIP.String(), port)
 }
 
 // New starts this host's member and begins joining cfg.Join and the

@@ -230,11 +230,12 @@ func TestAForgottenPeerIsJoinedAgain(t *testing.T) {
 
 func TestEveryHostKnowsTheOthersAPIAddress(t *testing.T) {
 	a := start(t, "a", func(c *Config) { c.API = "0.0.0.0:7947" })
-	b := start(t, "b", func(c *Config) { c.API = "127.0.0.1:9000"; c.Join = []string{a.Addr()} })
+	// b names an address elsewhere: the others call its gossip IP.
+	b := start(t, "b", func(c *Config) { c.API = "10.9.9.9:9000"; c.Join = []string{a.Addr()} })
 	waitHosts(t, b, "a's API at its gossip IP", func(hs map[string]Host) bool {
 		return hs["a"].API == "127.0.0.1:7947"
 	})
-	waitHosts(t, a, "b's API as it gave it", func(hs map[string]Host) bool {
+	waitHosts(t, a, "b's API port at its gossip IP", func(hs map[string]Host) bool {
 		return hs["b"].API == "127.0.0.1:9000"
 	})
 	if _, err := New(Config{Name: "c", Bind: "127.0.0.1:0", API: "no port"}); err == nil || !strings.Contains(err.Error(), "cluster.api") {

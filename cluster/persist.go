@@ -80,12 +80,17 @@ func (n *Node) writeCatalog() {
 // renamed over it and the directory synced, so a crash leaves the old
 // file or the new one, never a torn or empty one.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	// A new file of its own (never one planted under a known name), with
+	// the mode set before a byte is written.
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
+	tmp := f.Name()
+	err = f.Chmod(mode)
+	if err == nil {
+		_, err = f.Write(data)
+	}
 	if serr := f.Sync(); err == nil {
 		err = serr
 	}

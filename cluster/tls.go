@@ -33,6 +33,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -247,7 +248,7 @@ func loadIdentity(keysDir, stateDir, host string, now func() time.Time) (*Identi
 	}
 	if certPEM, err := os.ReadFile(certPath); err == nil {
 		keyPath := filepath.Join(keysDir, HostsDir, host+".key")
-		keyPEM, err := os.ReadFile(keyPath)
+		keyPEM, err := readSecret(keyPath)
 		if err != nil {
 			return nil, err
 		}
@@ -262,7 +263,7 @@ func loadIdentity(keysDir, stateDir, host string, now func() time.Time) (*Identi
 	}
 
 	caKeyPath := filepath.Join(keysDir, CAKeyFile)
-	if id.caKey, err = os.ReadFile(caKeyPath); err != nil {
+	if id.caKey, err = readSecret(caKeyPath); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%s holds neither %s nor %s: issue this host's certificate with tend keygen --host %s", keysDir, filepath.Join(HostsDir, host+".crt"), CAKeyFile, host)
 		}
@@ -281,6 +282,24 @@ func loadIdentity(keysDir, stateDir, host string, now func() time.Time) (*Identi
 		return nil, err
 	}
 	return id, nil
+}
+
+// readSecret reads a file of secrets, refusing one that others than its
+// owner may read, as ssh refuses such a key.
+func readSecret(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if m := fi.Mode().Perm(); m&0o077 != 0 {
+		return nil, fmt.Errorf("%s is readable by others (mode %04o): a secret must be the owner's alone (chmod 600 %s)", path, m, path)
+	}
+	return io.ReadAll(f)
 }
 
 // check parses a certificate and key and verifies that the certificate is
@@ -336,6 +355,14 @@ func (id *Identity) certificate() (*tls.Certificate, error) {
 		}
 	}
 	return id.cert, nil
+}
+
+// NotAfter is when the certificate this host presents ends (a certificate
+// it issued itself is renewed before then).
+func (id *Identity) NotAfter() time.Time {
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	return id.cert.Leaf.NotAfter
 }
 
 // Host is the host the identity is.
@@ -463,15 +490,20 @@ func (id *Identity) Transport(addr func(host string) (string, error)) *http.Tran
 			if err != nil {
 				return nil, err
 			}
+			// The handshake is bounded too: a peer that takes the
+			// connection and says nothing must not hold the caller.
 			c := tls.Client(raw, id.ClientTLS(host))
-			if err := c.HandshakeContext(ctx); err != nil {
+			hctx, cancel := context.WithTimeout(ctx, apiDialTimeout)
+			defer cancel()
+			if err := c.HandshakeContext(hctx); err != nil {
 				raw.Close()
 				return nil, err
 			}
 			return c, nil
 		},
-		ResponseHeaderTimeout: apiHeaderTimeout,
-		IdleConnTimeout:       90 * time.Second,
-		MaxIdleConnsPerHost:   4,
+		ResponseHeaderTimeout:  apiHeaderTimeout,
+		MaxResponseHeaderBytes: 64 << 10,
+		IdleConnTimeout:        90 * time.Second,
+		MaxIdleConnsPerHost:    4,
 	}
 }

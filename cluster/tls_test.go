@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -244,5 +245,90 @@ func TestTheTransportReachesAHostByName(t *testing.T) {
 	defer tr2.CloseIdleConnections()
 	if _, err := (&http.Client{Transport: tr2}).Get(HostURL("edge-3").String()); err == nil {
 		t.Error("edge-1 answered a call meant for edge-3")
+	}
+}
+
+func TestAPeerThatSaysNothingDoesNotHoldTheCaller(t *testing.T) {
+	keys := keysDir(t)
+	b := identity(t, keys, "edge-2")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var held []net.Conn // taken, never answered
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	defer func() { ln.Close(); <-done }()
+	tr := b.Transport(func(string) (string, error) { return ln.Addr().String(), nil })
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", HostURL("edge-1").String()+"/v1/version", nil)
+	_, err = tr.RoundTrip(req)
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("a silent peer: %v (the caller's own deadline: %v); want the handshake's timeout", err, ctx.Err())
+	}
+}
+
+func TestAPeersEndlessHeadersAreRefused(t *testing.T) {
+	keys := keysDir(t)
+	a, b := identity(t, keys, "edge-1"), identity(t, keys, "edge-2")
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", a.ServerTLS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Junk", strings.Repeat("x", 1<<20))
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	tr := b.Transport(func(string) (string, error) { return ln.Addr().String(), nil })
+	defer tr.CloseIdleConnections()
+	if _, err := (&http.Client{Transport: tr}).Get(HostURL("edge-1").String()); err == nil || !strings.Contains(err.Error(), "header") {
+		t.Errorf("a 1 MiB header: %v, want it refused", err)
+	}
+}
+
+func TestSecretsReadableByOthersAreRefused(t *testing.T) {
+	keys := keysDir(t)
+	os.Chmod(filepath.Join(keys, CAKeyFile), 0o644)
+	if _, err := LoadIdentity(keys, t.TempDir(), "edge-1"); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("a ca.key of mode 0644: %v", err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, GossipKeyFile), []byte("MDEyMzQ1Njc4OWFiY2RlZg==\n"), 0o640)
+	if _, err := LoadGossipKeys(dir); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("a gossip.key of mode 0640: %v", err)
+	}
+}
+
+func TestAnExpiredHostCertificateIsRefused(t *testing.T) {
+	keys := keysDir(t)
+	caCrt, _ := os.ReadFile(filepath.Join(keys, CACertFile))
+	caKey, _ := os.ReadFile(filepath.Join(keys, CAKeyFile))
+	os.Remove(filepath.Join(keys, CAKeyFile))
+	crt, key, err := IssueHostCert(caCrt, caKey, "edge-1", time.Now().Add(-2*hostLifetime))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(keys, HostsDir), 0o700)
+	os.WriteFile(filepath.Join(keys, HostsDir, "edge-1.crt"), crt, 0o644)
+	os.WriteFile(filepath.Join(keys, HostsDir, "edge-1.key"), key, 0o600)
+	if _, err := LoadIdentity(keys, t.TempDir(), "edge-1"); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("an expired certificate: %v", err)
 	}
 }

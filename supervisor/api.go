@@ -174,7 +174,12 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start).Round(time.Microsecond)}
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		// What another host changes here (exec, delete, labels, keys) is
+		// on the record, with who asked.
 		attrs = append(attrs, "peer", r.TLS.PeerCertificates[0].Subject.CommonName)
+		if r.Method != http.MethodGet && level < slog.LevelInfo {
+			level = slog.LevelInfo
+		}
 	}
 	a.log.Log(r.Context(), level, "api request", attrs...)
 }

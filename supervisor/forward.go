@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -136,16 +137,37 @@ func (a *api) mergedEvents(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, nonNil(local))
 		return
 	}
+	// A host that answers slowly, or too much, is left out: this host's
+	// own answer must not wait on it or go with it.
+	ctx, cancel := context.WithTimeout(r.Context(), eventsTimeout)
+	defer cancel()
 	rec := newCapture()
 	var theirs []Event
-	if err := a.opt.Forward.Forward(host, rec, r); err != nil {
+	if err := forwardInto(a.opt.Forward, host, rec, r.WithContext(ctx)); err != nil {
 		a.log.Debug("api: host not reached; its events are left out", "host", host, "err", err)
+	} else if rec.overflow {
+		a.log.Warn("api: a host's events are more than this host takes; left out", "host", host, "limit", maxCapture)
 	} else if rec.status == http.StatusOK {
 		if err := json.Unmarshal(rec.body.Bytes(), &theirs); err != nil {
 			a.log.Warn("api: a host's events do not parse", "host", host, "err", err)
 		}
 	}
 	writeJSON(w, http.StatusOK, nonNil(mergeEvents(local, theirs)))
+}
+
+// forwardInto is Forward into a capture. A reverse proxy aborts (panics
+// with http.ErrAbortHandler) when the answer breaks off half way, which
+// for a capture is only an error.
+func forwardInto(fw Forwarder, host string, rec *capture, r *http.Request) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				panic(v)
+			}
+			err = errors.New("the answer broke off")
+		}
+	}()
+	return fw.Forward(host, rec, r)
 }
 
 // mergeEvents is both lists without the events they share, by time.
@@ -169,11 +191,17 @@ func mergeEvents(a, b []Event) []Event {
 	return out
 }
 
-// capture is a ResponseWriter that keeps a small answer (events).
+// eventsTimeout bounds the wait for another host's events.
+const eventsTimeout = 5 * time.Second
+
+// capture is a ResponseWriter that keeps a small answer (events), and
+// drops the rest of one too large (a write error would make the reverse
+// proxy abort this host's own answer).
 type capture struct {
-	h      http.Header
-	status int
-	body   bytes.Buffer
+	h        http.Header
+	status   int
+	body     bytes.Buffer
+	overflow bool
 }
 
 func newCapture() *capture { return &capture{h: http.Header{}, status: http.StatusOK} }
@@ -181,8 +209,10 @@ func newCapture() *capture { return &capture{h: http.Header{}, status: http.Stat
 func (c *capture) Header() http.Header { return c.h }
 func (c *capture) WriteHeader(s int)   { c.status = s }
 func (c *capture) Write(p []byte) (int, error) {
-	if c.body.Len()+len(p) > maxCapture {
-		return 0, errors.New("answer too large")
+	if c.overflow || c.body.Len()+len(p) > maxCapture {
+		c.overflow = true
+		c.body.Reset()
+		return len(p), nil
 	}
 	return c.body.Write(p)
 }

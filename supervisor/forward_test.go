@@ -223,3 +223,45 @@ func TestThePeerAPIServesOnlyWhatHostsAsk(t *testing.T) {
 		}
 	}
 }
+
+// A host that answers with too many events, or never finishes, is left
+// out of the list: this host's own events still come back.
+func TestALyingHostsEventsAreLeftOut(t *testing.T) {
+	noLeaks(t)
+	for _, tc := range []struct {
+		name string
+		peer http.HandlerFunc
+	}{
+		{"too many", func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte("["))
+			chunk := []byte(strings.Repeat(`{"kind":"host","object":"edge-18","reason":"Junk"},`, 1000))
+			for range 20 << 20 / len(chunk) {
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+		}},
+		{"never done", func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte("["))
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(tc.peer)
+			defer srv.Close()
+			target, _ := url.Parse(srv.URL)
+			tr := &http.Transport{}
+			defer tr.CloseIdleConnections()
+			local := fixture()
+			local.hosts["edge-18"] = Host{Name: "edge-18", Status: "Ready"}
+			local.events = []Event{{Kind: "host", Object: "edge-18", Reason: "NodeReady", From: "edge-17", Count: 1}}
+			proxy := &Proxy{Transport: tr, Self: "edge-17", URL: func(string) (*url.URL, error) { return target, nil }}
+			c, _ := serveHandler(t, NewAPIWith(local, APIOptions{Forward: proxy}))
+			ev, err := c.Events(context.Background(), "host", "edge-18")
+			if err != nil || len(ev) != 1 || ev[0].Reason != "NodeReady" {
+				t.Errorf("events: %d, %v; want this host's one", len(ev), err)
+			}
+		})
+	}
+}

@@ -198,7 +198,7 @@ type ApplyResult struct {
 // KeyChange asks a host to change its gossip keyring (POST
 // /v1/hosts/{name}/keys): Op is "install" (accept Key too), "use"
 // (encrypt with Key, which must be installed) or "prune" (drop every key
-// but the one in use; Key unset).
+// but Key, which must be the one in use).
 type KeyChange struct {
 	Op  string `json:"op"`
 	Key []byte `json:"key,omitempty"` // base64 in JSON

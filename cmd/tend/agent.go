@@ -277,7 +277,7 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 	// The inter-host API: the routes other hosts' agents pass on, over
 	// mutual TLS. Like the local one, it ends when the agent stops.
 	peerSrv := &http.Server{
-		Handler:           supervisor.NewAPIWith(a.sup, peerOpt),
+		Handler:           peerHandler(a.fleet, supervisor.NewAPIWith(a.sup, peerOpt)),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return watchCtx },
 		// Mostly failed handshakes: callers without the cluster's certificate.
@@ -330,6 +330,14 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 		a.fleet.Close() // the others show it Left, not NotReady
 	}
 	return err
+}
+
+// peerHandler is the inter-host API's handler: for members only.
+func peerHandler(f *fleet, h http.Handler) http.Handler {
+	if f == nil {
+		return h
+	}
+	return f.onlyMembers(h)
 }
 
 // watchdog pings systemd's watchdog while the reconcile loop answers: a

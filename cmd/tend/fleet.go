@@ -111,7 +111,14 @@ func (f *fleet) listenAPI(cfg supervisor.Config, bind string) (string, error) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("cluster.keys_dir: %w", err)
+		// The instances run on without it: an expired certificate must
+		// not take the host's work down with the API.
+		f.log.Error("no inter-host API: this host's certificate or the cluster CA is not usable", "keys_dir", cfg.Cluster.KeysDir, "err", err)
+		return "", nil
+	}
+	if left := time.Until(id.NotAfter()); left < 30*24*time.Hour {
+		f.log.Warn("this host's certificate ends soon; issue a new one (tend keygen --host) or give the host ca.key",
+			"host", cfg.Name, "not_after", id.NotAfter().Format(time.RFC3339))
 	}
 	addr := cfg.Cluster.API
 	if addr == "" {
@@ -170,6 +177,30 @@ func (f *fleet) apiOf(host string) (string, error) {
 		return h.API, nil
 	}
 	return "", errors.New("no such host in the cluster")
+}
+
+// onlyMembers lets through the inter-host API only calls from a host that
+// is a Ready member of the cluster now. A certificate alone is not
+// enough: it cannot be revoked, and a host shut out of gossip (its key
+// rotated away) must lose the API with it.
+func (f *fleet) onlyMembers(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := cluster.PeerHost(r.TLS)
+		ready := false
+		for _, m := range f.node.Hosts() {
+			if m.Name == host && m.Name != f.node.Self() {
+				ready = m.Status == cluster.Ready
+			}
+		}
+		if !ready {
+			f.log.Warn("inter-host API: a call from a host that is no Ready member refused", "host", host, "method", r.Method, "path", r.URL.Path, "from", r.RemoteAddr)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			json.NewEncoder(w).Encode(supervisor.APIError{Error: fmt.Sprintf("host %q is not a Ready member of this cluster", host)})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // noInterHostAPI is the Forwarder of a host without a cluster CA.
@@ -405,6 +436,11 @@ func (k *fleetKeyring) ChangeKeys(c supervisor.KeyChange) (supervisor.Keys, erro
 			return supervisor.Keys{}, err
 		}
 	case "prune":
+		// Only the rotation that put its key to use may drop the others:
+		// two rotations at once would leave hosts with different keys.
+		if !slices.Equal(keys[0], c.Key) {
+			return invalid("%s uses key %s, not %s: another rotation is under way, or this one did not reach it", k.f.node.Self(), cluster.KeyID(keys[0]), cluster.KeyID(c.Key))
+		}
 		for _, key := range keys[1:] {
 			if err := k.f.node.RemoveKey(key); err != nil {
 				return supervisor.Keys{}, err

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -396,6 +397,25 @@ func TestAnyHostReachesEveryInstance(t *testing.T) {
 			res.Body.Close()
 			t.Errorf("with %s, h0's inter-host API answered %s", what, res.Status)
 		}
+	}
+	// A certificate of the cluster's CA is not enough: the caller must be
+	// a Ready member (a host shut out by a key rotation, or one whose
+	// name nobody knows, is refused).
+	evicted, err := cluster.LoadIdentity(keysDirOf(t, a), t.TempDir(), "evicted")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{TLSClientConfig: evicted.ClientTLS("h0")}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("DELETE", "https://"+api+"/v1/instances/"+onA.Name, nil)
+	res, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusForbidden || !strings.Contains(string(body), `evicted\" is not a Ready member`) {
+		t.Errorf("a certificate of a host that is no member: %s %s", res.Status, body)
 	}
 }
 

@@ -29,7 +29,11 @@ certificate when it starts and keeps it in its state directory. A host
 without these files can neither join, nor read or inject gossip, nor call
 another host's API.
 
-To keep ca.key off the hosts, run the second form on the machine that
+Secret files must be their owner's alone (mode 0600): an agent refuses a
+key that others may read, as ssh does.
+
+To keep ca.key off the hosts (a host that has it can make certificates
+for any name), run the second form on the machine that
 keeps DIR for each host: it writes DIR/hosts/HOST.crt and HOST.key, a
 certificate for HOST valid for a year. Give each host gossip.key, ca.crt
 and its own hosts/HOST.* only.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -29,6 +30,13 @@ Ready to take part: rotate refuses while any host is NotReady, since that
 host could not read the fleet's gossip afterwards; with --force it goes on
 without it, and that host needs the new gossip.key copied to it by hand
 (copy it from any host that took part). Hosts that left are not asked.
+
+Rotating is also how a host is shut out for good (a stolen or retired
+one): stop it, delete it from the fleet's view, rotate. It can no longer
+gossip, and an agent's inter-host API answers only hosts that are Ready
+members, so its certificate opens nothing either. If that host held
+ca.key, it can still make certificates: make a new CA (keygen into a new
+directory, then ca.crt and ca.key on every host, and restart the agents).
 
 A rotation that stops half way (a host did not answer) leaves the fleet
 working: the new key is installed, or in use beside the old one. Run
@@ -111,9 +119,17 @@ func (c *CLI) rotateKeys(ctx context.Context, hosts []supervisor.Host, force boo
 	}{
 		{"install", "installed", key},
 		{"use", "in use", key},
-		{"prune", "the others dropped", nil},
+		{"prune", "the others dropped", key},
 	}
 	for _, st := range steps {
+		if st.op == "prune" {
+			// Every host that is Ready now must use the new key before
+			// any drops the old: a host that joined since, or one another
+			// rotation reached, would be cut off.
+			if err := c.checkKeyInUse(ctx, id, notReady, force); err != nil {
+				return err
+			}
+		}
 		for _, h := range ready {
 			if _, err := c.api().ChangeKeys(ctx, h, supervisor.KeyChange{Op: st.op, Key: st.key}); err != nil {
 				return fmt.Errorf("%s: %s the new key: %w\nthe fleet still gossips; run tend keys rotate again once %s answers", h, st.op, err, h)
@@ -125,5 +141,29 @@ func (c *CLI) rotateKeys(ctx context.Context, hosts []supervisor.Host, force boo
 		fmt.Fprintf(c.Stderr, "warning: %s kept the old key: copy gossip.key from a host that took part to them, and restart their agents\n", strings.Join(notReady, ", "))
 	}
 	fmt.Fprintf(c.Stdout, "rotated: every Ready host gossips with key %s only\n", id)
+	return nil
+}
+
+// checkKeyInUse checks that every Ready host uses the key id.
+func (c *CLI) checkKeyInUse(ctx context.Context, id string, notReady []string, force bool) error {
+	hosts, err := c.api().Hosts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, h := range hosts {
+		switch {
+		case h.Status == "NotReady" && !force && !slices.Contains(notReady, h.Name):
+			return fmt.Errorf("%s went NotReady during the rotation: the old key is kept; run tend keys rotate again once it is back", h.Name)
+		case h.Status != "Ready":
+			continue
+		}
+		k, err := c.api().Keys(ctx, h.Name)
+		if err != nil {
+			return fmt.Errorf("%s: %w; the old key is kept", h.Name, err)
+		}
+		if k.Primary != id {
+			return fmt.Errorf("%s uses key %s, not the new %s (it joined during the rotation, or another rotation runs): the old key is kept; run tend keys rotate again", h.Name, k.Primary, id)
+		}
+	}
 	return nil
 }

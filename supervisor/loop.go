@@ -846,7 +846,9 @@ func (s *Supervisor) reconcileSet(u *units.Unit) {
 	}
 	s.apply(u.Name, acts, func(a Action) *instance {
 		i := s.create(u, u.Name, u.Kind, a.Slot)
-		s.events.Record(s.clock.Now(), KindUnit, u.Name, Normal, "SuccessfulCreate", from, "Created instance: "+i.rec.Name)
+		now := s.clock.Now()
+		s.events.Record(now, KindUnit, u.Name, Normal, "SuccessfulCreate", from, "Created instance: "+i.rec.Name)
+		s.recordScheduled(now, i, a)
 		return i
 	}, u, from)
 }
@@ -1125,4 +1127,24 @@ func (s *Supervisor) afterBurst(work int) {
 			s.log.Debug("memory given back after a burst", "took", time.Since(t0))
 		})
 	}
+}
+
+// recordScheduled says where a new instance was placed and why there, as
+// the scheduler's Scheduled event does, and when its slot came from a host
+// that stopped answering or left, which one.
+func (s *Supervisor) recordScheduled(now time.Time, i *instance, a Action) {
+	if len(s.members) <= 1 && a.From == "" {
+		return // one host: there is no choice to tell of
+	}
+	msg := fmt.Sprintf("Successfully assigned %s to %s", i.rec.Name, s.opt.Host)
+	reason := "Scheduled"
+	if a.From != "" {
+		reason = "Rescheduled"
+		why := "NodeNotReady"
+		if a.FromStatus == HostLeft {
+			why = "NodeLeft"
+		}
+		msg = fmt.Sprintf("Slot %d rescheduled from host %s (%s): assigned %s to %s", a.Slot, a.From, why, i.rec.Name, s.opt.Host)
+	}
+	s.events.Record(now, KindInstance, i.rec.Name, Normal, reason, fromScheduler, msg)
 }

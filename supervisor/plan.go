@@ -54,11 +54,19 @@ type Action struct {
 	Host string
 	Slot int    // OpCreate, OpReslot
 	Why  string // OpDelete: why, for the log and the event
+	// From is, for an OpCreate, the host whose instance held the slot
+	// before it went NotReady or left, and FromStatus that host's status:
+	// the slot is rescheduled, not new.
+	From       string
+	FromStatus HostStatus
 }
 
 func (a Action) String() string {
 	switch a.Op {
 	case OpCreate:
+		if a.From != "" {
+			return fmt.Sprintf("create slot %d on %s (from %s, %s)", a.Slot, a.Host, a.From, a.FromStatus)
+		}
 		return fmt.Sprintf("create slot %d on %s", a.Slot, a.Host)
 	case OpReslot:
 		return fmt.Sprintf("reslot %s (%s) to %d", a.Instance, a.Host, a.Slot)
@@ -145,14 +153,20 @@ func planSet(u *units.Unit, owned, orphans []InstanceSummary, members []Member) 
 
 	hosts := eligibleHosts(u, members)
 	ready := make(map[string]bool, len(members))
+	status := make(map[string]HostStatus, len(members))
 	for _, m := range members {
 		ready[m.Name] = m.Status == HostReady
+		status[m.Name] = m.Status
 	}
 	var cands []InstanceSummary
+	lost := map[int]*InstanceSummary{} // slot → its instance on a host that is not Ready
 	for k := range active {
 		in := &active[k]
 		switch {
 		case !ready[in.Host]:
+			if _, ok := lost[in.Slot]; !ok {
+				lost[in.Slot] = in
+			}
 		case !slices.Contains(hosts, in.Host):
 			acts = append(acts, deleteOf(in, whyNodeSelector))
 		default:
@@ -164,7 +178,15 @@ func planSet(u *units.Unit, owned, orphans []InstanceSummary, members []Member) 
 	if u.Kind == units.KindPerHost {
 		return append(acts, planPerHost(cands, hosts)...)
 	}
-	return append(acts, planSlots(u, cands, hosts)...)
+	acts = append(acts, planSlots(u, cands, hosts)...)
+	for k := range acts {
+		if a := &acts[k]; a.Op == OpCreate {
+			if in := lost[a.Slot]; in != nil {
+				a.From, a.FromStatus = in.Host, status[in.Host]
+			}
+		}
+	}
+	return acts
 }
 
 // planSlots keeps u.Replicas of cands (best first) in slots 0..Replicas−1

@@ -58,6 +58,7 @@ const (
 	fromPerHost    = "per-host-controller"
 	fromJob        = "job-controller"
 	fromCron       = "cronjob-controller"
+	fromScheduler  = "default-scheduler"
 )
 
 // jobCounts are a job's attempts by state.

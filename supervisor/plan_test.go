@@ -231,6 +231,20 @@ func TestPlanSetAcrossHosts(t *testing.T) {
 	if len(acts) != 1 || acts[0].Op != OpCreate || acts[0].Slot != 2 || acts[0].Host == "c" {
 		t.Fatalf("c is down: want slot 2 created on a or b, got %q", planStrings(acts))
 	}
+	if acts[0].From != "c" || acts[0].FromStatus != HostNotReady {
+		t.Errorf("slot 2 rescheduled: from %q (%v), want c (NotReady)", acts[0].From, acts[0].FromStatus)
+	}
+	cLeft := hosts("a", "b", "c")
+	cLeft[2].Status = HostLeft
+	if acts := planSet(u, running, nil, cLeft); len(acts) != 1 || acts[0].From != "c" || acts[0].FromStatus != HostLeft {
+		t.Errorf("c left: %q", planStrings(acts))
+	}
+	// A slot that is simply new comes from nowhere.
+	for _, a := range placed {
+		if a.From != "" {
+			t.Errorf("a new slot says it came from %s", a.From)
+		}
+	}
 
 	// c returns while slot 2 runs on a as well: one of the two goes, and
 	// it is the newer (c's has run for an hour).

@@ -139,6 +139,10 @@ func TestFleetSharesUnitsAndInstances(t *testing.T) {
 		}
 		return unknown == 1 && running == 3, a.tend("get", "po", "-o", "wide")
 	})
+	// The host that took the slot says where it came from, and why.
+	if ev := a.tend("get", "events") + b.tend("get", "events"); !regexp.MustCompile(`Rescheduled\s.*Slot \d rescheduled from host h2 \(NodeNotReady\)`).MatchString(ev) {
+		t.Fatalf("no Rescheduled event for h2's slot:\n%s", ev)
+	}
 	// A unit deleted on one host goes from every host.
 	b.tend("delete", "unit", "web")
 	a.eventually("web gone on h0", func() (bool, string) {

@@ -325,6 +325,13 @@ func labelsOrNone(l units.Labels) string {
 // Events implements Backend.
 func (s *Supervisor) Events(kind, object string) []Event { return s.events.List(kind, object) }
 
+// RecordEvent records an event that the agent's other parts saw (the
+// fleet's catalog: two definitions of a unit at once), now.
+func (s *Supervisor) RecordEvent(kind, object, typ, reason, from, message string) {
+	s.events.Record(s.clock.Now(), kind, object, typ, reason, from, message)
+	s.notifySubs()
+}
+
 // Changes implements Backend.
 func (s *Supervisor) Changes() (<-chan struct{}, func()) { return s.Subscribe() }
 

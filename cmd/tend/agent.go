@@ -226,6 +226,12 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
+	if a.fleet != nil {
+		sup := a.sup
+		a.fleet.event = func(unit, typ, reason, message string) {
+			sup.RecordEvent(supervisor.KindUnit, unit, typ, reason, "catalog", message)
+		}
+	}
 	if a.ln, err = supervisor.ListenUnix(cfg.Socket); err != nil {
 		return nil, err
 	}

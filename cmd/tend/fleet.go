@@ -46,6 +46,10 @@ type fleet struct {
 	log  *slog.Logger
 	seen map[string]bool // units in the directory at the last look; the syncer's
 
+	// event records an event about a unit (set once the supervisor is
+	// there; nil: logged only).
+	event func(unit, typ, reason, message string)
+
 	// The inter-host API: this host's identity and the listener it serves
 	// on; both nil when keys_dir holds no cluster CA.
 	id    *cluster.Identity
@@ -250,7 +254,26 @@ func (f *fleet) Run(ctx context.Context) {
 			f.syncLocal()
 		case <-f.node.CatalogChanged():
 			f.syncRemote()
+		case c := <-f.node.Conflicts():
+			f.conflict(c)
 		}
+	}
+}
+
+// conflict tells of two definitions of a unit made at about the same
+// time on two hosts: every host keeps the same one, and says which went.
+func (f *fleet) conflict(c cluster.Conflict) {
+	won := fmt.Sprintf("the one from host %s", c.Winner.Origin)
+	if c.Winner.Deleted {
+		won = fmt.Sprintf("its deletion on host %s", c.Winner.Origin)
+	}
+	lost := fmt.Sprintf("the one from host %s", c.Loser.Origin)
+	if c.Loser.Deleted {
+		lost = fmt.Sprintf("its deletion on host %s", c.Loser.Origin)
+	}
+	msg := fmt.Sprintf("Two definitions of unit %s were made at about the same time: %s is kept on every host, %s is dropped", c.Name, won, lost)
+	if f.event != nil {
+		f.event(c.Name, "Warning", "ConflictingDefinitions", msg)
 	}
 }
 

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,5 +83,57 @@ func TestAnExpiredCertificateLeavesTheAgentRunning(t *testing.T) {
 	addr, err := f.listenAPI(cfg, "127.0.0.1:0")
 	if err != nil || addr != "" || f.apiLn != nil {
 		t.Errorf("listenAPI with an expired certificate: %q, %v; want no API and no error", addr, err)
+	}
+}
+
+// Two hosts define one unit at about the same time: a warning event on
+// the host that learns of it says which definition was kept and which
+// dropped.
+func TestConflictingDefinitionsAreAnEvent(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	events := make(chan string, 16)
+	var fleets []*fleet
+	for k, name := range []string{"a", "b"} {
+		cfg := cluster.Config{Name: name, Bind: "127.0.0.1:0", Profile: cluster.ProfileLocal, StateDir: t.TempDir(), Log: log}
+		if k > 0 {
+			cfg.Join = []string{fleets[0].node.Addr()}
+		}
+		node, err := cluster.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { node.Close() })
+		dir, err := supervisor.NewDirCatalog(t.TempDir(), log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &fleet{node: node, dir: dir, log: log, seen: map[string]bool{}}
+		f.event = func(unit, typ, reason, message string) { events <- typ + " " + reason + " " + unit + ": " + message }
+		fleets = append(fleets, f)
+	}
+	select {
+	case <-fleets[1].node.Joined():
+	case <-time.After(20 * time.Second):
+		t.Fatal("b never joined a")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	for _, f := range fleets {
+		wg.Go(func() { f.Run(ctx) })
+	}
+	spec := func(host string) []byte {
+		return []byte(fmt.Sprintf("kind = \"replicated\"\nreplicas = 0\n[template]\nlabels = { from = %q }\ncommand = [\"true\"]\n", host))
+	}
+	fleets[0].node.SetUnit("web", spec("a"))
+	fleets[1].node.SetUnit("web", spec("b"))
+	select {
+	case ev := <-events:
+		if !strings.HasPrefix(ev, "Warning ConflictingDefinitions web: Two definitions of unit web") ||
+			!regexp.MustCompile(`the one from host (a|b) is kept on every host, the one from host (a|b) is dropped`).MatchString(ev) {
+			t.Errorf("event %q", ev)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no host told of the conflict")
 	}
 }

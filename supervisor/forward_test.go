@@ -38,6 +38,7 @@ func startTwoHosts(t *testing.T) *twoHosts {
 	th.peer.instances["web-x"] = web
 	th.peer.hosts["edge-18"] = Host{Name: "edge-18", Status: "Ready", Labels: units.Labels{"zone": "b"}}
 	th.peer.logs["web-x"] = "from edge-18\n"
+	th.peer.previous["web-x"] = "edge-18's run before\n"
 	th.peer.events = []Event{
 		{Kind: "instance", Object: "web-x", Reason: "Started", Message: "Started instance", From: "edge-18", Last: time.Unix(20, 0), Count: 1},
 		{Kind: "host", Object: "edge-18", Reason: "Starting", Message: "Agent started", From: "edge-18", Last: time.Unix(5, 0), Count: 1},
@@ -92,6 +93,15 @@ func TestRequestsAboutAnotherHostsInstanceGoToIt(t *testing.T) {
 	rc.Close()
 	if string(got) != "from edge-18\n" {
 		t.Errorf("logs: %q", got)
+	}
+	rc, err = th.c.Logs(ctx, "web-x", LogOptions{Tail: -1, Previous: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = io.ReadAll(rc)
+	rc.Close()
+	if string(got) != "edge-18's run before\n" {
+		t.Errorf("logs --previous: %q", got)
 	}
 	if _, err := th.c.LabelInstance(ctx, "web-x", LabelChange{Set: units.Labels{"tier": "front"}}); err != nil {
 		t.Fatal(err)

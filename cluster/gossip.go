@@ -121,13 +121,31 @@ func encode(t byte, v any) []byte {
 	return append([]byte{t}, b...)
 }
 
+// maxQueued bounds the broadcasts waiting in a host's queue. Every host
+// passes every change on RetransmitMult × ceil(log10(N+1)) times (12 at
+// 100 hosts), and gossip carries at most 3 packets of 1400 bytes every
+// GossipInterval (84 KB/s on lan), so a burst queues faster than it
+// drains: 100 hosts publishing 10 summaries each at once kept every queue
+// busy for over a minute. Past maxQueued the broadcasts sent most often
+// are dropped (serf bounds its queues alike); hosts that missed them are
+// repaired by the catalog sums (units) and the push/pull digests (items).
+const maxQueued = 256
+
+// enqueue queues b, and drops the most-sent broadcasts past maxQueued.
+func (n *Node) enqueue(b broadcast) {
+	n.queue.QueueBroadcast(b)
+	if n.queue.NumQueued() > maxQueued {
+		n.queue.Prune(maxQueued)
+	}
+}
+
 // broadcastEntry queues e, or its digest when e is too large.
 func (n *Node) broadcastEntry(e Entry) {
 	msg := encode(msgEntry, e)
 	if len(msg) > maxBroadcast {
 		msg = encode(msgDigest, e.Digest())
 	}
-	n.queue.QueueBroadcast(broadcast{name: "unit/" + e.Name, msg: msg})
+	n.enqueue(broadcast{name: "unit/" + e.Name, msg: msg})
 }
 
 func (n *Node) broadcastItem(it Item) {
@@ -138,7 +156,7 @@ func (n *Node) broadcastItem(it Item) {
 		// host's digest changed, and ask.
 		return
 	}
-	n.queue.QueueBroadcast(broadcast{name: "item/" + it.Host + "/" + it.Key, msg: msg})
+	n.enqueue(broadcast{name: "item/" + it.Host + "/" + it.Key, msg: msg})
 }
 
 // SetUnit records a change of the unit name made on this host (spec nil
@@ -518,7 +536,7 @@ func (n *Node) summer() {
 			return
 		case <-t.C:
 			msg := encode(msgSum, sumMsg{From: n.cfg.Name, Addr: n.Addr(), Sum: n.catalogSum()})
-			n.queue.QueueBroadcast(broadcast{name: "sum/" + n.cfg.Name, msg: msg})
+			n.enqueue(broadcast{name: "sum/" + n.cfg.Name, msg: msg})
 		}
 	}
 }

@@ -349,3 +349,21 @@ func TestManyHostsItemsConvergeThroughPushPull(t *testing.T) {
 		}
 	}
 }
+
+// A burst of changes larger than the broadcast queue does not pile up in
+// it, and still reaches every host: what was dropped from the queue comes
+// with the push/pulls.
+func TestABurstBeyondTheQueueConverges(t *testing.T) {
+	nodes := cluster3(t, nil)
+	a := nodes[0]
+	const burst = 4 * maxQueued
+	for k := range burst {
+		a.SetItem(fmt.Sprintf("i/burst-%04d", k), []byte("an instance's summary"))
+	}
+	if q := a.queue.NumQueued(); q > maxQueued {
+		t.Fatalf("%d broadcasts queued, want at most %d", q, maxQueued)
+	}
+	for _, n := range nodes[1:] {
+		waitFor(t, n.Self()+" has the whole burst", func() bool { return len(n.Items()) == burst })
+	}
+}

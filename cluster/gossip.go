@@ -273,15 +273,51 @@ func (n *Node) answer(w wantMsg) {
 	if to == nil {
 		return
 	}
-	var b batchMsg
+	var es []Entry
 	for _, name := range w.Names {
 		if e, ok := n.catalog.Get(name); ok {
-			b.Entries = append(b.Entries, e)
+			es = append(es, e)
 		}
 	}
-	if len(b.Entries) > 0 {
-		go n.ml.SendReliable(to, encode(msgBatch, b))
+	if len(es) == 0 {
+		return
 	}
+	go func() {
+		for _, b := range batches(es, maxBatch) {
+			if n.ml.SendReliable(to, encode(msgBatch, b)) != nil {
+				return // it is gone, or this host is closing
+			}
+		}
+	}()
+}
+
+// maxBatch is about the most a batch of entries carries as JSON, unless
+// one entry alone is larger (a unit file at units.MaxFileSize is 1.4 MB):
+// memberlist refuses a reliable message over 20 MiB (maxUserMsgBytes),
+// sixteen such files, and the whole message must cross within TCPTimeout
+// (2 s on lan, 30 s on wan: 1 MiB takes 8 s at 1 Mbit/s).
+const maxBatch = 1 << 20
+
+// batches splits es into batches of about max bytes as JSON at most (a
+// larger entry goes alone), in order.
+func batches(es []Entry, max int) []batchMsg {
+	var out []batchMsg
+	var b batchMsg
+	size := 0
+	for _, e := range es {
+		// base64 of the spec, and ~200 bytes of the rest.
+		n := (len(e.Spec)+2)/3*4 + 200
+		if len(b.Entries) > 0 && size+n > max {
+			out = append(out, b)
+			b, size = batchMsg{}, 0
+		}
+		b.Entries = append(b.Entries, e)
+		size += n
+	}
+	if len(b.Entries) > 0 {
+		out = append(out, b)
+	}
+	return out
 }
 
 // answerHosts sends a host that wants them the items of each host it

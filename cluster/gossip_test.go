@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/tendhq/tend/units"
 )
 
 // waitFor polls cond until it holds, or fails with what.
@@ -365,5 +368,56 @@ func TestABurstBeyondTheQueueConverges(t *testing.T) {
 	}
 	for _, n := range nodes[1:] {
 		waitFor(t, n.Self()+" has the whole burst", func() bool { return len(n.Items()) == burst })
+	}
+}
+
+// A host that joins late catches up on a catalog larger than one
+// reliable message may carry (memberlist refuses those over 20 MiB): 16
+// unit files at the 1 MiB limit are 21 MiB as JSON.
+func TestALargeCatalogReachesALateHost(t *testing.T) {
+	if raceEnabled() {
+		// Under the race detector, JSON and LZW over 21 MiB take longer
+		// than the wants they answer wait, and the wants repeat.
+		t.Skip("too slow under the race detector")
+	}
+	a := start(t, "a", nil)
+	const count = 16
+	for k := range count {
+		// Not broadcast: what a host that joins asks for at its push/pull.
+		a.Catalog().Set(fmt.Sprintf("big-%02d", k), bytes.Repeat([]byte{'#', byte('a' + k), '\n'}, units.MaxFileSize/3))
+	}
+	d := start(t, "d", func(c *Config) { c.Join = []string{a.Addr()} })
+	waitFor(t, "d has every large unit", func() bool { return len(d.Catalog().Entries()) == count })
+}
+
+// raceEnabled reports whether the test binary was built with -race.
+func raceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
+}
+
+func TestBatchesStayUnderTheirSize(t *testing.T) {
+	entry := func(size int) Entry { return Entry{Name: fmt.Sprint(size), Spec: make([]byte, size)} }
+	es := []Entry{entry(100), entry(600 << 10), entry(300 << 10), entry(2 << 20), entry(10)}
+	got := batches(es, 1<<20)
+	var sizes [][]int
+	for _, b := range got {
+		var s []int
+		for _, e := range b.Entries {
+			s = append(s, len(e.Spec))
+		}
+		sizes = append(sizes, s)
+	}
+	want := [][]int{{100, 600 << 10}, {300 << 10}, {2 << 20}, {10}}
+	if fmt.Sprint(sizes) != fmt.Sprint(want) {
+		t.Fatalf("batches of %v, want %v", sizes, want)
 	}
 }

@@ -65,14 +65,17 @@ type batchMsg struct {
 // a host that joins a fleet of a thousand asks nearly every host.
 const fetchParallel = 8
 
-// sumMsg is a host's catalog in one number, broadcast every sumEvery: a
-// host whose catalog adds up differently exchanges state with it at
-// once, so a change whose broadcasts were lost is repaired in seconds
-// rather than at the next push/pull.
+// sumMsg is a host's catalog in one number, and the digest of its own
+// items, broadcast every sumEvery: a host whose catalog adds up
+// differently exchanges state with it at once, and one whose copy of its
+// items differs asks it for them, so a change whose broadcasts were lost
+// (or dropped from a full queue) is repaired in seconds rather than at
+// the next push/pull, and by the host the change is about.
 type sumMsg struct {
-	From string `json:"f"`
-	Addr string `json:"a"`
-	Sum  string `json:"s"`
+	From  string     `json:"f"`
+	Addr  string     `json:"a"`
+	Sum   string     `json:"s"`
+	Items hostDigest `json:"i"`
 }
 
 // maxBroadcast is the most a broadcast may carry: memberlist sends
@@ -571,16 +574,39 @@ func (n *Node) summer() {
 		case <-n.stop:
 			return
 		case <-t.C:
-			msg := encode(msgSum, sumMsg{From: n.cfg.Name, Addr: n.Addr(), Sum: n.catalogSum()})
+			msg := encode(msgSum, sumMsg{From: n.cfg.Name, Addr: n.Addr(), Sum: n.catalogSum(), Items: n.state.digest(n.cfg.Name)})
 			n.enqueue(broadcast{name: "sum/" + n.cfg.Name, msg: msg})
 		}
 	}
 }
 
+// takeOwnDigest asks host for its items when the digest it gave of them
+// says this host's copy lacks some: unless this host has not heard of
+// host's latest change yet and its broadcast may still be on the way
+// (the next sum tells).
+func (n *Node) takeOwnDigest(host string, d hostDigest) {
+	if d.Host != host {
+		return // a host before digests were in the sums
+	}
+	mine := n.state.digest(host)
+	if !mine.behind(d) {
+		return
+	}
+	if mine.Last != d.Last && time.Since(time.Unix(0, d.Last.Wall)) < sumEvery(n.cfg.Profile) {
+		return
+	}
+	n.fetchHosts([]string{host}, host)
+}
+
 // takeSum starts a state exchange with a host whose catalog adds up
-// differently, at most one every sumEvery.
+// differently, at most one every sumEvery, and asks a host for its items
+// when this host's copy lacks some.
 func (n *Node) takeSum(m sumMsg) {
-	if m.From == n.cfg.Name || m.Sum == n.catalogSum() {
+	if m.From == n.cfg.Name {
+		return
+	}
+	n.takeOwnDigest(m.From, m.Items)
+	if m.Sum == n.catalogSum() {
 		return
 	}
 	n.mu.Lock()

@@ -421,3 +421,19 @@ func TestBatchesStayUnderTheirSize(t *testing.T) {
 		t.Fatalf("batches of %v, want %v", sizes, want)
 	}
 }
+
+// An item whose broadcasts were all lost (or dropped from a full queue)
+// is repaired in seconds by its host's sums, not at the next push/pull
+// (turned off here), and not only by a peer that happens to have it.
+func TestALostItemIsRepairedBySums(t *testing.T) {
+	noPushPull := func(c *Config) { c.tune = func(m *memberlist.Config) { m.PushPullInterval = 0 } }
+	nodes := cluster3(t, noPushPull)
+	a := nodes[0]
+	a.state.merge(Item{Host: "a", Key: "i/quiet", Stamp: a.clock.Now(), Data: []byte("never broadcast")})
+	for _, n := range nodes[1:] {
+		waitFor(t, n.Self()+" repaired", func() bool {
+			it, ok := n.state.get("a", "i/quiet")
+			return ok && string(it.Data) == "never broadcast"
+		})
+	}
+}

@@ -583,7 +583,10 @@ func (n *Node) summer() {
 // takeOwnDigest asks host for its items when the digest it gave of them
 // says this host's copy lacks some: unless this host has not heard of
 // host's latest change yet and its broadcast may still be on the way
-// (the next sum tells).
+// (the next sum tells), and at most once every sumEvery. That is the
+// fine repair; after a burst (a fleet booting), the push/pulls ask for
+// all that differs at once, and a host answering its sums in a burst
+// would load every host with fetches.
 func (n *Node) takeOwnDigest(host string, d hostDigest) {
 	if d.Host != host {
 		return // a host before digests were in the sums
@@ -592,10 +595,19 @@ func (n *Node) takeOwnDigest(host string, d hostDigest) {
 	if !mine.behind(d) {
 		return
 	}
-	if mine.Last != d.Last && time.Since(time.Unix(0, d.Last.Wall)) < sumEvery(n.cfg.Profile) {
+	every := sumEvery(n.cfg.Profile)
+	if mine.Last != d.Last && time.Since(time.Unix(0, d.Last.Wall)) < every {
 		return
 	}
-	n.fetchHosts([]string{host}, host)
+	n.mu.Lock()
+	due := time.Since(n.lastFetch) >= every
+	if due {
+		n.lastFetch = time.Now()
+	}
+	n.mu.Unlock()
+	if due {
+		n.fetchHosts([]string{host}, host)
+	}
 }
 
 // takeSum starts a state exchange with a host whose catalog adds up

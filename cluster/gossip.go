@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -18,9 +20,13 @@ import (
 //     whole entry or item when it fits in maxBroadcast, else only its
 //     digest, and a host that lacks the change asks the change's origin
 //     for it over a reliable (TCP) message.
-//   - Every push/pull (PushPullInterval, and on join) exchanges the whole
-//     state, so a host that was away catches up, and what a lost broadcast
-//     missed is repaired.
+//   - Every push/pull (PushPullInterval, and on join) exchanges digests
+//     of the whole state, so a host that was away catches up, and what a
+//     lost broadcast missed is repaired: a digest of each catalog entry,
+//     and one of each host's items (a hostDigest), never one per item. A
+//     host that lacks entries asks the other side of the push/pull for
+//     them; one whose digest of a host's items differs asks that host for
+//     all its items (the other side when that host is not Ready).
 //
 // Messages are a type byte and JSON.
 const (
@@ -29,43 +35,47 @@ const (
 	msgWant   byte = 'W' // wantMsg: send me these entries
 	msgItem   byte = 'I' // an Item
 	msgSum    byte = 'S' // sumMsg: what this host's catalog adds up to
-	msgWantI  byte = 'X' // wantItemsMsg: send me these items
-	msgBatch  byte = 'B' // batchMsg: entries and items asked for
+	msgWantH  byte = 'H' // wantHostsMsg: send me these hosts' items
+	msgHost   byte = 'O' // hostItemsMsg: one host's items
+	msgBatch  byte = 'B' // batchMsg: entries asked for
 )
 
-// itemKey names an item.
-type itemKey struct {
-	Host string `json:"h"`
-	Key  string `json:"k"`
+// wantHostsMsg asks for the items of Hosts.
+type wantHostsMsg struct {
+	From  string   `json:"f"`
+	Hosts []string `json:"h"`
 }
 
-type wantItemsMsg struct {
-	From string    `json:"f"`
-	Keys []itemKey `json:"k"`
+// hostItemsMsg is every item, tombstones too, that the sender holds of
+// Host, and the latest stamp it has heard of them. Whole: the sender is
+// Host, and these are all its items.
+type hostItemsMsg struct {
+	Host  string `json:"h"`
+	Last  Stamp  `json:"t"`
+	Whole bool   `json:"w,omitempty"`
+	Items []Item `json:"i,omitempty"`
 }
 
-// batchMsg answers wants: the entries and items asked for.
+// batchMsg answers wants: the entries asked for.
 type batchMsg struct {
 	Entries []Entry `json:"e,omitempty"`
-	Items   []Item  `json:"i,omitempty"`
 }
 
-// itemDigest is an item without its data.
-type itemDigest struct {
-	Host    string `json:"h"`
-	Key     string `json:"k"`
-	Stamp   Stamp  `json:"t"`
-	Deleted bool   `json:"d,omitempty"`
-}
+// fetchParallel is how many wants for hosts' items a host sends at once:
+// a host that joins a fleet of a thousand asks nearly every host.
+const fetchParallel = 8
 
-// sumMsg is a host's catalog in one number, broadcast every sumEvery: a
-// host whose catalog adds up differently exchanges state with it at
-// once, so a change whose broadcasts were lost is repaired in seconds
-// rather than at the next push/pull.
+// sumMsg is a host's catalog in one number, and the digest of its own
+// items, broadcast every sumEvery: a host whose catalog adds up
+// differently exchanges state with it at once, and one whose copy of its
+// items differs asks it for them, so a change whose broadcasts were lost
+// (or dropped from a full queue) is repaired in seconds rather than at
+// the next push/pull, and by the host the change is about.
 type sumMsg struct {
-	From string `json:"f"`
-	Addr string `json:"a"`
-	Sum  string `json:"s"`
+	From  string     `json:"f"`
+	Addr  string     `json:"a"`
+	Sum   string     `json:"s"`
+	Items hostDigest `json:"i"`
 }
 
 // maxBroadcast is the most a broadcast may carry: memberlist sends
@@ -80,11 +90,15 @@ type wantMsg struct {
 // digestState is what a push/pull exchanges: what each side has, without
 // the unit files and the summaries themselves, which a side that lacks
 // them then asks for. A push/pull with a 20-host fleet of 200 units and
-// 1000 instances carried 400 KB each way when it carried everything.
+// 1000 instances carried 400 KB each way when it carried everything; with
+// a digest per item, 1000 hosts of 100 instances each would have carried
+// 7.1 MB, and 3000 would not have fitted memberlist's 20 MiB
+// (docs/cluster-limits.md). A digest per host is about 70 bytes, however
+// many items the host has.
 type digestState struct {
 	From    string       `json:"f"`
 	Entries []Digest     `json:"e,omitempty"`
-	Items   []itemDigest `json:"i,omitempty"`
+	Hosts   []hostDigest `json:"h,omitempty"`
 }
 
 // broadcast is a message for memberlist's queue; a newer one for the
@@ -110,23 +124,42 @@ func encode(t byte, v any) []byte {
 	return append([]byte{t}, b...)
 }
 
+// maxQueued bounds the broadcasts waiting in a host's queue. Every host
+// passes every change on RetransmitMult × ceil(log10(N+1)) times (12 at
+// 100 hosts), and gossip carries at most 3 packets of 1400 bytes every
+// GossipInterval (84 KB/s on lan), so a burst queues faster than it
+// drains: 100 hosts publishing 10 summaries each at once kept every queue
+// busy for over a minute. Past maxQueued the broadcasts sent most often
+// are dropped (serf bounds its queues alike); hosts that missed them are
+// repaired by the catalog sums (units) and the push/pull digests (items).
+const maxQueued = 256
+
+// enqueue queues b, and drops the most-sent broadcasts past maxQueued.
+func (n *Node) enqueue(b broadcast) {
+	n.queue.QueueBroadcast(b)
+	if n.queue.NumQueued() > maxQueued {
+		n.queue.Prune(maxQueued)
+	}
+}
+
 // broadcastEntry queues e, or its digest when e is too large.
 func (n *Node) broadcastEntry(e Entry) {
 	msg := encode(msgEntry, e)
 	if len(msg) > maxBroadcast {
 		msg = encode(msgDigest, e.Digest())
 	}
-	n.queue.QueueBroadcast(broadcast{name: "unit/" + e.Name, msg: msg})
+	n.enqueue(broadcast{name: "unit/" + e.Name, msg: msg})
 }
 
 func (n *Node) broadcastItem(it Item) {
 	msg := encode(msgItem, it)
 	if len(msg) > maxBroadcast {
-		// Items are a host's own small summaries; one this large is
-		// carried by push/pull alone.
+		// Items are a host's own small summaries; one this large
+		// travels when the others find, at a push/pull, that this
+		// host's digest changed, and ask.
 		return
 	}
-	n.queue.QueueBroadcast(broadcast{name: "item/" + it.Host + "/" + it.Key, msg: msg})
+	n.enqueue(broadcast{name: "item/" + it.Host + "/" + it.Key, msg: msg})
 }
 
 // SetUnit records a change of the unit name made on this host (spec nil
@@ -243,31 +276,139 @@ func (n *Node) answer(w wantMsg) {
 	if to == nil {
 		return
 	}
-	var b batchMsg
+	var es []Entry
 	for _, name := range w.Names {
 		if e, ok := n.catalog.Get(name); ok {
-			b.Entries = append(b.Entries, e)
+			es = append(es, e)
 		}
 	}
-	if len(b.Entries) > 0 {
-		go n.ml.SendReliable(to, encode(msgBatch, b))
+	if len(es) == 0 {
+		return
 	}
+	go func() {
+		for _, b := range batches(es, maxBatch) {
+			if n.ml.SendReliable(to, encode(msgBatch, b)) != nil {
+				return // it is gone, or this host is closing
+			}
+		}
+	}()
 }
 
-// answerItems sends the items a host wants.
-func (n *Node) answerItems(w wantItemsMsg) {
+// maxBatch is about the most a batch of entries carries as JSON, unless
+// one entry alone is larger (a unit file at units.MaxFileSize is 1.4 MB):
+// memberlist refuses a reliable message over 20 MiB (maxUserMsgBytes),
+// sixteen such files, and the whole message must cross within TCPTimeout
+// (2 s on lan, 30 s on wan: 1 MiB takes 8 s at 1 Mbit/s).
+const maxBatch = 1 << 20
+
+// batches splits es into batches of about max bytes as JSON at most (a
+// larger entry goes alone), in order.
+func batches(es []Entry, max int) []batchMsg {
+	var out []batchMsg
+	var b batchMsg
+	size := 0
+	for _, e := range es {
+		// base64 of the spec, and ~200 bytes of the rest.
+		n := (len(e.Spec)+2)/3*4 + 200
+		if len(b.Entries) > 0 && size+n > max {
+			out = append(out, b)
+			b, size = batchMsg{}, 0
+		}
+		b.Entries = append(b.Entries, e)
+		size += n
+	}
+	if len(b.Entries) > 0 {
+		out = append(out, b)
+	}
+	return out
+}
+
+// answerHosts sends a host that wants them the items of each host it
+// names, one message a host, off memberlist's goroutine.
+func (n *Node) answerHosts(w wantHostsMsg) {
 	to := n.member(w.From)
 	if to == nil {
 		return
 	}
-	var b batchMsg
-	for _, k := range w.Keys {
-		if it, ok := n.state.get(k.Host, k.Key); ok {
-			b.Items = append(b.Items, it)
+	go func() {
+		for _, host := range w.Hosts {
+			select {
+			case <-n.stop:
+				return
+			default:
+			}
+			items, last := n.state.all(host)
+			if len(items) == 0 && host != n.cfg.Name {
+				continue
+			}
+			m := hostItemsMsg{Host: host, Last: last, Whole: host == n.cfg.Name, Items: items}
+			if n.ml.SendReliable(to, encode(msgHost, m)) != nil {
+				return // it is gone, or this host is closing
+			}
+		}
+	}()
+}
+
+// fetchHosts asks for the items of hosts: each of the host itself when
+// it is Ready, the rest of peer, the host whose push/pull said it had
+// them. At most fetchParallel wants are in flight; it runs off
+// memberlist's goroutine and ends when the wants are sent.
+func (n *Node) fetchHosts(hosts []string, peer string) {
+	from := map[string][]string{}
+	for _, h := range hosts {
+		to := h
+		if n.member(h) == nil {
+			to = peer
+		}
+		from[to] = append(from[to], h)
+	}
+	go func() {
+		sem := make(chan struct{}, fetchParallel)
+		var wg sync.WaitGroup
+		for to, names := range from {
+			node := n.member(to)
+			if node == nil {
+				continue // a push/pull with anyone else repairs this
+			}
+			select {
+			case <-n.stop:
+				return
+			case sem <- struct{}{}:
+			}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				n.ml.SendReliable(node, encode(msgWantH, wantHostsMsg{From: n.cfg.Name, Hosts: names}))
+			})
+		}
+		wg.Wait()
+	}()
+}
+
+// takeHostItems merges what another host sent of host's items; when host
+// sent its own, whole, what it no longer has goes.
+func (n *Node) takeHostItems(m hostItemsMsg) {
+	if m.Host == n.cfg.Name {
+		return // what others say of this host is old news
+	}
+	n.clock.Observe(m.Last)
+	var changed []string
+	if m.Whole {
+		changed = n.state.replace(m.Host, m.Items, m.Last)
+	} else {
+		for _, it := range m.Items {
+			if it.Host == m.Host && n.state.merge(it) {
+				changed = append(changed, it.Key)
+			}
 		}
 	}
-	if len(b.Items) > 0 {
-		go n.ml.SendReliable(to, encode(msgBatch, b))
+	if len(changed) == 0 {
+		return
+	}
+	if slices.Contains(changed, labelsKey) {
+		n.notify() // a host's labels: membership news
+	}
+	if len(changed) > 1 || changed[0] != labelsKey {
+		signal(n.itemsChanged)
 	}
 }
 
@@ -318,19 +459,21 @@ func (n *Node) handle(b []byte) {
 		if json.Unmarshal(body, &it) == nil {
 			n.takeItem(it, true)
 		}
-	case msgWantI:
-		var w wantItemsMsg
+	case msgWantH:
+		var w wantHostsMsg
 		if json.Unmarshal(body, &w) == nil {
-			n.answerItems(w)
+			n.answerHosts(w)
+		}
+	case msgHost:
+		var m hostItemsMsg
+		if json.Unmarshal(body, &m) == nil {
+			n.takeHostItems(m)
 		}
 	case msgBatch:
 		var bm batchMsg
 		if json.Unmarshal(body, &bm) == nil {
 			for _, e := range bm.Entries {
 				n.takeEntry(e, false)
-			}
-			for _, it := range bm.Items {
-				n.takeItem(it, false)
 			}
 		}
 	case msgSum:
@@ -344,16 +487,14 @@ func (n *Node) handle(b []byte) {
 // localState is this host's side of a push/pull: the digests of all it
 // has.
 func (n *Node) localState() []byte {
-	st := digestState{From: n.cfg.Name, Entries: n.catalog.Digests()}
-	for _, it := range n.state.all("") {
-		st.Items = append(st.Items, itemDigest{Host: it.Host, Key: it.Key, Stamp: it.Stamp, Deleted: it.Data == nil})
-	}
+	st := digestState{From: n.cfg.Name, Entries: n.catalog.Digests(), Hosts: n.state.digests()}
 	b, _ := json.Marshal(st)
 	return b
 }
 
-// mergeState takes the other side of a push/pull: removals it can apply
-// at once, the rest it asks the other side for.
+// mergeState takes the other side of a push/pull: removals of entries it
+// can apply at once, the entries it lacks it asks the other side for, and
+// the items of each host whose digest differs it asks that host for.
 func (n *Node) mergeState(b []byte) {
 	var st digestState
 	if json.Unmarshal(b, &st) != nil || st.From == n.cfg.Name {
@@ -370,27 +511,17 @@ func (n *Node) mergeState(b []byte) {
 			names = append(names, d.Name)
 		}
 	}
-	var keys []itemKey
-	for _, d := range st.Items {
-		if d.Host == n.cfg.Name {
-			continue
-		}
-		if old, ok := n.state.get(d.Host, d.Key); ok && !old.Stamp.Before(d.Stamp) {
-			continue
-		}
-		if d.Deleted {
-			n.takeItem(Item{Host: d.Host, Key: d.Key, Stamp: d.Stamp}, false)
-		} else {
-			keys = append(keys, itemKey{Host: d.Host, Key: d.Key})
+	var hosts []string
+	for _, d := range st.Hosts {
+		if d.Host != n.cfg.Name && n.state.digest(d.Host).behind(d) {
+			hosts = append(hosts, d.Host)
 		}
 	}
 	if len(names) > 0 {
 		n.ask(st.From, names)
 	}
-	if len(keys) > 0 {
-		if to := n.member(st.From); to != nil {
-			go n.ml.SendReliable(to, encode(msgWantI, wantItemsMsg{From: n.cfg.Name, Keys: keys}))
-		}
+	if len(hosts) > 0 {
+		n.fetchHosts(hosts, st.From)
 	}
 }
 
@@ -443,16 +574,51 @@ func (n *Node) summer() {
 		case <-n.stop:
 			return
 		case <-t.C:
-			msg := encode(msgSum, sumMsg{From: n.cfg.Name, Addr: n.Addr(), Sum: n.catalogSum()})
-			n.queue.QueueBroadcast(broadcast{name: "sum/" + n.cfg.Name, msg: msg})
+			msg := encode(msgSum, sumMsg{From: n.cfg.Name, Addr: n.Addr(), Sum: n.catalogSum(), Items: n.state.digest(n.cfg.Name)})
+			n.enqueue(broadcast{name: "sum/" + n.cfg.Name, msg: msg})
 		}
 	}
 }
 
+// takeOwnDigest asks host for its items when the digest it gave of them
+// says this host's copy lacks some: unless this host has not heard of
+// host's latest change yet and its broadcast may still be on the way
+// (the next sum tells), and at most once every sumEvery. That is the
+// fine repair; after a burst (a fleet booting), the push/pulls ask for
+// all that differs at once, and a host answering its sums in a burst
+// would load every host with fetches.
+func (n *Node) takeOwnDigest(host string, d hostDigest) {
+	if d.Host != host {
+		return // a host before digests were in the sums
+	}
+	mine := n.state.digest(host)
+	if !mine.behind(d) {
+		return
+	}
+	every := sumEvery(n.cfg.Profile)
+	if mine.Last != d.Last && time.Since(time.Unix(0, d.Last.Wall)) < every {
+		return
+	}
+	n.mu.Lock()
+	due := time.Since(n.lastFetch) >= every
+	if due {
+		n.lastFetch = time.Now()
+	}
+	n.mu.Unlock()
+	if due {
+		n.fetchHosts([]string{host}, host)
+	}
+}
+
 // takeSum starts a state exchange with a host whose catalog adds up
-// differently, at most one every sumEvery.
+// differently, at most one every sumEvery, and asks a host for its items
+// when this host's copy lacks some.
 func (n *Node) takeSum(m sumMsg) {
-	if m.From == n.cfg.Name || m.Sum == n.catalogSum() {
+	if m.From == n.cfg.Name {
+		return
+	}
+	n.takeOwnDigest(m.From, m.Items)
+	if m.Sum == n.catalogSum() {
 		return
 	}
 	n.mu.Lock()

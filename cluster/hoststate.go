@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"encoding/binary"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +15,10 @@ import (
 // no conflict to resolve: an item's later stamp (from that host's clock,
 // which only moves forward, across restarts too) replaces the earlier.
 // Every host holds every host's items and merges what it hears.
+//
+// Each host's items also add up to a hostDigest, a line of fixed size,
+// which is all a push/pull carries of them: a host whose digest of
+// another differs from a peer's asks for that host's items.
 
 // Item is one piece of a host's state. Data nil is a removal, kept as a
 // tombstone so that an older copy heard later does not bring it back.
@@ -23,38 +29,133 @@ type Item struct {
 	Data  []byte `json:"d,omitempty"`
 }
 
+// hostDigest is what a host holds of one host's items, in one line: the
+// latest stamp heard of them (removals too), and a hash of the live
+// items' keys and stamps. Two hosts holding the same live items of a
+// host have the same Sum.
+type hostDigest struct {
+	Host string `json:"h"`
+	Last Stamp  `json:"t"`
+	Sum  uint64 `json:"s,omitempty"`
+}
+
+// behind reports whether a host whose digest of d.Host is mine lacks
+// something the holder of d has: they hold different live items, and d
+// has heard of changes at least as late. (When d is behind instead, its
+// holder asks, on its side of the same push/pull.)
+func (mine hostDigest) behind(d hostDigest) bool {
+	return mine.Sum != d.Sum && !d.Last.Before(mine.Last)
+}
+
+// itemHash is a live item's part of its host's Sum.
+func itemHash(key string, s Stamp) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	var b [13]byte
+	binary.LittleEndian.PutUint64(b[1:9], uint64(s.Wall))
+	binary.LittleEndian.PutUint32(b[9:], s.Logical)
+	h.Write(b[:])
+	return h.Sum64()
+}
+
+// hostItems is one host's items.
+type hostItems struct {
+	items map[string]Item
+	// last is the latest stamp heard of this host's items: forgetting a
+	// tombstone does not lower it.
+	last Stamp
+	// sum is the XOR of the live items' itemHash, kept as items change.
+	sum uint64
+}
+
+func (h *hostItems) put(it Item) {
+	if old, ok := h.items[it.Key]; ok && old.Data != nil {
+		h.sum ^= itemHash(old.Key, old.Stamp)
+	}
+	if it.Data != nil {
+		h.sum ^= itemHash(it.Key, it.Stamp)
+	}
+	h.items[it.Key] = it
+	if h.last.Before(it.Stamp) {
+		h.last = it.Stamp
+	}
+}
+
 // hostState is the items of every host. Safe for concurrent use.
 type hostState struct {
 	mu    sync.Mutex
-	hosts map[string]map[string]Item // host → key → item
+	hosts map[string]*hostItems
 	gen   uint64
 }
 
-func newHostState() *hostState { return &hostState{hosts: map[string]map[string]Item{}} }
+func newHostState() *hostState { return &hostState{hosts: map[string]*hostItems{}} }
 
 // merge takes an item, reporting whether it was news.
 func (s *hostState) merge(it Item) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := s.hosts[it.Host]
-	if m == nil {
-		m = map[string]Item{}
-		s.hosts[it.Host] = m
+	return s.mergeLocked(it)
+}
+
+func (s *hostState) mergeLocked(it Item) bool {
+	h := s.hosts[it.Host]
+	if h == nil {
+		h = &hostItems{items: map[string]Item{}}
+		s.hosts[it.Host] = h
 	}
-	if old, ok := m[it.Key]; ok && !old.Stamp.Before(it.Stamp) {
+	if old, ok := h.items[it.Key]; ok && !old.Stamp.Before(it.Stamp) {
 		return false
 	}
-	m[it.Key] = it
+	h.put(it)
 	s.gen++
 	return true
+}
+
+// replace takes the whole of host's items as host itself sent them,
+// latest stamp last: each item is merged, and a live item missing from
+// them and not later than last is removed (its tombstone was forgotten,
+// or it was made before host restarted and never removed). It returns
+// the keys that changed.
+func (s *hostState) replace(host string, items []Item, last Stamp) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var changed []string
+	in := make(map[string]bool, len(items))
+	for _, it := range items {
+		if it.Host != host {
+			continue
+		}
+		in[it.Key] = true
+		if s.mergeLocked(it) {
+			changed = append(changed, it.Key)
+		}
+	}
+	h := s.hosts[host]
+	if h == nil {
+		return changed
+	}
+	for key, it := range h.items {
+		if !in[key] && it.Data != nil && !last.Before(it.Stamp) {
+			h.put(Item{Host: host, Key: key, Stamp: it.Stamp}) // a tombstone of the same stamp
+			changed = append(changed, key)
+			s.gen++
+		}
+	}
+	if h.last.Before(last) {
+		h.last = last
+	}
+	return changed
 }
 
 // get returns host's item key, tombstone or not.
 func (s *hostState) get(host, key string) (Item, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	it, ok := s.hosts[host][key]
-	return it, ok
+	if h := s.hosts[host]; h != nil {
+		it, ok := h.items[key]
+		return it, ok
+	}
+	return Item{}, false
 }
 
 // items returns the live items of every host but skip, sorted by host
@@ -63,11 +164,11 @@ func (s *hostState) items(skip string) []Item {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Item
-	for host, m := range s.hosts {
+	for host, h := range s.hosts {
 		if host == skip {
 			continue
 		}
-		for _, it := range m {
+		for _, it := range h.items {
 			if it.Data != nil {
 				out = append(out, it)
 			}
@@ -82,20 +183,41 @@ func (s *hostState) items(skip string) []Item {
 	return out
 }
 
-// all returns every item, tombstones too, of host ("" for all hosts), for
-// a full exchange.
-func (s *hostState) all(host string) []Item {
+// all returns every item of host, tombstones too, and the latest stamp
+// heard of them: what a host that asks for host's items is sent.
+func (s *hostState) all(host string) ([]Item, Stamp) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []Item
-	for h, m := range s.hosts {
-		if host != "" && h != host {
-			continue
-		}
-		for _, it := range m {
-			out = append(out, it)
-		}
+	h := s.hosts[host]
+	if h == nil {
+		return nil, Stamp{}
 	}
+	out := make([]Item, 0, len(h.items))
+	for _, it := range h.items {
+		out = append(out, it)
+	}
+	return out, h.last
+}
+
+// digest is this host's digest of host's items; zero when it holds none.
+func (s *hostState) digest(host string) hostDigest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := s.hosts[host]; h != nil {
+		return hostDigest{Host: host, Last: h.last, Sum: h.sum}
+	}
+	return hostDigest{Host: host}
+}
+
+// digests returns the digest of every host's items, sorted by host.
+func (s *hostState) digests() []hostDigest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]hostDigest, 0, len(s.hosts))
+	for host, h := range s.hosts {
+		out = append(out, hostDigest{Host: host, Last: h.last, Sum: h.sum})
+	}
+	slices.SortFunc(out, func(a, b hostDigest) int { return strings.Compare(a.Host, b.Host) })
 	return out
 }
 
@@ -112,19 +234,20 @@ func (s *hostState) drop(host string) bool {
 }
 
 // forgetTombstones drops removals older than ttl by the wall clock: long
-// enough for the removal to have reached every host.
+// enough for the removal to have reached every host. A host left with
+// no items at all is forgotten.
 func (s *hostState) forgetTombstones(now time.Time, ttl time.Duration) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for host, m := range s.hosts {
-		for key, it := range m {
+	for host, h := range s.hosts {
+		for key, it := range h.items {
 			if it.Data == nil && now.Sub(time.Unix(0, it.Stamp.Wall)) > ttl {
-				delete(m, key)
+				delete(h.items, key)
 				n++
 			}
 		}
-		if len(m) == 0 {
+		if len(h.items) == 0 {
 			delete(s.hosts, host)
 		}
 	}

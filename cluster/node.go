@@ -93,6 +93,8 @@ type Node struct {
 	closed  bool
 	// lastRepair is when a catalog sum last started a state exchange.
 	lastRepair time.Time
+	// lastFetch is when a host's sum last made this one ask for its items.
+	lastFetch time.Time
 
 	changed chan struct{}
 	stop    chan struct{}

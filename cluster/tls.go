@@ -112,14 +112,7 @@ func NewCA(clusterName string, now time.Time) (certPEM, keyPEM []byte, err error
 		IsCA:                  true,
 		MaxPathLenZero:        true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, nil, err
-	}
-	if keyPEM, err = encodeKey(key); err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), keyPEM, nil
+	return sign(tmpl, tmpl, key, key)
 }
 
 // IssueHostCert makes host's certificate, signed by the CA, good for
@@ -159,7 +152,13 @@ func IssueHostCert(caCertPEM, caKeyPEM []byte, host string, now time.Time) (cert
 	if tmpl.NotAfter.After(ca.NotAfter) {
 		tmpl.NotAfter = ca.NotAfter
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
+	return sign(tmpl, ca, key, caKey)
+}
+
+// sign makes the certificate tmpl for key, signed by parent's key, both
+// PEM.
+func sign(tmpl, parent *x509.Certificate, key *ecdsa.PrivateKey, parentKey crypto.Signer) (certPEM, keyPEM []byte, err error) {
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
 	if err != nil {
 		return nil, nil, err
 	}

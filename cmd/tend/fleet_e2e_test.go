@@ -365,20 +365,9 @@ func TestAnyHostReachesEveryInstance(t *testing.T) {
 	})
 
 	// A caller with another cluster's certificate, or none, is refused.
-	var hosts []supervisor.Host
-	if err := json.Unmarshal([]byte(b.tend("get", "hosts", "-o", "json")), &struct {
-		Items *[]supervisor.Host `json:"items"`
-	}{&hosts}); err != nil {
-		t.Fatal(err)
-	}
-	api := ""
-	for _, h := range hosts {
-		if h.Name == "h0" {
-			api = h.API
-		}
-	}
+	api := hostOf(t, b, "h0").API
 	if api == "" {
-		t.Fatalf("h0 has no API address: %+v", hosts)
+		t.Fatal("h0 has no API address")
 	}
 	strangerKeys := t.TempDir()
 	if r := tendCLI(t, "", nil, "keygen", strangerKeys); r.code != 0 {
@@ -502,7 +491,7 @@ func TestKeysRotateAcrossTheFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stranger.Close()
-	if got, err := stranger.Join(strings.TrimSpace(hostAddr(t, a, "h0"))); got != 0 || err == nil {
+	if got, err := stranger.Join(hostOf(t, a, "h0").Addr); got != 0 || err == nil {
 		t.Errorf("the old key joined %d hosts (%v)", got, err)
 	}
 	// A host restarted after the rotation rejoins with its new key.
@@ -533,8 +522,8 @@ func TestKeysRotateAcrossTheFleet(t *testing.T) {
 	}
 }
 
-// hostAddr is a host's gossip address as an agent lists it.
-func hostAddr(t *testing.T, a *agent, host string) string {
+// hostOf is a host as an agent lists it.
+func hostOf(t *testing.T, a *agent, host string) supervisor.Host {
 	t.Helper()
 	var hosts []supervisor.Host
 	if err := json.Unmarshal([]byte(a.tend("get", "hosts", "-o", "json")), &struct {
@@ -544,9 +533,9 @@ func hostAddr(t *testing.T, a *agent, host string) string {
 	}
 	for _, h := range hosts {
 		if h.Name == host {
-			return h.Addr
+			return h
 		}
 	}
 	t.Fatalf("no host %s", host)
-	return ""
+	return supervisor.Host{}
 }

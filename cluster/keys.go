@@ -32,6 +32,14 @@ func KeyID(key []byte) string {
 	return hex.EncodeToString(sum[:8])
 }
 
+// CheckKey says whether key can be a gossip key: AES-128, -192 or -256.
+func CheckKey(key []byte) error {
+	if n := len(key); n != 16 && n != 24 && n != 32 {
+		return fmt.Errorf("a key of %d bytes (want 16, 24 or 32)", n)
+	}
+	return nil
+}
+
 // GossipKeys are the keys gossip accepts, the primary (the one it
 // encrypts with) first.
 func (n *Node) GossipKeys() ([][]byte, error) {
@@ -61,10 +69,10 @@ func (n *Node) UseKey(key []byte) error {
 	if n.keyring == nil {
 		return ErrNotEncrypted
 	}
-	if !slices.ContainsFunc(n.keyring.GetKeys(), func(k []byte) bool { return slices.Equal(k, key) }) {
-		return errors.New("key " + KeyID(key) + " is not installed")
+	if err := n.keyring.UseKey(key); err != nil {
+		return fmt.Errorf("key %s: %w", KeyID(key), err)
 	}
-	return n.keyring.UseKey(key)
+	return nil
 }
 
 // RemoveKey makes gossip refuse key. The primary key cannot be removed.
@@ -103,8 +111,8 @@ func LoadGossipKeys(dir string) ([][]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: not base64: %v", path, line, err)
 		}
-		if n := len(k); n != 16 && n != 24 && n != 32 {
-			return nil, fmt.Errorf("%s:%d: a key of %d bytes (want 16, 24 or 32)", path, line, n)
+		if err := CheckKey(k); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
 		}
 		keys = append(keys, k)
 	}

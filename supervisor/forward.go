@@ -2,11 +2,11 @@ package supervisor
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -248,21 +248,11 @@ func (p *Proxy) Forward(host string, w http.ResponseWriter, r *http.Request) err
 		},
 		Transport:     p.Transport,
 		FlushInterval: -1, // logs -f: each chunk as it comes
-		ErrorLog:      log.New(slogWriter{p.Log}, "", 0),
+		ErrorLog:      slog.NewLogLogger(cmp.Or(p.Log, slog.New(slog.DiscardHandler)).With("forwarding", host).Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			failed = err
 		},
 	}
 	rp.ServeHTTP(w, r)
 	return failed
-}
-
-// slogWriter passes the reverse proxy's log lines to slog.
-type slogWriter struct{ log *slog.Logger }
-
-func (s slogWriter) Write(p []byte) (int, error) {
-	if s.log != nil {
-		s.log.Warn("forwarding", "msg", string(bytes.TrimSpace(p)))
-	}
-	return len(p), nil
 }

@@ -152,18 +152,19 @@ func planSet(u *units.Unit, owned, orphans []InstanceSummary, members []Member) 
 	}
 
 	hosts := eligibleHosts(u, members)
-	ready := make(map[string]bool, len(members))
 	status := make(map[string]HostStatus, len(members))
 	for _, m := range members {
-		ready[m.Name] = m.Status == HostReady
 		status[m.Name] = m.Status
 	}
 	var cands []InstanceSummary
-	lost := map[int]*InstanceSummary{} // slot → its instance on a host that is not Ready
+	var lost map[int]*InstanceSummary // slot → its instance on a host that is not Ready
 	for k := range active {
 		in := &active[k]
 		switch {
-		case !ready[in.Host]:
+		case status[in.Host] != HostReady:
+			if lost == nil {
+				lost = map[int]*InstanceSummary{}
+			}
 			if _, ok := lost[in.Slot]; !ok {
 				lost[in.Slot] = in
 			}
@@ -180,10 +181,8 @@ func planSet(u *units.Unit, owned, orphans []InstanceSummary, members []Member) 
 	}
 	acts = append(acts, planSlots(u, cands, hosts)...)
 	for k := range acts {
-		if a := &acts[k]; a.Op == OpCreate {
-			if in := lost[a.Slot]; in != nil {
-				a.From, a.FromStatus = in.Host, status[in.Host]
-			}
+		if a := &acts[k]; a.Op == OpCreate && lost[a.Slot] != nil {
+			a.From, a.FromStatus = lost[a.Slot].Host, status[lost[a.Slot].Host]
 		}
 	}
 	return acts

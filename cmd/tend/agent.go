@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -287,7 +286,7 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return watchCtx },
 		// Mostly failed handshakes: callers without the cluster's certificate.
-		ErrorLog: log.New(logWriter{a.log.With("api", "inter-host")}, "", 0),
+		ErrorLog: slog.NewLogLogger(a.log.With("api", "inter-host").Handler(), slog.LevelInfo),
 	}
 	if a.fleet != nil && a.fleet.apiLn != nil {
 		wg.Go(func() {
@@ -488,12 +487,4 @@ func withBuiltinLabels(l units.Labels, host string, log *slog.Logger) units.Labe
 		out[k] = v
 	}
 	return out
-}
-
-// logWriter passes the lines of a log.Logger (net/http's) to slog.
-type logWriter struct{ log *slog.Logger }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.log.Info(strings.TrimSpace(string(p)))
-	return len(p), nil
 }

@@ -436,8 +436,8 @@ func (k *fleetKeyring) ChangeKeys(c supervisor.KeyChange) (supervisor.Keys, erro
 	}
 	switch c.Op {
 	case "install":
-		if n := len(c.Key); n != 16 && n != 24 && n != 32 {
-			return invalid("a gossip key of %d bytes (want 16, 24 or 32)", n)
+		if err := cluster.CheckKey(c.Key); err != nil {
+			return invalid("gossip key: %v", err)
 		}
 		if !has {
 			if err := cluster.SaveGossipKeys(k.dir, append(slices.Clone(keys), c.Key)); err != nil {

@@ -85,7 +85,7 @@ func (c *CLI) runKeygen(ctx context.Context, args []string) error {
 	}
 	crtPath, caKeyPath := filepath.Join(dir, cluster.CACertFile), filepath.Join(dir, cluster.CAKeyFile)
 	switch {
-	case exists(crtPath) != exists(caKeyPath) && !exists(crtPath):
+	case !exists(crtPath) && exists(caKeyPath):
 		return fmt.Errorf("%s is there without %s: put the certificate back, or move the key away", caKeyPath, crtPath)
 	case !exists(crtPath):
 		crt, key, err := cluster.NewCA(name, time.Now())

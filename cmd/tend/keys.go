@@ -113,13 +113,10 @@ func (c *CLI) rotateKeys(ctx context.Context, hosts []supervisor.Host, force boo
 	}
 	id := cluster.KeyID(key)
 	fmt.Fprintf(c.Stdout, "new gossip key %s\n", id)
-	steps := []struct {
-		op, done string
-		key      []byte
-	}{
-		{"install", "installed", key},
-		{"use", "in use", key},
-		{"prune", "the others dropped", key},
+	steps := []struct{ op, done string }{
+		{"install", "installed"},
+		{"use", "in use"},
+		{"prune", "the others dropped"},
 	}
 	for _, st := range steps {
 		if st.op == "prune" {
@@ -131,7 +128,7 @@ func (c *CLI) rotateKeys(ctx context.Context, hosts []supervisor.Host, force boo
 			}
 		}
 		for _, h := range ready {
-			if _, err := c.api().ChangeKeys(ctx, h, supervisor.KeyChange{Op: st.op, Key: st.key}); err != nil {
+			if _, err := c.api().ChangeKeys(ctx, h, supervisor.KeyChange{Op: st.op, Key: key}); err != nil {
 				return fmt.Errorf("%s: %s the new key: %w\nthe fleet still gossips; run tend keys rotate again once %s answers", h, st.op, err, h)
 			}
 			fmt.Fprintf(c.Stdout, "%s: %s\n", h, st.done)

@@ -69,9 +69,12 @@ type Host struct {
 // Its methods are safe for concurrent use. Close ends everything it
 // started.
 type Node struct {
-	cfg   Config
-	log   *slog.Logger
-	ml    *memberlist.Memberlist
+	cfg Config
+	log *slog.Logger
+	ml  *memberlist.Memberlist
+	// addr is where the others reach this host, read once: memberlist
+	// rewrites its LocalNode under its own lock on every UpdateNode.
+	addr  string
 	queue *memberlist.TransmitLimitedQueue
 	peers *peerBook
 	// keyring holds the gossip keys; nil when gossip is not encrypted.
@@ -267,6 +270,7 @@ func New(cfg Config) (*Node, error) {
 	if n.ml, err = memberlist.Create(mc); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	n.addr = n.ml.LocalNode().Address()
 	if overflow {
 		n.setLabelsItem(cfg.Labels)
 	}
@@ -284,7 +288,7 @@ func (n *Node) numMembers() int {
 }
 
 // Addr is the address the other hosts reach this one at.
-func (n *Node) Addr() string { return n.ml.LocalNode().Address() }
+func (n *Node) Addr() string { return n.addr }
 
 // Joined is closed once this host has joined a peer (or found nobody to
 // join). A join exchanges state with the peer; what this host then asks

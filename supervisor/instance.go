@@ -238,6 +238,30 @@ type InstanceSummary struct {
 	// Status is the STATUS column's word on its host; PID its process.
 	Status string `json:"status,omitempty"`
 	PID    int    `json:"pid,omitempty"`
+	// Agent is when the agent that said this started (its Member's
+	// Started); zero from agents that do not say. See stale.
+	Agent time.Time `json:"agent,omitzero"`
+}
+
+// stale reports whether in was said by an earlier run of its host's agent
+// than the one host (its Member) now runs: that agent died, and what it
+// said of its processes no longer holds (they may have died with their
+// host) until the new agent says it again, which it does in its first
+// pass. Times are compared in milliseconds, as hosts tell each other.
+func (in *InstanceSummary) stale(host *Member) bool {
+	return host != nil && !in.Agent.IsZero() && !host.Started.IsZero() &&
+		in.Agent.UnixMilli() < host.Started.UnixMilli()
+}
+
+// unknownProcess is in with its process no longer taken for granted: it
+// does not count as running, and shows Unknown. An instance that had
+// exited for good stays as it was: an exit is final.
+func (in InstanceSummary) unknownProcess() InstanceSummary {
+	if in.Life.hasProcess() {
+		in.Life, in.Ready, in.Started, in.PID = LifePending, false, time.Time{}, 0
+		in.Status = "Unknown"
+	}
+	return in
 }
 
 // remoteInstance is the API's copy of an instance of another host, from

@@ -138,22 +138,25 @@ type Supervisor struct {
 	problems   map[string]error       // the catalog's: never written to
 	members    []Member
 	hostLabels units.Labels
-	hostRec    hostRecord
-	instances  map[string]*instance
-	owned      map[string]map[string]*instance // owner (unit or job) → its instances
-	orphans    map[string]*instance
-	remote     map[string][]InstanceSummary // owner → other hosts' instances
-	unitRecs   map[string]unitRecord
-	specs      map[string]*units.Unit // version → parsed unit, for stored instances and jobs
-	jobs       map[string]*job
-	cronJobs   map[string]map[string]*job // cron unit → its jobs
-	crons      map[string]cronRecord
-	cronWake   map[string]*wakeTimer
-	orphaning  map[string]bool // units being deleted with --cascade=orphan
-	dirty      map[string]bool // units to plan in the next pass
-	starts     []*instance     // to start in the next pass
-	budget     int             // actions left in this pass
-	quitting   bool
+	// agentStarted is this host's Member's Started: when this agent
+	// started, as the other hosts know it.
+	agentStarted time.Time
+	hostRec      hostRecord
+	instances    map[string]*instance
+	owned        map[string]map[string]*instance // owner (unit or job) → its instances
+	orphans      map[string]*instance
+	remote       map[string][]InstanceSummary // owner → other hosts' instances
+	unitRecs     map[string]unitRecord
+	specs        map[string]*units.Unit // version → parsed unit, for stored instances and jobs
+	jobs         map[string]*job
+	cronJobs     map[string]map[string]*job // cron unit → its jobs
+	crons        map[string]cronRecord
+	cronWake     map[string]*wakeTimer
+	orphaning    map[string]bool // units being deleted with --cascade=orphan
+	dirty        map[string]bool // units to plan in the next pass
+	starts       []*instance     // to start in the next pass
+	budget       int             // actions left in this pass
+	quitting     bool
 	// What the next publish sends: instances and units (and cron jobs)
 	// that changed, instances that went, whether the hosts did.
 	touched       map[string]bool
@@ -406,6 +409,11 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	defer s.bg.Wait()
 	s.started = s.clock.Now()
 	s.stopLeftovers(ctx)
+	// Say everything again, exits too: what this host's earlier agent
+	// said is stale to the others from now on.
+	for _, i := range s.instances {
+		s.touch(i)
+	}
 	s.takeMembers()
 	s.takeRemote()
 	s.takeCatalog()
@@ -618,11 +626,21 @@ func (s *Supervisor) takeMembers() {
 	for _, m := range s.members {
 		old[m.Name] = m.Status
 	}
+	restarted := false
+	for _, m := range ms {
+		if k := slices.IndexFunc(s.members, func(o Member) bool { return o.Name == m.Name }); k >= 0 && !s.members[k].Started.Equal(m.Started) {
+			restarted = true
+		}
+	}
 	s.members = ms
+	if restarted {
+		s.takeRemote() // what the hosts' earlier agents said is stale now
+	}
 	now := s.clock.Now()
 	for _, m := range ms {
 		if m.Name == s.opt.Host {
 			s.hostLabels = m.Labels
+			s.agentStarted = m.Started
 			continue
 		}
 		if was, ok := old[m.Name]; ok && was == m.Status {
@@ -643,11 +661,20 @@ func (s *Supervisor) takeMembers() {
 
 // takeRemote takes the other hosts' instances and makes dirty the units
 // whose instances elsewhere changed.
+// What an earlier run of a host's agent said of its processes is not
+// taken for granted (InstanceSummary.stale).
 func (s *Supervisor) takeRemote() {
 	next := map[string][]InstanceSummary{}
+	byName := make(map[string]*Member, len(s.members))
+	for k := range s.members {
+		byName[s.members[k].Name] = &s.members[k]
+	}
 	for _, in := range s.opt.Peers.Remote() {
 		if in.Host == s.opt.Host {
 			continue // what a peer says of this host is old news
+		}
+		if in.stale(byName[in.Host]) {
+			in = in.unknownProcess()
 		}
 		next[in.Unit] = append(next[in.Unit], in)
 	}

@@ -129,11 +129,14 @@ func placeNew(key string, slots []int, hosts []string, load map[string]int) []st
 
 // keepSlots chooses which of a replicated unit's candidates (its active
 // instances on eligible hosts, in the order to keep them: the reverse of
-// deleteFirst) to keep for its n slots: first as many as spread evenly
-// allows (no host above ⌈n/hosts⌉), then, to reach n, the next ones in
-// order wherever they are, since moving a running instance to even the
-// spread is a disruption no one asked for. It returns the indices kept,
-// in the candidates' order.
+// deleteFirst) to keep for its n slots. Those with a process come first:
+// as many as spread evenly allows (no host above ⌈n/hosts⌉), then, to
+// reach n, the others that run wherever they are, since moving a running
+// instance to even the spread is a disruption no one asked for. Only then
+// those without a process (waiting to restart, or found dead by an agent
+// that came back), spread first too: a returning host does not stop a
+// running instance elsewhere to run its own slot again. It returns the
+// indices kept, in the candidates' order.
 func keepSlots(cands []InstanceSummary, n, hosts int) []int {
 	if n <= 0 || len(cands) == 0 {
 		return nil
@@ -145,25 +148,24 @@ func keepSlots(cands []InstanceSummary, n, hosts int) []int {
 	kept := make([]bool, len(cands))
 	perHost := map[string]int{}
 	var out []int
-	for k := range cands {
-		if len(out) == n {
-			break
-		}
-		if perHost[cands[k].Host] < limit {
-			perHost[cands[k].Host]++
+	take := func(running, spread bool) {
+		for k := range cands {
+			if len(out) == n {
+				return
+			}
+			in := &cands[k]
+			if kept[k] || in.running() != running || (spread && perHost[in.Host] >= limit) {
+				continue
+			}
+			perHost[in.Host]++
 			kept[k] = true
 			out = append(out, k)
 		}
 	}
-	for k := range cands {
-		if len(out) == n {
-			break
-		}
-		if !kept[k] {
-			kept[k] = true
-			out = append(out, k)
-		}
-	}
+	take(true, true)
+	take(true, false)
+	take(false, true)
+	take(false, false)
 	slices.Sort(out)
 	return out
 }

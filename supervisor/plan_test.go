@@ -251,9 +251,70 @@ func TestPlanSetAcrossHosts(t *testing.T) {
 	healed := append(slices.Clone(running), rs("kubia-d", 2, acts[0].Host, time.Minute))
 	checkPlan(t, "healed", planSet(u, healed, nil, three), "delete kubia-d ("+acts[0].Host+"): scaled down")
 
+	// c comes back after dying with its instance, which its agent finds
+	// without a process: the replacement, which runs, stays where it is,
+	// though the spread is uneven then; c's instance goes. A returning
+	// host does not pull work back.
+	dead := slices.Clone(healed)
+	dead[2].Life, dead[2].Ready = LifePending, false
+	checkPlan(t, "returned without its process", planSet(u, dead, nil, three), "delete kubia-c (c): scaled down")
+	// Unless the replacement is not running either: then the spread
+	// decides, and c keeps its slot.
+	dead[3].Life, dead[3].Ready = LifePending, false
+	checkPlan(t, "neither runs", planSet(u, dead, nil, three), "delete kubia-d ("+acts[0].Host+"): scaled down")
+
 	// Nothing is eligible: nothing is placed, and nothing runs nowhere
 	// because of it.
 	none := hosts("a")
 	none[0].Status = HostNotReady
 	checkPlan(t, "no Ready host", planSet(u, nil, nil, none))
+}
+
+// What a host's earlier agent said of its instances does not hold once
+// that host runs a new agent: its processes may have died with the host.
+// Until the new agent says otherwise, they count as not running, and the
+// running replacements elsewhere stay.
+func TestAnEarlierAgentsWordIsStale(t *testing.T) {
+	u := kubia(t, 3)
+	three := hosts("a", "b", "c")
+	boot := t0.Add(-time.Hour)
+	for k := range three {
+		three[k].Started = boot
+	}
+	said := []InstanceSummary{rs("kubia-a", 0, "a", time.Hour), rs("kubia-b", 1, "b", time.Hour), rs("kubia-c", 2, "c", time.Hour), rs("kubia-d", 2, "a", time.Minute)}
+	for k := range said {
+		said[k].Agent = boot
+	}
+	c := &three[2]
+	if said[2].stale(c) {
+		t.Fatal("c's word is stale while the agent that said it runs")
+	}
+	// c's agent restarted (a millisecond is enough): what it said before
+	// is stale, what its new agent says is not, and an agent that does
+	// not say when it started is taken at its word.
+	c.Started = boot.Add(time.Millisecond)
+	if !said[2].stale(c) {
+		t.Fatal("c's word from its earlier agent is not stale")
+	}
+	fresh := said[2]
+	fresh.Agent = c.Started
+	old := said[2]
+	old.Agent = time.Time{}
+	if fresh.stale(c) || old.stale(c) || said[2].stale(nil) {
+		t.Fatal("a fresh word, or one that does not say its agent, is stale")
+	}
+	got := said[2].unknownProcess()
+	if got.running() || got.Ready || got.Status != "Unknown" || got.PID != 0 {
+		t.Fatalf("a stale running instance: %+v", got)
+	}
+	exited := said[2]
+	exited.Life, exited.ExitCode = LifeExited, 0
+	if exited.unknownProcess().Life != LifeExited {
+		t.Fatal("a stale exit is no longer an exit")
+	}
+	// The planner then keeps the replacement that runs on a.
+	view := slices.Clone(said)
+	view[2] = view[2].unknownProcess()
+	checkPlan(t, "c restarted", planSet(u, view, nil, three), "delete kubia-c (c): scaled down")
+	checkPlan(t, "c's word taken as it was", planSet(u, said, nil, three), "delete kubia-d (a): scaled down")
 }

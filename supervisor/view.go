@@ -48,7 +48,9 @@ func (s *Supervisor) publish() {
 		if i := s.instances[name]; i != nil {
 			in := i.publish()
 			insts[name] = &in
-			sums = append(sums, i.summary())
+			sum := i.summary()
+			sum.Agent = s.agentStarted
+			sums = append(sums, sum)
 		}
 	}
 	for _, name := range s.gone {

@@ -391,6 +391,12 @@ func (n *Node) takeHostItems(m hostItemsMsg) {
 		return // what others say of this host is old news
 	}
 	n.clock.Observe(m.Last)
+	// What was asked for has come, whatever it holds: a peer's digest of
+	// a host may differ from the host's own (it missed some items), and
+	// the answer is all there is to have.
+	n.mu.Lock()
+	delete(n.wanted, m.Host)
+	n.mu.Unlock()
 	var changed []string
 	if m.Whole {
 		changed = n.state.replace(m.Host, m.Items, m.Last)
@@ -501,6 +507,7 @@ func (n *Node) mergeState(b []byte) {
 		return
 	}
 	var names []string
+	var wantedUnits []Digest
 	for _, d := range st.Entries {
 		if !d.Newer(n.catalogEntry(d.Name)) {
 			continue
@@ -509,13 +516,36 @@ func (n *Node) mergeState(b []byte) {
 			n.takeEntry(Entry{Name: d.Name, Stamp: d.Stamp, Origin: d.Origin, Deleted: true}, false)
 		} else {
 			names = append(names, d.Name)
+			wantedUnits = append(wantedUnits, d)
 		}
+	}
+	if len(wantedUnits) > 0 {
+		n.mu.Lock()
+		if n.wantedUnits == nil {
+			n.wantedUnits = map[string]Digest{}
+		}
+		for _, d := range wantedUnits {
+			n.wantedUnits[d.Name] = d
+		}
+		n.mu.Unlock()
 	}
 	var hosts []string
 	for _, d := range st.Hosts {
 		if d.Host != n.cfg.Name && n.state.digest(d.Host).behind(d) {
 			hosts = append(hosts, d.Host)
 		}
+	}
+	if len(hosts) > 0 {
+		n.mu.Lock()
+		if n.wanted == nil {
+			n.wanted = map[string]hostDigest{}
+		}
+		for _, d := range st.Hosts {
+			if slices.Contains(hosts, d.Host) {
+				n.wanted[d.Host] = d
+			}
+		}
+		n.mu.Unlock()
 	}
 	if len(names) > 0 {
 		n.ask(st.From, names)

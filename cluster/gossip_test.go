@@ -104,6 +104,37 @@ func TestALateHostCatchesUp(t *testing.T) {
 	})
 }
 
+// A host that joins is CaughtUp only once it has what the join showed
+// it lacks: every unit, and every host's items, however many batches
+// they take.
+func TestCaughtUpMeansEverythingArrived(t *testing.T) {
+	nodes := cluster3(t, nil)
+	for k := range 40 {
+		nodes[k%3].SetUnit(fmt.Sprintf("u%02d", k), bytes.Repeat([]byte{'v'}, 1000))
+	}
+	for k := range 300 {
+		for _, n := range nodes[:2] {
+			n.SetItem(fmt.Sprintf("instance/x%03d", k), bytes.Repeat([]byte{'s'}, 100))
+		}
+	}
+	for _, n := range nodes {
+		waitFor(t, n.Self()+" has the others' items and every unit", func() bool {
+			return len(n.Items()) == 300*len(slices.DeleteFunc(slices.Clone(nodes[:2]), func(o *Node) bool { return o == n })) &&
+				len(n.Catalog().Entries()) == 40
+		})
+	}
+	d := start(t, "d", func(c *Config) { c.Join = []string{nodes[2].Addr()} })
+	<-d.Joined()
+	waitFor(t, "d caught up", d.CaughtUp)
+	byHost := map[string]int{}
+	for _, it := range d.Items() {
+		byHost[it.Host]++
+	}
+	if len(d.Catalog().Entries()) != 40 || byHost["a"] != 300 || byHost["b"] != 300 {
+		t.Fatalf("caught up with %d units and items %v, want 40 and 300 of a and of b", len(d.Catalog().Entries()), byHost)
+	}
+}
+
 // Two hosts define one unit at once: every host ends with the same
 // winner, and the conflict is reported.
 func TestConcurrentDefinitionsConverge(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"maps"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"strconv"
@@ -98,6 +100,12 @@ type Node struct {
 	lastRepair time.Time
 	// lastFetch is when a host's sum last made this one ask for its items.
 	lastFetch time.Time
+	// wanted are the hosts whose items a push/pull showed this host
+	// lacks, with the digest it showed: CaughtUp until it has them.
+	wanted map[string]hostDigest
+	// wantedUnits are the catalog's entries a push/pull showed newer
+	// elsewhere, likewise.
+	wantedUnits map[string]Digest
 
 	changed chan struct{}
 	stop    chan struct{}
@@ -290,6 +298,43 @@ func (n *Node) numMembers() int {
 // Addr is the address the other hosts reach this one at.
 func (n *Node) Addr() string { return n.addr }
 
+// CaughtUp reports whether this host has every host's items as the
+// push/pulls it took part in showed them (on joining, above all): an
+// agent that plans before would not know what the other hosts run.
+func (n *Node) CaughtUp() bool {
+	n.mu.Lock()
+	wanted := maps.Clone(n.wanted)
+	n.mu.Unlock()
+	var have []string
+	for h, d := range wanted {
+		if !n.state.digest(h).behind(d) {
+			have = append(have, h)
+		}
+	}
+	n.mu.Lock()
+	units := maps.Clone(n.wantedUnits)
+	n.mu.Unlock()
+	var haveUnits []string
+	for name, d := range units {
+		if !d.Newer(n.catalogEntry(name)) {
+			haveUnits = append(haveUnits, name)
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, h := range have {
+		if d, ok := n.wanted[h]; ok && d == wanted[h] {
+			delete(n.wanted, h)
+		}
+	}
+	for _, name := range haveUnits {
+		if d, ok := n.wantedUnits[name]; ok && d == units[name] {
+			delete(n.wantedUnits, name)
+		}
+	}
+	return len(n.wanted) == 0 && len(n.wantedUnits) == 0
+}
+
 // Joined is closed once this host has joined a peer (or found nobody to
 // join). A join exchanges state with the peer; what this host then asks
 // for arrives shortly after.
@@ -440,7 +485,7 @@ func (n *Node) joiner() {
 		n.state.forgetTombstones(time.Now(), itemTombstoneTTL)
 		addrs := n.rejoinAddrs(!joined)
 		if len(addrs) > 0 {
-			got, err := n.ml.Join(addrs)
+			got, err := n.join(addrs)
 			switch {
 			case got > 0:
 				if !joined {
@@ -464,8 +509,42 @@ func (n *Node) joiner() {
 	}
 }
 
+// join joins each of addrs at the same time, so that peers that do not
+// answer cost one TCP timeout in all, not one each, and returns how many
+// answered.
+func (n *Node) join(addrs []string) (int, error) {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		got  int
+		errs []error
+	)
+	for _, a := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k, err := n.ml.Join([]string{a})
+			mu.Lock()
+			defer mu.Unlock()
+			got += k
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return got, errors.Join(errs...)
+}
+
+// maxRejoin bounds how many gone peers one round of the joiner tries:
+// one that answers is enough to merge the two sides of a healed
+// partition, and a fleet with many dead hosts must not open a connection
+// to each of them every rejoinEvery.
+const maxRejoin = 4
+
 // rejoinAddrs are the addresses to join: Config.Join while not joined,
-// and the seen peers that are not alive members now.
+// and up to maxRejoin of the seen peers that are not alive members now,
+// picked at random so that every one is tried in time.
 func (n *Node) rejoinAddrs(first bool) []string {
 	alive := map[string]bool{}
 	for _, m := range n.ml.Members() {
@@ -484,19 +563,32 @@ func (n *Node) rejoinAddrs(first bool) []string {
 			add(a)
 		}
 	}
+	var gone []string
 	for name, addr := range n.peers.list() {
 		if !alive[name] && name != n.cfg.Name {
-			add(addr)
+			gone = append(gone, addr)
 		}
+	}
+	rand.Shuffle(len(gone), func(a, b int) { gone[a], gone[b] = gone[b], gone[a] })
+	for _, a := range gone[:min(len(gone), maxRejoin)] {
+		add(a)
 	}
 	return out
 }
 
-// rejoinEvery is how often a Node tries peers that are gone, as serf
-// reconnects every 30 s.
+// rejoinEvery is how often a Node tries peers that are gone. memberlist
+// itself never calls on a host it declared dead once its gossip to the
+// dead is over (and sends no gossip when it has no news), so the two
+// sides of a healed partition find each other only through this: on a
+// LAN every 2 s, so that a fleet is whole again well within the 10 s
+// that a heal may take (README); on a WAN every 30 s, as serf
+// reconnects.
 func rejoinEvery(p Profile) time.Duration {
-	if p == ProfileLocal {
+	switch p {
+	case ProfileLocal:
 		return time.Second
+	case ProfileLAN:
+		return 2 * time.Second
 	}
 	return 30 * time.Second
 }

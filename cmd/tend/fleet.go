@@ -215,9 +215,11 @@ func (noInterHostAPI) Forward(string, http.ResponseWriter, *http.Request) error 
 }
 
 // settle waits, for at most within, until this host has joined a peer and
-// the state it asked for has stopped arriving: a host that planned before
-// it knew of the others' instances would start every replica itself, then
-// stop the duplicates.
+// has the state the join showed it lacks: the catalog, and every host's
+// instances. A host that planned before it knew of the others' instances
+// would start every replica itself, then stop the duplicates; one that
+// came back after dying with its instances would start them again, and
+// the others would stop the replacements they run.
 func (f *fleet) settle(within time.Duration) {
 	deadline := time.After(within)
 	select {
@@ -226,17 +228,18 @@ func (f *fleet) settle(within time.Duration) {
 		f.log.Warn("no peer answered yet; planning without the others' instances")
 		return
 	}
-	for {
+	for !f.node.CaughtUp() {
 		select {
 		case <-f.node.ItemsChanged():
 		case <-f.node.CatalogChanged():
 			f.syncRemote()
-		case <-time.After(200 * time.Millisecond):
-			return
+		case <-time.After(50 * time.Millisecond):
 		case <-deadline:
+			f.log.Warn("planning before the others' instances all arrived", "within", within)
 			return
 		}
 	}
+	f.syncRemote()
 }
 
 // Run keeps the unit directory and the fleet's catalog in step until ctx

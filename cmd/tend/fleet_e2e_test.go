@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/cluster"
+	"github.com/tendhq/tend/cluster/clustertest"
 	"github.com/tendhq/tend/supervisor"
 )
 
@@ -49,24 +50,40 @@ func freeGossipPort(t *testing.T) int {
 // later ones joining the first, all with the same gossip key.
 func startFleet(t *testing.T, n int) []*agent {
 	t.Helper()
+	return startFleetOn(t, make([]*clustertest.Host, n), "local")
+}
+
+// startFleetOn starts an agent on each of hosts, named after its index
+// (h0, h1, ...), with the gossip profile given; a nil host is loopback on
+// this machine. The later ones join the first; all have the cluster's
+// secrets, each its own copy, as in a fleet.
+func startFleetOn(t *testing.T, hosts []*clustertest.Host, profile string) []*agent {
+	t.Helper()
+	n := len(hosts)
 	keys := t.TempDir()
 	if r := tendCLI(t, "", nil, "keygen", keys); r.code != 0 {
 		t.Fatalf("keygen: %v", r)
 	}
-	first := fmt.Sprintf("127.0.0.1:%d", freeGossipPort(t))
+	addr := func(k int) (gossip, api string) {
+		if h := hosts[k]; h != nil {
+			return h.Addr + ":7946", h.Addr + ":7947"
+		}
+		return fmt.Sprintf("127.0.0.1:%d", freeGossipPort(t)), "127.0.0.1:0"
+	}
+	var first string
 	var out []*agent
 	for k := range n {
-		// Each host its own copy of the cluster's secrets, as in a fleet.
 		hostKeys := t.TempDir()
 		copyDir(t, keys, hostKeys)
-		bind := first
+		bind, api := addr(k)
 		join := ""
-		if k > 0 {
-			bind = fmt.Sprintf("127.0.0.1:%d", freeGossipPort(t))
+		if k == 0 {
+			first = bind
+		} else {
 			join = fmt.Sprintf("join = [%q]\n", first)
 		}
-		cfg := fmt.Sprintf("name = \"h%d\"\n[cluster]\nbind = %q\napi = \"127.0.0.1:0\"\n%sprofile = \"local\"\nname = \"test\"\nkeys_dir = %q\n", k, bind, join, hostKeys)
-		out = append(out, startAgent(t, "", cfg))
+		cfg := fmt.Sprintf("name = \"h%d\"\n[cluster]\nbind = %q\napi = %q\n%sprofile = %q\nname = \"test\"\nkeys_dir = %q\n", k, bind, api, join, profile, hostKeys)
+		out = append(out, startAgentOn(t, hosts[k], "", cfg))
 	}
 	for _, a := range out {
 		a.eventually("every host Ready", func() (bool, string) {
@@ -282,10 +299,11 @@ func TestAReturningHostStartsNoDuplicates(t *testing.T) {
 	writeFile(t, cfgPath, strings.Replace(string(cfg), "join = [", fmt.Sprintf("join = [%q, ", hole.Addr().String()), 1))
 	back := time.Now()
 	b2 := startAgent(t, b.dir, "")
-	// The fleet settles at two again (h1's own instance, older than the
-	// one h0 started for it, runs again and h0's goes), and h1 made none.
-	b2.eventually("two running, seen from h1 and from h0", func() (bool, string) {
-		return running(b2) == 2 && running(a) == 2 && len(b2.instances("-l", "app=web")) == 2, b2.tend("get", "po", "-o", "wide")
+	// The fleet settles at two, both still on h0: h1's own instance,
+	// stopped with its agent, does not start again to take its slot back
+	// from the one h0 runs, and h1 made none.
+	b2.eventually("two running on h0, seen from h1 and from h0", func() (bool, string) {
+		return len(runningOf(b2.instances("-l", "app=web"), "h0")) == 2 && running(a) == 2 && len(b2.instances("-l", "app=web")) == 2, b2.tend("get", "po", "-o", "wide")
 	})
 	var evs struct {
 		Items []supervisor.Event `json:"items"`

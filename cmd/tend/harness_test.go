@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tendhq/tend/cluster/clustertest"
 	"github.com/tendhq/tend/supervisor"
 )
 
@@ -169,6 +170,13 @@ type agent struct {
 // waits until its socket answers.
 func startAgent(t *testing.T, dir string, extraConfig string) *agent {
 	t.Helper()
+	return startAgentOn(t, nil, dir, extraConfig)
+}
+
+// startAgentOn is startAgent on host, a host made of namespaces (the
+// agent is its PID 1), or on this machine when host is nil.
+func startAgentOn(t *testing.T, host *clustertest.Host, dir string, extraConfig string) *agent {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -189,13 +197,18 @@ func startAgent(t *testing.T, dir string, extraConfig string) *agent {
 		exited: make(chan struct{}),
 		tag:    fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano()),
 	}
-	a.cmd = exec.Command(tendBin, "agent", "--dev")
+	if host != nil {
+		a.cmd = host.Command(tendBin, "agent", "--dev")
+	} else {
+		a.cmd = exec.Command(tendBin, "agent", "--dev")
+		a.cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
 	a.cmd.Dir = dir
 	// The demo server (kubia) is found in PATH, as the examples expect.
 	a.cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(tendBin)+":"+os.Getenv("PATH"))
 	a.cmd.Stdout = a.log
 	a.cmd.Stderr = a.log
-	a.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	a.cmd.SysProcAttr.Setpgid = true
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -130,7 +130,9 @@ type NotifySocket struct {
 // by checking Notify.FromProcessGroup. A stale socket left at path by a
 // previous agent is replaced; any other file there is an error. path must
 // fit a socket address (at most 107 bytes): keep the directory short,
-// such as /run/tend/notify/INSTANCE.
+// such as /run/tend/notify/INSTANCE.RUN. Close removes path whatever is
+// there by then, so give each socket a path of its own rather than
+// listening again on the path of one that is still to be closed.
 //
 // onMessage is called from the socket's goroutine, one message at a
 // time, in arrival order; it must not block (messages wait in the

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -171,19 +172,23 @@ func needsProbeIO(t *units.Template) bool {
 		(t.Liveness != nil && t.Liveness.Watchdog > 0)
 }
 
-// notifyPath is the instance's NOTIFY_SOCKET. A unix socket's path has
-// at most 107 bytes; a deep state directory falls back to the temporary
-// directory.
-func (r *runner) notifyPath(name string) string {
+// notifyPath is the NOTIFY_SOCKET of run gen of the instance called
+// name. Each run has a path of its own: a run's socket is closed and
+// removed off the loop (endProbes), possibly after the next run has
+// started, and that removal must not take the next run's socket away. A
+// unix socket's path has at most 107 bytes; a deep state directory falls
+// back to the temporary directory.
+func (r *runner) notifyPath(name string, gen uint64) string {
+	file := name + "." + strconv.FormatUint(gen, 10)
 	dir := filepath.Join(r.stateDir, "notify")
-	if len(dir)+1+len(name) > 100 {
+	if len(dir)+1+len(file) > 100 {
 		id := r.agentID
 		if len(id) > 12 {
 			id = id[:12]
 		}
 		dir = filepath.Join(os.TempDir(), "tend-"+id)
 	}
-	return filepath.Join(dir, name)
+	return filepath.Join(dir, file)
 }
 
 // openProbeIO makes the notify socket and the notification pipe of i's
@@ -198,7 +203,7 @@ func (r *runner) openProbeIO(i *instance, env []string, onNotify func(probes.Not
 	}
 	var extra []*os.File
 	if (t.Readiness != nil && t.Readiness.Notify) || (t.Liveness != nil && t.Liveness.Watchdog > 0) {
-		path := r.notifyPath(i.rec.Name)
+		path := r.notifyPath(i.rec.Name, i.gen)
 		if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
 			return nil, nil, nil, fmt.Errorf("notify socket: %w", err)
 		}
@@ -374,8 +379,7 @@ func (rp *runProbes) close() {
 		rp.stopFD()
 	}
 	if rp.notify != nil {
-		rp.notify.Close()
-		os.Remove(rp.notify.Path())
+		rp.notify.Close() // and removes its path
 	}
 	for _, f := range []*os.File{rp.fdRead, rp.fdWrite} {
 		if f != nil {

@@ -5,9 +5,11 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/tendhq/tend/probes"
 	"github.com/tendhq/tend/units"
 )
 
@@ -56,5 +58,48 @@ func TestAUnitsEnvReplacesTheAgents(t *testing.T) {
 	want := []string{"PATH=/unit/bin", "LANG=C", "TEND_INSTANCE=web-x", "X=1", "TEND_UNIT=web", "TEND_HOST=edge-1", "TEND_AGENT=a1"}
 	if !slices.Equal(got, want) {
 		t.Errorf("environment\n got %q\nwant %q", got, want)
+	}
+}
+
+// A run's notify socket is closed off the loop, and so may be closed after
+// the next run of the instance has made its own and started its process.
+// That must leave the new run's socket alone. (Both runs used one path,
+// and the old run's close removed the new socket: a forking daemon
+// restarted at once could not dial NOTIFY_SOCKET, "no such file or
+// directory", and exited 1.)
+func TestClosingARunsNotifySocketSparesTheNextRuns(t *testing.T) {
+	reaper, _ := newTestReaper(t)
+	r := &runner{reaper: reaper, stateDir: t.TempDir(), agentID: "a1", bg: new(sync.WaitGroup)}
+	u := &units.Unit{Name: "daemon"}
+	u.Template.Readiness = &units.Probe{Notify: true}
+	i := &instance{spec: u, rec: instanceRecord{Name: "daemon-x"}}
+
+	i.gen = 1
+	old, _, _, err := r.openProbeIO(i, nil, func(probes.Notify) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i.gen = 2
+	got := make(chan probes.Notify, 1)
+	rp, env, _, err := r.openProbeIO(i, nil, func(n probes.Notify) { got <- n })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rp.close()
+	old.close() // the first run's end, late
+
+	spec := helperSpec(t, "notify:READY=1")
+	spec.Env = append(spec.Env, env...)
+	h := startHelper(t, reaper, spec)
+	r.beginProbes(i, rp, h.Pid(), func(probes.Report) {}, func(string) {})
+	select {
+	case n := <-got:
+		if !n.Ready {
+			t.Errorf("the new run's message is %+v, want READY=1", n.Raw)
+		}
+	case <-h.done:
+		t.Fatalf("the new run's process exited (%v) without notifying: its socket is gone", h.st)
+	case <-time.After(testDeadline):
+		t.Fatal("no message from the new run")
 	}
 }

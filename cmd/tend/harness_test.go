@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -228,6 +229,7 @@ func startAgentOn(t *testing.T, host *clustertest.Host, dir string, extraConfig 
 		killTagged(a.tag)
 		if t.Failed() {
 			t.Logf("agent log:\n%s", a.log.String())
+			a.logRunLogs()
 		}
 	})
 	a.eventually("the agent answers", func() (bool, string) {
@@ -235,6 +237,26 @@ func startAgentOn(t *testing.T, host *clustertest.Host, dir string, extraConfig 
 		return err == nil, out + errOut
 	})
 	return a
+}
+
+// logRunLogs logs every file in the agent's instance log directory
+// (each run's output, the previous ones too), for a failure message: an
+// instance's own stderr often says why it exited.
+func (a *agent) logRunLogs() {
+	root := filepath.Join(a.dir, ".tend", "state", "logs")
+	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			a.t.Logf("%s: %v", path, err)
+			return nil
+		}
+		rel, _ := filepath.Rel(root, path)
+		a.t.Logf("instance log %s:\n%s", rel, b)
+		return nil
+	})
 }
 
 // run runs the CLI against the agent.

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -122,6 +123,10 @@ func TestWatchdogKillsASilentInstance(t *testing.T) {
 	}
 }
 
+// mainPIDEvent is the event that a forking daemon's child has become its
+// instance's main process.
+var mainPIDEvent = regexp.MustCompile(`(\d+) \(MAINPID=\) is now the main process`)
+
 func TestMainPIDFollowsAForkingDaemon(t *testing.T) {
 	a := startAgent(t, "", "")
 	a.writeUnit("daemon", a.helperUnit("replicated", "replicas = 1", `app = "daemon"`, "forking-daemon")+
@@ -129,9 +134,18 @@ func TestMainPIDFollowsAForkingDaemon(t *testing.T) {
 	var inst supervisor.Instance
 	a.eventually("the forked process is the main one", func() (bool, string) {
 		for _, i := range a.instances() {
-			inst = i
-			return i.Status == "Running" && i.Ready && i.RestartCount == 0 &&
-				strings.Contains(a.tend("describe", "po", i.Name), "is now the main process"), fmt.Sprintf("%+v", i)
+			// READY=1 comes with MAINPID=, before the first process has
+			// exited and its child has become the main one; and events
+			// show before the instance's new state does. Wait for the
+			// instance to show the pid that the event names.
+			d := a.tend("describe", "po", i.Name)
+			m := mainPIDEvent.FindStringSubmatch(d)
+			if m == nil {
+				return false, d
+			}
+			inst = a.instance(i.Name)
+			return inst.Status == "Running" && inst.Ready && inst.RestartCount == 0 &&
+				strconv.Itoa(inst.PID) == m[1], fmt.Sprintf("%s\n%+v", d, inst)
 		}
 		return false, "no instance"
 	})

@@ -122,13 +122,20 @@ func (c *CLI) runDescribe(ctx context.Context, args []string) error {
 			sep()
 			d.instance(c.Stdout, in, events)
 		}
+		var all []supervisor.Instance // every host's, for the units' placement
+		if len(f.units) > 0 {
+			if all, err = c.api().Instances(ctx, ""); err != nil {
+				return err
+			}
+		}
 		for _, u := range f.units {
 			events, err := c.api().Events(ctx, "unit", u.Name)
 			if err != nil {
 				return err
 			}
 			sep()
-			d.unit(c.Stdout, u, events)
+			mine := slices.DeleteFunc(slices.Clone(all), func(in supervisor.Instance) bool { return in.Unit != u.Name })
+			d.unit(c.Stdout, u, mine, events)
 		}
 		for _, h := range f.hosts {
 			events, err := c.api().Events(ctx, "host", h.Name)
@@ -254,6 +261,44 @@ func (d *describer) events(list []supervisor.Event) {
 	}
 }
 
+// placement lists where a unit's instances run in the fleet, a section
+// kubectl has no need of: a replicated unit's slots, each with its
+// instance, host and status (a slot shows twice while a partition runs it
+// on both sides), or a per-host unit's hosts.
+func (d *describer) placement(kind units.Kind, list []supervisor.Instance) {
+	title := "Slots"
+	if kind == units.KindPerHost {
+		title = "Hosts"
+	}
+	if len(list) == 0 {
+		d.line(0, "%s:\t<none>", title)
+		return
+	}
+	list = slices.Clone(list)
+	slices.SortFunc(list, func(a, b supervisor.Instance) int {
+		if kind == units.KindReplicated && a.Slot != b.Slot {
+			return a.Slot - b.Slot
+		}
+		return cmp.Or(strings.Compare(a.Host, b.Host), strings.Compare(a.Name, b.Name))
+	})
+	d.tw.Flush()
+	d.line(0, "%s:", title)
+	if kind == units.KindPerHost {
+		d.line(1, "Host\tInstance\tStatus")
+		d.line(1, "----\t--------\t------")
+		for _, in := range list {
+			d.line(1, "%s\t%s\t%s", in.Host, in.Name, in.Status)
+		}
+	} else {
+		d.line(1, "Slot\tInstance\tHost\tStatus")
+		d.line(1, "----\t--------\t----\t------")
+		for _, in := range list {
+			d.line(1, "%d\t%s\t%s\t%s", in.Slot, in.Name, in.Host, in.Status)
+		}
+	}
+	d.tw.Flush()
+}
+
 func yesNo(b bool) string {
 	if b {
 		return "True"
@@ -316,7 +361,7 @@ func (d *describer) probes(level int, liveness, readiness, startup string) {
 
 // unit describes a unit as kubectl describes a ReplicaSet, DaemonSet, Job
 // or CronJob.
-func (d *describer) unit(w io.Writer, u supervisor.Unit, events []supervisor.Event) {
+func (d *describer) unit(w io.Writer, u supervisor.Unit, instances []supervisor.Instance, events []supervisor.Event) {
 	// The wire form lacks a job's and a cron job's settings; the unit
 	// file has them.
 	var spec *units.Unit
@@ -402,6 +447,9 @@ func (d *describer) unit(w io.Writer, u supervisor.Unit, events []supervisor.Eve
 	}
 	if u.Error != "" {
 		d.multiline(0, "Error", u.Error+"\n(the last valid version of the file keeps running)")
+	}
+	if kind == units.KindReplicated || kind == units.KindPerHost {
+		d.placement(kind, instances)
 	}
 	t := u.Template
 	d.line(0, "Pod Template:")

@@ -138,7 +138,13 @@ func TestDescribeReplicatedUnit(t *testing.T) {
 	}
 	var b bytes.Buffer
 	d := describer{p: printer{now: seedNow, loc: kst}}
-	d.unit(&b, u, events)
+	insts := []supervisor.Instance{
+		{Name: "kubia-9w7gs", Unit: "kubia", Slot: 2, Host: "edge-18", Status: "Running"},
+		{Name: "kubia-7hjkc", Unit: "kubia", Slot: 0, Host: "edge-17", Status: "Running"},
+		{Name: "kubia-f4d5l", Unit: "kubia", Slot: 1, Host: "edge-19", Status: "Unknown"},
+		{Name: "kubia-r9xtd", Unit: "kubia", Slot: 1, Host: "edge-17", Status: "Running"},
+	}
+	d.unit(&b, u, insts, events)
 	checkGolden(t, "describe rc", b.String(), `
 Name:         kubia
 Kind:         replicated
@@ -147,6 +153,13 @@ Selector:     app=kubia
 Labels:       app=kubia
 Replicas:     3 current / 3 desired
 Pods Status:  3 Running / 0 Waiting / 0 Succeeded / 0 Failed
+Slots:
+  Slot  Instance     Host     Status
+  ----  --------     ----     ------
+  0     kubia-7hjkc  edge-17  Running
+  1     kubia-r9xtd  edge-17  Running
+  1     kubia-f4d5l  edge-19  Unknown
+  2     kubia-9w7gs  edge-18  Running
 Pod Template:
   Labels:       app=kubia
   Command:      kubia --port 8080
@@ -172,7 +185,7 @@ func TestDescribePerHostUnitWithError(t *testing.T) {
 	}
 	var b bytes.Buffer
 	d := describer{p: printer{now: seedNow, loc: kst}}
-	d.unit(&b, u, nil)
+	d.unit(&b, u, nil, nil)
 	checkGolden(t, "describe ds", b.String(), `
 Name:           ssd-monitor
 Kind:           per-host
@@ -186,6 +199,7 @@ Pods Status:  1 Running / 0 Waiting / 0 Succeeded / 0 Failed
 Error:        ssd-monitor.toml:7: template.restart_delay: "soon" is not a duration
               ssd-monitor.toml:9: template.bogus: unknown key
               (the last valid version of the file keeps running)
+Hosts:        <none>
 Pod Template:
   Labels:    app=ssd-monitor
   Command:   ssd-monitor
@@ -209,7 +223,7 @@ func TestDescribeJobUnit(t *testing.T) {
 	}
 	var b bytes.Buffer
 	d := describer{p: printer{now: seedNow, loc: kst}}
-	d.unit(&b, u, events)
+	d.unit(&b, u, nil, events)
 	checkGolden(t, "describe job", b.String(), `
 Name:           multi-completion-batch-job
 Kind:           job

@@ -8,6 +8,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -121,6 +122,13 @@ func TestTheSeedsNodeLosesItsNetwork(t *testing.T) {
 		took = max(took, d)
 	}
 	t.Logf("exactly three again %v after the link came back", took)
+	// describe lists the slots, each once, and where each runs.
+	desc := c.tend("describe", "rc", "kubia")
+	for slot := range 3 {
+		if n := len(regexp.MustCompile(fmt.Sprintf(`(?m)^\s+%d\s+kubia-\S+\s+h[012]\s+Running$`, slot)).FindAllString(desc, -1)); n != 1 {
+			t.Fatalf("slot %d shows %d times in describe:\n%s", slot, n, desc)
+		}
+	}
 }
 
 // A host that dies outright takes its instances with it (they are in its
@@ -203,4 +211,7 @@ func TestAPerHostUnitFollowsLabelsAcrossHosts(t *testing.T) {
 		list := b.instances("-l", "app=ssd-monitor")
 		return len(list) == 1 && list[0].Host == "h0" && list[0].Status == "Running", summary(list)
 	})
+	if desc := b.tend("describe", "ds", "ssd-monitor"); !regexp.MustCompile(`(?m)^Hosts:\n\s+Host\s+Instance\s+Status\n.*\n\s+h0\s+ssd-monitor-\S+\s+Running\nPod Template:`).MatchString(desc) {
+		t.Fatalf("describe ds does not list h0's monitor alone:\n%s", desc)
+	}
 }

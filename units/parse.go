@@ -157,6 +157,7 @@ var nameRule = fmt.Sprintf("want lowercase letters, digits and '-', beginning an
 type rawUnit struct {
 	Kind      opt[Kind]              `toml:"kind"`
 	Replicas  opt[int]               `toml:"replicas"`
+	Exclusive opt[bool]              `toml:"exclusive"`
 	Labels    opt[map[string]string] `toml:"labels"`
 	Selector  *rawSelector           `toml:"selector"`
 	Placement *rawPlacement          `toml:"placement"`

@@ -355,6 +355,42 @@ replicas = 3
 [template]
 command = ["x"]
 `, want: `u.toml:2: replicas: only for kind replicated, not job`},
+		{name: "exclusive with replicas over 1", src: `kind = "replicated"
+replicas = 3
+exclusive = true
+[template]
+labels = { app = "a" }
+command = ["x"]
+`, want: `u.toml:2: replicas: 3 with exclusive = true: an exclusive unit runs at most one instance in the fleet (want 0 or 1)`},
+		{name: "exclusive per-host", src: `kind = "per-host"
+exclusive = true
+[template]
+labels = { app = "a" }
+command = ["x"]
+`, want: `u.toml:2: exclusive: not for kind per-host, which runs an instance on every matching host (for one instance in the fleet, use kind replicated with replicas = 1)`},
+		{name: "exclusive job", src: `kind = "job"
+exclusive = true
+[template]
+command = ["x"]
+`, want: `u.toml:2: exclusive: only for kind replicated, not job`},
+		{name: "exclusive cron", src: `kind = "cron"
+schedule = "@hourly"
+exclusive = true
+[template]
+command = ["x"]
+`, want: `u.toml:3: exclusive: only for kind replicated, not cron`},
+		{name: "exclusive wrong type", src: `kind = "replicated"
+exclusive = "yes"
+[template]
+labels = { app = "a" }
+command = ["x"]
+`, want: `u.toml:2: exclusive: want true or false, got string "yes"`},
+		{name: "exclusive misspelt", src: `kind = "replicated"
+exlusive = true
+[template]
+labels = { app = "a" }
+command = ["x"]
+`, want: `u.toml:2: exlusive: unknown key (did you mean "exclusive"?)`},
 		{name: "no labels and no selector", src: `kind = "replicated"
 [template]
 command = ["x"]
@@ -1073,6 +1109,44 @@ func TestJSONRoundTrip(t *testing.T) {
 	b, _ := json.Marshal(Labels{"b": "2", "a": "1"})
 	if string(b) != `{"a":"1","b":"2"}` {
 		t.Errorf("labels JSON %s", b)
+	}
+}
+
+// TestParseExclusive checks the combinations exclusive = true allows:
+// a replicated unit of 0 or 1 replicas, 1 by default; exclusive = false
+// is what every unit is without the key, on any kind.
+func TestParseExclusive(t *testing.T) {
+	for _, c := range []struct {
+		name, src string
+		want      bool
+		replicas  int
+	}{
+		{"default replicas", "kind = \"replicated\"\nexclusive = true\n[template]\nlabels = { app = \"a\" }\ncommand = [\"x\"]\n", true, 1},
+		{"one replica", "kind = \"ReplicaSet\"\nreplicas = 1\nexclusive = true\n[template]\nlabels = { app = \"a\" }\ncommand = [\"x\"]\n", true, 1},
+		{"scaled to zero", "kind = \"replicated\"\nreplicas = 0\nexclusive = true\n[template]\nlabels = { app = \"a\" }\ncommand = [\"x\"]\n", true, 0},
+		{"absent", "kind = \"replicated\"\nreplicas = 3\n[template]\nlabels = { app = \"a\" }\ncommand = [\"x\"]\n", false, 3},
+		{"false with replicas", "kind = \"replicated\"\nreplicas = 3\nexclusive = false\n[template]\nlabels = { app = \"a\" }\ncommand = [\"x\"]\n", false, 3},
+		{"false on per-host", "kind = \"per-host\"\nexclusive = false\n[template]\nlabels = { app = \"a\" }\ncommand = [\"x\"]\n", false, 0},
+		{"false on a job", "kind = \"job\"\nexclusive = false\n[template]\ncommand = [\"x\"]\n", false, 0},
+	} {
+		u := mustParse(t, "u.toml", c.src)
+		if u.Exclusive != c.want || u.Replicas != c.replicas {
+			t.Errorf("%s: exclusive %v replicas %d, want %v %d", c.name, u.Exclusive, u.Replicas, c.want, c.replicas)
+		}
+	}
+}
+
+// TestScalingAnExclusiveUnitPastOneIsRefused checks the path tend scale
+// takes: the file rewritten by SetTopLevelInt, then parsed again.
+func TestScalingAnExclusiveUnitPastOneIsRefused(t *testing.T) {
+	src := []byte("kind = \"replicated\"\nexclusive = true\n[template]\nlabels = { app = \"a\" }\ncommand = [\"x\"]\n")
+	scaled, err := SetTopLevelInt(src, "replicas", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Parse("u.toml", scaled)
+	if want := "u.toml:2: replicas: 2 with exclusive = true: an exclusive unit runs at most one instance in the fleet (want 0 or 1)"; err == nil || err.Error() != want {
+		t.Errorf("scaled to 2: %v, want %s", err, want)
 	}
 }
 

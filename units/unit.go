@@ -31,6 +31,13 @@ type Unit struct {
 
 	// replicated
 	Replicas int // default 1; 0 is allowed; 0 for the other kinds
+	// Exclusive asks for at most one instance in the whole fleet at any
+	// instant, even through a partition: a fenced lease rather than a
+	// count that a partition may double (DESIGN §7, cluster/fence.go).
+	// Only replicated units may be exclusive, and their Replicas is then
+	// 0 or 1. Parsed and validated; the supervisor does not enforce it
+	// yet.
+	Exclusive bool
 	// Selector chooses the instances a replicated or per-host unit
 	// manages. Defaults to the template's labels as match_labels when the
 	// file has no [selector]; never empty for those kinds, and always

@@ -216,6 +216,7 @@ func (p *parser) unit(u *Unit, raw *rawUnit) {
 		p.atLeast("replicas", raw.Replicas, 0)
 		u.Replicas = val(p, "replicas", raw.Replicas, DefaultReplicas)
 	}
+	u.Exclusive = p.exclusive(raw, kind)
 
 	// replicated and per-host
 	p.only("selector", raw.Selector != nil, kind, KindReplicated, KindPerHost)
@@ -229,6 +230,28 @@ func (p *parser) unit(u *Unit, raw *rawUnit) {
 
 	p.job(u, raw, kind)
 	p.cron(u, raw, kind)
+}
+
+// exclusive checks exclusive = true against the kind and the replicas.
+// exclusive = false says what every unit is without it, and is allowed
+// on every kind.
+func (p *parser) exclusive(raw *rawUnit, kind Kind) bool {
+	if !val(p, "exclusive", raw.Exclusive, false) {
+		return false
+	}
+	switch kind {
+	case 0, KindReplicated:
+	case KindPerHost:
+		p.errorf("exclusive", "not for kind per-host, which runs an instance on every matching host (for one instance in the fleet, use kind replicated with replicas = 1)")
+		return false
+	default:
+		p.errorf("exclusive", "only for kind replicated, not %s", kind)
+		return false
+	}
+	if raw.Replicas.ok() && raw.Replicas.v > 1 {
+		p.errorf("replicas", "%d with exclusive = true: an exclusive unit runs at most one instance in the fleet (want 0 or 1)", raw.Replicas.v)
+	}
+	return true
 }
 
 // labels validates a table of labels.

@@ -100,6 +100,9 @@ type Options struct {
 	Version Version
 }
 
+// msgExclusiveNotEnforced is the warning on a unit with exclusive = true.
+const msgExclusiveNotEnforced = "exclusive = true is not enforced by this agent yet: like any unit of one replica, it may run on both sides of a partition for a while"
+
 // Limits of one pass, as the ReplicaSet controller has its burst: a pass
 // creates or deletes at most maxActionsPerPass instances and starts at
 // most maxStartsPerPass processes, then lets messages in before it goes
@@ -586,6 +589,13 @@ func (s *Supervisor) takeCatalog() {
 		if old != nil && old.Version != u.Version {
 			s.events.Record(now, KindUnit, name, Normal, "Updated", "supervisor",
 				"Unit file changed; new instances use the new template")
+		}
+		if u.Exclusive && (old == nil || !old.Exclusive) {
+			// The fence's rule is written (cluster/fence.go), not yet
+			// wired: say so where the operator looks, rather than let
+			// the key promise what the agent does not do.
+			s.events.Record(now, KindUnit, name, Warning, "ExclusiveNotEnforced", "supervisor", msgExclusiveNotEnforced)
+			s.log.Warn("exclusive = true is not enforced yet", "unit", name)
 		}
 	}
 	for name := range s.units {

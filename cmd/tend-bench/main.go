@@ -6,13 +6,17 @@
 // the features), each beside its issue's goal: how its costs grow with the
 // number of units, probe CPU with 1000 HTTP liveness probes a second, all
 // at once and spread over the second, and its floor, cron start lag, and
-// the time of a job of 1000 completions. With -tend-before, an older tend
-// binary takes its turns beside tend in tend's own measurements.
+// the time of a job of 1000 completions, a fleet's figures on loopback,
+// and failover and heal on three hosts made of namespaces. With
+// -tend-before, an older tend binary takes its turns beside tend in
+// tend's own measurements.
 //
 // Every supervisor is started by hand on a private directory under a
 // temp dir (on tmpfs when /dev/shm exists), never through the system's
 // init, and everything started is stopped by pid at the end, on error and
-// on interrupt. Nothing goes over the network.
+// on interrupt, and the namespaces removed. Nothing goes over the
+// network: the fleet gossips on loopback, and the failover's hosts only
+// on the bridge of their own namespaces.
 //
 //	tend-bench [-tend bin/tend] [-tend-before OLD] [-results DIR] [-docs DIR] [-smoke] [-no-install] [-scale 10,100,1000,5000]
 package main
@@ -86,9 +90,13 @@ type config struct {
 	fleetInstances int
 	fleetApplies   int
 	fleetKills     int
-	noInstall      bool
-	smoke          bool
-	render         string // a results.json to write out again instead of measuring
+	// failover on hosts of namespaces (issue 10)
+	failoverRuns     int
+	failoverReplicas int
+	failoverPoll     time.Duration
+	noInstall        bool
+	smoke            bool
+	render           string // a results.json to write out again instead of measuring
 }
 
 // program is one run of tend-bench: parseFlags, run, then close.
@@ -130,9 +138,12 @@ func (p *program) parseFlags(args []string) error {
 	fs.IntVar(&c.fleetInstances, "fleet-instances", 1000, "tend only: instances in the fleet, spread over the units' replicas")
 	fs.IntVar(&c.fleetApplies, "fleet-applies", 20, "tend only: unit files timed from one host's directory to every host's")
 	fs.IntVar(&c.fleetKills, "fleet-kills", 3, "tend only: agents killed with SIGKILL, timed until every other shows them NotReady")
+	fs.IntVar(&c.failoverRuns, "failover-runs", 20, "tend only: failovers timed on 3 hosts of network and PID namespaces (needs root), a host's link down then up each")
+	fs.IntVar(&c.failoverReplicas, "failover-replicas", 6, "tend only: replicas of the failover's one unit, spread over the 3 hosts")
+	fs.DurationVar(&c.failoverPoll, "failover-poll", 10*time.Millisecond, "tend only: how often the failover asks the agents' APIs what they show")
 	fs.StringVar(&c.render, "render", "", "measure nothing: write the results, chart and docs again from this results.json `file`")
 	fs.BoolVar(&c.noInstall, "no-install", false, "never install missing peers (with apt-get, as root)")
-	fs.BoolVar(&c.smoke, "smoke", false, "tiny sizes (N=10, 3 restarts, 1 run, 2s idle, 20 floor runs; scaling table at N=10 and 100 within 1m each; 10 probed instances over 2s, 3 cron runs, a job of 20 completions 5 at a time, a fleet of 3 agents with 6 instances), no install: checks that every figure is produced")
+	fs.BoolVar(&c.smoke, "smoke", false, "tiny sizes (N=10, 3 restarts, 1 run, 2s idle, 20 floor runs; scaling table at N=10 and 100 within 1m each; 10 probed instances over 2s, 3 cron runs, a job of 20 completions 5 at a time, a fleet of 3 agents with 6 instances, 2 failovers), no install: checks that every figure is produced")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: tend-bench [flags]\n\nRuns the same workload under tend and its peers and writes tend's ratios to them.\n\n")
 		fs.PrintDefaults()
@@ -198,6 +209,9 @@ func (p *program) parseFlags(args []string) error {
 		if !set["fleet-kills"] {
 			c.fleetKills = 1
 		}
+		if !set["failover-runs"] {
+			c.failoverRuns = 2
+		}
 	}
 	var err error
 	if c.ns, err = parseCounts("n", *n); err != nil {
@@ -225,6 +239,12 @@ func (p *program) parseFlags(args []string) error {
 	}
 	if c.fleetHosts < 2 || c.fleetUnits < 1 || c.fleetInstances < 1 || c.fleetApplies < 1 || c.fleetKills < 1 {
 		return errors.New("-fleet-hosts must be at least 2, and -fleet-units, -fleet-instances, -fleet-applies and -fleet-kills positive")
+	}
+	if c.failoverRuns < 1 || c.failoverPoll <= 0 {
+		return errors.New("-failover-runs and -failover-poll must be positive")
+	}
+	if c.failoverReplicas < 3 {
+		return errors.New("-failover-replicas must be at least 3, a slot or more on each of the 3 hosts")
 	}
 	if c.probeN < 1 || c.probeWindow <= 0 || c.cronRuns < 1 || c.jobCompletions < 1 || c.jobParallelism < 1 {
 		return errors.New("-probes, -probe-window, -cron-runs, -job-completions and -job-parallelism must be positive")
@@ -323,7 +343,8 @@ func (p *program) run(ctx context.Context) error {
 			ScaleN: c.scaleNs, ScaleRestarts: c.scaleRestarts, ScaleTimeoutSeconds: c.scaleTimeout.Seconds(), Resyncs: c.resyncs,
 			ProbeN: c.probeN, ProbeWindowSeconds: c.probeWindow.Seconds(), CronRuns: c.cronRuns,
 			JobCompletions: c.jobCompletions, JobParallelism: c.jobParallelism,
-			FleetHosts: c.fleetHosts, FleetUnits: c.fleetUnits, FleetInstances: c.fleetInstances, FleetApplies: c.fleetApplies, FleetKills: c.fleetKills},
+			FleetHosts: c.fleetHosts, FleetUnits: c.fleetUnits, FleetInstances: c.fleetInstances, FleetApplies: c.fleetApplies, FleetKills: c.fleetKills,
+			FailoverRuns: c.failoverRuns, FailoverReplicas: c.failoverReplicas, FailoverPollMS: float64(c.failoverPoll) / float64(time.Millisecond)},
 		Later: laterMeasurements,
 	}
 	b := &bench{cfg: c, stamp: stamp, work: work, out: p.stdout}

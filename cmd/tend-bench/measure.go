@@ -44,8 +44,12 @@ func start(p peer, dir string, w spec) (*session, error) {
 	defer logf.Close() // the child keeps its own copy
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group: a Ctrl-C reaches this program, which then
-	// stops everything in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// stops everything in order. What Setup set (a host's namespaces)
+	// stays.
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
 	s := &session{cmd: cmd, done: make(chan struct{}), stopAll: stopAll, exe: w.stamp, logPath: logPath}
 	s.t0 = monotonicNow()
 	if err := cmd.Start(); err != nil {

@@ -97,6 +97,11 @@ type sizes struct {
 	FleetInstances int `json:"fleet_instances,omitempty"`
 	FleetApplies   int `json:"fleet_applies,omitempty"`
 	FleetKills     int `json:"fleet_kills,omitempty"`
+	// failover on hosts of namespaces; 0 in results from before it was
+	// measured.
+	FailoverRuns     int     `json:"failover_runs,omitempty"`
+	FailoverReplicas int     `json:"failover_replicas,omitempty"`
+	FailoverPollMS   float64 `json:"failover_poll_ms,omitempty"`
 }
 
 // supervisorResult is one supervisor's figures, keyed by metric ID.
@@ -338,7 +343,7 @@ func tendFigures(s sizes) []tendFigure {
 	for _, n := range s.N {
 		out = append(out, tendFigure{pssReplicasID(n), fmt.Sprintf("memory PSS N=%d as the replicas of one unit", n), "MB", true})
 	}
-	return append(out, []tendFigure{
+	out = append(out, []tendFigure{
 		{probeCPUID, fmt.Sprintf("probe CPU, bursty: the agent, one unit of %d replicas started at once, each probed over HTTP every 1 s", s.ProbeN), "% of one core", true},
 		{probeSysID, "of which in the kernel (the agent's system time)", "% of one core", true},
 		{probeRSSID, "agent RSS meanwhile, bursty", "MiB", true},
@@ -369,6 +374,22 @@ func tendFigures(s sizes) []tendFigure {
 		{fleetRSSMaxID, "the same, the largest agent", "MiB", true},
 		{fleetPSSID, "the same, agent PSS, mean", "MiB", true},
 		{fleetStartID, "fleet: first agent's start until every instance runs", "s", true},
+	}...)
+	if s.FailoverRuns == 0 {
+		return out
+	}
+	return append(out, []tendFigure{
+		{failoverP50ID, fmt.Sprintf("failover, 3 hosts of network and PID namespaces (lan profile), one unit of %d replicas: a host's link down until its slots run on the other two, as one of them shows, p50 over %d runs", s.FailoverReplicas, s.FailoverRuns), "ms", true},
+		{failoverP99ID, "the same, p99", "ms", true},
+		{failoverDetectP50ID, "of which detection: the link down until that host shows the victim NotReady (its own record of when), p50", "ms", true},
+		{failoverDetectP99ID, "the same, p99", "ms", true},
+		{failoverStartP50ID, "the link down until the last replacement process started (its host's record), p50", "ms", true},
+		{failoverStartP99ID, "the same, p99", "ms", true},
+		{healP50ID, fmt.Sprintf("heal: the link back up until every host shows exactly %d instances, all running, and every host Ready, p50", s.FailoverReplicas), "ms", true},
+		{healP99ID, "the same, p99", "ms", true},
+		{failoverPollCPUID, fmt.Sprintf("tend-bench's own CPU while it asked the agents' APIs every %g ms during the failovers and heals", s.FailoverPollMS), "% of one core", false},
+		{failoverAgentsCPUID, "the three agents' CPU meanwhile", "% of one core", false},
+		{failoverBusyID, "machine CPU busy meanwhile", "%", false},
 	}...)
 }
 
@@ -504,7 +525,54 @@ func tendGoals(tend supervisorResult, s sizes) []goal {
 		g.Measured = "tend: " + txt
 	}
 	out = append(out, g)
-	return out
+	if s.FailoverRuns == 0 {
+		return out
+	}
+	return append(out, failoverGoals(tend, s)...)
+}
+
+// failoverGoals checks issue 10's goals, at goalFailoverRuns runs or
+// more.
+func failoverGoals(tend supervisorResult, s sizes) []goal {
+	met := func(b bool) *bool { return &b }
+	ms := func(id string) (float64, bool) { return tend.figure(id) }
+	check := func(g goal, ok bool, timedOut string) goal {
+		switch {
+		case timedOut != "":
+			g.Measured, g.Met = "tend: "+timedOut, met(false)
+		case !ok:
+			g.Measured = "tend: no figure"
+		case s.FailoverRuns < goalFailoverRuns:
+			g.Met = nil
+			g.Measured += fmt.Sprintf(" (the goal is for %d runs or more)", goalFailoverRuns)
+		}
+		return g
+	}
+
+	g := goal{Goal: fmt.Sprintf("a host's link down until its replicated instances run on the other hosts: p50 under %g s, p99 under %g s, over %d runs or more, lan profile (issue 10)",
+		goalFailoverP50MS/1000, goalFailoverP99MS/1000, goalFailoverRuns)}
+	p50, ok1 := ms(failoverP50ID)
+	p99, ok2 := ms(failoverP99ID)
+	if ok1 && ok2 {
+		g.Measured = fmt.Sprintf("tend p50 %s ms, p99 %s ms over %d runs", fmtNum(p50), fmtNum(p99), s.FailoverRuns)
+		if d, ok := ms(failoverDetectP50ID); ok {
+			g.Measured += fmt.Sprintf("; detection p50 %s ms", fmtNum(d))
+		}
+		if st, ok := ms(failoverStartP50ID); ok {
+			g.Measured += fmt.Sprintf(", replacements started p50 %s ms", fmtNum(st))
+		}
+		g.Met = met(p50 < goalFailoverP50MS && p99 < goalFailoverP99MS)
+	}
+	out := []goal{check(g, ok1 && ok2, tend.TimedOut[failoverP50ID])}
+
+	g = goal{Goal: fmt.Sprintf("after the link is back, exactly N again, all running, seen from every host, within %g s p99 (issue 10)", goalHealP99MS/1000)}
+	h99, ok1 := ms(healP99ID)
+	h50, ok2 := ms(healP50ID)
+	if ok1 && ok2 {
+		g.Measured = fmt.Sprintf("tend p99 %s ms, p50 %s ms over %d runs", fmtNum(h99), fmtNum(h50), s.FailoverRuns)
+		g.Met = met(h99 < goalHealP99MS)
+	}
+	return append(out, check(g, ok1 && ok2, tend.TimedOut[healP99ID]))
 }
 
 // The sizes and goals of issue 8, checked at N = goalScaleN only.
@@ -794,10 +862,10 @@ type later struct {
 	Goal  string `json:"goal"`
 }
 
-// laterMeasurements are what is left of issue 5 item 3: each gets its
-// figure here when its issue lands.
+// laterMeasurements are what is left to measure here: each gets its
+// figure when what it measures lands.
 var laterMeasurements = []later{
-	{What: "failover time on the namespace harness", Issue: "the cluster issue, not filed yet", Goal: "from its issue"},
+	{What: "failover of an exclusive (fenced) unit on the namespace harness", Issue: "issue 10, fencing not built yet", Goal: "p50 under 3.5 s"},
 }
 
 // missingTend lists tend's metrics that have no figure.

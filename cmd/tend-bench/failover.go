@@ -211,7 +211,12 @@ func (c *costs) pids() []int {
 
 func (b *bench) failoverFigures(ctx context.Context, tendBin string, r *supervisorResult) (err error) {
 	if err := clustertest.Available(); err != nil {
-		return fmt.Errorf("hosts of namespaces: %w", err)
+		// Not a failure of tend's: this machine cannot make the hosts
+		// (not root). The figures say why they are missing, and the run
+		// still passes, as with an agent too old for a figure.
+		r.unavailable(fmt.Errorf("hosts of namespaces: %w", err), failoverIDs...)
+		b.progress("%-12s failover: skipped: %v", "tend", err)
+		return nil
 	}
 	c := b.cfg
 	nt, err := clustertest.New(failoverHosts)

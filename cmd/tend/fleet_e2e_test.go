@@ -664,3 +664,80 @@ func exitOf(err error) int {
 	}
 	return 0
 }
+
+// A host deleted while its agent is starting again, before the others
+// have seen it back, takes itself back: every host ends with it Ready and
+// its instance listed.
+func TestDeletingAHostThatComesBack(t *testing.T) {
+	fleet := startFleet(t, 3)
+	a, b, c := fleet[0], fleet[1], fleet[2]
+	path := filepath.Join(a.dir, "mon.toml")
+	writeFile(t, path, a.helperUnit("per-host", "", "app = \"mon\"", "sleep"))
+	a.tend("apply", "-f", path)
+	a.eventually("a monitor on each host", func() (bool, string) {
+		return len(running(a.instances("-l", "app=mon"))) == 3, a.tend("get", "po", "-o", "wide")
+	})
+	c.signal(syscall.SIGKILL)
+	c.wait()
+	b.eventually("h2 NotReady", func() (bool, string) { return hostOf(t, b, "h2").Status == "NotReady", b.tend("get", "hosts") })
+
+	// h2 starts again on a new gossip port (the others keep trying the
+	// old one), and the first peers it tries accept and never answer: for
+	// eight seconds it runs, its new life stamped, known to nobody. Its
+	// socket answers after five (the agent waits that long to hear from a
+	// peer before it plans).
+	cfgPath := filepath.Join(c.dir, ".tend", "tend.toml")
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(cfg), "join = [", "join = ["+strings.Join(silentPeers(t, 8), ", ")+", ", 1)
+	text = regexp.MustCompile(`bind = "[^"]+"`).ReplaceAllString(text, fmt.Sprintf("bind = \"127.0.0.1:%d\"", freeGossipPort(t)))
+	writeFile(t, cfgPath, text)
+	c = startAgent(t, c.dir, "")
+	// h1 still has it NotReady, and deletes it.
+	if out, stderr, err := b.run("delete", "host", "h2"); err != nil || out != "host \"h2\" deleted\n" {
+		t.Fatalf("delete h2 while it comes back: %v, %s%s", err, out, stderr)
+	}
+	for _, x := range []*agent{a, b, c} {
+		x.eventually("h2 Ready with its monitor", func() (bool, string) {
+			list := x.instances("-l", "app=mon")
+			ok := strings.Contains(x.tend("get", "hosts"), "h2") && hostOf(t, x, "h2").Status == "Ready"
+			return ok && len(runningOf(list, "h2")) == 1 && len(running(list)) == 3, x.tend("get", "po", "-o", "wide")
+		})
+	}
+	if !strings.Contains(c.log.String(), "it takes itself back") {
+		t.Errorf("h2 did not refute its deletion:\n%s", c.log.String())
+	}
+}
+
+// silentPeers are n gossip addresses that accept connections and never
+// answer: each holds a join for the local profile's TCP timeout.
+func silentPeers(t *testing.T, n int) []string {
+	t.Helper()
+	var out []string
+	for range n {
+		hole, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { hole.Close() })
+		go func() {
+			var conns []net.Conn
+			defer func() {
+				for _, c := range conns {
+					c.Close()
+				}
+			}()
+			for {
+				conn, err := hole.Accept()
+				if err != nil {
+					return
+				}
+				conns = append(conns, conn)
+			}
+		}()
+		out = append(out, fmt.Sprintf("%q", hole.Addr().String()))
+	}
+	return out
+}

@@ -137,8 +137,10 @@ func (n *Node) takeDeletion(d Deletion, relay bool) {
 	if dropped {
 		signal(n.itemsChanged)
 	}
-	if relay {
-		n.enqueue(broadcast{name: "deleted/" + d.Host, msg: encode(msgDeleted, d)})
+	if msg := encode(msgDeleted, d); relay && len(msg) <= maxBroadcast {
+		// (A deletion too large, of a host with a name of a kilobyte,
+		// travels by push/pull: the sums count it.)
+		n.enqueue(broadcast{name: "deleted/" + d.Host, msg: msg})
 	}
 	signal(n.saveCatalog)
 }

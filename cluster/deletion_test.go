@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -237,5 +238,22 @@ func TestADeletionSurvivesARestart(t *testing.T) {
 	}
 	if s := a2.clock.Now(); !d.Stamp.Before(s) {
 		t.Fatalf("the clock after the restart %v, not after the deletion %v", s, d.Stamp)
+	}
+}
+
+// A deletion too large for a broadcast (a host with a name of 1.5 KB)
+// reaches the others all the same, by push/pull.
+func TestALargeDeletionTravels(t *testing.T) {
+	nodes := cluster3(t, nil)
+	a := nodes[0]
+	name := strings.Repeat("h", 1500)
+	a.mu.Lock()
+	a.hosts[name] = &Host{Name: name, Status: Left}
+	a.mu.Unlock()
+	if err := a.DeleteHost(name); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes[1:] {
+		waitFor(t, n.Self()+" has the deletion", func() bool { _, ok := n.state.deletion(name); return ok })
 	}
 }

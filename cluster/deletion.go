@@ -111,15 +111,12 @@ func (n *Node) takeDeletion(d Deletion, relay bool) {
 		// must keep the same deletions.
 		n.log.Warn("a host's deletion is stamped ahead of this host's clock", "host", d.Host, "by", d.Origin, "err", err)
 	}
-	if d.Host == n.cfg.Name {
-		if old, ok := n.state.deletion(d.Host); ok && !d.after(old) {
-			return
-		}
-		n.refute(d)
-	}
-	// Under n.mu, as seen looks at the deletions (node.go).
+	// Noted and the host forgotten under n.mu, as seen looks at the
+	// deletions (node.go): neither comes between the other's look and its
+	// change. From here on the host's old items are refused; those held
+	// are dropped after, without n.mu.
 	n.mu.Lock()
-	news, dropped := n.state.deleteHost(d)
+	news := n.state.noteDeletion(d)
 	gone := false
 	if h := n.hosts[d.Host]; news && h != nil && d.Host != n.cfg.Name && d.covers(h.life) {
 		delete(n.hosts, d.Host)
@@ -130,6 +127,10 @@ func (n *Node) takeDeletion(d Deletion, relay bool) {
 	if !news {
 		return
 	}
+	if d.Host == n.cfg.Name {
+		n.refute(d) // its items stamped again before the old ones go
+	}
+	dropped := n.state.dropDeleted(d)
 	if gone {
 		n.peers.forget(d.Host)
 		n.notify()

@@ -87,6 +87,12 @@ type hostState struct {
 	mu    sync.Mutex
 	hosts map[string]*hostItems
 	gen   uint64
+
+	// dmu guards deleted and deletedGen. It is a leaf, held for a lookup
+	// at a time, never while waiting on mu: memberlist's callbacks read
+	// the deletions (Node.seen) under its own lock, and must not wait on
+	// a merge of many items.
+	dmu sync.Mutex
 	// deleted holds the latest deletion of each host deleted: its items
 	// stamped up to the deletion are gone and refused.
 	deleted map[string]Deletion
@@ -107,7 +113,7 @@ func (s *hostState) merge(it Item) bool {
 }
 
 func (s *hostState) mergeLocked(it Item) bool {
-	if d, ok := s.deleted[it.Host]; ok && d.covers(it.Stamp) {
+	if d, ok := s.deletion(it.Host); ok && d.covers(it.Stamp) {
 		return false // from before its host was deleted
 	}
 	h := s.hosts[it.Host]
@@ -229,12 +235,10 @@ func (s *hostState) digestLocked(host string) hostDigest {
 // the holder of d has: its own copy lacks some (behind), and they are not
 // all from before d.Host's deletion, which it would refuse.
 func (s *hostState) wants(d hostDigest) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if del, ok := s.deleted[d.Host]; ok && del.covers(d.Last) {
+	if del, ok := s.deletion(d.Host); ok && del.covers(d.Last) {
 		return false
 	}
-	return s.digestLocked(d.Host).behind(d)
+	return s.digest(d.Host).behind(d)
 }
 
 // digests returns the digest of every host's items, sorted by host.
@@ -249,21 +253,36 @@ func (s *hostState) digests() []hostDigest {
 	return out
 }
 
-// deleteHost takes a deletion of d.Host: its items stamped up to d.Stamp
-// are dropped, and refused from now on. It reports whether d was news
-// (later than the deletion of d.Host known so far) and whether live items
-// went.
+// deleteHost takes a deletion of d.Host: noteDeletion, then dropDeleted.
 func (s *hostState) deleteHost(d Deletion) (news, dropped bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if old, ok := s.deleted[d.Host]; ok && !d.after(old) {
+	if !s.noteDeletion(d) {
 		return false, false
+	}
+	return true, s.dropDeleted(d)
+}
+
+// noteDeletion records a deletion of d.Host, from when on its items
+// stamped up to d.Stamp are refused. It reports whether d was news: later
+// than the deletion of d.Host known so far.
+func (s *hostState) noteDeletion(d Deletion) bool {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	if old, ok := s.deleted[d.Host]; ok && !d.after(old) {
+		return false
 	}
 	s.deleted[d.Host] = d
 	s.deletedGen++
+	return true
+}
+
+// dropDeleted drops the items of d.Host stamped up to d.Stamp, and
+// reports whether live items went.
+func (s *hostState) dropDeleted(d Deletion) (dropped bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	h := s.hosts[d.Host]
 	if h == nil {
-		return true, false
+		return false
 	}
 	for key, it := range h.items {
 		if !d.covers(it.Stamp) {
@@ -279,13 +298,13 @@ func (s *hostState) deleteHost(d Deletion) (news, dropped bool) {
 		delete(s.hosts, d.Host)
 	}
 	s.gen++
-	return true, dropped
+	return dropped
 }
 
 // deletion is the latest deletion of host, if any.
 func (s *hostState) deletion(host string) (Deletion, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
 	d, ok := s.deleted[host]
 	return d, ok
 }
@@ -293,8 +312,8 @@ func (s *hostState) deletion(host string) (Deletion, bool) {
 // deletions returns every deletion kept, sorted by host, and the count of
 // their changes.
 func (s *hostState) deletions() ([]Deletion, uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
 	out := make([]Deletion, 0, len(s.deleted))
 	for _, d := range s.deleted {
 		out = append(out, d)
@@ -306,8 +325,8 @@ func (s *hostState) deletions() ([]Deletion, uint64) {
 // forgetDeletions drops deletions older than ttl by the wall clock, and
 // reports how many.
 func (s *hostState) forgetDeletions(now time.Time, ttl time.Duration) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
 	n := 0
 	for host, d := range s.deleted {
 		if now.Sub(time.Unix(0, d.Stamp.Wall)) > ttl {

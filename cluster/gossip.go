@@ -27,17 +27,21 @@ import (
 //     host that lacks entries asks the other side of the push/pull for
 //     them; one whose digest of a host's items differs asks that host for
 //     all its items (the other side when that host is not Ready).
+//   - Deletions of hosts (deletion.go) are broadcast, and every push/pull
+//     carries them whole: they are few and small. The catalog sums count
+//     them too.
 //
 // Messages are a type byte and JSON.
 const (
-	msgEntry  byte = 'E' // an Entry
-	msgDigest byte = 'D' // a Digest: ask its origin for the entry
-	msgWant   byte = 'W' // wantMsg: send me these entries
-	msgItem   byte = 'I' // an Item
-	msgSum    byte = 'S' // sumMsg: what this host's catalog adds up to
-	msgWantH  byte = 'H' // wantHostsMsg: send me these hosts' items
-	msgHost   byte = 'O' // hostItemsMsg: one host's items
-	msgBatch  byte = 'B' // batchMsg: entries asked for
+	msgEntry   byte = 'E' // an Entry
+	msgDigest  byte = 'D' // a Digest: ask its origin for the entry
+	msgWant    byte = 'W' // wantMsg: send me these entries
+	msgItem    byte = 'I' // an Item
+	msgSum     byte = 'S' // sumMsg: what this host's catalog adds up to
+	msgWantH   byte = 'H' // wantHostsMsg: send me these hosts' items
+	msgHost    byte = 'O' // hostItemsMsg: one host's items
+	msgBatch   byte = 'B' // batchMsg: entries asked for
+	msgDeleted byte = 'R' // a Deletion: a host deleted from the fleet
 )
 
 // wantHostsMsg asks for the items of Hosts.
@@ -99,6 +103,7 @@ type digestState struct {
 	From    string       `json:"f"`
 	Entries []Digest     `json:"e,omitempty"`
 	Hosts   []hostDigest `json:"h,omitempty"`
+	Deleted []Deletion   `json:"r,omitempty"`
 }
 
 // broadcast is a message for memberlist's queue; a newer one for the
@@ -487,13 +492,19 @@ func (n *Node) handle(b []byte) {
 		if json.Unmarshal(body, &m) == nil {
 			n.takeSum(m)
 		}
+	case msgDeleted:
+		var d Deletion
+		if json.Unmarshal(body, &d) == nil && d.Host != "" {
+			n.takeDeletion(d, true)
+		}
 	}
 }
 
 // localState is this host's side of a push/pull: the digests of all it
 // has.
 func (n *Node) localState() []byte {
-	st := digestState{From: n.cfg.Name, Entries: n.catalog.Digests(), Hosts: n.state.digests()}
+	deleted, _ := n.state.deletions()
+	st := digestState{From: n.cfg.Name, Entries: n.catalog.Digests(), Hosts: n.state.digests(), Deleted: deleted}
 	b, _ := json.Marshal(st)
 	return b
 }
@@ -505,6 +516,12 @@ func (n *Node) mergeState(b []byte) {
 	var st digestState
 	if json.Unmarshal(b, &st) != nil || st.From == n.cfg.Name {
 		return
+	}
+	// Deletions first: the digests of deleted hosts are then not asked for.
+	for _, d := range st.Deleted {
+		if d.Host != "" {
+			n.takeDeletion(d, false)
+		}
 	}
 	var names []string
 	var wantedUnits []Digest
@@ -531,7 +548,7 @@ func (n *Node) mergeState(b []byte) {
 	}
 	var hosts []string
 	for _, d := range st.Hosts {
-		if d.Host != n.cfg.Name && n.state.digest(d.Host).behind(d) {
+		if d.Host != n.cfg.Name && n.state.wants(d) {
 			hosts = append(hosts, d.Host)
 		}
 	}
@@ -584,11 +601,16 @@ func sumEvery(p Profile) time.Duration {
 	return 2 * time.Second
 }
 
-// catalogSum adds the catalog up: the hash of its digests.
+// catalogSum adds the catalog up, with the deletions of hosts: the hash
+// of their digests.
 func (n *Node) catalogSum() string {
 	h := sha256.New()
 	for _, d := range n.catalog.Digests() {
 		fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d\x00%s\x00%t\n", d.Name, d.Version, d.Stamp.Wall, d.Stamp.Logical, d.Origin, d.Deleted)
+	}
+	deleted, _ := n.state.deletions()
+	for _, d := range deleted {
+		fmt.Fprintf(h, "host\x00%s\x00%d\x00%d\x00%s\n", d.Host, d.Stamp.Wall, d.Stamp.Logical, d.Origin)
 	}
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
@@ -621,10 +643,10 @@ func (n *Node) takeOwnDigest(host string, d hostDigest) {
 	if d.Host != host {
 		return // a host before digests were in the sums
 	}
-	mine := n.state.digest(host)
-	if !mine.behind(d) {
+	if !n.state.wants(d) {
 		return
 	}
+	mine := n.state.digest(host)
 	every := sumEvery(n.cfg.Profile)
 	if mine.Last != d.Last && time.Since(time.Unix(0, d.Last.Wall)) < every {
 		return

@@ -230,8 +230,8 @@ func TestHostStateMerge(t *testing.T) {
 	if got := s.items("c"); len(got) != 0 {
 		t.Fatalf("items but c's: %v", got)
 	}
-	if !s.drop("c") || s.drop("c") || len(s.items("")) != 0 {
-		t.Fatal("drop")
+	if news, dropped := s.deleteHost(Deletion{Host: "c", Stamp: Stamp{Wall: 1}}); !news || !dropped || len(s.items("")) != 0 {
+		t.Fatal("deleting host c left its items")
 	}
 	if n := s.forgetTombstones(time.Unix(0, 3).Add(time.Minute), 2*time.Minute); n != 0 {
 		t.Fatal("a young removal forgotten")

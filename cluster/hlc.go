@@ -78,3 +78,17 @@ func (c *HLC) Observe(s Stamp) error {
 	}
 	return nil
 }
+
+// NowAfter returns a stamp for a change made here that must come after s,
+// however far ahead of this host's wall clock s is: the clock jumps to s.
+// Only a host answering its own removal (removal.go) uses it, since a
+// stamp it refused with Observe would otherwise leave it behind the
+// removal for as long as its clock is slow.
+func (c *HLC) NowAfter(s Stamp) Stamp {
+	c.mu.Lock()
+	if c.last.Before(s) {
+		c.last = s
+	}
+	c.mu.Unlock()
+	return c.Now()
+}

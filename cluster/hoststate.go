@@ -81,14 +81,29 @@ func (h *hostItems) put(it Item) {
 	}
 }
 
-// hostState is the items of every host. Safe for concurrent use.
+// hostState is the items of every host, and the hosts deleted from the
+// fleet (deletion.go). Safe for concurrent use.
 type hostState struct {
 	mu    sync.Mutex
 	hosts map[string]*hostItems
 	gen   uint64
+
+	// dmu guards deleted and deletedGen. It is a leaf, held for a lookup
+	// at a time, never while waiting on mu: memberlist's callbacks read
+	// the deletions (Node.seen) under its own lock, and must not wait on
+	// a merge of many items.
+	dmu sync.Mutex
+	// deleted holds the latest deletion of each host deleted: its items
+	// stamped up to the deletion are gone and refused.
+	deleted map[string]Deletion
+	// deletedGen counts the changes of deleted, for the file that keeps
+	// them.
+	deletedGen uint64
 }
 
-func newHostState() *hostState { return &hostState{hosts: map[string]*hostItems{}} }
+func newHostState() *hostState {
+	return &hostState{hosts: map[string]*hostItems{}, deleted: map[string]Deletion{}}
+}
 
 // merge takes an item, reporting whether it was news.
 func (s *hostState) merge(it Item) bool {
@@ -98,6 +113,9 @@ func (s *hostState) merge(it Item) bool {
 }
 
 func (s *hostState) mergeLocked(it Item) bool {
+	if d, ok := s.deletion(it.Host); ok && d.covers(it.Stamp) {
+		return false // from before its host was deleted
+	}
 	h := s.hosts[it.Host]
 	if h == nil {
 		h = &hostItems{items: map[string]Item{}}
@@ -203,10 +221,24 @@ func (s *hostState) all(host string) ([]Item, Stamp) {
 func (s *hostState) digest(host string) hostDigest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.digestLocked(host)
+}
+
+func (s *hostState) digestLocked(host string) hostDigest {
 	if h := s.hosts[host]; h != nil {
 		return hostDigest{Host: host, Last: h.last, Sum: h.sum}
 	}
 	return hostDigest{Host: host}
+}
+
+// wants reports whether this host should ask for the items of d.Host that
+// the holder of d has: its own copy lacks some (behind), and they are not
+// all from before d.Host's deletion, which it would refuse.
+func (s *hostState) wants(d hostDigest) bool {
+	if del, ok := s.deletion(d.Host); ok && del.covers(d.Last) {
+		return false
+	}
+	return s.digest(d.Host).behind(d)
 }
 
 // digests returns the digest of every host's items, sorted by host.
@@ -221,16 +253,91 @@ func (s *hostState) digests() []hostDigest {
 	return out
 }
 
-// drop forgets host's items (the host was removed from the cluster).
-func (s *hostState) drop(host string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.hosts[host]; !ok {
+// deleteHost takes a deletion of d.Host: noteDeletion, then dropDeleted.
+func (s *hostState) deleteHost(d Deletion) (news, dropped bool) {
+	if !s.noteDeletion(d) {
+		return false, false
+	}
+	return true, s.dropDeleted(d)
+}
+
+// noteDeletion records a deletion of d.Host, from when on its items
+// stamped up to d.Stamp are refused. It reports whether d was news: later
+// than the deletion of d.Host known so far.
+func (s *hostState) noteDeletion(d Deletion) bool {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	if old, ok := s.deleted[d.Host]; ok && !d.after(old) {
 		return false
 	}
-	delete(s.hosts, host)
-	s.gen++
+	s.deleted[d.Host] = d
+	s.deletedGen++
 	return true
+}
+
+// dropDeleted drops the items of d.Host stamped up to d.Stamp, and
+// reports whether live items went.
+func (s *hostState) dropDeleted(d Deletion) (dropped bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.hosts[d.Host]
+	if h == nil {
+		return false
+	}
+	for key, it := range h.items {
+		if !d.covers(it.Stamp) {
+			continue
+		}
+		if it.Data != nil {
+			h.sum ^= itemHash(key, it.Stamp)
+			dropped = true
+		}
+		delete(h.items, key)
+	}
+	if len(h.items) == 0 {
+		delete(s.hosts, d.Host)
+	}
+	s.gen++
+	return dropped
+}
+
+// deletion is the latest deletion of host, if any.
+func (s *hostState) deletion(host string) (Deletion, bool) {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	d, ok := s.deleted[host]
+	return d, ok
+}
+
+// deletions returns every deletion kept, sorted by host, and the count of
+// their changes.
+func (s *hostState) deletions() ([]Deletion, uint64) {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	out := make([]Deletion, 0, len(s.deleted))
+	for _, d := range s.deleted {
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(a, b Deletion) int { return strings.Compare(a.Host, b.Host) })
+	return out, s.deletedGen
+}
+
+// forgetDeletions drops deletions older than ttl by the wall clock, and
+// reports how many.
+func (s *hostState) forgetDeletions(now time.Time, ttl time.Duration) int {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	n := 0
+	for host, d := range s.deleted {
+		if now.Sub(time.Unix(0, d.Stamp.Wall)) > ttl {
+			delete(s.deleted, host)
+			n++
+		}
+	}
+	if n > 0 {
+		s.deletedGen++
+	}
+	return n
 }
 
 // forgetTombstones drops removals older than ttl by the wall clock: long

@@ -58,7 +58,8 @@ type Host struct {
 	// Since is when this host last saw Status change.
 	Since time.Time
 
-	overflow bool // its labels are its labelsKey item
+	overflow bool  // its labels are its labelsKey item
+	life     Stamp // its agent's life, from its metadata (deletion.go)
 }
 
 // A Node is this host's member of the cluster: memberlist with tend's
@@ -88,14 +89,20 @@ type Node struct {
 	conflicts      chan Conflict
 	catalogChanged chan struct{}
 	itemsChanged   chan struct{}
-	saveCatalog    chan struct{} // the catalog file is behind
+	saveCatalog    chan struct{} // the catalog file (or the deleted hosts') is behind
+	// savedDeletions is the deletions' count of changes last written;
+	// the saver's (loadDeletions' before it starts).
+	savedDeletions uint64
 
 	mu      sync.Mutex
 	hosts   map[string]*Host
 	leaving map[string]time.Time // hosts that said they leave, and when
 	meta    []byte               // this host's node meta
 	labels  units.Labels
-	closed  bool
+	// life is this host's agent's life (deletion.go): a stamp taken when
+	// it started, and again when it refuted its deletion.
+	life   Stamp
+	closed bool
 	// lastRepair is when a catalog sum last started a state exchange.
 	lastRepair time.Time
 	// lastFetch is when a host's sum last made this one ask for its items.
@@ -136,6 +143,8 @@ type meta struct {
 	// Overflow: the labels did not fit; they are the host's state item
 	// labelsKey instead.
 	Overflow bool `json:"lx,omitempty"`
+	// Life is the agent's life (deletion.go).
+	Life Stamp `json:"g,omitzero"`
 }
 
 // labelsKey is the host-state item that carries labels too many for the
@@ -144,8 +153,8 @@ const labelsKey = "labels"
 
 // encodeMeta makes the metadata, with the labels in it when they fit and
 // overflow set when they do not: nothing is ever cut short.
-func encodeMeta(version, api string, started time.Time, labels units.Labels) (b []byte, overflow bool, err error) {
-	m := meta{Version: version, API: api, Started: started.UnixMilli(), Labels: labels}
+func encodeMeta(version, api string, started time.Time, life Stamp, labels units.Labels) (b []byte, overflow bool, err error) {
+	m := meta{Version: version, API: api, Started: started.UnixMilli(), Life: life, Labels: labels}
 	if b, err = json.Marshal(m); err != nil || len(b) <= memberlist.MetaMaxSize {
 		return b, false, err
 	}
@@ -211,10 +220,6 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, overflow, err := encodeMeta(cfg.Version, api, cfg.Started, cfg.Labels)
-	if err != nil {
-		return nil, err
-	}
 	book, err := openPeerBook(cfg.StateDir)
 	if err != nil {
 		return nil, err
@@ -225,7 +230,6 @@ func New(cfg Config) (*Node, error) {
 		peers:   book,
 		hosts:   map[string]*Host{},
 		leaving: map[string]time.Time{},
-		meta:    m,
 		labels:  cfg.Labels.Clone(),
 		changed: make(chan struct{}, 1),
 		stop:    make(chan struct{}),
@@ -246,6 +250,17 @@ func New(cfg Config) (*Node, error) {
 	if err := n.loadCatalog(); err != nil {
 		return nil, err
 	}
+	if err := n.loadDeletions(); err != nil {
+		return nil, err
+	}
+	// After every stamp on disk: a deletion of this host made before it
+	// stopped does not cover the life it starts now.
+	n.life = n.clock.Now()
+	m, overflow, err := encodeMeta(cfg.Version, api, cfg.Started, n.life, cfg.Labels)
+	if err != nil {
+		return nil, err
+	}
+	n.meta = m
 
 	mc := cfg.Profile.memberlistConfig()
 	mc.Name = cfg.Name
@@ -383,7 +398,10 @@ func (n *Node) notify() {
 // wait for them to hear it.
 func (n *Node) SetLabels(l units.Labels) error {
 	api, _ := metaAPI(n.cfg.API) // New checked it
-	m, overflow, err := encodeMeta(n.cfg.Version, api, n.cfg.Started, l)
+	n.mu.Lock()
+	life := n.life
+	n.mu.Unlock()
+	m, overflow, err := encodeMeta(n.cfg.Version, api, n.cfg.Started, life, l)
 	if err != nil {
 		return err
 	}
@@ -481,6 +499,10 @@ func (n *Node) joiner() {
 		n.peers.save()
 		if k := n.catalog.ForgetTombstones(time.Now(), tombstoneTTL); k > 0 {
 			n.log.Debug("forgot tombstones of deleted units", "count", k)
+		}
+		if k := n.state.forgetDeletions(time.Now(), deletionTTL); k > 0 {
+			n.log.Debug("forgot deletions of hosts", "count", k)
+			signal(n.saveCatalog)
 		}
 		n.state.forgetTombstones(time.Now(), itemTombstoneTTL)
 		addrs := n.rejoinAddrs(!joined)
@@ -602,8 +624,20 @@ func (n *Node) seen(node *memberlist.Node, status Status) {
 			n.log.Warn("a host's gossip metadata does not parse", "host", node.Name, "err", err)
 		}
 	}
+	if node.Name != n.cfg.Name {
+		n.clock.Observe(m.Life) // a deletion made after this is later
+	}
 	now := time.Now()
 	n.mu.Lock()
+	// Under n.mu, as takeDeletion deletes: one cannot come between the
+	// other's look and its change.
+	if d, ok := n.state.deletion(node.Name); ok && node.Name != n.cfg.Name && d.covers(m.Life) {
+		// A life of a deleted host from before its deletion: the dead
+		// node memberlist keeps, or a peer that had not declared it dead
+		// yet (deletion.go).
+		n.mu.Unlock()
+		return
+	}
 	h := n.hosts[node.Name]
 	if h == nil {
 		h = &Host{Name: node.Name}
@@ -622,7 +656,7 @@ func (n *Node) seen(node *memberlist.Node, status Status) {
 	h.Status = status
 	h.Addr = node.Address()
 	if status == Ready && len(node.Meta) > 0 {
-		h.Version, h.Started, h.overflow = m.Version, time.UnixMilli(m.Started), m.Overflow
+		h.Version, h.Started, h.overflow, h.life = m.Version, time.UnixMilli(m.Started), m.Overflow, m.Life
 		h.API = apiAddr(m.API, node.Addr)
 		if !m.Overflow {
 			h.Labels = m.Labels

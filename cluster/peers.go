@@ -67,6 +67,17 @@ func (b *peerBook) note(host, addr string, now time.Time) {
 	b.dirty = true
 }
 
+// forget drops host, which was deleted from the fleet: it is not joined
+// again. (Should it come back, it joins the others from its own book.)
+func (b *peerBook) forget(host string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.peers[host]; ok {
+		delete(b.peers, host)
+		b.dirty = true
+	}
+}
+
 // list returns the peers' addresses by host, dropping those not heard of
 // for forgetPeersAfter.
 func (b *peerBook) list() map[string]string {

@@ -34,6 +34,7 @@ import (
 //	POST   /v1/units/{name}/scale                   {"replicas":N} → Unit
 //	GET    /v1/hosts                                []Host
 //	GET    /v1/hosts/{name}                         Host
+//	DELETE /v1/hosts/{name}                         (a NotReady or Left host, from the fleet)
 //	PATCH  /v1/hosts/{name}/labels                  LabelChange → Host
 //	GET    /v1/hosts/{name}/keys                    Keys (gossip key fingerprints)
 //	POST   /v1/hosts/{name}/keys                    KeyChange → Keys
@@ -45,8 +46,8 @@ import (
 // agent (forward.go); the answer is the other agent's.
 //
 // Every non-2xx answer but exec's 101 has an APIError body: 404 for
-// ErrNotFound, 400 for ErrInvalid and bad parameters, 409 when create finds
-// the unit already there, 413 for an exec request too large, 422 for an
+// ErrNotFound, 400 for ErrInvalid and bad parameters, 409 for ErrConflict
+// and when create finds the unit already there, 413 for an exec request too large, 422 for an
 // invalid unit file (the message lists every problem, one per line), 502
 // when another host that a request needs did not answer, 500 for anything
 // else.
@@ -122,6 +123,8 @@ func NewAPIWith(b Backend, opt APIOptions) http.Handler {
 	handle("POST /v1/units/{name}/scale", a.scaleUnit)
 	handle("GET /v1/hosts", a.hosts)
 	handle("GET /v1/hosts/{name}", a.host)
+	// Never passed on: the host is gone, and its deletion is the fleet's.
+	handle("DELETE /v1/hosts/{name}", a.deleteHost)
 	handle("PATCH /v1/hosts/{name}/labels", a.forwarded(a.hostOwner, false, a.labelHost))
 	handle("GET /v1/hosts/{name}/keys", a.forwarded(a.hostOwner, false, a.keys))
 	handle("POST /v1/hosts/{name}/keys", a.forwarded(a.hostOwner, false, a.changeKeys))
@@ -463,6 +466,14 @@ func (a *api) host(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, h)
 }
 
+func (a *api) deleteHost(w http.ResponseWriter, r *http.Request) {
+	if err := a.b.DeleteHost(r.PathValue("name")); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (a *api) labelHost(w http.ResponseWriter, r *http.Request) {
 	var change LabelChange
 	if err := readJSON(r, &change); err != nil {
@@ -540,6 +551,8 @@ func errorStatus(err error) int {
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, ErrInvalid):
 		return http.StatusBadRequest
+	case errors.Is(err, ErrConflict):
+		return http.StatusConflict
 	}
 	return http.StatusInternalServerError
 }

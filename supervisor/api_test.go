@@ -147,6 +147,19 @@ func newFake() *fake {
 			})
 			return h, err
 		},
+		DeleteHostFn: func(name string) (err error) {
+			f.change(func() {
+				var h Host
+				switch h, err = lookup(f.hosts, "host", name); {
+				case err != nil:
+				case h.Status == "Ready":
+					err = fmt.Errorf("host %q is Ready: %w", name, ErrConflict)
+				default:
+					delete(f.hosts, name)
+				}
+			})
+			return err
+		},
 
 		EventsFn: func(kind, object string) []Event {
 			f.mu.Lock()
@@ -848,6 +861,35 @@ func TestAPIHosts(t *testing.T) {
 	_, err = c.LabelHost(ctx, "edge-17", LabelChange{Set: units.Labels{"disk": "hdd"}})
 	if !errors.Is(err, ErrInvalid) {
 		t.Errorf("relabel without overwrite: err = %v", err)
+	}
+}
+
+// DELETE /v1/hosts/{name}: 204 for a host that is gone, 409 for a Ready
+// one, 404 for one not known; the name travels whole.
+func TestAPIDeleteHost(t *testing.T) {
+	b := fixture()
+	for _, name := range []string{"gke-3775", "a/b", "x y%2F"} {
+		b.hosts[name] = Host{Name: name, Status: "NotReady"}
+	}
+	c, _ := serve(t, b)
+	ctx := context.Background()
+	for _, name := range []string{"gke-3775", "a/b", "x y%2F"} {
+		if err := c.DeleteHost(ctx, name); err != nil {
+			t.Errorf("DeleteHost(%q): %v", name, err)
+		}
+		if _, err := c.Host(ctx, name); !errors.Is(err, ErrNotFound) {
+			t.Errorf("host %q after its deletion: %v", name, err)
+		}
+	}
+	var se *ServerError
+	if err := c.DeleteHost(ctx, "edge-17"); !errors.Is(err, ErrConflict) || !errors.As(err, &se) || se.Status != http.StatusConflict {
+		t.Errorf("deleting a Ready host: %v", err)
+	}
+	if err := c.DeleteHost(ctx, "gke-3775"); !errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
+		t.Errorf("deleting it again: %v", err)
+	}
+	if err := c.DeleteHost(ctx, strings.Repeat("x", 10<<10)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a 10 KB name: %v", err)
 	}
 }
 

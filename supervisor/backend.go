@@ -315,6 +315,30 @@ func (s *Supervisor) LabelHost(name string, c LabelChange) (Host, error) {
 	return s.Host(name)
 }
 
+// DeleteHost implements Backend: the membership deletes the host, and the
+// loop takes the membership and the summaries before the answer, so that
+// the next read no longer shows the host or its instances.
+func (s *Supervisor) DeleteHost(name string) error {
+	var err error
+	if cerr := s.call(func() {
+		if err = s.opt.Members.DeleteHost(name); err != nil {
+			return
+		}
+		s.takeMembers()
+		s.takeRemote()
+	}); cerr != nil {
+		return cerr
+	}
+	switch {
+	case errors.Is(err, ErrConflict):
+		return fmt.Errorf("host %q is Ready: its agent answers, and a host that answers cannot be deleted "+
+			"(it would be back at once); stop its agent, wait until the host shows NotReady or Left, then delete it: %w", name, ErrConflict)
+	case errors.Is(err, ErrNotFound):
+		return errNotFound("host", name)
+	}
+	return err
+}
+
 func labelsOrNone(l units.Labels) string {
 	if len(l) == 0 {
 		return "<none>"

@@ -50,8 +50,8 @@ func (c *Client) Close() error {
 
 // ServerError is a non-2xx answer from the agent. Its message is the
 // agent's, which for an invalid unit file lists every problem, one per
-// line. errors.Is matches ErrNotFound for 404 and ErrInvalid for 400 and
-// 422.
+// line. errors.Is matches ErrNotFound for 404, ErrInvalid for 400 and
+// 422, and ErrConflict for 409.
 type ServerError struct {
 	Status  int    // the HTTP status
 	Message string // the agent's message
@@ -66,6 +66,8 @@ func (e *ServerError) Is(target error) bool {
 		return e.Status == http.StatusNotFound
 	case ErrInvalid:
 		return e.Status == http.StatusBadRequest || e.Status == http.StatusUnprocessableEntity
+	case ErrConflict:
+		return e.Status == http.StatusConflict
 	}
 	return false
 }
@@ -334,6 +336,13 @@ func (c *Client) Hosts(ctx context.Context) ([]Host, error) {
 func (c *Client) Host(ctx context.Context, name string) (Host, error) {
 	var h Host
 	return h, c.do(ctx, http.MethodGet, "/v1/hosts/"+url.PathEscape(name), nil, nil, &h)
+}
+
+// DeleteHost deletes a NotReady or Left host, with its instances, from
+// the fleet; a *ServerError matching ErrConflict when it is Ready, and
+// ErrNotFound when the agent knows no such host.
+func (c *Client) DeleteHost(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/hosts/"+url.PathEscape(name), nil, nil, nil)
 }
 
 // LabelHost sets and removes labels on a host and returns it changed.

@@ -140,6 +140,37 @@ func TestRequestsAboutAnotherHostsInstanceGoToIt(t *testing.T) {
 	}
 }
 
+// A host's deletion is the fleet's, made where it is asked: never passed
+// on to the host (which is gone), and no route of the inter-host API.
+func TestDeletingAHostIsNotPassedOn(t *testing.T) {
+	th := startTwoHosts(t)
+	th.local.hosts["edge-19"] = Host{Name: "edge-19", Status: "NotReady"}
+	ctx := context.Background()
+	if err := th.c.DeleteHost(ctx, "edge-18"); !errors.Is(err, ErrConflict) {
+		t.Errorf("deleting Ready edge-18: %v, want edge-17's own refusal", err)
+	}
+	if err := th.c.DeleteHost(ctx, "edge-19"); err != nil {
+		t.Errorf("deleting edge-19: %v", err)
+	}
+	th.mu.Lock()
+	n := len(th.forwarded)
+	th.mu.Unlock()
+	if n != 0 {
+		t.Errorf("edge-18 got %d requests", n)
+	}
+	peer := httptest.NewServer(NewAPIWith(th.peer, APIOptions{Peer: true, Log: slog.New(slog.DiscardHandler)}))
+	defer peer.Close()
+	req, _ := http.NewRequest(http.MethodDelete, peer.URL+"/v1/hosts/edge-18", nil)
+	res, err := peer.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode/100 == 2 {
+		t.Errorf("the inter-host API answered DELETE /v1/hosts/edge-18 with %s", res.Status)
+	}
+}
+
 func TestLogsOfAnotherHostFollow(t *testing.T) {
 	th := startTwoHosts(t)
 	lines := make(chan string)

@@ -140,6 +140,13 @@ type testAgent struct {
 
 func startTestAgent(t *testing.T, dir string, clock *fakeClock) *testAgent {
 	t.Helper()
+	return startTestAgentWith(t, dir, clock, nil)
+}
+
+// startTestAgentWith is startTestAgent with the options changed by mod
+// last (the fleet's seams).
+func startTestAgentWith(t *testing.T, dir string, clock *fakeClock, mod func(*Options)) *testAgent {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	a := &testAgent{t: t, dir: dir, clock: clock, done: make(chan error, 1)}
 	var err error
@@ -153,10 +160,14 @@ func startTestAgent(t *testing.T, dir string, clock *fakeClock) *testAgent {
 	if a.reaper, err = NewReaper(log); err != nil {
 		t.Fatal(err)
 	}
-	a.sup, err = NewSupervisor(Options{
+	opt := Options{
 		Host: "test", AgentID: id, LogDir: filepath.Join(dir, "state", "logs"),
 		Store: a.store, Reaper: a.reaper, Catalog: a.catalog, Clock: clock, Log: log,
-	})
+	}
+	if mod != nil {
+		mod(&opt)
+	}
+	a.sup, err = NewSupervisor(opt)
 	if err != nil {
 		t.Fatal(err)
 	}

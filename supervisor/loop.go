@@ -642,11 +642,25 @@ func (s *Supervisor) takeMembers() {
 			restarted = true
 		}
 	}
+	prev := s.members
 	s.members = ms
 	if restarted {
 		s.takeRemote() // what the hosts' earlier agents said is stale now
 	}
 	now := s.clock.Now()
+	if len(prev) > 0 {
+		// A host that is no longer a member was deleted (tend delete
+		// host): only that takes a host out of the membership.
+		still := make(map[string]bool, len(ms))
+		for _, m := range ms {
+			still[m.Name] = true
+		}
+		for _, m := range prev {
+			if !still[m.Name] && m.Name != s.opt.Host {
+				s.events.Record(now, KindHost, m.Name, Normal, "RemovingNode", "cluster", "Removing host "+m.Name+" from the fleet: it was deleted")
+			}
+		}
+	}
 	for _, m := range ms {
 		if m.Name == s.opt.Host {
 			s.hostLabels = m.Labels

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -18,6 +19,14 @@ type Membership interface {
 	// SetLabels sets this host's labels, as every host will see them. It
 	// must not block on the network.
 	SetLabels(units.Labels) error
+	// DeleteHost deletes the host name, NotReady or Left, and its
+	// instances' summaries from the fleet: Members and the Summaries'
+	// Remote leave them out from its return, on this host, and on every
+	// other host soon after; a host that comes back later is a member
+	// again. It fails, changing nothing, with an error wrapping
+	// ErrConflict for a Ready host (this one always is) and ErrNotFound
+	// for a host not known. It must not block on the network.
+	DeleteHost(name string) error
 	// Changed receives (coalesced, never blocking) after Members' answer
 	// changed.
 	Changed() <-chan struct{}
@@ -56,6 +65,17 @@ func (m *LocalMembership) SetLabels(l units.Labels) error {
 	default:
 	}
 	return nil
+}
+
+// DeleteHost implements Membership: the only host is this one, which is
+// Ready.
+func (m *LocalMembership) DeleteHost(name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if name == m.self.Name {
+		return fmt.Errorf("host %q is Ready: %w", name, ErrConflict)
+	}
+	return errNotFound("host", name)
 }
 
 // Changed implements Membership.

@@ -225,6 +225,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrInvalid: the request itself is wrong (400); wrapped with the reason.
 	ErrInvalid = errors.New("invalid request")
+	// ErrConflict: the object's state does not allow the change (409):
+	// deleting a host that is Ready.
+	ErrConflict = errors.New("conflict")
 )
 
 // LogOptions selects what Logs returns.
@@ -265,6 +268,12 @@ type Backend interface {
 	Hosts() []Host
 	Host(name string) (Host, error)
 	LabelHost(name string, change LabelChange) (Host, error)
+	// DeleteHost deletes a host that is NotReady or Left, with its
+	// instances, from the fleet's view, on every host (kubectl delete
+	// node). ErrConflict for a Ready host (this one is), ErrNotFound for
+	// one not known. It returns once this host's view shows it gone; the
+	// others follow within seconds.
+	DeleteHost(name string) error
 
 	// Events lists events, oldest first; kind and object "" = all.
 	Events(kind, object string) []Event

@@ -179,6 +179,20 @@ func newFake() *fake {
 			})
 			return h, err
 		},
+		DeleteHostFn: func(name string) (err error) {
+			f.change(func() {
+				f.record("DeleteHost %s", name)
+				var h supervisor.Host
+				switch h, err = lookup(f.hosts, "host", name); {
+				case err != nil:
+				case h.Status == "Ready":
+					err = fmt.Errorf("host %q is Ready: stop its agent first: %w", name, supervisor.ErrConflict)
+				default:
+					delete(f.hosts, name)
+				}
+			})
+			return err
+		},
 
 		EventsFn: func(kind, object string) []supervisor.Event {
 			f.mu.Lock()
@@ -542,9 +556,64 @@ func TestCLIDelete(t *testing.T) {
 	if r.code != 0 || r.stdout != "instance \"kubia-9w7gs\" deleted\ninstance \"kubia-f4d5l\" deleted\ninstance \"ssd-monitor-hkpq4\" deleted\n" {
 		t.Errorf("delete po --all: %s", r)
 	}
-	r = tendCLI(t, sock, nil, "delete", "node", "edge-17")
-	if r.code != 1 || !strings.Contains(r.stderr, "hosts cannot be deleted") {
-		t.Errorf("delete node: %s", r)
+	r = tendCLI(t, sock, nil, "delete", "events", "--all")
+	if r.code != 1 || !strings.Contains(r.stderr, "events cannot be deleted") {
+		t.Errorf("delete events: %s", r)
+	}
+}
+
+// A host that is gone is deleted by name; a Ready one and an unknown one
+// are refused, each named, and the rest still go.
+func TestCLIDeleteHost(t *testing.T) {
+	b := fixture()
+	long := strings.Repeat("x", 10<<10)
+	b.change(func() {
+		for _, name := range []string{"edge-9", "edge-10", "a/b", long} {
+			b.hosts[name] = supervisor.Host{Name: name, Status: "NotReady"}
+		}
+		b.hosts["edge-11"] = supervisor.Host{Name: "edge-11", Status: "Left"}
+	})
+	sock := serveFake(t, b)
+	for _, args := range [][]string{{"node", "edge-9"}, {"no/edge-10"}, {"hosts", "edge-11"}} {
+		name := args[len(args)-1][strings.Index(args[len(args)-1], "/")+1:]
+		r := tendCLI(t, sock, nil, append([]string{"delete"}, args...)...)
+		calls := b.Calls()
+		if r.code != 0 || r.stdout != fmt.Sprintf("host %q deleted\n", name) || calls[len(calls)-1] != "DeleteHost "+name {
+			t.Errorf("delete %q: %s\nlast call %q", args, r, calls[len(calls)-1])
+		}
+	}
+	// Twice: the second time it is not there.
+	r := tendCLI(t, sock, nil, "delete", "node", "edge-9")
+	if r.code != 1 || r.stderr != "Error from server (NotFound): hosts \"edge-9\" not found\n" {
+		t.Errorf("delete node again: %s", r)
+	}
+	// A Ready host and an unknown one are refused, each on its own line.
+	r = tendCLI(t, sock, nil, "delete", "node", "edge-17", "nope")
+	if r.code != 1 || r.stdout != "" ||
+		r.stderr != "Error from server (Conflict): host \"edge-17\" is Ready: stop its agent first\nError from server (NotFound): hosts \"nope\" not found\n" {
+		t.Errorf("delete a Ready and an unknown host: %s", r)
+	}
+	if _, ok := b.hosts["edge-17"]; !ok {
+		t.Fatal("the Ready host was deleted")
+	}
+	// Names the API must carry whole: a slash, 10 KB.
+	for _, name := range []string{"a/b", long} {
+		r := tendCLI(t, sock, nil, "delete", "host/"+name)
+		if calls := b.Calls(); r.code != 0 || calls[len(calls)-1] != "DeleteHost "+name {
+			t.Errorf("delete a host named %.20q (%d bytes): code %d, stderr %.200s", name, len(name), r.code, r.stderr)
+		}
+	}
+	r = tendCLI(t, sock, nil, "delete", "host", "a/b")
+	if r.code != 1 || !strings.Contains(r.stderr, "resource/name form") {
+		t.Errorf("delete host a/b: %s", r)
+	}
+	// By name only: --all and selectors would reach the Ready hosts.
+	for _, args := range [][]string{{"hosts", "--all"}, {"nodes", "-l", "zone=a"}, {"po,no", "--all"}} {
+		before := len(b.Calls())
+		r := tendCLI(t, sock, nil, append([]string{"delete"}, args...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, "hosts are deleted by name only") || len(b.Calls()) != before {
+			t.Errorf("delete %q: %s", args, r)
+		}
 	}
 }
 
@@ -957,6 +1026,9 @@ func TestCLIHelp(t *testing.T) {
 				t.Errorf("%q: %s", args, r)
 			}
 		}
+	}
+	if r := tendCLI(t, "", nil, "delete", "--help"); !strings.Contains(r.stdout, "tend delete node edge-17") || !strings.Contains(r.stdout, "A Ready host cannot be") {
+		t.Errorf("delete --help does not tell of hosts: %s", r)
 	}
 	r = tendCLI(t, "", nil, "get", "--help")
 	if !strings.Contains(r.stdout, "  -l, --selector='':\n") || !strings.Contains(r.stdout, "--socket PATH") {

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tendhq/tend/supervisor"
 )
 
-const deleteHelp = `Delete instances or units.
+const deleteHelp = `Delete instances, units or hosts.
 
 Usage:
   tend delete RESOURCE NAME... [--cascade=orphan] [--wait=false]
@@ -25,6 +26,14 @@ Deleting a unit removes its file from the agent's unit directory and stops
 its instances, unless --cascade=orphan (or kubectl's --cascade=false)
 leaves them running, unmanaged.
 
+Deleting a host, as kubectl delete node does for a node that is gone,
+takes a host whose agent has stopped (NotReady or Left) and its instances
+out of the fleet, on every host: get hosts and get po no longer list them,
+and the deletion holds through gossip and restarts. A Ready host cannot be
+deleted (it would be back at once): stop its agent first. Hosts are
+deleted by name only. A deleted host whose agent starts again rejoins the
+fleet as a new member, with its instances.
+
 ` + resourceHelp + `
 Examples:
   # Delete an instance; its unit starts a replacement
@@ -39,6 +48,9 @@ Examples:
   # Delete every job, and every cron job
   tend delete jobs --all
   tend delete cronjobs --all
+
+  # Take a dead host and its Unknown instances out of the fleet
+  tend delete node edge-17
 `
 
 func (c *CLI) runDelete(ctx context.Context, args []string) error {
@@ -74,13 +86,26 @@ func (c *CLI) runDelete(ctx context.Context, args []string) error {
 	case !named && !all && selector == "":
 		return usagef("delete", "resource(s) were provided, but no name was specified: give NAMEs, --all or -l SELECTOR")
 	}
+	for _, t := range targets {
+		switch {
+		case t.res.typ == resEvents:
+			return usagef("delete", "%s cannot be deleted: delete instances, units or hosts", t.res)
+		case t.res.typ == resHosts && !named:
+			return usagef("delete", "hosts are deleted by name only: give the NAMEs of hosts that are NotReady or Left")
+		}
+	}
 	defer c.close()
 
 	failed := false
 	var stopping []string
 	for _, t := range targets {
-		if t.res.typ == resHosts || t.res.typ == resEvents {
-			return usagef("delete", "%s cannot be deleted: delete instances or units", t.res)
+		if t.res.typ == resHosts {
+			ok, err := c.deleteHosts(ctx, t)
+			if err != nil {
+				return err
+			}
+			failed = failed || !ok
+			continue
 		}
 		f, err := c.fetch(ctx, t, selector)
 		if err != nil {
@@ -128,6 +153,31 @@ func (c *CLI) runDelete(ctx context.Context, args []string) error {
 		return errSilent
 	}
 	return nil
+}
+
+// deleteHosts deletes the named hosts, saying what became of each as
+// kubectl does. It reports whether all went; an error that is not about
+// one host (the agent does not answer) ends it.
+func (c *CLI) deleteHosts(ctx context.Context, t target) (bool, error) {
+	ok := true
+	for _, name := range t.names {
+		err := c.api().DeleteHost(ctx, name)
+		switch {
+		case errors.Is(err, supervisor.ErrNotFound):
+			fmt.Fprintln(c.Stderr, notFound(t.res, name))
+			ok = false
+		case errors.Is(err, supervisor.ErrConflict):
+			// kubectl's prefix says it; the sentinel's word need not.
+			msg := strings.TrimSuffix(err.Error(), ": "+supervisor.ErrConflict.Error())
+			fmt.Fprintf(c.Stderr, "Error from server (Conflict): %s\n", msg)
+			ok = false
+		case err != nil:
+			return false, err
+		default:
+			fmt.Fprintf(c.Stdout, "%s %q deleted\n", t.res.singular(), name)
+		}
+	}
+	return ok, nil
 }
 
 // progressAfter is how long a wait stays quiet before saying what it is

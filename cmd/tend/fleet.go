@@ -362,6 +362,19 @@ func (m fleetMembers) Members() []supervisor.Member {
 func (m fleetMembers) SetLabels(l units.Labels) error { return m.f.node.SetLabels(l) }
 func (m fleetMembers) Changed() <-chan struct{}       { return m.f.node.Changed() }
 
+// DeleteHost deletes the host from the fleet, with its instances'
+// summaries (its items): the cluster's errors become the supervisor's.
+func (m fleetMembers) DeleteHost(name string) error {
+	err := m.f.node.DeleteHost(name)
+	switch {
+	case errors.Is(err, cluster.ErrHostReady):
+		return fmt.Errorf("%w: %w", err, supervisor.ErrConflict)
+	case errors.Is(err, cluster.ErrNoHost):
+		return fmt.Errorf("%w: %w", err, supervisor.ErrNotFound)
+	}
+	return err
+}
+
 // fleetSummaries is the fleet as the supervisor's Summaries: each
 // instance's summary is an item of its host's state.
 type fleetSummaries struct{ f *fleet }

@@ -557,3 +557,205 @@ func hostOf(t *testing.T, a *agent, host string) supervisor.Host {
 	t.Fatalf("no host %s", host)
 	return supervisor.Host{}
 }
+
+// tend delete host takes a dead host and its instances out of the fleet,
+// on every host, through a restart; refuses a Ready host and an unknown
+// one; and a deleted host whose agent starts again is a member again.
+func TestDeleteHost(t *testing.T) {
+	fleet := startFleet(t, 3)
+	a, b, c := fleet[0], fleet[1], fleet[2]
+	path := filepath.Join(a.dir, "web.toml")
+	writeFile(t, path, a.helperUnit("replicated", "replicas = 3", "app = \"web\"", "sleep"))
+	a.tend("apply", "-f", path)
+	var onC string
+	a.eventually("one web instance on each host", func() (bool, string) {
+		list := a.instances("-l", "app=web")
+		on := runningOf(list, "h2")
+		if len(runningOf(list, "h0")) != 1 || len(runningOf(list, "h1")) != 1 || len(on) != 1 {
+			return false, a.tend("get", "po", "-o", "wide")
+		}
+		onC = on[0]
+		return true, ""
+	})
+
+	// h2 dies outright, its instance with it (the units carry h0's tag).
+	c.signal(syscall.SIGKILL)
+	c.wait()
+	for _, pid := range taggedProcesses(a.tag)[onC] {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	for _, x := range []*agent{a, b} {
+		x.eventually("h2 NotReady, its instance Unknown", func() (bool, string) {
+			in, ok := instanceNamed(x.instances(), onC)
+			return hostOf(t, x, "h2").Status == "NotReady" && ok && in.Status == "Unknown", x.tend("get", "po", "-o", "wide")
+		})
+	}
+
+	// Refused, saying why: a Ready host, and one nobody knows.
+	_, stderr, err := b.run("delete", "host", "h0")
+	if exitOf(err) != 1 || !strings.Contains(stderr, `Error from server (Conflict): host "h0" is Ready`) || !strings.Contains(stderr, "stop its agent") {
+		t.Errorf("delete a Ready host: exit %d, %s", exitOf(err), stderr)
+	}
+	_, stderr, err = b.run("delete", "node", "nope")
+	if exitOf(err) != 1 || stderr != "Error from server (NotFound): hosts \"nope\" not found\n" {
+		t.Errorf("delete an unknown host: exit %d, %s", exitOf(err), stderr)
+	}
+
+	// Deleted on h1: gone there at once, and on h0 soon after.
+	if out := b.tend("delete", "host", "h2"); out != "host \"h2\" deleted\n" {
+		t.Fatalf("delete host h2: %q", out)
+	}
+	if hosts := b.tend("get", "hosts"); strings.Contains(hosts, "h2") {
+		t.Errorf("h1 lists h2 after deleting it:\n%s", hosts)
+	}
+	if _, ok := instanceNamed(b.instances(), onC); ok {
+		t.Errorf("h1 lists h2's instance after deleting h2:\n%s", b.tend("get", "po", "-o", "wide"))
+	}
+	gone := func(x *agent) (bool, string) {
+		hosts, po := x.tend("get", "hosts"), x.tend("get", "po", "-o", "wide")
+		return !strings.Contains(hosts, "h2") && !strings.Contains(po, "h2"), hosts + po
+	}
+	a.eventually("h2 and its instance gone from h0", func() (bool, string) { return gone(a) })
+	a.eventually("the three slots running on h0 and h1", func() (bool, string) {
+		list := a.instances("-l", "app=web")
+		return len(runningOf(list, "h0"))+len(runningOf(list, "h1")) == 3 && len(list) == 3, a.tend("get", "po", "-o", "wide")
+	})
+	for _, x := range []*agent{a, b} {
+		if ev := x.tend("get", "events"); !regexp.MustCompile(`Normal\s+RemovingNode\s+host/h2\s.*Removing host h2 from the fleet`).MatchString(ev) {
+			t.Errorf("no RemovingNode event for h2 on %s:\n%s", x.dir, ev)
+		}
+	}
+	// Twice: it is not there any more.
+	if _, stderr, err := a.run("delete", "no", "h2"); exitOf(err) != 1 || !strings.Contains(stderr, `hosts "h2" not found`) {
+		t.Errorf("delete h2 again: exit %d, %s", exitOf(err), stderr)
+	}
+
+	// h0 restarts: once it knows h1 and h1's instances again, h2 is still
+	// gone.
+	a.signal(syscall.SIGTERM)
+	a.wait()
+	a = startAgent(t, a.dir, "")
+	a.eventually("h0 back with h1 and its instances", func() (bool, string) {
+		list := a.instances("-l", "app=web")
+		return hostOf(t, a, "h1").Status == "Ready" && len(runningOf(list, "h1")) > 0 && len(list) == 3, a.tend("get", "po", "-o", "wide")
+	})
+	if ok, seen := gone(a); !ok {
+		t.Errorf("h2 is back on the restarted h0:\n%s", seen)
+	}
+
+	// h2's agent starts again: a new member on every host, with its
+	// instance, and Ready it cannot be deleted. The fleet is back at three.
+	c = startAgent(t, c.dir, "")
+	for _, x := range []*agent{a, b, c} {
+		x.eventually("three Ready hosts", func() (bool, string) {
+			got := x.tend("get", "hosts")
+			return strings.Count(got, " Ready ") == 3, got
+		})
+	}
+	a.eventually("exactly three web instances running again", func() (bool, string) {
+		list := a.instances("-l", "app=web")
+		return len(running(list)) == 3 && len(list) == 3, a.tend("get", "po", "-o", "wide")
+	})
+	if _, stderr, err := b.run("delete", "host", "h2"); exitOf(err) != 1 || !strings.Contains(stderr, `host "h2" is Ready`) {
+		t.Errorf("delete h2 after it came back: exit %d, %s", exitOf(err), stderr)
+	}
+}
+
+// instanceNamed is the instance called name in list.
+func instanceNamed(list []supervisor.Instance, name string) (supervisor.Instance, bool) {
+	for _, in := range list {
+		if in.Name == name {
+			return in, true
+		}
+	}
+	return supervisor.Instance{}, false
+}
+
+// exitOf is the exit status of a CLI run: 0, or what it exited with.
+func exitOf(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// A host deleted while its agent is starting again, before the others
+// have seen it back, takes itself back: every host ends with it Ready and
+// its instance listed.
+func TestDeletingAHostThatComesBack(t *testing.T) {
+	fleet := startFleet(t, 3)
+	a, b, c := fleet[0], fleet[1], fleet[2]
+	path := filepath.Join(a.dir, "mon.toml")
+	writeFile(t, path, a.helperUnit("per-host", "", "app = \"mon\"", "sleep"))
+	a.tend("apply", "-f", path)
+	a.eventually("a monitor on each host", func() (bool, string) {
+		return len(running(a.instances("-l", "app=mon"))) == 3, a.tend("get", "po", "-o", "wide")
+	})
+	c.signal(syscall.SIGKILL)
+	c.wait()
+	b.eventually("h2 NotReady", func() (bool, string) { return hostOf(t, b, "h2").Status == "NotReady", b.tend("get", "hosts") })
+
+	// h2 starts again on a new gossip port (the others keep trying the
+	// old one), and the first peers it tries accept and never answer: for
+	// eight seconds it runs, its new life stamped, known to nobody. Its
+	// socket answers after five (the agent waits that long to hear from a
+	// peer before it plans).
+	cfgPath := filepath.Join(c.dir, ".tend", "tend.toml")
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(cfg), "join = [", "join = ["+strings.Join(silentPeers(t, 8), ", ")+", ", 1)
+	text = regexp.MustCompile(`bind = "[^"]+"`).ReplaceAllString(text, fmt.Sprintf("bind = \"127.0.0.1:%d\"", freeGossipPort(t)))
+	writeFile(t, cfgPath, text)
+	c = startAgent(t, c.dir, "")
+	// h1 still has it NotReady, and deletes it.
+	if out, stderr, err := b.run("delete", "host", "h2"); err != nil || out != "host \"h2\" deleted\n" {
+		t.Fatalf("delete h2 while it comes back: %v, %s%s", err, out, stderr)
+	}
+	for _, x := range []*agent{a, b, c} {
+		x.eventually("h2 Ready with its monitor", func() (bool, string) {
+			list := x.instances("-l", "app=mon")
+			ok := strings.Contains(x.tend("get", "hosts"), "h2") && hostOf(t, x, "h2").Status == "Ready"
+			return ok && len(runningOf(list, "h2")) == 1 && len(running(list)) == 3, x.tend("get", "po", "-o", "wide")
+		})
+	}
+	if !strings.Contains(c.log.String(), "it takes itself back") {
+		t.Errorf("h2 did not refute its deletion:\n%s", c.log.String())
+	}
+}
+
+// silentPeers are n gossip addresses that accept connections and never
+// answer: each holds a join for the local profile's TCP timeout.
+func silentPeers(t *testing.T, n int) []string {
+	t.Helper()
+	var out []string
+	for range n {
+		hole, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { hole.Close() })
+		go func() {
+			var conns []net.Conn
+			defer func() {
+				for _, c := range conns {
+					c.Close()
+				}
+			}()
+			for {
+				conn, err := hole.Accept()
+				if err != nil {
+					return
+				}
+				conns = append(conns, conn)
+			}
+		}()
+		out = append(out, fmt.Sprintf("%q", hole.Addr().String()))
+	}
+	return out
+}

@@ -32,9 +32,10 @@ type Backend struct {
 	DeleteUnitFn func(name string, orphan bool) error
 	ScaleUnitFn  func(name string, replicas int) (supervisor.Unit, error)
 
-	HostsFn     func() []supervisor.Host
-	HostFn      func(name string) (supervisor.Host, error)
-	LabelHostFn func(name string, change supervisor.LabelChange) (supervisor.Host, error)
+	HostsFn      func() []supervisor.Host
+	HostFn       func(name string) (supervisor.Host, error)
+	LabelHostFn  func(name string, change supervisor.LabelChange) (supervisor.Host, error)
+	DeleteHostFn func(name string) error
 
 	EventsFn  func(kind, object string) []supervisor.Event
 	ChangesFn func() (<-chan struct{}, func())
@@ -120,6 +121,11 @@ func (b *Backend) Host(name string) (supervisor.Host, error) {
 func (b *Backend) LabelHost(name string, change supervisor.LabelChange) (supervisor.Host, error) {
 	need(b.LabelHostFn != nil, "LabelHost")
 	return b.LabelHostFn(name, change)
+}
+
+func (b *Backend) DeleteHost(name string) error {
+	need(b.DeleteHostFn != nil, "DeleteHost")
+	return b.DeleteHostFn(name)
 }
 
 func (b *Backend) Events(kind, object string) []supervisor.Event {

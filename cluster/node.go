@@ -322,7 +322,7 @@ func (n *Node) CaughtUp() bool {
 	n.mu.Unlock()
 	var have []string
 	for h, d := range wanted {
-		if !n.state.digest(h).behind(d) {
+		if !n.state.wants(d) {
 			have = append(have, h)
 		}
 	}

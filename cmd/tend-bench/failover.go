@@ -364,21 +364,12 @@ func (b *bench) waitSettled(ctx context.Context, hosts []*foHost, want int, with
 	deadline := time.Now().Add(within)
 	var since time.Time
 	for {
-		why := ""
 		for _, h := range hosts {
 			if h.s.exited() {
 				return h.s.failed(fmt.Errorf("agent %s exited", h.host.Name))
 			}
-			l, err := h.look(ctx, true)
-			if err != nil {
-				why = err.Error()
-				break
-			}
-			if ok, w := l.settled(len(hosts), want); !ok {
-				why = h.host.Name + " shows " + w
-				break
-			}
 		}
+		why := unsettled(ctx, hosts, want)
 		switch {
 		case why != "":
 			since = time.Time{}
@@ -481,6 +472,22 @@ func (b *bench) failover(ctx context.Context, cost *costs, victim, obs *foHost, 
 	}
 }
 
+// unsettled says why the fleet is not settled, as its hosts show it in
+// one round of looks (every host Ready, exactly want instances, all
+// running), or "" when it is.
+func unsettled(ctx context.Context, hosts []*foHost, want int) string {
+	for _, h := range hosts {
+		l, err := h.look(ctx, true)
+		if err != nil {
+			return err.Error()
+		}
+		if ok, w := l.settled(len(hosts), want); !ok {
+			return h.host.Name + " shows " + w
+		}
+	}
+	return ""
+}
+
 // heal brings victim's link back and times until every host shows every
 // host Ready and exactly want instances, all running, in one round of
 // looks.
@@ -492,18 +499,7 @@ func (b *bench) heal(ctx context.Context, cost *costs, hosts []*foHost, victim *
 		return 0, err
 	}
 	for {
-		why := ""
-		for _, h := range hosts {
-			l, err := h.look(ctx, true)
-			if err != nil {
-				why = err.Error()
-				break
-			}
-			if ok, w := l.settled(len(hosts), want); !ok {
-				why = h.host.Name + " shows " + w
-				break
-			}
-		}
+		why := unsettled(ctx, hosts, want)
 		took := time.Since(t0)
 		if why == "" {
 			return took, nil

@@ -75,6 +75,26 @@ func (a *agent) within(d time.Duration, what string, cond func() (bool, string))
 	}
 }
 
+// threeHostsOneEach starts agents on three hosts of namespaces (lan
+// profile) and applies app, a replicated unit of three, from h0; it
+// returns once every host sees one of its instances running on each.
+func threeHostsOneEach(t *testing.T, app string) (*clustertest.Net, []*agent) {
+	t.Helper()
+	nt := newNet(t, 3)
+	fleet := startFleetOn(t, nt.Hosts, "lan")
+	a := fleet[0]
+	path := filepath.Join(a.dir, app+".toml")
+	writeFile(t, path, a.helperUnit("replicated", "replicas = 3", fmt.Sprintf("app = %q", app), "sleep"))
+	a.tend("apply", "-f", path)
+	for _, x := range fleet {
+		x.eventually("one instance on each host", func() (bool, string) {
+			m := byHost(x, "app="+app)
+			return m["h0 Running"] == 1 && m["h1 Running"] == 1 && m["h2 Running"] == 1, describe(m)
+		})
+	}
+	return nt, fleet
+}
+
 // The seed's experiment of section 4.2.3 on three hosts: one host's link
 // goes down. The others see it NotReady and its instance Unknown, and run
 // its slot themselves; the cut-off host, alone on its side, runs every
@@ -82,18 +102,8 @@ func (a *agent) within(d time.Duration, what string, cond func() (bool, string))
 // link is back, the fleet is back to exactly three within 10 s, seen
 // from every host.
 func TestTheSeedsNodeLosesItsNetwork(t *testing.T) {
-	nt := newNet(t, 3)
-	fleet := startFleetOn(t, nt.Hosts, "lan")
+	nt, fleet := threeHostsOneEach(t, "kubia")
 	a, c := fleet[0], fleet[2]
-	path := filepath.Join(a.dir, "kubia.toml")
-	writeFile(t, path, a.helperUnit("replicated", "replicas = 3", `app = "kubia"`, "sleep"))
-	a.tend("apply", "-f", path)
-	for _, x := range fleet {
-		x.eventually("one instance on each host", func() (bool, string) {
-			m := byHost(x, "app=kubia")
-			return m["h0 Running"] == 1 && m["h1 Running"] == 1 && m["h2 Running"] == 1, describe(m)
-		})
-	}
 
 	if err := nt.Hosts[2].LinkDown(); err != nil {
 		t.Fatal(err)
@@ -135,16 +145,8 @@ func TestTheSeedsNodeLosesItsNetwork(t *testing.T) {
 // PID namespace); the others run its slots, and its instance shows
 // Unknown until it returns.
 func TestAHostDiesWithItsInstances(t *testing.T) {
-	nt := newNet(t, 3)
-	fleet := startFleetOn(t, nt.Hosts, "lan")
+	nt, fleet := threeHostsOneEach(t, "web")
 	a, c := fleet[0], fleet[2]
-	path := filepath.Join(a.dir, "web.toml")
-	writeFile(t, path, a.helperUnit("replicated", "replicas = 3", `app = "web"`, "sleep"))
-	a.tend("apply", "-f", path)
-	a.eventually("one instance on each host", func() (bool, string) {
-		m := byHost(a, "app=web")
-		return m["h0 Running"] == 1 && m["h1 Running"] == 1 && m["h2 Running"] == 1, describe(m)
-	})
 	var onC []int
 	for _, in := range a.instances("-l", "app=web") {
 		if in.Host == "h2" {

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -700,23 +701,33 @@ func TestDeletingAHostThatComesBack(t *testing.T) {
 	b.eventually("h2 NotReady", func() (bool, string) { return hostOf(t, b, "h2").Status == "NotReady", b.tend("get", "hosts") })
 
 	// h2 starts again on a new gossip port (the others keep trying the
-	// old one), and the first peers it tries accept and never answer: for
-	// eight seconds it runs, its new life stamped, known to nobody. Its
-	// socket answers after five (the agent waits that long to hear from a
-	// peer before it plans).
+	// old one), and joins through a gate that refuses it until h1 has
+	// deleted it: meanwhile it runs, its new life stamped, known to
+	// nobody. Its socket answers after five seconds (the agent waits that
+	// long to hear from a peer before it plans).
 	cfgPath := filepath.Join(c.dir, ".tend", "tend.toml")
 	cfg, err := os.ReadFile(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := strings.Replace(string(cfg), "join = [", "join = ["+strings.Join(silentPeers(t, 8), ", ")+", ", 1)
+	first := regexp.MustCompile(`join = \["([^"]+)"`).FindStringSubmatch(string(cfg))
+	if first == nil {
+		t.Fatalf("no join in h2's config:\n%s", cfg)
+	}
+	gate, open := joinGate(t, first[1])
+	text := regexp.MustCompile(`join = \[[^]]*\]`).ReplaceAllString(string(cfg), fmt.Sprintf("join = [%q]", gate))
 	text = regexp.MustCompile(`bind = "[^"]+"`).ReplaceAllString(text, fmt.Sprintf("bind = \"127.0.0.1:%d\"", freeGossipPort(t)))
 	writeFile(t, cfgPath, text)
+	// It forgets the peers it knew, or it would join them directly.
+	if err := os.Remove(filepath.Join(c.dir, ".tend", "state", "cluster", "peers.json")); err != nil {
+		t.Fatal(err)
+	}
 	c = startAgent(t, c.dir, "")
-	// h1 still has it NotReady, and deletes it.
+	// h1 still has it NotReady, and deletes it; then h2 gets through.
 	if out, stderr, err := b.run("delete", "host", "h2"); err != nil || out != "host \"h2\" deleted\n" {
 		t.Fatalf("delete h2 while it comes back: %v, %s%s", err, out, stderr)
 	}
+	open()
 	for _, x := range []*agent{a, b, c} {
 		x.eventually("h2 Ready with its monitor", func() (bool, string) {
 			list := x.instances("-l", "app=mon")
@@ -729,33 +740,37 @@ func TestDeletingAHostThatComesBack(t *testing.T) {
 	}
 }
 
-// silentPeers are n gossip addresses that accept connections and never
-// answer: each holds a join for the local profile's TCP timeout.
-func silentPeers(t *testing.T, n int) []string {
+// joinGate is a gossip address that passes TCP connections (a join's
+// push/pull) on to peer once open is called, and closes them until then.
+func joinGate(t *testing.T, peer string) (addr string, open func()) {
 	t.Helper()
-	var out []string
-	for range n {
-		hole, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { hole.Close() })
-		go func() {
-			var conns []net.Conn
-			defer func() {
-				for _, c := range conns {
-					c.Close()
-				}
-			}()
-			for {
-				conn, err := hole.Accept()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var opened atomic.Bool
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if !opened.Load() {
+				conn.Close()
+				continue
+			}
+			go func() {
+				defer conn.Close()
+				up, err := net.Dial("tcp", peer)
 				if err != nil {
 					return
 				}
-				conns = append(conns, conn)
-			}
-		}()
-		out = append(out, fmt.Sprintf("%q", hole.Addr().String()))
-	}
-	return out
+				defer up.Close()
+				go io.Copy(up, conn)
+				io.Copy(conn, up)
+			}()
+		}
+	}()
+	return l.Addr().String(), func() { opened.Store(true) }
 }

@@ -3,6 +3,9 @@ package supervisor
 import (
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/tendhq/tend/units"
 )
@@ -72,8 +75,6 @@ func (s *Supervisor) sortedCronJobs(name string) []*job {
 func (s *Supervisor) reconcileJobUnit(u *units.Unit) {
 	j := s.jobs[u.Name]
 	switch {
-	case j == nil && (s.jobOwner(u.Name) != s.opt.Host || len(s.remote[u.Name]) > 0):
-		return // another host runs it, or has run it
 	case j == nil:
 		s.noteSpec(u)
 		j = &job{spec: u, rec: jobRecord{Name: u.Name, SpecVersion: u.Version, Start: s.clock.Now()}}
@@ -98,16 +99,14 @@ func (s *Supervisor) reconcileJob(j *job) {
 			s.delete(i, whyKindChanged)
 		}
 	}
-	var attempts []InstanceSummary
-	for _, in := range s.summariesOf(j.rec.Name) {
-		if in.Kind == units.KindJob {
-			attempts = append(attempts, in)
+	attempts := s.fleetAttempts(j)
+	for _, in := range attempts {
+		if in.Slot >= j.rec.Attempts { // another host's attempt: numbers are the fleet's
+			j.rec.Attempts = in.Slot + 1
+			s.saveJob(j)
 		}
 	}
-	// A job's record lives on the host that owns the job, and only that
-	// host acts on its plan: until job records are shared between hosts,
-	// its attempts run there too.
-	p := planJob(&j.rec, j.spec, attempts, s.selfOnly(), now)
+	p := planJob(&j.rec, j.spec, attempts, s.members, now)
 	s.apply(j.rec.Name, p.Actions, func(a Action) *instance {
 		if a.Slot >= j.rec.Attempts {
 			j.rec.Attempts = a.Slot + 1
@@ -120,7 +119,10 @@ func (s *Supervisor) reconcileJob(j *job) {
 	if e := p.Finish; e != nil {
 		j.rec.Condition, j.rec.Reason, j.rec.Completion = e.Condition, e.Reason, now
 		s.saveJob(j)
-		s.events.Record(now, KindUnit, j.rec.Name, e.Type, e.Reason, fromJob, e.Message)
+		// Every host sees the job end; one says so.
+		if s.jobOwner(j.rec.Name) == s.opt.Host {
+			s.events.Record(now, KindUnit, j.rec.Name, e.Type, e.Reason, fromJob, e.Message)
+		}
 	}
 	if p.Clean {
 		j.rec.Cleaned = true
@@ -135,11 +137,43 @@ func (s *Supervisor) reconcileJob(j *job) {
 	}
 }
 
+// fleetAttempts are the job's attempts on every host, as the job
+// controller and the job's status count them.
+//
+// Every host keeps a record of every job and runs the same controller
+// over the same attempts, so parallelism and completions hold for the
+// fleet, and each host creates only the attempts placed on it. An attempt
+// on a host that is not Ready cannot be counted on to finish: it counts
+// as going (Terminating), so what it did (its failures; its completion,
+// if it had one) still counts, and another host runs an attempt in its
+// place. Should the host come back with that attempt still running, the
+// plan then has one attempt too many and stops one, as after a
+// partition; both may have completed meanwhile, and both count: a job
+// may then finish with a completion more than it asked for.
+func (s *Supervisor) fleetAttempts(j *job) []InstanceSummary {
+	ready := make(map[string]bool, len(s.members))
+	for _, m := range s.members {
+		ready[m.Name] = m.Status == HostReady
+	}
+	var attempts []InstanceSummary
+	for _, in := range s.summariesOf(j.rec.Name) {
+		if in.Kind != units.KindJob {
+			continue
+		}
+		if in.Host != s.opt.Host && !ready[in.Host] && in.active() {
+			in.Terminating = true
+		}
+		attempts = append(attempts, in)
+	}
+	return attempts
+}
+
 // reconcileCron runs the job controller for each of u's jobs, so that
 // the cron controller sees which have finished, then the cron controller
 // for u, then the job controller for the jobs it made.
 func (s *Supervisor) reconcileCron(u *units.Unit) {
 	now := s.clock.Now()
+	s.adoptCronJobs(u, now)
 	for _, j := range s.sortedCronJobs(u.Name) {
 		s.reconcileJob(j)
 	}
@@ -147,20 +181,23 @@ func (s *Supervisor) reconcileCron(u *units.Unit) {
 	for _, j := range s.sortedCronJobs(u.Name) {
 		jobs = append(jobs, cronJob{Name: j.rec.Name, Scheduled: j.rec.Scheduled, Condition: j.rec.Condition})
 	}
-	out := planCron(u, s.crons[u.Name], s.unitRecs[u.Name].Created, s.started, jobs, s.members, now)
+	out := planCron(u, s.crons[u.Name], s.unitRecs[u.Name].Created, s.started, jobs, now)
 	for _, name := range out.Remove {
 		if j := s.jobs[name]; j != nil {
 			s.removeJob(j)
 		}
 	}
-	for _, n := range out.Notes {
-		s.events.Record(now, KindUnit, u.Name, n.Type, n.Reason, fromCron, n.Message)
+	// Every host plans every run alike; one says so.
+	if s.jobOwner(u.Name) == s.opt.Host {
+		for _, n := range out.Notes {
+			s.events.Record(now, KindUnit, u.Name, n.Type, n.Reason, fromCron, n.Message)
+		}
 	}
+	// Every host makes the run's job, so that each counts its attempts
+	// and holds concurrency_policy for the fleet; the job controller then
+	// places each attempt on one host.
 	var made []*job
 	for _, run := range out.Create {
-		if run.Host != s.opt.Host {
-			continue
-		}
 		s.noteSpec(u)
 		j := &job{spec: u, rec: jobRecord{Name: run.Name, Cron: u.Name, Scheduled: run.Scheduled, SpecVersion: u.Version, Start: now}}
 		s.addJob(j)
@@ -184,9 +221,32 @@ func (s *Supervisor) reconcileCron(u *units.Unit) {
 	}
 }
 
-// jobOwner is the host that runs the job of a job unit: one host in the
-// fleet, as every host computes alike (a cron unit's runs are placed the
-// same way by planCron).
+// adoptCronJobs makes a record for each job of u that other hosts run
+// attempts of and this host has none of: it was down, or not yet a
+// member, when the run was made. Without it this host would make that run
+// again, or never see it end.
+func (s *Supervisor) adoptCronJobs(u *units.Unit, now time.Time) {
+	prefix := u.Name + "-"
+	for owner := range s.remote {
+		rest, ok := strings.CutPrefix(owner, prefix)
+		if !ok || s.jobs[owner] != nil || s.units[owner] != nil {
+			continue
+		}
+		sec, err := strconv.ParseInt(rest, 10, 64)
+		if err != nil || cronJobName(u.Name, time.Unix(sec, 0)) != owner {
+			continue
+		}
+		s.noteSpec(u)
+		j := &job{spec: u, rec: jobRecord{Name: owner, Cron: u.Name, Scheduled: time.Unix(sec, 0), SpecVersion: u.Version, Start: now}}
+		s.addJob(j)
+		s.saveJob(j)
+	}
+}
+
+// jobOwner is the host that speaks for a job or a cron unit: the events
+// that every host would otherwise record alike (a job's end, a cron
+// run's creation) are recorded by it alone. One host in the fleet, as
+// every host computes alike.
 func (s *Supervisor) jobOwner(name string) string {
 	var ready []string
 	for _, m := range s.members {
@@ -198,14 +258,4 @@ func (s *Supervisor) jobOwner(name string) string {
 		return h[0]
 	}
 	return s.opt.Host
-}
-
-// selfOnly is the members as far as this host alone is concerned.
-func (s *Supervisor) selfOnly() []Member {
-	for _, m := range s.members {
-		if m.Name == s.opt.Host {
-			return []Member{m}
-		}
-	}
-	return nil
 }

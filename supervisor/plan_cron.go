@@ -29,11 +29,11 @@ type note struct {
 	Type, Reason, Message string
 }
 
-// cronRun is a job the cron controller makes.
+// cronRun is a job the cron controller makes: every host makes it alike,
+// and the job controller places its attempts.
 type cronRun struct {
 	Name      string
 	Scheduled time.Time
-	Host      string // the host that runs it
 }
 
 // cronOutcome is what the cron controller decides for one cron unit.
@@ -52,7 +52,7 @@ func cronJobName(cron string, t time.Time) string {
 
 // planCron is the cron controller for u: rec is its record, since when
 // the unit exists, agentStart when this agent started, jobs its jobs
-// (sorted by name), members the hosts.
+// (sorted by name).
 //
 // It trims the history to successful_history complete and failed_history
 // failed jobs (newest kept); while suspended it only moves the record on,
@@ -60,10 +60,10 @@ func cronJobName(cron string, t time.Time) string {
 // scheduled times that are due (cronDue, which applies starting_deadline
 // and catch_up) and makes a job for each as concurrency_policy allows:
 // allow runs it beside the active ones, forbid counts it missed, replace
-// removes the active ones first. A run's job goes to one host (placeNew
-// over the Ready hosts, so the fleet runs each schedule once); its
-// attempts are then placed like any job's.
-func planCron(u *units.Unit, rec cronRecord, since, agentStart time.Time, jobs []cronJob, members []Member, now time.Time) cronOutcome {
+// removes the active ones first. Every host makes the same run's job, so
+// the fleet runs each schedule once: the job controller places each of
+// its attempts on one host.
+func planCron(u *units.Unit, rec cronRecord, since, agentStart time.Time, jobs []cronJob, now time.Time) cronOutcome {
 	out := cronOutcome{Rec: rec}
 	if out.Rec.Considered.IsZero() {
 		out.Rec.Considered = since
@@ -107,12 +107,6 @@ func planCron(u *units.Unit, rec cronRecord, since, agentStart time.Time, jobs [
 			active = append(active, j.Name)
 		}
 	}
-	var ready []string
-	for _, m := range members {
-		if m.Status == HostReady {
-			ready = append(ready, m.Name)
-		}
-	}
 	for _, at := range plan.Run {
 		name := cronJobName(u.Name, at)
 		if exists[name] {
@@ -134,11 +128,7 @@ func planCron(u *units.Unit, rec cronRecord, since, agentStart time.Time, jobs [
 				active = nil
 			}
 		}
-		host := ""
-		if h := placeNew(u.Name, []int{int(at.Unix())}, ready, map[string]int{}); h != nil {
-			host = h[0]
-		}
-		out.Create = append(out.Create, cronRun{Name: name, Scheduled: at, Host: host})
+		out.Create = append(out.Create, cronRun{Name: name, Scheduled: at})
 		out.Notes = append(out.Notes, note{Normal, "SuccessfulCreate", "Created job " + name})
 		exists[name] = true
 		active = append(active, name)

@@ -130,12 +130,11 @@ func TestPlanCron(t *testing.T) {
 	cronUnit := func(keys string) *units.Unit {
 		return mustUnit(t, "tick", "kind = \"cron\"\nschedule = \"@every 1m\"\ntime_zone = \"UTC\"\n"+keys+"\n[template]\ncommand = [\"tick\"]\n")
 	}
-	one := hosts("edge-17")
 	name := func(at time.Time) string { return fmt.Sprintf("tick-%d", at.Unix()) }
 	runs := func(o cronOutcome) []string {
 		var out []string
 		for _, r := range o.Create {
-			out = append(out, r.Name+" on "+r.Host)
+			out = append(out, r.Name)
 		}
 		return out
 	}
@@ -149,12 +148,12 @@ func TestPlanCron(t *testing.T) {
 	started := t0.Add(-time.Hour) // the agent's start
 
 	// On schedule: the run due now, named after its time; then the next.
-	o := planCron(cronUnit(""), cronRecord{Considered: t0.Add(-time.Minute)}, t0.Add(-time.Hour), started, nil, one, t0)
-	if got := runs(o); !slices.Equal(got, []string{name(t0) + " on edge-17"}) || !o.Rec.LastSchedule.Equal(t0) || !o.WakeAt.Equal(t0.Add(time.Minute)) {
+	o := planCron(cronUnit(""), cronRecord{Considered: t0.Add(-time.Minute)}, t0.Add(-time.Hour), started, nil, t0)
+	if got := runs(o); !slices.Equal(got, []string{name(t0)}) || !o.Rec.LastSchedule.Equal(t0) || !o.WakeAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("on schedule: runs %q, record %+v, wake %v", got, o.Rec, o.WakeAt)
 	}
 	// It exists already (an agent restart in between): no second job.
-	o = planCron(cronUnit(""), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, []cronJob{{Name: name(t0), Scheduled: t0}}, one, t0)
+	o = planCron(cronUnit(""), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, []cronJob{{Name: name(t0), Scheduled: t0}}, t0)
 	if len(o.Create) != 0 || !o.Rec.LastSchedule.Equal(t0) {
 		t.Fatalf("existing run made again: %+v", o)
 	}
@@ -162,27 +161,27 @@ func TestPlanCron(t *testing.T) {
 	// Down for ten minutes, catch_up = latest within starting_deadline:
 	// the newest missed time runs, the nine before are reported missed.
 	back := t0.Add(30 * time.Second) // the agent starts again, and plans at once
-	o = planCron(cronUnit("starting_deadline = \"5m\""), cronRecord{Considered: t0.Add(-10 * time.Minute)}, time.Time{}, back, nil, one, back)
-	if got := runs(o); !slices.Equal(got, []string{name(t0) + " on edge-17"}) || o.Rec.Missed != 9 {
+	o = planCron(cronUnit("starting_deadline = \"5m\""), cronRecord{Considered: t0.Add(-10 * time.Minute)}, time.Time{}, back, nil, back)
+	if got := runs(o); !slices.Equal(got, []string{name(t0)}) || o.Rec.Missed != 9 {
 		t.Fatalf("catch up latest: runs %q, missed %d, notes %q", got, o.Rec.Missed, notes(o))
 	}
 	if got := notes(o); len(got) != 2 || got[0] != "MissedSchedule: Missed 9 scheduled run(s), the newest at 2026-11-27T09:59:00Z (catch_up = latest, starting_deadline = 5m)" {
 		t.Fatalf("notes %q", got)
 	}
 	// ... and with a deadline shorter than the delay, none runs.
-	o = planCron(cronUnit("starting_deadline = \"10s\""), cronRecord{Considered: t0.Add(-10 * time.Minute)}, time.Time{}, back, nil, one, back)
+	o = planCron(cronUnit("starting_deadline = \"10s\""), cronRecord{Considered: t0.Add(-10 * time.Minute)}, time.Time{}, back, nil, back)
 	if len(o.Create) != 0 || o.Rec.Missed != 10 {
 		t.Fatalf("past the deadline: %+v", o)
 	}
 
 	// forbid: a run due while one is active is counted missed.
 	active := []cronJob{{Name: name(t0.Add(-time.Minute)), Scheduled: t0.Add(-time.Minute)}}
-	o = planCron(cronUnit("concurrency_policy = \"forbid\""), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, active, one, t0)
+	o = planCron(cronUnit("concurrency_policy = \"forbid\""), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, active, t0)
 	if len(o.Create) != 0 || o.Rec.Missed != 1 || !slices.Equal(notes(o), []string{"JobAlreadyActive: Not starting job for 2026-11-27T10:00:00Z: " + active[0].Name + " is still running (concurrency_policy = forbid)"}) {
 		t.Fatalf("forbid: %+v", o)
 	}
 	// replace: the active job goes, the new run starts.
-	o = planCron(cronUnit("concurrency_policy = \"replace\""), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, active, one, t0)
+	o = planCron(cronUnit("concurrency_policy = \"replace\""), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, active, t0)
 	if !slices.Equal(o.Remove, []string{active[0].Name}) || len(o.Create) != 1 {
 		t.Fatalf("replace: %+v", o)
 	}
@@ -195,7 +194,7 @@ func TestPlanCron(t *testing.T) {
 	}
 	hist = append(hist, cronJob{Name: "tick-f1", Scheduled: t0.Add(-20 * time.Minute), Condition: JobFailed},
 		cronJob{Name: "tick-f2", Scheduled: t0.Add(-19 * time.Minute), Condition: JobFailed})
-	o = planCron(cronUnit("successful_history = 2\nfailed_history = 1\nsuspend = true"), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, hist, one, t0)
+	o = planCron(cronUnit("successful_history = 2\nfailed_history = 1\nsuspend = true"), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, hist, t0)
 	if !slices.Equal(o.Remove, []string{hist[1].Name, hist[0].Name, "tick-f1"}) {
 		t.Fatalf("history: removed %q", o.Remove)
 	}
@@ -204,9 +203,4 @@ func TestPlanCron(t *testing.T) {
 		t.Fatalf("suspended: %+v", o)
 	}
 
-	// Across hosts, each run goes to one host.
-	o = planCron(cronUnit(""), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, nil, hosts("a", "b", "c"), t0)
-	if len(o.Create) != 1 || o.Create[0].Host == "" {
-		t.Fatalf("one host per run: %+v", o.Create)
-	}
 }

@@ -304,13 +304,7 @@ func countRemote(out *Unit, in *InstanceSummary) {
 // publishJobInto adds a job's progress to its copy.
 func (s *Supervisor) publishJobInto(out *Unit, j *job) {
 	u := j.spec
-	var attempts []InstanceSummary
-	for _, in := range s.summariesOf(j.rec.Name) {
-		if in.Kind == units.KindJob {
-			attempts = append(attempts, in)
-		}
-	}
-	c := countAttempts(&j.rec, attempts)
+	c := countAttempts(&j.rec, s.fleetAttempts(j))
 	out.Completions = u.Completions
 	out.Parallelism = u.Parallelism
 	out.BackoffLimit = u.BackoffLimit

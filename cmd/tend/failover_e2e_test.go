@@ -7,6 +7,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -215,5 +216,132 @@ func TestAPerHostUnitFollowsLabelsAcrossHosts(t *testing.T) {
 	})
 	if desc := b.tend("describe", "ds", "ssd-monitor"); !regexp.MustCompile(`(?m)^Hosts:\n\s+Host\s+Instance\s+Status\n.*\n\s+h0\s+ssd-monitor-\S+\s+Running\nPod Template:`).MatchString(desc) {
 		t.Fatalf("describe ds does not list h0's monitor alone:\n%s", desc)
+	}
+}
+
+// A parallel job spread over three hosts, one of which dies in the middle
+// of an attempt: the completions already made are kept, the lost attempt
+// runs again elsewhere, and the job completes with exactly its
+// completions, none lost or counted twice, as the attempts themselves
+// wrote them down.
+func TestAJobOutlivesTheHostOfAnAttempt(t *testing.T) {
+	nt := newNet(t, 3)
+	fleet := startFleetOn(t, nt.Hosts, "lan")
+	a, b, c := fleet[0], fleet[1], fleet[2]
+	ledger := filepath.Join(t.TempDir(), "ledger")
+	path := filepath.Join(a.dir, "batch.toml")
+	writeFile(t, path, fmt.Sprintf(`kind = "job"
+completions = 6
+parallelism = 3
+[template]
+labels = { app = "batch" }
+command = [%q]
+env = { TEND_TEST_HELPER = "attempt:3s", TEND_TEST_TAG = %q, TEND_TEST_LEDGER = %q }
+restart = "never"
+stop_timeout = "2s"
+`, helperBin, a.tag, ledger))
+	a.tend("apply", "-f", path)
+	// Parallelism holds for the fleet: three attempts, one on each host.
+	a.eventually("an attempt running on each host", func() (bool, string) {
+		m := byHost(a, "app=batch")
+		return m["h0 Running"] == 1 && m["h1 Running"] == 1 && m["h2 Running"] == 1, describe(m)
+	})
+	c.signal(syscall.SIGKILL)
+	c.wait()
+	complete := regexp.MustCompile(`(?ms)^Condition:\s+Complete \(Completed\)$.*^Pods Statuses:\s+0 Active / 6 Succeeded / \d+ Failed$`)
+	for _, x := range []*agent{a, b} {
+		x.eventually("the job complete, seen from "+x.dir, func() (bool, string) {
+			desc := x.tend("describe", "job", "batch")
+			return complete.MatchString(desc), desc
+		})
+	}
+	data, err := os.ReadFile(ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, done := map[string]string{}, map[string]string{}
+	for _, l := range lines(string(data)) {
+		f := strings.Fields(l)
+		if len(f) != 3 {
+			t.Fatalf("ledger line %q", l)
+		}
+		switch f[0] {
+		case "start":
+			started[f[1]] = f[2]
+		case "done":
+			if _, twice := done[f[1]]; twice {
+				t.Fatalf("attempt %s done twice:\n%s", f[1], data)
+			}
+			done[f[1]] = f[2]
+		}
+	}
+	if len(done) != 6 {
+		t.Fatalf("%d attempts done, want exactly 6:\n%s", len(done), data)
+	}
+	lost := 0
+	for name, host := range started {
+		if _, ok := done[name]; !ok {
+			lost++
+			if host != "h2" {
+				t.Fatalf("attempt %s on %s never finished, though its host lives:\n%s", name, host, data)
+			}
+		}
+	}
+	if lost != 1 {
+		t.Fatalf("%d attempts lost, want h2's one:\n%s", lost, data)
+	}
+	for name, host := range done {
+		if host == "h2" {
+			t.Fatalf("attempt %s completed on h2, which died before any could:\n%s", name, data)
+		}
+	}
+}
+
+// A cron unit on three hosts: each scheduled run is one job in the fleet
+// with one attempt, whichever host runs it, and the runs go to more than
+// one host.
+func TestACronRunFiresOncePerScheduleInTheFleet(t *testing.T) {
+	nt := newNet(t, 3)
+	fleet := startFleetOn(t, nt.Hosts, "lan")
+	a := fleet[0]
+	ledger := filepath.Join(t.TempDir(), "ledger")
+	path := filepath.Join(a.dir, "tick.toml")
+	writeFile(t, path, fmt.Sprintf(`kind = "cron"
+schedule = "@every 1s"
+concurrency_policy = "forbid"
+successful_history = 20
+[template]
+labels = { app = "tick" }
+command = [%q]
+env = { TEND_TEST_HELPER = "attempt:100ms", TEND_TEST_TAG = %q, TEND_TEST_LEDGER = %q }
+restart = "never"
+`, helperBin, a.tag, ledger))
+	a.tend("apply", "-f", path)
+	runs := func() (map[string][]string, string) {
+		data, _ := os.ReadFile(ledger)
+		byJob := map[string][]string{}
+		for _, l := range lines(string(data)) {
+			if f := strings.Fields(l); len(f) == 3 && f[0] == "start" {
+				job := f[1][:strings.LastIndexByte(f[1], '-')]
+				byJob[job] = append(byJob[job], f[1]+" on "+f[2])
+			}
+		}
+		return byJob, string(data)
+	}
+	a.eventually("eight runs", func() (bool, string) {
+		byJob, data := runs()
+		return len(byJob) >= 8, data
+	})
+	a.tend("delete", "cronjob", "tick")
+	byJob, data := runs()
+	hostsUsed := map[string]bool{}
+	for job, attempts := range byJob {
+		if len(attempts) != 1 {
+			t.Fatalf("run %s made %d attempts in the fleet, want 1: %q\n%s", job, len(attempts), attempts, data)
+		}
+		hostsUsed[attempts[0][strings.LastIndexByte(attempts[0], ' ')+1:]] = true
+	}
+	if len(hostsUsed) < 2 {
+		t.Fatalf("every run on one host: %v\n%s", hostsUsed, data)
 	}
 }

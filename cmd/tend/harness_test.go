@@ -73,6 +73,8 @@ func TestMain(m *testing.M) {
 //	sleep          print "started NAME", then wait for a signal
 //	ignore-term    the same, ignoring SIGTERM (only SIGKILL ends it)
 //	exit:N         print "exiting N" and exit with status N
+//	attempt:D      write "start NAME HOST" to $TEND_TEST_LEDGER, work for
+//	               D, write "done NAME HOST", exit 0
 func helperMain(mode string) int {
 	name := os.Getenv("TEND_INSTANCE")
 	switch {
@@ -124,6 +126,26 @@ func helperMain(mode string) int {
 		// s6's way: a newline on descriptor 3.
 		os.NewFile(3, "notification-fd").Write([]byte("\n"))
 		select {}
+	case strings.HasPrefix(mode, "attempt:"):
+		// A job's attempt: it says when it starts and when it is done, in
+		// the file TEND_TEST_LEDGER that every host shares, and works
+		// for the duration given in between.
+		d, err := time.ParseDuration(strings.TrimPrefix(mode, "attempt:"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bad helper mode", mode)
+			return 100
+		}
+		ledger := func(what string) {
+			f, err := os.OpenFile(os.Getenv("TEND_TEST_LEDGER"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+			if err == nil {
+				fmt.Fprintf(f, "%s %s %s\n", what, name, os.Getenv("TEND_HOST"))
+				f.Close()
+			}
+		}
+		ledger("start")
+		time.Sleep(d)
+		ledger("done")
+		return 0
 	case strings.HasPrefix(mode, "exit:"):
 		n, err := strconv.Atoi(strings.TrimPrefix(mode, "exit:"))
 		if err != nil {

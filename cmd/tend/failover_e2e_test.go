@@ -298,8 +298,9 @@ stop_timeout = "2s"
 }
 
 // A cron unit on three hosts: each scheduled run is one job in the fleet
-// with one attempt, whichever host runs it, and the runs go to more than
-// one host.
+// with one attempt, whichever host runs it, the runs go to more than one
+// host, and concurrency_policy = forbid holds for the fleet, not for each
+// host alone.
 func TestACronRunFiresOncePerScheduleInTheFleet(t *testing.T) {
 	nt := newNet(t, 3)
 	fleet := startFleetOn(t, nt.Hosts, "lan")
@@ -334,6 +335,20 @@ restart = "never"
 	})
 	a.tend("delete", "cronjob", "tick")
 	byJob, data := runs()
+	// concurrency_policy = forbid holds for the fleet: no run starts, on
+	// any host, while another runs (the ledger is in the order written).
+	active := map[string]bool{}
+	for _, l := range lines(data) {
+		f := strings.Fields(l)
+		if f[0] == "start" && len(active) > 0 {
+			t.Fatalf("%s started on %s while %v ran:\n%s", f[1], f[2], active, data)
+		}
+		if f[0] == "start" {
+			active[f[1]] = true
+		} else {
+			delete(active, f[1])
+		}
+	}
 	hostsUsed := map[string]bool{}
 	for job, attempts := range byJob {
 		if len(attempts) != 1 {

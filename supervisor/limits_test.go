@@ -124,3 +124,32 @@ func TestInstancesPerHostLimit(t *testing.T) {
 		t.Fatalf("%d instances on a host of at most 3", n)
 	}
 }
+
+// The [limits] table: defaults when absent, read when set, and a value
+// below 1 is an error naming the key.
+func TestLimitsConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tend.toml")
+	load := func(text string) (Config, error) {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return LoadConfig(path, DefaultConfig(), true)
+	}
+	c, err := load("")
+	if err != nil || c.Limits != (LimitsConfig{InstancesPerUnit: 1000, InstancesPerHost: 10000}) {
+		t.Fatalf("defaults: %+v, %v", c.Limits, err)
+	}
+	c, err = load("[limits]\ninstances_per_unit = 50\ninstances_per_host = 200\n")
+	if err != nil || c.Limits != (LimitsConfig{InstancesPerUnit: 50, InstancesPerHost: 200}) {
+		t.Fatalf("set: %+v, %v", c.Limits, err)
+	}
+	_, err = load("[limits]\ninstances_per_unit = 0\ninstances_per_host = -1\n")
+	if err == nil || !strings.Contains(err.Error(), "limits.instances_per_unit: 0 is too small (want at least 1; default 1000)") ||
+		!strings.Contains(err.Error(), "limits.instances_per_host: -1 is too small (want at least 1; default 10000)") {
+		t.Fatalf("below 1: %v", err)
+	}
+	if _, err = load("[limits]\ninstances = 5\n"); err == nil || !strings.Contains(err.Error(), "tend.toml:2: limits.instances: unknown key") {
+		t.Fatalf("an unknown key: %v", err)
+	}
+}

@@ -229,6 +229,7 @@ func (s *Supervisor) DeleteUnit(name string, orphan bool) error {
 
 // ScaleUnit implements Backend: it rewrites the `replicas` key of the unit
 // file (for a job, `parallelism`), keeping the rest of the file as it is.
+// More than the limit of instances per unit is refused (ErrInvalid).
 func (s *Supervisor) ScaleUnit(name string, n int) (Unit, error) {
 	if n < 0 {
 		return Unit{}, fmt.Errorf("replicas must not be negative: %w", ErrInvalid)
@@ -249,6 +250,9 @@ func (s *Supervisor) ScaleUnit(name string, n int) (Unit, error) {
 		key = "parallelism"
 	case units.KindPerHost, units.KindCron:
 		return Unit{}, fmt.Errorf("unit %q is %s: it cannot be scaled: %w", name, u.Kind, ErrInvalid)
+	}
+	if err := s.opt.Limits.Unit().CheckInstances(n); err != nil {
+		return Unit{}, fmt.Errorf("unit %q: %s: %v: %w", name, key, err, ErrInvalid)
 	}
 	src, err := units.SetTopLevelInt(u.Source, key, n)
 	if err != nil {

@@ -69,6 +69,7 @@ type UnitWriter interface {
 // use.
 type DirCatalog struct {
 	dir      string
+	limits   units.Limits
 	log      *slog.Logger
 	debounce time.Duration
 
@@ -91,13 +92,16 @@ type fileProblem struct {
 // read.
 const Debounce = 20 * time.Millisecond
 
-// NewDirCatalog reads dir (creating it) once.
-func NewDirCatalog(dir string, log *slog.Logger) (*DirCatalog, error) {
+// NewDirCatalog reads dir (creating it) once. Its files are parsed
+// within lim: a file that asks for more instances than lim allows is
+// invalid (units.ParseLimited).
+func NewDirCatalog(dir string, lim units.Limits, log *slog.Logger) (*DirCatalog, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("unit directory: %w", err)
 	}
 	c := &DirCatalog{
 		dir:      dir,
+		limits:   lim,
 		log:      log,
 		debounce: Debounce,
 		units:    map[string]*units.Unit{},
@@ -170,7 +174,7 @@ func (c *DirCatalog) Put(filename string, data []byte) (ApplyResult, error) {
 		base += ".toml"
 	}
 	path := filepath.Join(c.dir, base)
-	u, err := units.Parse(path, data)
+	u, err := units.ParseLimited(path, data, c.limits)
 	if err != nil {
 		return ApplyResult{}, err
 	}
@@ -344,7 +348,7 @@ func (c *DirCatalog) readLocked(name string) bool {
 	if len(data) > units.MaxFileSize {
 		_, err = units.ParseFile(path) // says how large it is
 	} else {
-		u, err = units.Parse(path, data)
+		u, err = units.ParseLimited(path, data, c.limits)
 	}
 	if err != nil {
 		c.problems[name] = fileProblem{err: err, sum: sum}

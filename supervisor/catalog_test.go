@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tendhq/tend/units"
 )
 
 const kubiaUnit = `kind = "replicated"
@@ -44,7 +46,7 @@ func problemOf(c *DirCatalog, name string) error { return c.Snapshot().Problems[
 
 func TestDirCatalogFollowsTheDirectory(t *testing.T) {
 	dir := t.TempDir()
-	c, err := NewDirCatalog(dir, slog.New(slog.DiscardHandler))
+	c, err := NewDirCatalog(dir, units.Limits{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +99,7 @@ func TestDirCatalogFollowsTheDirectory(t *testing.T) {
 
 func TestDirCatalogPutValidatesBeforeWriting(t *testing.T) {
 	dir := t.TempDir()
-	c, err := NewDirCatalog(dir, slog.New(slog.DiscardHandler))
+	c, err := NewDirCatalog(dir, units.Limits{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +148,7 @@ func TestDirCatalogPutIsNeverUndoneByARescan(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, err := NewDirCatalog(dir, slog.New(slog.DiscardHandler))
+	c, err := NewDirCatalog(dir, units.Limits{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +210,7 @@ func TestDirCatalogPutIsNeverUndoneByARescan(t *testing.T) {
 
 func TestApplyingTheRunningVersionRepairsABrokenFile(t *testing.T) {
 	dir := t.TempDir()
-	c, err := NewDirCatalog(dir, slog.New(slog.DiscardHandler))
+	c, err := NewDirCatalog(dir, units.Limits{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +248,7 @@ func TestDirCatalogRefusesAHugeFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	c, err := NewDirCatalog(dir, slog.New(slog.DiscardHandler))
+	c, err := NewDirCatalog(dir, units.Limits{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,41 @@ type Config struct {
 	LogMaxBytes int64 `toml:"log_max_bytes"`
 
 	Cluster ClusterConfig `toml:"cluster"`
+	Limits  LimitsConfig  `toml:"limits"`
+}
+
+// LimitsConfig is the [limits] table: how much the agent takes on, so
+// that a unit of replicas = 100000, or a scale to 2^63, is refused with
+// an error rather than exhausting the host's processes, memory and disk.
+type LimitsConfig struct {
+	// InstancesPerUnit bounds a replicated unit's replicas (in a fleet,
+	// on all hosts together) and a job's or cron unit's completions and
+	// parallelism. A unit file over it is invalid, as any unit file with
+	// an error is: apply and scale are refused, and a file in the unit
+	// directory leaves the last valid version of the unit running.
+	InstancesPerUnit int `toml:"instances_per_unit"`
+	// InstancesPerHost bounds the instances this host keeps, of all
+	// units, the finished attempts of jobs and the orphans too: beyond
+	// it the controllers create none, and say so in a Warning event on
+	// the unit (FailedCreate).
+	InstancesPerHost int `toml:"instances_per_host"`
+}
+
+// The default limits: a unit of 1000 replicas and 5000 units of one
+// replica each (the largest figures tend-bench takes) fit with room.
+const (
+	DefaultInstancesPerUnit = 1000
+	DefaultInstancesPerHost = 10000
+)
+
+// DefaultLimits are the limits of an agent whose configuration sets none.
+func DefaultLimits() LimitsConfig {
+	return LimitsConfig{InstancesPerUnit: DefaultInstancesPerUnit, InstancesPerHost: DefaultInstancesPerHost}
+}
+
+// Unit is the part of the limits the unit parser checks.
+func (l LimitsConfig) Unit() units.Limits {
+	return units.Limits{InstancesPerUnit: l.InstancesPerUnit}
 }
 
 // ClusterConfig is the [cluster] table. With neither bind nor join set the
@@ -65,6 +100,7 @@ func DefaultConfig() Config {
 		StateDir:    "/var/lib/tend",
 		Socket:      DefaultSocket,
 		LogMaxBytes: 8 << 20,
+		Limits:      DefaultLimits(),
 		Cluster: ClusterConfig{
 			Profile: "lan",
 			KeysDir: "/etc/tend/keys",
@@ -127,6 +163,12 @@ func (c *Config) validate(path string) []string {
 	need("socket", c.Socket)
 	if c.LogMaxBytes < 4096 {
 		p = append(p, fmt.Sprintf("%s: log_max_bytes: %d is too small (want at least 4096)", path, c.LogMaxBytes))
+	}
+	if c.Limits.InstancesPerUnit < 1 {
+		p = append(p, fmt.Sprintf("%s: %s: %d is too small (want at least 1; default %d)", path, units.InstancesPerUnitKey, c.Limits.InstancesPerUnit, DefaultInstancesPerUnit))
+	}
+	if c.Limits.InstancesPerHost < 1 {
+		p = append(p, fmt.Sprintf("%s: %s: %d is too small (want at least 1; default %d)", path, units.InstancesPerHostKey, c.Limits.InstancesPerHost, DefaultInstancesPerHost))
 	}
 	keys := make([]string, 0, len(c.Labels))
 	for k := range c.Labels {

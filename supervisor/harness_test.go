@@ -154,19 +154,20 @@ func startTestAgentWith(t *testing.T, dir string, clock *fakeClock, mod func(*Op
 		t.Fatal(err)
 	}
 	id, _ := a.store.AgentID()
-	if a.catalog, err = NewDirCatalog(filepath.Join(dir, "units"), log); err != nil {
-		t.Fatal(err)
-	}
 	if a.reaper, err = NewReaper(log); err != nil {
 		t.Fatal(err)
 	}
 	opt := Options{
 		Host: "test", AgentID: id, LogDir: filepath.Join(dir, "state", "logs"),
-		Store: a.store, Reaper: a.reaper, Catalog: a.catalog, Clock: clock, Log: log,
+		Store: a.store, Reaper: a.reaper, Clock: clock, Log: log,
 	}
 	if mod != nil {
 		mod(&opt)
 	}
+	if a.catalog, err = NewDirCatalog(filepath.Join(dir, "units"), opt.Limits.Unit(), log); err != nil {
+		t.Fatal(err)
+	}
+	opt.Catalog = a.catalog
 	a.sup, err = NewSupervisor(opt)
 	if err != nil {
 		t.Fatal(err)

@@ -82,10 +82,16 @@ type Options struct {
 	LogDir      string // per-instance output, LogDir/<instance>/
 	StateDir    string // notify sockets go under StateDir/notify
 	LogMaxBytes int64
-	Store       *Store
-	Events      *Recorder // default: one on Store
-	Reaper      *Reaper
-	Catalog     Catalog
+	// Limits bound what the agent takes on (its [limits] table): scale
+	// refuses more than InstancesPerUnit, and the controllers create no
+	// instance beyond InstancesPerHost on this host. A zero field is the
+	// default (DefaultLimits). The unit files' limits are the catalog's
+	// to check (NewDirCatalog).
+	Limits  LimitsConfig
+	Store   *Store
+	Events  *Recorder // default: one on Store
+	Reaper  *Reaper
+	Catalog Catalog
 	// Writer applies, deletes and scales units; default: Catalog, when it
 	// is a UnitWriter too. Without one, the API refuses to change units.
 	Writer  UnitWriter
@@ -156,10 +162,13 @@ type Supervisor struct {
 	crons        map[string]cronRecord
 	cronWake     map[string]*wakeTimer
 	orphaning    map[string]bool // units being deleted with --cascade=orphan
-	dirty        map[string]bool // units to plan in the next pass
-	starts       []*instance     // to start in the next pass
-	budget       int             // actions left in this pass
-	quitting     bool
+	// full are the units refused an instance because this host is at its
+	// limit (Limits.InstancesPerHost): planned again when one goes.
+	full     map[string]bool
+	dirty    map[string]bool // units to plan in the next pass
+	starts   []*instance     // to start in the next pass
+	budget   int             // actions left in this pass
+	quitting bool
 	// What the next publish sends: instances and units (and cron jobs)
 	// that changed, instances that went, whether the hosts did.
 	touched       map[string]bool
@@ -217,6 +226,12 @@ func NewSupervisor(opt Options) (*Supervisor, error) {
 	if opt.LogMaxBytes == 0 {
 		opt.LogMaxBytes = 8 << 20
 	}
+	if opt.Limits.InstancesPerUnit == 0 {
+		opt.Limits.InstancesPerUnit = DefaultInstancesPerUnit
+	}
+	if opt.Limits.InstancesPerHost == 0 {
+		opt.Limits.InstancesPerHost = DefaultInstancesPerHost
+	}
 	if opt.Writer == nil {
 		opt.Writer, _ = opt.Catalog.(UnitWriter)
 	}
@@ -243,6 +258,7 @@ func NewSupervisor(opt Options) (*Supervisor, error) {
 		crons:        map[string]cronRecord{},
 		cronWake:     map[string]*wakeTimer{},
 		orphaning:    map[string]bool{},
+		full:         map[string]bool{},
 		dirty:        map[string]bool{},
 		touched:      map[string]bool{},
 		touchedUnits: map[string]bool{},
@@ -879,6 +895,7 @@ func (s *Supervisor) unitGone(name string) {
 		delete(s.cronWake, name)
 	}
 	delete(s.orphaning, name)
+	delete(s.full, name)
 	s.events.Forget(KindUnit, name)
 }
 
@@ -930,6 +947,10 @@ func (s *Supervisor) apply(owner string, acts []Action, create func(Action) *ins
 		}
 		switch a.Op {
 		case OpCreate:
+			if len(s.instances) >= s.opt.Limits.InstancesPerHost {
+				s.refuseCreate(owner, unit, from)
+				continue
+			}
 			s.budget--
 			create(a)
 		case OpDelete:
@@ -954,6 +975,28 @@ func (s *Supervisor) apply(owner string, acts []Action, create func(Action) *ins
 			s.save(i)
 		}
 	}
+}
+
+// msgHostFull is the message of the Warning event on a unit that this
+// host created no instance for, being at its limit.
+func msgHostFull(limit int) string {
+	return fmt.Sprintf("Error creating: this host keeps %d instances, the most it allows (%s in the agent's config); "+
+		"the unit waits until some go", limit, units.InstancesPerHostKey)
+}
+
+// refuseCreate notes that an instance of owner (a unit's or a job's) was
+// not created, this host being at its limit of instances: the unit gets a
+// Warning event (once until an instance goes, then folded into the last
+// like any repeat) and
+// is planned again when an instance goes (remove), not before, so that a
+// full host does not plan the unit on every pass.
+func (s *Supervisor) refuseCreate(owner, unit, from string) {
+	if s.full[unit] {
+		return
+	}
+	s.full[unit] = true
+	s.events.Record(s.clock.Now(), KindUnit, owner, Warning, "FailedCreate", from, msgHostFull(s.opt.Limits.InstancesPerHost))
+	s.log.Warn("instance not created: the host is at its limit of instances", "unit", unit, "limit", s.opt.Limits.InstancesPerHost)
 }
 
 // add puts i into the loop's maps and indexes.

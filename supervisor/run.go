@@ -374,6 +374,10 @@ func (s *Supervisor) remove(i *instance) {
 	s.touchOwner(i)
 	s.unindex(i)
 	delete(s.instances, i.rec.Name)
+	for unit := range s.full {
+		s.dirty[unit] = true // room for one of theirs now
+	}
+	clear(s.full)
 	delete(s.touched, i.rec.Name)
 	s.gone = append(s.gone, i.rec.Name)
 	s.hostsChanged = true

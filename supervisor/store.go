@@ -66,19 +66,12 @@ func OpenStore(dir string, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
 	path := filepath.Join(dir, "tend.db")
-	// The freelist is not written at each commit but rebuilt when the file
-	// is opened, and kept as a map: commits then cost what they change, not
-	// the size of the file (etcd runs bbolt so too).
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        500 * time.Millisecond,
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
-	})
+	db, err := openBolt(path)
 	if err != nil {
-		if err == bolt.ErrTimeout {
-			return nil, fmt.Errorf("open %s: another agent holds it (one agent per state directory)", path)
-		}
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
+	}
+	if db, err = compactIfWasteful(db, path, log); err != nil {
+		return nil, err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketMeta, bucketInstances, bucketSpecs, bucketEvents, bucketHosts, bucketUnits, bucketJobs, bucketCrons} {
@@ -291,4 +284,126 @@ func (s *Store) Close() error {
 	s.hurry()
 	<-s.done
 	return s.db.Close()
+}
+
+// openBolt opens the bbolt file at path. The freelist is not written at
+// each commit but rebuilt when the file is opened, and kept as a map:
+// commits then cost what they change, not the size of the file (etcd
+// runs bbolt so too).
+func openBolt(path string) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        500 * time.Millisecond,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if err != nil {
+		if err == bolt.ErrTimeout {
+			return nil, fmt.Errorf("open %s: another agent holds it (one agent per state directory)", path)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Compaction. bbolt never gives space back to the file system: pages
+// freed by deletes are reused, but the file stays as large as it ever
+// was (a scale to 2^63 once left 924 MB of a few live kilobytes, read
+// in full at every start). When the store is opened and more than
+// compactMinWaste bytes and more than half of its file are free, its
+// live data are copied into a new file that replaces it.
+const (
+	// compactMinWaste is the least free space worth a compaction: more
+	// than bbolt's own slack (it grows the file 16 MiB at a time), so
+	// that a compacted file is never compacted again at the next start.
+	compactMinWaste = 32 << 20
+	// compactTxSize is how much one transaction of the copy writes.
+	compactTxSize = 64 << 20
+)
+
+// storeUsage returns the size of db's file and the bytes of its live
+// pages (the pages up to the high-water mark, less the free ones).
+func storeUsage(db *bolt.DB, path string) (file, live int64, err error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		// FreeAlloc is not known until the first write: the free pages
+		// are, counted when the file was opened.
+		st := db.Stats()
+		live = tx.Size() - int64(st.FreePageN+st.PendingPageN)*int64(db.Info().PageSize)
+		return nil
+	})
+	return fi.Size(), live, err
+}
+
+// compactIfWasteful compacts the store at path, opened as db, when it is
+// mostly free space, and returns the store to go on with: db itself, or
+// the compacted file opened. The copy is written to path.compact,
+// synced, and renamed over path while db still holds the file's lock, so
+// that a crash at any point leaves the old file or the new one whole (a
+// leftover copy is removed here, the next time). A compaction that fails
+// is logged and the store goes on uncompacted.
+func compactIfWasteful(db *bolt.DB, path string, log *slog.Logger) (*bolt.DB, error) {
+	tmp := path + ".compact"
+	os.Remove(tmp) // a copy a crash left behind, never renamed: the old file is whole
+	file, live, err := storeUsage(db, path)
+	if err != nil || file-live < compactMinWaste || file-live < file/2 {
+		return db, nil
+	}
+	start := time.Now()
+	if err := compactInto(db, tmp); err != nil {
+		os.Remove(tmp)
+		log.Warn("store not compacted", "path", path, "bytes", file, "live_bytes", live, "err", err)
+		return db, nil
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		log.Warn("store not compacted", "path", path, "bytes", file, "live_bytes", live, "err", err)
+		return db, nil
+	}
+	syncDir(filepath.Dir(path))
+	db.Close() // the old file, now unlinked
+	ndb, err := openBolt(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(path); err == nil {
+		log.Info("store compacted", "path", path, "bytes_before", file, "bytes", fi.Size(), "took", time.Since(start).Round(time.Millisecond))
+	}
+	return ndb, nil
+}
+
+// compactInto copies src's live data into a new bbolt file at path,
+// synced to disk before it returns.
+func compactInto(src *bolt.DB, path string) error {
+	dst, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 500 * time.Millisecond, NoSync: true})
+	if err != nil {
+		return err
+	}
+	err = bolt.Compact(dst, src, compactTxSize)
+	if err == nil {
+		err = dst.Sync()
+	}
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	f.Close()
+	return err
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
 }

@@ -1,6 +1,7 @@
 package units
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -498,4 +499,34 @@ func (l *limitLexer) errorKey() string {
 		names = names[:MaxDepth+1]
 	}
 	return names.String()
+}
+
+// Limits are an agent's bounds on what a unit may ask of it, from the
+// [limits] table of its configuration. A zero field is no bound.
+type Limits struct {
+	// InstancesPerUnit bounds a replicated unit's replicas (in a fleet,
+	// the unit's replicas on all hosts together) and a job's or cron
+	// unit's completions and parallelism, each: a job keeps the record of
+	// every attempt until it is deleted or its ttl_after_finished passes.
+	InstancesPerUnit int
+}
+
+// The configuration keys of the limits, for messages.
+const (
+	InstancesPerUnitKey = "limits.instances_per_unit"
+	InstancesPerHostKey = "limits.instances_per_host"
+)
+
+// perUnitError says that n instances are more than the limit allows.
+func (l Limits) perUnitError(n int) string {
+	return fmt.Sprintf("%d is more than the agent allows: at most %d instances per unit (%s in the agent's config)", n, l.InstancesPerUnit, InstancesPerUnitKey)
+}
+
+// CheckInstances reports an error when n instances of one unit are more
+// than l allows, naming the limit and its configuration key.
+func (l Limits) CheckInstances(n int) error {
+	if l.InstancesPerUnit > 0 && n > l.InstancesPerUnit {
+		return errors.New(l.perUnitError(n))
+	}
+	return nil
 }

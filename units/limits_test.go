@@ -268,3 +268,45 @@ func TestLimitLexerDepth(t *testing.T) {
 		t.Errorf("only %d documents were TOML", docs)
 	}
 }
+
+// TestInstanceLimits: the agent's limit of instances per unit makes a
+// unit that asks for more an invalid file, on the line of the key that
+// asks, naming the limit and its configuration key; at the limit, and
+// with no limit, the file is valid.
+func TestInstanceLimits(t *testing.T) {
+	lim := Limits{InstancesPerUnit: 1000}
+	over := "more than the agent allows: at most 1000 instances per unit (limits.instances_per_unit in the agent's config)"
+	rep := "kind = \"replicated\"\n\nreplicas = %d\n[template]\nlabels = { app = \"x\" }\ncommand = [\"x\"]\n"
+	jobOf := "kind = \"%s\"\nschedule = \"@hourly\"\ncompletions = %d\nparallelism = %d\n[template]\ncommand = [\"x\"]\nrestart = \"never\"\n"
+	for _, c := range []struct {
+		name, src string
+		lim       Limits
+		want      string // the whole error; "" for none
+	}{
+		{"replicas at the limit", fmt.Sprintf(rep, 1000), lim, ""},
+		{"replicas over it", fmt.Sprintf(rep, 100000), lim, "u.toml:3: replicas: 100000 is " + over},
+		{"replicas of int64's most", fmt.Sprintf(rep, int64(1<<63-1)), lim, "u.toml:3: replicas: 9223372036854775807 is " + over},
+		{"replicas with no limit", fmt.Sprintf(rep, 100000), Limits{}, ""},
+		{"completions over it", strings.Replace(fmt.Sprintf(jobOf, "job", 1001, 2), "schedule = \"@hourly\"\n", "", 1), lim, "u.toml:2: completions: 1001 is " + over},
+		{"parallelism over it", strings.Replace(fmt.Sprintf(jobOf, "job", 10, 5000), "schedule = \"@hourly\"\n", "", 1), lim, "u.toml:3: parallelism: 5000 is " + over},
+		{"a cron unit's jobs over it", fmt.Sprintf(jobOf, "cron", 2000, 3000), lim, "u.toml:3: completions: 2000 is " + over + "\nu.toml:4: parallelism: 3000 is " + over},
+		{"a job at the limit", fmt.Sprintf(jobOf, "cron", 1000, 1000), lim, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseLimited("u.toml", []byte(c.src), c.lim)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != c.want {
+				t.Errorf("got  %q\nwant %q", got, c.want)
+			}
+		})
+	}
+	if err := lim.CheckInstances(1001); err == nil || !strings.Contains(err.Error(), "1001 is "+over) {
+		t.Errorf("CheckInstances(1001) = %v", err)
+	}
+	if err := lim.CheckInstances(1000); err != nil {
+		t.Errorf("CheckInstances(1000) = %v", err)
+	}
+}

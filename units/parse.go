@@ -42,7 +42,7 @@ func ParseFile(path string) (*Unit, error) {
 			size = fi.Size()
 		}
 	}
-	return parse(path, data, size)
+	return parse(path, data, size, Limits{})
 }
 
 // Parse parses, validates and defaults one unit file's contents. path is
@@ -60,13 +60,20 @@ func ParseFile(path string) (*Unit, error) {
 // file, the line and the key. Within the limits, Parse's time and memory
 // grow in proportion to the file's size.
 func Parse(path string, data []byte) (*Unit, error) {
-	return parse(path, data, int64(len(data)))
+	return parse(path, data, int64(len(data)), Limits{})
 }
 
-// parse is Parse of a file of size bytes, of which data is all, or the
-// first MaxFileSize and more when size is more than that.
-func parse(path string, data []byte, size int64) (*Unit, error) {
-	p := &parser{file: path}
+// ParseLimited is Parse within an agent's limits: a unit that asks for
+// more instances than lim allows is an invalid file, its error on the
+// line of the key that asks, naming the limit and its configuration key.
+func ParseLimited(path string, data []byte, lim Limits) (*Unit, error) {
+	return parse(path, data, int64(len(data)), lim)
+}
+
+// parse is ParseLimited of a file of size bytes, of which data is all, or
+// the first MaxFileSize and more when size is more than that.
+func parse(path string, data []byte, size int64, lim Limits) (*Unit, error) {
+	p := &parser{file: path, lim: lim}
 	name := unitName(path)
 	if ValidateName(name) != nil {
 		p.errs = append(p.errs, &Error{File: path, Msg: fmt.Sprintf("%q (the file name's stem) is not a valid unit name: %s", name, nameRule)})

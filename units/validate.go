@@ -91,6 +91,7 @@ func parseSchedule(spec string) (s cron.Schedule, err error) {
 // parser collects the problems of one file.
 type parser struct {
 	file      string
+	lim       Limits
 	src       string     // the file's contents
 	pos       *positions // where its keys are, once a problem needs it
 	errs      ErrorList
@@ -138,6 +139,13 @@ func (o opt[T]) ok() bool { return o.set && o.err == nil }
 func (p *parser) atLeast(key string, o opt[int], min int) {
 	if o.ok() && o.v < min {
 		p.errorf(key, "%d is less than %d", o.v, min)
+	}
+}
+
+// instances checks a count of instances against the agent's limit.
+func (p *parser) instances(key string, o opt[int]) {
+	if o.ok() && p.lim.InstancesPerUnit > 0 && o.v > p.lim.InstancesPerUnit {
+		p.errorf(key, "%s", p.lim.perUnitError(o.v))
 	}
 }
 
@@ -215,6 +223,7 @@ func (p *parser) unit(u *Unit, raw *rawUnit) {
 	if kind == KindReplicated || kind == 0 {
 		p.atLeast("replicas", raw.Replicas, 0)
 		u.Replicas = val(p, "replicas", raw.Replicas, DefaultReplicas)
+		p.instances("replicas", raw.Replicas)
 	}
 	u.Exclusive = p.exclusive(raw, kind)
 
@@ -545,6 +554,8 @@ func (p *parser) job(u *Unit, r *rawUnit, kind Kind) {
 	p.atLeast("completions", r.Completions, 1)
 	p.atLeast("parallelism", r.Parallelism, 0)
 	p.atLeast("backoff_limit", r.BackoffLimit, 0)
+	p.instances("completions", r.Completions)
+	p.instances("parallelism", r.Parallelism)
 	p.positive("active_deadline", r.ActiveDeadline, " (leave it out for no deadline)")
 	p.positive("ttl_after_finished", r.TTLAfterFinished, " (leave it out to keep finished jobs)")
 	p.positive("backoff_delay", r.BackoffDelay, "")

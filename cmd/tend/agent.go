@@ -190,7 +190,7 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("agent id: %w", err)
 	}
-	if a.catalog, err = supervisor.NewDirCatalog(cfg.UnitsDir, log); err != nil {
+	if a.catalog, err = supervisor.NewDirCatalog(cfg.UnitsDir, cfg.Limits.Unit(), log); err != nil {
 		return nil, err
 	}
 	if a.reaper, err = supervisor.NewReaper(log); err != nil {
@@ -215,6 +215,7 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 		LogDir:      filepath.Join(cfg.StateDir, "logs"),
 		StateDir:    cfg.StateDir,
 		LogMaxBytes: cfg.LogMaxBytes,
+		Limits:      cfg.Limits,
 		Store:       a.store,
 		Reaper:      a.reaper,
 		Catalog:     a.catalog,

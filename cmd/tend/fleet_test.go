@@ -14,6 +14,7 @@ import (
 
 	"github.com/tendhq/tend/cluster"
 	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/units"
 )
 
 // A prune drops the old keys only for the rotation whose key is in use:
@@ -103,7 +104,7 @@ func TestConflictingDefinitionsAreAnEvent(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { node.Close() })
-		dir, err := supervisor.NewDirCatalog(t.TempDir(), log)
+		dir, err := supervisor.NewDirCatalog(t.TempDir(), units.Limits{}, log)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,8 @@ controller starts or stops instances to match; scaling down stops the
 newest, not-ready instances first. For a job (or the jobs of a cron unit),
 --replicas sets parallelism, which kubectl refuses; --parallelism says so
 plainly. RESOURCE is unit or one of kubectl's words for it (rc, rs, job...).
+The agent refuses more than its limit of instances per unit
+(limits.instances_per_unit in its config, 1000 by default).
 
 Examples:
   # Run four replicas of kubia (a ReplicationController in the book)

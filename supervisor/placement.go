@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"hash/fnv"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/tendhq/tend/units"
@@ -72,13 +73,40 @@ func eligible(u *units.Unit, hostLabels units.Labels) bool {
 // eligibleHosts are the names of the Ready members that may run u, in the
 // members' order.
 func eligibleHosts(u *units.Unit, members []Member) []string {
-	var out []string
-	for _, m := range members {
-		if m.Status == HostReady && eligible(u, m.Labels) {
+	out := make([]string, 0, len(members))
+	for k := range members {
+		if m := &members[k]; m.Status == HostReady && eligible(u, m.Labels) {
 			out = append(out, m.Name)
 		}
 	}
 	return out
+}
+
+// memberFinder returns a lookup of members by name. Members come sorted
+// by name (Membership.Members), so a planning pass over many units and
+// hosts finds each in log time without building a map per unit; an
+// unsorted list (a test's) is searched in full. Members are large: they
+// are compared in place, never copied.
+func memberFinder(members []Member) (find func(name string) *Member, sorted bool) {
+	sorted = true
+	for k := 1; k < len(members) && sorted; k++ {
+		sorted = members[k-1].Name < members[k].Name
+	}
+	return func(name string) *Member {
+		if sorted {
+			k := sort.Search(len(members), func(k int) bool { return members[k].Name >= name })
+			if k < len(members) && members[k].Name == name {
+				return &members[k]
+			}
+			return nil
+		}
+		for k := range members {
+			if members[k].Name == name {
+				return &members[k]
+			}
+		}
+		return nil
+	}, sorted
 }
 
 // score is host's rendezvous score for one slot of key: the slot goes to

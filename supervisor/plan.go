@@ -125,7 +125,7 @@ func deleteOf(in *InstanceSummary, why string) Action {
 // when the plan finds them duplicates and one of each pair goes.
 func planSet(u *units.Unit, owned, orphans []InstanceSummary, members []Member) []Action {
 	var acts []Action
-	var active []InstanceSummary
+	active := make([]InstanceSummary, 0, len(owned))
 	for k := range owned {
 		in := &owned[k]
 		switch {
@@ -151,24 +151,34 @@ func planSet(u *units.Unit, owned, orphans []InstanceSummary, members []Member) 
 		}
 	}
 
-	hosts := eligibleHosts(u, members)
-	status := make(map[string]HostStatus, len(members))
-	for _, m := range members {
-		status[m.Name] = m.Status
+	hosts := eligibleHosts(u, members) // in the members' order
+	find, sorted := memberFinder(members)
+	status := func(host string) HostStatus {
+		if m := find(host); m != nil {
+			return m.Status
+		}
+		return 0
 	}
-	var cands []InstanceSummary
+	isEligible := func(host string) bool {
+		if sorted {
+			_, ok := slices.BinarySearch(hosts, host)
+			return ok
+		}
+		return slices.Contains(hosts, host)
+	}
+	cands := make([]InstanceSummary, 0, len(active))
 	var lost map[int]*InstanceSummary // slot → its instance on a host that is not Ready
 	for k := range active {
 		in := &active[k]
 		switch {
-		case status[in.Host] != HostReady:
+		case status(in.Host) != HostReady:
 			if lost == nil {
 				lost = map[int]*InstanceSummary{}
 			}
 			if _, ok := lost[in.Slot]; !ok {
 				lost[in.Slot] = in
 			}
-		case !slices.Contains(hosts, in.Host):
+		case !isEligible(in.Host):
 			acts = append(acts, deleteOf(in, whyNodeSelector))
 		default:
 			cands = append(cands, *in)
@@ -182,7 +192,7 @@ func planSet(u *units.Unit, owned, orphans []InstanceSummary, members []Member) 
 	acts = append(acts, planSlots(u, cands, hosts)...)
 	for k := range acts {
 		if a := &acts[k]; a.Op == OpCreate && lost[a.Slot] != nil {
-			a.From, a.FromStatus = lost[a.Slot].Host, status[lost[a.Slot].Host]
+			a.From, a.FromStatus = lost[a.Slot].Host, status(lost[a.Slot].Host)
 		}
 	}
 	return acts
@@ -223,7 +233,7 @@ func planSlots(u *units.Unit, cands []InstanceSummary, hosts []string) []Action 
 		acts = append(acts, Action{Op: OpReslot, Instance: cands[k].Name, Host: cands[k].Host, Slot: free[j]})
 	}
 	free = free[len(unslotted):]
-	load := make(map[string]int, len(hosts))
+	load := make(map[string]int, len(keep)) // sized by what runs: hosts may be many
 	for _, k := range keep {
 		load[cands[k].Host]++
 	}

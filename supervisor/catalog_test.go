@@ -254,3 +254,114 @@ func TestDirCatalogRefusesAHugeFile(t *testing.T) {
 		t.Fatalf("problem: %v", err)
 	}
 }
+
+// The last valid version of a unit outlives the agent: a unit whose file
+// is invalid when the catalog opens runs that version, with the problem
+// beside it, as it did before the restart.
+func TestDirCatalogKeepsTheLastValidVersionInTheStore(t *testing.T) {
+	units, state := t.TempDir(), t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	var st *Store
+	open := func() *DirCatalog {
+		t.Helper()
+		if st != nil {
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var err error
+		if st, err = OpenStore(state, log); err != nil {
+			t.Fatal(err)
+		}
+		c, err := OpenDirCatalog(units, st, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	defer func() { st.Close() }()
+	write := func(name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(units, name+".toml"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	c := open()
+	if _, err := c.Put("kubia.toml", []byte(kubiaUnit)); err != nil {
+		t.Fatal(err)
+	}
+	write("kubia", strings.Replace(kubiaUnit, "replicas = 3", "replicas = \"many\"", 1))
+	write("typo", "kind = \"replicated\"\nreplicaz = 1\n")
+	c.Rescan()
+	if replicasOf(c, "kubia") != 3 || problemOf(c, "kubia") == nil {
+		t.Fatalf("before the restart: replicas %d, problem %v; want the last valid 3 and the file's problem", replicasOf(c, "kubia"), problemOf(c, "kubia"))
+	}
+
+	for _, how := range []string{"restart", "second restart"} {
+		c = open()
+		if replicasOf(c, "kubia") != 3 {
+			t.Fatalf("after a %s: replicas %d, want the last valid version's 3", how, replicasOf(c, "kubia"))
+		}
+		if err := problemOf(c, "kubia"); err == nil || !strings.Contains(err.Error(), "replicas") {
+			t.Fatalf("after a %s: problem %v, want the file's", how, err)
+		}
+		if c.Snapshot().Units["typo"] != nil || problemOf(c, "typo") == nil {
+			t.Fatalf("after a %s: a file that was never valid has a unit (%v) or no problem", how, c.Snapshot().Units["typo"])
+		}
+	}
+
+	// A valid version from elsewhere (the fleet's) runs while the file
+	// stays as it is.
+	if ok, err := c.KeepValid("kubia", []byte(strings.Replace(kubiaUnit, "replicas = 3", "replicas = 4", 1))); !ok || err != nil {
+		t.Fatalf("KeepValid: %v, %v", ok, err)
+	}
+	if ok, _ := c.KeepValid("other", []byte(kubiaUnit)); ok {
+		t.Fatal("KeepValid took a unit whose file is not invalid")
+	}
+	c = open()
+	if replicasOf(c, "kubia") != 4 || problemOf(c, "kubia") == nil {
+		t.Fatalf("after KeepValid and a restart: replicas %d, problem %v; want 4 and the file's problem", replicasOf(c, "kubia"), problemOf(c, "kubia"))
+	}
+
+	// Fixed: the new version, kept in turn.
+	write("kubia", strings.Replace(kubiaUnit, "replicas = 3", "replicas = 5", 1))
+	c.Rescan()
+	c = open()
+	if replicasOf(c, "kubia") != 5 || problemOf(c, "kubia") != nil {
+		t.Fatalf("fixed, after a restart: replicas %d, problem %v; want 5 and none", replicasOf(c, "kubia"), problemOf(c, "kubia"))
+	}
+
+	// Removed, while the agent runs or while it is down: forgotten.
+	if err := c.Remove("kubia"); err != nil {
+		t.Fatal(err)
+	}
+	c = open()
+	if c.Snapshot().Units["kubia"] != nil {
+		t.Fatal("a removed unit came back from the store")
+	}
+	write("kubia", kubiaUnit)
+	c.Rescan()
+	write("kubia", "kind = 1\n")
+	c.Rescan()
+	if err := os.Remove(filepath.Join(units, "kubia.toml")); err != nil {
+		t.Fatal(err)
+	}
+	c = open()
+	if c.Snapshot().Units["kubia"] != nil || problemOf(c, "kubia") != nil {
+		t.Fatal("a unit whose file went while the agent was down is still there")
+	}
+	var sr specRecord
+	st.Flush()
+	if ok, _ := st.get(bucketValid, "kubia", &sr); ok {
+		t.Fatal("the store still keeps the last valid version of a removed unit")
+	}
+
+	// A kept version that no longer parses is forgotten, not fatal.
+	st.put(bucketValid, "kubia", specRecord{Path: filepath.Join(units, "kubia.toml"), Source: []byte("kind = 7\n")})
+	write("kubia", "kind = 1\n")
+	c = open()
+	if c.Snapshot().Units["kubia"] != nil || problemOf(c, "kubia") == nil {
+		t.Fatal("a stored version that does not parse was taken")
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tendhq/tend/units"
 )
 
 const kubiaUnit = `kind = "replicated"
@@ -259,7 +261,7 @@ func TestDirCatalogRefusesAHugeFile(t *testing.T) {
 // is invalid when the catalog opens runs that version, with the problem
 // beside it, as it did before the restart.
 func TestDirCatalogKeepsTheLastValidVersionInTheStore(t *testing.T) {
-	units, state := t.TempDir(), t.TempDir()
+	unitDir, state := t.TempDir(), t.TempDir()
 	log := slog.New(slog.DiscardHandler)
 	var st *Store
 	open := func() *DirCatalog {
@@ -273,7 +275,7 @@ func TestDirCatalogKeepsTheLastValidVersionInTheStore(t *testing.T) {
 		if st, err = OpenStore(state, log); err != nil {
 			t.Fatal(err)
 		}
-		c, err := OpenDirCatalog(units, st, log)
+		c, err := OpenDirCatalog(unitDir, st, log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -282,7 +284,7 @@ func TestDirCatalogKeepsTheLastValidVersionInTheStore(t *testing.T) {
 	defer func() { st.Close() }()
 	write := func(name, text string) {
 		t.Helper()
-		if err := os.WriteFile(filepath.Join(units, name+".toml"), []byte(text), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(unitDir, name+".toml"), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -344,7 +346,7 @@ func TestDirCatalogKeepsTheLastValidVersionInTheStore(t *testing.T) {
 	c.Rescan()
 	write("kubia", "kind = 1\n")
 	c.Rescan()
-	if err := os.Remove(filepath.Join(units, "kubia.toml")); err != nil {
+	if err := os.Remove(filepath.Join(unitDir, "kubia.toml")); err != nil {
 		t.Fatal(err)
 	}
 	c = open()
@@ -358,10 +360,53 @@ func TestDirCatalogKeepsTheLastValidVersionInTheStore(t *testing.T) {
 	}
 
 	// A kept version that no longer parses is forgotten, not fatal.
-	st.put(bucketValid, "kubia", specRecord{Path: filepath.Join(units, "kubia.toml"), Source: []byte("kind = 7\n")})
+	st.put(bucketValid, "kubia", specRecord{Path: filepath.Join(unitDir, "kubia.toml"), Source: []byte("kind = 7\n")})
 	write("kubia", "kind = 1\n")
 	c = open()
 	if c.Snapshot().Units["kubia"] != nil || problemOf(c, "kubia") == nil {
 		t.Fatal("a stored version that does not parse was taken")
+	}
+}
+
+// After a restart, a unit whose file is invalid is planned from its last
+// valid version and published with the file's error; one whose file was
+// never valid is published too, with its error only; scale refuses both.
+func TestRestartRunsTheLastValidVersion(t *testing.T) {
+	dir := t.TempDir()
+	a := startTestAgent(t, dir, newFakeClock())
+	a.apply("kubia", "kind = \"replicated\"\nreplicas = 2", "sleep")
+	a.waitUnit("kubia", "2 running", func(u Unit) bool { return u.Running == 2 })
+	path := filepath.Join(dir, "units", "kubia.toml")
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile := func(name string, data []byte) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "units", name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile("kubia.toml", []byte(strings.Replace(string(src), "replicas = 2", "replicas = \"two\"", 1)))
+	writeFile("typo.toml", []byte("kind = \"replicated\"\nreplicaz = 1\n"))
+	a.catalog.Rescan()
+	a.waitUnit("kubia", "the file's error", func(u Unit) bool { return u.Error != "" })
+	a.stop()
+
+	b := startTestAgent(t, dir, newFakeClock())
+	u := b.waitUnit("kubia", "2 running of the last valid version, with the file's error", func(u Unit) bool {
+		return u.Running == 2 && u.Desired == 2 && strings.Contains(u.Error, "replicas")
+	})
+	if u.Kind != units.KindReplicated || u.Source != string(src) {
+		t.Fatalf("kubia after the restart: kind %v, source %q; want the last valid version", u.Kind, u.Source)
+	}
+	typo := b.waitUnit("typo", "a file that was never valid is listed", func(u Unit) bool { return u.Error != "" })
+	if typo.Kind != 0 || typo.Path != filepath.Join(dir, "units", "typo.toml") || !strings.Contains(typo.Error, "replicaz") {
+		t.Fatalf("typo: %+v", typo)
+	}
+	for _, name := range []string{"kubia", "typo"} {
+		if _, err := b.sup.ScaleUnit(name, 3); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "fix it first") {
+			t.Errorf("scale %s: %v, want ErrInvalid saying to fix the file", name, err)
+		}
 	}
 }

@@ -154,7 +154,7 @@ func startTestAgentWith(t *testing.T, dir string, clock *fakeClock, mod func(*Op
 		t.Fatal(err)
 	}
 	id, _ := a.store.AgentID()
-	if a.catalog, err = NewDirCatalog(filepath.Join(dir, "units"), log); err != nil {
+	if a.catalog, err = OpenDirCatalog(filepath.Join(dir, "units"), a.store, log); err != nil {
 		t.Fatal(err)
 	}
 	if a.reaper, err = NewReaper(log); err != nil {

@@ -126,6 +126,13 @@ func OpenDirCatalog(dir string, st *Store, log *slog.Logger) (*DirCatalog, error
 	}
 	c.snap.Store(&CatalogSnapshot{Units: map[string]*units.Unit{}, Problems: map[string]error{}})
 	c.Rescan()
+	if c.snap.Load().Gen == 0 && len(c.units) > 0 {
+		// Every file is as the store has it: nothing changed, but the
+		// units are there.
+		c.mu.Lock()
+		c.publishLocked()
+		c.mu.Unlock()
+	}
 	return c, nil
 }
 

@@ -293,6 +293,10 @@ func TestDirCatalogKeepsTheLastValidVersionInTheStore(t *testing.T) {
 	if _, err := c.Put("kubia.toml", []byte(kubiaUnit)); err != nil {
 		t.Fatal(err)
 	}
+	// Every file as the store has it: the units are there all the same.
+	if c = open(); replicasOf(c, "kubia") != 3 || problemOf(c, "kubia") != nil {
+		t.Fatalf("valid file, after a restart: replicas %d, problem %v", replicasOf(c, "kubia"), problemOf(c, "kubia"))
+	}
 	write("kubia", strings.Replace(kubiaUnit, "replicas = 3", "replicas = \"many\"", 1))
 	write("typo", "kind = \"replicated\"\nreplicaz = 1\n")
 	c.Rescan()

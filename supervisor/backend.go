@@ -236,13 +236,13 @@ func (s *Supervisor) ScaleUnit(name string, n int) (Unit, error) {
 	}
 	snap := s.opt.Catalog.Snapshot()
 	u := snap.Units[name]
-	if u == nil {
-		return Unit{}, errNotFound("unit", name)
-	}
 	if err := snap.Problems[name]; err != nil {
 		// Rewriting the last valid version would throw the user's edit
 		// away.
 		return Unit{}, fmt.Errorf("unit %q: its file has errors; fix it first:\n%v: %w", name, err, ErrInvalid)
+	}
+	if u == nil {
+		return Unit{}, errNotFound("unit", name)
 	}
 	key := "replicas"
 	switch u.Kind {

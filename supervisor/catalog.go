@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -67,11 +68,17 @@ type UnitWriter interface {
 // read a file a moment before a Put can never overwrite what the Put
 // wrote. Run owns the watch; the other methods are safe for concurrent
 // use.
+//
+// With a store (OpenDirCatalog), the last valid version of every unit is
+// kept in it, so that a unit whose file is invalid when the agent starts
+// runs its last valid version, with the file's problem beside it, as it
+// would had the agent not restarted.
 type DirCatalog struct {
 	dir      string
 	limits   units.Limits
 	log      *slog.Logger
 	debounce time.Duration
+	store    *Store // nil: the last valid versions are not kept
 
 	mu       sync.Mutex // held for every change: the scan, Put, Remove
 	units    map[string]*units.Unit
@@ -94,8 +101,15 @@ const Debounce = 20 * time.Millisecond
 
 // NewDirCatalog reads dir (creating it) once. Its files are parsed
 // within lim: a file that asks for more instances than lim allows is
-// invalid (units.ParseLimited).
+// invalid (units.ParseLimited). It keeps no last valid versions: a unit
+// whose file is invalid when it starts is not run.
 func NewDirCatalog(dir string, lim units.Limits, log *slog.Logger) (*DirCatalog, error) {
+	return OpenDirCatalog(dir, lim, nil, log)
+}
+
+// OpenDirCatalog is NewDirCatalog starting from the last valid versions
+// that st keeps (nil: none), and keeping them there from then on.
+func OpenDirCatalog(dir string, lim units.Limits, st *Store, log *slog.Logger) (*DirCatalog, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("unit directory: %w", err)
 	}
@@ -104,14 +118,73 @@ func NewDirCatalog(dir string, lim units.Limits, log *slog.Logger) (*DirCatalog,
 		limits:   lim,
 		log:      log,
 		debounce: Debounce,
+		store:    st,
 		units:    map[string]*units.Unit{},
 		problems: map[string]fileProblem{},
 		changed:  make(chan struct{}, 1),
 		subs:     map[chan struct{}]struct{}{},
 	}
+	if err := c.loadValid(); err != nil {
+		return nil, err
+	}
 	c.snap.Store(&CatalogSnapshot{Units: map[string]*units.Unit{}, Problems: map[string]error{}})
 	c.Rescan()
+	if c.snap.Load().Gen == 0 && len(c.units) > 0 {
+		// Every file is as the store has it: nothing changed, but the
+		// units are there.
+		c.mu.Lock()
+		c.publishLocked()
+		c.mu.Unlock()
+	}
 	return c, nil
+}
+
+// loadValid starts the catalog from the last valid versions in the store.
+// A version that no longer parses (a newer agent is stricter) is
+// forgotten: its file decides alone.
+func (c *DirCatalog) loadValid() error {
+	if c.store == nil {
+		return nil
+	}
+	err := c.store.each(bucketValid, func(k, v []byte) error {
+		name := string(k)
+		var sr specRecord
+		if err := json.Unmarshal(v, &sr); err != nil {
+			c.log.Warn("stored last valid version unreadable; forgotten", "unit", name, "err", err)
+			c.store.del(bucketValid, name)
+			return nil
+		}
+		u, err := units.Parse(sr.Path, sr.Source)
+		if err != nil || u.Name != name {
+			c.log.Warn("stored last valid version no longer parses; forgotten", "unit", name, "err", err)
+			c.store.del(bucketValid, name)
+			return nil
+		}
+		c.units[name] = u
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load last valid units: %w", err)
+	}
+	return nil
+}
+
+// setUnitLocked makes u the unit's valid version, and keeps it. c.mu is
+// held.
+func (c *DirCatalog) setUnitLocked(u *units.Unit) {
+	c.units[u.Name] = u
+	if c.store != nil {
+		c.store.put(bucketValid, u.Name, specRecord{Path: u.Path, Source: u.Source})
+	}
+}
+
+// dropUnitLocked forgets the unit: its file went. c.mu is held.
+func (c *DirCatalog) dropUnitLocked(name string) {
+	if _, ok := c.units[name]; ok && c.store != nil {
+		c.store.del(bucketValid, name)
+	}
+	delete(c.units, name)
+	delete(c.problems, name)
 }
 
 // Dir is the watched directory.
@@ -199,6 +272,28 @@ func (c *DirCatalog) Put(filename string, data []byte) (ApplyResult, error) {
 		c.publishLocked()
 	}
 	return res, nil
+}
+
+// KeepValid takes data, a valid version of unit name from elsewhere (the
+// fleet's catalog), as the unit's valid version when the unit's file here
+// is invalid: the file (someone's edit) and its problem stay as they are,
+// and the unit runs the fleet's version meanwhile. It reports false, and
+// changes nothing, when the file is not invalid: then data is to be Put.
+func (c *DirCatalog) KeepValid(name string, data []byte) (bool, error) {
+	u, err := units.Parse(filepath.Join(c.dir, name+".toml"), data)
+	if err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, bad := c.problems[u.Name]; !bad {
+		return false, nil
+	}
+	if old := c.units[u.Name]; old == nil || old.Version != u.Version {
+		c.setUnitLocked(u)
+		c.publishLocked()
+	}
+	return true, nil
 }
 
 // Remove implements UnitWriter.
@@ -327,8 +422,7 @@ func (c *DirCatalog) readLocked(name string) bool {
 		}
 		_, had := c.units[name]
 		_, bad := c.problems[name]
-		delete(c.units, name)
-		delete(c.problems, name)
+		c.dropUnitLocked(name)
 		return had || bad
 	}
 	old, oldProblem := c.units[name], c.problems[name]
@@ -356,7 +450,7 @@ func (c *DirCatalog) readLocked(name string) bool {
 		return true
 	}
 	delete(c.problems, name)
-	c.units[name] = u
+	c.setUnitLocked(u)
 	return true
 }
 

@@ -256,3 +256,161 @@ func TestDirCatalogRefusesAHugeFile(t *testing.T) {
 		t.Fatalf("problem: %v", err)
 	}
 }
+
+// The last valid version of a unit outlives the agent: a unit whose file
+// is invalid when the catalog opens runs that version, with the problem
+// beside it, as it did before the restart.
+func TestDirCatalogKeepsTheLastValidVersionInTheStore(t *testing.T) {
+	unitDir, state := t.TempDir(), t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	var st *Store
+	open := func() *DirCatalog {
+		t.Helper()
+		if st != nil {
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var err error
+		if st, err = OpenStore(state, log); err != nil {
+			t.Fatal(err)
+		}
+		c, err := OpenDirCatalog(unitDir, units.Limits{}, st, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	defer func() { st.Close() }()
+	write := func(name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(unitDir, name+".toml"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	c := open()
+	if _, err := c.Put("kubia.toml", []byte(kubiaUnit)); err != nil {
+		t.Fatal(err)
+	}
+	// Every file as the store has it: the units are there all the same.
+	if c = open(); replicasOf(c, "kubia") != 3 || problemOf(c, "kubia") != nil {
+		t.Fatalf("valid file, after a restart: replicas %d, problem %v", replicasOf(c, "kubia"), problemOf(c, "kubia"))
+	}
+	write("kubia", strings.Replace(kubiaUnit, "replicas = 3", "replicas = \"many\"", 1))
+	write("typo", "kind = \"replicated\"\nreplicaz = 1\n")
+	c.Rescan()
+	if replicasOf(c, "kubia") != 3 || problemOf(c, "kubia") == nil {
+		t.Fatalf("before the restart: replicas %d, problem %v; want the last valid 3 and the file's problem", replicasOf(c, "kubia"), problemOf(c, "kubia"))
+	}
+
+	for _, how := range []string{"restart", "second restart"} {
+		c = open()
+		if replicasOf(c, "kubia") != 3 {
+			t.Fatalf("after a %s: replicas %d, want the last valid version's 3", how, replicasOf(c, "kubia"))
+		}
+		if err := problemOf(c, "kubia"); err == nil || !strings.Contains(err.Error(), "replicas") {
+			t.Fatalf("after a %s: problem %v, want the file's", how, err)
+		}
+		if c.Snapshot().Units["typo"] != nil || problemOf(c, "typo") == nil {
+			t.Fatalf("after a %s: a file that was never valid has a unit (%v) or no problem", how, c.Snapshot().Units["typo"])
+		}
+	}
+
+	// A valid version from elsewhere (the fleet's) runs while the file
+	// stays as it is.
+	if ok, err := c.KeepValid("kubia", []byte(strings.Replace(kubiaUnit, "replicas = 3", "replicas = 4", 1))); !ok || err != nil {
+		t.Fatalf("KeepValid: %v, %v", ok, err)
+	}
+	if ok, _ := c.KeepValid("other", []byte(kubiaUnit)); ok {
+		t.Fatal("KeepValid took a unit whose file is not invalid")
+	}
+	c = open()
+	if replicasOf(c, "kubia") != 4 || problemOf(c, "kubia") == nil {
+		t.Fatalf("after KeepValid and a restart: replicas %d, problem %v; want 4 and the file's problem", replicasOf(c, "kubia"), problemOf(c, "kubia"))
+	}
+
+	// Fixed: the new version, kept in turn.
+	write("kubia", strings.Replace(kubiaUnit, "replicas = 3", "replicas = 5", 1))
+	c.Rescan()
+	c = open()
+	if replicasOf(c, "kubia") != 5 || problemOf(c, "kubia") != nil {
+		t.Fatalf("fixed, after a restart: replicas %d, problem %v; want 5 and none", replicasOf(c, "kubia"), problemOf(c, "kubia"))
+	}
+
+	// Removed, while the agent runs or while it is down: forgotten.
+	if err := c.Remove("kubia"); err != nil {
+		t.Fatal(err)
+	}
+	c = open()
+	if c.Snapshot().Units["kubia"] != nil {
+		t.Fatal("a removed unit came back from the store")
+	}
+	write("kubia", kubiaUnit)
+	c.Rescan()
+	write("kubia", "kind = 1\n")
+	c.Rescan()
+	if err := os.Remove(filepath.Join(unitDir, "kubia.toml")); err != nil {
+		t.Fatal(err)
+	}
+	c = open()
+	if c.Snapshot().Units["kubia"] != nil || problemOf(c, "kubia") != nil {
+		t.Fatal("a unit whose file went while the agent was down is still there")
+	}
+	var sr specRecord
+	st.Flush()
+	if ok, _ := st.get(bucketValid, "kubia", &sr); ok {
+		t.Fatal("the store still keeps the last valid version of a removed unit")
+	}
+
+	// A kept version that no longer parses is forgotten, not fatal.
+	st.put(bucketValid, "kubia", specRecord{Path: filepath.Join(unitDir, "kubia.toml"), Source: []byte("kind = 7\n")})
+	write("kubia", "kind = 1\n")
+	c = open()
+	if c.Snapshot().Units["kubia"] != nil || problemOf(c, "kubia") == nil {
+		t.Fatal("a stored version that does not parse was taken")
+	}
+}
+
+// After a restart, a unit whose file is invalid is planned from its last
+// valid version and published with the file's error; one whose file was
+// never valid is published too, with its error only; scale refuses both.
+func TestRestartRunsTheLastValidVersion(t *testing.T) {
+	dir := t.TempDir()
+	a := startTestAgent(t, dir, newFakeClock())
+	a.apply("kubia", "kind = \"replicated\"\nreplicas = 2", "sleep")
+	a.waitUnit("kubia", "2 running", func(u Unit) bool { return u.Running == 2 })
+	path := filepath.Join(dir, "units", "kubia.toml")
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile := func(name string, data []byte) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "units", name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile("kubia.toml", []byte(strings.Replace(string(src), "replicas = 2", "replicas = \"two\"", 1)))
+	writeFile("typo.toml", []byte("kind = \"replicated\"\nreplicaz = 1\n"))
+	a.catalog.Rescan()
+	a.waitUnit("kubia", "the file's error", func(u Unit) bool { return u.Error != "" })
+	a.stop()
+
+	b := startTestAgent(t, dir, newFakeClock())
+	u := b.waitUnit("kubia", "2 running of the last valid version, with the file's error", func(u Unit) bool {
+		return u.Running == 2 && u.Desired == 2 && strings.Contains(u.Error, "replicas")
+	})
+	if u.Kind != units.KindReplicated || u.Source != string(src) {
+		t.Fatalf("kubia after the restart: kind %v, source %q; want the last valid version", u.Kind, u.Source)
+	}
+	typo := b.waitUnit("typo", "a file that was never valid is listed", func(u Unit) bool { return u.Error != "" })
+	if typo.Kind != 0 || typo.Path != filepath.Join(dir, "units", "typo.toml") || !strings.Contains(typo.Error, "replicaz") {
+		t.Fatalf("typo: %+v", typo)
+	}
+	for _, name := range []string{"kubia", "typo"} {
+		if _, err := b.sup.ScaleUnit(name, 3); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "fix it first") {
+			t.Errorf("scale %s: %v, want ErrInvalid saying to fix the file", name, err)
+		}
+	}
+}

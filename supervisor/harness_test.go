@@ -164,7 +164,7 @@ func startTestAgentWith(t *testing.T, dir string, clock *fakeClock, mod func(*Op
 	if mod != nil {
 		mod(&opt)
 	}
-	if a.catalog, err = NewDirCatalog(filepath.Join(dir, "units"), opt.Limits.Unit(), log); err != nil {
+	if a.catalog, err = OpenDirCatalog(filepath.Join(dir, "units"), opt.Limits.Unit(), a.store, log); err != nil {
 		t.Fatal(err)
 	}
 	opt.Catalog = a.catalog

@@ -24,6 +24,7 @@ var (
 	bucketUnits     = []byte("units")     // name → unitRecord
 	bucketJobs      = []byte("jobs")      // name → jobRecord
 	bucketCrons     = []byte("crons")     // cron unit name → cronRecord
+	bucketValid     = []byte("valid")     // unit name → specRecord: its file's last valid version
 )
 
 // Store is the agent's durable state: one bbolt file. Writes go through a
@@ -74,7 +75,7 @@ func OpenStore(dir string, log *slog.Logger) (*Store, error) {
 		return nil, err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketInstances, bucketSpecs, bucketEvents, bucketHosts, bucketUnits, bucketJobs, bucketCrons} {
+		for _, b := range [][]byte{bucketMeta, bucketInstances, bucketSpecs, bucketEvents, bucketHosts, bucketUnits, bucketJobs, bucketCrons, bucketValid} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

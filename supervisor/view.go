@@ -3,6 +3,7 @@ package supervisor
 import (
 	"cmp"
 	"maps"
+	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
@@ -66,6 +67,11 @@ func (s *Supervisor) publish() {
 			us[name] = &u
 		case j != nil && j.rec.Cron != "":
 			u := s.publishCronJob(j)
+			us[name] = &u
+		case s.problems[name] != nil:
+			// A file that was never valid: listed, with its problem,
+			// so that it is not seen in the events only.
+			u := Unit{Name: name, Path: s.problemPath(name), Error: s.problems[name].Error()}
 			us[name] = &u
 		default:
 			us[name] = nil
@@ -318,10 +324,19 @@ func (s *Supervisor) publishJobInto(out *Unit, j *job) {
 	out.Owner = j.rec.Cron
 }
 
+// problemPath is the file of a unit that has only a problem, when the
+// catalog is a directory.
+func (s *Supervisor) problemPath(name string) string {
+	if d, ok := s.opt.Catalog.(interface{ Dir() string }); ok {
+		return filepath.Join(d.Dir(), name+".toml")
+	}
+	return ""
+}
+
 // publishCronJob makes the copy of a job a cron unit made.
 func (s *Supervisor) publishCronJob(j *job) Unit {
 	out := s.publishUnit(j.spec)
-	out.Name, out.Kind, out.Path, out.Created = j.rec.Name, units.KindJob, "", j.rec.Start
+	out.Name, out.Kind, out.Path, out.Created, out.Error = j.rec.Name, units.KindJob, "", j.rec.Start, ""
 	out.Schedule, out.TimeZone, out.Suspend, out.ConcurrencyPolicy = "", "", false, ""
 	out.LastSchedule, out.ActiveJobs, out.Missed = time.Time{}, nil, 0
 	out.Desired, out.Current, out.Ready, out.Running, out.Waiting = 0, 0, 0, 0, 0

@@ -69,7 +69,7 @@ type State struct {
 // Unit is the published status of a unit.
 type Unit struct {
 	Name     string       `json:"name"`
-	Kind     units.Kind   `json:"kind"` // replicated, per-host, job, cron
+	Kind     units.Kind   `json:"kind,omitzero"` // replicated, per-host, job, cron; none when the file was never valid
 	Path     string       `json:"path"`
 	Version  string       `json:"version"`
 	Labels   units.Labels `json:"labels,omitempty"`
@@ -113,7 +113,8 @@ type Unit struct {
 	// Source is the unit file's text, for edit and -o yaml.
 	Source string `json:"source"`
 	// Error is the last problem with the unit file, if its newest version was
-	// rejected (the previous valid version keeps running).
+	// rejected: the last valid version keeps running, and one that was never
+	// valid has only Name, Path and Error.
 	Error string `json:"error,omitempty"`
 }
 

@@ -190,7 +190,7 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("agent id: %w", err)
 	}
-	if a.catalog, err = supervisor.NewDirCatalog(cfg.UnitsDir, cfg.Limits.Unit(), log); err != nil {
+	if a.catalog, err = supervisor.OpenDirCatalog(cfg.UnitsDir, cfg.Limits.Unit(), a.store, log); err != nil {
 		return nil, err
 	}
 	if a.reaper, err = supervisor.NewReaper(log); err != nil {

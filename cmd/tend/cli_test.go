@@ -426,7 +426,7 @@ func TestCLIGetOutputs(t *testing.T) {
 		t.Errorf("get u -o name: %s", r)
 	}
 	r = tendCLI(t, sock, nil, "get", "rc")
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "NAME    DESIRED   CURRENT   READY   AGE\nkubia   3         3         3       ") || lineCount(r.stdout) != 2 {
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "NAME    DESIRED   CURRENT   READY   AGE   FILE\nkubia   3         3         3       ") || lineCount(r.stdout) != 2 {
 		t.Errorf("get rc: %s", r)
 	}
 	r = tendCLI(t, sock, nil, "get", "ds")

@@ -376,6 +376,12 @@ func (d *describer) unit(w io.Writer, u supervisor.Unit, instances []supervisor.
 	if u.Path != "" {
 		d.line(0, "File:\t%s", u.Path)
 	}
+	if kind == 0 && u.Error != "" {
+		d.multiline(0, "Error", u.Error+"\n(the file has never been valid: nothing runs for it)")
+		d.events(events)
+		d.tw.Flush()
+		return
+	}
 	d.line(0, "Selector:\t%s", orNone(u.Selector))
 	if kind == units.KindPerHost {
 		d.line(0, "Node-Selector:\t%s", orNone(u.NodeSelector))

@@ -66,6 +66,9 @@ func (c *CLI) runEdit(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if u.Source == "" && u.Error != "" {
+		return fmt.Errorf("unit %q has never been valid: edit its file %s itself:\n%s", u.Name, u.Path, u.Error)
+	}
 	if u.Source == "" {
 		return fmt.Errorf("the agent sent no file for unit %q", u.Name)
 	}

@@ -15,6 +15,12 @@ package main
 // it was down is written back (delete a unit with tend delete, or while
 // the agent runs). Two hosts changing one unit at about the same time:
 // the later change wins everywhere, and the loser is logged.
+//
+// An invalid file is no change for the fleet: it stays on its host, which
+// goes on running the fleet's valid version (after a restart too: every
+// host keeps the last valid version of each unit in its store) until the
+// file is fixed or deleted. A newer version made elsewhere meanwhile runs
+// on that host too, without overwriting the file.
 
 import (
 	"context"
@@ -287,6 +293,14 @@ func (f *fleet) syncLocal() {
 	now := map[string]bool{}
 	for name, u := range snap.Units {
 		now[name] = true
+		if snap.Problems[name] != nil {
+			// Its file here is invalid: what runs is the last valid
+			// version (this host's, or the fleet's), no change of this
+			// host's to tell the fleet. An invalid file stays local;
+			// and a host that starts before any peer answers must not
+			// offer its older last valid version as a new change.
+			continue
+		}
 		if e, ok := cat.Get(name); !ok || e.Deleted || e.Version != u.Version {
 			f.node.SetUnit(name, u.Source)
 		}
@@ -317,7 +331,13 @@ func (f *fleet) syncRemote() {
 			}
 		case bad:
 			// Someone is editing it here: their file stays until it is
-			// valid, and then it is a change like any other.
+			// valid, and then it is a change like any other. Meanwhile
+			// this host runs the fleet's version.
+			if u == nil || u.Version != e.Version {
+				if _, err := f.dir.KeepValid(e.Name, e.Spec); err != nil {
+					f.log.Error("a unit from another host does not parse here", "unit", e.Name, "from", e.Origin, "err", err)
+				}
+			}
 		case u == nil || u.Version != e.Version:
 			if _, err := f.dir.Put(e.Name+".toml", e.Spec); err != nil {
 				f.log.Error("a unit from another host does not parse here", "unit", e.Name, "from", e.Origin, "err", err)

@@ -216,7 +216,9 @@ func (p printer) instanceTable(o getOptions) ([]string, func(supervisor.Instance
 // kind words: replicated units as ReplicaSets (NAME DESIRED CURRENT READY
 // AGE), per-host ones as DaemonSets (with NODE SELECTOR), all kinds
 // together with a KIND column, jobs as kubectl's Jobs (NAME COMPLETIONS
-// DURATION AGE) and cron units as CronJobs.
+// DURATION AGE) and cron units as CronJobs. Every table ends with FILE:
+// Invalid when the unit's file was rejected (the last valid version runs;
+// describe tells why), Valid otherwise, <none> for a cron unit's job.
 func (p printer) unitTable(kind units.Kind, o getOptions) ([]string, func(supervisor.Unit) []string) {
 	var header []string
 	var cells func(u supervisor.Unit) []string
@@ -255,20 +257,32 @@ func (p printer) unitTable(kind units.Kind, o getOptions) ([]string, func(superv
 	default:
 		header = []string{"NAME", "KIND", "DESIRED", "CURRENT", "READY", "AGE"}
 		cells = func(u supervisor.Unit) []string {
-			return append(append([]string{u.Name, u.Kind.String()}, counts(u)...), p.age(u.Created))
+			return append(append([]string{u.Name, kindOrNone(u.Kind)}, counts(u)...), p.age(u.Created))
 		}
 	}
+	header = append(header, "FILE")
 	if o.wide() {
 		header = append(header, "COMMAND", "SELECTOR")
 	}
 	header, labelCells := o.labelColumns(header)
 	return header, func(u supervisor.Unit) []string {
-		row := cells(u)
+		row := append(cells(u), fileState(u))
 		if o.wide() {
 			row = append(row, orNone(shellJoin(u.Template.Command)), orNone(u.Selector))
 		}
 		return append(row, labelCells(u.Labels)...)
 	}
+}
+
+// fileState is the FILE column of the unit tables.
+func fileState(u supervisor.Unit) string {
+	switch {
+	case u.Error != "":
+		return "Invalid"
+	case u.Path == "":
+		return "<none>"
+	}
+	return "Valid"
 }
 
 // jobDuration is how long a job ran (or has run so far), as kubectl shows

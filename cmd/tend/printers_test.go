@@ -175,47 +175,56 @@ kubia-8zw5n   1/1   Running   0   62s
 }
 
 func TestUnitTables(t *testing.T) {
-	rc := supervisor.Unit{Name: "kubia", Kind: units.KindReplicated, Desired: 3, Current: 3, Ready: 3, Created: ago(dur("6m37s")),
+	rc := supervisor.Unit{Name: "kubia", Path: "/etc/tend/units.d/kubia.toml", Kind: units.KindReplicated, Desired: 3, Current: 3, Ready: 3, Created: ago(dur("6m37s")),
 		Selector: "app=kubia", Labels: units.Labels{"app": "kubia"}, Template: supervisor.TemplateSummary{Command: []string{"kubia", "--port", "8080"}}}
-	ds := supervisor.Unit{Name: "ssd-monitor", Kind: units.KindPerHost, Desired: 1, Current: 1, Ready: 0, Created: ago(79 * time.Second),
+	ds := supervisor.Unit{Name: "ssd-monitor", Path: "/etc/tend/units.d/ssd-monitor.toml", Kind: units.KindPerHost, Desired: 1, Current: 1, Ready: 0, Created: ago(79 * time.Second),
 		NodeSelector: "disk=ssd", Selector: "app=ssd-monitor"}
-	job := supervisor.Unit{Name: "batch-job", Kind: units.KindJob, Created: ago(dur("2m27s")), Completions: 1, Succeeded: 1,
+	job := supervisor.Unit{Name: "batch-job", Path: "/etc/tend/units.d/batch-job.toml", Kind: units.KindJob, Created: ago(dur("2m27s")), Completions: 1, Succeeded: 1,
 		StartTime: ago(dur("2m27s")), CompletionTime: ago(dur("2m27s")).Add(dur("2m5s"))}
 	running := supervisor.Unit{Name: "multi-completion-batch-job", Kind: units.KindJob, Created: ago(14 * time.Second), Completions: 5,
 		StartTime: ago(14 * time.Second)}
-	cron := supervisor.Unit{Name: "batch-job-every-fifteen-minutes", Kind: units.KindCron, Created: ago(79 * time.Second),
+	cron := supervisor.Unit{Name: "batch-job-every-fifteen-minutes", Path: "/etc/tend/units.d/batch-job-every-fifteen-minutes.toml", Kind: units.KindCron, Created: ago(79 * time.Second),
 		Schedule: "0,15,30,45 * * * *"}
+	// A job a cron unit made has no file of its own: <none>.
+	running.Owner = cron.Name
+	// A file made invalid after it was applied: its last valid version
+	// runs. One that was never valid has a name, a path and an error only.
+	broken := rc
+	broken.Name, broken.Error = "kubia-broken", "kubia-broken.toml:2: replicas: want an integer"
+	never := supervisor.Unit{Name: "typo", Path: "/etc/tend/units.d/typo.toml", Error: "typo.toml:1: kind: missing"}
 
 	checkGolden(t, "get rc", printTable(fetched{res: resourceWords["rc"], units: []supervisor.Unit{rc}}, getOptions{}), `
-NAME    DESIRED   CURRENT   READY   AGE
-kubia   3         3         3       6m37s
+NAME    DESIRED   CURRENT   READY   AGE     FILE
+kubia   3         3         3       6m37s   Valid
 `)
 	checkGolden(t, "get ds", printTable(fetched{res: resourceWords["ds"], units: []supervisor.Unit{ds}}, getOptions{}), `
-NAME          DESIRED   CURRENT   READY   NODE SELECTOR   AGE
-ssd-monitor   1         1         0       disk=ssd        79s
+NAME          DESIRED   CURRENT   READY   NODE SELECTOR   AGE   FILE
+ssd-monitor   1         1         0       disk=ssd        79s   Valid
 `)
 	// The seed's tables (4.5 and 7).
 	checkGolden(t, "get jobs", printTable(fetched{res: resourceWords["jobs"], units: []supervisor.Unit{job, running}}, getOptions{}), `
-NAME                         COMPLETIONS   DURATION   AGE
-batch-job                    1/1           2m5s       2m27s
-multi-completion-batch-job   0/5           14s        14s
+NAME                         COMPLETIONS   DURATION   AGE     FILE
+batch-job                    1/1           2m5s       2m27s   Valid
+multi-completion-batch-job   0/5           14s        14s     <none>
 `)
 	checkGolden(t, "get cronjobs", printTable(fetched{res: resourceWords["cronjobs"], units: []supervisor.Unit{cron}}, getOptions{}), `
-NAME                              SCHEDULE             SUSPEND   ACTIVE   LAST SCHEDULE   AGE
-batch-job-every-fifteen-minutes   0,15,30,45 * * * *   False     0        <none>          79s
+NAME                              SCHEDULE             SUSPEND   ACTIVE   LAST SCHEDULE   AGE   FILE
+batch-job-every-fifteen-minutes   0,15,30,45 * * * *   False     0        <none>          79s   Valid
 `)
-	all := fetched{res: unitsRes, units: []supervisor.Unit{job, cron, rc, ds}}
+	all := fetched{res: unitsRes, units: []supervisor.Unit{job, cron, rc, broken, ds, never}}
 	checkGolden(t, "get units", printTable(all, getOptions{}), `
-NAME                              KIND         DESIRED   CURRENT   READY   AGE
-batch-job                         job          0         0         0       2m27s
-batch-job-every-fifteen-minutes   cron         0         0         0       79s
-kubia                             replicated   3         3         3       6m37s
-ssd-monitor                       per-host     1         1         0       79s
+NAME                              KIND         DESIRED   CURRENT   READY   AGE         FILE
+batch-job                         job          0         0         0       2m27s       Valid
+batch-job-every-fifteen-minutes   cron         0         0         0       79s         Valid
+kubia                             replicated   3         3         3       6m37s       Valid
+kubia-broken                      replicated   3         3         3       6m37s       Invalid
+ssd-monitor                       per-host     1         1         0       79s         Valid
+typo                              <none>       0         0         0       <unknown>   Invalid
 `)
 	checkGolden(t, "get rs -o wide --show-labels", printTable(fetched{res: resourceWords["rs"], units: []supervisor.Unit{rc, ds}}, getOptions{output: "wide", showLabels: true}), `
-NAME          DESIRED   CURRENT   READY   AGE     COMMAND             SELECTOR          LABELS
-kubia         3         3         3       6m37s   kubia --port 8080   app=kubia         app=kubia
-ssd-monitor   1         1         0       79s     <none>              app=ssd-monitor   <none>
+NAME          DESIRED   CURRENT   READY   AGE     FILE    COMMAND             SELECTOR          LABELS
+kubia         3         3         3       6m37s   Valid   kubia --port 8080   app=kubia         app=kubia
+ssd-monitor   1         1         0       79s     Valid   <none>              app=ssd-monitor   <none>
 `)
 }
 

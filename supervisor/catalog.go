@@ -154,7 +154,7 @@ func (c *DirCatalog) loadValid() error {
 			c.store.del(bucketValid, name)
 			return nil
 		}
-		u, err := units.Parse(sr.Path, sr.Source)
+		u, err := units.ParseLimited(sr.Path, sr.Source, c.limits) // the limits may have been lowered since
 		if err != nil || u.Name != name {
 			c.log.Warn("stored last valid version no longer parses; forgotten", "unit", name, "err", err)
 			c.store.del(bucketValid, name)
@@ -280,7 +280,7 @@ func (c *DirCatalog) Put(filename string, data []byte) (ApplyResult, error) {
 // and the unit runs the fleet's version meanwhile. It reports false, and
 // changes nothing, when the file is not invalid: then data is to be Put.
 func (c *DirCatalog) KeepValid(name string, data []byte) (bool, error) {
-	u, err := units.Parse(filepath.Join(c.dir, name+".toml"), data)
+	u, err := units.ParseLimited(filepath.Join(c.dir, name+".toml"), data, c.limits)
 	if err != nil {
 		return false, err
 	}

@@ -58,6 +58,8 @@ type instanceRecord struct {
 	Attempts     int  `json:"attempts"` // runs started, or tried
 	RestartCount int  `json:"restart_count"`
 	Failures     int  `json:"failures"` // consecutive short runs, for back-off
+	// StartLimit is the crash-loop brake (startLimit in lifecycle.go).
+	StartLimit startLimit `json:"start_limit,omitzero"`
 	// FailedRuns counts runs that ended in failure (not stopped by the
 	// agent); LastFailure is when the newest ended. Jobs count them.
 	FailedRuns  int       `json:"failed_runs,omitempty"`

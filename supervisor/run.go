@@ -229,9 +229,9 @@ func (s *Supervisor) exited(i *instance, gen uint64, st ExitStatus) {
 // start).
 func (s *Supervisor) runEnded(i *instance, end runEnd) {
 	now := s.clock.Now()
-	d := decide(end, ruleOf(i.spec), i.rec.Failures, now)
+	d := decide(end, ruleOf(i.spec), i.rec.Failures, i.rec.StartLimit, now)
 	r := &i.rec
-	r.Failures = d.Failures
+	r.Failures, r.StartLimit = d.Failures, d.Limit
 	if d.Failed {
 		r.FailedRuns++
 		r.LastFailure = now

@@ -25,6 +25,7 @@ type instance struct {
 	stopTimer    func() bool
 	restartTimer func() bool
 	queued       bool // in the loop's start queue
+	exitLog      logFold
 
 	// Probing of the current run.
 	probes       *runProbes

@@ -184,3 +184,19 @@ func TestCrashLoopBrakeLetsGoAfterALongEnoughRun(t *testing.T) {
 	// each is restarted at once.
 	a.only("heal", "two more restarts without the clock moving", func(i Instance) bool { return i.RestartCount >= 6 })
 }
+
+// The agent's shutdown writes what it folded: no count is lost.
+func TestCrashLoopFoldedLinesAreWrittenAtShutdown(t *testing.T) {
+	clock := newFakeClock()
+	a, logs := startLoggedAgent(t, clock)
+	a.applyTemplate("crash", `restart_delay = "0s"`, "exit:1")
+	a.only("crash", "held back 1s", func(i Instance) bool { return i.Status == "CrashLoopBackOff" })
+	clock.Advance(time.Second)
+	a.only("crash", "held back 2s", func(i Instance) bool {
+		return i.RestartCount == 5 && i.State.Message == "back-off 2s restarting failed instance"
+	})
+	a.stop()
+	if !strings.Contains(logs.String(), `msg="instance exited repeatedly" instance=crash-`) || !strings.Contains(logs.String(), "times=1 over=0s") {
+		t.Fatalf("no summary at shutdown:\n%s", logs)
+	}
+}

@@ -10,7 +10,7 @@ import "time"
 // An instance writes at most foldBurst identical exit lines in a window
 // of foldWindow; the rest are counted and summed up in one line when the
 // next line that is written comes (the next exit after the window, a
-// different exit, or the instance's removal).
+// different exit, the instance's removal or the agent's shutdown).
 const (
 	foldBurst  = 5
 	foldWindow = time.Minute

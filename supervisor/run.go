@@ -364,7 +364,7 @@ func (s *Supervisor) delete(i *instance, why string) {
 func (s *Supervisor) logFolded(i *instance, sum folded) {
 	if sum.n > 0 {
 		s.log.Info("instance exited repeatedly", "instance", i.rec.Name, "exit_code", sum.code, "signal", sum.signal,
-			"times", sum.n, "over", sum.final.Sub(sum.first).String())
+			"times", sum.n, "over", sum.final.Sub(sum.first).Round(time.Millisecond).String())
 	}
 }
 

@@ -32,9 +32,11 @@ import (
 //	Pending  BackOff ──restart timer──────────start───────────┘
 //
 // decide is the one place that chooses what follows a run's end: it is a
-// pure function of the exit facts, the restart policy and the count of
-// consecutive failures (see decide). Whether an instance should exist at
-// all is the planners' business, never the lifecycle's.
+// pure function of the exit facts, the restart policy, the count of
+// consecutive failures and the crash-loop brake (see decide and
+// startLimit): a restart at once goes to Pending, a later one to BackOff
+// (CrashLoopBackOff). Whether an instance should exist at all is the
+// planners' business, never the lifecycle's.
 //
 // Each run has a generation; an exit, a probe report or a timer carries
 // the generation of the run it belongs to and is ignored when that run is

@@ -25,6 +25,7 @@ type instance struct {
 	stopTimer    func() bool
 	restartTimer func() bool
 	queued       bool // in the loop's start queue
+	exitLog      logFold
 
 	// Probing of the current run.
 	probes       *runProbes
@@ -58,6 +59,8 @@ type instanceRecord struct {
 	Attempts     int  `json:"attempts"` // runs started, or tried
 	RestartCount int  `json:"restart_count"`
 	Failures     int  `json:"failures"` // consecutive short runs, for back-off
+	// StartLimit is the crash-loop brake (startLimit in lifecycle.go).
+	StartLimit startLimit `json:"start_limit,omitzero"`
 	// FailedRuns counts runs that ended in failure (not stopped by the
 	// agent); LastFailure is when the newest ended. Jobs count them.
 	FailedRuns  int       `json:"failed_runs,omitempty"`

@@ -32,9 +32,11 @@ import (
 //	Pending  BackOff ──restart timer──────────start───────────┘
 //
 // decide is the one place that chooses what follows a run's end: it is a
-// pure function of the exit facts, the restart policy and the count of
-// consecutive failures (see decide). Whether an instance should exist at
-// all is the planners' business, never the lifecycle's.
+// pure function of the exit facts, the restart policy, the count of
+// consecutive failures and the crash-loop brake (see decide and
+// startLimit): a restart at once goes to Pending, a later one to BackOff
+// (CrashLoopBackOff). Whether an instance should exist at all is the
+// planners' business, never the lifecycle's.
 //
 // Each run has a generation; an exit, a probe report or a timer carries
 // the generation of the run it belongs to and is ignored when that run is
@@ -150,13 +152,19 @@ type restartRule struct {
 	// ToCompletion: the instance is a job's attempt, which counts an exit
 	// 0 during an agent shutdown as done.
 	ToCompletion bool
+	// Burst and Interval are the crash-loop brake (the template's
+	// start_limit_burst and start_limit_interval): see startLimit.
+	// Interval 0: no brake.
+	Burst    int
+	Interval time.Duration
 }
 
 // ruleOf is the restart rule of instances made from u: a job's attempt
 // restarted in place backs off as the job does.
 func ruleOf(u *units.Unit) restartRule {
 	t := &u.Template
-	r := restartRule{Policy: t.Restart, Base: t.RestartDelay.D(), Max: t.MaxRestartDelay.D()}
+	r := restartRule{Policy: t.Restart, Base: t.RestartDelay.D(), Max: t.MaxRestartDelay.D(),
+		Burst: t.StartLimitBurst, Interval: t.StartLimitInterval.D()}
 	if u.Kind.RunsToCompletion() {
 		r.Base, r.Max, r.ToCompletion = u.BackoffDelay.D(), u.MaxBackoffDelay.D(), true
 	}
@@ -168,6 +176,65 @@ func ruleOf(u *units.Unit) restartRule {
 // milliseconds, and a zero restart_delay must not spin the loop on it.
 const minStartRetry = time.Second
 
+// crashLoopDelay is the crash-loop brake's first wait, doubled at each
+// further restart it holds back, up to the rule's Max: as minStartRetry, a
+// second, far above the fork+exec of a restart and short enough that a
+// dependency that comes back is picked up soon (kubelet starts at 10s).
+const crashLoopDelay = time.Second
+
+// startLimit is the crash-loop brake's memory of an instance's recent
+// runs, kept in its record. It works as systemd's start rate limit and
+// kubelet's CrashLoopBackOff together:
+//
+//   - Runs that end are counted in a window that begins at the first end
+//     and lasts the rule's Interval; a run that ends after the window
+//     begins a new one.
+//   - While fewer than Burst runs have ended in the window, restarts
+//     follow the rule's back-off (restart_delay = "0s": at once).
+//   - When the Burst-th one ends within it, the brake engages: that
+//     restart and every later one waits at least crashLoopDelay × 2^(n−1)
+//     for its n-th held-back restart, at most the rule's Max
+//     (max_restart_delay, but never less than crashLoopDelay).
+//   - The brake lets go only when a run stays up for Interval: a process
+//     that lived that long is not crash-looping; its restart follows the
+//     rule again, and its end begins a new window. Waiting out the brake
+//     does not release it.
+type startLimit struct {
+	Since  time.Time `json:"since,omitzero"`   // when the window began
+	Ended  int       `json:"ended,omitempty"`  // runs ended in the window
+	Braked int       `json:"braked,omitempty"` // restarts held back since the brake engaged; 0: off
+}
+
+// next is the brake after a run that lasted ranFor ended at now, to be
+// restarted under r.
+func (l startLimit) next(r restartRule, ranFor time.Duration, now time.Time) startLimit {
+	switch {
+	case r.Interval <= 0:
+		return startLimit{}
+	case ranFor >= r.Interval:
+		return startLimit{Since: now, Ended: 1}
+	case l.Braked > 0:
+		l.Braked++
+		return l
+	case l.Since.IsZero() || now.Before(l.Since) || now.Sub(l.Since) >= r.Interval:
+		l = startLimit{Since: now, Ended: 1}
+	default:
+		l.Ended++
+	}
+	if l.Ended >= r.Burst {
+		l.Braked = 1
+	}
+	return l
+}
+
+// delay is the least wait the brake imposes on the next restart under r.
+func (l startLimit) delay(r restartRule) time.Duration {
+	if l.Braked < 1 {
+		return 0
+	}
+	return RestartDelay(crashLoopDelay, max(r.Max, crashLoopDelay), l.Braked)
+}
+
 // decision is decide's answer.
 type decision struct {
 	Verdict verdict
@@ -177,14 +244,16 @@ type decision struct {
 	Reason string
 	// Failures is the count of consecutive failed runs to keep.
 	Failures int
+	// Limit is the crash-loop brake to keep.
+	Limit startLimit
 	// Failed: the run counts as a failed run (jobs count them).
 	Failed bool
 }
 
 // decide chooses what follows the end of a run: a pure function of how it
-// ended (end), the restart rule, the consecutive failures before it and
-// now (the time of a failed start, which has no exit time). Exact
-// durations are table-tested.
+// ended (end), the restart rule, the consecutive failures and the brake
+// before it, and now (the time of a failed start, which has no exit time;
+// the brake's window too). Exact durations are table-tested.
 //
 //   - A deleted instance is removed, however it ended.
 //   - An agent shutdown parks it for the next agent, except a job attempt
@@ -197,19 +266,21 @@ type decision struct {
 //     failed probe is restarted unless the policy is never.
 //   - A restart waits RestartDelay(Base, Max, failures) after the run's
 //     failure count is carried on by NextFailures: a run that stayed up for
-//     ResetAfter starts the count afresh.
-func decide(end runEnd, r restartRule, failures int, now time.Time) decision {
+//     ResetAfter starts the count afresh. A restart in a crash loop waits
+//     at least what the brake says (startLimit); the brake counts only
+//     runs that started, as a failed start waits minStartRetry anyway.
+func decide(end runEnd, r restartRule, failures int, lim startLimit, now time.Time) decision {
 	switch end.Intent {
 	case stopDelete:
-		return decision{Verdict: verdictRemove, Failures: failures}
+		return decision{Verdict: verdictRemove, Failures: failures, Limit: lim}
 	case stopShutdown:
 		if r.ToCompletion && end.StartErr == nil && end.Exit.Success() {
-			return decision{Verdict: verdictFinish, Failures: failures}
+			return decision{Verdict: verdictFinish, Failures: failures, Limit: lim}
 		}
-		return decision{Verdict: verdictPark, Failures: failures}
+		return decision{Verdict: verdictPark, Failures: failures, Limit: lim}
 	}
 	if end.StartErr != nil {
-		d := decision{Failed: true, Failures: failures + 1}
+		d := decision{Failed: true, Failures: failures + 1, Limit: lim}
 		if r.Policy == units.RestartNever {
 			d.Verdict = verdictFinish
 			return d
@@ -218,7 +289,7 @@ func decide(end runEnd, r restartRule, failures int, now time.Time) decision {
 		d.Delay = max(RestartDelay(r.Base, r.Max, d.Failures), minStartRetry)
 		return d
 	}
-	d := decision{Failed: end.Intent == stopNone && !end.Exit.Success(), Failures: failures}
+	d := decision{Failed: end.Intent == stopNone && !end.Exit.Success(), Failures: failures, Limit: lim}
 	again := ShouldRestart(r.Policy, end.Exit)
 	if end.Intent == stopRestart {
 		again = r.Policy != units.RestartNever
@@ -237,7 +308,8 @@ func decide(end runEnd, r restartRule, failures int, now time.Time) decision {
 	}
 	d.Verdict = verdictRestart
 	d.Failures = NextFailures(failures, ranFor)
-	d.Delay = RestartDelay(r.Base, r.Max, d.Failures)
+	d.Limit = lim.next(r, ranFor, now)
+	d.Delay = max(RestartDelay(r.Base, r.Max, d.Failures), d.Limit.delay(r))
 	if d.Delay > 0 {
 		d.Reason = "CrashLoopBackOff"
 	}

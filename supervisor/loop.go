@@ -460,6 +460,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 				s.log.Info("stopping all instances")
 				longest := time.Duration(0)
 				for _, i := range s.sortedInstances() {
+					s.logFolded(i, i.exitLog.flush())
 					s.stop(i, stopShutdown, "")
 					longest = max(longest, i.spec.Template.StopTimeout.D())
 				}

@@ -221,7 +221,11 @@ func (s *Supervisor) exited(i *instance, gen uint64, st ExitStatus) {
 	if i.rec.Terminating {
 		intent = stopDelete
 	}
-	s.log.Info("instance exited", "instance", i.rec.Name, "pid", proc.Pid(), "exit_code", st.ExitCode(), "signal", st.SignalName())
+	write, sum := i.exitLog.note(s.clock.Now(), st.ExitCode(), st.SignalName())
+	s.logFolded(i, sum)
+	if write {
+		s.log.Info("instance exited", "instance", i.rec.Name, "pid", proc.Pid(), "exit_code", st.ExitCode(), "signal", st.SignalName())
+	}
 	s.runEnded(i, runEnd{Exit: st, Started: proc.Started(), Intent: intent})
 }
 
@@ -229,9 +233,9 @@ func (s *Supervisor) exited(i *instance, gen uint64, st ExitStatus) {
 // start).
 func (s *Supervisor) runEnded(i *instance, end runEnd) {
 	now := s.clock.Now()
-	d := decide(end, ruleOf(i.spec), i.rec.Failures, now)
+	d := decide(end, ruleOf(i.spec), i.rec.Failures, i.rec.StartLimit, now)
 	r := &i.rec
-	r.Failures = d.Failures
+	r.Failures, r.StartLimit = d.Failures, d.Limit
 	if d.Failed {
 		r.FailedRuns++
 		r.LastFailure = now
@@ -355,8 +359,18 @@ func (s *Supervisor) delete(i *instance, why string) {
 	s.stop(i, stopDelete, "")
 }
 
+// logFolded writes the summary of the exit lines of i that were folded
+// (see logFold), if any.
+func (s *Supervisor) logFolded(i *instance, sum folded) {
+	if sum.n > 0 {
+		s.log.Info("instance exited repeatedly", "instance", i.rec.Name, "exit_code", sum.code, "signal", sum.signal,
+			"times", sum.n, "over", sum.final.Sub(sum.first).Round(time.Millisecond).String())
+	}
+}
+
 // remove forgets the instance entirely. A job keeps what its attempt did.
 func (s *Supervisor) remove(i *instance) {
+	s.logFolded(i, i.exitLog.flush())
 	if j := s.jobs[i.rec.Unit]; j != nil && i.rec.Kind == units.KindJob {
 		j.rec.LostFailures += i.rec.FailedRuns
 		if i.rec.Life == LifeExited && i.rec.State.ExitCode == 0 {

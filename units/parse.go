@@ -216,6 +216,9 @@ type rawTemplate struct {
 	RestartDelay    opt[Duration]          `toml:"restart_delay"`
 	MaxRestartDelay opt[Duration]          `toml:"max_restart_delay"`
 
+	StartLimitBurst    opt[int]      `toml:"start_limit_burst"`
+	StartLimitInterval opt[Duration] `toml:"start_limit_interval"`
+
 	Liveness  *rawProbe `toml:"liveness"`
 	Readiness *rawProbe `toml:"readiness"`
 	Startup   *rawProbe `toml:"startup"`

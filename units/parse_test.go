@@ -48,6 +48,9 @@ command = ["kubia"]
 			StopTimeout:     Duration(10 * time.Second),
 			RestartDelay:    Duration(100 * time.Millisecond),
 			MaxRestartDelay: Duration(5 * time.Minute),
+
+			StartLimitBurst:    5,
+			StartLimitInterval: Duration(10 * time.Second),
 		},
 	}
 	if !reflect.DeepEqual(u, want) {
@@ -547,6 +550,21 @@ labels = { app = "a" }
 command = ["x"]
 restart_delay = "10m"
 `, want: `u.toml:5: template.restart_delay: 10m is more than max_restart_delay (5m, the default)`},
+		{name: "start limit", src: `kind = "replicated"
+[template]
+labels = { app = "a" }
+command = ["x"]
+start_limit_burst = 0
+start_limit_interval = "-1s"
+`, want: `u.toml:5: template.start_limit_burst: 0 is less than 1
+u.toml:6: template.start_limit_interval: "-1s" is negative (want a duration of 0s or more)`},
+		{name: "start limit wrong types", src: `kind = "job"
+[template]
+command = ["x"]
+start_limit_burst = "5"
+start_limit_interval = 10
+`, want: `u.toml:4: template.start_limit_burst: want an integer, got string "5"
+u.toml:5: template.start_limit_interval: want a duration string like "10s", got integer 10`},
 		{name: "duration negative", src: `kind = "replicated"
 [template]
 labels = { app = "a" }
@@ -1147,6 +1165,15 @@ func TestScalingAnExclusiveUnitPastOneIsRefused(t *testing.T) {
 	_, err = Parse("u.toml", scaled)
 	if want := "u.toml:2: replicas: 2 with exclusive = true: an exclusive unit runs at most one instance in the fleet (want 0 or 1)"; err == nil || err.Error() != want {
 		t.Errorf("scaled to 2: %v, want %s", err, want)
+	}
+}
+
+// The crash-loop brake is set in the template; start_limit_interval =
+// "0s" turns it off, as systemd's StartLimitIntervalSec=0.
+func TestStartLimit(t *testing.T) {
+	u := mustParse(t, "z.toml", "kind = \"replicated\"\n[template]\nlabels = { app = \"z\" }\ncommand = [\"x\"]\nstart_limit_burst = 3\nstart_limit_interval = \"0s\"\n")
+	if u.Template.StartLimitBurst != 3 || u.Template.StartLimitInterval != 0 {
+		t.Fatalf("start_limit_burst %d, start_limit_interval %v", u.Template.StartLimitBurst, u.Template.StartLimitInterval)
 	}
 }
 

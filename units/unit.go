@@ -125,6 +125,14 @@ type Template struct {
 	StopTimeout     Duration      // default 10s; then SIGKILL to the process group
 	RestartDelay    Duration      // default 100ms; doubles per consecutive failed run
 	MaxRestartDelay Duration      // default 5m
+	// StartLimitBurst and StartLimitInterval are the crash-loop brake,
+	// as systemd's StartLimitBurst= and StartLimitIntervalSec=: restarts
+	// follow RestartDelay until StartLimitBurst runs have ended within
+	// StartLimitInterval; from then on each waits at least 1s, doubling up
+	// to MaxRestartDelay (STATUS CrashLoopBackOff), until a run stays up
+	// for StartLimitInterval. An interval of 0 turns the brake off.
+	StartLimitBurst    int      // default 5; at least 1
+	StartLimitInterval Duration // default 10s
 
 	Liveness  *Probe // nil = none
 	Readiness *Probe

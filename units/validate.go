@@ -33,6 +33,14 @@ const (
 	DefaultFailedHistory     = 1
 )
 
+// The crash-loop brake's defaults, systemd's DefaultStartLimitBurst and
+// DefaultStartLimitIntervalSec: the fifth failed run within ten seconds
+// engages it.
+const (
+	DefaultStartLimitBurst    = 5
+	DefaultStartLimitInterval = Duration(10 * time.Second)
+)
+
 // cronParser is the schedule syntax: five fields, or a descriptor such as
 // @hourly or @every 30s.
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
@@ -291,6 +299,9 @@ func (p *parser) template(key string, r *rawTemplate, kind Kind) Template {
 		StopTimeout:     val(p, key+".stop_timeout", r.StopTimeout, DefaultStopTimeout),
 		RestartDelay:    val(p, key+".restart_delay", r.RestartDelay, DefaultRestartDelay),
 		MaxRestartDelay: val(p, key+".max_restart_delay", r.MaxRestartDelay, DefaultMaxRestartDelay),
+
+		StartLimitBurst:    val(p, key+".start_limit_burst", r.StartLimitBurst, DefaultStartLimitBurst),
+		StartLimitInterval: val(p, key+".start_limit_interval", r.StartLimitInterval, DefaultStartLimitInterval),
 	}
 
 	p.argv(key+".command", r.Command)
@@ -324,6 +335,9 @@ func (p *parser) template(key string, r *rawTemplate, kind Kind) Template {
 	// restart_delay = "0s" is allowed: restart at once, as runit and s6
 	// cannot (they throttle to a second).
 	p.notBelow(key+".max_restart_delay", r.MaxRestartDelay, DefaultMaxRestartDelay, key+".restart_delay", r.RestartDelay, DefaultRestartDelay)
+	// start_limit_interval = "0s" turns the crash-loop brake off, as
+	// systemd's StartLimitIntervalSec=0 does.
+	p.atLeast(key+".start_limit_burst", r.StartLimitBurst, 1)
 
 	t.Liveness = p.probe(key+".liveness", "liveness", r.Liveness)
 	t.Readiness = p.probe(key+".readiness", "readiness", r.Readiness)

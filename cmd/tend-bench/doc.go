@@ -30,7 +30,8 @@ each peer's, measured in the same run on the same machine and clock.
   (/dev/shm, as /run is in real deployments): ` + "`runsvdir DIR`" + `, ` + "`s6-svscan DIR`" + `,
   ` + "`svscan DIR`" + `, ` + "`supervisord -n -c DIR/supervisord.conf`" + ` (private unix socket,
   no inet server, ` + "`autorestart=true startsecs=0`" + `), and ` + "`tend agent --dev`" + `
-  (` + "`restart_delay = \"0s\"`" + `). Missing peers are installed from Debian's packages
+  (` + "`restart_delay = \"0s\"`" + `, and ` + "`start_limit_interval = \"0s\"`" + ` so that the
+  crash-loop brake lets it flap as the peers do). Missing peers are installed from Debian's packages
   when run as root; the system's init and services are never used. The scan
   directories' mtime is set an hour back, as if laid out at boot: runsvdir
   otherwise takes a directory changed in the current second as still changing
@@ -69,7 +70,7 @@ each peer's, measured in the same run on the same machine and clock.
   for each N (10, 100,
   1000 and 5000; ` + "`-scale`" + `), N unit files of one sleeping replica each, as
   above, plus one unit that flaps: its workload exits at once and
-  ` + "`restart_delay = \"0s\"`" + `. **start-all** is from the agent's start to the
+  ` + "`restart_delay = \"0s\"`" + ` (the brake off, as above). **start-all** is from the agent's start to the
   N-th sleeping workload's start. Once all N run and a second more has
   passed, the flapping unit's next 200 restarts (` + "`-scale-restarts`" + `) are
   timed from its own stamps: the **restart gap** p50 and p99 are the gaps

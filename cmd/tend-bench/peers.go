@@ -6,6 +6,7 @@ package main
 // and unix socket, tend's agent in --dev mode.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -133,8 +134,21 @@ replicas = %d
 labels = { app = %q }
 command = [%q, %q, %q]
 restart_delay = "0s"
-stop_timeout = "5s"
-`, replicas, label, stamp, file, mode)
+%sstop_timeout = "5s"
+`, replicas, label, stamp, file, mode, brakeOff)
+}
+
+// brakeOff turns tend's crash-loop brake off: the flapping workload
+// measures the restart path itself, as it does under the peers, so it
+// must go on restarting at once. tendAgent drops the line for an older
+// binary that does not know the key (-tend-before).
+const brakeOff = "start_limit_interval = \"0s\"\n"
+
+// knowsBrake reports whether the tend binary at bin reads
+// start_limit_interval: the key's name is in every binary that does.
+func knowsBrake(bin string) bool {
+	b, err := os.ReadFile(bin)
+	return err != nil || bytes.Contains(b, []byte("start_limit_interval"))
 }
 
 // stampUnits are n unit files of one replica each, named and labelled
@@ -160,7 +174,11 @@ func tendAgent(bin, dir string, files ...unitFile) (*exec.Cmd, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "units"), 0o755); err != nil {
 		return nil, err
 	}
+	old := !knowsBrake(bin)
 	for _, f := range files {
+		if old {
+			f.text = strings.ReplaceAll(f.text, brakeOff, "")
+		}
 		if err := os.WriteFile(filepath.Join(dir, "units", f.name+".toml"), []byte(f.text), 0o644); err != nil {
 			return nil, err
 		}

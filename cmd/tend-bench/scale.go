@@ -3,7 +3,7 @@ package main
 // The scaling table of issue 8: how tend's costs grow with the number of
 // units, loaded the way users load it. For each N, N unit files of one
 // sleeping replica each and one more unit that flaps (its workload exits
-// at once, restart_delay = "0s"); the figures are the flapping unit's
+// at once, restart_delay = "0s", the crash-loop brake off); the figures are the flapping unit's
 // restart gaps once the fleet has settled, the time to start all N, the
 // agent's memory, and the time of one reconcile pass as the agent reports
 // it.

@@ -145,6 +145,8 @@ func percentile(sorted []float64, p float64) float64 {
 	return sorted[i]
 }
 
+// stampUnit is a unit of the stamp workload; its crash-loop brake is off,
+// so that a flapping workload times the restart path itself.
 func stampUnit(bin, file, mode string, replicas int) string {
 	return fmt.Sprintf(`kind = "replicated"
 replicas = %d
@@ -152,6 +154,7 @@ replicas = %d
 labels = { app = "stamp" }
 command = [%q, %q, %q]
 restart_delay = "0s"
+start_limit_interval = "0s"
 stop_timeout = "5s"
 `, replicas, bin, file, mode)
 }

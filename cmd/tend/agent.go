@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"runtime/trace"
 	"strconv"
 	"strings"
 	"sync"
@@ -405,12 +404,13 @@ func (a *tendAgent) Close() error {
 //
 //	/debug/pprof/                 the profiles there are, one a line
 //	/debug/pprof/profile?seconds=N  a CPU profile over N seconds (30)
-//	/debug/pprof/trace?seconds=N    an execution trace over N seconds (1)
 //	/debug/pprof/NAME[?debug=N]     heap, goroutine, allocs, block, mutex, ...
 //
 // net/http/pprof serves the same, but its HTML index brings in
 // html/template, a fifth of a megabyte of the static binary that the
-// issue 9 size limit (12 MB on armv7) has no room for.
+// issue 9 size limit (12 MB on armv7) has no room for. For the same
+// reason there is no execution trace (runtime/trace): with it, the armv7
+// binary crossed the limit by one 64 KiB segment step.
 func withProfiles(api http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", api)
@@ -440,7 +440,6 @@ func serveProfile(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "%s\t%d\n", p.Name(), p.Count())
 		}
 		fmt.Fprintln(w, "profile\t(CPU, ?seconds=30)")
-		fmt.Fprintln(w, "trace\t(execution trace, ?seconds=1)")
 	case "profile":
 		w.Header().Set("Content-Type", "application/octet-stream")
 		if err := pprof.StartCPUProfile(w); err != nil {
@@ -449,14 +448,6 @@ func serveProfile(w http.ResponseWriter, r *http.Request) {
 		}
 		wait(seconds(30))
 		pprof.StopCPUProfile()
-	case "trace":
-		w.Header().Set("Content-Type", "application/octet-stream")
-		if err := trace.Start(w); err != nil {
-			http.Error(w, "trace: "+err.Error(), http.StatusConflict)
-			return
-		}
-		wait(seconds(1))
-		trace.Stop()
 	default:
 		p := pprof.Lookup(name)
 		if p == nil {

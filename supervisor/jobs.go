@@ -151,16 +151,13 @@ func (s *Supervisor) reconcileJob(j *job) {
 // partition; both may have completed meanwhile, and both count: a job
 // may then finish with a completion more than it asked for.
 func (s *Supervisor) fleetAttempts(j *job) []InstanceSummary {
-	ready := make(map[string]bool, len(s.members))
-	for _, m := range s.members {
-		ready[m.Name] = m.Status == HostReady
-	}
+	member, _ := memberFinder(s.members)
 	var attempts []InstanceSummary
 	for _, in := range s.summariesOf(j.rec.Name) {
 		if in.Kind != units.KindJob {
 			continue
 		}
-		if in.Host != s.opt.Host && !ready[in.Host] && in.active() {
+		if m := member(in.Host); in.Host != s.opt.Host && (m == nil || m.Status != HostReady) && in.active() {
 			in.Terminating = true
 		}
 		attempts = append(attempts, in)

@@ -649,13 +649,13 @@ func (s *Supervisor) takeMembers() {
 	}) {
 		return
 	}
-	old := map[string]HostStatus{}
-	for _, m := range s.members {
-		old[m.Name] = m.Status
+	old := make(map[string]*Member, len(s.members))
+	for k := range s.members {
+		old[s.members[k].Name] = &s.members[k]
 	}
 	restarted := false
-	for _, m := range ms {
-		if k := slices.IndexFunc(s.members, func(o Member) bool { return o.Name == m.Name }); k >= 0 && !s.members[k].Started.Equal(m.Started) {
+	for k := range ms {
+		if o := old[ms[k].Name]; o != nil && !o.Started.Equal(ms[k].Started) {
 			restarted = true
 		}
 	}
@@ -665,17 +665,12 @@ func (s *Supervisor) takeMembers() {
 		s.takeRemote() // what the hosts' earlier agents said is stale now
 	}
 	now := s.clock.Now()
-	if len(prev) > 0 {
-		// A host that is no longer a member was deleted (tend delete
-		// host): only that takes a host out of the membership.
-		still := make(map[string]bool, len(ms))
-		for _, m := range ms {
-			still[m.Name] = true
-		}
-		for _, m := range prev {
-			if !still[m.Name] && m.Name != s.opt.Host {
-				s.events.Record(now, KindHost, m.Name, Normal, "RemovingNode", "cluster", "Removing host "+m.Name+" from the fleet: it was deleted")
-			}
+	// A host that is no longer a member was deleted (tend delete host):
+	// only that takes a host out of the membership.
+	still, _ := memberFinder(ms)
+	for _, m := range prev {
+		if still(m.Name) == nil && m.Name != s.opt.Host {
+			s.events.Record(now, KindHost, m.Name, Normal, "RemovingNode", "cluster", "Removing host "+m.Name+" from the fleet: it was deleted")
 		}
 	}
 	for _, m := range ms {
@@ -684,7 +679,7 @@ func (s *Supervisor) takeMembers() {
 			s.agentStarted = m.Started
 			continue
 		}
-		if was, ok := old[m.Name]; ok && was == m.Status {
+		if o := old[m.Name]; o != nil && o.Status == m.Status {
 			continue
 		}
 		switch m.Status {
@@ -701,20 +696,17 @@ func (s *Supervisor) takeMembers() {
 }
 
 // takeRemote takes the other hosts' instances and makes dirty the units
-// whose instances elsewhere changed.
-// What an earlier run of a host's agent said of its processes is not
-// taken for granted (InstanceSummary.stale).
+// whose instances elsewhere changed. What an earlier run of a host's
+// agent said of its processes is not taken for granted
+// (InstanceSummary.stale).
 func (s *Supervisor) takeRemote() {
 	next := map[string][]InstanceSummary{}
-	byName := make(map[string]*Member, len(s.members))
-	for k := range s.members {
-		byName[s.members[k].Name] = &s.members[k]
-	}
+	member, _ := memberFinder(s.members)
 	for _, in := range s.opt.Peers.Remote() {
 		if in.Host == s.opt.Host {
 			continue // what a peer says of this host is old news
 		}
-		if in.stale(byName[in.Host]) {
+		if in.stale(member(in.Host)) {
 			in = in.unknownProcess()
 		}
 		next[in.Unit] = append(next[in.Unit], in)
@@ -988,9 +980,8 @@ func msgHostFull(limit int) string {
 // refuseCreate notes that an instance of owner (a unit's or a job's) was
 // not created, this host being at its limit of instances: the unit gets a
 // Warning event (once until an instance goes, then folded into the last
-// like any repeat) and
-// is planned again when an instance goes (remove), not before, so that a
-// full host does not plan the unit on every pass.
+// like any repeat) and is planned again when an instance goes (remove),
+// not before, so that a full host does not plan the unit on every pass.
 func (s *Supervisor) refuseCreate(owner, unit, from string) {
 	if s.full[unit] {
 		return

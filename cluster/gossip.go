@@ -547,20 +547,20 @@ func (n *Node) mergeState(b []byte) {
 		n.mu.Unlock()
 	}
 	var hosts []string
+	var wanted []hostDigest
 	for _, d := range st.Hosts {
 		if d.Host != n.cfg.Name && n.state.wants(d) {
 			hosts = append(hosts, d.Host)
+			wanted = append(wanted, d)
 		}
 	}
-	if len(hosts) > 0 {
+	if len(wanted) > 0 {
 		n.mu.Lock()
 		if n.wanted == nil {
 			n.wanted = map[string]hostDigest{}
 		}
-		for _, d := range st.Hosts {
-			if slices.Contains(hosts, d.Host) {
-				n.wanted[d.Host] = d
-			}
+		for _, d := range wanted {
+			n.wanted[d.Host] = d
 		}
 		n.mu.Unlock()
 	}

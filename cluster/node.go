@@ -317,8 +317,9 @@ func (n *Node) Addr() string { return n.addr }
 // push/pulls it took part in showed them (on joining, above all): an
 // agent that plans before would not know what the other hosts run.
 func (n *Node) CaughtUp() bool {
+	// Copies, for the state and the catalog have locks of their own.
 	n.mu.Lock()
-	wanted := maps.Clone(n.wanted)
+	wanted, units := maps.Clone(n.wanted), maps.Clone(n.wantedUnits)
 	n.mu.Unlock()
 	var have []string
 	for h, d := range wanted {
@@ -326,9 +327,6 @@ func (n *Node) CaughtUp() bool {
 			have = append(have, h)
 		}
 	}
-	n.mu.Lock()
-	units := maps.Clone(n.wantedUnits)
-	n.mu.Unlock()
 	var haveUnits []string
 	for name, d := range units {
 		if !d.Newer(n.catalogEntry(name)) {

@@ -16,16 +16,6 @@ const (
 	foldWindow = time.Minute
 )
 
-// logFold is the folding of one instance's exit lines.
-type logFold struct {
-	since        time.Time // the window began
-	logged       int       // lines written in the window
-	code         int       // what the lines said: exit code
-	signal       string    // and signal
-	folded       int       // lines not written since the last one written
-	first, final time.Time // when the first and the last folded exits came
-}
-
 // folded is the summary of the lines folded: n of them, from first to
 // final, saying code and signal.
 type folded struct {
@@ -33,6 +23,15 @@ type folded struct {
 	code         int
 	signal       string
 	first, final time.Time
+}
+
+// logFold is the folding of one instance's exit lines.
+type logFold struct {
+	since   time.Time // the window began
+	logged  int       // lines written in the window
+	code    int       // what the lines said: exit code
+	signal  string    // and signal
+	pending folded    // the lines not written since the last one written
 }
 
 // note takes an exit with code and signal at now. It reports whether its
@@ -48,20 +47,17 @@ func (f *logFold) note(now time.Time, code int, signal string) (write bool, sum 
 		f.logged++
 		return true, sum
 	}
-	if f.folded == 0 {
-		f.first = now
+	if f.pending.n == 0 {
+		f.pending = folded{code: code, signal: signal, first: now}
 	}
-	f.folded++
-	f.final = now
+	f.pending.n++
+	f.pending.final = now
 	return false, sum
 }
 
 // flush returns the summary of the lines folded so far and forgets them.
 func (f *logFold) flush() folded {
-	if f.folded == 0 {
-		return folded{}
-	}
-	sum := folded{n: f.folded, code: f.code, signal: f.signal, first: f.first, final: f.final}
-	f.folded = 0
+	sum := f.pending
+	f.pending = folded{}
 	return sum
 }

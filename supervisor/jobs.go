@@ -178,15 +178,17 @@ func (s *Supervisor) reconcileCron(u *units.Unit) {
 	for _, j := range s.sortedCronJobs(u.Name) {
 		jobs = append(jobs, cronJob{Name: j.rec.Name, Scheduled: j.rec.Scheduled, Condition: j.rec.Condition})
 	}
-	out := planCron(u, s.crons[u.Name], s.unitRecs[u.Name].Created, s.started, jobs, now)
+	out := planCron(u, s.crons[u.Name], s.unitRecs[u.Name].Created, s.started, jobs, s.decidesRun(u), now)
 	for _, name := range out.Remove {
 		if j := s.jobs[name]; j != nil {
 			s.removeJob(j)
 		}
 	}
-	// Every host plans every run alike; one says so.
-	if s.jobOwner(u.Name) == s.opt.Host {
-		for _, n := range out.Notes {
+	// Every host plans every run alike; one says so, and a host says
+	// what it alone decided.
+	owner := s.jobOwner(u.Name) == s.opt.Host
+	for _, n := range out.Notes {
+		if owner || n.Local {
 			s.events.Record(now, KindUnit, u.Name, n.Type, n.Reason, fromCron, n.Message)
 		}
 	}
@@ -215,6 +217,23 @@ func (s *Supervisor) reconcileCron(u *units.Unit) {
 	}
 	for _, j := range made {
 		s.reconcileJob(j)
+	}
+}
+
+// decidesRun says whether this host decides a run of u under
+// concurrency_policy = forbid (see planCron): the host the job controller
+// places the run's first attempt on, as every host computes it alike; with
+// no host to place it on, the unit's jobOwner.
+func (s *Supervisor) decidesRun(u *units.Unit) func(run string) bool {
+	var hosts []string
+	return func(run string) bool {
+		if hosts == nil {
+			hosts = eligibleHosts(u, s.members)
+		}
+		if h := placeNew(run, []int{0}, hosts, map[string]int{}); h != nil {
+			return h[0] == s.opt.Host
+		}
+		return s.jobOwner(u.Name) == s.opt.Host
 	}
 }
 

@@ -24,9 +24,12 @@ type cronJob struct {
 	Condition string // "" while it runs, Complete, Failed
 }
 
-// note is an event a planner asks for, about the unit it plans.
+// note is an event a planner asks for, about the unit it plans. Every
+// host plans alike, so one host records the notes (jobOwner); a Local
+// note says what only this host decided, and this host records it.
 type note struct {
 	Type, Reason, Message string
+	Local                 bool
 }
 
 // cronRun is a job the cron controller makes: every host makes it alike,
@@ -52,7 +55,8 @@ func cronJobName(cron string, t time.Time) string {
 
 // planCron is the cron controller for u: rec is its record, since when
 // the unit exists, agentStart when this agent started, jobs its jobs
-// (sorted by name).
+// (sorted by name), decides whether this host decides a run under
+// concurrency_policy = forbid.
 //
 // It trims the history to successful_history complete and failed_history
 // failed jobs (newest kept); while suspended it only moves the record on,
@@ -63,7 +67,16 @@ func cronJobName(cron string, t time.Time) string {
 // removes the active ones first. Every host makes the same run's job, so
 // the fleet runs each schedule once: the job controller places each of
 // its attempts on one host.
-func planCron(u *units.Unit, rec cronRecord, since, agentStart time.Time, jobs []cronJob, now time.Time) cronOutcome {
+//
+// Forbid is the exception. Whether a run is skipped depends on whether
+// another is still active, which hosts learn at different times: one that
+// has not yet heard that the last run finished would skip a run that the
+// others make, and if the job controller placed that run's attempt on
+// it, no host would ever start it while the others held it active and
+// forbade every run after it. So under forbid one host decides each run,
+// the one its first attempt is placed on (decides), and the others leave
+// it to that host: they learn of the job from its attempt (adoptCronJobs).
+func planCron(u *units.Unit, rec cronRecord, since, agentStart time.Time, jobs []cronJob, decides func(run string) bool, now time.Time) cronOutcome {
 	out := cronOutcome{Rec: rec}
 	if out.Rec.Considered.IsZero() {
 		out.Rec.Considered = since
@@ -85,6 +98,12 @@ func planCron(u *units.Unit, rec cronRecord, since, agentStart time.Time, jobs [
 	}
 	trim(JobComplete, u.SuccessfulHistory)
 	trim(JobFailed, u.FailedHistory)
+	for _, j := range jobs {
+		// A run another host made (forbid) is learnt of later.
+		if j.Scheduled.After(out.Rec.LastSchedule) {
+			out.Rec.LastSchedule = j.Scheduled
+		}
+	}
 	if u.Suspend {
 		out.Rec.Considered = now
 		return out
@@ -97,7 +116,7 @@ func planCron(u *units.Unit, rec cronRecord, since, agentStart time.Time, jobs [
 		out.Rec.Missed += plan.Missed
 		out.Notes = append(out.Notes, note{Warning, "MissedSchedule",
 			fmt.Sprintf("Missed %d scheduled run(s), the newest at %s (catch_up = %s, starting_deadline = %s)",
-				plan.Missed, plan.LastMissed.In(u.Location).Format(time.RFC3339), u.CatchUp, u.StartingDeadline)})
+				plan.Missed, plan.LastMissed.In(u.Location).Format(time.RFC3339), u.CatchUp, u.StartingDeadline), false})
 	}
 	exists := map[string]bool{}
 	var active []string
@@ -113,23 +132,27 @@ func planCron(u *units.Unit, rec cronRecord, since, agentStart time.Time, jobs [
 			out.Rec.LastSchedule = at
 			continue
 		}
+		forbid := u.ConcurrencyPolicy == units.ConcurrencyForbid
+		if forbid && !decides(name) {
+			continue
+		}
 		if len(active) > 0 {
 			switch u.ConcurrencyPolicy {
 			case units.ConcurrencyForbid:
 				out.Notes = append(out.Notes, note{Normal, "JobAlreadyActive",
-					fmt.Sprintf("Not starting job for %s: %s is still running (concurrency_policy = forbid)", at.Format(time.RFC3339), active[0])})
+					fmt.Sprintf("Not starting job for %s: %s is still running (concurrency_policy = forbid)", at.Format(time.RFC3339), active[0]), true})
 				out.Rec.Missed++
 				continue
 			case units.ConcurrencyReplace:
 				for _, name := range active {
-					out.Notes = append(out.Notes, note{Normal, "SuccessfulDelete", "Deleted job " + name + " (concurrency_policy = replace)"})
+					out.Notes = append(out.Notes, note{Normal, "SuccessfulDelete", "Deleted job " + name + " (concurrency_policy = replace)", false})
 					out.Remove = append(out.Remove, name)
 				}
 				active = nil
 			}
 		}
 		out.Create = append(out.Create, cronRun{Name: name, Scheduled: at})
-		out.Notes = append(out.Notes, note{Normal, "SuccessfulCreate", "Created job " + name})
+		out.Notes = append(out.Notes, note{Normal, "SuccessfulCreate", "Created job " + name, forbid})
 		exists[name] = true
 		active = append(active, name)
 		out.Rec.LastSchedule = at

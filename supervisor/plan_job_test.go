@@ -146,14 +146,15 @@ func TestPlanCron(t *testing.T) {
 		return out
 	}
 	started := t0.Add(-time.Hour) // the agent's start
+	here := func(string) bool { return true } // this host decides every run
 
 	// On schedule: the run due now, named after its time; then the next.
-	o := planCron(cronUnit(""), cronRecord{Considered: t0.Add(-time.Minute)}, t0.Add(-time.Hour), started, nil, t0)
+	o := planCron(cronUnit(""), cronRecord{Considered: t0.Add(-time.Minute)}, t0.Add(-time.Hour), started, nil, here, t0)
 	if got := runs(o); !slices.Equal(got, []string{name(t0)}) || !o.Rec.LastSchedule.Equal(t0) || !o.WakeAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("on schedule: runs %q, record %+v, wake %v", got, o.Rec, o.WakeAt)
 	}
 	// It exists already (an agent restart in between): no second job.
-	o = planCron(cronUnit(""), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, []cronJob{{Name: name(t0), Scheduled: t0}}, t0)
+	o = planCron(cronUnit(""), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, []cronJob{{Name: name(t0), Scheduled: t0}}, here, t0)
 	if len(o.Create) != 0 || !o.Rec.LastSchedule.Equal(t0) {
 		t.Fatalf("existing run made again: %+v", o)
 	}
@@ -161,7 +162,7 @@ func TestPlanCron(t *testing.T) {
 	// Down for ten minutes, catch_up = latest within starting_deadline:
 	// the newest missed time runs, the nine before are reported missed.
 	back := t0.Add(30 * time.Second) // the agent starts again, and plans at once
-	o = planCron(cronUnit("starting_deadline = \"5m\""), cronRecord{Considered: t0.Add(-10 * time.Minute)}, time.Time{}, back, nil, back)
+	o = planCron(cronUnit("starting_deadline = \"5m\""), cronRecord{Considered: t0.Add(-10 * time.Minute)}, time.Time{}, back, nil, here, back)
 	if got := runs(o); !slices.Equal(got, []string{name(t0)}) || o.Rec.Missed != 9 {
 		t.Fatalf("catch up latest: runs %q, missed %d, notes %q", got, o.Rec.Missed, notes(o))
 	}
@@ -169,19 +170,44 @@ func TestPlanCron(t *testing.T) {
 		t.Fatalf("notes %q", got)
 	}
 	// ... and with a deadline shorter than the delay, none runs.
-	o = planCron(cronUnit("starting_deadline = \"10s\""), cronRecord{Considered: t0.Add(-10 * time.Minute)}, time.Time{}, back, nil, back)
+	o = planCron(cronUnit("starting_deadline = \"10s\""), cronRecord{Considered: t0.Add(-10 * time.Minute)}, time.Time{}, back, nil, here, back)
 	if len(o.Create) != 0 || o.Rec.Missed != 10 {
 		t.Fatalf("past the deadline: %+v", o)
 	}
 
 	// forbid: a run due while one is active is counted missed.
 	active := []cronJob{{Name: name(t0.Add(-time.Minute)), Scheduled: t0.Add(-time.Minute)}}
-	o = planCron(cronUnit("concurrency_policy = \"forbid\""), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, active, t0)
+	o = planCron(cronUnit("concurrency_policy = \"forbid\""), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, active, here, t0)
 	if len(o.Create) != 0 || o.Rec.Missed != 1 || !slices.Equal(notes(o), []string{"JobAlreadyActive: Not starting job for 2026-11-27T10:00:00Z: " + active[0].Name + " is still running (concurrency_policy = forbid)"}) {
 		t.Fatalf("forbid: %+v", o)
 	}
+	// ... and so does a run that no job is active beside.
+	o = planCron(cronUnit("concurrency_policy = \"forbid\""), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, nil, here, t0)
+	if got := runs(o); !slices.Equal(got, []string{name(t0)}) || len(o.Notes) != 1 || !o.Notes[0].Local {
+		t.Fatalf("forbid, none active: runs %q, notes %+v", got, o.Notes)
+	}
+	// Under forbid a run is another host's to decide when its attempt is
+	// placed there: this host neither makes it nor counts it missed,
+	// whatever it sees active, and learns of it from its attempt...
+	elsewhere := func(run string) bool { return run != name(t0) }
+	for _, act := range [][]cronJob{nil, active} {
+		o = planCron(cronUnit("concurrency_policy = \"forbid\""), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, act, elsewhere, t0)
+		if len(o.Create) != 0 || o.Rec.Missed != 0 || len(o.Notes) != 0 || !o.Rec.Considered.Equal(t0) || !o.WakeAt.Equal(t0.Add(time.Minute)) {
+			t.Fatalf("forbid, another host's run (active %v): %+v", act, o)
+		}
+	}
+	// ... after which its Last Schedule is that run's.
+	o = planCron(cronUnit("concurrency_policy = \"forbid\""), cronRecord{Considered: t0}, time.Time{}, started, []cronJob{{Name: name(t0), Scheduled: t0}}, elsewhere, t0.Add(time.Second))
+	if !o.Rec.LastSchedule.Equal(t0) {
+		t.Fatalf("adopted run: last schedule %v", o.Rec.LastSchedule)
+	}
+	// allow and replace are every host's to make alike, wherever placed.
+	o = planCron(cronUnit(""), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, active, elsewhere, t0)
+	if got := runs(o); !slices.Equal(got, []string{name(t0)}) || o.Notes[0].Local {
+		t.Fatalf("allow, placed elsewhere: runs %q, notes %+v", got, o.Notes)
+	}
 	// replace: the active job goes, the new run starts.
-	o = planCron(cronUnit("concurrency_policy = \"replace\""), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, active, t0)
+	o = planCron(cronUnit("concurrency_policy = \"replace\""), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, active, here, t0)
 	if !slices.Equal(o.Remove, []string{active[0].Name}) || len(o.Create) != 1 {
 		t.Fatalf("replace: %+v", o)
 	}
@@ -194,7 +220,7 @@ func TestPlanCron(t *testing.T) {
 	}
 	hist = append(hist, cronJob{Name: "tick-f1", Scheduled: t0.Add(-20 * time.Minute), Condition: JobFailed},
 		cronJob{Name: "tick-f2", Scheduled: t0.Add(-19 * time.Minute), Condition: JobFailed})
-	o = planCron(cronUnit("successful_history = 2\nfailed_history = 1\nsuspend = true"), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, hist, t0)
+	o = planCron(cronUnit("successful_history = 2\nfailed_history = 1\nsuspend = true"), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, hist, here, t0)
 	if !slices.Equal(o.Remove, []string{hist[1].Name, hist[0].Name, "tick-f1"}) {
 		t.Fatalf("history: removed %q", o.Remove)
 	}

@@ -298,11 +298,12 @@ stop_timeout = "2s"
 }
 
 // A cron unit on three hosts: each scheduled run is one job in the fleet
-// with one attempt, whichever host runs it, and the runs go to more than
-// one host. (With concurrency_policy = forbid this fleet once stalled: a
-// run's attempt did not start for 20 s on the host it was placed on, and
-// forbid then held every later run on every host. Not understood yet;
-// see the closing note of 2026-12-02.)
+// with one attempt, whichever host runs it, the runs go to more than one
+// host, and concurrency_policy = forbid holds for the fleet, not for each
+// host alone. (It once stalled here: a host that had not yet heard that
+// the last run finished skipped a run the others made and placed on it,
+// and the others then forbade every run after it. One host decides each
+// run now; see planCron.)
 func TestACronRunFiresOncePerScheduleInTheFleet(t *testing.T) {
 	nt := newNet(t, 3)
 	fleet := startFleetOn(t, nt.Hosts, "lan")
@@ -311,7 +312,7 @@ func TestACronRunFiresOncePerScheduleInTheFleet(t *testing.T) {
 	path := filepath.Join(a.dir, "tick.toml")
 	writeFile(t, path, fmt.Sprintf(`kind = "cron"
 schedule = "@every 1s"
-concurrency_policy = "allow"
+concurrency_policy = "forbid"
 successful_history = 20
 [template]
 labels = { app = "tick" }
@@ -337,6 +338,20 @@ restart = "never"
 	})
 	a.tend("delete", "cronjob", "tick")
 	byJob, data := runs()
+	// concurrency_policy = forbid holds for the fleet: no run starts, on
+	// any host, while another runs (the ledger is in the order written).
+	active := map[string]bool{}
+	for _, l := range lines(data) {
+		f := strings.Fields(l)
+		if f[0] == "start" && len(active) > 0 {
+			t.Fatalf("%s started on %s while %v ran:\n%s", f[1], f[2], active, data)
+		}
+		if f[0] == "start" {
+			active[f[1]] = true
+		} else {
+			delete(active, f[1])
+		}
+	}
 	hostsUsed := map[string]bool{}
 	for job, attempts := range byJob {
 		if len(attempts) != 1 {

@@ -145,7 +145,7 @@ func TestPlanCron(t *testing.T) {
 		}
 		return out
 	}
-	started := t0.Add(-time.Hour) // the agent's start
+	started := t0.Add(-time.Hour)             // the agent's start
 	here := func(string) bool { return true } // this host decides every run
 
 	// On schedule: the run due now, named after its time; then the next.

@@ -25,7 +25,7 @@ import (
 //	GET    /v1/instances/{name}                     Instance
 //	DELETE /v1/instances/{name}
 //	PATCH  /v1/instances/{name}/labels              LabelChange → Instance
-//	GET    /v1/instances/{name}/logs?previous&follow&tail=N&timestamps   text, streamed
+//	GET    /v1/instances/{name}/logs?previous&follow&tail=N&timestamps&framed   text or frames (logstream.go), streamed
 //	POST   /v1/instances/{name}/exec                ExecRequest → 101, then the exec protocol (exec_api.go)
 //	GET    /v1/units?kind=K                         []Unit
 //	GET    /v1/units/{name}                         Unit
@@ -325,13 +325,19 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	framed, err := boolParam(q, "framed")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	if s := q.Get("tail"); s != "" {
 		if opts.Tail, err = strconv.Atoi(s); err != nil {
 			a.fail(w, r, fmt.Errorf("%w: tail=%q is not a number", ErrInvalid, s))
 			return
 		}
 	}
-	rd, err := a.b.Logs(r.Context(), r.PathValue("name"), opts)
+	name := r.PathValue("name")
+	rd, err := a.b.Logs(r.Context(), name, opts)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -341,28 +347,65 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request) {
 	if opts.Follow {
 		_ = rc.SetWriteDeadline(time.Time{})
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if framed {
+		w.Header().Set("Content-Type", LogFramesType)
+	} else {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
-	// Copy chunk by chunk, flushing each, so a follower sees lines as they
-	// are written rather than when a buffer fills.
-	buf := make([]byte, 32<<10)
+	// send writes a frame, or in text the output and skips, and flushes
+	// it, so a follower sees lines as they are written rather than when a
+	// buffer fills.
+	var h [frameHeader]byte
+	send := func(t frameType, p []byte) error {
+		if framed {
+			putHeader(h[:], t, len(p))
+			if _, err := w.Write(h[:]); err != nil {
+				return err
+			}
+		} else if t != logOutput {
+			return nil
+		}
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	buf := make([]byte, MaxExecFrame)
 	for {
 		n, rerr := rd.Read(buf)
 		if n > 0 {
-			if _, err := w.Write(buf[:n]); err != nil {
-				return
-			}
-			if err := rc.Flush(); err != nil {
+			if err := send(logOutput, buf[:n]); err != nil {
 				return
 			}
 		}
-		if rerr != nil {
-			if rerr != io.EOF && r.Context().Err() == nil {
-				a.log.Warn("api: reading logs", "instance", r.PathValue("name"), "err", rerr)
+		var skip *LogSkipped
+		switch {
+		case rerr == nil:
+			continue
+		case errors.As(rerr, &skip):
+			var err error
+			if framed {
+				data, _ := json.Marshal(skip)
+				err = send(logSkipped, data)
+			} else {
+				err = send(logOutput, []byte(skip.Notice(name)+"\n"))
 			}
-			return
+			if err != nil {
+				return
+			}
+			continue
+		case r.Context().Err() != nil:
+			// The client went away, or the agent is shutting down.
+			send(logError, []byte("the agent stopped sending the log (it is shutting down)"))
+		case rerr == io.EOF:
+			send(logEnd, nil)
+		default:
+			a.log.Warn("api: reading logs", "instance", name, "err", rerr)
+			send(logError, []byte("reading the log: "+rerr.Error()))
 		}
+		return
 	}
 }
 

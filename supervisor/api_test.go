@@ -626,6 +626,119 @@ func TestAPILogsFollowCancel(t *testing.T) {
 	// noLeaks checks that the backend's goroutine ended.
 }
 
+// logStep is one Read of a scripted log reader.
+type logStep struct {
+	out string
+	err error
+}
+
+// scriptedLogs is a reader whose Reads return steps, one each, then
+// block until ctx is done (a follower of a run that goes on).
+type scriptedLogs struct {
+	ctx   context.Context
+	steps []logStep
+}
+
+func (s *scriptedLogs) Read(p []byte) (int, error) {
+	if len(s.steps) == 0 {
+		<-s.ctx.Done()
+		return 0, io.EOF
+	}
+	st := s.steps[0]
+	s.steps = s.steps[1:]
+	if st.err == http.ErrAbortHandler {
+		panic(st.err) // the agent dies mid-stream, in effect
+	}
+	return copy(p, st.out), st.err
+}
+
+func (s *scriptedLogs) Close() error { return nil }
+
+// readLogEvents reads a log stream to its end, as the output, skips and
+// end it shows: "out:...", "skip:LINES,BYTES", and "eof" or "err:...".
+func readLogEvents(t *testing.T, rc io.ReadCloser) []string {
+	t.Helper()
+	defer rc.Close()
+	var events []string
+	buf := make([]byte, 64)
+	for {
+		n, err := rc.Read(buf)
+		if n > 0 {
+			if k := len(events) - 1; k >= 0 && strings.HasPrefix(events[k], "out:") {
+				events[k] += string(buf[:n])
+			} else {
+				events = append(events, "out:"+string(buf[:n]))
+			}
+		}
+		var skip *LogSkipped
+		switch {
+		case err == nil:
+		case errors.As(err, &skip):
+			events = append(events, fmt.Sprintf("skip:%d,%d", skip.Lines, skip.Bytes))
+		case err == io.EOF:
+			return append(events, "eof")
+		default:
+			return append(events, "err:"+err.Error())
+		}
+	}
+}
+
+// TestAPILogsSkipsAndEnds checks what a client of the log stream sees of
+// a follower's skips and of each way the stream ends: a skip as a
+// *LogSkipped between the output before and after it, io.EOF only when
+// the output has ended, an error otherwise, and in text (for curl) a skip
+// as one marked line.
+func TestAPILogsSkipsAndEnds(t *testing.T) {
+	skip := &LogSkipped{Lines: 3, Bytes: 30}
+	for _, tc := range []struct {
+		name  string
+		steps []logStep
+		want  []string
+	}{
+		{"skip then the end of the run",
+			[]logStep{{"a\n", nil}, {"", skip}, {"b\n", nil}, {"", io.EOF}},
+			[]string{"out:a\n", "skip:3,30", "out:b\n", "eof"}},
+		{"a read error",
+			[]logStep{{"a\n", nil}, {"", errors.New("disk on fire")}},
+			[]string{"out:a\n", "err:agent: reading the log: disk on fire"}},
+		{"the agent dies",
+			[]logStep{{"a\n", nil}, {"", http.ErrAbortHandler}},
+			[]string{"out:a\n", "err:the agent's log stream was cut off (the agent stopped, or the connection broke)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := fixture()
+			b.LogsFn = func(ctx context.Context, name string, opts LogOptions) (io.ReadCloser, error) {
+				return &scriptedLogs{ctx: ctx, steps: slices.Clone(tc.steps)}, nil
+			}
+			c, sock := serve(t, b)
+			rc, err := c.Logs(context.Background(), "kubia-7hjkc", LogOptions{Follow: true, Tail: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := readLogEvents(t, rc); !slices.Equal(got, tc.want) {
+				t.Errorf("events %q, want %q", got, tc.want)
+			}
+			if tc.name != "skip then the end of the run" {
+				return
+			}
+			hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+			}}}
+			defer hc.CloseIdleConnections()
+			resp, err := hc.Get("http://tend/v1/instances/kubia-7hjkc/logs?follow=1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			text, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			want := "a\ntend: skipped 30 bytes (3 lines) of kubia-7hjkc's output: the reader fell behind log rotation\nb\n"
+			if err != nil || string(text) != want || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" {
+				t.Errorf("as text: %q, %v, %s; want %q", text, err, resp.Header.Get("Content-Type"), want)
+			}
+		})
+	}
+}
+
 func TestAPIWatch(t *testing.T) {
 	b := fixture()
 	c, _ := serve(t, b)

@@ -139,8 +139,16 @@ func (c *Client) LabelInstance(ctx context.Context, name string, change LabelCha
 
 // Logs opens an instance's output. With opts.Follow the reader streams new
 // output until ctx is done or the run ends. The caller closes it.
+//
+// The reader returns io.EOF only when all the output asked for has come
+// (a follower: when the run's output has ended); a stream that ends
+// otherwise (the agent stops, the connection breaks) is an error. A
+// follower that fell behind log rotation returns a *LogSkipped from Read
+// and goes on (see LogSkipped). An agent from before the framed stream
+// (logstream.go) answers text: the skip is then a line of the output, and
+// any end of the stream is io.EOF.
 func (c *Client) Logs(ctx context.Context, name string, opts LogOptions) (io.ReadCloser, error) {
-	q := url.Values{}
+	q := url.Values{"framed": {"1"}}
 	if opts.Previous {
 		q.Set("previous", "1")
 	}
@@ -153,7 +161,14 @@ func (c *Client) Logs(ctx context.Context, name string, opts LogOptions) (io.Rea
 	if opts.Tail >= 0 {
 		q.Set("tail", strconv.Itoa(opts.Tail))
 	}
-	return c.stream(ctx, "/v1/instances/"+url.PathEscape(name)+"/logs", q)
+	resp, err := c.send(ctx, http.MethodGet, "/v1/instances/"+url.PathEscape(name)+"/logs", q, nil)
+	if err != nil {
+		return nil, err
+	}
+	if !isLogFrames(resp.Header.Get("Content-Type")) {
+		return resp.Body, nil
+	}
+	return newLogFrameReader(resp.Body), nil
 }
 
 // Exec runs command beside the instance name, on the instance's host, as

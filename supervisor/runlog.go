@@ -26,10 +26,15 @@ import (
 // Every line is "<RFC 3339 UTC time stamp with nanoseconds> <output>\n".
 // A file of a run in progress has mode 0640; when the run's output ends its
 // last file is made read-only (0440), which tells followers to stop.
+//
+// Beside each run's files, current.idx (previous.idx) says where in the
+// run each of its recent files begins, so that a follower that fell
+// behind rotation knows how much it lost (see runIndex).
 const (
 	currentLog    = "current.log"
 	previousLog   = "previous.log"
 	rotatedSuffix = ".1"
+	indexSuffix   = ".idx" // current.idx beside current.log
 
 	stampLayout = "2006-01-02T15:04:05.000000000Z07:00" // fixed width
 	maxLine     = 16 << 10                              // longer lines are split
@@ -45,6 +50,13 @@ const (
 	drainMax     = 1 << 20
 	// followPoll is how often a follower looks for appended output.
 	followPoll = 100 * time.Millisecond
+
+	// stampLen is the length of a line's time stamp and the space after it.
+	stampLen = len("2006-01-02T15:04:05.000000000Z ")
+	// indexKeep is how many of a run's latest files its index describes:
+	// the two kept, and a few more for a follower that opened a file just
+	// before it was rotated away.
+	indexKeep = 8
 )
 
 // A RunLog stores the output of one run of an instance: stdout and stderr
@@ -75,6 +87,8 @@ type RunLog struct {
 	lineLen int      // bytes of the line being written
 	err     error    // first error writing the log
 	failed  bool     // current.log could not be opened: output is dropped
+	lines   int64    // lines ended in file
+	index   runIndex // where the run's latest files begin
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -103,9 +117,20 @@ func OpenRunLog(dir string, maxBytes int64) (*RunLog, error) {
 	cur := filepath.Join(dir, currentLog)
 	prev := filepath.Join(dir, previousLog)
 	if _, err := os.Lstat(cur); err == nil {
+		// The index first, so that its run never names files of a later run.
+		err := os.Rename(indexName(cur), indexName(prev))
+		if errors.Is(err, os.ErrNotExist) {
+			err = os.Remove(indexName(prev))
+			if errors.Is(err, os.ErrNotExist) {
+				err = nil
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open run log: rotate: %w", err)
+		}
 		// The older part first, so previous.log never pairs with a
 		// previous.log.1 of another run for longer than this takes.
-		err := os.Rename(cur+rotatedSuffix, prev+rotatedSuffix)
+		err = os.Rename(cur+rotatedSuffix, prev+rotatedSuffix)
 		if errors.Is(err, os.ErrNotExist) {
 			err = os.Remove(prev + rotatedSuffix)
 			if errors.Is(err, os.ErrNotExist) {
@@ -124,12 +149,20 @@ func OpenRunLog(dir string, maxBytes int64) (*RunLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open run log: %w", err)
 	}
+	index := runIndex{run: time.Now().UnixNano()}
+	err = index.add(f, logPos{})
 	f.Close() // opened again when output comes
+	if err == nil {
+		err = index.write(cur)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open run log: %w", err)
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("open run log: %w", err)
 	}
-	l := &RunLog{dir: dir, maxBytes: maxBytes, r: r, w: w, atStart: true, done: make(chan struct{})}
+	l := &RunLog{dir: dir, maxBytes: maxBytes, r: r, w: w, atStart: true, index: index, done: make(chan struct{})}
 	go l.copy()
 	return l, nil
 }
@@ -295,6 +328,9 @@ func (l *RunLog) write(b *logBuf, in []byte, now time.Time) {
 			out = append(out, '\n')
 			end = true
 		}
+		if end {
+			l.lines++
+		}
 		l.atStart = end
 	}
 	b.out = l.flush(out)
@@ -345,13 +381,21 @@ func (l *RunLog) rotate() {
 	cur := filepath.Join(l.dir, currentLog)
 	l.closeFile()
 	l.setErr(os.Rename(cur, cur+rotatedSuffix))
-	l.size = 0
+	base := l.index.last()
+	base.bytes += l.size
+	base.lines += l.lines
+	l.size, l.lines = 0, 0
 	f, err := createLog(cur)
 	if err != nil {
 		l.fail(err)
 		return
 	}
 	l.file = f
+	err = l.index.add(f, base)
+	if err == nil {
+		err = l.index.write(cur)
+	}
+	l.setErr(err) // followers that fall behind cannot count what they lost
 }
 
 func (l *RunLog) setErr(err error) {
@@ -365,8 +409,10 @@ func (l *RunLog) setErr(err error) {
 // opts.Timestamps each line's time stamp is left out; with opts.Tail ≥ 0
 // only the last Tail lines are returned; with opts.Follow (current run
 // only) the reader then waits for more output until ctx is done, the run's
-// output ends, or the reader is closed. A missing run is an error wrapping
-// os.ErrNotExist.
+// output ends, or the reader is closed (ctx done and the end of the run
+// both end it with io.EOF). A follower that falls behind rotation goes on
+// from the oldest output kept: Read returns a *LogSkipped for the gap,
+// then what follows it. A missing run is an error wrapping os.ErrNotExist.
 //
 // The reader holds no goroutine; Read must not be called concurrently,
 // Close may be called at any time (it makes a blocked Read return).
@@ -399,6 +445,13 @@ func ReadLog(ctx context.Context, dir string, opts LogOptions) (io.ReadCloser, e
 		files:   files,
 		inStamp: true,
 		closed:  make(chan struct{}),
+	}
+	if r.follow {
+		r.bases = make(map[*os.File]logPos)
+		if x, err := readIndex(filepath.Join(dir, name)); err == nil {
+			r.run = x.run
+			r.learn(x, files)
+		}
 	}
 	if !r.stamps {
 		r.buf = make([]byte, 32<<10)
@@ -508,6 +561,11 @@ type logReader struct {
 	pending []byte     // stripped bytes not yet returned
 	inStamp bool       // the next bytes are a time stamp to strip
 
+	// Following only.
+	run   int64               // the run's index names it so; 0: unknown
+	bases map[*os.File]logPos // where in the run the files begin, if known
+	jump  *jump               // a skip ahead after files[0]
+
 	closed    chan struct{}
 	closeOnce sync.Once
 }
@@ -548,8 +606,13 @@ func (r *logReader) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		if len(r.files) > 1 || !r.follow || r.ended {
+			skip := r.skipped()
 			r.files[0].Close()
+			delete(r.bases, r.files[0])
 			r.files = r.files[1:]
+			if skip != nil {
+				return 0, skip
+			}
 			continue
 		}
 		if err := r.waitMore(); err != nil {
@@ -588,10 +651,15 @@ func (r *logReader) waitMore() error {
 			break
 		}
 		r.files = append(r.files, nf)
+		if x, err := readIndex(filepath.Join(r.dir, next)); err == nil && x.run == r.run {
+			r.learn(x, []*os.File{nf})
+		}
 		return nil
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink == 0 {
-		r.ended = true // rotated twice between two looks: stop here
+		// Rotated twice (or more) between two looks: the next file may be
+		// kept still, or gone too.
+		r.skipAhead()
 		return nil
 	}
 
@@ -606,6 +674,104 @@ func (r *logReader) waitMore() error {
 		return os.ErrClosed
 	case <-t.C:
 		return nil
+	}
+}
+
+// learn records where files begin in the run, as far as x knows.
+func (r *logReader) learn(x runIndex, files []*os.File) {
+	for _, f := range files {
+		if pos, ok := x.find(f); ok {
+			r.bases[f] = pos
+		}
+	}
+}
+
+// A jump is a follower's move, after the file it reads (from), to the
+// oldest output of its run still kept (to, known or not).
+type jump struct {
+	from    *os.File
+	to      logPos
+	toKnown bool
+}
+
+// skipAhead is called at the end of files[0], which is no longer linked:
+// rotated away before the follower read what came after it. It queues the
+// oldest files of the run still kept after it, with a jump to count the
+// output between, or marks the run ended when none are kept (a run or two
+// has begun since, or the instance's logs were removed). Called with r.mu
+// held.
+func (r *logReader) skipAhead() {
+	for attempt := 0; attempt < 3; attempt++ {
+		for _, name := range []string{currentLog, previousLog} {
+			log := filepath.Join(r.dir, name)
+			x, err := readIndex(log)
+			if r.run != 0 && (err != nil || x.run != r.run) {
+				continue // another run's files, or none
+			}
+			files, err := openRun(log)
+			if err != nil {
+				continue
+			}
+			r.learn(x, files)
+			to, ok := r.bases[files[0]]
+			if !ok && r.run != 0 && attempt < 2 {
+				closeAll(files) // rotated again meanwhile
+				for _, f := range files {
+					delete(r.bases, f)
+				}
+				break
+			}
+			r.jump = &jump{from: r.files[0], to: to, toKnown: ok}
+			r.files = append(r.files, files...)
+			return
+		}
+	}
+	r.ended = true
+}
+
+// skipped returns the *LogSkipped to report when files[0], read to its
+// end, is left for the jump after it: nil if nothing was lost. Called
+// with r.mu held.
+func (r *logReader) skipped() *LogSkipped {
+	j := r.jump
+	if j == nil || j.from != r.files[0] {
+		return nil
+	}
+	r.jump = nil
+	r.inStamp = true // whole lines: rotation happens between them
+	unknown := &LogSkipped{Lines: -1, Bytes: -1}
+	base, ok := r.bases[j.from]
+	if !ok || !j.toKnown {
+		return unknown
+	}
+	end, err := fileEnd(j.from, base)
+	if err != nil {
+		return unknown
+	}
+	lines, bytes := j.to.lines-end.lines, j.to.bytes-end.bytes
+	switch {
+	case lines == 0 && bytes == 0:
+		return nil
+	case lines < 0 || bytes < lines*int64(stampLen):
+		return unknown // not the index of this run's files after all
+	}
+	return &LogSkipped{Lines: lines, Bytes: bytes - lines*int64(stampLen)}
+}
+
+// fileEnd returns where in the run f ends, given where it begins.
+func fileEnd(f *os.File, base logPos) (logPos, error) {
+	buf := make([]byte, 32<<10)
+	for off := int64(0); ; {
+		n, err := f.ReadAt(buf, off)
+		base.lines += int64(bytes.Count(buf[:n], []byte{'\n'}))
+		base.bytes += int64(n)
+		off += int64(n)
+		if err == io.EOF {
+			return base, nil
+		}
+		if err != nil {
+			return base, err
+		}
 	}
 }
 

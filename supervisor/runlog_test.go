@@ -426,3 +426,136 @@ func TestRunLogMemory(t *testing.T) {
 	perLog := (int64(after.HeapInuse+after.StackInuse) - int64(before.HeapInuse+before.StackInuse)) / n
 	t.Logf("idle run log: about %d bytes each (heap + stack)", perLog)
 }
+
+// seqLine is line i of a sequence-numbered output: 32 bytes with its
+// newline, 63 stored with its time stamp, so that a file of at most
+// 1000 bytes holds exactly 16 lines.
+func seqLine(i int) string { return fmt.Sprintf("seq %06d %s\n", i, strings.Repeat(".", 20)) }
+
+// writeSeq writes lines from..to of the sequence to w and waits until
+// the log's copier has stored the last of them.
+func writeSeq(t *testing.T, dir string, w io.Writer, from, to int) {
+	t.Helper()
+	var b strings.Builder
+	for i := from; i <= to; i++ {
+		b.WriteString(seqLine(i))
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	last := strings.TrimSuffix(seqLine(to), "\n")
+	deadline := time.Now().Add(testDeadline)
+	for {
+		data, _ := os.ReadFile(filepath.Join(dir, currentLog))
+		if strings.Contains(string(data), last) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v, the log has not stored %q", testDeadline, last)
+		}
+		time.Sleep(time.Millisecond) // polling a file, with a deadline
+	}
+}
+
+// seqFollower reads a follower of sequence-numbered output and checks
+// that every line is the one after the last, or, after a *LogSkipped,
+// exactly as many lines and bytes further on as it announced.
+type seqFollower struct {
+	t       *testing.T
+	r       *bufio.Reader
+	next    int // the line expected next
+	skips   []LogSkipped
+	skipped int64 // lines announced by the last skip, not yet seen missing
+}
+
+// readThrough reads until line last, failing at any line out of order,
+// any gap not announced and any end of the stream.
+func (f *seqFollower) readThrough(last int) {
+	f.t.Helper()
+	for f.next <= last {
+		line, err := f.r.ReadString('\n')
+		var skip *LogSkipped
+		if errors.As(err, &skip) {
+			if line != "" {
+				f.t.Fatalf("a skip in the middle of a line, after %q", line)
+			}
+			if skip.Bytes != skip.Lines*int64(len(seqLine(0))) {
+				f.t.Fatalf("skip of %d lines announced %d bytes, want %d", skip.Lines, skip.Bytes, skip.Lines*int64(len(seqLine(0))))
+			}
+			f.skips = append(f.skips, *skip)
+			f.skipped += skip.Lines
+			continue
+		}
+		if err != nil {
+			f.t.Fatalf("the stream ended (%v) before line %d, waiting for line %d, while the run goes on", err, f.next, last)
+		}
+		var i int
+		if _, err := fmt.Sscanf(line, "seq %06d", &i); err != nil || line != seqLine(i) {
+			f.t.Fatalf("line %q is not of the sequence", line)
+		}
+		if want := f.next + int(f.skipped); i != want {
+			f.t.Fatalf("got line %d, want %d (after line %d and %d lines announced skipped)", i, want, f.next-1, f.skipped)
+		}
+		f.next, f.skipped = i+1, 0
+	}
+}
+
+// TestReadLogFollowBehind pauses a follower (it reads nothing) while the
+// run writes on and rotates its log, then lets it read again: a follower
+// whose next unread byte is still kept (it holds its file open) loses and
+// repeats nothing; one that fell further behind goes on from the oldest
+// output kept, after one *LogSkipped that counts the lines it lost. It
+// keeps following in every case, until the run ends.
+func TestReadLogFollowBehind(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		paused   int // lines written while the follower is paused
+		wantSkip bool
+	}{
+		{"one rotation", 20, false},
+		// The follower's file is gone, the next one is whole.
+		{"two rotations", 40, false},
+		{"three rotations", 55, true},
+		{"sixty rotations", 1000, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l, err := OpenRunLog(dir, 1000) // 16 lines a file
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			w := l.Writer()
+			ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+			defer cancel()
+			rc, err := ReadLog(ctx, dir, LogOptions{Follow: true, Tail: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			f := &seqFollower{t: t, r: bufio.NewReaderSize(rc, 16)}
+			writeSeq(t, dir, w, 0, 0)
+			f.readThrough(0)
+
+			writeSeq(t, dir, w, 1, tc.paused) // the follower reads nothing meanwhile
+			f.readThrough(tc.paused)
+			if got := len(f.skips) > 0; got != tc.wantSkip {
+				t.Errorf("skips %+v, want a skip: %v", f.skips, tc.wantSkip)
+			}
+			t.Logf("skips: %+v", f.skips)
+			if len(f.skips) > 1 {
+				t.Errorf("%d skips %+v, want one", len(f.skips), f.skips)
+			}
+
+			// Still following, it reads what comes next, and ends with the run.
+			writeSeq(t, dir, w, tc.paused+1, tc.paused+1)
+			f.readThrough(tc.paused + 1)
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if rest, err := io.ReadAll(f.r); err != nil || len(rest) != 0 {
+				t.Errorf("after the run ended: %q, %v; want EOF", rest, err)
+			}
+		})
+	}
+}

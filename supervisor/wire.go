@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -237,6 +238,25 @@ type LogOptions struct {
 	Follow     bool // keep streaming new lines until ctx ends or the run ends
 	Tail       int  // only the last Tail lines; <0 = all
 	Timestamps bool // keep each line's RFC 3339 time stamp
+}
+
+// LogSkipped is the error a follower's Read returns, with no bytes, when
+// the follower fell so far behind the log's rotation that output it had
+// not read was deleted: the follower goes on from the oldest output still
+// kept, and the next Read returns it. The counts are of the instance's
+// output, time stamps left out; -1 when unknown (a run written by an
+// older agent). A follower returns at most one LogSkipped per skip, and
+// none while it reads only kept output.
+type LogSkipped struct {
+	Lines int64 `json:"lines"`
+	Bytes int64 `json:"bytes"`
+}
+
+func (e *LogSkipped) Error() string {
+	if e.Lines < 0 {
+		return "skipped output: the reader fell behind log rotation"
+	}
+	return fmt.Sprintf("skipped %d bytes (%d lines) of output: the reader fell behind log rotation", e.Bytes, e.Lines)
 }
 
 // Backend is what the local API serves; the agent implements it. Every

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -846,6 +847,48 @@ func TestCLILogs(t *testing.T) {
 	}
 	if !slices.Contains(b.Calls(), `Logs kubia-7hjkc {"Previous":true,"Follow":false,"Tail":-1,"Timestamps":false}`) {
 		t.Errorf("calls %q", b.Calls())
+	}
+}
+
+// stepReader returns its steps, one a Read: output, or an error (nil
+// output), then io.EOF.
+type stepReader []any
+
+func (r *stepReader) Read(p []byte) (int, error) {
+	if len(*r) == 0 {
+		return 0, io.EOF
+	}
+	st := (*r)[0]
+	*r = (*r)[1:]
+	if err, ok := st.(error); ok {
+		return 0, err
+	}
+	return copy(p, st.(string)), nil
+}
+
+// TestCLILogsFollowSkipsAndEnds checks that logs -f prints a skip on
+// stderr, not in the output, and goes on; that it exits 0 when the run's
+// output ends and 1 with a message when the agent's stream ends otherwise.
+func TestCLILogsFollowSkipsAndEnds(t *testing.T) {
+	for _, tc := range []struct {
+		steps      stepReader
+		code       int
+		out, notes string
+	}{
+		{stepReader{"a\n", &supervisor.LogSkipped{Lines: 2, Bytes: 20}, "b\n"}, 0, "a\nb\n",
+			"tend: skipped 20 bytes (2 lines) of kubia-7hjkc's output: the reader fell behind log rotation\n"},
+		{stepReader{"a\n", errors.New("disk on fire")}, 1, "a\n",
+			"error: reading the logs of kubia-7hjkc: agent: reading the log: disk on fire\n"},
+	} {
+		b := fixture()
+		b.LogsFn = func(context.Context, string, supervisor.LogOptions) (io.ReadCloser, error) {
+			r := slices.Clone(tc.steps)
+			return io.NopCloser(&r), nil
+		}
+		r := tendCLI(t, serveFake(t, b), nil, "logs", "-f", "kubia-7hjkc")
+		if r.code != tc.code || r.stdout != tc.out || r.stderr != tc.notes {
+			t.Errorf("steps %q: %s", tc.steps, r)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -21,6 +22,15 @@ before it. --previous prints the run before the last restart, to see why
 it died. With -f, new output is printed as it comes until the run ends or
 you press Ctrl-C. Given a unit (unit/NAME, rc/NAME, job/NAME...), logs
 picks one of its instances.
+
+The agent keeps about 2 x log_max_bytes of a run (see the agent config).
+If the instance writes faster than -f reads and output is rotated away
+before it was printed, logs goes on from the oldest output still kept and
+says on stderr how much it skipped:
+  tend: skipped N bytes (M lines) of NAME's output: the reader fell behind log rotation
+With -f, logs exits 0 when the run's output has ended (the instance
+exited or restarted) or on Ctrl-C, and 1 with a message if the agent's
+stream ends otherwise (the agent stopped, the connection broke).
 
 Examples:
   # The output of an instance (a pod)
@@ -69,10 +79,27 @@ func (c *CLI) runLogs(ctx context.Context, args []string) error {
 		return err
 	}
 	defer rc.Close()
-	if _, err := io.Copy(c.Stdout, rc); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("reading the logs of %s: %w", name, err)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := rc.Read(buf)
+		if n > 0 {
+			if _, err := c.Stdout.Write(buf[:n]); err != nil {
+				return fmt.Errorf("printing the logs of %s: %w", name, err)
+			}
+		}
+		var skip *supervisor.LogSkipped
+		switch {
+		case err == nil:
+		case errors.As(err, &skip):
+			fmt.Fprintln(c.Stderr, skip.Notice(name))
+		case err == io.EOF:
+			return nil
+		case ctx.Err() != nil:
+			return nil // Ctrl-C
+		default:
+			return fmt.Errorf("reading the logs of %s: %w", name, err)
+		}
 	}
-	return nil
 }
 
 // logsInstance resolves the argument of logs to an instance name:

@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/tendhq/tend/supervisor"
 	"github.com/tendhq/tend/units"
@@ -309,10 +313,55 @@ func TestWriteYAML(t *testing.T) {
 		"kind: List\nitems:\n- name: kubia-x\n",
 		"  labels:\n    app: kubia\n  command:\n  - kubia\n  - --port\n  - \"8080\"\n",
 		"  created: \"2020-10-24T00:09:40Z\"\n",
-		"    N: \"123\"\n    T: \"true\"\n",
+		"    \"N\": \"123\"\n    T: \"true\"\n", // N is false to YAML 1.1 readers
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("yaml lacks %q:\n%s", want, got)
 		}
+	}
+}
+
+// What -o yaml prints reads back, with a YAML library, as the very object
+// that -o json prints: strings that look like numbers, booleans, nulls,
+// timestamps, comments or indicators stay strings, and text of several
+// lines keeps its line breaks.
+func TestWriteYAMLReadsBackAsTheJSON(t *testing.T) {
+	strs := []string{"", " ", "a", "N", "y", "Yes", "off", "null", "~", "NaN", ".inf", "-.5", "0x1f", "1e3", "0o17", "1_000",
+		"12:30", "2020-10-24", "2020-10-24T00:09:40Z", "--port", "-", "---", "...", "- a", "-x", "a: b", "a:b", "a #b", "a#b",
+		"#c", "&anchor", "*alias", "!tag", "%dir", "@at", "`tick", "'q'", `"q"`, "[a]", "{a}", "a, b", "?", "? a", "|", ">",
+		"trailing ", " leading", "tab\there", "é", "日本", "line\nbreak", "line\nbreak\n", "two\n\n", "\nfirst empty", " sp\nx",
+		"cr\r\nlf", "nul\x00", "a\u2028b", "echo $HOME; sleep 1", "http://x:8080/p?q=1#f", "/usr/bin/kubia", "key=value"}
+	obj := map[string]any{}
+	var list []any
+	for k, s := range strs {
+		obj[s] = s
+		list = append(list, map[string]any{"s": s, "n": k, "l": []any{s, []any{s}, map[string]any{}}, "e": []any{}})
+	}
+	obj["list"] = list
+	obj["nested"] = []any{[]any{"a", "b"}, []any{}, nil, true, 1.5}
+	var b bytes.Buffer
+	if err := writeYAML(&b, obj); err != nil {
+		t.Fatal(err)
+	}
+	var fromYAML any
+	if err := yaml.Unmarshal(b.Bytes(), &fromYAML); err != nil {
+		t.Fatalf("the YAML does not parse: %v\n%s", err, b.String())
+	}
+	want, _ := json.Marshal(obj)
+	got, err := json.Marshal(fromYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w, g any
+	json.Unmarshal(want, &w)
+	json.Unmarshal(got, &g)
+	if !reflect.DeepEqual(w, g) {
+		wm, gm := w.(map[string]any), g.(map[string]any)
+		for k := range wm {
+			if !reflect.DeepEqual(wm[k], gm[k]) {
+				t.Errorf("key %q: read back %#v, want %#v", k, gm[k], wm[k])
+			}
+		}
+		t.Fatalf("the YAML reads back otherwise:\n%s", b.String())
 	}
 }

@@ -46,7 +46,8 @@ import (
 // agent (forward.go); the answer is the other agent's.
 //
 // Every non-2xx answer but exec's 101 has an APIError body: 404 for
-// ErrNotFound, 400 for ErrInvalid and bad parameters, 409 for ErrConflict
+// ErrNotFound, 400 for ErrInvalid, bad parameters and a unit or instance
+// name with directory parts (sub%2Fweb.toml), 409 for ErrConflict
 // and when create finds the unit already there, 413 for an exec request too large, 422 for an
 // invalid unit file (the message lists every problem, one per line), 502
 // when another host that a request needs did not answer, 500 for anything
@@ -107,7 +108,20 @@ func NewAPIWith(b Backend, opt APIOptions) http.Handler {
 		if opt.Peer && !peerRoutes[pattern] {
 			return
 		}
-		mux.HandleFunc(pattern, h)
+		if strings.Contains(pattern, "/v1/hosts/") {
+			// A host's name is the fleet's, whatever it holds.
+			mux.HandleFunc(pattern, h)
+			return
+		}
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			for _, key := range [...]string{"name", "filename"} {
+				if msg := badPathName(r.PathValue(key)); msg != "" {
+					writeError(w, http.StatusBadRequest, msg)
+					return
+				}
+			}
+			h(w, r)
+		})
 	}
 	handle("GET /v1/version", a.version)
 	handle("GET /v1/instances", a.instances)
@@ -528,6 +542,19 @@ func (a *api) changeKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, k)
+}
+
+// badPathName says what is wrong with a unit's or an instance's name, or a
+// unit's file name, taken from the request's path ("" when nothing is, or
+// the route has none): each names a file or directory here, so it is one
+// path element. One with directory parts (sent escaped, as
+// sub%2Fweb.toml) is refused, never cut to its last part: a PUT of
+// sub/web.toml must not write web.toml.
+func badPathName(v string) string {
+	if strings.ContainsAny(v, "/\x00") || v == "." || v == ".." {
+		return fmt.Sprintf("invalid name %q: a name is one path element: it may not contain '/' or be '.' or '..'", v)
+	}
+	return ""
 }
 
 // fail answers with err's status and message.

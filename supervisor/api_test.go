@@ -1008,3 +1008,61 @@ func TestAPIWireJSON(t *testing.T) {
 		t.Errorf("unit JSON = %v", m)
 	}
 }
+
+// TestAPIRefusesNamesWithDirectoryParts: a name in the path is one path
+// element. "sub%2Fgood.toml" once reached the catalog as sub/good.toml,
+// was cut to good.toml, and so ?create=1 overwrote unit good instead of
+// answering 409.
+func TestAPIRefusesNamesWithDirectoryParts(t *testing.T) {
+	b := newFake()
+	c, sock := serve(t, b)
+	if _, err := c.ApplyUnit(context.Background(), "good.toml", []byte("replicas = 1\n")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ method, path, name string }{
+		{http.MethodPut, "/v1/units/sub%2Fgood.toml?create=1", "sub/good.toml"},
+		{http.MethodPut, "/v1/units/..%2F..%2Fetc%2Fpasswd", "../../etc/passwd"},
+		{http.MethodPut, "/v1/units/%2E%2E", ".."},
+		{http.MethodGet, "/v1/units/sub%2Fgood", "sub/good"},
+		{http.MethodDelete, "/v1/units/..%2Fgood", "../good"},
+		{http.MethodPost, "/v1/units/sub%2Fgood/scale", "sub/good"},
+		{http.MethodGet, "/v1/instances/a%2Fb", "a/b"},
+	} {
+		resp, body := rawDo(t, sock, tc.method, tc.path, "replicas = 2\n")
+		want := fmt.Sprintf("invalid name %q: a name is one path element: it may not contain '/' or be '.' or '..'", tc.name)
+		if resp.StatusCode != http.StatusBadRequest || body.Error != want {
+			t.Errorf("%s %s = %d %q, want 400 %q", tc.method, tc.path, resp.StatusCode, body.Error, want)
+		}
+	}
+	if got := string(b.applied["good"]); got != "replicas = 1\n" {
+		t.Errorf("unit good was overwritten: %q", got)
+	}
+	if len(b.applied) != 1 {
+		t.Errorf("applied: %v", slices.Collect(maps.Keys(b.applied)))
+	}
+}
+
+// rawDo sends a request over the socket without the Client, which would
+// escape the path, and decodes the APIError of the answer, if any.
+func rawDo(t *testing.T, sock, method, path, body string) (*http.Response, APIError) {
+	t.Helper()
+	hc := &http.Client{
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	defer hc.CloseIdleConnections()
+	req, err := http.NewRequest(method, "http://tend"+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e APIError
+	json.NewDecoder(resp.Body).Decode(&e)
+	return resp, e
+}

@@ -47,11 +47,12 @@ import (
 //
 // Every non-2xx answer but exec's 101 has an APIError body: 404 for
 // ErrNotFound, 400 for ErrInvalid, bad parameters and a unit or instance
-// name with directory parts (sub%2Fweb.toml), 409 for ErrConflict
-// and when create finds the unit already there, 413 for an exec request too large, 422 for an
-// invalid unit file (the message lists every problem, one per line), 502
-// when another host that a request needs did not answer, 500 for anything
-// else.
+// name with directory parts (sub%2Fweb.toml), 409 for ErrConflict and when
+// create finds the unit already there, 413 for a body too large (a unit
+// file over units.MaxFileSize, JSON over 1 MiB, an exec request over
+// maxExecRequest), 422 for an invalid unit file (the message lists every
+// problem, one per line), 502 when another host that a request needs did
+// not answer, 500 for anything else.
 
 // Watch event types, as Kubernetes names them.
 const (
@@ -311,7 +312,7 @@ func (a *api) deleteInstance(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) labelInstance(w http.ResponseWriter, r *http.Request) {
 	var change LabelChange
-	if err := readJSON(r, &change); err != nil {
+	if err := readJSON(w, r, &change); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -427,6 +428,10 @@ func (a *api) applyUnit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxUnitFile))
+	if tooBig := new(http.MaxBytesError); errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("unit file %s is larger than %d bytes", filename, maxUnitFile))
+		return
+	}
 	if err != nil {
 		a.fail(w, r, fmt.Errorf("%w: reading %s: %w", ErrInvalid, filename, err))
 		return
@@ -451,7 +456,7 @@ func (a *api) applyUnit(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) scaleUnit(w http.ResponseWriter, r *http.Request) {
 	var req ScaleRequest
-	if err := readJSON(r, &req); err != nil {
+	if err := readJSON(w, r, &req); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -490,7 +495,7 @@ func (a *api) deleteHost(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) labelHost(w http.ResponseWriter, r *http.Request) {
 	var change LabelChange
-	if err := readJSON(r, &change); err != nil {
+	if err := readJSON(w, r, &change); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -528,7 +533,7 @@ func (a *api) keys(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) changeKeys(w http.ResponseWriter, r *http.Request) {
 	var change KeyChange
-	if err := readJSON(r, &change); err != nil {
+	if err := readJSON(w, r, &change); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -580,6 +585,8 @@ func errorStatus(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ErrConflict):
 		return http.StatusConflict
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
 	}
 	return http.StatusInternalServerError
 }
@@ -602,15 +609,31 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	w.Write(append(data, '\n'))
 }
 
-// readJSON decodes the request body into v, rejecting unknown fields.
-func readJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+// maxJSONBody bounds the JSON body of a request (labels, scale, keys).
+const maxJSONBody = 1 << 20
+
+// readJSON decodes the request body into v, rejecting unknown fields. A
+// body larger than maxJSONBody, even one whose JSON value ends sooner, is
+// an errTooLarge.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, r.Body, maxJSONBody)
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	err := dec.Decode(v)
+	if err == nil {
+		_, err = io.Copy(io.Discard, body)
+	}
+	if tooBig := new(http.MaxBytesError); errors.As(err, &tooBig) {
+		return errTooLarge
+	}
+	if err != nil {
 		return fmt.Errorf("%w: request body: %w", ErrInvalid, err)
 	}
 	return nil
 }
+
+// errTooLarge: a request body over maxJSONBody (413).
+var errTooLarge = fmt.Errorf("request body is larger than %d bytes", maxJSONBody)
 
 // boolParam reads a query flag: absent, "" (present without a value), "1",
 // "true" and the rest of strconv.ParseBool's words.

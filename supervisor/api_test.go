@@ -292,9 +292,12 @@ func shortTempDir(t *testing.T) string {
 
 // noLeaks fails the test if goroutines started during it outlive it (its
 // cleanups included: this one runs last).
-func noLeaks(t *testing.T) {
-	opt := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+func noLeaks(t *testing.T) { noLeaksBut(t) }
+
+// noLeaksBut is noLeaks ignoring what opts say too.
+func noLeaksBut(t *testing.T, opts ...goleak.Option) {
+	opts = append(opts, goleak.IgnoreCurrent())
+	t.Cleanup(func() { goleak.VerifyNone(t, opts...) })
 }
 
 // serve runs the API for b on a real unix socket and returns a client for
@@ -1065,4 +1068,29 @@ func rawDo(t *testing.T, sock, method, path, body string) (*http.Response, APIEr
 	var e APIError
 	json.NewDecoder(resp.Body).Decode(&e)
 	return resp, e
+}
+
+// TestAPIOversizeBodiesAre413: a unit file over units.MaxFileSize, or a
+// JSON body over its 1 MiB, is refused as too large, saying how large a
+// body may be, rather than as a malformed one.
+func TestAPIOversizeBodiesAre413(t *testing.T) {
+	// The server lingers on a connection it closes after a body it did
+	// not read to the end (net/http's rstAvoidanceDelay, 500 ms).
+	noLeaksBut(t, goleak.IgnoreAnyFunction("net/http.(*conn).closeWriteAndWait"))
+	b := fixture()
+	_, sock := serveHandler(t, NewAPI(b, slog.New(slog.DiscardHandler)))
+	big := strings.Repeat("#", units.MaxFileSize+1)
+	for _, tc := range []struct{ method, path, body, want string }{
+		{http.MethodPut, "/v1/units/kubia.toml", big, "unit file kubia.toml is larger than 1048576 bytes"},
+		{http.MethodPost, "/v1/units/kubia/scale", `{"replicas":1}` + strings.Repeat(" ", 1<<20), "request body is larger than 1048576 bytes"},
+		{http.MethodPatch, "/v1/instances/kubia-7hjkc/labels", `{"set":{"a":"` + strings.Repeat("x", 1<<20) + `"}}`, "request body is larger than 1048576 bytes"},
+	} {
+		resp, body := rawDo(t, sock, tc.method, tc.path, tc.body)
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || body.Error != tc.want {
+			t.Errorf("%s %s with %d bytes = %d %q, want 413 %q", tc.method, tc.path, len(tc.body), resp.StatusCode, body.Error, tc.want)
+		}
+	}
+	if _, ok := b.applied["kubia"]; ok {
+		t.Error("the oversize unit file was applied")
+	}
 }

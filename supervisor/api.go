@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -174,7 +175,12 @@ type api struct {
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	if _, pattern := a.mux.Handler(r); pattern == "" {
+	if p := r.URL.EscapedPath(); r.Method != http.MethodConnect && cleanPath(p) != p {
+		// Not the mux's 307 to the clean path: a client that follows it
+		// keeping the method could DELETE /v1/units/../hosts/x, and for a
+		// clean path without a route it came without a Location.
+		writeError(sw, http.StatusBadRequest, fmt.Sprintf("path %q is not clean: it has an empty, '.' or '..' element; ask for %q", p, cleanPath(p)))
+	} else if _, pattern := a.mux.Handler(r); pattern == "" {
 		// No route: answer in JSON like every other error, keeping the
 		// mux's choice between 404 and 405.
 		rec := &statusWriter{ResponseWriter: discardWriter{h: http.Header{}}, status: http.StatusOK}
@@ -547,6 +553,19 @@ func (a *api) changeKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, k)
+}
+
+// cleanPath is p as http.ServeMux cleans it: path.Clean, keeping a
+// trailing slash.
+func cleanPath(p string) string {
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if strings.HasSuffix(p, "/") && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 // badPathName says what is wrong with a unit's or an instance's name, or a

@@ -1094,3 +1094,25 @@ func TestAPIOversizeBodiesAre413(t *testing.T) {
 		t.Error("the oversize unit file was applied")
 	}
 }
+
+// TestAPIUncleanPathIs400: the mux would answer a path with an empty, "."
+// or ".." element with a 307 to its clean form, and for one whose clean
+// form has no route the 307 came without a Location. A redirect that keeps
+// the method could also turn a DELETE of /v1/units/../hosts/x into one of
+// a host: every unclean path is refused, naming the clean one.
+func TestAPIUncleanPathIs400(t *testing.T) {
+	_, sock := serve(t, fixture())
+	for _, tc := range []struct{ method, path, clean string }{
+		{http.MethodGet, "/v1//units", "/v1/units"},
+		{http.MethodGet, "/v1/units/./kubia", "/v1/units/kubia"},
+		{http.MethodPut, "/v1/units/../../etc/passwd", "/etc/passwd"},
+		{http.MethodDelete, "/v1/units/../hosts/gke-3775", "/v1/hosts/gke-3775"},
+		{http.MethodGet, "/v1/units/x/../", "/v1/units/"},
+	} {
+		resp, body := rawDo(t, sock, tc.method, tc.path, "")
+		want := fmt.Sprintf("path %q is not clean: it has an empty, '.' or '..' element; ask for %q", tc.path, tc.clean)
+		if resp.StatusCode != http.StatusBadRequest || body.Error != want {
+			t.Errorf("%s %s = %d (Location %q) %q, want 400 %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Location"), body.Error, want)
+		}
+	}
+}

@@ -240,7 +240,8 @@ func (c *DirCatalog) Subscribe() (<-chan struct{}, func()) {
 // Put implements UnitWriter: the file is parsed first, then written to a
 // temporary file in the directory and renamed over the unit's file, so the
 // watcher (and a crash) never sees half a file; then it is read back as
-// any change is.
+// any change is. A unit file that is a symlink is written through: the
+// file it points to is replaced, in its own directory, and the link stays.
 func (c *DirCatalog) Put(filename string, data []byte) (ApplyResult, error) {
 	base := filepath.Base(filename)
 	if !strings.HasSuffix(base, ".toml") {
@@ -265,7 +266,11 @@ func (c *DirCatalog) Put(filename string, data []byte) (ApplyResult, error) {
 			return res, nil
 		}
 	}
-	if err := writeFileAtomic(path, data); err != nil {
+	target, err := throughLinks(path)
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("unit %q: %w", u.Name, err)
+	}
+	if err := writeFileAtomic(target, data); err != nil {
 		return ApplyResult{}, fmt.Errorf("unit %q: %w", u.Name, err)
 	}
 	if c.readLocked(u.Name) {
@@ -452,6 +457,22 @@ func (c *DirCatalog) readLocked(name string) bool {
 	delete(c.problems, name)
 	c.setUnitLocked(u)
 	return true
+}
+
+// throughLinks is the file that a write to path should replace: path, or
+// when path is a symlink the file it resolves to. A link that resolves to
+// nothing is an error, not a file to write over.
+func throughLinks(path string) (string, error) {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode().Type() != os.ModeSymlink {
+		return path, nil
+	}
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		to, _ := os.Readlink(path)
+		return "", fmt.Errorf("%s is a symlink to %s, which cannot be resolved: %w", path, to, err)
+	}
+	return target, nil
 }
 
 // readBounded reads a unit file, but no more than one byte past

@@ -414,3 +414,60 @@ func TestRestartRunsTheLastValidVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestDirCatalogPutWritesThroughASymlink: a unit file may be a link to a
+// file kept elsewhere (a checkout, a package's directory). Scale and apply
+// change the file it points to; they once renamed a new file over the
+// link, cutting it.
+func TestDirCatalogPutWritesThroughASymlink(t *testing.T) {
+	dir, elsewhere := t.TempDir(), t.TempDir()
+	target := filepath.Join(elsewhere, "kubia.toml")
+	if err := os.WriteFile(target, []byte(kubiaUnit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "kubia.toml")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewDirCatalog(dir, units.Limits{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := c.Snapshot().Units["kubia"]
+	if u == nil {
+		t.Fatalf("the linked unit was not read: %v", problemOf(c, "kubia"))
+	}
+	scaled, err := units.SetTopLevelInt(u.Source, "replicas", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As ScaleUnit calls it, with the unit's path.
+	if _, err := c.Put(u.Path, scaled); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode().Type() != os.ModeSymlink {
+		t.Fatalf("the link was replaced: %v, %v", fi.Mode(), err)
+	}
+	if data, _ := os.ReadFile(target); string(data) != string(scaled) {
+		t.Fatalf("the link's target:\n%s\nwant:\n%s", data, scaled)
+	}
+	if replicasOf(c, "kubia") != 5 {
+		t.Fatalf("replicas = %d, want 5", replicasOf(c, "kubia"))
+	}
+	if entries, _ := os.ReadDir(elsewhere); len(entries) != 1 {
+		t.Fatalf("temporary files left beside the target: %v", entries)
+	}
+
+	// A link to nothing is not written over either: the error says where
+	// it points.
+	if err := os.Remove(target); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Put("kubia.toml", []byte(kubiaUnit))
+	if err == nil || !strings.Contains(err.Error(), "is a symlink to "+target) {
+		t.Fatalf("Put through a dangling link: %v", err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode().Type() != os.ModeSymlink {
+		t.Fatalf("the dangling link was replaced: %v, %v", fi.Mode(), err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -469,5 +470,52 @@ func TestDirCatalogPutWritesThroughASymlink(t *testing.T) {
 	}
 	if fi, err := os.Lstat(link); err != nil || fi.Mode().Type() != os.ModeSymlink {
 		t.Fatalf("the dangling link was replaced: %v, %v", fi.Mode(), err)
+	}
+}
+
+// TestUnitFileThatIsADirectoryIsReported: a unit file that is a symlink to
+// a directory (or a directory, or a pipe) is an invalid file: an event
+// and an invalid unit in the list, not a line in the agent's log only. A
+// pipe is never opened for reading, which would block the catalog.
+func TestUnitFileThatIsADirectoryIsReported(t *testing.T) {
+	dir := t.TempDir()
+	unitsDir := filepath.Join(dir, "units")
+	if err := os.MkdirAll(unitsDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := t.TempDir()
+	if err := os.Symlink(elsewhere, filepath.Join(unitsDir, "web.toml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(unitsDir, "pipe.toml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := startTestAgent(t, dir, newFakeClock())
+	for name, want := range map[string]string{
+		"web":  filepath.Join(unitsDir, "web.toml") + ": is a directory (a symlink to " + elsewhere + "), not a unit file",
+		"pipe": filepath.Join(unitsDir, "pipe.toml") + ": is a named pipe, not a unit file",
+	} {
+		u := a.waitUnit(name, "listed as invalid", func(u Unit) bool { return u.Error != "" })
+		if u.Error != want {
+			t.Errorf("%s: error %q, want %q", name, u.Error, want)
+		}
+		a.waitFor(name+"'s event", func() bool { return countReason(a.sup.Events(KindUnit, name), "InvalidUnitFile") == 1 })
+	}
+
+	// A valid unit whose file becomes a link to a directory keeps running
+	// its last valid version, as with any invalid file.
+	a.apply("kubia", "kind = \"replicated\"\nreplicas = 1", "sleep")
+	a.waitUnit("kubia", "running", func(u Unit) bool { return u.Running == 1 })
+	path := filepath.Join(unitsDir, "kubia.toml")
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(elsewhere, path); err != nil {
+		t.Fatal(err)
+	}
+	a.catalog.Rescan()
+	u := a.waitUnit("kubia", "the file's error", func(u Unit) bool { return u.Error != "" })
+	if u.Running != 1 || !strings.Contains(u.Error, "is a directory") {
+		t.Fatalf("kubia: %+v", u)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -46,11 +47,13 @@ import (
 // agent (forward.go); the answer is the other agent's.
 //
 // Every non-2xx answer but exec's 101 has an APIError body: 404 for
-// ErrNotFound, 400 for ErrInvalid and bad parameters, 409 for ErrConflict
-// and when create finds the unit already there, 413 for an exec request too large, 422 for an
-// invalid unit file (the message lists every problem, one per line), 502
-// when another host that a request needs did not answer, 500 for anything
-// else.
+// ErrNotFound, 400 for ErrInvalid, bad parameters and a unit or instance
+// name with directory parts (sub%2Fweb.toml), 409 for ErrConflict and when
+// create finds the unit already there, 413 for a body too large (a unit
+// file over units.MaxFileSize, JSON over 1 MiB, an exec request over
+// maxExecRequest), 422 for an invalid unit file (the message lists every
+// problem, one per line), 502 when another host that a request needs did
+// not answer, 500 for anything else.
 
 // Watch event types, as Kubernetes names them.
 const (
@@ -107,7 +110,20 @@ func NewAPIWith(b Backend, opt APIOptions) http.Handler {
 		if opt.Peer && !peerRoutes[pattern] {
 			return
 		}
-		mux.HandleFunc(pattern, h)
+		if strings.Contains(pattern, "/v1/hosts/") {
+			// A host's name is the fleet's, whatever it holds.
+			mux.HandleFunc(pattern, h)
+			return
+		}
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			for _, key := range [...]string{"name", "filename"} {
+				if msg := badPathName(r.PathValue(key)); msg != "" {
+					writeError(w, http.StatusBadRequest, msg)
+					return
+				}
+			}
+			h(w, r)
+		})
 	}
 	handle("GET /v1/version", a.version)
 	handle("GET /v1/instances", a.instances)
@@ -159,7 +175,12 @@ type api struct {
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	if _, pattern := a.mux.Handler(r); pattern == "" {
+	if p := r.URL.EscapedPath(); r.Method != http.MethodConnect && cleanPath(p) != p {
+		// Not the mux's 307 to the clean path: a client that follows it
+		// keeping the method could DELETE /v1/units/../hosts/x, and for a
+		// clean path without a route it came without a Location.
+		writeError(sw, http.StatusBadRequest, fmt.Sprintf("path %q is not clean: it has an empty, '.' or '..' element; ask for %q", p, cleanPath(p)))
+	} else if _, pattern := a.mux.Handler(r); pattern == "" {
 		// No route: answer in JSON like every other error, keeping the
 		// mux's choice between 404 and 405.
 		rec := &statusWriter{ResponseWriter: discardWriter{h: http.Header{}}, status: http.StatusOK}
@@ -297,7 +318,7 @@ func (a *api) deleteInstance(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) labelInstance(w http.ResponseWriter, r *http.Request) {
 	var change LabelChange
-	if err := readJSON(r, &change); err != nil {
+	if err := readJSON(w, r, &change); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -456,6 +477,10 @@ func (a *api) applyUnit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxUnitFile))
+	if tooBig := new(http.MaxBytesError); errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("unit file %s is larger than %d bytes", filename, maxUnitFile))
+		return
+	}
 	if err != nil {
 		a.fail(w, r, fmt.Errorf("%w: reading %s: %w", ErrInvalid, filename, err))
 		return
@@ -480,7 +505,7 @@ func (a *api) applyUnit(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) scaleUnit(w http.ResponseWriter, r *http.Request) {
 	var req ScaleRequest
-	if err := readJSON(r, &req); err != nil {
+	if err := readJSON(w, r, &req); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -519,7 +544,7 @@ func (a *api) deleteHost(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) labelHost(w http.ResponseWriter, r *http.Request) {
 	var change LabelChange
-	if err := readJSON(r, &change); err != nil {
+	if err := readJSON(w, r, &change); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -557,7 +582,7 @@ func (a *api) keys(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) changeKeys(w http.ResponseWriter, r *http.Request) {
 	var change KeyChange
-	if err := readJSON(r, &change); err != nil {
+	if err := readJSON(w, r, &change); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -571,6 +596,32 @@ func (a *api) changeKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, k)
+}
+
+// cleanPath is p as http.ServeMux cleans it: path.Clean, keeping a
+// trailing slash.
+func cleanPath(p string) string {
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if strings.HasSuffix(p, "/") && np != "/" {
+		np += "/"
+	}
+	return np
+}
+
+// badPathName says what is wrong with a unit's or an instance's name, or a
+// unit's file name, taken from the request's path ("" when nothing is, or
+// the route has none): each names a file or directory here, so it is one
+// path element. One with directory parts (sent escaped, as
+// sub%2Fweb.toml) is refused, never cut to its last part: a PUT of
+// sub/web.toml must not write web.toml.
+func badPathName(v string) string {
+	if strings.ContainsAny(v, "/\x00") || v == "." || v == ".." {
+		return fmt.Sprintf("invalid name %q: a name is one path element: it may not contain '/' or be '.' or '..'", v)
+	}
+	return ""
 }
 
 // fail answers with err's status and message.
@@ -596,6 +647,8 @@ func errorStatus(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ErrConflict):
 		return http.StatusConflict
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
 	}
 	return http.StatusInternalServerError
 }
@@ -618,15 +671,31 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	w.Write(append(data, '\n'))
 }
 
-// readJSON decodes the request body into v, rejecting unknown fields.
-func readJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+// maxJSONBody bounds the JSON body of a request (labels, scale, keys).
+const maxJSONBody = 1 << 20
+
+// readJSON decodes the request body into v, rejecting unknown fields. A
+// body larger than maxJSONBody, even one whose JSON value ends sooner, is
+// an errTooLarge.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, r.Body, maxJSONBody)
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	err := dec.Decode(v)
+	if err == nil {
+		_, err = io.Copy(io.Discard, body)
+	}
+	if tooBig := new(http.MaxBytesError); errors.As(err, &tooBig) {
+		return errTooLarge
+	}
+	if err != nil {
 		return fmt.Errorf("%w: request body: %w", ErrInvalid, err)
 	}
 	return nil
 }
+
+// errTooLarge: a request body over maxJSONBody (413).
+var errTooLarge = fmt.Errorf("request body is larger than %d bytes", maxJSONBody)
 
 // boolParam reads a query flag: absent, "" (present without a value), "1",
 // "true" and the rest of strconv.ParseBool's words.

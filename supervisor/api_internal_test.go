@@ -21,6 +21,7 @@ func TestErrorStatus(t *testing.T) {
 		{fmt.Errorf("x: %w", ErrInvalid), 400},
 		{fmt.Errorf("unit: %w", list), 422},
 		{&list, 422},
+		{fmt.Errorf("labels: %w", errTooLarge), 413},
 		{errors.New("boom"), 500},
 	} {
 		if got := errorStatus(tc.err); got != tc.want {

@@ -292,9 +292,12 @@ func shortTempDir(t *testing.T) string {
 
 // noLeaks fails the test if goroutines started during it outlive it (its
 // cleanups included: this one runs last).
-func noLeaks(t *testing.T) {
-	opt := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+func noLeaks(t *testing.T) { noLeaksBut(t) }
+
+// noLeaksBut is noLeaks ignoring what opts say too.
+func noLeaksBut(t *testing.T, opts ...goleak.Option) {
+	opts = append(opts, goleak.IgnoreCurrent())
+	t.Cleanup(func() { goleak.VerifyNone(t, opts...) })
 }
 
 // serve runs the API for b on a real unix socket and returns a client for
@@ -1119,5 +1122,110 @@ func TestAPIWireJSON(t *testing.T) {
 	}
 	if m["name"] != "kubia" || m["desired"] != 3.0 {
 		t.Errorf("unit JSON = %v", m)
+	}
+}
+
+// TestAPIRefusesNamesWithDirectoryParts: a name in the path is one path
+// element. "sub%2Fgood.toml" once reached the catalog as sub/good.toml,
+// was cut to good.toml, and so ?create=1 overwrote unit good instead of
+// answering 409.
+func TestAPIRefusesNamesWithDirectoryParts(t *testing.T) {
+	b := newFake()
+	c, sock := serve(t, b)
+	if _, err := c.ApplyUnit(context.Background(), "good.toml", []byte("replicas = 1\n")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ method, path, name string }{
+		{http.MethodPut, "/v1/units/sub%2Fgood.toml?create=1", "sub/good.toml"},
+		{http.MethodPut, "/v1/units/..%2F..%2Fetc%2Fpasswd", "../../etc/passwd"},
+		{http.MethodPut, "/v1/units/%2E%2E", ".."},
+		{http.MethodGet, "/v1/units/sub%2Fgood", "sub/good"},
+		{http.MethodDelete, "/v1/units/..%2Fgood", "../good"},
+		{http.MethodPost, "/v1/units/sub%2Fgood/scale", "sub/good"},
+		{http.MethodGet, "/v1/instances/a%2Fb", "a/b"},
+	} {
+		resp, body := rawDo(t, sock, tc.method, tc.path, "replicas = 2\n")
+		want := fmt.Sprintf("invalid name %q: a name is one path element: it may not contain '/' or be '.' or '..'", tc.name)
+		if resp.StatusCode != http.StatusBadRequest || body.Error != want {
+			t.Errorf("%s %s = %d %q, want 400 %q", tc.method, tc.path, resp.StatusCode, body.Error, want)
+		}
+	}
+	if got := string(b.applied["good"]); got != "replicas = 1\n" {
+		t.Errorf("unit good was overwritten: %q", got)
+	}
+	if len(b.applied) != 1 {
+		t.Errorf("applied: %v", slices.Collect(maps.Keys(b.applied)))
+	}
+}
+
+// rawDo sends a request over the socket without the Client, which would
+// escape the path, and decodes the APIError of the answer, if any.
+func rawDo(t *testing.T, sock, method, path, body string) (*http.Response, APIError) {
+	t.Helper()
+	hc := &http.Client{
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	defer hc.CloseIdleConnections()
+	req, err := http.NewRequest(method, "http://tend"+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e APIError
+	json.NewDecoder(resp.Body).Decode(&e)
+	return resp, e
+}
+
+// TestAPIOversizeBodiesAre413: a unit file over units.MaxFileSize, or a
+// JSON body over its 1 MiB, is refused as too large, saying how large a
+// body may be, rather than as a malformed one.
+func TestAPIOversizeBodiesAre413(t *testing.T) {
+	// The server lingers on a connection it closes after a body it did
+	// not read to the end (net/http's rstAvoidanceDelay, 500 ms).
+	noLeaksBut(t, goleak.IgnoreAnyFunction("net/http.(*conn).closeWriteAndWait"))
+	b := fixture()
+	_, sock := serveHandler(t, NewAPI(b, slog.New(slog.DiscardHandler)))
+	big := strings.Repeat("#", units.MaxFileSize+1)
+	for _, tc := range []struct{ method, path, body, want string }{
+		{http.MethodPut, "/v1/units/kubia.toml", big, "unit file kubia.toml is larger than 1048576 bytes"},
+		{http.MethodPost, "/v1/units/kubia/scale", `{"replicas":1}` + strings.Repeat(" ", 1<<20), "request body is larger than 1048576 bytes"},
+		{http.MethodPatch, "/v1/instances/kubia-7hjkc/labels", `{"set":{"a":"` + strings.Repeat("x", 1<<20) + `"}}`, "request body is larger than 1048576 bytes"},
+	} {
+		resp, body := rawDo(t, sock, tc.method, tc.path, tc.body)
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || body.Error != tc.want {
+			t.Errorf("%s %s with %d bytes = %d %q, want 413 %q", tc.method, tc.path, len(tc.body), resp.StatusCode, body.Error, tc.want)
+		}
+	}
+	if _, ok := b.applied["kubia"]; ok {
+		t.Error("the oversize unit file was applied")
+	}
+}
+
+// TestAPIUncleanPathIs400: the mux would answer a path with an empty, "."
+// or ".." element with a 307 to its clean form, and for one whose clean
+// form has no route the 307 came without a Location. A redirect that keeps
+// the method could also turn a DELETE of /v1/units/../hosts/x into one of
+// a host: every unclean path is refused, naming the clean one.
+func TestAPIUncleanPathIs400(t *testing.T) {
+	_, sock := serve(t, fixture())
+	for _, tc := range []struct{ method, path, clean string }{
+		{http.MethodGet, "/v1//units", "/v1/units"},
+		{http.MethodGet, "/v1/units/./kubia", "/v1/units/kubia"},
+		{http.MethodPut, "/v1/units/../../etc/passwd", "/etc/passwd"},
+		{http.MethodDelete, "/v1/units/../hosts/gke-3775", "/v1/hosts/gke-3775"},
+		{http.MethodGet, "/v1/units/x/../", "/v1/units/"},
+	} {
+		resp, body := rawDo(t, sock, tc.method, tc.path, "")
+		want := fmt.Sprintf("path %q is not clean: it has an empty, '.' or '..' element; ask for %q", tc.path, tc.clean)
+		if resp.StatusCode != http.StatusBadRequest || body.Error != want {
+			t.Errorf("%s %s = %d (Location %q) %q, want 400 %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Location"), body.Error, want)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -240,7 +241,8 @@ func (c *DirCatalog) Subscribe() (<-chan struct{}, func()) {
 // Put implements UnitWriter: the file is parsed first, then written to a
 // temporary file in the directory and renamed over the unit's file, so the
 // watcher (and a crash) never sees half a file; then it is read back as
-// any change is.
+// any change is. A unit file that is a symlink is written through: the
+// file it points to is replaced, in its own directory, and the link stays.
 func (c *DirCatalog) Put(filename string, data []byte) (ApplyResult, error) {
 	base := filepath.Base(filename)
 	if !strings.HasSuffix(base, ".toml") {
@@ -265,7 +267,11 @@ func (c *DirCatalog) Put(filename string, data []byte) (ApplyResult, error) {
 			return res, nil
 		}
 	}
-	if err := writeFileAtomic(path, data); err != nil {
+	target, err := throughLinks(path)
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("unit %q: %w", u.Name, err)
+	}
+	if err := writeFileAtomic(target, data); err != nil {
 		return ApplyResult{}, fmt.Errorf("unit %q: %w", u.Name, err)
 	}
 	if c.readLocked(u.Name) {
@@ -388,7 +394,9 @@ func (c *DirCatalog) Rescan() {
 	}
 	seen := map[string]bool{}
 	for _, e := range entries {
-		if !e.IsDir() && unitFile(e.Name()) {
+		// A directory called *.toml is read too: it is reported, as a
+		// symlink to one is.
+		if unitFile(e.Name()) {
 			seen[strings.TrimSuffix(e.Name(), ".toml")] = true
 		}
 	}
@@ -415,11 +423,17 @@ func (c *DirCatalog) Rescan() {
 func (c *DirCatalog) readLocked(name string) bool {
 	path := filepath.Join(c.dir, name+".toml")
 	data, err := readBounded(path)
-	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			// A directory, or unreadable: not a unit file we can use.
-			c.log.Warn("unit file unreadable", "path", path, "err", err)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		// A directory, a pipe or unreadable: an invalid file, reported as
+		// one; the previous version keeps running.
+		if p, ok := c.problems[name]; ok && p.err.Error() == err.Error() {
+			return false
 		}
+		c.problems[name] = fileProblem{err: err}
+		c.log.Error("unit file unreadable; the previous version keeps running", "unit", name, "err", err)
+		return true
+	}
+	if err != nil {
 		_, had := c.units[name]
 		_, bad := c.problems[name]
 		c.dropUnitLocked(name)
@@ -454,16 +468,61 @@ func (c *DirCatalog) readLocked(name string) bool {
 	return true
 }
 
+// throughLinks is the file that a write to path should replace: path, or
+// when path is a symlink the file it resolves to. A link that resolves to
+// nothing is an error, not a file to write over.
+func throughLinks(path string) (string, error) {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode().Type() != os.ModeSymlink {
+		return path, nil
+	}
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		to, _ := os.Readlink(path)
+		return "", fmt.Errorf("%s is a symlink to %s, which cannot be resolved: %w", path, to, err)
+	}
+	return target, nil
+}
+
 // readBounded reads a unit file, but no more than one byte past
 // units.MaxFileSize: a 50 MB file in the unit directory is refused without
-// being read whole.
+// being read whole. What is not a regular file (a directory, or a symlink
+// to one; a pipe, opened without blocking and never read) is an error
+// that says what it is.
 func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		what := "a directory"
+		if !fi.IsDir() {
+			what = "a " + fileType(fi.Mode())
+		}
+		if to, err := os.Readlink(path); err == nil {
+			what += " (a symlink to " + to + ")"
+		}
+		return nil, fmt.Errorf("%s: is %s, not a unit file", path, what)
+	}
 	return io.ReadAll(io.LimitReader(f, units.MaxFileSize+1))
+}
+
+// fileType names the type of a file that is not regular nor a directory.
+func fileType(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
 }
 
 // writeFileAtomic writes data to path through a temporary file in the same

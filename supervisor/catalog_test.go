@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -412,5 +413,109 @@ func TestRestartRunsTheLastValidVersion(t *testing.T) {
 		if _, err := b.sup.ScaleUnit(name, 3); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "fix it first") {
 			t.Errorf("scale %s: %v, want ErrInvalid saying to fix the file", name, err)
 		}
+	}
+}
+
+// TestDirCatalogPutWritesThroughASymlink: a unit file may be a link to a
+// file kept elsewhere (a checkout, a package's directory). Scale and apply
+// change the file it points to; they once renamed a new file over the
+// link, cutting it.
+func TestDirCatalogPutWritesThroughASymlink(t *testing.T) {
+	dir, elsewhere := t.TempDir(), t.TempDir()
+	target := filepath.Join(elsewhere, "kubia.toml")
+	if err := os.WriteFile(target, []byte(kubiaUnit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "kubia.toml")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewDirCatalog(dir, units.Limits{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := c.Snapshot().Units["kubia"]
+	if u == nil {
+		t.Fatalf("the linked unit was not read: %v", problemOf(c, "kubia"))
+	}
+	scaled, err := units.SetTopLevelInt(u.Source, "replicas", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As ScaleUnit calls it, with the unit's path.
+	if _, err := c.Put(u.Path, scaled); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode().Type() != os.ModeSymlink {
+		t.Fatalf("the link was replaced: %v, %v", fi.Mode(), err)
+	}
+	if data, _ := os.ReadFile(target); string(data) != string(scaled) {
+		t.Fatalf("the link's target:\n%s\nwant:\n%s", data, scaled)
+	}
+	if replicasOf(c, "kubia") != 5 {
+		t.Fatalf("replicas = %d, want 5", replicasOf(c, "kubia"))
+	}
+	if entries, _ := os.ReadDir(elsewhere); len(entries) != 1 {
+		t.Fatalf("temporary files left beside the target: %v", entries)
+	}
+
+	// A link to nothing is not written over either: the error says where
+	// it points.
+	if err := os.Remove(target); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Put("kubia.toml", []byte(kubiaUnit))
+	if err == nil || !strings.Contains(err.Error(), "is a symlink to "+target) {
+		t.Fatalf("Put through a dangling link: %v", err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode().Type() != os.ModeSymlink {
+		t.Fatalf("the dangling link was replaced: %v, %v", fi.Mode(), err)
+	}
+}
+
+// TestUnitFileThatIsADirectoryIsReported: a unit file that is a symlink to
+// a directory (or a directory, or a pipe) is an invalid file: an event
+// and an invalid unit in the list, not a line in the agent's log only. A
+// pipe is never opened for reading, which would block the catalog.
+func TestUnitFileThatIsADirectoryIsReported(t *testing.T) {
+	dir := t.TempDir()
+	unitsDir := filepath.Join(dir, "units")
+	if err := os.MkdirAll(unitsDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := t.TempDir()
+	if err := os.Symlink(elsewhere, filepath.Join(unitsDir, "web.toml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(unitsDir, "pipe.toml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := startTestAgent(t, dir, newFakeClock())
+	for name, want := range map[string]string{
+		"web":  filepath.Join(unitsDir, "web.toml") + ": is a directory (a symlink to " + elsewhere + "), not a unit file",
+		"pipe": filepath.Join(unitsDir, "pipe.toml") + ": is a named pipe, not a unit file",
+	} {
+		u := a.waitUnit(name, "listed as invalid", func(u Unit) bool { return u.Error != "" })
+		if u.Error != want {
+			t.Errorf("%s: error %q, want %q", name, u.Error, want)
+		}
+		a.waitFor(name+"'s event", func() bool { return countReason(a.sup.Events(KindUnit, name), "InvalidUnitFile") == 1 })
+	}
+
+	// A valid unit whose file becomes a link to a directory keeps running
+	// its last valid version, as with any invalid file.
+	a.apply("kubia", "kind = \"replicated\"\nreplicas = 1", "sleep")
+	a.waitUnit("kubia", "running", func(u Unit) bool { return u.Running == 1 })
+	path := filepath.Join(unitsDir, "kubia.toml")
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(elsewhere, path); err != nil {
+		t.Fatal(err)
+	}
+	a.catalog.Rescan()
+	u := a.waitUnit("kubia", "the file's error", func(u Unit) bool { return u.Error != "" })
+	if u.Running != 1 || !strings.Contains(u.Error, "is a directory") {
+		t.Fatalf("kubia: %+v", u)
 	}
 }

@@ -58,7 +58,10 @@ type instanceRecord struct {
 	Life         Life `json:"life,omitzero"`
 	Attempts     int  `json:"attempts"` // runs started, or tried
 	RestartCount int  `json:"restart_count"`
-	Failures     int  `json:"failures"` // consecutive short runs, for back-off
+	// Parked: the agent's shutdown ended the last run (its Last State is
+	// AgentShutdown); the next start continues it and is no restart.
+	Parked   bool `json:"parked,omitempty"`
+	Failures int  `json:"failures"` // consecutive short runs, for back-off
 	// StartLimit is the crash-loop brake (startLimit in lifecycle.go).
 	StartLimit startLimit `json:"start_limit,omitzero"`
 	// FailedRuns counts runs that ended in failure (not stopped by the

@@ -13,6 +13,22 @@ import (
 // The loop's side of jobs and cron units: their records, and applying the
 // job and cron controllers' plans (plan_job.go, plan_cron.go). Loop
 // goroutine only.
+//
+// An attempt runs at least once, not exactly once. The job's counts are
+// durable, but an attempt's end is known only when an agent reaps it:
+//   - an attempt that runs when the agent stops on SIGTERM is stopped and
+//     parked (decide, verdictPark), and the next agent runs it again from
+//     the start, unless it exited 0 as it was stopped;
+//   - after kill -9 of the agent, the next agent finds the attempt's
+//     record Running (stopLeftovers): it stops what is left and runs it
+//     again, also when the attempt had exited, even 0, while no agent
+//     was there to see it (20 kill -9s in a job of 50 completions: 68
+//     runs);
+//   - in a fleet, an attempt whose host died runs again elsewhere, and if
+//     both runs complete the job has one completion more than it asked.
+// Each attempt counts once, so a job still ends at its completions; what
+// it does may have been done twice. This holds until agent restarts stop
+// losing exits (README, Unit files).
 
 // addJob puts j into the loop's maps.
 func (s *Supervisor) addJob(j *job) {

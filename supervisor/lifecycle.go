@@ -112,6 +112,11 @@ func (s stopIntent) String() string {
 	return fmt.Sprintf("stopIntent(%d)", int(s))
 }
 
+// reasonAgentShutdown is the Last State reason of a run that the agent
+// ended on its way out (verdictPark). The next agent's start of it is not
+// counted as a restart.
+const reasonAgentShutdown = "AgentShutdown"
+
 // verdict is what follows the end of a run.
 type verdict uint8
 

@@ -2,6 +2,8 @@ package supervisor
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -241,4 +243,43 @@ func TestCrashLoopBrakeKept(t *testing.T) {
 	if d := decide(killed, rule, 7, lim, t0); d.Limit.Braked != 4 || d.Delay != 8*time.Second {
 		t.Errorf("liveness kill while braked: %+v, delay %v; want braked 4, 8s", d.Limit, d.Delay)
 	}
+}
+
+// TestAgentShutdownIsNotARestart: the instances that an agent stops on
+// its way out (SIGTERM of the agent) are started again by the next agent
+// as the same run continued: their restart count stays, and their Last
+// State says the agent stopped them (AgentShutdown, with the raw exit
+// facts), not Error 143. A later exit of their own counts again.
+func TestAgentShutdownIsNotARestart(t *testing.T) {
+	dir := t.TempDir()
+	exe, _ := os.Executable()
+	helpersUsed.Store("sleep", true)
+	text := fmt.Sprintf("kind = \"replicated\"\nreplicas = 1\n[template]\nlabels = { app = \"x\" }\ncommand = [%q]\nenv = { %s = \"sleep\" }\nrestart_delay = \"0s\"\nstop_timeout = \"1s\"\n", exe, helperEnv)
+	a := startTestAgent(t, dir, newFakeClock())
+	if _, err := a.sup.ApplyUnit("web.toml", []byte(text)); err != nil {
+		t.Fatal(err)
+	}
+	a.waitUnit("web", "running", func(u Unit) bool { return u.Running == 1 })
+	a.stop()
+
+	b := startTestAgent(t, dir, newFakeClock())
+	b.waitUnit("web", "running again", func(u Unit) bool { return u.Running == 1 })
+	list := b.ownedBy("web")
+	if len(list) != 1 {
+		t.Fatalf("instances: %+v", list)
+	}
+	in := list[0]
+	last := in.LastState
+	if in.RestartCount != 0 || last.Phase != PhaseTerminated || last.Reason != "AgentShutdown" ||
+		last.ExitCode != 143 || last.Signal != "SIGTERM" || last.Message == "" {
+		t.Fatalf("after an agent shutdown: restarts %d, last state %+v; want 0 and Terminated, AgentShutdown, 143, SIGTERM", in.RestartCount, last)
+	}
+
+	if err := syscall.Kill(in.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("a restart after its own exit", func() bool {
+		in, err := b.sup.Instance(in.Name)
+		return err == nil && in.RestartCount == 1 && in.LastState.Reason == "Error" && in.PID != 0
+	})
 }

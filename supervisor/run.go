@@ -125,9 +125,10 @@ func (s *Supervisor) startAll(todo []*instance) {
 			i.restartTimer()
 			i.restartTimer = nil
 		}
-		if i.rec.Attempts > 0 {
+		if i.rec.Attempts > 0 && !i.rec.Parked {
 			i.rec.RestartCount++
 		}
+		i.rec.Parked = false
 		i.rec.Attempts++
 		i.gen++
 		envs[k] = s.runner.environ(i) // on the loop: it reads loop state
@@ -273,8 +274,11 @@ func (s *Supervisor) runEnded(i *instance, end runEnd) {
 		r.Life, r.State = LifeExited, ended
 	case verdictPark:
 		if ran {
+			// The facts stay; the reason is the agent's, not the run's.
+			ended.Reason, ended.Message = reasonAgentShutdown, "the agent stopped; the next agent starts it again"
 			r.LastState = ended
 		}
+		r.Parked = true
 		r.Life = LifePending
 		r.State = State{Phase: PhaseWaiting, Reason: "Pending", Message: "the agent stopped"}
 	case verdictRestart:

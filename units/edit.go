@@ -159,7 +159,7 @@ func decodeTOML(src []byte) (map[string]any, error) {
 	if _, err := toml.Decode(string(src), &m); err != nil {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
-			return nil, &Error{Line: perr.Position.Line, Key: perr.LastKey, Msg: "invalid TOML: " + perr.Message}
+			return nil, syntaxError("", string(src), perr)
 		}
 		return nil, &Error{Msg: err.Error()}
 	}

@@ -248,7 +248,8 @@ func TestSetTopLevelIntRefuses(t *testing.T) {
 		{"a date", "replicas = 2024-03-01\n", `line 1: replicas: is a date-time, not an integer`},
 		{"the key twice", "replicas = 3\nkind = \"x\"\nreplicas = 4\n", `line 3: replicas: invalid TOML: Key 'replicas' has already been defined.`},
 		{"an integer too large for TOML", "replicas = 99999999999999999999\n", `line 1: replicas: invalid TOML: 99999999999999999999 is out of range for int64`},
-		{"not TOML", "kind = \"x\"\nreplicas =\n", `line 2: replicas: invalid TOML: expected value but found '\n' instead`},
+		{"not TOML", "kind = \"x\"\nreplicas =\n", `line 2: replicas: invalid TOML: expected value but found the end of the line instead`},
+		{"an unclosed table header", "replicas = 3\n[template\n", `line 2: invalid TOML: expected '.' or ']' to end table name, but got the end of the line instead`},
 	}
 	for _, c := range cases {
 		got, err := SetTopLevelInt([]byte(c.in), "replicas", 1)

@@ -103,7 +103,7 @@ func parse(path string, data []byte, size int64, lim Limits) (*Unit, error) {
 			return nil, p.errs
 		}
 		// A syntax error: nothing else can be trusted.
-		p.errs = append(p.errs, &Error{File: path, Line: perr.Position.Line, Key: perr.LastKey, Msg: "invalid TOML: " + perr.Message})
+		p.errs = append(p.errs, syntaxError(path, src, perr))
 		return nil, p.errs
 	}
 	p.src = src // for the lines of errors, scanned only when there are some
@@ -644,4 +644,22 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// syntaxError is the *Error for perr, the toml package's error in src.
+// When the character at fault is the newline that ends a line (an
+// unclosed "[template"), the package has counted that newline already
+// and names the next line: the error is put on the line the newline
+// ends. The newline and the end of the file are named in words, not as
+// '\n' and '\x00' (which the package also says of a NUL in the file).
+func syntaxError(path, src string, perr toml.ParseError) *Error {
+	line := perr.Position.Line
+	if at := perr.Position.Start; at >= 0 && at < len(src) && src[at] == '\n' {
+		line = 1 + strings.Count(src[:at], "\n")
+	}
+	msg := strings.ReplaceAll(perr.Message, `'\n'`, "the end of the line")
+	if perr.Position.Start >= len(src)-1 { // not a NUL in the file
+		msg = strings.ReplaceAll(msg, `'\x00'`, "the end of the file")
+	}
+	return &Error{File: path, Line: line, Key: perr.LastKey, Msg: "invalid TOML: " + msg}
 }

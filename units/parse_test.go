@@ -790,12 +790,22 @@ u.toml:4: template.liveness.exec.command: required (want the program and its arg
 		{name: "syntax error", src: `kind = "replicated"
 replicas =
 [template]
-`, want: `u.toml:2: replicas: invalid TOML: expected value but found '\n' instead`},
+`, want: `u.toml:2: replicas: invalid TOML: expected value but found the end of the line instead`},
 		{name: "unclosed inline table", src: `kind = "replicated"
 replicas = 3
 labels = { app = "kubia"
 [template]
 `, want: `u.toml:4: labels.app: invalid TOML: expected a comma or an inline table terminator '}', but got '[' instead`},
+		{name: "unclosed table header", src: `kind = "replicated"
+
+[template
+command = ["x"]
+`, want: `u.toml:3: invalid TOML: expected '.' or ']' to end table name, but got the end of the line instead`},
+		{name: "unclosed array of tables header", src: `kind = "replicated"
+[[template
+`, want: `u.toml:2: invalid TOML: expected '.' or ']' to end table name, but got the end of the line instead`},
+		{name: "unclosed table header at the end", src: `kind = "replicated"
+[template`, want: `u.toml:2: invalid TOML: expected '.' or ']' to end table name, but got the end of the file instead`},
 		{name: "duplicate key", src: `kind = "replicated"
 [template]
 command = ["x"]

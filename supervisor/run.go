@@ -486,6 +486,7 @@ func (s *Supervisor) followMainPID(i *instance, gen uint64, old *Proc) bool {
 		s.log.Info("announced main process is gone", "instance", i.rec.Name, "pid", main, "err", err)
 		return false
 	}
+	proc.cgroup = old.cgroup // the daemon forked within the run's cgroup; only the loop has proc yet
 	i.proc = proc
 	i.rec.PID = main
 	s.save(i)

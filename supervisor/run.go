@@ -207,6 +207,7 @@ func (s *Supervisor) exited(i *instance, gen uint64, st ExitStatus) {
 	// What is left of the process group goes with its leader, as it does
 	// when a container's init ends.
 	proc.SignalGroup(syscall.SIGKILL)
+	s.runner.endCgroup(i.rec.Name, proc)
 	s.runner.endProbes(i)
 	i.probeReady, i.startupDone = false, false
 	i.runlog.Close()

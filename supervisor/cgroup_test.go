@@ -180,3 +180,30 @@ func TestCgroupStopsEscapees(t *testing.T) {
 		t.Errorf("cgroup %s not removed: %v", dir, err)
 	}
 }
+
+// TestCgroupLeftoversRemoved leaves a run's process tree running, as an
+// agent killed with SIGKILL does, and checks that the next agent's
+// RemoveLeftovers kills all of it and removes its cgroup.
+func TestCgroupLeftoversRemoved(t *testing.T) {
+	cg := testCgroups(t)
+	r, _ := newTestReaper(t)
+	file := filepath.Join(t.TempDir(), "pids")
+	dir := cg.Dir("left", 7)
+	h := startHelper(t, r, ProcSpec{
+		Path:   "sh",
+		Args:   []string{"sh", "-c", escapeScript},
+		Env:    []string{"PATH=" + os.Getenv("PATH"), "F=" + file},
+		Cgroup: dir,
+	})
+	pids := append(waitPids(t, file, escapees), h.Pid())
+	killWhenDone(t, pids)
+
+	if err := cg.RemoveLeftovers(context.Background(), testDeadline); err != nil {
+		t.Fatal(err)
+	}
+	h.wait(t)
+	assertGone(t, pids)
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("cgroup %s not removed: %v", dir, err)
+	}
+}

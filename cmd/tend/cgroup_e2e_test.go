@@ -25,8 +25,9 @@ wait
 const escapees = 3
 
 // TestCgroupContainsEscapees runs a unit whose instance starts processes
-// that leave its process group, and checks that deleting the instance,
-// and stopping the agent, stop them too and remove their cgroups.
+// that leave its process group, and checks that the end of the main
+// process, deleting the instance and stopping the agent each stop them too
+// and remove their cgroups.
 func TestCgroupContainsEscapees(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("cgroups: needs root to make cgroups")
@@ -54,6 +55,26 @@ stop_timeout = "2s"
 		t.Errorf("cgroup %s: not named after instance %s", dir, first)
 	}
 	pids := waitPidFile(a, file+"."+first, escapees)
+
+	// The main process dies on its own: what it left goes with it, before
+	// the next run starts in a cgroup of its own.
+	if err := syscall.Kill(a.instance(first).PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	a.eventually("the first run's escapees are gone", func() (bool, string) {
+		return allGone(pids)
+	})
+	a.eventually("the first run's cgroup is removed", func() (bool, string) {
+		_, err := os.Stat(dir)
+		return errors.Is(err, os.ErrNotExist), fmt.Sprint(err)
+	})
+	a.eventually("the instance runs again in another cgroup", func() (bool, string) {
+		in := a.instance(first)
+		now := describedCgroup(a.tend("describe", "po", first))
+		return in.Status == "Running" && now != "" && now != dir, now
+	})
+	dir = describedCgroup(a.tend("describe", "po", first))
+	pids = waitPidFile(a, file+"."+first, 2*escapees)[escapees:]
 
 	a.tend("delete", "po", first)
 	a.eventually("the first instance's escapees are gone", func() (bool, string) {

@@ -49,33 +49,48 @@ func OpenCgroups(stateDir string) (*Cgroups, error) {
 	if _, err := os.Stat(filepath.Join(mount, "cgroup.procs")); err != nil {
 		return nil, fmt.Errorf("cgroup2 at %s: %w", mount, err)
 	}
-	if os.Getenv("INVOCATION_ID") != "" {
-		self, err := os.ReadFile("/proc/self/cgroup")
-		if own := ownCgroup(string(self)); err == nil && own != "" && own != "/" {
-			dir := filepath.Join(mount, own)
-			if unix.Access(dir, unix.W_OK) == nil {
-				leaf := filepath.Join(dir, cgroupAgentDir)
-				if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-					return nil, fmt.Errorf("delegated cgroup %s: %w", dir, err)
-				}
-				if err := os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
-					return nil, fmt.Errorf("delegated cgroup %s: move the agent: %w", dir, err)
-				}
-				return &Cgroups{base: dir}, nil
-			}
-		}
-	}
 	abs, err := filepath.Abs(stateDir)
 	if err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	h := fnv.New32a()
-	h.Write([]byte(abs))
-	base := filepath.Join(mount, fmt.Sprintf("tend.%08x", h.Sum32()))
+	var own string
+	writable := false
+	systemd := os.Getenv("INVOCATION_ID") != ""
+	if systemd {
+		if self, err := os.ReadFile("/proc/self/cgroup"); err == nil {
+			own = ownCgroup(string(self))
+			writable = own != "" && unix.Access(filepath.Join(mount, own), unix.W_OK) == nil
+		}
+	}
+	base, delegated := cgroupBase(mount, own, systemd && writable, abs)
+	if delegated {
+		leaf := filepath.Join(base, cgroupAgentDir)
+		if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("delegated cgroup %s: %w", base, err)
+		}
+		if err := os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+			return nil, fmt.Errorf("delegated cgroup %s: move the agent: %w", base, err)
+		}
+		return &Cgroups{base: base}, nil
+	}
 	if err := os.Mkdir(base, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("make cgroup %s: %w", base, err)
 	}
 	return &Cgroups{base: base}, nil
+}
+
+// cgroupBase chooses the base of an agent on the absolute state
+// directory stateDir, given the cgroup2 mount and the agent's own cgroup
+// own (from /proc/self/cgroup): own itself when systemd delegated it
+// (the agent then moves into its "agent" child), else a directory at the
+// mount named after stateDir.
+func cgroupBase(mount, own string, delegated bool, stateDir string) (base string, isOwn bool) {
+	if delegated && own != "" && own != "/" {
+		return filepath.Join(mount, own), true
+	}
+	h := fnv.New32a()
+	h.Write([]byte(stateDir))
+	return filepath.Join(mount, fmt.Sprintf("tend.%08x", h.Sum32())), false
 }
 
 // Base is the directory holding the instances' cgroups.

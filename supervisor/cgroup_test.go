@@ -207,3 +207,24 @@ func TestCgroupLeftoversRemoved(t *testing.T) {
 		t.Errorf("cgroup %s not removed: %v", dir, err)
 	}
 }
+
+func TestCgroupBase(t *testing.T) {
+	const mount = "/sys/fs/cgroup"
+	base, own := cgroupBase(mount, "/system.slice/tend.service", true, "/var/lib/tend")
+	if base != "/sys/fs/cgroup/system.slice/tend.service" || !own {
+		t.Errorf("delegated: %q %v, want the unit's own cgroup", base, own)
+	}
+	a, own := cgroupBase(mount, "/system.slice/tend.service", false, "/var/lib/tend")
+	if own || !strings.HasPrefix(a, mount+"/tend.") || len(a) != len(mount+"/tend.")+8 {
+		t.Errorf("not delegated: %q %v, want %s/tend.<8 hex>", a, own, mount)
+	}
+	if b, _ := cgroupBase(mount, "/", true, "/var/lib/tend"); b != a {
+		t.Errorf("own cgroup the root: %q, want %q", b, a)
+	}
+	if b, _ := cgroupBase(mount, "", false, "/var/lib/tend"); b != a {
+		t.Errorf("same state directory: %q, want %q", b, a)
+	}
+	if b, _ := cgroupBase(mount, "", false, "/srv/other/tend"); b == a {
+		t.Errorf("two state directories share base %q", b)
+	}
+}

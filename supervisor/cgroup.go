@@ -32,8 +32,8 @@ type Cgroups struct {
 const cgroupAgentDir = "agent"
 
 // OpenCgroups finds the cgroup v2 base of an agent on stateDir. Under
-// systemd with delegation (INVOCATION_ID set and the agent's own cgroup
-// writable) the base is the agent's own cgroup and the agent moves itself
+// systemd with delegation (INVOCATION_ID set, and the agent alone in its
+// own cgroup, which it may write to) the base is the agent's own cgroup and the agent moves itself
 // into its "agent" child; else it is <mount>/tend.<hash of stateDir>, so
 // that two agents on one host never share one. It returns nil and the
 // reason when instances cannot be contained in cgroups.
@@ -59,7 +59,11 @@ func OpenCgroups(stateDir string) (*Cgroups, error) {
 	if systemd {
 		if self, err := os.ReadFile("/proc/self/cgroup"); err == nil {
 			own = ownCgroup(string(self))
-			writable = own != "" && unix.Access(filepath.Join(mount, own), unix.W_OK) == nil
+			dir := filepath.Join(mount, own)
+			// Only the agent itself: processes that merely inherited
+			// INVOCATION_ID (an agent a test or a script started from
+			// another unit) must not take that unit's cgroup over.
+			writable = own != "" && unix.Access(dir, unix.W_OK) == nil && onlySelf(dir)
 		}
 	}
 	base, delegated := cgroupBase(mount, own, systemd && writable, abs)
@@ -77,6 +81,13 @@ func OpenCgroups(stateDir string) (*Cgroups, error) {
 		return nil, fmt.Errorf("make cgroup %s: %w", base, err)
 	}
 	return &Cgroups{base: base}, nil
+}
+
+// onlySelf reports whether the calling process is the only one in the
+// cgroup dir.
+func onlySelf(dir string) bool {
+	data, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	return err == nil && strings.TrimSpace(string(data)) == strconv.Itoa(os.Getpid())
 }
 
 // cgroupBase chooses the base of an agent on the absolute state

@@ -207,6 +207,7 @@ func (i *instance) publish() Instance {
 	}
 	if i.proc != nil {
 		out.PID = i.rec.PID
+		out.Cgroup = i.proc.Cgroup()
 	}
 	if t.Liveness != nil {
 		out.Liveness = t.Liveness.Describe()

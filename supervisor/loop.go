@@ -87,10 +87,13 @@ type Options struct {
 	// instance beyond InstancesPerHost on this host. A zero field is the
 	// default (DefaultLimits). The unit files' limits are the catalog's
 	// to check (NewDirCatalog).
-	Limits  LimitsConfig
-	Store   *Store
-	Events  *Recorder // default: one on Store
-	Reaper  *Reaper
+	Limits LimitsConfig
+	Store  *Store
+	Events *Recorder // default: one on Store
+	Reaper *Reaper
+	// Cgroups, when not nil, gives every instance run a cgroup of its own
+	// under it (OpenCgroups); nil contains runs by process groups only.
+	Cgroups *Cgroups
 	Catalog Catalog
 	// Writer applies, deletes and scales units; default: Catalog, when it
 	// is a UnitWriter too. Without one, the API refuses to change units.
@@ -280,6 +283,7 @@ func NewSupervisor(opt Options) (*Supervisor, error) {
 		env:      opt.Env,
 		logDir:   opt.LogDir,
 		stateDir: opt.StateDir,
+		cgroups:  opt.Cgroups,
 		logMax:   opt.LogMaxBytes,
 		bg:       &s.bg,
 	}
@@ -757,6 +761,13 @@ func (s *Supervisor) forgetVanished() {
 // anything starts again: no instance may run twice. What ran or waited to
 // run is started again once the first pass has planned it.
 func (s *Supervisor) stopLeftovers(ctx context.Context) {
+	if cg := s.opt.Cgroups; cg != nil {
+		// Cgroups first: they hold what left the process groups, and what
+		// no longer carries TEND_AGENT in its environment.
+		if err := cg.RemoveLeftovers(ctx, 10*time.Second); err != nil {
+			s.log.Warn("removing cgroups an earlier agent left", "err", err)
+		}
+	}
 	pids, err := FindLeftovers("TEND_AGENT", s.opt.AgentID)
 	if err != nil {
 		s.log.Warn("looking for processes an earlier agent left", "err", err)

@@ -58,6 +58,14 @@ type ProcSpec struct {
 	// ExtraFiles are passed as file descriptors 3, 4, ... in order. A nil
 	// entry leaves that descriptor closed in the child.
 	ExtraFiles []*os.File
+
+	// Cgroup, when not "", is a cgroup v2 directory the process starts in
+	// (clone3 with CLONE_INTO_CGROUP), so that everything it starts stays
+	// within reach of Proc.SignalGroup even after leaving the process
+	// group. Start makes the directory when missing; removing it, once
+	// empty, is the caller's (RemoveCgroup). "" starts the process in the
+	// agent's cgroup.
+	Cgroup string
 }
 
 // prepare resolves the command and builds the arguments of
@@ -116,6 +124,18 @@ func (s ProcSpec) prepare() (name string, argv []string, attr *os.ProcAttr, clea
 		Files: files,
 		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: s.Credential},
 	}
+	if s.Cgroup != "" {
+		if err := os.Mkdir(s.Cgroup, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return "", nil, nil, cleanup, fmt.Errorf("start %s: make cgroup: %w", s.Path, err)
+		}
+		fd, err := unix.Open(s.Cgroup, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "", nil, nil, cleanup, fmt.Errorf("start %s: open cgroup: %w", s.Path, err)
+		}
+		prev := cleanup
+		cleanup = func() { prev(); unix.Close(fd) }
+		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, fd
+	}
 	return name, argv, attr, cleanup, nil
 }
 
@@ -146,8 +166,9 @@ func lookPath(file, path string) (string, error) {
 // from any goroutine, before and after the process has exited.
 type Proc struct {
 	pid     int
-	pgid    int // 0: pid (a started process leads its own group)
-	pidfd   int // the Reaper's pidfd of it, -1 for none; the Reaper's alone
+	pgid    int    // 0: pid (a started process leads its own group)
+	pidfd   int    // the Reaper's pidfd of it, -1 for none; the Reaper's alone
+	cgroup  string // ProcSpec.Cgroup
 	started time.Time
 	onExit  func(ExitStatus)
 
@@ -195,8 +216,10 @@ func (p *Proc) markReaped() {
 }
 
 // SignalGroup sends sig to every process of the process group the process
-// leads, including members left behind after the leader exited. A group
-// that is gone is not an error.
+// leads, including members left behind after the leader exited, and, when
+// it was started in a cgroup, to every process of the cgroup (SIGKILL by
+// cgroup.kill, which no fork escapes). A group or cgroup that is gone is
+// not an error.
 func (p *Proc) SignalGroup(sig syscall.Signal) error {
 	g := p.Pgid()
 	if g <= 1 {
@@ -204,11 +227,27 @@ func (p *Proc) SignalGroup(sig syscall.Signal) error {
 		// our own group.
 		return fmt.Errorf("refusing to signal process group %d", g)
 	}
+	var errs []error
 	if err := unix.Kill(-g, sig); err != nil && err != unix.ESRCH {
-		return fmt.Errorf("signal group %d: %w", g, err)
+		errs = append(errs, fmt.Errorf("signal group %d: %w", g, err))
 	}
-	return nil
+	if p.cgroup != "" {
+		var err error
+		if sig == syscall.SIGKILL {
+			err = killCgroup(p.cgroup)
+		} else {
+			err = signalCgroup(p.cgroup, sig)
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
+
+// Cgroup is the cgroup v2 directory the process was started in, "" for
+// none.
+func (p *Proc) Cgroup() string { return p.cgroup }
 
 // Pgid is the process group the process belongs to.
 func (p *Proc) Pgid() int {

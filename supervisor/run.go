@@ -208,6 +208,7 @@ func (s *Supervisor) exited(i *instance, gen uint64, st ExitStatus) {
 	// What is left of the process group goes with its leader, as it does
 	// when a container's init ends.
 	proc.SignalGroup(syscall.SIGKILL)
+	s.runner.endCgroup(i.rec.Name, proc)
 	s.runner.endProbes(i)
 	i.probeReady, i.startupDone = false, false
 	i.runlog.Close()
@@ -490,6 +491,7 @@ func (s *Supervisor) followMainPID(i *instance, gen uint64, old *Proc) bool {
 		s.log.Info("announced main process is gone", "instance", i.rec.Name, "pid", main, "err", err)
 		return false
 	}
+	proc.cgroup = old.cgroup // the daemon forked within the run's cgroup; only the loop has proc yet
 	i.proc = proc
 	i.rec.PID = main
 	s.save(i)

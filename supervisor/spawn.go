@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/tendhq/tend/probes"
 	"github.com/tendhq/tend/units"
+	"golang.org/x/sys/unix"
 )
 
 // runner is the mechanics of an instance's run: its environment, its
@@ -31,6 +33,7 @@ type runner struct {
 	env      []string // the agent's environment
 	logDir   string   // LogDir/<instance>/
 	stateDir string   // notify sockets under stateDir/notify
+	cgroups  *Cgroups // nil: process groups only
 	logMax   int64
 	bg       *sync.WaitGroup // the loop's background work, waited for when it ends
 }
@@ -128,14 +131,43 @@ func (r *runner) spawn(i *instance, env []string, onExit func(ExitStatus), onNot
 		Stderr:     rl.Writer(),
 		ExtraFiles: extra,
 	}
+	if r.cgroups != nil {
+		spec.Cgroup = r.cgroups.Dir(i.rec.Name, i.gen)
+	}
 	proc, err := r.reaper.Start(spec, onExit)
 	rl.CloseWriter()
 	if err != nil {
+		if spec.Cgroup != "" {
+			unix.Rmdir(spec.Cgroup) // empty: nothing started in it
+		}
 		rl.Close()
 		rp.close()
 		return nil, nil, nil, err
 	}
 	return proc, rl, rp, nil
+}
+
+// cgroupTimeout bounds how long the removal of a run's cgroup waits for
+// its processes, killed with cgroup.kill, to be gone.
+const cgroupTimeout = 10 * time.Second
+
+// endCgroup kills what is left in the cgroup of a run whose main process
+// has been reaped and removes the cgroup once empty, off the loop. The
+// kill is sent before endCgroup returns, so nothing of the run outlives
+// it into the next run; the next run has a cgroup of its own.
+func (r *runner) endCgroup(instance string, proc *Proc) {
+	dir := proc.Cgroup()
+	if dir == "" {
+		return
+	}
+	if err := killCgroup(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		r.log.Warn("killing what is left of a run", "instance", instance, "err", err)
+	}
+	r.bg.Go(func() {
+		if err := RemoveCgroup(context.Background(), dir, cgroupTimeout); err != nil {
+			r.log.Warn("removing a run's cgroup", "instance", instance, "err", err)
+		}
+	})
 }
 
 // runProbes is everything that watches one run of an instance: the probe

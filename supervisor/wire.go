@@ -35,6 +35,9 @@ type Instance struct {
 	Ready        bool   `json:"ready"`
 	PID          int    `json:"pid,omitempty"`
 	RestartCount int    `json:"restart_count"`
+	// Cgroup is the cgroup v2 directory of the running process, on its
+	// host; "" without one, or when its host uses process groups only.
+	Cgroup string `json:"cgroup,omitempty"`
 
 	State     State `json:"state"`
 	LastState State `json:"last_state"`

@@ -165,6 +165,7 @@ type tendAgent struct {
 	log     *slog.Logger
 	store   *supervisor.Store
 	reaper  *supervisor.Reaper
+	cgroups *supervisor.Cgroups // nil: instances contained by process groups only
 	catalog *supervisor.DirCatalog
 	fleet   *fleet // nil for a cluster of one
 	sup     *supervisor.Supervisor
@@ -195,6 +196,10 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 	if a.reaper, err = supervisor.NewReaper(log); err != nil {
 		return nil, err
 	}
+	if a.cgroups, err = supervisor.OpenCgroups(cfg.StateDir); err != nil {
+		log.Info("instances are contained by their process groups only, not by cgroups", "reason", err.Error())
+		a.cgroups, err = nil, nil
+	}
 	version.Host = cfg.Name
 	cfg.Labels = withBuiltinLabels(cfg.Labels, cfg.Name, log)
 	var members supervisor.Membership
@@ -217,6 +222,7 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 		Limits:      cfg.Limits,
 		Store:       a.store,
 		Reaper:      a.reaper,
+		Cgroups:     a.cgroups,
 		Catalog:     a.catalog,
 		Writer:      a.catalog,
 		Log:         log,
@@ -390,6 +396,11 @@ func (a *tendAgent) Close() error {
 		}
 		if a.reaper != nil {
 			a.reaper.Close()
+		}
+		if a.cgroups != nil {
+			if cerr := a.cgroups.Close(); cerr != nil {
+				a.log.Warn("cgroup base", "err", cerr)
+			}
 		}
 		if a.store != nil {
 			err = a.store.Close()

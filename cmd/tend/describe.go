@@ -320,6 +320,9 @@ func (d *describer) instance(w io.Writer, in supervisor.Instance, events []super
 	} else {
 		d.line(0, "PID:\t<none>")
 	}
+	if in.Cgroup != "" {
+		d.line(0, "Cgroup:\t%s", in.Cgroup)
+	}
 	if in.Unit != "" {
 		d.line(0, "Controlled By:\tunit/%s", in.Unit)
 	} else {

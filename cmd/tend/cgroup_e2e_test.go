@@ -1,0 +1,162 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// escapeScript starts processes that leave the instance's process group
+// (a setsid grandchild, a double-forked daemon that calls setsid, one in
+// an empty environment), each writing its pid to $F.$TEND_INSTANCE, then
+// waits.
+const escapeScript = `F="$F.$TEND_INSTANCE"; export F
+(setsid sh -c 'echo $$ >>"$F"; exec sleep 300' &)
+sh -c 'setsid sh -c "echo \$\$ >>\"\$F\"; exec sleep 300" &'
+env -i F="$F" sh -c 'echo $$ >>"$F"; exec sleep 300' &
+wait
+`
+
+const escapees = 3
+
+// TestCgroupContainsEscapees runs a unit whose instance starts processes
+// that leave its process group, and checks that the end of the main
+// process, deleting the instance and stopping the agent each stop them too
+// and remove their cgroups.
+func TestCgroupContainsEscapees(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("cgroups: needs root to make cgroups")
+	}
+	t.Setenv("INVOCATION_ID", "") // the agent must not move into the test's own cgroup
+	a := startAgent(t, "", "")
+	file := filepath.Join(t.TempDir(), "pids")
+	a.writeUnit("esc", fmt.Sprintf(`kind = "replicated"
+replicas = 1
+[template]
+labels = { app = "esc" }
+command = ["sh", "-c", %q]
+env = { F = %q, TEND_TEST_TAG = %q }
+restart_delay = "0s"
+stop_timeout = "2s"
+`, escapeScript, file, a.tag))
+
+	first := a.runningOther("esc", "")
+	desc := a.tend("describe", "po", first)
+	dir := describedCgroup(desc)
+	if dir == "" {
+		t.Skipf("cgroups: the agent contains instances by process groups only:\n%s", a.log.String())
+	}
+	if !strings.Contains(dir, "/"+first+".") {
+		t.Errorf("cgroup %s: not named after instance %s", dir, first)
+	}
+	pids := waitPidFile(a, file+"."+first, escapees)
+
+	// The main process dies on its own: what it left goes with it, before
+	// the next run starts in a cgroup of its own.
+	if err := syscall.Kill(a.instance(first).PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	a.eventually("the first run's escapees are gone", func() (bool, string) {
+		return allGone(pids)
+	})
+	a.eventually("the first run's cgroup is removed", func() (bool, string) {
+		_, err := os.Stat(dir)
+		return errors.Is(err, os.ErrNotExist), fmt.Sprint(err)
+	})
+	a.eventually("the instance runs again in another cgroup", func() (bool, string) {
+		in := a.instance(first)
+		now := describedCgroup(a.tend("describe", "po", first))
+		return in.Status == "Running" && now != "" && now != dir, now
+	})
+	dir = describedCgroup(a.tend("describe", "po", first))
+	pids = waitPidFile(a, file+"."+first, 2*escapees)[escapees:]
+
+	a.tend("delete", "po", first)
+	a.eventually("the first instance's escapees are gone", func() (bool, string) {
+		return allGone(pids)
+	})
+	a.eventually("its cgroup is removed", func() (bool, string) {
+		_, err := os.Stat(dir)
+		return errors.Is(err, os.ErrNotExist), fmt.Sprint(err)
+	})
+
+	second := a.runningOther("esc", first)
+	pids2 := waitPidFile(a, file+"."+second, escapees)
+	a.signal(syscall.SIGTERM)
+	if code := a.wait(); code != 0 {
+		t.Errorf("agent exit code %d, want 0", code)
+	}
+	if ok, info := allGone(pids2); !ok {
+		t.Errorf("after the agent stopped: %s", info)
+	}
+	base := filepath.Dir(dir)
+	if _, err := os.Stat(base); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("cgroup base %s left behind: %v", base, err)
+	}
+}
+
+// runningOther waits until one instance of unit other than not runs,
+// and returns its name.
+func (a *agent) runningOther(unit, not string) string {
+	a.t.Helper()
+	var name string
+	a.eventually("another instance of "+unit+" runs", func() (bool, string) {
+		list := a.waitRunning(unit, 1)
+		name = list[0].Name
+		return name != not, summary(list)
+	})
+	return name
+}
+
+// describedCgroup is the Cgroup line of describe's output, "" without one.
+func describedCgroup(desc string) string {
+	for _, l := range lines(desc) {
+		if v, ok := strings.CutPrefix(l, "Cgroup:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// waitPidFile waits until file lists n pids and returns them; they are
+// killed when the test ends, should it fail.
+func waitPidFile(a *agent, file string, n int) []int {
+	a.t.Helper()
+	var pids []int
+	a.eventually(fmt.Sprintf("%s lists %d pids", file, n), func() (bool, string) {
+		data, _ := os.ReadFile(file)
+		pids = pids[:0]
+		for _, f := range strings.Fields(string(data)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+		return len(pids) >= n, string(data)
+	})
+	a.t.Cleanup(func() {
+		for _, pid := range pids {
+			if pid > 1 {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	return pids
+}
+
+// allGone reports whether every pid has gone (or is a zombie).
+func allGone(pids []int) (bool, string) {
+	var alive []string
+	for _, pid := range pids {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || zombie(stat) {
+			continue
+		}
+		alive = append(alive, strings.TrimSpace(string(stat)))
+	}
+	return len(alive) == 0, strings.Join(alive, "\n")
+}

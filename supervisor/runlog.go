@@ -378,15 +378,22 @@ func (l *RunLog) rotate() {
 	if l.failed {
 		return
 	}
+	// The next file is made under a temporary name and entered in the
+	// index before it takes the name current.log: a follower that opens
+	// current.log then always finds it in the index. (Were it named
+	// first, a follower could look it up in the index written before it,
+	// and find there a file of the same inode number, deleted and reused:
+	// it would count its place in the run wrong.)
 	cur := filepath.Join(l.dir, currentLog)
+	next := filepath.Join(l.dir, "."+currentLog+".next")
 	l.closeFile()
-	l.setErr(os.Rename(cur, cur+rotatedSuffix))
 	base := l.index.last()
 	base.bytes += l.size
 	base.lines += l.lines
 	l.size, l.lines = 0, 0
-	f, err := createLog(cur)
+	f, err := createLog(next)
 	if err != nil {
+		l.setErr(os.Rename(cur, cur+rotatedSuffix))
 		l.fail(err)
 		return
 	}
@@ -396,6 +403,8 @@ func (l *RunLog) rotate() {
 		err = l.index.write(cur)
 	}
 	l.setErr(err) // followers that fall behind cannot count what they lost
+	l.setErr(os.Rename(cur, cur+rotatedSuffix))
+	l.setErr(os.Rename(next, cur))
 }
 
 func (l *RunLog) setErr(err error) {
@@ -694,6 +703,13 @@ type jump struct {
 	toKnown bool
 }
 
+// skipAttempts and skipRetry bound how long skipAhead looks for the files
+// of its run before it decides the run has no more output kept.
+const (
+	skipAttempts = 20
+	skipRetry    = 5 * time.Millisecond
+)
+
 // skipAhead is called at the end of files[0], which is no longer linked:
 // rotated away before the follower read what came after it. It queues the
 // oldest files of the run still kept after it, with a jump to count the
@@ -701,7 +717,12 @@ type jump struct {
 // has begun since, or the instance's logs were removed). Called with r.mu
 // held.
 func (r *logReader) skipAhead() {
-	for attempt := 0; attempt < 3; attempt++ {
+	for attempt := 0; attempt < skipAttempts; attempt++ {
+		if attempt > 0 {
+			// Between the writer's two renames current.log is missing
+			// for an instant; under load that instant can be long.
+			time.Sleep(skipRetry)
+		}
 		for _, name := range []string{currentLog, previousLog} {
 			log := filepath.Join(r.dir, name)
 			x, err := readIndex(log)
@@ -714,7 +735,7 @@ func (r *logReader) skipAhead() {
 			}
 			r.learn(x, files)
 			to, ok := r.bases[files[0]]
-			if !ok && r.run != 0 && attempt < 2 {
+			if !ok && r.run != 0 && attempt < skipAttempts-1 {
 				closeAll(files) // rotated again meanwhile
 				for _, f := range files {
 					delete(r.bases, f)

@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -151,17 +150,15 @@ func (r *runner) spawn(i *instance, env []string, onExit func(ExitStatus), onNot
 // its processes, killed with cgroup.kill, to be gone.
 const cgroupTimeout = 10 * time.Second
 
-// endCgroup kills what is left in the cgroup of a run whose main process
-// has been reaped and removes the cgroup once empty, off the loop. The
-// kill is sent before endCgroup returns, so nothing of the run outlives
-// it into the next run; the next run has a cgroup of its own.
+// endCgroup removes the cgroup of a run whose main process has been
+// reaped, off the loop, once it is empty. What was left in it has been
+// killed already (exited's SignalGroup(SIGKILL) writes cgroup.kill), so
+// nothing of the run outlives it into the next run, which has a cgroup of
+// its own.
 func (r *runner) endCgroup(instance string, proc *Proc) {
 	dir := proc.Cgroup()
 	if dir == "" {
 		return
-	}
-	if err := killCgroup(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-		r.log.Warn("killing what is left of a run", "instance", instance, "err", err)
 	}
 	r.bg.Go(func() {
 		if err := RemoveCgroup(context.Background(), dir, cgroupTimeout); err != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -117,6 +118,7 @@ type NotifySocket struct {
 	path      string
 	conn      *net.UnixConn
 	done      chan struct{}
+	detaching atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -176,6 +178,29 @@ func ListenNotify(path string, onMessage func(Notify)) (*NotifySocket, error) {
 	return s, nil
 }
 
+// NotifyFromFile takes over a NOTIFY_SOCKET at path that another process
+// listened on (ListenNotify) and handed over as f with Detach: messages
+// queued meanwhile are read first. f is closed; the socket keeps its
+// path, mode and SO_PASSCRED. onMessage is as for ListenNotify.
+func NotifyFromFile(path string, f *os.File, onMessage func(Notify)) (*NotifySocket, error) {
+	if onMessage == nil {
+		return nil, errors.New("notify socket: nil onMessage")
+	}
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("notify socket %s: %w", path, err)
+	}
+	conn, ok := c.(*net.UnixConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("notify socket %s: not a unix socket", path)
+	}
+	s := &NotifySocket{path: path, conn: conn, done: make(chan struct{})}
+	go s.loop(onMessage)
+	return s, nil
+}
+
 // Path returns the socket's path, the instance's NOTIFY_SOCKET.
 func (s *NotifySocket) Path() string { return s.path }
 
@@ -186,7 +211,7 @@ func (s *NotifySocket) loop(onMessage func(Notify)) {
 	for {
 		n, oobn, flags, _, err := s.conn.ReadMsgUnix(buf, oob)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || (s.detaching.Load() && errors.Is(err, os.ErrDeadlineExceeded)) {
 				return
 			}
 			continue // a datagram socket has no lasting read errors
@@ -227,6 +252,23 @@ func readCredentials(oob []byte) (pid int) {
 		}
 	}
 	return pid
+}
+
+// Detach stops reading the socket without closing it or removing its
+// path, and returns a duplicate of its descriptor for the process that
+// takes it over (NotifyFromFile): a message that arrives from now on
+// waits in the kernel's queue for the next reader. The socket is closed
+// as with Close, but its path stays. Call Detach instead of Close, once.
+func (s *NotifySocket) Detach() (*os.File, error) {
+	s.detaching.Store(true)
+	s.conn.SetReadDeadline(time.Unix(1, 0))
+	<-s.done
+	f, err := s.conn.File()
+	s.closeOnce.Do(func() { s.closeErr = s.conn.Close() })
+	if err != nil {
+		return nil, fmt.Errorf("detach notify socket %s: %w", s.path, err)
+	}
+	return f, nil
 }
 
 // Close closes the socket, removes its file and returns when its

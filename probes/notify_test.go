@@ -245,8 +245,8 @@ func TestWatchNotificationFD(t *testing.T) {
 		}
 		defer w.Close()
 		ready := make(chan struct{}, 2)
-		stop := WatchNotificationFD(r, func() { ready <- struct{}{} })
-		defer stop()
+		watch := WatchNotificationFD(r, func() { ready <- struct{}{} })
+		defer watch.Stop()
 		w.Write([]byte("starting, ignored"))
 		w.Write([]byte(" still ignored\nmore"))
 		select {
@@ -254,7 +254,7 @@ func TestWatchNotificationFD(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("onReady not called")
 		}
-		stop()
+		watch.Stop()
 		if len(ready) != 0 {
 			t.Error("onReady called twice")
 		}
@@ -270,10 +270,10 @@ func TestWatchNotificationFD(t *testing.T) {
 			t.Fatal(err)
 		}
 		called := false
-		stop := WatchNotificationFD(r, func() { called = true })
+		watch := WatchNotificationFD(r, func() { called = true })
 		w.Write([]byte("no newline"))
 		w.Close()
-		stop() // the goroutine ends by itself at EOF; stop waits for it
+		watch.Stop() // the goroutine ends by itself at EOF; stop waits for it
 		if called {
 			t.Error("onReady called without a newline")
 		}
@@ -285,11 +285,99 @@ func TestWatchNotificationFD(t *testing.T) {
 		}
 		defer w.Close()
 		called := false
-		stop := WatchNotificationFD(r, func() { called = true })
-		stop()
-		stop()
+		watch := WatchNotificationFD(r, func() { called = true })
+		watch.Stop()
+		watch.Stop()
 		if called {
 			t.Error("onReady called")
 		}
 	})
+}
+
+// A socket handed over with Detach keeps what was sent while nobody read
+// it, and its path: the taker reads every message, in order.
+func TestNotifySocketDetach(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "n.sock")
+	got := make(chan Notify, 8)
+	s, err := ListenNotify(path, func(n Notify) { got <- n })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := dialNotify(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("STATUS=before"))
+	if n := <-got; n.Status != "before" {
+		t.Fatalf("first message: %+v", n)
+	}
+	f, err := s.Detach()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // after Detach: the path stays
+	if _, err := c.Write([]byte("STATUS=between")); err != nil {
+		t.Fatalf("send while detached: %v", err)
+	}
+	if _, err := os.Lstat(path); err != nil {
+		t.Fatalf("path gone after Detach: %v", err)
+	}
+	select {
+	case n := <-got:
+		t.Fatalf("detached socket still read %+v", n)
+	default:
+	}
+	s2, err := NotifyFromFile(path, f, func(n Notify) { got <- n })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	c.Write([]byte("STATUS=after"))
+	for _, want := range []string{"between", "after"} {
+		select {
+		case n := <-got:
+			if n.Status != want {
+				t.Fatalf("got %q, want %q", n.Status, want)
+			}
+			if n.SenderPID != os.Getpid() {
+				t.Errorf("sender pid %d after the handover, want %d (SO_PASSCRED lost?)", n.SenderPID, os.Getpid())
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("message %q not read after the handover", want)
+		}
+	}
+}
+
+// A notification descriptor handed over with Detach stays open (the
+// instance's writes must not fail) and the taker sees the newline.
+func TestWatchNotificationFDDetach(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	called := make(chan struct{}, 2)
+	watch := WatchNotificationFD(r, func() { called <- struct{}{} })
+	w.Write([]byte("starting"))
+	kept := watch.Detach()
+	if kept == nil {
+		t.Fatal("Detach returned no descriptor for a watch still waiting")
+	}
+	if _, err := w.Write([]byte(" still\n")); err != nil {
+		t.Fatalf("the instance's write failed after Detach: %v", err)
+	}
+	if len(called) != 0 {
+		t.Fatal("onReady called by a detached watch")
+	}
+	watch2 := WatchNotificationFD(kept, func() { called <- struct{}{} })
+	defer watch2.Stop()
+	select {
+	case <-called:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the taker did not see the newline")
+	}
+	if watch2.Detach() != nil {
+		t.Error("Detach after readiness returned a descriptor")
+	}
 }

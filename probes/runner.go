@@ -88,6 +88,11 @@ type SetConfig struct {
 	Liveness  *Probe // nil: none (the instance counts as alive)
 	Readiness *Probe // nil: none (the instance counts as ready once started)
 	Startup   *Probe // nil: none (liveness and readiness start at once)
+	// Ready starts the readiness probe healthy, as for a Set that takes
+	// over from another one whose probe had found the instance ready
+	// (an agent handing its instances to its successor): it must fail
+	// FailureThreshold times before the instance is not ready.
+	Ready bool
 
 	// Accuracy lets a probe start a little after it is due, so that
 	// probes due near each other, in this Set and in every other Set
@@ -231,7 +236,7 @@ func NewSet(cfg SetConfig) *Set {
 		if p.Prober == nil {
 			panic(fmt.Sprintf("probes: NewSet: %s probe has no Prober", kind))
 		}
-		s.workers[k] = &worker{set: s, kind: kind, spec: p.Spec.withDefaults(kind), prober: p.Prober, healthy: kind == Liveness}
+		s.workers[k] = &worker{set: s, kind: kind, spec: p.Spec.withDefaults(kind), prober: p.Prober, healthy: kind == Liveness || (kind == Readiness && cfg.Ready)}
 	}
 	return s
 }

@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -112,17 +113,18 @@ func (c *Cgroups) Dir(instance string, run uint64) string {
 	return filepath.Join(c.base, instance+"."+strconv.FormatUint(run, 10))
 }
 
-// RemoveLeftovers kills and removes every instance cgroup under the base:
-// what an agent killed with SIGKILL left. Call it before any run starts.
-// It returns the cgroups it could not remove, with the reason.
-func (c *Cgroups) RemoveLeftovers(ctx context.Context, timeout time.Duration) error {
+// RemoveLeftovers kills and removes every instance cgroup under the base
+// but the keep ones (runs handed over to this agent): what an agent
+// killed with SIGKILL left. Call it before any run starts. It returns the
+// cgroups it could not remove, with the reason.
+func (c *Cgroups) RemoveLeftovers(ctx context.Context, timeout time.Duration, keep ...string) error {
 	entries, err := os.ReadDir(c.base)
 	if err != nil {
 		return fmt.Errorf("cgroup leftovers: %w", err)
 	}
 	var errs []error
 	for _, e := range entries {
-		if !e.IsDir() || e.Name() == cgroupAgentDir {
+		if !e.IsDir() || e.Name() == cgroupAgentDir || slices.Contains(keep, filepath.Join(c.base, e.Name())) {
 			continue
 		}
 		if err := RemoveCgroup(ctx, filepath.Join(c.base, e.Name()), timeout); err != nil {

@@ -78,6 +78,21 @@ func (c *Client) Version(ctx context.Context) (Version, error) {
 	return v, c.do(ctx, http.MethodGet, "/v1/version", nil, nil, &v)
 }
 
+// ReexecAnswer is the body of POST /v1/agent/reexec's 202.
+type ReexecAnswer struct {
+	PID    int    `json:"pid"`
+	Binary string `json:"binary"`
+}
+
+// Reexec asks the agent to execute its binary again in its own process,
+// handing its instances over (see Handoff). It returns once the agent has
+// accepted, before the handoff: Version's Started changes when it is
+// done.
+func (c *Client) Reexec(ctx context.Context) (ReexecAnswer, error) {
+	var a ReexecAnswer
+	return a, c.do(ctx, http.MethodPost, "/v1/agent/reexec", nil, nil, &a)
+}
+
 // Instances lists the instances that match selector (kubectl's -l syntax;
 // "" for all).
 func (c *Client) Instances(ctx context.Context, selector string) ([]Instance, error) {

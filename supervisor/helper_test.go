@@ -231,7 +231,7 @@ func newTestReaper(t testing.TB) (r *Reaper, orphans <-chan int) {
 func newTestReaperMode(t testing.TB, pidfds bool) (r *Reaper, orphans <-chan int) {
 	t.Helper()
 	c := make(chan int, 100)
-	r, err := newReaper(slog.New(orphanHandler(c)), pidfds)
+	r, err := newReaper(slog.New(orphanHandler(c)), pidfds, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,9 @@ type instance struct {
 	// but they are never the same timer.
 	stopTimer    func() bool
 	restartTimer func() bool
-	queued       bool // in the loop's start queue
+	stopAt       time.Time // when stopTimer fires
+	restartAt    time.Time // when restartTimer fires
+	queued       bool      // in the loop's start queue
 	exitLog      logFold
 
 	// Probing of the current run.

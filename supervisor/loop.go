@@ -94,6 +94,10 @@ type Options struct {
 	// Cgroups, when not nil, gives every instance run a cgroup of its own
 	// under it (OpenCgroups); nil contains runs by process groups only.
 	Cgroups *Cgroups
+	// Handoff, when not nil, is what the agent this process was executed
+	// by handed over (ReadHandoff): Run takes its runs over instead of
+	// stopping them as leftovers. Reaper must be NewReaperInheriting's.
+	Handoff *Handoff
 	Catalog Catalog
 	// Writer applies, deletes and scales units; default: Catalog, when it
 	// is a UnitWriter too. Without one, the API refuses to change units.
@@ -140,6 +144,7 @@ type Supervisor struct {
 	queue   []message
 	wake    chan struct{}
 	stopped chan struct{} // closed when Run has returned
+	handoff chan chan *Handoff
 	subs    map[chan struct{}]struct{}
 	bg      sync.WaitGroup // background work the loop started (probe shutdowns, log removal)
 
@@ -247,6 +252,7 @@ func NewSupervisor(opt Options) (*Supervisor, error) {
 		clock:        opt.Clock,
 		wake:         make(chan struct{}, 1),
 		stopped:      make(chan struct{}),
+		handoff:      make(chan chan *Handoff),
 		subs:         map[chan struct{}]struct{}{},
 		units:        map[string]*units.Unit{},
 		problems:     map[string]error{},
@@ -431,6 +437,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	defer close(s.stopped)
 	defer s.bg.Wait()
 	s.started = s.clock.Now()
+	if s.opt.Handoff != nil {
+		s.resume(s.opt.Handoff)
+	}
 	s.stopLeftovers(ctx)
 	// Say everything again, exits too: what this host's earlier agent
 	// said is stale to the others from now on.
@@ -452,6 +461,13 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			return s.opt.Store.Flush()
 		}
 		select {
+		case reply := <-s.handoff:
+			h := s.handOff()
+			reply <- h
+			if h != nil {
+				s.publish()
+				return s.opt.Store.Flush()
+			}
 		case <-s.wake:
 		case <-s.opt.Catalog.Changed():
 		case <-s.opt.Members.Changed():
@@ -760,15 +776,30 @@ func (s *Supervisor) forgetVanished() {
 // running (it was killed, so its instances lost their supervisor), before
 // anything starts again: no instance may run twice. What ran or waited to
 // run is started again once the first pass has planned it.
+//
+// After a handoff (Options.Handoff) the runs taken over are no leftovers:
+// only the cgroups of other runs are removed, and no process is looked
+// for by its environment (the agent that handed over had stopped what
+// its own predecessor left).
 func (s *Supervisor) stopLeftovers(ctx context.Context) {
+	var keep []string
+	for _, i := range s.instances {
+		if i.proc != nil && i.proc.Cgroup() != "" {
+			keep = append(keep, i.proc.Cgroup())
+		}
+	}
 	if cg := s.opt.Cgroups; cg != nil {
 		// Cgroups first: they hold what left the process groups, and what
 		// no longer carries TEND_AGENT in its environment.
-		if err := cg.RemoveLeftovers(ctx, 10*time.Second); err != nil {
+		if err := cg.RemoveLeftovers(ctx, 10*time.Second, keep...); err != nil {
 			s.log.Warn("removing cgroups an earlier agent left", "err", err)
 		}
 	}
-	pids, err := FindLeftovers("TEND_AGENT", s.opt.AgentID)
+	var pids []int
+	var err error
+	if s.opt.Handoff == nil {
+		pids, err = FindLeftovers("TEND_AGENT", s.opt.AgentID)
+	}
 	if err != nil {
 		s.log.Warn("looking for processes an earlier agent left", "err", err)
 	}
@@ -786,6 +817,8 @@ func (s *Supervisor) stopLeftovers(ctx context.Context) {
 	for _, i := range s.sortedInstances() {
 		r := &i.rec
 		switch {
+		case i.proc != nil || i.restartTimer != nil:
+			continue // handed over, running or waiting out its back-off
 		case r.Terminating:
 			s.remove(i)
 			continue

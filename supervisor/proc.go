@@ -170,12 +170,13 @@ type Proc struct {
 	pidfd   int    // the Reaper's pidfd of it, -1 for none; the Reaper's alone
 	cgroup  string // ProcSpec.Cgroup
 	started time.Time
-	onExit  func(ExitStatus)
 
 	reaper *Reaper
 
 	mu     sync.Mutex
 	reaped bool
+	onExit func(ExitStatus) // nil until an inherited process is taken (Reaper.Inherited)
+	exit   *ExitStatus      // an inherited process's exit, before it was taken
 }
 
 // Pid is the process id, which is also the id of its process group.
@@ -257,9 +258,31 @@ func (p *Proc) Pgid() int {
 	return p.pid
 }
 
-// exited is called by the Reaper's goroutine, once, after reaping.
+// exited is called by the Reaper's goroutine, once, after reaping. An
+// inherited process nobody has taken yet keeps its exit for setOnExit.
 func (p *Proc) exited(st ExitStatus) {
-	p.onExit(st)
+	p.mu.Lock()
+	f := p.onExit
+	if f == nil {
+		p.exit = &st
+	}
+	p.mu.Unlock()
+	if f != nil {
+		f(st)
+	}
+}
+
+// setOnExit gives an inherited process its onExit, calling it at once
+// (on the caller's goroutine) if the process has exited already.
+func (p *Proc) setOnExit(f func(ExitStatus)) {
+	p.mu.Lock()
+	p.onExit = f
+	st := p.exit
+	p.exit = nil
+	p.mu.Unlock()
+	if st != nil {
+		f(*st)
+	}
 }
 
 // Credential resolves the user and group an instance runs as, each a name

@@ -1,11 +1,14 @@
 package supervisor
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -46,10 +49,13 @@ type Reaper struct {
 	// reaped before its registration while starts still run in parallel
 	// (fork+exec is most of a start; two cores start twice as many).
 	gate   sync.RWMutex
-	mu     sync.Mutex    // guards procs, byFD and closed
+	mu     sync.Mutex    // guards procs, byFD, inherited and closed
 	procs  map[int]*Proc // registered, not yet reaped, by pid
 	byFD   map[int]*Proc // the same, by pidfd, for those that have one
 	closed bool
+	// inherited are the children an agent handed over with the process
+	// (see Handoff), registered before the first wait, until taken.
+	inherited map[int]*Proc
 
 	ep     int // epoll descriptor watching the pidfds; -1 without pidfds
 	wakeFD int // eventfd that ends the epoll goroutine
@@ -74,12 +80,23 @@ var reaperOpen atomic.Bool
 // starts the goroutines that reap children. log receives a debug record
 // for each orphan reaped; nil discards them. Close stops them.
 func NewReaper(log *slog.Logger) (*Reaper, error) {
-	return newReaper(log, true)
+	return newReaper(log, true, nil)
+}
+
+// NewReaperInheriting is NewReaper for a process that an agent's handoff
+// executed in place of that agent (same pid): inherit are the children
+// that agent started, still this process's children, some perhaps
+// exited meanwhile and waiting to be reaped. They are registered before
+// anything is reaped, so no exit among them is mistaken for an orphan's;
+// Inherited hands each to the supervisor that takes it over. A pid that
+// is no child of this process is left out.
+func NewReaperInheriting(log *slog.Logger, inherit []int) (*Reaper, error) {
+	return newReaper(log, true, inherit)
 }
 
 // newReaper is NewReaper; usePidfds false makes it sweep as on a kernel
 // without pidfds, for the tests.
-func newReaper(log *slog.Logger, usePidfds bool) (*Reaper, error) {
+func newReaper(log *slog.Logger, usePidfds bool, inherit []int) (*Reaper, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -105,6 +122,17 @@ func newReaper(log *slog.Logger, usePidfds bool) (*Reaper, error) {
 	if usePidfds {
 		if err := r.openEpoll(); err != nil {
 			log.Info("pidfds unavailable; every exit sweeps all children", "err", err)
+		}
+	}
+	if len(inherit) > 0 {
+		r.inherited = make(map[int]*Proc, len(inherit))
+		for _, pid := range inherit {
+			if pid <= 1 || r.procs[pid] != nil || !isChild(pid) {
+				continue
+			}
+			p := &Proc{pid: pid, started: time.Now(), reaper: r}
+			r.watch(p)
+			r.inherited[pid] = p
 		}
 	}
 	signal.Notify(r.sigc, syscall.SIGCHLD)
@@ -227,6 +255,37 @@ func (r *Reaper) Start(spec ProcSpec, onExit func(ExitStatus)) (*Proc, error) {
 	p := &Proc{pid: pid, cgroup: spec.Cgroup, started: time.Now(), onExit: onExit, reaper: r}
 	r.watch(p)
 	return p, nil
+}
+
+// Inherited takes the child pid that NewReaperInheriting registered, with
+// what its start was, pgid and cgroup; onExit is called as for Start (at
+// once, from the caller's goroutine, if it has exited already). It
+// returns nil for a pid that was not inherited, or was taken already.
+func (r *Reaper) Inherited(pid, pgid int, cgroup string, started time.Time, onExit func(ExitStatus)) *Proc {
+	r.mu.Lock()
+	p := r.inherited[pid]
+	delete(r.inherited, pid)
+	r.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	p.pgid, p.cgroup, p.started = pgid, cgroup, started
+	p.setOnExit(onExit)
+	return p
+}
+
+// isChild reports whether pid is a child of this process (exited or not).
+func isChild(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(string(data[i+1:]))
+	return len(f) > 1 && f[1] == strconv.Itoa(os.Getpid())
 }
 
 // ErrNotChild is returned by Adopt for a process that has gone.

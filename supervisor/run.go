@@ -185,7 +185,7 @@ func (s *Supervisor) runStarted(i *instance, proc *Proc, rl *RunLog, rp *runProb
 	i.rec.State = State{Phase: PhaseRunning, Started: proc.Started()}
 	i.rec.PID = proc.Pid()
 	gen := i.gen
-	i.startupDone = s.runner.beginProbes(i, rp, proc.Pid(), func(r probes.Report) {
+	i.startupDone = s.runner.beginProbes(i, rp, proc.Pid(), nil, func(r probes.Report) {
 		s.post(func() { s.probeReport(i, gen, r) })
 	}, func(why string) {
 		s.post(func() { s.markReady(i, gen, why) })
@@ -298,17 +298,23 @@ func (s *Supervisor) runEnded(i *instance, end runEnd) {
 		if ran {
 			s.events.Record(now, KindInstance, r.Name, Warning, "BackOff", s.from(), "Back-off restarting failed instance")
 		}
-		gen := i.gen
-		i.restartTimer = s.clock.AfterFunc(d.Delay, func() {
-			s.post(func() {
-				if s.instances[i.rec.Name] == i && i.gen == gen && i.rec.Life == LifeBackOff {
-					i.restartTimer = nil
-					s.queueStart(i)
-				}
-			})
-		})
+		s.armRestart(i, d.Delay)
 	}
 	s.save(i)
+}
+
+// armRestart ends i's back-off after delay.
+func (s *Supervisor) armRestart(i *instance, delay time.Duration) {
+	gen := i.gen
+	i.restartAt = s.clock.Now().Add(delay)
+	i.restartTimer = s.clock.AfterFunc(delay, func() {
+		s.post(func() {
+			if s.instances[i.rec.Name] == i && i.gen == gen && i.rec.Life == LifeBackOff {
+				i.restartTimer = nil
+				s.queueStart(i)
+			}
+		})
+	})
 }
 
 // stop ends the running process: stop_signal to its group, SIGKILL to the
@@ -336,8 +342,15 @@ func (s *Supervisor) stop(i *instance, intent stopIntent, message string) {
 	if err := i.proc.SignalGroup(syscall.Signal(sig)); err != nil {
 		s.log.Warn("signal failed", "instance", i.rec.Name, "err", err)
 	}
+	s.armKill(i, t.StopTimeout.D())
+	s.touch(i)
+}
+
+// armKill sends SIGKILL to i's run after timeout, unless it has ended.
+func (s *Supervisor) armKill(i *instance, timeout time.Duration) {
 	gen := i.gen
-	i.stopTimer = s.clock.AfterFunc(t.StopTimeout.D(), func() {
+	i.stopAt = s.clock.Now().Add(timeout)
+	i.stopTimer = s.clock.AfterFunc(timeout, func() {
 		s.post(func() {
 			if i.gen == gen && i.proc != nil {
 				s.log.Warn("stop timeout; killing the process group", "instance", i.rec.Name, "pid", i.proc.Pid())
@@ -345,7 +358,6 @@ func (s *Supervisor) stop(i *instance, intent stopIntent, message string) {
 			}
 		})
 	})
-	s.touch(i)
 }
 
 // delete stops the instance (if running) and removes it once stopped.

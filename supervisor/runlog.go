@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -92,6 +93,23 @@ type RunLog struct {
 
 	done      chan struct{}
 	closeOnce sync.Once
+	detaching atomic.Bool // Detach: stop at the deadline, keep r
+	detached  bool        // the copier ended by Detach
+}
+
+// RunLogState is what a RunLog's copier knows of the run's files beyond
+// what they hold, handed to the agent that takes the run over
+// (RunLog.Detach, AdoptRunLog) so that it goes on where this one stopped:
+// in the middle of a line, if that is where the output was.
+type RunLogState struct {
+	AtStart bool  `json:"at_start"`
+	LineLen int   `json:"line_len"`
+	Size    int64 `json:"size"`
+	Lines   int64 `json:"lines"`
+	// Run and Index are the run's index (runIndex): its start and, for
+	// each of its latest files, inode, bytes and lines before it.
+	Run   int64      `json:"run"`
+	Index [][3]int64 `json:"index"`
 }
 
 // logBuf is the copier's working memory while output flows.
@@ -218,6 +236,49 @@ func (l *RunLog) Close() error {
 	return l.err
 }
 
+// Detach stops the copier between two reads, without draining, ending
+// the last line or closing the pipe, and returns the pipe's read end and
+// where the copier was, for AdoptRunLog in the agent that takes the run
+// over. Output written meanwhile waits in the pipe (a writer blocks once
+// it is full), so nothing is lost or stored twice. The RunLog is done
+// with: Close after Detach does nothing. Call it at most once, instead
+// of Close, while the process runs.
+func (l *RunLog) Detach() (*os.File, RunLogState, error) {
+	l.CloseWriter()
+	l.detaching.Store(true)
+	l.r.SetReadDeadline(time.Unix(1, 0))
+	<-l.done
+	l.closeOnce.Do(func() {})
+	if !l.detached {
+		return nil, RunLogState{}, fmt.Errorf("run log %s: the output had ended already", l.dir)
+	}
+	l.r.SetReadDeadline(time.Time{})
+	st := RunLogState{AtStart: l.atStart, LineLen: l.lineLen, Size: l.size, Lines: l.lines, Run: l.index.run}
+	for _, e := range l.index.entries {
+		st.Index = append(st.Index, [3]int64{int64(e.ino), e.base.bytes, e.base.lines})
+	}
+	return l.r, st, l.err
+}
+
+// AdoptRunLog goes on with the log of a run in dir that another agent
+// started (OpenRunLog) and handed over (Detach): r is the pipe's read
+// end, st where that agent's copier stopped. The run's files stay as
+// they are; the copier appends to current.log. A nil r is a run whose
+// output had ended before the handover: the RunLog is ended already.
+func AdoptRunLog(dir string, maxBytes int64, r *os.File, st RunLogState) *RunLog {
+	l := &RunLog{dir: dir, maxBytes: maxBytes, r: r, atStart: st.AtStart, lineLen: st.LineLen,
+		size: st.Size, lines: st.Lines, index: runIndex{run: st.Run}, done: make(chan struct{})}
+	for _, e := range st.Index {
+		l.index.entries = append(l.index.entries, indexEntry{ino: uint64(e[0]), base: logPos{bytes: e[1], lines: e[2]}})
+	}
+	if r == nil {
+		close(l.done)
+		return l
+	}
+	go l.copy()
+	return l
+}
+
 // copy is the copier goroutine: it copies the pipe into the log until EOF
 // or the drain deadline set by Close.
 func (l *RunLog) copy() {
@@ -250,6 +311,14 @@ func (l *RunLog) copy() {
 			return true
 		})
 		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if l.detaching.Load() {
+				if b != nil {
+					logBufs.Put(b)
+				}
+				l.closeFile()
+				l.detached = true
+				return
+			}
 			l.drain(rc)
 			break
 		}

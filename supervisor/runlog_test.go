@@ -559,3 +559,63 @@ func TestReadLogFollowBehind(t *testing.T) {
 		})
 	}
 }
+
+// A run's log handed over in the middle of a line goes on in the same
+// line: one time stamp, nothing lost or stored twice, and output written
+// while nobody read waits in the pipe. Rotation and the index go on
+// where they were.
+func TestRunLogDetachAdopt(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenRunLog(dir, 150)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := os.OpenFile("/dev/fd/"+fmt.Sprint(l.Writer().Fd()), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	l.CloseWriter()
+	io.WriteString(w, "one\ntwo and a half")
+	// Wait for the copier to store what was written, or Detach may come
+	// first and leave it in the pipe (which would be fine too, but not
+	// what this test is about).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(dir, currentLog))
+		if strings.HasSuffix(string(b), "half") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r, st, err := l.Detach()
+	if err != nil || r == nil {
+		t.Fatalf("Detach: %v, %v", r, err)
+	}
+	if st.AtStart || st.Lines != 1 {
+		t.Fatalf("state %+v: want mid-line after one line", st)
+	}
+	l.Close() // after Detach: nothing
+	io.WriteString(w, " the rest\nthree\n")
+	if b, _ := os.ReadFile(filepath.Join(dir, currentLog)); strings.Contains(string(b), "rest") {
+		t.Fatalf("a detached log still copies: %q", b)
+	}
+	l2 := AdoptRunLog(dir, 150, r, st)
+	io.WriteString(w, strings.Repeat("x", 70)+"\nlast")
+	w.Close()
+	if err := l2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := readLog(t, dir, all)
+	want := "one\ntwo and a half the rest\nthree\n" + strings.Repeat("x", 70) + "\nlast\n"
+	if got != want {
+		t.Fatalf("log across the handover:\n%q\nwant\n%q", got, want)
+	}
+	x, err := readIndex(filepath.Join(dir, currentLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.run != st.Run || len(x.entries) < 2 {
+		t.Fatalf("index after a rotation by the adopter: %+v (run %d)", x, st.Run)
+	}
+}

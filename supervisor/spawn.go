@@ -176,7 +176,7 @@ type runProbes struct {
 	set      *probes.Set
 	notify   *probes.NotifySocket
 	watchdog *probes.Watchdog
-	stopFD   func()
+	fdWatch  *probes.NotificationWatch // s6, once the run has started
 
 	fdRead  *os.File // s6: the agent's end, until the watch starts
 	fdWrite *os.File // s6: the instance's end, closed by the agent after start
@@ -237,27 +237,7 @@ func (r *runner) openProbeIO(i *instance, env []string, onNotify func(probes.Not
 			return nil, nil, nil, fmt.Errorf("notify socket: %w", err)
 		}
 		os.Chmod(filepath.Dir(path), 0o711)
-		sock, err := probes.ListenNotify(path, func(n probes.Notify) {
-			<-rp.started
-			if !n.FromProcessGroup(rp.pgid) {
-				return
-			}
-			if wd := rp.watchdog; wd != nil {
-				switch {
-				case n.WatchdogTrigger:
-					wd.Trigger()
-				case n.Watchdog:
-					wd.Feed()
-				}
-				if n.WatchdogTimeout > 0 {
-					wd.SetTimeout(n.WatchdogTimeout)
-				}
-				if n.ExtendTimeout > 0 {
-					wd.Extend(n.ExtendTimeout)
-				}
-			}
-			onNotify(n)
-		})
+		sock, err := probes.ListenNotify(path, notifyHandler(rp, onNotify))
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -282,15 +262,49 @@ func (r *runner) openProbeIO(i *instance, env []string, onNotify func(probes.Not
 	return rp, env, extra, nil
 }
 
+// notifyHandler passes the sd_notify messages of rp's run from its
+// process group to the watchdog and to onNotify, once the run has begun.
+func notifyHandler(rp *runProbes, onNotify func(probes.Notify)) func(probes.Notify) {
+	return func(n probes.Notify) {
+		<-rp.started
+		if !n.FromProcessGroup(rp.pgid) {
+			return
+		}
+		if wd := rp.watchdog; wd != nil {
+			switch {
+			case n.WatchdogTrigger:
+				wd.Trigger()
+			case n.Watchdog:
+				wd.Feed()
+			}
+			if n.WatchdogTimeout > 0 {
+				wd.SetTimeout(n.WatchdogTimeout)
+			}
+			if n.ExtendTimeout > 0 {
+				wd.Extend(n.ExtendTimeout)
+			}
+		}
+		onNotify(n)
+	}
+}
+
+// adoptNotify takes over the notify socket of a run handed over (f, at
+// path) for rp.
+func (r *runner) adoptNotify(path string, f *os.File, rp *runProbes, onNotify func(probes.Notify)) (*probes.NotifySocket, error) {
+	return probes.NotifyFromFile(path, f, notifyHandler(rp, onNotify))
+}
+
 // beginProbes starts watching i's run, whose process (pid, leading its
 // group) has just started: report receives probe and watchdog reports,
 // ready is called when the s6 descriptor says ready. It reports whether
-// the run counts as started at once (no startup probe). Loop goroutine.
-func (r *runner) beginProbes(i *instance, rp *runProbes, pid int, report func(probes.Report), ready func(why string)) (startupDone bool) {
+// the run counts as started at once (no startup probe). resume, when not
+// nil, is the run as an agent handed it over: the probes go on from
+// there (see Handoff). Loop goroutine.
+func (r *runner) beginProbes(i *instance, rp *runProbes, pgid int, resume *HandoffRun, report func(probes.Report), ready func(why string)) (startupDone bool) {
 	t := &i.spec.Template
 	// Everything the notify goroutine reads after started is set before
 	// it is closed: a WATCHDOG=1 sent at once must find the watchdog.
-	rp.pgid = pid
+	rp.pgid = pgid
 	if t.Liveness != nil && t.Liveness.Watchdog > 0 {
 		rp.watchdog = probes.NewWatchdog(t.Liveness.Watchdog.D(), report)
 	}
@@ -298,8 +312,10 @@ func (r *runner) beginProbes(i *instance, rp *runProbes, pid int, report func(pr
 	if rp.fdWrite != nil {
 		rp.fdWrite.Close()
 		rp.fdWrite = nil
+	}
+	if rp.fdRead != nil && t.Readiness != nil {
 		fd := t.Readiness.NotificationFD
-		rp.stopFD = probes.WatchNotificationFD(rp.fdRead, func() {
+		rp.fdWatch = probes.WatchNotificationFD(rp.fdRead, func() {
 			ready(fmt.Sprintf("the instance wrote a newline to descriptor %d", fd))
 		})
 		rp.fdRead = nil
@@ -309,11 +325,24 @@ func (r *runner) beginProbes(i *instance, rp *runProbes, pid int, report func(pr
 	cfg.Liveness = r.prober(t, t.Liveness, env)
 	cfg.Readiness = r.prober(t, t.Readiness, env)
 	cfg.Startup = r.prober(t, t.Startup, env)
+	if resume != nil {
+		// Initial delays count from the run's start, not the handoff's.
+		ran := time.Since(resume.Started)
+		for _, p := range []*probes.Probe{cfg.Liveness, cfg.Readiness, cfg.Startup} {
+			if p != nil {
+				p.Spec.InitialDelay = max(p.Spec.InitialDelay-ran, 0)
+			}
+		}
+		if resume.StartupDone {
+			cfg.Startup = nil
+		}
+		cfg.Ready = resume.Ready
+	}
 	if cfg.Liveness != nil || cfg.Readiness != nil || cfg.Startup != nil {
 		rp.set = probes.NewSet(cfg)
 		rp.set.Start()
 	}
-	return t.Startup == nil || cfg.Startup == nil
+	return t.Startup == nil || cfg.Startup == nil || (resume != nil && resume.StartupDone)
 }
 
 // prober adapts a unit's probe block to a probes.Probe; nil for none and
@@ -404,8 +433,8 @@ func (rp *runProbes) close() {
 	if rp.watchdog != nil {
 		rp.watchdog.Stop()
 	}
-	if rp.stopFD != nil {
-		rp.stopFD()
+	if rp.fdWatch != nil {
+		rp.fdWatch.Stop()
 	}
 	if rp.notify != nil {
 		rp.notify.Close() // and removes its path

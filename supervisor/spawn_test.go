@@ -91,7 +91,7 @@ func TestClosingARunsNotifySocketSparesTheNextRuns(t *testing.T) {
 	spec := helperSpec(t, "notify:READY=1")
 	spec.Env = append(spec.Env, env...)
 	h := startHelper(t, reaper, spec)
-	r.beginProbes(i, rp, h.Pid(), func(probes.Report) {}, func(string) {})
+	r.beginProbes(i, rp, h.Pid(), nil, func(probes.Report) {}, func(string) {})
 	select {
 	case n := <-got:
 		if !n.Ready {

@@ -169,6 +169,10 @@ type Version struct {
 	Commit  string `json:"commit,omitempty"`
 	Go      string `json:"go"`
 	Host    string `json:"host"`
+	// PID is the agent's process; Started when this agent's binary began
+	// to run it (a re-execution starts it again, in the same process).
+	PID     int       `json:"pid,omitempty"`
+	Started time.Time `json:"started,omitzero"`
 }
 
 // APIError is the body of every non-2xx answer.

@@ -30,12 +30,15 @@ const agentUsage = `Run the tend agent: supervise this host's units until SIGTER
 
 Usage:
   tend agent [--config FILE] [--dev] [--log-level LEVEL]
+  tend agent reexec
 
 The agent reads its configuration from --config (default /etc/tend/tend.toml;
 the file is optional), watches the unit directory for *.toml unit files,
 keeps their instances running, and serves the CLI on a unix socket.
 SIGTERM or SIGINT stops every instance (each within its stop_timeout) and
-exits 0; SIGHUP rereads the unit directory.
+exits 0; SIGHUP rereads the unit directory; SIGUSR2 (or tend agent reexec)
+executes the agent's binary again in the same process, keeping every
+instance running: see tend agent reexec --help.
 
 With --dev everything lives under the current directory: units from
 ./units, state, logs and the socket under ./.tend. No root needed.
@@ -52,6 +55,10 @@ Options:
 
 // runAgent is `tend agent`.
 func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// First, before anything else opens a descriptor or starts a child:
+	// what an agent this process was executed by handed over.
+	handoff, handoffErr := supervisor.ReadHandoff()
+	started := time.Now()
 	// Sampling allocations for heap profiles costs the agent 1.5 MB of
 	// profiling buckets, a tenth of its memory; GODEBUG=memprofilerate=N
 	// turns it back on for /debug/pprof/heap.
@@ -64,6 +71,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dev := fs.Bool("dev", false, "development mode: units from ./units, state and socket under ./.tend")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile of the agent's whole run to `file` (for developers)")
+	handoffVersion := fs.Bool("handoff-version", false, "print the version of the handoff this binary takes over (tend agent reexec checks it) and exit")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, agentUsage)
 		fs.PrintDefaults()
@@ -73,6 +81,10 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("agent takes no arguments (got %q); see tend agent --help", fs.Args())
+	}
+	if *handoffVersion {
+		fmt.Fprintln(stdout, supervisor.HandoffVersion)
+		return nil
 	}
 
 	if *cpuProfile != "" {
@@ -92,6 +104,11 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("--log-level: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	if handoffErr != nil {
+		// Its instances are this process's children still: as after a
+		// crash, they are stopped and started again.
+		log.Error("the handoff of the agent this one replaces could not be read", "err", handoffErr)
+	}
 
 	cfg := supervisor.DefaultConfig()
 	if *dev {
@@ -115,11 +132,12 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// Signals first: a SIGTERM that arrives while the agent starts must
 	// still stop it cleanly.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, reexecSignal)
 	defer signal.Stop(sigs)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	reload := make(chan os.Signal, 1)
+	reexec := make(chan reexecRequest, 1)
 	go func() {
 		for {
 			select {
@@ -133,6 +151,13 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 					}
 					continue
 				}
+				if sig == reexecSignal {
+					select {
+					case reexec <- reexecRequest{}:
+					default:
+					}
+					continue
+				}
 				log.Info("signal received", "signal", sig.String())
 				cancel()
 				return
@@ -140,9 +165,13 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 
-	a, err := openAgent(cfg, supervisor.Version{Version: version, Go: runtime.Version()}, log)
+	a, err := openAgent(cfg, supervisor.Version{Version: version, Go: runtime.Version(), PID: os.Getpid(), Started: started}, log, handoff)
 	if err != nil {
 		return err
+	}
+	a.reexec = reexec
+	if a.exe, err = os.Executable(); err != nil {
+		log.Warn("the agent's binary is not known; it cannot re-execute itself", "err", err)
 	}
 	defer a.Close()
 	if *dev {
@@ -170,14 +199,17 @@ type tendAgent struct {
 	fleet   *fleet // nil for a cluster of one
 	sup     *supervisor.Supervisor
 	ln      net.Listener
+	exe     string              // the binary's path, as the agent was started: what reexec executes
+	handoff *supervisor.Handoff // what the agent this one replaced handed over; nil for none
+	reexec  chan reexecRequest  // SIGUSR2 and POST /v1/agent/reexec
 
 	closeOnce sync.Once
 }
 
 // openAgent opens the agent's state and listens on its socket. Nothing
 // runs until Run.
-func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logger) (_ *tendAgent, err error) {
-	a := &tendAgent{cfg: cfg, log: log}
+func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logger, handoff *supervisor.Handoff) (_ *tendAgent, err error) {
+	a := &tendAgent{cfg: cfg, log: log, handoff: handoff, reexec: make(chan reexecRequest, 1)}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -193,7 +225,12 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 	if a.catalog, err = supervisor.OpenDirCatalog(cfg.UnitsDir, cfg.Limits.Unit(), a.store, log); err != nil {
 		return nil, err
 	}
-	if a.reaper, err = supervisor.NewReaper(log); err != nil {
+	if handoff != nil {
+		a.reaper, err = supervisor.NewReaperInheriting(log, handoff.PIDs())
+	} else {
+		a.reaper, err = supervisor.NewReaper(log)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if a.cgroups, err = supervisor.OpenCgroups(cfg.StateDir); err != nil {
@@ -223,6 +260,7 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 		Store:       a.store,
 		Reaper:      a.reaper,
 		Cgroups:     a.cgroups,
+		Handoff:     handoff,
 		Catalog:     a.catalog,
 		Writer:      a.catalog,
 		Log:         log,
@@ -237,8 +275,13 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 			sup.RecordEvent(supervisor.KindUnit, unit, typ, reason, "catalog", message)
 		}
 	}
-	if a.ln, err = supervisor.ListenUnix(cfg.Socket); err != nil {
-		return nil, err
+	if a.ln, err = inheritedListener(handoff); err != nil {
+		log.Warn("listening anew", "err", err)
+	}
+	if a.ln == nil {
+		if a.ln, err = supervisor.ListenUnix(cfg.Socket); err != nil {
+			return nil, err
+		}
 	}
 	return a, nil
 }
@@ -275,8 +318,10 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 			peerOpt.Keys = opt.Keys
 		}
 	}
+	local := withProfiles(supervisor.NewAPIWith(a.sup, opt))
+	local.HandleFunc("POST /v1/agent/reexec", a.serveReexec)
 	srv := &http.Server{
-		Handler:           withProfiles(supervisor.NewAPIWith(a.sup, opt)),
+		Handler:           local,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return watchCtx },
 	}
@@ -309,7 +354,16 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 	// Ready: the loop has made its first pass and the socket answers.
 	if err := a.sup.Ping(ctx); err == nil {
 		daemon.SdNotify(false, daemon.SdNotifyReady)
+		if h := a.handoff; h != nil {
+			a.log.Info("agent re-executed", "instances", len(h.Runs), "took", time.Since(h.Began).Round(time.Microsecond))
+		}
 		a.log.Info("agent ready", "host", a.cfg.Name, "units", a.cfg.UnitsDir, "socket", a.cfg.Socket)
+	}
+	stopAll := func() {
+		stopWatch()
+		srv.Close()
+		peerSrv.Close()
+		wg.Wait()
 	}
 
 	var err error
@@ -320,6 +374,11 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 		case <-reload:
 			a.log.Info("rereading the unit directory")
 			a.catalog.Rescan()
+		case req := <-a.reexec:
+			a.log.Info("re-executing the agent, keeping its instances")
+			if err := a.handOver(req, stopAll); err != nil {
+				a.log.Error("re-execution refused; the agent goes on", "err", err)
+			}
 		case err = <-loopDone:
 			loopDone <- err
 			done = true
@@ -422,7 +481,7 @@ func (a *tendAgent) Close() error {
 // issue 9 size limit (12 MB on armv7) has no room for. For the same
 // reason there is no execution trace (runtime/trace): with it, the armv7
 // binary crossed the limit by one 64 KiB segment step.
-func withProfiles(api http.Handler) http.Handler {
+func withProfiles(api http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/", api)
 	mux.HandleFunc("/debug/pprof/{name...}", serveProfile)

@@ -219,6 +219,9 @@ func (c *CLI) close() {
 }
 
 func (c *CLI) runAgentVerb(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "reexec" {
+		return c.runReexecVerb(ctx, args[1:])
+	}
 	return runAgent(ctx, args, c.Stdout, c.Stderr)
 }
 

@@ -73,6 +73,7 @@ func TestMain(m *testing.M) {
 //	sleep          print "started NAME", then wait for a signal
 //	ignore-term    the same, ignoring SIGTERM (only SIGKILL ends it)
 //	exit:N         print "exiting N" and exit with status N
+//	seq:D          print 1, 2, 3, ... a line every D, forever
 //	attempt:D      write "start NAME HOST" to $TEND_TEST_LEDGER, work for
 //	               D, write "done NAME HOST", exit 0
 func helperMain(mode string) int {
@@ -146,6 +147,18 @@ func helperMain(mode string) int {
 		time.Sleep(d)
 		ledger("done")
 		return 0
+	case strings.HasPrefix(mode, "seq:"):
+		// A line a period, each the next number from 1: a reader of the
+		// log sees any line lost or stored twice.
+		d, err := time.ParseDuration(strings.TrimPrefix(mode, "seq:"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bad helper mode", mode)
+			return 100
+		}
+		for n := 1; ; n++ {
+			fmt.Printf("%d\n", n)
+			time.Sleep(d)
+		}
 	case strings.HasPrefix(mode, "exit:"):
 		n, err := strconv.Atoi(strings.TrimPrefix(mode, "exit:"))
 		if err != nil {
@@ -200,6 +213,12 @@ func startAgent(t *testing.T, dir string, extraConfig string) *agent {
 // agent is its PID 1), or on this machine when host is nil.
 func startAgentOn(t *testing.T, host *clustertest.Host, dir string, extraConfig string) *agent {
 	t.Helper()
+	return startAgentBin(t, host, tendBin, dir, extraConfig)
+}
+
+// startAgentBin is startAgentOn with the agent's binary bin.
+func startAgentBin(t *testing.T, host *clustertest.Host, bin, dir string, extraConfig string) *agent {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -221,9 +240,9 @@ func startAgentOn(t *testing.T, host *clustertest.Host, dir string, extraConfig 
 		tag:    fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano()),
 	}
 	if host != nil {
-		a.cmd = host.Command(tendBin, "agent", "--dev")
+		a.cmd = host.Command(bin, "agent", "--dev")
 	} else {
-		a.cmd = exec.Command(tendBin, "agent", "--dev")
+		a.cmd = exec.Command(bin, "agent", "--dev")
 		a.cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	a.cmd.Dir = dir

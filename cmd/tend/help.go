@@ -32,20 +32,21 @@ Global flags:
 
 // helpTexts are the verbs' help, each usage, description and examples.
 var helpTexts = map[string]string{
-	"apply":    applyHelp,
-	"create":   createHelp,
-	"get":      getHelp,
-	"describe": describeHelp,
-	"edit":     editHelp,
-	"delete":   deleteHelp,
-	"scale":    scaleHelp,
-	"label":    labelHelp,
-	"logs":     logsHelp,
-	"exec":     execHelp,
-	"version":  versionHelp,
-	"keygen":   keygenHelp,
-	"keys":     keysHelp,
-	"help":     "Help about any command.\n\nUsage:\n  tend help [COMMAND | resources]\n",
+	"apply":        applyHelp,
+	"create":       createHelp,
+	"get":          getHelp,
+	"describe":     describeHelp,
+	"edit":         editHelp,
+	"delete":       deleteHelp,
+	"scale":        scaleHelp,
+	"label":        labelHelp,
+	"logs":         logsHelp,
+	"exec":         execHelp,
+	"version":      versionHelp,
+	"keygen":       keygenHelp,
+	"keys":         keysHelp,
+	"agent reexec": reexecHelp,
+	"help":         "Help about any command.\n\nUsage:\n  tend help [COMMAND | resources]\n",
 }
 
 func (c *CLI) printTopHelp(w io.Writer) {

@@ -56,6 +56,11 @@ func TestAgentTalksToSystemd(t *testing.T) {
 	// Two pings: the watchdog is fed repeatedly, within WATCHDOG_USEC.
 	next("WATCHDOG=1")
 	next("WATCHDOG=1")
+	// systemctl reload (SIGUSR2): the agent re-executes itself, saying
+	// RELOADING=1 (with the time, as systemd wants) and READY=1 again.
+	cmd.Process.Signal(syscall.SIGUSR2)
+	next("RELOADING=1\nMONOTONIC_USEC=")
+	next("READY=1")
 	cmd.Process.Signal(syscall.SIGTERM)
 	next("STOPPING=1")
 	select {

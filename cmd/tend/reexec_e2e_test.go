@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/tendhq/tend/supervisor"
+)
+
+// seqLog checks the stored output of a seq:D instance: every line the
+// next number from 1, none lost, none twice. It returns the last.
+func seqLog(t *testing.T, dir, instance string) (last int, err error) {
+	logs := filepath.Join(dir, ".tend", "state", "logs", instance)
+	for _, name := range []string{"current.log.1", "current.log"} {
+		f, err := os.Open(filepath.Join(logs, name))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return last, err
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			_, text, ok := strings.Cut(sc.Text(), " ")
+			n, err := strconv.Atoi(text)
+			if !ok || err != nil {
+				f.Close()
+				return last, fmt.Errorf("%s: line %q after %d: not a time stamp and a number", name, sc.Text(), last)
+			}
+			if n != last+1 {
+				f.Close()
+				return last, fmt.Errorf("%s: %d after %d: lines lost or stored twice", name, n, last)
+			}
+			last = n
+		}
+		f.Close()
+	}
+	return last, nil
+}
+
+// The agent re-executes itself under load and its instances do not
+// notice: the steady ones keep their pids, restart counts and readiness,
+// and every line they write is stored once; the ones that keep failing
+// are still supervised, by the new agent, and their restarts counted.
+func TestReexecKeepsInstancesAndTheirOutput(t *testing.T) {
+	dir := t.TempDir()
+	a := startAgent(t, dir, "")
+	a.writeUnit("seq", a.helperUnit("replicated", "replicas = 100", `app = "seq"`, "seq:50ms")+
+		"[template.readiness]\nexec = { command = [\"/bin/true\"] }\nperiod = \"1s\"\n")
+	a.writeUnit("flap", a.helperUnit("replicated", "replicas = 1", `app = "flap"`, "exit:1"))
+	a.writeUnit("sick", a.helperUnit("replicated", "replicas = 1", `app = "sick"`, "sleep")+
+		"[template.liveness]\nexec = { command = [\"/bin/false\"] }\nperiod = \"1s\"\nfailure_threshold = 1\n")
+
+	ready := func() ([]supervisor.Instance, bool, string) {
+		list := a.instances("-l", "app=seq")
+		n := 0
+		for _, i := range list {
+			if i.Status == "Running" && i.Ready {
+				n++
+			}
+		}
+		return list, n == 100, fmt.Sprintf("%d of %d ready", n, len(list))
+	}
+	var before []supervisor.Instance
+	a.eventually("100 seq instances ready", func() (bool, string) {
+		var ok bool
+		var why string
+		before, ok, why = ready()
+		return ok, why
+	})
+	restarts := func(unit string) int {
+		n := 0
+		for _, i := range a.instances("-l", "app="+unit) {
+			n += i.RestartCount
+		}
+		return n
+	}
+	flap0, sick0 := restarts("flap"), restarts("sick")
+
+	var pid int
+	for round := range 3 {
+		out := a.tend("agent", "reexec")
+		if !strings.Contains(out, "agent re-executed") {
+			t.Fatalf("round %d: tend agent reexec said %q", round, out)
+		}
+		v, err := supervisor.NewClient(a.sock).Version(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pid != 0 && v.PID != pid {
+			t.Fatalf("round %d: the agent's pid changed from %d to %d", round, pid, v.PID)
+		}
+		pid = v.PID
+		// Output keeps coming in, through the new agent's copiers.
+		marks := map[string]int{}
+		for _, i := range before {
+			marks[i.Name], _ = seqLog(t, dir, i.Name)
+		}
+		a.eventually("every seq instance's output goes on being stored", func() (bool, string) {
+			for _, i := range before {
+				last, err := seqLog(t, dir, i.Name)
+				if err != nil {
+					t.Fatalf("round %d: %s: %v", round, i.Name, err)
+				}
+				if last <= marks[i.Name] {
+					return false, fmt.Sprintf("%s stuck at line %d", i.Name, last)
+				}
+			}
+			return true, ""
+		})
+	}
+
+	after, ok, why := ready()
+	if !ok {
+		t.Fatalf("after the re-executions: %s", why)
+	}
+	pids := map[string]supervisor.Instance{}
+	for _, i := range after {
+		pids[i.Name] = i
+	}
+	for _, b := range before {
+		got, ok := pids[b.Name]
+		switch {
+		case !ok:
+			t.Errorf("%s is gone after the re-executions", b.Name)
+		case got.PID != b.PID:
+			t.Errorf("%s: pid %d became %d: the instance was restarted", b.Name, b.PID, got.PID)
+		case got.RestartCount != b.RestartCount:
+			t.Errorf("%s: restart count %d became %d", b.Name, b.RestartCount, got.RestartCount)
+		}
+	}
+	// The failing ones are the new agent's: it sees them fail and
+	// restarts them, counting each restart once.
+	a.eventually("the flapping and the sick instance are restarted by the new agent", func() (bool, string) {
+		f, s := restarts("flap"), restarts("sick")
+		return f > flap0 && s > sick0, fmt.Sprintf("flap restarts %d (was %d), sick %d (was %d)", f, flap0, s, sick0)
+	})
+	// And the re-executed agent still stops everything on SIGTERM.
+	a.signal(syscall.SIGTERM)
+	if code := a.wait(); code != 0 {
+		t.Fatalf("agent exited %d after SIGTERM", code)
+	}
+	if p := a.processes(); len(p) != 0 {
+		t.Fatalf("instances left running after SIGTERM of the re-executed agent: %v", p)
+	}
+}
+
+// A binary that cannot take over is refused before anything is handed
+// over: the agent goes on as it was, and says why.
+func TestReexecRefusesABinaryThatCannotTakeOver(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(t.TempDir(), "tend")
+	src, err := os.ReadFile(tendBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(exe, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a := startAgentBin(t, nil, exe, dir, "")
+	a.writeUnit("kubia", a.helperUnit("replicated", "replicas = 2", `app = "kubia"`, "sleep"))
+	before := a.waitRunning("kubia", 2)
+	v, err := supervisor.NewClient(a.sock).Version(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The agent's binary is replaced, as a package upgrade does (a new
+	// file renamed over the old), by one that does not run.
+	install := func(data []byte) {
+		t.Helper()
+		if err := os.WriteFile(exe+".new", data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(exe+".new", exe); err != nil {
+			t.Fatal(err)
+		}
+	}
+	install([]byte("#!/bin/sh\necho 'not this one' >&2\nexit 3\n"))
+
+	out, errOut, err := a.run("agent", "reexec")
+	if err == nil || !strings.Contains(errOut, "re-execution refused") || !strings.Contains(errOut, "not this one") {
+		t.Fatalf("reexec with a broken binary: err %v\n%s%s", err, out, errOut)
+	}
+	after := a.waitRunning("kubia", 2)
+	for k := range before {
+		if after[k].PID != before[k].PID {
+			t.Fatalf("instances restarted by a refused re-execution: %v → %v", before, after)
+		}
+	}
+	v2, err := supervisor.NewClient(a.sock).Version(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v2.Started.Equal(v.Started) {
+		t.Fatalf("the agent re-executed although refused: started %v, now %v", v.Started, v2.Started)
+	}
+
+	// The upgrade done right: the new binary at the path is the one
+	// executed, not the deleted file the agent was started from.
+	install(src)
+	if out := a.tend("agent", "reexec"); !strings.Contains(out, "agent re-executed") {
+		t.Fatalf("tend agent reexec said %q", out)
+	}
+	link, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", v.PID))
+	if err != nil || link != exe {
+		t.Fatalf("after the upgrade the agent runs %q (%v), want %s", link, err, exe)
+	}
+	after = a.waitRunning("kubia", 2)
+	for k := range before {
+		if after[k].PID != before[k].PID {
+			t.Fatalf("instances restarted by the upgrade: %v → %v", before, after)
+		}
+	}
+
+	// A stop in progress is handed over too: the new agent sends the
+	// SIGKILL when stop_timeout (2s) is up, and removes the instance.
+	a.writeUnit("stubborn", a.helperUnit("replicated", "replicas = 1", `app = "stubborn"`, "ignore-term"))
+	stubborn := a.waitRunning("stubborn", 1)[0]
+	a.tend("delete", "po", stubborn.Name, "--wait=false")
+	a.tend("agent", "reexec")
+	a.eventually("the stubborn instance is killed and removed by the new agent", func() (bool, string) {
+		for _, i := range a.instances() {
+			if i.Name == stubborn.Name {
+				return false, i.Status
+			}
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", stubborn.PID))
+		return err != nil || zombie(b), "its process still runs"
+	})
+}

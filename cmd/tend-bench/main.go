@@ -94,9 +94,12 @@ type config struct {
 	failoverRuns     int
 	failoverReplicas int
 	failoverPoll     time.Duration
-	noInstall        bool
-	smoke            bool
-	render           string // a results.json to write out again instead of measuring
+	// re-execution of the agent (issue 12)
+	reexecInstances int
+	reexecRuns      int
+	noInstall       bool
+	smoke           bool
+	render          string // a results.json to write out again instead of measuring
 }
 
 // program is one run of tend-bench: parseFlags, run, then close.
@@ -141,6 +144,8 @@ func (p *program) parseFlags(args []string) error {
 	fs.IntVar(&c.failoverRuns, "failover-runs", 20, "tend only: failovers timed on 3 hosts of network and PID namespaces (needs root), a host's link down then up each")
 	fs.IntVar(&c.failoverReplicas, "failover-replicas", 6, "tend only: replicas of the failover's one unit, spread over the 3 hosts")
 	fs.DurationVar(&c.failoverPoll, "failover-poll", 10*time.Millisecond, "tend only: how often the failover asks the agents' APIs what they show")
+	fs.IntVar(&c.reexecInstances, "reexec-instances", goalReexecInstances, "tend only: sleeping instances (a unit file each) of the agent that re-executes itself")
+	fs.IntVar(&c.reexecRuns, "reexec-runs", goalReexecRuns, "tend only: re-executions timed")
 	fs.StringVar(&c.render, "render", "", "measure nothing: write the results, chart and docs again from this results.json `file`")
 	fs.BoolVar(&c.noInstall, "no-install", false, "never install missing peers (with apt-get, as root)")
 	fs.BoolVar(&c.smoke, "smoke", false, "tiny sizes (N=10, 3 restarts, 1 run, 2s idle, 20 floor runs; scaling table at N=10 and 100 within 1m each; 10 probed instances over 2s, 3 cron runs, a job of 20 completions 5 at a time, a fleet of 3 agents with 6 instances, 2 failovers), no install: checks that every figure is produced")
@@ -211,6 +216,12 @@ func (p *program) parseFlags(args []string) error {
 		}
 		if !set["failover-runs"] {
 			c.failoverRuns = 2
+		}
+		if !set["reexec-instances"] {
+			c.reexecInstances = 10
+		}
+		if !set["reexec-runs"] {
+			c.reexecRuns = 3
 		}
 	}
 	var err error
@@ -344,7 +355,8 @@ func (p *program) run(ctx context.Context) error {
 			ProbeN: c.probeN, ProbeWindowSeconds: c.probeWindow.Seconds(), CronRuns: c.cronRuns,
 			JobCompletions: c.jobCompletions, JobParallelism: c.jobParallelism,
 			FleetHosts: c.fleetHosts, FleetUnits: c.fleetUnits, FleetInstances: c.fleetInstances, FleetApplies: c.fleetApplies, FleetKills: c.fleetKills,
-			FailoverRuns: c.failoverRuns, FailoverReplicas: c.failoverReplicas, FailoverPollMS: float64(c.failoverPoll) / float64(time.Millisecond)},
+			FailoverRuns: c.failoverRuns, FailoverReplicas: c.failoverReplicas, FailoverPollMS: float64(c.failoverPoll) / float64(time.Millisecond),
+			ReexecInstances: c.reexecInstances, ReexecRuns: c.reexecRuns},
 		Later: laterMeasurements,
 	}
 	b := &bench{cfg: c, stamp: stamp, work: work, out: p.stdout}

@@ -102,6 +102,9 @@ type sizes struct {
 	FailoverRuns     int     `json:"failover_runs,omitempty"`
 	FailoverReplicas int     `json:"failover_replicas,omitempty"`
 	FailoverPollMS   float64 `json:"failover_poll_ms,omitempty"`
+	// re-execution; 0 in results from before it was measured.
+	ReexecInstances int `json:"reexec_instances,omitempty"`
+	ReexecRuns      int `json:"reexec_runs,omitempty"`
 }
 
 // supervisorResult is one supervisor's figures, keyed by metric ID.
@@ -375,6 +378,13 @@ func tendFigures(s sizes) []tendFigure {
 		{fleetPSSID, "the same, agent PSS, mean", "MiB", true},
 		{fleetStartID, "fleet: first agent's start until every instance runs", "s", true},
 	}...)
+	if s.ReexecRuns > 0 {
+		out = append(out, []tendFigure{
+			{reexecP50ID, fmt.Sprintf("re-execution of the agent with %d instances (POST /v1/agent/reexec): its 202 until the new agent answers, p50 over %d", s.ReexecInstances, s.ReexecRuns), "ms", true},
+			{reexecP99ID, "the same, p99", "ms", true},
+			{reexecMaxID, "the same, the longest", "ms", true},
+		}...)
+	}
 	if s.FailoverRuns == 0 {
 		return out
 	}
@@ -525,6 +535,9 @@ func tendGoals(tend supervisorResult, s sizes) []goal {
 		g.Measured = "tend: " + txt
 	}
 	out = append(out, g)
+	if s.ReexecRuns > 0 {
+		out = append(out, reexecGoal(tend, s))
+	}
 	if s.FailoverRuns == 0 {
 		return out
 	}

@@ -75,6 +75,10 @@ type instanceRecord struct {
 	State     State `json:"state"`
 	LastState State `json:"last_state"`
 	PID       int   `json:"pid,omitempty"`
+	// PIDStart is PID's start time (clock ticks since boot, as in
+	// /proc/PID/stat): a process with PID but another start is not the
+	// run's. 0 in records from before it was kept.
+	PIDStart uint64 `json:"pid_start,omitempty"`
 	// Terminating: deletion was asked for; the record goes once the
 	// process has gone, also across an agent restart.
 	Terminating bool `json:"terminating,omitempty"`

@@ -21,14 +21,16 @@ import (
 //     the start, unless it exited 0 as it was stopped;
 //   - after kill -9 of the agent, the next agent finds the attempt's
 //     record Running (stopLeftovers): it stops what is left and runs it
-//     again, also when the attempt had exited, even 0, while no agent
-//     was there to see it (20 kill -9s in a job of 50 completions: 68
-//     runs);
+//     again; an attempt that had exited while no agent was there to see
+//     it (its pid gone, or another process's by its start time) is
+//     reported Unknown and counts as a failed attempt (runEnd.Unknown),
+//     which its restart policy replaces, so its work, had it succeeded,
+//     is done again;
 //   - in a fleet, an attempt whose host died runs again elsewhere, and if
 //     both runs complete the job has one completion more than it asked.
 // Each attempt counts once, so a job still ends at its completions; what
-// it does may have been done twice. This holds until agent restarts stop
-// losing exits (README, Unit files).
+// it does may have been done twice. A re-execution of the agent (Handoff)
+// stops nothing and sees every exit (README, Unit files).
 
 // addJob puts j into the loop's maps.
 func (s *Supervisor) addJob(j *job) {

@@ -117,6 +117,14 @@ func (s stopIntent) String() string {
 // counted as a restart.
 const reasonAgentShutdown = "AgentShutdown"
 
+// reasonUnknown is the Last State reason of a run whose process ended
+// while no agent was running (a kill -9 of the agent, a crash): nobody
+// saw how. Kubernetes says ContainerStatusUnknown.
+const (
+	reasonUnknown       = "Unknown"
+	msgExitedUnobserved = "exited while the agent was down; exit status not observed"
+)
+
 // verdict is what follows the end of a run.
 type verdict uint8
 
@@ -143,8 +151,11 @@ func (v verdict) String() string {
 
 // runEnd is the facts of how a run ended, as decide takes them.
 type runEnd struct {
-	Exit     ExitStatus // how the process ended; zero when StartErr is set
+	Exit     ExitStatus // how the process ended; zero when StartErr is set or Unknown
 	StartErr error      // the process could not be started
+	// Unknown: the process ended while no agent ran; how is not known.
+	// It counts as a failure.
+	Unknown bool
 	Started  time.Time  // when the process started; zero when it did not
 	Intent   stopIntent // why the agent was stopping it
 }
@@ -294,9 +305,9 @@ func decide(end runEnd, r restartRule, failures int, lim startLimit, now time.Ti
 		d.Delay = max(RestartDelay(r.Base, r.Max, d.Failures), minStartRetry)
 		return d
 	}
-	d := decision{Failed: end.Intent == stopNone && !end.Exit.Success(), Failures: failures, Limit: lim}
+	d := decision{Failed: end.Intent == stopNone && (end.Unknown || !end.Exit.Success()), Failures: failures, Limit: lim}
 	again := ShouldRestart(r.Policy, end.Exit)
-	if end.Intent == stopRestart {
+	if end.Intent == stopRestart || end.Unknown {
 		again = r.Policy != units.RestartNever
 	}
 	if !again {

@@ -782,6 +782,14 @@ func (s *Supervisor) forgetVanished() {
 // for by its environment (the agent that handed over had stopped what
 // its own predecessor left).
 func (s *Supervisor) stopLeftovers(ctx context.Context) {
+	// Which runs were still going when this agent started, before they
+	// are stopped: the others ended while no agent ran.
+	alive := make(map[*instance]bool)
+	for _, i := range s.instances {
+		if i.proc == nil && i.rec.Life.hasProcess() {
+			alive[i] = runAlive(i.rec.PID, i.rec.PIDStart)
+		}
+	}
 	var keep []string
 	for _, i := range s.instances {
 		if i.proc != nil && i.proc.Cgroup() != "" {
@@ -822,6 +830,10 @@ func (s *Supervisor) stopLeftovers(ctx context.Context) {
 		case r.Terminating:
 			s.remove(i)
 			continue
+		case r.Life.hasProcess() && !alive[i] && !r.Terminating:
+			r.PID, r.PIDStart = 0, 0
+			s.runEnded(i, runEnd{Unknown: true, Started: r.State.Started})
+			continue
 		case r.Life.hasProcess():
 			r.LastState = State{
 				Phase:    PhaseTerminated,
@@ -831,7 +843,7 @@ func (s *Supervisor) stopLeftovers(ctx context.Context) {
 				Finished: now,
 			}
 			r.State = State{Phase: PhaseWaiting, Reason: "Pending"}
-			r.PID = 0
+			r.PID, r.PIDStart = 0, 0
 		case r.Life == LifeExited:
 			continue
 		}
@@ -839,6 +851,19 @@ func (s *Supervisor) stopLeftovers(ctx context.Context) {
 		s.save(i)
 		s.queueStart(i)
 	}
+}
+
+// runAlive reports whether the process pid that started at start (clock
+// ticks; 0 for not known) is still running.
+func runAlive(pid int, start uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	st, err := readProcStat(pid)
+	if err != nil || st.gone() {
+		return false
+	}
+	return start == 0 || st.start == start
 }
 
 // reconcileUnit plans the unit name and applies what falls to this host.

@@ -170,6 +170,9 @@ type Proc struct {
 	pidfd   int    // the Reaper's pidfd of it, -1 for none; the Reaper's alone
 	cgroup  string // ProcSpec.Cgroup
 	started time.Time
+	// startTicks is the process's start time as /proc/PID/stat says, 0
+	// when it could not be read (it had been reaped already).
+	startTicks uint64
 
 	reaper *Reaper
 

@@ -253,6 +253,11 @@ func (r *Reaper) Start(spec ProcSpec, onExit func(ExitStatus)) (*Proc, error) {
 	pid := process.Pid // Release sets it to -1
 	process.Release()
 	p := &Proc{pid: pid, cgroup: spec.Cgroup, started: time.Now(), onExit: onExit, reaper: r}
+	// Before registration, so the pid cannot have been reaped and reused
+	// (the gate is read-locked): a zombie's stat is still there.
+	if st, err := readProcStat(pid); err == nil {
+		p.startTicks = st.start
+	}
 	r.watch(p)
 	return p, nil
 }
@@ -323,6 +328,9 @@ func (r *Reaper) Adopt(pid, pgid int, onExit func(ExitStatus)) (*Proc, error) {
 		return nil, fmt.Errorf("adopt %d: %w", pid, ErrNotChild)
 	}
 	p := &Proc{pid: pid, pgid: pgid, started: time.Now(), onExit: onExit, reaper: r}
+	if st, err := readProcStat(pid); err == nil {
+		p.startTicks = st.start
+	}
 	r.watch(p)
 	return p, nil
 }

@@ -183,7 +183,7 @@ func (s *Supervisor) runStarted(i *instance, proc *Proc, rl *RunLog, rp *runProb
 	i.probes = rp
 	i.rec.Life = LifeRunning
 	i.rec.State = State{Phase: PhaseRunning, Started: proc.Started()}
-	i.rec.PID = proc.Pid()
+	i.rec.PID, i.rec.PIDStart = proc.Pid(), proc.startTicks
 	gen := i.gen
 	i.startupDone = s.runner.beginProbes(i, rp, proc.Pid(), nil, func(r probes.Report) {
 		s.post(func() { s.probeReport(i, gen, r) })
@@ -244,7 +244,14 @@ func (s *Supervisor) runEnded(i *instance, end runEnd) {
 	}
 	ran := end.StartErr == nil
 	ended := State{Phase: PhaseTerminated, Reason: "StartError", ExitCode: 128, Finished: now}
-	if ran {
+	switch {
+	case end.Unknown:
+		// As Kubernetes' ContainerStatusUnknown: the facts are not known,
+		// and the exit code says so (-1, shown as "unknown").
+		ended = State{Phase: PhaseTerminated, Reason: reasonUnknown, Message: msgExitedUnobserved,
+			ExitCode: -1, Started: end.Started, Finished: now}
+		s.events.Record(now, KindInstance, r.Name, Warning, "Exited", s.from(), "Process "+msgExitedUnobserved)
+	case ran:
 		st := end.Exit
 		ended = State{
 			Phase:    PhaseTerminated,
@@ -261,7 +268,7 @@ func (s *Supervisor) runEnded(i *instance, end runEnd) {
 			}
 			s.events.Record(now, KindInstance, r.Name, typ, "Exited", s.from(), "Process exited: "+st.String())
 		}
-	} else {
+	default:
 		ended.Message = end.StartErr.Error()
 	}
 	s.dirtyOwner(i)
@@ -505,7 +512,7 @@ func (s *Supervisor) followMainPID(i *instance, gen uint64, old *Proc) bool {
 	}
 	proc.cgroup = old.cgroup // the daemon forked within the run's cgroup; only the loop has proc yet
 	i.proc = proc
-	i.rec.PID = main
+	i.rec.PID, i.rec.PIDStart = main, proc.startTicks
 	s.save(i)
 	s.events.Record(s.clock.Now(), KindInstance, i.rec.Name, Normal, "MainPID", s.from(),
 		fmt.Sprintf("Process %d exited; %d (MAINPID=) is now the main process", old.Pid(), main))

@@ -226,6 +226,9 @@ func (d *describer) state(title string, s supervisor.State) {
 			d.line(1, "Message:\t%s", s.Message)
 		}
 		code := strconv.Itoa(s.ExitCode)
+		if s.ExitCode < 0 {
+			code = "unknown" // the run ended while no agent ran
+		}
 		if s.Signal != "" {
 			code += " (" + s.Signal + ")"
 		}

@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -341,5 +344,54 @@ func TestAgentSIGTERMStopsEverythingAndExits0(t *testing.T) {
 	}
 	if p := a.processes(); len(p) != 0 {
 		t.Fatalf("processes left after the agent stopped: %v", p)
+	}
+}
+
+// An instance whose process ended while no agent ran is not passed off
+// as stopped by the next agent: it is reported Unknown ("exit status not
+// observed"), counted as a failure and handled by its restart policy.
+// One still running then is stopped and started again (AgentRestart). A
+// job's attempt that ended so counts as a failed attempt, not as one run
+// again silently.
+func TestExitWhileTheAgentIsDownIsReportedUnknown(t *testing.T) {
+	dir := t.TempDir()
+	a := startAgent(t, dir, "")
+	a.writeUnit("kubia", a.helperUnit("replicated", "replicas = 2", `app = "kubia"`, "sleep"))
+	writeFile(t, filepath.Join(dir, "units", "batch.toml"), strings.Replace(a.jobUnit("backoff_limit = 6", "sleep"), `app = "batch-job"`, `app = "batch"`, 1))
+	before := a.waitRunning("kubia", 2)
+	attempt := a.waitRunning("batch", 1)[0]
+	a.signal(syscall.SIGKILL)
+	a.wait()
+	// While no agent runs, one replica and the job's attempt end.
+	for _, pid := range []int{before[0].PID, attempt.PID} {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	for _, pid := range []int{before[0].PID, attempt.PID} {
+		a.eventually(fmt.Sprintf("process %d is gone", pid), func() (bool, string) {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			return err != nil || zombie(b), "still there"
+		})
+	}
+
+	b := startAgent(t, dir, "")
+	b.tag = a.tag
+	b.waitRunning("kubia", 2)
+	gone, still := b.instance(before[0].Name), b.instance(before[1].Name)
+	if gone.LastState.Reason != "Unknown" || !strings.Contains(gone.LastState.Message, "exit status not observed") || gone.LastState.ExitCode != -1 {
+		t.Errorf("the replica that ended while no agent ran: last state %+v, want Reason Unknown, exit code -1", gone.LastState)
+	}
+	if still.LastState.Reason != "AgentRestart" {
+		t.Errorf("the replica still running when the agent came back: last state %+v, want AgentRestart", still.LastState)
+	}
+	if out := b.tend("describe", "po", gone.Name); !regexp.MustCompile(`Exit Code:\s+unknown`).MatchString(out) {
+		t.Errorf("describe does not say the exit code is unknown:\n%s", out)
+	}
+	b.eventually("the job counts its attempt failed", func() (bool, string) {
+		u := b.units("jobs")["batch"]
+		return u.Failed == 1, fmt.Sprintf("%+v", u)
+	})
+	events := b.tend("get", "events")
+	if !strings.Contains(events, "exited while the agent was down") {
+		t.Errorf("no event says an exit was not observed:\n%s", events)
 	}
 }

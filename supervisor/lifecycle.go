@@ -156,8 +156,8 @@ type runEnd struct {
 	// Unknown: the process ended while no agent ran; how is not known.
 	// It counts as a failure.
 	Unknown bool
-	Started  time.Time  // when the process started; zero when it did not
-	Intent   stopIntent // why the agent was stopping it
+	Started time.Time  // when the process started; zero when it did not
+	Intent  stopIntent // why the agent was stopping it
 }
 
 // restartRule is the part of a unit that decides restarts.

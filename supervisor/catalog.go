@@ -147,15 +147,25 @@ func (c *DirCatalog) loadValid() error {
 	if c.store == nil {
 		return nil
 	}
-	err := c.store.each(bucketValid, func(k, v []byte) error {
-		name := string(k)
+	type parsed struct {
+		u      *units.Unit
+		jsonOK bool
+	}
+	err := eachDecoded(c.store, bucketValid, func(k, v []byte) (parsed, error) {
 		var sr specRecord
 		if err := json.Unmarshal(v, &sr); err != nil {
+			return parsed{}, err
+		}
+		u, err := units.ParseLimited(sr.Path, sr.Source, c.limits) // the limits may have been lowered since
+		return parsed{u: u, jsonOK: true}, err
+	}, func(k []byte, p parsed, err error) error {
+		name := string(k)
+		if !p.jsonOK {
 			c.log.Warn("stored last valid version unreadable; forgotten", "unit", name, "err", err)
 			c.store.del(bucketValid, name)
 			return nil
 		}
-		u, err := units.ParseLimited(sr.Path, sr.Source, c.limits) // the limits may have been lowered since
+		u := p.u
 		if err != nil || u.Name != name {
 			c.log.Warn("stored last valid version no longer parses; forgotten", "unit", name, "err", err)
 			c.store.del(bucketValid, name)

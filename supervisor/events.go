@@ -53,12 +53,14 @@ type storedEvent struct {
 // NewRecorder loads the stored events.
 func NewRecorder(store *Store, max int) (*Recorder, error) {
 	r := &Recorder{store: store, max: max, byKey: map[eventKey]*storedEvent{}}
-	err := store.each(bucketEvents, func(k, v []byte) error {
-		var e storedEvent
-		if err := json.Unmarshal(v, &e); err != nil {
+	err := eachDecoded(store, bucketEvents, func(k, v []byte) (e *storedEvent, err error) {
+		e = new(storedEvent)
+		return e, json.Unmarshal(v, e)
+	}, func(k []byte, e *storedEvent, err error) error {
+		if err != nil {
 			return nil // a damaged event is not worth refusing to start over
 		}
-		r.byKey[keyOf(&e.Event)] = &e
+		r.byKey[keyOf(&e.Event)] = e
 		if e.ID >= r.nextID {
 			r.nextID = e.ID + 1
 		}

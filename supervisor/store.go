@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -254,6 +255,40 @@ func (s *Store) writer() {
 func (s *Store) each(bucket []byte, fn func(k, v []byte) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucket).ForEach(fn)
+	})
+}
+
+// eachDecoded is each with the decoding of the values done on every CPU:
+// decode runs on worker goroutines (it must touch nothing shared), then
+// apply runs on the caller's goroutine for each key in order, with what
+// decode returned. A start of the agent decodes thousands of records
+// (instances, events, the units' last valid versions); on two cores this
+// takes a little more than half the time.
+func eachDecoded[T any](s *Store, bucket []byte, decode func(k, v []byte) (T, error), apply func(k []byte, x T, err error) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		var keys, vals [][]byte // valid while the transaction is open
+		tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			keys, vals = append(keys, k), append(vals, v)
+			return nil
+		})
+		out := make([]T, len(keys))
+		errs := make([]error, len(keys))
+		workers := min(runtime.GOMAXPROCS(0), max(len(keys)/64, 1))
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for i := w; i < len(keys); i += workers {
+					out[i], errs[i] = decode(keys[i], vals[i])
+				}
+			})
+		}
+		wg.Wait()
+		for i := range keys {
+			if err := apply(keys[i], out[i], errs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

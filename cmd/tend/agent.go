@@ -215,6 +215,8 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 			a.Close()
 		}
 	}()
+	t0 := time.Now()
+	stage := func(what string) { log.Debug("agent start", "stage", what, "since", time.Since(t0)) }
 	if a.store, err = supervisor.OpenStore(cfg.StateDir, log); err != nil {
 		return nil, err
 	}
@@ -222,6 +224,7 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("agent id: %w", err)
 	}
+	stage("store")
 	if a.catalog, err = supervisor.OpenDirCatalog(cfg.UnitsDir, cfg.Limits.Unit(), a.store, log); err != nil {
 		return nil, err
 	}
@@ -247,6 +250,7 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 		}
 		members, peers = fleetMembers{a.fleet}, fleetSummaries{a.fleet}
 	}
+	stage("catalog, reaper, cgroups")
 	a.sup, err = supervisor.NewSupervisor(supervisor.Options{
 		Members:     members,
 		Peers:       peers,
@@ -275,6 +279,7 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 			sup.RecordEvent(supervisor.KindUnit, unit, typ, reason, "catalog", message)
 		}
 	}
+	stage("supervisor")
 	if a.ln, err = inheritedListener(handoff); err != nil {
 		log.Warn("listening anew", "err", err)
 	}

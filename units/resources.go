@@ -118,8 +118,8 @@ func checkMemoryMax(shown string, n int64, bare bool) (ByteSize, error) {
 	return ByteSize(n), nil
 }
 
-// parseSize parses "512", "512M", "1.5G", "-1K" or "100B" exactly; ok is
-// false for anything else.
+// parseSize parses "512", "512M", "1.5G", "-1K" or "100B" exactly (a
+// fraction only with a suffix); ok is false for anything else.
 func parseSize(s string) (n *big.Int, ok bool) {
 	num := strings.TrimSuffix(s, "B") // bytes, as systemd allows
 	var shift uint
@@ -135,8 +135,8 @@ func parseSize(s string) (n *big.Int, ok bool) {
 	if t, found := strings.CutPrefix(num, "-"); found {
 		num, neg = t, true
 	}
-	whole, frac, _ := strings.Cut(num, ".")
-	if whole == "" || !allDigits(whole) || !allDigits(frac) || (strings.Contains(num, ".") && frac == "") || len(num) > 40 {
+	whole, frac, dot := strings.Cut(num, ".")
+	if whole == "" || !allDigits(whole) || !allDigits(frac) || (dot && (frac == "" || shift == 0)) || len(num) > 40 {
 		return nil, false
 	}
 	v, _ := new(big.Int).SetString(whole+frac, 10)

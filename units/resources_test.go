@@ -63,6 +63,7 @@ func TestParseResourcesErrors(t *testing.T) {
 		{`memory_max = "512MB"`, `u.toml:5: template.memory_max: "512MB" is not a size (want bytes, or a number with K, M, G, T, P or E (powers of 1024) like "512M" or "1.5G", or "infinity")`},
 		{`memory_max = "512m"`, `u.toml:5: template.memory_max: "512m" is not a size (want bytes, or a number with K, M, G, T, P or E (powers of 1024) like "512M" or "1.5G", or "infinity")`},
 		{`memory_max = "lots"`, `u.toml:5: template.memory_max: "lots" is not a size (want bytes, or a number with K, M, G, T, P or E (powers of 1024) like "512M" or "1.5G", or "infinity")`},
+		{`memory_max = "1048576.5"`, `u.toml:5: template.memory_max: "1048576.5" is not a size (want bytes, or a number with K, M, G, T, P or E (powers of 1024) like "512M" or "1.5G", or "infinity")`},
 		{`memory_max = "1.G"`, `u.toml:5: template.memory_max: "1.G" is not a size (want bytes, or a number with K, M, G, T, P or E (powers of 1024) like "512M" or "1.5G", or "infinity")`},
 		{`memory_max = ""`, `u.toml:5: template.memory_max: "" is not a size (want bytes, or a number with K, M, G, T, P or E (powers of 1024) like "512M" or "1.5G", or "infinity")`},
 		{`memory_max = "8E"`, `u.toml:5: template.memory_max: "8E" is too large (want less than 8E, or "infinity")`},

@@ -204,6 +204,7 @@ func (i *instance) publish() Instance {
 		Group:        t.Group,
 		NotifyStatus: i.notifyStatus,
 		Env:          t.Env,
+		Limits:       t.Resources.Describe(),
 	}
 	if i.proc != nil {
 		out.PID = i.rec.PID

@@ -14,7 +14,8 @@ import (
 )
 
 // The template's memory_max, cpu_max and pids_max, written into a run's
-// cgroup before its process starts in it.
+// cgroup before its process starts in it, and the OOM kills read from it
+// when the run ends.
 //
 // A limit needs its controller in the base's cgroup.subtree_control, so
 // that the runs' cgroups have the controller's files. The agent enables
@@ -26,6 +27,10 @@ import (
 // limitControllers are the controllers the limits need, in the order the
 // agent enables them.
 var limitControllers = []string{"memory", "cpu", "pids"}
+
+// reasonOOMKilled is the State reason of a run in whose cgroup the
+// kernel's OOM killer killed a process, Kubernetes' word for it.
+const reasonOOMKilled = "OOMKilled"
 
 // controllers is what a base gives its runs' cgroups.
 type controllers struct {
@@ -128,6 +133,45 @@ func (c *Cgroups) unapplied(r units.Resources) []string {
 		}
 	}
 	return out
+}
+
+// oomKills is the oom_kill count of the run cgroup dir's memory.events:
+// how many of the run's processes the kernel's OOM killer killed, for
+// whatever reason (the run's memory_max, or the host's memory). 0 when c
+// gives its runs no memory controller, which keeps the file away, and
+// for no cgroup (dir ""). Read it before the cgroup is removed.
+func (c *Cgroups) oomKills(dir string) int {
+	if c == nil || dir == "" || !c.ctl.enabled["memory"] {
+		return 0
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "memory.events"))
+	if err != nil {
+		return 0
+	}
+	return memoryEventsOOMKills(string(data))
+}
+
+// memoryEventsOOMKills reads the oom_kill key of memory.events' text.
+func memoryEventsOOMKills(events string) int {
+	for line := range strings.Lines(events) {
+		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
+}
+
+// oomText is what the Exited event adds for a run with n OOM kills.
+func oomText(n int) string {
+	if n == 0 {
+		return ""
+	}
+	what := "1 process"
+	if n > 1 {
+		what = strconv.Itoa(n) + " processes"
+	}
+	return fmt.Sprintf(", %s: the kernel's out-of-memory killer killed %s of the run", reasonOOMKilled, what)
 }
 
 // limitsWarnedMax bounds the unit versions a runner remembers having

@@ -160,6 +160,33 @@ func TestMakeRunWritesLimits(t *testing.T) {
 	}
 }
 
+func TestOOMKills(t *testing.T) {
+	// Fake cgroup files (see fakeCgroupBase): memory.events as the kernel
+	// writes it after two OOM kills.
+	base := fakeCgroupBase(t, "memory")
+	cg := &Cgroups{base: base, ctl: enableControllers(base)}
+	dir := cg.Dir("hog-abcde", 1)
+	if err := cg.makeRun(dir, units.Resources{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := cg.oomKills(dir); n != 0 {
+		t.Errorf("no memory.events: %d OOM kills", n)
+	}
+	os.WriteFile(filepath.Join(dir, "memory.events"), []byte("low 0\nhigh 0\nmax 1204\noom 2\noom_kill 2\noom_group_kill 0\n"), 0o644)
+	if n := cg.oomKills(dir); n != 2 {
+		t.Errorf("oomKills = %d, want 2", n)
+	}
+	if n := (&Cgroups{base: base}).oomKills(dir); n != 0 {
+		t.Errorf("without the memory controller: %d", n)
+	}
+	if n := (*Cgroups)(nil).oomKills(""); n != 0 {
+		t.Errorf("without cgroups: %d", n)
+	}
+	if n := memoryEventsOOMKills("oom 0\noom_kill 0\n"); n != 0 {
+		t.Errorf("oom_kill 0: %d", n)
+	}
+}
+
 // On this machine no controller the limits need is available in cgroup
 // v2: an instance whose unit sets all three still starts, in a cgroup of
 // its own, and its unit says once per version, for each key, that it is
@@ -243,6 +270,67 @@ func TestLimitsWithoutCgroupsAreWarned(t *testing.T) {
 	}
 }
 
+// When the OOM killer kills in a run's cgroup, the run's end is reported
+// as Kubernetes reports it: Reason OOMKilled, in Last State and in the
+// Exited event, with the run's exit code (137: the OOM killer's SIGKILL
+// ended its main process).
+//
+// The process is real and really killed with SIGKILL; its cgroup is a
+// fake (see fakeCgroupBase) whose memory.events says what the kernel
+// says after an OOM kill, because this machine cannot give a cgroup the
+// memory controller (TestOOMKillIsReportedByTheKernel does it where one
+// can).
+func TestOOMKillIsReported(t *testing.T) {
+	a := startTestAgent(t, t.TempDir(), newFakeClock())
+	a.applyTemplate("hog", "memory_max = \"16M\"", "sleep")
+	in := a.only("hog", "running", func(in Instance) bool { return in.Status == "Running" })
+
+	base := fakeCgroupBase(t, "memory")
+	fake := &Cgroups{base: base, ctl: enableControllers(base)}
+	dir := fake.Dir(in.Name, 1)
+	if err := fake.makeRun(dir, units.Resources{MemoryMax: 16 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "memory.events"), []byte("low 0\nhigh 0\nmax 40\noom 1\noom_kill 1\noom_group_kill 0\n"), 0o644)
+	a.sup.call(func() {
+		// As if the run had started in the fake cgroup.
+		a.sup.runner.cgroups = fake
+		a.sup.instances[in.Name].proc.cgroup = dir
+	})
+	if err := syscall.Kill(in.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var got Instance
+	a.waitFor("the end of the run", func() bool {
+		got, _ = a.sup.Instance(in.Name)
+		return got.LastState.Phase == PhaseTerminated
+	})
+	a.sup.call(func() { a.sup.runner.cgroups = nil }) // the next run starts as before
+	if ls := got.LastState; ls.Reason != "OOMKilled" || ls.ExitCode != 137 || ls.Signal != "SIGKILL" {
+		t.Errorf("Last State %+v, want OOMKilled, 137, SIGKILL", ls)
+	}
+	wantMsg := "Process exited: signal SIGKILL (exit code 137), OOMKilled: the kernel's out-of-memory killer killed 1 process of the run"
+	found := false
+	for _, e := range a.sup.Events(KindInstance, in.Name) {
+		if e.Reason == "Exited" {
+			found = e.Message == wantMsg && e.Type == Warning
+			if !found {
+				t.Errorf("Exited event %s %q, want Warning %q", e.Type, e.Message, wantMsg)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no Exited event: %+v", a.sup.Events(KindInstance, in.Name))
+	}
+
+	// A run that ended for good shows OOMKilled as its STATUS, as
+	// kubectl shows such a pod.
+	i := &instance{rec: instanceRecord{Life: LifeExited, State: State{Phase: PhaseTerminated, Reason: reasonOOMKilled, ExitCode: 137}}}
+	if s := i.status(); s != "OOMKilled" {
+		t.Errorf("STATUS %q, want OOMKilled", s)
+	}
+}
+
 // TestCgroupLimitsApplied checks, with the kernel, that a run's cgroup
 // has its limits before its process starts. It needs a host whose cgroup
 // v2 gives the memory, cpu and pids controllers (a pure cgroup v2 host);
@@ -271,4 +359,40 @@ func TestCgroupLimitsApplied(t *testing.T) {
 	}
 	h.SignalGroup(syscall.SIGKILL)
 	h.wait(t)
+}
+
+// TestOOMKillIsReportedByTheKernel runs an instance that allocates
+// without end under memory_max = "32M", and checks that the kernel's OOM
+// kill is its Last State: OOMKilled, exit code 137. It needs the memory
+// controller in cgroup v2 (a pure cgroup v2 host); elsewhere it skips,
+// and TestOOMKillIsReported tests the report with a fake cgroup.
+func TestOOMKillIsReportedByTheKernel(t *testing.T) {
+	cg := testCgroups(t)
+	if msgs := cg.unapplied(units.Resources{MemoryMax: 32 << 20}); len(msgs) > 0 {
+		t.Skipf("needs the memory controller in cgroup v2: %s", msgs[0])
+	}
+	a := startTestAgentWith(t, t.TempDir(), newFakeClock(), func(o *Options) { o.Cgroups = cg })
+	start := filepath.Join(t.TempDir(), "go")
+	// tail keeps the line it reads, and /dev/zero has no newline: it
+	// grows until the OOM killer kills it (SIGKILL), and sh exits 137.
+	script := fmt.Sprintf(`while [ ! -e %q ]; do sleep 0.01; done; head -c 1G /dev/zero | tail -c 1`, start)
+	text := fmt.Sprintf("kind = \"replicated\"\n[template]\nlabels = { app = \"hog\" }\ncommand = [\"sh\", \"-c\", %q]\nmemory_max = \"32M\"\nstop_timeout = \"1s\"\n", script)
+	if _, err := a.sup.ApplyUnit("hog.toml", []byte(text)); err != nil {
+		t.Fatal(err)
+	}
+	in := a.only("hog", "running", func(in Instance) bool { return in.Status == "Running" && in.Cgroup != "" })
+	// Without swap for the run, the limit is reached at once, not after
+	// the host's swap is full.
+	os.WriteFile(filepath.Join(in.Cgroup, "memory.swap.max"), []byte("0"), 0)
+	if err := os.WriteFile(start, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var got Instance
+	a.waitFor("the OOM kill", func() bool {
+		got, _ = a.sup.Instance(in.Name)
+		return got.LastState.Phase == PhaseTerminated
+	})
+	if ls := got.LastState; ls.Reason != "OOMKilled" || ls.ExitCode != 137 {
+		t.Errorf("Last State %+v, want OOMKilled, exit code 137", ls)
+	}
 }

@@ -143,6 +143,8 @@ func (i *instance) status() string {
 		return "Terminating"
 	case r.Life.hasProcess():
 		return "Running"
+	case r.Life == LifeExited && r.State.Reason == reasonOOMKilled:
+		return reasonOOMKilled
 	case r.Life == LifeExited && r.State.ExitCode == 0:
 		return "Completed"
 	case r.Life == LifeExited:

@@ -25,7 +25,8 @@ import (
 // allowed to write to it. Its methods are safe for concurrent use; they
 // touch only the file system.
 type Cgroups struct {
-	base string // absolute directory; instance runs are its subdirectories
+	base string      // absolute directory; instance runs are its subdirectories
+	ctl  controllers // what base gives the runs, for their limits (cgroup_limits.go)
 }
 
 // cgroupAgentDir is the leaf the agent moves itself into when systemd
@@ -37,7 +38,9 @@ const cgroupAgentDir = "agent"
 // own cgroup, which it may write to) the base is the agent's own cgroup and the agent moves itself
 // into its "agent" child; else it is <mount>/tend.<hash of stateDir>, so
 // that two agents on one host never share one. It returns nil and the
-// reason when instances cannot be contained in cgroups.
+// reason when instances cannot be contained in cgroups. It enables the
+// memory, cpu and pids controllers the base has for the runs' limits,
+// each where the kernel lets it.
 func OpenCgroups(stateDir string) (*Cgroups, error) {
 	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
@@ -76,12 +79,12 @@ func OpenCgroups(stateDir string) (*Cgroups, error) {
 		if err := os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
 			return nil, fmt.Errorf("delegated cgroup %s: move the agent: %w", base, err)
 		}
-		return &Cgroups{base: base}, nil
+		return &Cgroups{base: base, ctl: enableControllers(base)}, nil
 	}
 	if err := os.Mkdir(base, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("make cgroup %s: %w", base, err)
 	}
-	return &Cgroups{base: base}, nil
+	return &Cgroups{base: base, ctl: enableControllers(base)}, nil
 }
 
 // onlySelf reports whether the calling process is the only one in the

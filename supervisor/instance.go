@@ -149,6 +149,8 @@ func (i *instance) status() string {
 		return "Terminating"
 	case r.Life.hasProcess():
 		return "Running"
+	case r.Life == LifeExited && r.State.Reason == reasonOOMKilled:
+		return reasonOOMKilled
 	case r.Life == LifeExited && r.State.ExitCode == 0:
 		return "Completed"
 	case r.Life == LifeExited:
@@ -210,6 +212,7 @@ func (i *instance) publish() Instance {
 		Group:        t.Group,
 		NotifyStatus: i.notifyStatus,
 		Env:          t.Env,
+		Limits:       t.Resources.Describe(),
 	}
 	if i.proc != nil {
 		out.PID = i.rec.PID

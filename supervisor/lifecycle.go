@@ -158,6 +158,9 @@ type runEnd struct {
 	Unknown bool
 	Started time.Time  // when the process started; zero when it did not
 	Intent  stopIntent // why the agent was stopping it
+	// OOMKills is how many processes of the run the kernel's OOM killer
+	// killed (its cgroup's memory.events); 0 without a memory controller.
+	OOMKills int
 }
 
 // restartRule is the part of a unit that decides restarts.

@@ -194,6 +194,7 @@ func (s *Supervisor) runStarted(i *instance, proc *Proc, rl *RunLog, rp *runProb
 	// one about to start are alike.
 	s.save(i)
 	s.events.Record(now, KindInstance, i.rec.Name, Normal, "Started", s.from(), "Started "+filepath.Base(i.spec.Template.Command[0]))
+	s.warnLimits(i, now)
 }
 
 // exited handles the end of run gen of i.
@@ -205,6 +206,7 @@ func (s *Supervisor) exited(i *instance, gen uint64, st ExitStatus) {
 	if s.followMainPID(i, gen, proc) {
 		return
 	}
+	oom := s.runner.cgroups.oomKills(proc.Cgroup()) // before the cgroup goes
 	// What is left of the process group goes with its leader, as it does
 	// when a container's init ends.
 	proc.SignalGroup(syscall.SIGKILL)
@@ -228,7 +230,7 @@ func (s *Supervisor) exited(i *instance, gen uint64, st ExitStatus) {
 	if write {
 		s.log.Info("instance exited", "instance", i.rec.Name, "pid", proc.Pid(), "exit_code", st.ExitCode(), "signal", st.SignalName())
 	}
-	s.runEnded(i, runEnd{Exit: st, Started: proc.Started(), Intent: intent})
+	s.runEnded(i, runEnd{Exit: st, Started: proc.Started(), Intent: intent, OOMKills: oom})
 }
 
 // runEnded applies decide's verdict on a run that ended (or could not
@@ -261,12 +263,17 @@ func (s *Supervisor) runEnded(i *instance, end runEnd) {
 			Started:  end.Started,
 			Finished: st.Time,
 		}
+		if end.OOMKills > 0 {
+			// Kubernetes' reason; the exit code stays the run's own
+			// (137 when the OOM killer's SIGKILL ended its main process).
+			ended.Reason = reasonOOMKilled
+		}
 		if end.Intent == stopNone {
 			typ := Normal
 			if d.Failed {
 				typ = Warning
 			}
-			s.events.Record(now, KindInstance, r.Name, typ, "Exited", s.from(), "Process exited: "+st.String())
+			s.events.Record(now, KindInstance, r.Name, typ, "Exited", s.from(), "Process exited: "+st.String()+oomText(end.OOMKills))
 		}
 	default:
 		ended.Message = end.StartErr.Error()

@@ -35,6 +35,8 @@ type runner struct {
 	cgroups  *Cgroups // nil: process groups only
 	logMax   int64
 	bg       *sync.WaitGroup // the loop's background work, waited for when it ends
+
+	limitsWarned map[limitsKey]struct{} // the unit versions warned of (limitWarnings); loop goroutine only
 }
 
 // environ is the instance's environment: a little of the agent's (PATH,
@@ -132,6 +134,14 @@ func (r *runner) spawn(i *instance, env []string, onExit func(ExitStatus), onNot
 	}
 	if r.cgroups != nil {
 		spec.Cgroup = r.cgroups.Dir(i.rec.Name, i.gen)
+		// The limits are in place before the process is started into
+		// the cgroup: nothing of the run runs without them.
+		if err := r.cgroups.makeRun(spec.Cgroup, t.Resources); err != nil {
+			unix.Rmdir(spec.Cgroup) // empty: nothing started in it
+			rl.Close()
+			rp.close()
+			return nil, nil, nil, err
+		}
 	}
 	proc, err := r.reaper.Start(spec, onExit)
 	rl.CloseWriter()

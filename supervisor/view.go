@@ -215,6 +215,7 @@ func (s *Supervisor) publishUnit(u *units.Unit) Unit {
 			WorkingDir: u.Template.WorkingDir,
 			User:       u.Template.User,
 			Restart:    u.Template.Restart.String(),
+			Limits:     u.Template.Resources.Describe(),
 		},
 	}
 	if len(u.Placement.NodeSelector) > 0 {

@@ -38,6 +38,11 @@ type Instance struct {
 	// Cgroup is the cgroup v2 directory of the running process, on its
 	// host; "" without one, or when its host uses process groups only.
 	Cgroup string `json:"cgroup,omitempty"`
+	// Limits are the template's memory_max, cpu_max and pids_max, as
+	// describe prints them: "memory 512MiB, cpu 150%, pids 100"; "" for
+	// none. The unit's LimitNotApplied events say which its host cannot
+	// apply.
+	Limits string `json:"limits,omitempty"`
 
 	State     State `json:"state"`
 	LastState State `json:"last_state"`
@@ -130,6 +135,7 @@ type TemplateSummary struct {
 	WorkingDir string            `json:"working_dir,omitempty"`
 	User       string            `json:"user,omitempty"`
 	Restart    string            `json:"restart"`
+	Limits     string            `json:"limits,omitempty"` // as Instance.Limits
 	Liveness   string            `json:"liveness,omitempty"`
 	Readiness  string            `json:"readiness,omitempty"`
 	Startup    string            `json:"startup,omitempty"`

@@ -219,6 +219,10 @@ type rawTemplate struct {
 	StartLimitBurst    opt[int]      `toml:"start_limit_burst"`
 	StartLimitInterval opt[Duration] `toml:"start_limit_interval"`
 
+	MemoryMax opt[ByteSize] `toml:"memory_max"`
+	CPUMax    opt[CPUQuota] `toml:"cpu_max"`
+	PidsMax   opt[pidsMax]  `toml:"pids_max"`
+
 	Liveness  *rawProbe `toml:"liveness"`
 	Readiness *rawProbe `toml:"readiness"`
 	Startup   *rawProbe `toml:"startup"`
@@ -331,6 +335,18 @@ func convert(data any, dst any) error {
 			return fmt.Errorf("want a signal name like \"SIGTERM\" or a number, got %s", describeTOML(data))
 		}
 		return d.UnmarshalText([]byte(s))
+	case *ByteSize:
+		v, err := parseMemoryMax(data)
+		*d = v
+		return err
+	case *CPUQuota:
+		v, err := parseCPUMax(data)
+		*d = v
+		return err
+	case *pidsMax:
+		v, err := parsePidsMax(data)
+		*d = pidsMax(v)
+		return err
 	case *Duration:
 		s, ok := data.(string)
 		if !ok {

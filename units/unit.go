@@ -133,6 +133,9 @@ type Template struct {
 	// for StartLimitInterval. An interval of 0 turns the brake off.
 	StartLimitBurst    int      // default 5; at least 1
 	StartLimitInterval Duration // default 10s
+	// Resources are memory_max, cpu_max and pids_max: each run's cgroup
+	// v2 limits, none by default.
+	Resources Resources
 
 	Liveness  *Probe // nil = none
 	Readiness *Probe

@@ -302,6 +302,12 @@ func (p *parser) template(key string, r *rawTemplate, kind Kind) Template {
 
 		StartLimitBurst:    val(p, key+".start_limit_burst", r.StartLimitBurst, DefaultStartLimitBurst),
 		StartLimitInterval: val(p, key+".start_limit_interval", r.StartLimitInterval, DefaultStartLimitInterval),
+
+		Resources: Resources{
+			MemoryMax: val(p, key+".memory_max", r.MemoryMax, 0),
+			CPUMax:    val(p, key+".cpu_max", r.CPUMax, 0),
+			PidsMax:   int(val(p, key+".pids_max", r.PidsMax, 0)),
+		},
 	}
 
 	p.argv(key+".command", r.Command)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -52,6 +53,7 @@ command = ["sh", "-c", %q]
 env = { F = %q, TEND_TEST_TAG = %q }
 restart_delay = "0s"
 stop_timeout = "2s"
+pids_max = 1000
 `, escapeScript, file, a.tag))
 
 	first := a.runningOther("esc", "")
@@ -63,6 +65,7 @@ stop_timeout = "2s"
 	if !strings.Contains(dir, "/"+first+".") {
 		t.Errorf("cgroup %s: not named after instance %s", dir, first)
 	}
+	checkPidsMax(a, desc, dir)
 	pids := waitPidFile(a, file+"."+first, escapees)
 
 	// The main process dies on its own: what it left goes with it, before
@@ -107,6 +110,43 @@ stop_timeout = "2s"
 	if _, err := os.Stat(base); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("cgroup base %s left behind: %v", base, err)
 	}
+}
+
+// checkPidsMax checks the pids_max = 1000 of the esc unit, whose
+// instance described as desc runs in cgroup dir: in pids.max where the
+// base gives the pids controller, else in a Warning event of the unit
+// that says why not; in describe's Limits either way.
+func checkPidsMax(a *agent, desc, dir string) {
+	a.t.Helper()
+	if got := describedLimits(desc); got != "pids 1000" {
+		a.t.Errorf("describe po shows limits %q, want pids 1000:\n%s", got, desc)
+	}
+	base := filepath.Dir(dir)
+	data, err := os.ReadFile(filepath.Join(base, "cgroup.controllers"))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if avail := strings.Fields(string(data)); slices.Contains(avail, "pids") {
+		if got, err := os.ReadFile(filepath.Join(dir, "pids.max")); err != nil || strings.TrimSpace(string(got)) != "1000" {
+			a.t.Errorf("pids.max: %q, %v; want 1000", got, err)
+		}
+		return
+	}
+	want := "pids_max: the pids controller is not available in cgroup " + base + " (controllers: "
+	a.eventually("the unit warns that pids_max is not applied", func() (bool, string) {
+		u := a.tend("describe", "rc", "esc")
+		return strings.Contains(u, "LimitNotApplied") && strings.Contains(u, want) && describedLimits(u) == "pids 1000", u
+	})
+}
+
+// describedLimits is the first Limits line of describe's output, "" without one.
+func describedLimits(desc string) string {
+	for _, l := range lines(desc) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "Limits:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 // runningOther waits until one instance of unit other than not runs,

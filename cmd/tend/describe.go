@@ -344,6 +344,9 @@ func (d *describer) instance(w io.Writer, in supervisor.Instance, events []super
 	}
 	d.line(0, "Ready:\t%s", yesNo(in.Ready))
 	d.line(0, "Restart Count:\t%d", in.RestartCount)
+	if in.Limits != "" {
+		d.line(0, "Limits:\t%s", in.Limits)
+	}
 	d.probes(0, in.Liveness, in.Readiness, in.Startup)
 	if in.NotifyStatus != "" {
 		d.line(0, "Notify Status:\t%s", in.NotifyStatus)
@@ -475,6 +478,9 @@ func (d *describer) unit(w io.Writer, u supervisor.Unit, instances []supervisor.
 	}
 	if t.Restart != "" {
 		d.line(1, "Restart:\t%s", t.Restart)
+	}
+	if t.Limits != "" {
+		d.line(1, "Limits:\t%s", t.Limits)
 	}
 	d.probes(1, t.Liveness, t.Readiness, t.Startup)
 	d.env(1, t.Env)

@@ -52,7 +52,7 @@ func TestReexecKeepsInstancesAndTheirOutput(t *testing.T) {
 	dir := t.TempDir()
 	a := startAgent(t, dir, "")
 	a.writeUnit("seq", a.helperUnit("replicated", "replicas = 100", `app = "seq"`, "seq:50ms")+
-		"[template.readiness]\nexec = { command = [\"/bin/true\"] }\nperiod = \"1s\"\n")
+		"[template.readiness]\nexec = { command = [\"/bin/true\"] }\nperiod = \"10s\"\n")
 	a.writeUnit("flap", a.helperUnit("replicated", "replicas = 1", `app = "flap"`, "exit:1"))
 	a.writeUnit("sick", a.helperUnit("replicated", "replicas = 1", `app = "sick"`, "sleep")+
 		"[template.liveness]\nexec = { command = [\"/bin/false\"] }\nperiod = \"1s\"\nfailure_threshold = 1\n")
@@ -234,4 +234,49 @@ func TestReexecRefusesABinaryThatCannotTakeOver(t *testing.T) {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", stubborn.PID))
 		return err != nil || zombie(b), "its process still runs"
 	})
+}
+
+// In a fleet a re-execution is no departure: the host does not leave, the
+// others never see it NotReady, and nothing is placed elsewhere.
+func TestReexecInAFleetMovesNothing(t *testing.T) {
+	fleet := startFleet(t, 2)
+	a, b := fleet[0], fleet[1]
+	path := filepath.Join(a.dir, "web.toml")
+	writeFile(t, path, a.helperUnit("replicated", "replicas = 2", `app = "web"`, "sleep"))
+	a.tend("apply", "-f", path)
+	var before []supervisor.Instance
+	a.eventually("one replica on each host", func() (bool, string) {
+		before = a.instances("-l", "app=web")
+		hosts := map[string]bool{}
+		for _, i := range before {
+			if i.Status == "Running" {
+				hosts[i.Host] = true
+			}
+		}
+		return len(before) == 2 && hosts["h0"] && hosts["h1"], summary(before)
+	})
+	for range 3 {
+		if out := b.tend("agent", "reexec"); !strings.Contains(out, "agent re-executed") {
+			t.Fatalf("tend agent reexec on h1 said %q", out)
+		}
+		b.eventually("h1 sees both hosts Ready again", func() (bool, string) {
+			got := b.tend("get", "hosts")
+			return strings.Count(got, " Ready ") == 2, got
+		})
+	}
+	a.eventually("h0 sees both replicas again, unchanged", func() (bool, string) {
+		after := a.instances("-l", "app=web")
+		if len(after) != 2 {
+			return false, summary(after)
+		}
+		for k := range after {
+			if after[k].Name != before[k].Name || after[k].PID != before[k].PID || after[k].Status != "Running" {
+				return false, summary(after)
+			}
+		}
+		return true, ""
+	})
+	if ev := a.tend("get", "events"); strings.Contains(ev, "NodeNotReady") || strings.Contains(ev, "NodeLeft") {
+		t.Fatalf("h0 saw h1 go during its re-executions:\n%s", ev)
+	}
 }

@@ -96,19 +96,19 @@ func (a *tendAgent) serveReexec(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(supervisor.APIError{Error: "re-execution refused: " + err.Error()})
 		return
 	}
-	select {
-	case a.reexec <- reexecRequest{checked: true}:
-	default:
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusConflict)
-		json.NewEncoder(w).Encode(supervisor.APIError{Error: "a re-execution is under way already"})
-		return
-	}
+	// The whole answer first, with its length (no chunks left to send),
+	// and only then the request: the handoff closes this connection.
+	body, _ := json.Marshal(supervisor.ReexecAnswer{PID: os.Getpid(), Binary: exe})
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusAccepted)
-	json.NewEncoder(w).Encode(supervisor.ReexecAnswer{PID: os.Getpid(), Binary: exe})
+	w.Write(body)
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
+	}
+	select {
+	case a.reexec <- reexecRequest{checked: true}:
+	default: // one is pending already: it does this one's work
 	}
 }
 

@@ -149,46 +149,81 @@ func (c *Cgroups) Close() error {
 	return nil
 }
 
-// cgroupPoll is how often RemoveCgroup looks whether a cgroup is empty.
-const cgroupPoll = 10 * time.Millisecond
-
 // RemoveCgroup kills every process in the cgroup dir (cgroup.kill), waits
 // up to timeout until cgroup.events says it is no longer populated and
 // removes it. A cgroup that does not exist is not an error.
+//
+// An empty cgroup is removed at once, by one rmdir: that is a run's
+// cgroup at its end, where exited's SignalGroup(SIGKILL) has written
+// cgroup.kill already and its main process was the last one in it.
+// (Reading cgroup.events or writing cgroup.kill costs as much as the
+// rmdir.) Only one the kernel refuses to remove, being populated, is
+// killed (again) and waited for.
 func RemoveCgroup(ctx context.Context, dir string, timeout time.Duration) error {
+	switch err := unix.Rmdir(dir); err {
+	case nil, unix.ENOENT:
+		return nil
+	case unix.EBUSY: // populated, or it has cgroups of its own (then the last rmdir says so)
+	default:
+		return fmt.Errorf("remove cgroup %s: %w", dir, err)
+	}
 	if err := killCgroup(dir); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
 		return err
 	}
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(cgroupPoll)
-	defer tick.Stop()
-	for {
-		populated, err := cgroupPopulated(dir)
+	if err := waitUnpopulated(ctx, dir, timeout); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
-		if err != nil {
-			return err
-		}
-		if !populated {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("remove cgroup %s: %w", dir, ctx.Err())
-		case <-deadline.C:
-			return fmt.Errorf("remove cgroup %s: still populated after %v", dir, timeout)
-		case <-tick.C:
-		}
+		return err
 	}
 	if err := unix.Rmdir(dir); err != nil && err != unix.ENOENT {
 		return fmt.Errorf("remove cgroup %s: %w", dir, err)
 	}
 	return nil
+}
+
+// waitUnpopulated waits up to timeout until the cgroup dir is no longer
+// populated, woken by the kernel's modify event on its cgroup.events
+// (inotify) rather than by polling.
+func waitUnpopulated(ctx context.Context, dir string, timeout time.Duration) error {
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return fmt.Errorf("remove cgroup %s: inotify: %w", dir, err)
+	}
+	events := os.NewFile(uintptr(fd), "inotify") // non-blocking: read through the poller, with deadlines
+	defer events.Close()
+	if _, err := unix.InotifyAddWatch(fd, filepath.Join(dir, "cgroup.events"), unix.IN_MODIFY); err != nil {
+		if err == unix.ENOENT {
+			return os.ErrNotExist
+		}
+		return fmt.Errorf("remove cgroup %s: watch cgroup.events: %w", dir, err)
+	}
+	events.SetReadDeadline(time.Now().Add(timeout))
+	stop := context.AfterFunc(ctx, func() { events.SetReadDeadline(time.Now()) })
+	defer stop()
+	buf := make([]byte, 4*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
+	for {
+		// Read after the watch is in place, so that no change is missed.
+		populated, err := cgroupPopulated(dir)
+		if err != nil {
+			return err
+		}
+		if !populated {
+			return nil
+		}
+		if _, err := events.Read(buf); err != nil {
+			switch {
+			case ctx.Err() != nil:
+				return fmt.Errorf("remove cgroup %s: %w", dir, ctx.Err())
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				return fmt.Errorf("remove cgroup %s: still populated after %v", dir, timeout)
+			}
+			return fmt.Errorf("remove cgroup %s: %w", dir, err)
+		}
+	}
 }
 
 // killCgroup sends SIGKILL to every process in the cgroup dir and its

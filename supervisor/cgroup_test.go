@@ -95,6 +95,9 @@ func testCgroups(t *testing.T) *Cgroups {
 	return cg
 }
 
+// cgroupPoll is how often the tests look for what a helper wrote.
+const cgroupPoll = 10 * time.Millisecond
+
 // waitPids polls file until it lists n pids.
 func waitPids(t *testing.T, file string, n int) []int {
 	t.Helper()
@@ -205,6 +208,51 @@ func TestCgroupLeftoversRemoved(t *testing.T) {
 	assertGone(t, pids)
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("cgroup %s not removed: %v", dir, err)
+	}
+}
+
+// TestCgroupWaitUnpopulated checks that the wait for a cgroup to empty
+// ends at its deadline and with its context while the cgroup holds a
+// process, and soon after that process is gone: woken by cgroup.events,
+// not by a poll.
+func TestCgroupWaitUnpopulated(t *testing.T) {
+	cg := testCgroups(t)
+	r, _ := newTestReaper(t)
+	spec := helperSpec(t, "sleep")
+	spec.Cgroup = cg.Dir("wait", 1)
+	h := startHelper(t, r, spec)
+
+	if err := waitUnpopulated(context.Background(), spec.Cgroup, 50*time.Millisecond); err == nil || !strings.Contains(err.Error(), "still populated") {
+		t.Errorf("populated, at the deadline: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := waitUnpopulated(ctx, spec.Cgroup, testDeadline); !errors.Is(err, context.Canceled) {
+		t.Errorf("populated, context done: %v", err)
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- waitUnpopulated(context.Background(), spec.Cgroup, testDeadline) }()
+	if err := killCgroup(spec.Cgroup); err != nil {
+		t.Fatal(err)
+	}
+	h.wait(t)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(testDeadline):
+		t.Fatal("no end of the wait after the cgroup's process was gone")
+	}
+	if err := RemoveCgroup(context.Background(), spec.Cgroup, testDeadline); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(spec.Cgroup); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("cgroup %s not removed: %v", spec.Cgroup, err)
+	}
+	if err := RemoveCgroup(context.Background(), spec.Cgroup, testDeadline); err != nil {
+		t.Errorf("a cgroup removed already: %v", err)
 	}
 }
 

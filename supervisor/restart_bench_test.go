@@ -50,7 +50,7 @@ func BenchmarkRestart(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				r.beginProbes(i, rp, proc.Pid(), nil, nil)
+				r.beginProbes(i, rp, proc.Pid(), nil, nil, nil)
 				if st := <-done; !st.Success() {
 					b.Fatal(st)
 				}

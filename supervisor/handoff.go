@@ -57,7 +57,8 @@ const maxHandoff = 64 << 20
 // A Handoff is what an agent hands to its successor.
 type Handoff struct {
 	Version int       `json:"version"`
-	Began   time.Time `json:"began"` // when the old agent began to hand over
+	Began   time.Time `json:"began"`   // when the old agent began to hand over
+	ExecAt  time.Time `json:"exec_at"` // when it executed its successor
 	Runs    []HandoffRun
 	// Waits are the instances waiting in a back-off, with when it ends.
 	Waits []HandoffWait `json:"waits,omitempty"`
@@ -153,6 +154,7 @@ func (h *Handoff) PIDs() []int {
 // as /proc/self/exe, the one running) with the same Handoff.
 func (h *Handoff) Exec(exe string, argv, env []string) error {
 	h.Version = HandoffVersion
+	h.ExecAt = time.Now()
 	data, err := json.Marshal(h)
 	if err != nil {
 		return fmt.Errorf("handoff: %w", err)

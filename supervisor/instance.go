@@ -1,6 +1,8 @@
 package supervisor
 
 import (
+	"os"
+	"sync"
 	"time"
 
 	"github.com/tendhq/tend/units"
@@ -190,6 +192,13 @@ func (i *instance) summary() InstanceSummary {
 	return s
 }
 
+// agentDir is the agent's working directory, which an instance without
+// working_dir runs in (and `tend exec` beside it): the API says where.
+var agentDir = sync.OnceValue(func() string {
+	wd, _ := os.Getwd()
+	return wd
+})
+
 // publish makes the API's copy of the instance.
 func (i *instance) publish() Instance {
 	t := i.spec.Template
@@ -207,7 +216,7 @@ func (i *instance) publish() Instance {
 		RestartCount: i.rec.RestartCount,
 		State:        i.rec.State,
 		LastState:    i.rec.LastState,
-		WorkingDir:   t.WorkingDir,
+		WorkingDir:   cmpOr(t.WorkingDir, agentDir()),
 		User:         t.User,
 		Group:        t.Group,
 		NotifyStatus: i.notifyStatus,

@@ -55,9 +55,11 @@ type Instance struct {
 	// NotifyStatus is the last STATUS= text the instance sent over sd_notify.
 	NotifyStatus string `json:"notify_status,omitempty"`
 
-	Env        map[string]string `json:"env,omitempty"`
-	WorkingDir string            `json:"working_dir,omitempty"`
-	User       string            `json:"user,omitempty"`
+	Env map[string]string `json:"env,omitempty"`
+	// WorkingDir is where the instance runs: its working_dir, else the
+	// agent's working directory.
+	WorkingDir string `json:"working_dir,omitempty"`
+	User       string `json:"user,omitempty"`
 	// Group is the group the instance runs as when the unit sets one; ""
 	// means the user's primary group (the agent's group without a user).
 	Group string `json:"group,omitempty"`

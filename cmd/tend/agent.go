@@ -104,6 +104,9 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("--log-level: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	if handoff != nil {
+		log.Debug("agent start", "stage", "exec", "since_exec", started.Sub(handoff.ExecAt))
+	}
 	if handoffErr != nil {
 		// Its instances are this process's children still: as after a
 		// crash, they are stopped and started again.
@@ -360,7 +363,8 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 	if err := a.sup.Ping(ctx); err == nil {
 		daemon.SdNotify(false, daemon.SdNotifyReady)
 		if h := a.handoff; h != nil {
-			a.log.Info("agent re-executed", "instances", len(h.Runs), "took", time.Since(h.Began).Round(time.Microsecond))
+			a.log.Info("agent re-executed", "instances", len(h.Runs), "took", time.Since(h.Began).Round(time.Microsecond),
+				"handing_over", h.ExecAt.Sub(h.Began).Round(time.Microsecond), "taking_over", time.Since(h.ExecAt).Round(time.Microsecond))
 		}
 		a.log.Info("agent ready", "host", a.cfg.Name, "units", a.cfg.UnitsDir, "socket", a.cfg.Socket)
 	}

@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -123,5 +126,24 @@ func TestExecRouteOfAnAgent(t *testing.T) {
 	// The instance itself was left alone.
 	if i := a.instance(inst.Name); i.Status != "Running" || i.PID != inst.PID || i.RestartCount != 0 {
 		t.Errorf("the instance after exec: %+v", i)
+	}
+}
+
+// An instance without working_dir runs in the agent's directory, and
+// tend exec runs beside it there, wherever the CLI is run from.
+func TestExecRunsInTheInstancesDirectory(t *testing.T) {
+	a := startAgent(t, "", "")
+	a.writeUnit("kubia", a.helperUnit("replicated", "replicas = 1", `app = "kubia"`, "sleep"))
+	inst := a.waitRunning("kubia", 1)[0]
+	cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", inst.PID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(tendBin, "exec", inst.Name, "--", "pwd")
+	cmd.Env = append(os.Environ(), "TEND_SOCKET="+a.sock)
+	cmd.Dir = t.TempDir() // somewhere else
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != cwd {
+		t.Fatalf("tend exec pwd from %s: %q (%v), want the instance's directory %s", cmd.Dir, out, err, cwd)
 	}
 }

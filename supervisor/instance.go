@@ -81,6 +81,17 @@ type instanceRecord struct {
 	// /proc/PID/stat): a process with PID but another start is not the
 	// run's. 0 in records from before it was kept.
 	PIDStart uint64 `json:"pid_start,omitempty"`
+	// What a later agent needs to take the running process over after
+	// this one was killed (adoptRun): the run's number, its cgroup, and
+	// the descriptor by which the process holds its output pipe's read
+	// end (0: none).
+	RunGen uint64 `json:"run_gen,omitempty"`
+	Cgroup string `json:"cgroup,omitempty"`
+	OutFD  int    `json:"out_fd,omitempty"`
+	// Ready and StartupDone: the run's readiness and its startup probe's
+	// verdict, kept for the agent that takes the run over.
+	Ready       bool `json:"ready,omitempty"`
+	StartupDone bool `json:"startup_done,omitempty"`
 	// Terminating: deletion was asked for; the record goes once the
 	// process has gone, also across an agent restart.
 	Terminating bool `json:"terminating,omitempty"`

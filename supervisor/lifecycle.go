@@ -153,9 +153,11 @@ func (v verdict) String() string {
 type runEnd struct {
 	Exit     ExitStatus // how the process ended; zero when StartErr is set or Unknown
 	StartErr error      // the process could not be started
-	// Unknown: the process ended while no agent ran; how is not known.
-	// It counts as a failure.
+	// Unknown: how the process ended is not known (it ended while no
+	// agent ran, or it was not the agent's child); Why says which. It
+	// counts as a failure.
 	Unknown bool
+	Why     string
 	Started time.Time  // when the process started; zero when it did not
 	Intent  stopIntent // why the agent was stopping it
 	// OOMKills is how many processes of the run the kernel's OOM killer

@@ -457,6 +457,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.started = s.clock.Now()
 	if s.opt.Handoff != nil {
 		s.resume(s.opt.Handoff)
+	} else {
+		s.adoptRuns()
 	}
 	s.stopLeftovers(ctx)
 	// Say everything again, exits too: what this host's earlier agent
@@ -825,6 +827,7 @@ func (s *Supervisor) stopLeftovers(ctx context.Context) {
 	var err error
 	if s.opt.Handoff == nil {
 		pids, err = FindLeftovers("TEND_AGENT", s.opt.AgentID)
+		pids = s.notAdopted(pids)
 	}
 	if err != nil {
 		s.log.Warn("looking for processes an earlier agent left", "err", err)

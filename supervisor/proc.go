@@ -173,6 +173,9 @@ type Proc struct {
 	// startTicks is the process's start time as /proc/PID/stat says, 0
 	// when it could not be read (it had been reaped already).
 	startTicks uint64
+	// foreign: not the agent's child (Reaper.Watch): its end is seen, but
+	// not how it ended.
+	foreign bool
 
 	reaper *Reaper
 
@@ -205,6 +208,14 @@ func (p *Proc) Signal(sig syscall.Signal) error {
 	if p.pid <= 1 {
 		// kill(-1) would signal every process we may signal.
 		return fmt.Errorf("refusing to signal pid %d", p.pid)
+	}
+	if p.foreign {
+		// Not a child, so nothing holds its pid for it: signal through
+		// the pidfd, which names only that process.
+		if err := unix.PidfdSendSignal(p.pidfd, sig, nil, 0); err != nil && err != unix.ESRCH {
+			return fmt.Errorf("signal %d: %w", p.pid, err)
+		}
+		return nil
 	}
 	if err := unix.Kill(p.pid, sig); err != nil && err != unix.ESRCH {
 		return fmt.Errorf("signal %d: %w", p.pid, err)

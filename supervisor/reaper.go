@@ -279,6 +279,57 @@ func (r *Reaper) Inherited(pid, pgid int, cgroup string, started time.Time, onEx
 	return p
 }
 
+// ErrNoPidfd is returned by Watch where the kernel gives no pidfds.
+var ErrNoPidfd = errors.New("no pidfds on this kernel")
+
+// Watch follows a process that is not the agent's child, a run an earlier
+// agent started and left when it was killed (its parent is now another
+// process, which reaps it): onExit is called once, from the Reaper's
+// goroutine, when the process has ended, with a zero ExitStatus but for
+// its time, since only a parent learns how a process ended; Proc.Foreign
+// says so. start is the process's start time in clock ticks (as in
+// /proc/PID/stat): a pid that another process has taken since fails with
+// ErrNotChild, as does a process that has gone.
+func (r *Reaper) Watch(pid, pgid int, start uint64, cgroup string, started time.Time, onExit func(ExitStatus)) (*Proc, error) {
+	if onExit == nil || pid <= 1 {
+		return nil, errors.New("watch: bad arguments")
+	}
+	if !r.polling.Load() {
+		return nil, fmt.Errorf("watch %d: %w", pid, ErrNoPidfd)
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("watch %d: %w", pid, ErrNotChild)
+	}
+	// The pidfd names the process it was opened on: if that one is the
+	// run's (its start time), it is the one watched, whatever reuses the
+	// pid later.
+	if st, err := readProcStat(pid); err != nil || st.gone() || (start != 0 && st.start != start) {
+		unix.Close(fd)
+		return nil, fmt.Errorf("watch %d: %w", pid, ErrNotChild)
+	}
+	p := &Proc{pid: pid, pgid: pgid, cgroup: cgroup, started: started, startTicks: start, onExit: onExit, reaper: r, foreign: true, pidfd: fd}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		unix.Close(fd)
+		return nil, fmt.Errorf("watch %d: reaper closed", pid)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+	if err := unix.EpollCtl(r.ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		r.mu.Unlock()
+		unix.Close(fd)
+		return nil, fmt.Errorf("watch %d: %w", pid, err)
+	}
+	r.byFD[fd] = p
+	r.mu.Unlock()
+	return p, nil
+}
+
+// Foreign reports whether p is not the agent's child (Watch): how it
+// ended is not known.
+func (p *Proc) Foreign() bool { return p.foreign }
+
 // isChild reports whether pid is a child of this process (exited or not).
 func isChild(pid int) bool {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
@@ -459,6 +510,18 @@ func (r *Reaper) reapFD(fd int) {
 	r.mu.Unlock()
 	if p == nil {
 		r.gate.Unlock()
+		return
+	}
+	if p.foreign {
+		// Its parent reaps it; the pidfd says only that it has ended.
+		r.mu.Lock()
+		delete(r.byFD, fd)
+		unix.Close(fd)
+		p.pidfd = -1
+		r.mu.Unlock()
+		p.markReaped()
+		r.gate.Unlock()
+		p.exited(ExitStatus{Time: time.Now()})
 		return
 	}
 	var ws unix.WaitStatus

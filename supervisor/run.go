@@ -184,12 +184,15 @@ func (s *Supervisor) runStarted(i *instance, proc *Proc, rl *RunLog, rp *runProb
 	i.rec.Life = LifeRunning
 	i.rec.State = State{Phase: PhaseRunning, Started: proc.Started()}
 	i.rec.PID, i.rec.PIDStart = proc.Pid(), proc.startTicks
+	i.rec.RunGen, i.rec.Cgroup, i.rec.OutFD = i.gen, proc.Cgroup(), rl.inInstance
+	i.rec.Ready, i.rec.StartupDone = false, false
 	gen := i.gen
 	i.startupDone = s.runner.beginProbes(i, rp, proc.Pid(), nil, func(r probes.Report) {
 		s.post(func() { s.probeReport(i, gen, r) })
 	}, func(why string) {
 		s.post(func() { s.markReady(i, gen, why) })
 	})
+	i.rec.StartupDone = i.startupDone
 	// Its unit need not plan again: to a planner a started instance and
 	// one about to start are alike.
 	s.save(i)
@@ -219,11 +222,16 @@ func (s *Supervisor) exited(i *instance, gen uint64, st ExitStatus) {
 		i.stopTimer = nil
 	}
 	i.proc, i.runlog = nil, nil
-	i.rec.PID = 0
+	i.rec.PID, i.rec.OutFD, i.rec.Ready, i.rec.StartupDone = 0, 0, false, false
 	intent := i.intent
 	i.intent = stopNone
 	if i.rec.Terminating {
 		intent = stopDelete
+	}
+	if proc.Foreign() {
+		s.log.Info("instance ended; its exit status is not known (taken over from an earlier agent)", "instance", i.rec.Name, "pid", proc.Pid())
+		s.runEnded(i, runEnd{Unknown: true, Why: msgRunNotObserved, Started: proc.Started(), Intent: intent})
+		return
 	}
 	write, sum := i.exitLog.note(s.clock.Now(), st.ExitCode(), st.SignalName())
 	s.logFolded(i, sum)
@@ -250,9 +258,12 @@ func (s *Supervisor) runEnded(i *instance, end runEnd) {
 	case end.Unknown:
 		// As Kubernetes' ContainerStatusUnknown: the facts are not known,
 		// and the exit code says so (-1, shown as "unknown").
-		ended = State{Phase: PhaseTerminated, Reason: reasonUnknown, Message: msgExitedUnobserved,
+		why := cmpOr(end.Why, msgExitedUnobserved)
+		ended = State{Phase: PhaseTerminated, Reason: reasonUnknown, Message: why,
 			ExitCode: -1, Started: end.Started, Finished: now}
-		s.events.Record(now, KindInstance, r.Name, Warning, "Exited", s.from(), "Process "+msgExitedUnobserved)
+		if end.Intent == stopNone {
+			s.events.Record(now, KindInstance, r.Name, Warning, "Exited", s.from(), "Process ended: "+why)
+		}
 	case ran:
 		st := end.Exit
 		ended = State{
@@ -458,12 +469,12 @@ func (s *Supervisor) probeReport(i *instance, gen uint64, r probes.Report) {
 		if r.Healthy {
 			s.markReady(i, gen, "readiness probe succeeded")
 		} else if i.probeReady {
-			i.probeReady = false
-			s.touch(i)
+			i.probeReady, i.rec.Ready = false, false
+			s.save(i)
 		}
 	case r.Kind == probes.Startup && r.Changed && r.Healthy:
-		i.startupDone = true
-		s.touch(i)
+		i.startupDone, i.rec.StartupDone = true, true
+		s.save(i)
 	}
 }
 
@@ -472,8 +483,8 @@ func (s *Supervisor) markReady(i *instance, gen uint64, why string) {
 	if i.gen != gen || i.proc == nil || i.probeReady {
 		return
 	}
-	i.probeReady = true
-	s.touch(i)
+	i.probeReady, i.rec.Ready = true, true
+	s.save(i) // kept for an agent that takes the run over
 	s.log.Debug("instance ready", "instance", i.rec.Name, "why", why)
 }
 

@@ -95,6 +95,9 @@ type RunLog struct {
 	closeOnce sync.Once
 	detaching atomic.Bool // Detach: stop at the deadline, keep r
 	detached  bool        // the copier ended by Detach
+	// inInstance is the descriptor number of the pipe's read end in the
+	// instance's process (see spawn), 0 for none.
+	inInstance int
 }
 
 // RunLogState is what a RunLog's copier knows of the run's files beyond

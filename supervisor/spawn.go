@@ -122,6 +122,21 @@ func (r *runner) spawn(i *instance, env []string, onExit func(ExitStatus), onNot
 		rp.close()
 		return nil, nil, nil, fmt.Errorf("instance log: %w", err)
 	}
+	// The instance holds the read end of its own output pipe too, as the
+	// descriptor after its others (3 unless it has a notification-fd):
+	// the pipe then never loses its last reader when the agent is killed,
+	// so the instance's writes wait in it (not fail with EPIPE) until
+	// the next agent opens it again, through /proc (adoptRun).
+	keep, err := reopenPipe(rl.r)
+	if err != nil {
+		rl.CloseWriter()
+		rl.Close()
+		rp.close()
+		return nil, nil, nil, fmt.Errorf("instance log: %w", err)
+	}
+	defer keep.Close()
+	extra = append(extra, keep)
+	rl.inInstance = 2 + len(extra)
 	spec := ProcSpec{
 		Path:       t.Command[0],
 		Args:       t.Command,
@@ -154,6 +169,29 @@ func (r *runner) spawn(i *instance, env []string, onExit func(ExitStatus), onNot
 		return nil, nil, nil, err
 	}
 	return proc, rl, rp, nil
+}
+
+// reopenPipe opens the pipe f's end anew, a file description of its own
+// (through /proc/self/fd), for a child to inherit. Not a dup: starting a
+// process puts the descriptors it is given in blocking mode, and a dup
+// shares f's description, so f's reads would block where its copier
+// polls, and its deadlines (Close's drain, Detach) would stop working.
+func reopenPipe(f *os.File) (*os.File, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var n int
+	var oerr error
+	if err := rc.Control(func(fd uintptr) {
+		n, oerr = unix.Open("/proc/self/fd/"+strconv.Itoa(int(fd)), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	}); err != nil {
+		return nil, err
+	}
+	if oerr != nil {
+		return nil, fmt.Errorf("reopen the output pipe: %w", oerr)
+	}
+	return os.NewFile(uintptr(n), "output pipe, kept by the instance"), nil
 }
 
 // cgroupTimeout bounds how long the removal of a run's cgroup waits for

@@ -1,0 +1,220 @@
+package supervisor
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/tendhq/tend/probes"
+	"github.com/tendhq/tend/units"
+)
+
+// After a kill -9 (or a crash) of the agent, the next agent takes over
+// the runs that are still going instead of stopping them: the instances
+// keep their pids, restart counts, readiness and output. What makes it
+// possible:
+//
+//   - each run's record keeps its pid and the pid's start time (a pid
+//     taken by another process since is not the run's), its cgroup, its
+//     number and its readiness;
+//   - each instance holds the read end of its own output pipe (spawn), so
+//     the pipe never loses its last reader: while no agent runs, output
+//     waits in the pipe, and a writer blocks once it is full (64 KiB)
+//     instead of failing with EPIPE or dying of SIGPIPE; the next agent
+//     opens that descriptor again through /proc/PID/fd and goes on
+//     storing the output where the run's log ends;
+//   - the process is no longer the agent's child (its parent died; it was
+//     re-parented to init, or systemd), so the agent cannot wait for it:
+//     it watches it with a pidfd (Reaper.Watch), learns that it ended
+//     but not how, and reports that end as Unknown, which the restart
+//     policy treats as a failure.
+//
+// Not taken over, but stopped and started again as before (AgentRestart):
+// a job's attempts (how one ended decides the job, and that would be
+// lost: attempts stay at least once), a run that was being stopped, one
+// waiting for its s6 notification descriptor (whose pipe died with the
+// agent), a run whose process closed the descriptor that held its pipe,
+// and runs recorded by an agent from before this (no descriptor kept).
+// Without pidfds (Linux before 5.3) nothing is taken over.
+
+// msgRunNotObserved is the Last State message of a run taken over from
+// an earlier agent, when it ends.
+const msgRunNotObserved = "the agent was restarted during the run (kill -9 or a crash), so its exit status was not observed"
+
+// adoptRuns takes over the runs an earlier agent on this store left
+// running (see above), before stopLeftovers stops the rest. Loop
+// goroutine, before the first pass.
+func (s *Supervisor) adoptRuns() {
+	n := 0
+	for _, i := range s.sortedInstances() {
+		if err := s.adoptRun(i); err != nil {
+			s.log.Info("not taking over a run the earlier agent left; it is started again", "instance", i.rec.Name, "reason", err)
+			continue
+		}
+		if i.proc != nil {
+			n++
+		}
+	}
+	if n > 0 {
+		s.log.Info("took over the runs an earlier agent left", "instances", n)
+	}
+}
+
+// errNotAdoptable: the run is not one to take over (nothing is wrong).
+var errNotAdoptable = errors.New("not adoptable")
+
+func (s *Supervisor) adoptRun(i *instance) error {
+	r := &i.rec
+	switch {
+	case !r.Life.hasProcess() || r.Terminating:
+		return nil // nothing running, or deleted: stopLeftovers' business
+	case r.Life == LifeStopping:
+		return fmt.Errorf("%w: it was being stopped", errNotAdoptable)
+	case r.Kind == units.KindJob:
+		return fmt.Errorf("%w: a job's attempt", errNotAdoptable)
+	case r.OutFD <= 0 || r.PID <= 1 || r.PIDStart == 0:
+		return fmt.Errorf("%w: recorded by an earlier agent", errNotAdoptable)
+	}
+	t := &i.spec.Template
+	if t.Readiness != nil && t.Readiness.NotificationFD > 0 && !r.Ready {
+		return fmt.Errorf("%w: still waiting for its notification descriptor", errNotAdoptable)
+	}
+	st, err := readProcStat(r.PID)
+	if err != nil || st.gone() || st.start != r.PIDStart {
+		return nil // ended meanwhile: stopLeftovers reports it Unknown
+	}
+	out, err := openOutput(r.PID, r.OutFD)
+	if err != nil {
+		return err
+	}
+	dir := s.runner.instanceLogDir(r.Name)
+	state, err := runLogState(filepath.Join(dir, currentLog))
+	if err != nil {
+		out.Close()
+		return err
+	}
+	gen := r.RunGen
+	proc, err := s.opt.Reaper.Watch(r.PID, st.pgid, r.PIDStart, r.Cgroup, r.State.Started, func(es ExitStatus) {
+		s.post(func() { s.exited(i, gen, es) })
+	})
+	if err != nil {
+		out.Close()
+		return err
+	}
+	i.gen, i.proc = gen, proc
+	i.runlog = AdoptRunLog(dir, s.runner.logMax, out, state)
+	i.runlog.inInstance = r.OutFD
+	i.intent = stopNone
+	i.probeReady, i.startupDone = r.Ready, r.StartupDone
+	rp := &runProbes{started: make(chan struct{})}
+	if (t.Readiness != nil && t.Readiness.Notify) || (t.Liveness != nil && t.Liveness.Watchdog > 0) {
+		// The socket died with the earlier agent; its path is the run's
+		// NOTIFY_SOCKET still: listen there again.
+		sock, err := probes.ListenNotify(s.runner.notifyPath(r.Name, gen), notifyHandler(rp, func(n probes.Notify) {
+			s.post(func() { s.notified(i, gen, n) })
+		}))
+		if err != nil {
+			s.log.Warn("taking over a run: its notify socket", "instance", r.Name, "err", err)
+		}
+		rp.notify = sock
+	}
+	i.probes = rp
+	done := s.runner.beginProbes(i, rp, st.pgid, &HandoffRun{Started: r.State.Started, Ready: r.Ready, StartupDone: r.StartupDone},
+		func(rep probes.Report) { s.post(func() { s.probeReport(i, gen, rep) }) },
+		func(why string) { s.post(func() { s.markReady(i, gen, why) }) })
+	i.startupDone = i.startupDone || done
+	r.StartupDone = i.startupDone
+	s.save(i)
+	s.events.Record(s.clock.Now(), KindInstance, r.Name, Normal, "Adopted", s.from(),
+		fmt.Sprintf("Took over process %d, left running by the agent before this one", r.PID))
+	return nil
+}
+
+// openOutput opens again, through /proc, the read end of its output pipe
+// that process pid holds as descriptor fd, checking that it is the pipe
+// of the process's standard output. The file is non-blocking, so the
+// copier polls it.
+func openOutput(pid, fd int) (*os.File, error) {
+	p := "/proc/" + strconv.Itoa(pid) + "/fd/"
+	var want, got syscall.Stat_t
+	if err := syscall.Stat(p+"1", &want); err != nil {
+		return nil, fmt.Errorf("its standard output: %w", err)
+	}
+	n, err := syscall.Open(p+strconv.Itoa(fd), syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("its output pipe (descriptor %d): %w", fd, err)
+	}
+	if err := syscall.Fstat(n, &got); err != nil || got.Mode&syscall.S_IFMT != syscall.S_IFIFO || got.Ino != want.Ino || got.Dev != want.Dev {
+		syscall.Close(n)
+		return nil, fmt.Errorf("%w: descriptor %d is no longer its output pipe", errNotAdoptable, fd)
+	}
+	return os.NewFile(uintptr(n), fmt.Sprintf("output of %d", pid)), nil
+}
+
+// runLogState is where a run's log ends, read from its files, for an
+// agent that goes on with the log of a run it did not start.
+func runLogState(cur string) (RunLogState, error) {
+	data, err := os.ReadFile(cur)
+	if err != nil {
+		return RunLogState{}, fmt.Errorf("its log: %w", err)
+	}
+	st := RunLogState{Size: int64(len(data)), Lines: int64(bytes.Count(data, []byte{'\n'})), AtStart: len(data) == 0 || data[len(data)-1] == '\n'}
+	if !st.AtStart {
+		st.LineLen = len(data) - 1 - bytes.LastIndexByte(data, '\n') - stampLen
+		st.LineLen = max(st.LineLen, 0)
+	}
+	if x, err := readIndex(cur); err == nil {
+		st.Run = x.run
+		for _, e := range x.entries {
+			st.Index = append(st.Index, [3]int64{int64(e.ino), e.base.bytes, e.base.lines})
+		}
+	}
+	return st, nil
+}
+
+// notAdopted filters from pids, found by their environment, the
+// processes of runs this agent took over: those in their cgroups or their
+// process groups.
+func (s *Supervisor) notAdopted(pids []int) []int {
+	groups := map[int]bool{}
+	cgroups := map[string]bool{}
+	for _, i := range s.instances {
+		if i.proc != nil {
+			groups[i.proc.Pgid()] = true
+			if c := i.proc.Cgroup(); c != "" {
+				cgroups[c] = true
+			}
+		}
+	}
+	out := pids[:0:0]
+	for _, pid := range pids {
+		if st, err := readProcStat(pid); err == nil && groups[st.pgid] {
+			continue
+		}
+		if data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup"); err == nil {
+			if rel := ownCgroup(string(data)); rel != "" && inAny(cgroups, rel) {
+				continue
+			}
+		}
+		out = append(out, pid)
+	}
+	return out
+}
+
+// inAny reports whether the cgroup rel (relative to the mount, as
+// /proc/PID/cgroup says) is one of dirs (absolute paths) or under one.
+func inAny(dirs map[string]bool, rel string) bool {
+	for d := range dirs {
+		for c := rel; c != "/" && c != "." && c != ""; c = filepath.Dir(c) {
+			if strings.HasSuffix(d, c) {
+				return true
+			}
+		}
+	}
+	return false
+}

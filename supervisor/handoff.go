@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -412,7 +413,7 @@ func (s *Supervisor) runQueue() {
 
 // detach ends a run's probes for a handoff, keeping its notify socket and
 // s6 descriptor open for the successor (nil for none).
-func (rp *runProbes) detach(log interface{ Warn(string, ...any) }, name string) (notify, notifyFD *os.File) {
+func (rp *runProbes) detach(log *slog.Logger, name string) (notify, notifyFD *os.File) {
 	select {
 	case <-rp.started:
 	default:

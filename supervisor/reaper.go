@@ -1,14 +1,11 @@
 package supervisor
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -332,16 +329,8 @@ func (p *Proc) Foreign() bool { return p.foreign }
 
 // isChild reports whether pid is a child of this process (exited or not).
 func isChild(pid int) bool {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return false
-	}
-	f := strings.Fields(string(data[i+1:]))
-	return len(f) > 1 && f[1] == strconv.Itoa(os.Getpid())
+	st, err := readProcStat(pid)
+	return err == nil && st.ppid == os.Getpid()
 }
 
 // ErrNotChild is returned by Adopt for a process that has gone.

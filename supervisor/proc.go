@@ -514,7 +514,6 @@ func waitGone(ctx context.Context, targets []procStat, timeout time.Duration) er
 type procStat struct {
 	pid   int
 	state byte
-	ppid  int
 	pgid  int
 	start uint64 // start time in clock ticks since boot: tells a reused pid
 }
@@ -535,9 +534,6 @@ func readProcStat(pid int) (procStat, error) {
 		return procStat{}, fmt.Errorf("/proc/%d/stat: malformed", pid)
 	}
 	st := procStat{pid: pid, state: f[0][0]}
-	if st.ppid, err = strconv.Atoi(f[1]); err != nil {
-		return procStat{}, fmt.Errorf("/proc/%d/stat: ppid: %w", pid, err)
-	}
 	if st.pgid, err = strconv.Atoi(f[2]); err != nil {
 		return procStat{}, fmt.Errorf("/proc/%d/stat: pgrp: %w", pid, err)
 	}

@@ -340,3 +340,50 @@ func TestStartedProcHasItsPid(t *testing.T) {
 		t.Fatal("a group of -1 was signalled")
 	}
 }
+
+// A handover names the pids the old agent ran. The new agent's Reaper
+// takes those that are its children, an exited one still unreaped among
+// them, whose status it gives once the supervisor takes it; a pid that
+// is not its child (a corrupt or stale handover) is left out, and nothing
+// is reaped while it checks.
+func TestReaperInheritsOnlyItsChildren(t *testing.T) {
+	sleeper := exec.Command("sleep", "1000")
+	exited := exec.Command("sh", "-c", "exit 7")
+	for _, c := range []*exec.Cmd{sleeper, exited} {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { sleeper.Process.Kill() })
+	for deadline := time.Now().Add(10 * time.Second); procStatusField(t, exited.Process.Pid, "State")[0] != 'Z'; {
+		if time.Now().After(deadline) {
+			t.Fatal("the child that exits is not a zombie after 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	notOurs := []int{os.Getppid(), 1, os.Getpid(), 1 << 30}
+	r, err := newReaper(nil, true, append([]int{sleeper.Process.Pid, exited.Process.Pid}, notOurs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	for _, pid := range notOurs {
+		if p := r.Inherited(pid, pid, "", time.Now(), func(ExitStatus) {}); p != nil {
+			t.Errorf("pid %d, not a child of the test, was inherited", pid)
+		}
+	}
+	ends := make(chan ExitStatus, 2)
+	for _, c := range []*exec.Cmd{exited, sleeper} {
+		if p := r.Inherited(c.Process.Pid, c.Process.Pid, "", time.Now(), func(st ExitStatus) { ends <- st }); p == nil {
+			t.Fatalf("child %d (%s) was not inherited", c.Process.Pid, c.Args)
+		}
+	}
+	if st := <-ends; st.ExitCode() != 7 {
+		t.Errorf("the child that exited before the takeover: %s, want exit status 7", st)
+	}
+	sleeper.Process.Kill()
+	if st := <-ends; st.Signal != syscall.SIGKILL {
+		t.Errorf("the sleeping child: %s, want SIGKILL", st)
+	}
+}

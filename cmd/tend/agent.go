@@ -70,7 +70,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	configPath := fs.String("config", "", "configuration `file` (default "+supervisor.DefaultConfigPath+", optional)")
 	dev := fs.Bool("dev", false, "development mode: units from ./units, state and socket under ./.tend")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
-	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile of the agent's whole run to `file` (for developers)")
+	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile of the agent's whole run to `file` (for developers; a re-executed agent writes it anew)")
 	handoffVersion := fs.Bool("handoff-version", false, "print the version of the handoff this binary takes over (tend agent reexec checks it) and exit")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, agentUsage)

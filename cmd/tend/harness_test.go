@@ -216,8 +216,9 @@ func startAgentOn(t *testing.T, host *clustertest.Host, dir string, extraConfig 
 	return startAgentBin(t, host, tendBin, dir, extraConfig)
 }
 
-// startAgentBin is startAgentOn with the agent's binary bin.
-func startAgentBin(t *testing.T, host *clustertest.Host, bin, dir string, extraConfig string) *agent {
+// startAgentBin is startAgentOn with the agent's binary bin, and flags
+// for `tend agent` after --dev.
+func startAgentBin(t *testing.T, host *clustertest.Host, bin, dir string, extraConfig string, flags ...string) *agent {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
@@ -239,10 +240,11 @@ func startAgentBin(t *testing.T, host *clustertest.Host, bin, dir string, extraC
 		exited: make(chan struct{}),
 		tag:    fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano()),
 	}
+	args := append([]string{"agent", "--dev"}, flags...)
 	if host != nil {
-		a.cmd = host.Command(bin, "agent", "--dev")
+		a.cmd = host.Command(bin, args...)
 	} else {
-		a.cmd = exec.Command(bin, "agent", "--dev")
+		a.cmd = exec.Command(bin, args...)
 		a.cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	a.cmd.Dir = dir

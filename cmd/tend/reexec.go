@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -161,6 +162,11 @@ func (a *tendAgent) handOver(req reexecRequest, stop func()) error {
 	if err := h.AddFile("api", lnFile); err != nil {
 		a.log.Error("the API's socket is not handed over; the successor listens anew", "err", err)
 	}
+	// A CPU profile's timer (setitimer's ITIMER_PROF) survives execve,
+	// and its SIGPROF would kill the successor before its runtime has a
+	// handler: the profile ends here, written out, and the successor
+	// starts its own (--cpu-profile is among its arguments).
+	pprof.StopCPUProfile()
 	a.log.Info("re-executing", "binary", exe, "instances", len(h.Runs))
 	err = h.Exec(exe, os.Args, os.Environ())
 	a.log.Error("re-execution failed; executing the running binary again", "binary", exe, "err", err)

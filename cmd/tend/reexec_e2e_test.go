@@ -177,7 +177,10 @@ func TestReexecRefusesABinaryThatCannotTakeOver(t *testing.T) {
 	if err := os.WriteFile(exe, src, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	a := startAgentBin(t, nil, exe, dir, "")
+	// With a CPU profile on: its timer survives exec, and its SIGPROF
+	// killed a successor that had no handler yet.
+	profile := filepath.Join(t.TempDir(), "cpu.prof")
+	a := startAgentBin(t, nil, exe, dir, "", "--cpu-profile", profile)
 	a.writeUnit("kubia", a.helperUnit("replicated", "replicas = 2", `app = "kubia"`, "sleep"))
 	before := a.waitRunning("kubia", 2)
 	v, err := supervisor.NewClient(a.sock).Version(t.Context())

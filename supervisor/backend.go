@@ -396,6 +396,13 @@ func (s *Supervisor) Resync() (PassStats, error) {
 	}
 }
 
+// Viewed is closed once Run has published what the agent knows from its
+// store and from the agent it took over from, before the first pass: an
+// API served before then would answer that no instance exists. The
+// agent serves its API from then on; connections made earlier wait in
+// the socket's backlog.
+func (s *Supervisor) Viewed() <-chan struct{} { return s.viewed }
+
 // Ping returns once the loop has made a pass after the call: it answers.
 // It fails when ctx ends first or the loop has stopped.
 func (s *Supervisor) Ping(ctx context.Context) error {

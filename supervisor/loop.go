@@ -145,6 +145,7 @@ type Supervisor struct {
 	queue   []message
 	wake    chan struct{}
 	stopped chan struct{} // closed when Run has returned
+	viewed  chan struct{} // closed when the view first holds what was loaded
 	handoff chan chan *Handoff
 	subs    map[chan struct{}]struct{}
 	bg      sync.WaitGroup // background work the loop started (probe shutdowns, log removal)
@@ -253,6 +254,7 @@ func NewSupervisor(opt Options) (*Supervisor, error) {
 		clock:        opt.Clock,
 		wake:         make(chan struct{}, 1),
 		stopped:      make(chan struct{}),
+		viewed:       make(chan struct{}),
 		handoff:      make(chan chan *Handoff),
 		subs:         map[chan struct{}]struct{}{},
 		units:        map[string]*units.Unit{},
@@ -471,6 +473,11 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.takeCatalog()
 	s.forgetVanished()
 	s.markAll()
+	// What the store and the handed-over runs say, before the first pass
+	// plans anything (with 1000 units that pass takes tens of
+	// milliseconds after a handover, and seconds at a first start).
+	s.publish()
+	close(s.viewed)
 	giveUp := false
 	for {
 		s.pass()

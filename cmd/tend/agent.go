@@ -315,8 +315,10 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 		}
 	})
 
-	// Streams (logs -f, get -w) end when the agent stops, not after the
-	// shutdown grace.
+	// Streams (logs -f, get -w) end when the agent stops or hands over,
+	// not after the shutdown grace.
+	apiCtx, endStreams := context.WithCancel(context.Background())
+	defer endStreams()
 	opt := supervisor.APIOptions{Log: a.log}
 	peerOpt := supervisor.APIOptions{Log: a.log, Peer: true}
 	if a.fleet != nil {
@@ -331,28 +333,32 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 	srv := &http.Server{
 		Handler:           local,
 		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return watchCtx },
+		BaseContext:       func(net.Listener) context.Context { return apiCtx },
 	}
-	wg.Go(func() {
-		if err := srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("local API stopped", "err", err)
+	// Served once the loop has published what the agent knows: before,
+	// every instance would seem gone. Connections wait in the backlog.
+	serve := func(srv *http.Server, ln net.Listener, what string) {
+		select {
+		case <-a.sup.Viewed():
+		case <-apiCtx.Done():
+			return
 		}
-	})
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error(what+" stopped", "err", err)
+		}
+	}
+	wg.Go(func() { serve(srv, a.ln, "local API") })
 	// The inter-host API: the routes other hosts' agents pass on, over
 	// mutual TLS. Like the local one, it ends when the agent stops.
 	peerSrv := &http.Server{
 		Handler:           peerHandler(a.fleet, supervisor.NewAPIWith(a.sup, peerOpt)),
 		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return watchCtx },
+		BaseContext:       func(net.Listener) context.Context { return apiCtx },
 		// Mostly failed handshakes: callers without the cluster's certificate.
 		ErrorLog: slog.NewLogLogger(a.log.With("api", "inter-host").Handler(), slog.LevelInfo),
 	}
 	if a.fleet != nil && a.fleet.apiLn != nil {
-		wg.Go(func() {
-			if err := peerSrv.Serve(a.fleet.apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				a.log.Error("inter-host API stopped", "err", err)
-			}
-		})
+		wg.Go(func() { serve(peerSrv, a.fleet.apiLn, "inter-host API") })
 	}
 	wg.Go(func() { a.watchdog(watchCtx) })
 	if a.fleet != nil {
@@ -367,6 +373,19 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 				"handing_over", h.ExecAt.Sub(h.Began).Round(time.Microsecond), "taking_over", time.Since(h.ExecAt).Round(time.Microsecond))
 		}
 		a.log.Info("agent ready", "host", a.cfg.Name, "units", a.cfg.UnitsDir, "socket", a.cfg.Socket)
+	}
+	// A handover first stops taking requests, and lets those in flight
+	// finish while the loop still runs (they could not be answered by
+	// the successor: their connections go with this process); then,
+	// with the loop ended, it stops the rest.
+	quiesce := func() {
+		endStreams()
+		ctx, cancel := context.WithTimeout(context.Background(), drainWithin)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			a.log.Warn("requests still in flight at the handover are cut", "err", err)
+		}
+		peerSrv.Shutdown(ctx)
 	}
 	stopAll := func() {
 		stopWatch()
@@ -385,7 +404,10 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 			a.catalog.Rescan()
 		case req := <-a.reexec:
 			a.log.Info("re-executing the agent, keeping its instances")
-			if err := a.handOver(req, stopAll); err != nil {
+			if err := a.handOver(req, quiesce, stopAll); errors.Is(err, errAPIClosed) {
+				a.log.Error("re-execution failed with the API closed; the agent stops", "err", err)
+				done = true
+			} else if err != nil {
 				a.log.Error("re-execution refused; the agent goes on", "err", err)
 			}
 		case err = <-loopDone:
@@ -398,6 +420,7 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 	stopLoop()
 	err = <-loopDone
 	stopWatch()
+	endStreams()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	srv.Shutdown(shutdownCtx)
 	peerSrv.Shutdown(shutdownCtx)

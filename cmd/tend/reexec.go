@@ -36,6 +36,10 @@ const reexecSignal = syscall.SIGUSR2
 // successorTimeout bounds the check of the binary that is to take over.
 const successorTimeout = 10 * time.Second
 
+// drainWithin bounds the wait, at a handover, for the API's requests in
+// flight to be answered (streams such as logs -f end at once).
+const drainWithin = 2 * time.Second
+
 // reexecRequest is one request to re-execute; checked says the
 // successor has been checked already (the API does so to answer).
 type reexecRequest struct {
@@ -113,11 +117,17 @@ func (a *tendAgent) serveReexec(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// errAPIClosed is handOver's error when the API had stopped taking
+// requests before the handoff failed: the agent cannot go on serving.
+var errAPIClosed = errors.New("the API had stopped for the handover")
+
 // handOver re-executes the agent. It returns only when the handoff was
-// refused before anything was stopped, with the reason; past that point
-// it executes the successor or, failing that, the binary it runs, or
-// exits.
-func (a *tendAgent) handOver(req reexecRequest, stop func()) error {
+// refused, with the reason: before anything was stopped, or (wrapping
+// errAPIClosed) after the API had stopped taking requests, when the loop
+// did not hand over. Past that point it executes the successor or,
+// failing that, the binary it runs, or exits. quiesce stops the API
+// taking requests and waits for those in flight; stop ends the rest.
+func (a *tendAgent) handOver(req reexecRequest, quiesce, stop func()) error {
 	exe := a.exe
 	if !req.checked {
 		if err := a.checkSuccessor(exe); err != nil {
@@ -135,18 +145,19 @@ func (a *tendAgent) handOver(req reexecRequest, stop func()) error {
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	daemon.SdNotify(false, fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", ts.Nano()/1000))
+	// The socket stays where it is (its file too), and open in lnFile:
+	// connections made from now on wait in its backlog for the successor.
+	ul.SetUnlinkOnClose(false)
+	quiesce()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	h, err := a.sup.Handoff(ctx)
 	cancel()
 	if err != nil {
 		lnFile.Close()
-		daemon.SdNotify(false, daemon.SdNotifyReady)
-		return err
+		return fmt.Errorf("%w: %w", errAPIClosed, err)
 	}
 	// Past the point of return: the loop has ended without stopping
-	// anything. The socket stays where it is (its file too): connections
-	// made meanwhile wait in its backlog for the successor.
-	ul.SetUnlinkOnClose(false)
+	// anything.
 	stop()
 	if a.fleet != nil {
 		// No Leave: the others must not fail this host's work over. The

@@ -2,13 +2,19 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tendhq/tend/supervisor"
 )
@@ -97,6 +103,12 @@ func TestReexecKeepsInstancesAndTheirOutput(t *testing.T) {
 	}
 	flap0, sick0 := restarts("flap"), restarts("sick")
 
+	// A client that keeps asking throughout, each time on a connection of
+	// its own, is never refused, never cut, and never told that an
+	// instance is gone: connections made during a handover wait for the
+	// successor, which answers once it knows what the old agent ran.
+	polled := pollInstances(t, a.sock, "seq", 100)
+
 	var pid int
 	for round := range 3 {
 		out := a.tend("agent", "reexec")
@@ -130,6 +142,11 @@ func TestReexecKeepsInstancesAndTheirOutput(t *testing.T) {
 		})
 	}
 
+	if answers, problems := polled(); len(problems) > 0 {
+		t.Errorf("a client asking during the handovers (%d answers) saw %d problems, the first: %s", answers, len(problems), problems[0])
+	} else if answers < 10 {
+		t.Errorf("the client asking during the handovers got %d answers", answers)
+	}
 	after, ok, why := ready()
 	if !ok {
 		t.Fatalf("after the re-executions: %s", why)
@@ -295,5 +312,69 @@ func TestReexecInAFleetMovesNothing(t *testing.T) {
 	})
 	if ev := a.tend("get", "events"); strings.Contains(ev, "NodeNotReady") || strings.Contains(ev, "NodeLeft") {
 		t.Fatalf("h0 saw h1 go during its re-executions:\n%s", ev)
+	}
+}
+
+// pollInstances asks POST /v1/debug/resync (a pass of the loop) and GET
+// /v1/instances over sock until the returned function is called, each
+// time on a new connection, and checks each answer for want instances
+// labelled app=label. The function returns
+// how many answers came and what was wrong with the others.
+func pollInstances(t *testing.T, sock, label string, want int) func() (answers int, problems []string) {
+	c := &http.Client{Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	var answers int
+	var problems []string
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			// A request the loop answers, and one the view does.
+			resp, err := c.Post("http://tend/v1/debug/resync", "", nil)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					problems = append(problems, "POST /v1/debug/resync: "+resp.Status)
+				}
+				resp, err = c.Get("http://tend/v1/instances")
+			}
+			if err != nil {
+				problems = append(problems, err.Error())
+				continue
+			}
+			var list []supervisor.Instance
+			err = json.NewDecoder(resp.Body).Decode(&list)
+			resp.Body.Close()
+			n := 0
+			for _, i := range list {
+				if i.Labels["app"] == label {
+					n++
+				}
+			}
+			switch {
+			case resp.StatusCode != http.StatusOK || err != nil:
+				problems = append(problems, fmt.Sprintf("%s (%v)", resp.Status, err))
+			case n != want:
+				problems = append(problems, fmt.Sprintf("%d instances app=%s listed, want %d", n, label, want))
+			default:
+				answers++
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	var once sync.Once
+	return func() (int, []string) {
+		once.Do(func() { close(stop); <-done })
+		return answers, problems
 	}
 }

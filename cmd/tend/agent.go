@@ -59,6 +59,8 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// what an agent this process was executed by handed over.
 	handoff, handoffErr := supervisor.ReadHandoff()
 	started := time.Now()
+	resumeGC := pauseGC()
+	defer resumeGC()
 	// Sampling allocations for heap profiles costs the agent 1.5 MB of
 	// profiling buckets, a tenth of its memory; GODEBUG=memprofilerate=N
 	// turns it back on for /debug/pprof/heap.
@@ -173,6 +175,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	a.reexec = reexec
+	a.resumeGC = resumeGC
 	if a.exe, err = os.Executable(); err != nil {
 		log.Warn("the agent's binary is not known; it cannot re-execute itself", "err", err)
 	}
@@ -205,6 +208,9 @@ type tendAgent struct {
 	exe     string              // the binary's path, as the agent was started: what reexec executes
 	handoff *supervisor.Handoff // what the agent this one replaced handed over; nil for none
 	reexec  chan reexecRequest  // SIGUSR2 and POST /v1/agent/reexec
+	// resumeGC turns the collector on again once the first pass is made
+	// (pauseGC); nil when it was never off.
+	resumeGC func()
 
 	closeOnce sync.Once
 }
@@ -366,7 +372,11 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 	}
 
 	// Ready: the loop has made its first pass and the socket answers.
-	if err := a.sup.Ping(ctx); err == nil {
+	pinged := a.sup.Ping(ctx)
+	if a.resumeGC != nil {
+		a.resumeGC()
+	}
+	if pinged == nil {
 		daemon.SdNotify(false, daemon.SdNotifyReady)
 		if h := a.handoff; h != nil {
 			a.log.Info("agent re-executed", "instances", len(h.Runs), "took", time.Since(h.Began).Round(time.Microsecond),

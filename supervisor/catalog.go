@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"golang.org/x/sys/unix"
 
 	"github.com/tendhq/tend/units"
 )
@@ -85,6 +86,7 @@ type DirCatalog struct {
 	units    map[string]*units.Unit
 	problems map[string]fileProblem
 	gen      uint64
+	scanned  time.Time // when the last full scan began
 	snap     atomic.Pointer[CatalogSnapshot]
 	changed  chan struct{}
 	subs     map[chan struct{}]struct{} // besides changed, for others than the loop
@@ -345,8 +347,9 @@ func (c *DirCatalog) Run(ctx context.Context) error {
 	if err := w.Add(c.dir); err != nil {
 		return fmt.Errorf("watch %s: %w", c.dir, err)
 	}
-	// A change may have happened between NewDirCatalog and Add.
-	c.Rescan()
+	// A change may have happened between the scan of NewDirCatalog and
+	// Add: the files changed since it began are read again.
+	c.rescanSince()
 
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -393,10 +396,70 @@ func (c *DirCatalog) Run(ctx context.Context) error {
 	}
 }
 
+// rescanSince reads again the files that changed since the last full
+// scan began, and those that came or went: what a watch set up after that
+// scan would have missed. A change is a status change time (ctime: a
+// write, a rename over the file, a chmod) from one second before the scan
+// on, as file systems with coarse time stamps keep them; a symlink is
+// judged by the file it points to. At a start with 1000 unit files this
+// is 1000 stat calls where the full rescan it replaces read and compared
+// every file again, beside the first pass.
+func (c *DirCatalog) rescanSince() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.scanned.IsZero() {
+		c.rescanLocked()
+		return
+	}
+	since := c.scanned.Add(-time.Second)
+	entries, err := os.ReadDir(c.dir)
+	if err != nil {
+		c.log.Error("read unit directory", "dir", c.dir, "err", err)
+		return
+	}
+	listed := map[string]bool{}
+	changed := false
+	for _, e := range entries {
+		if !unitFile(e.Name()) {
+			continue
+		}
+		name := strings.TrimSuffix(e.Name(), ".toml")
+		listed[name] = true
+		_, known := c.units[name]
+		_, bad := c.problems[name]
+		if known || bad {
+			var st unix.Stat_t
+			if unix.Stat(filepath.Join(c.dir, e.Name()), &st) == nil && time.Unix(st.Ctim.Unix()).Before(since) {
+				continue
+			}
+		}
+		changed = c.readLocked(name) || changed
+	}
+	for name := range c.units {
+		if !listed[name] {
+			changed = c.readLocked(name) || changed
+		}
+	}
+	for name := range c.problems {
+		if !listed[name] {
+			changed = c.readLocked(name) || changed
+		}
+	}
+	if changed {
+		c.publishLocked()
+	}
+}
+
 // Rescan rereads the whole directory now (SIGHUP does this).
 func (c *DirCatalog) Rescan() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.rescanLocked()
+}
+
+// rescanLocked is Rescan with c.mu held.
+func (c *DirCatalog) rescanLocked() {
+	c.scanned = time.Now()
 	entries, err := os.ReadDir(c.dir)
 	if err != nil {
 		c.log.Error("read unit directory", "dir", c.dir, "err", err)

@@ -519,3 +519,49 @@ func TestUnitFileThatIsADirectoryIsReported(t *testing.T) {
 		t.Fatalf("kubia: %+v", u)
 	}
 }
+
+// What changes between the catalog's first scan and the start of its
+// watch is not missed: a file written again (even one given back its old
+// modification time, as cp -p does), a file added, a file removed.
+func TestDirCatalogSeesChangesBeforeItsWatch(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name+".toml"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("kubia", kubiaUnit)
+	write("gone", kubiaUnit)
+	for k := range 50 { // untouched: not read again
+		write(fmt.Sprintf("steady%02d", k), kubiaUnit)
+	}
+	c, err := NewDirCatalog(dir, units.Limits{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if replicasOf(c, "kubia") != 3 || replicasOf(c, "gone") != 3 {
+		t.Fatalf("first scan: %v", c.Snapshot().Units)
+	}
+
+	write("kubia", strings.Replace(kubiaUnit, "replicas = 3", "replicas = 5", 1))
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, "kubia.toml"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	write("added", kubiaUnit)
+	if err := os.Remove(filepath.Join(dir, "gone.toml")); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	waitCatalog(t, c, "the changes made before the watch", func() bool {
+		return replicasOf(c, "kubia") == 5 && replicasOf(c, "added") == 3 && replicasOf(c, "gone") == -1
+	})
+	if n := len(c.Snapshot().Units); n != 52 {
+		t.Fatalf("%d units, want 52", n)
+	}
+}

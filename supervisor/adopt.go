@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/tendhq/tend/probes"
@@ -50,9 +52,25 @@ const msgRunNotObserved = "the agent was restarted during the run (kill -9 or a 
 // running (see above), before stopLeftovers stops the rest. Loop
 // goroutine, before the first pass.
 func (s *Supervisor) adoptRuns() {
+	list := s.sortedInstances()
+	// What each takeover reads of /proc and of the run's log, in
+	// parallel: tens of microseconds a call here, five of them a run,
+	// waited for one after another with 1000 runs to take. The loop's own
+	// state is changed afterwards, in order, on this goroutine.
+	found := make([]adoption, len(list))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(adoptWorkers, len(list)) {
+		wg.Go(func() {
+			for k := int(next.Add(1)) - 1; k < len(list); k = int(next.Add(1)) - 1 {
+				found[k] = s.findRun(list[k])
+			}
+		})
+	}
+	wg.Wait()
 	n := 0
-	for _, i := range s.sortedInstances() {
-		if err := s.adoptRun(i); err != nil {
+	for k, i := range list {
+		if err := s.adoptRun(i, found[k]); err != nil {
 			s.log.Info("not taking over a run the earlier agent left; it is started again", "instance", i.rec.Name, "reason", err)
 			continue
 		}
@@ -65,38 +83,53 @@ func (s *Supervisor) adoptRuns() {
 	}
 }
 
+// adoptWorkers bounds the goroutines that look for the runs to take over:
+// their time goes to system calls, so more than the CPUs.
+const adoptWorkers = 8
+
 // errNotAdoptable: the run is not one to take over (nothing is wrong).
 var errNotAdoptable = errors.New("not adoptable")
 
-func (s *Supervisor) adoptRun(i *instance) error {
+// adoption is what findRun found of a run to take over.
+type adoption struct {
+	proc  *Proc // nil: nothing to take over (none ran, or it has ended)
+	out   *os.File
+	state RunLogState
+	pgid  int
+	err   error // why it is not taken over
+}
+
+// findRun finds the run the instance's record says the earlier agent
+// left, and watches its process. It touches nothing of the loop's but
+// the Reaper: adoptRuns calls it for many instances at once.
+func (s *Supervisor) findRun(i *instance) adoption {
 	r := &i.rec
 	switch {
 	case !r.Life.hasProcess() || r.Terminating:
-		return nil // nothing running, or deleted: stopLeftovers' business
+		return adoption{} // nothing running, or deleted: stopLeftovers' business
 	case r.Life == LifeStopping:
-		return fmt.Errorf("%w: it was being stopped", errNotAdoptable)
+		return adoption{err: fmt.Errorf("%w: it was being stopped", errNotAdoptable)}
 	case r.Kind == units.KindJob:
-		return fmt.Errorf("%w: a job's attempt", errNotAdoptable)
+		return adoption{err: fmt.Errorf("%w: a job's attempt", errNotAdoptable)}
 	case r.OutFD <= 0 || r.PID <= 1 || r.PIDStart == 0:
-		return fmt.Errorf("%w: recorded by an earlier agent", errNotAdoptable)
+		return adoption{err: fmt.Errorf("%w: recorded by an earlier agent", errNotAdoptable)}
 	}
 	t := &i.spec.Template
 	if t.Readiness != nil && t.Readiness.NotificationFD > 0 && !r.Ready {
-		return fmt.Errorf("%w: still waiting for its notification descriptor", errNotAdoptable)
+		return adoption{err: fmt.Errorf("%w: still waiting for its notification descriptor", errNotAdoptable)}
 	}
 	st, err := readProcStat(r.PID)
 	if err != nil || st.gone() || st.start != r.PIDStart {
-		return nil // ended meanwhile: stopLeftovers reports it Unknown
+		return adoption{} // ended meanwhile: stopLeftovers reports it Unknown
 	}
 	out, err := openOutput(r.PID, r.OutFD)
 	if err != nil {
-		return err
+		return adoption{err: err}
 	}
-	dir := s.runner.instanceLogDir(r.Name)
-	state, err := runLogState(filepath.Join(dir, currentLog))
+	state, err := runLogState(filepath.Join(s.runner.instanceLogDir(r.Name), currentLog))
 	if err != nil {
 		out.Close()
-		return err
+		return adoption{err: err}
 	}
 	gen := r.RunGen
 	proc, err := s.opt.Reaper.Watch(r.PID, st.pgid, r.PIDStart, r.Cgroup, r.State.Started, func(es ExitStatus) {
@@ -104,10 +137,21 @@ func (s *Supervisor) adoptRun(i *instance) error {
 	})
 	if err != nil {
 		out.Close()
-		return err
+		return adoption{err: err}
 	}
-	i.gen, i.proc = gen, proc
-	i.runlog = AdoptRunLog(dir, s.runner.logMax, out, state)
+	return adoption{proc: proc, out: out, state: state, pgid: st.pgid}
+}
+
+// adoptRun takes over the run findRun found.
+func (s *Supervisor) adoptRun(i *instance, a adoption) error {
+	if a.err != nil || a.proc == nil {
+		return a.err
+	}
+	r := &i.rec
+	t := &i.spec.Template
+	gen := r.RunGen
+	i.gen, i.proc = gen, a.proc
+	i.runlog = AdoptRunLog(s.runner.instanceLogDir(r.Name), s.runner.logMax, a.out, a.state)
 	i.runlog.inInstance = r.OutFD
 	i.intent = stopNone
 	i.probeReady, i.startupDone = r.Ready, r.StartupDone
@@ -124,7 +168,7 @@ func (s *Supervisor) adoptRun(i *instance) error {
 		rp.notify = sock
 	}
 	i.probes = rp
-	done := s.runner.beginProbes(i, rp, st.pgid, &HandoffRun{Started: r.State.Started, Ready: r.Ready, StartupDone: r.StartupDone},
+	done := s.runner.beginProbes(i, rp, a.pgid, &HandoffRun{Started: r.State.Started, Ready: r.Ready, StartupDone: r.StartupDone},
 		func(rep probes.Report) { s.post(func() { s.probeReport(i, gen, rep) }) },
 		func(why string) { s.post(func() { s.markReady(i, gen, why) }) })
 	i.startupDone = i.startupDone || done

@@ -383,6 +383,9 @@ func tendFigures(s sizes) []tendFigure {
 			{reexecP50ID, fmt.Sprintf("re-execution of the agent with %d instances (POST /v1/agent/reexec): its 202 until the new agent answers, p50 over %d", s.ReexecInstances, s.ReexecRuns), "ms", true},
 			{reexecP99ID, "the same, p99", "ms", true},
 			{reexecMaxID, "the same, the longest", "ms", true},
+			{adoptP50ID, fmt.Sprintf("kill -9 of that agent, %d times: the next agent's start until it shows the %d instances running with their pids, p50", s.ReexecRuns, s.ReexecInstances), "ms", true},
+			{adoptP99ID, "the same, p99", "ms", true},
+			{adoptMaxID, "the same, the longest", "ms", true},
 		}...)
 	}
 	if s.FailoverRuns == 0 {
@@ -536,7 +539,7 @@ func tendGoals(tend supervisorResult, s sizes) []goal {
 	}
 	out = append(out, g)
 	if s.ReexecRuns > 0 {
-		out = append(out, reexecGoal(tend, s))
+		out = append(out, reexecGoal(tend, s), adoptGoal(tend, s))
 	}
 	if s.FailoverRuns == 0 {
 		return out

@@ -147,7 +147,7 @@ func (b *bench) runTendOnly(ctx context.Context, runs []tendRun) {
 		{fmt.Sprintf("cron start lag: @every 1s, %d runs", c.cronRuns), []string{cronP50ID, cronP99ID}, b.cronLag},
 		{fmt.Sprintf("job throughput: completions = %d, parallelism = %d", c.jobCompletions, c.jobParallelism), []string{jobID}, b.jobThroughput},
 		{fmt.Sprintf("fleet: %d agents on loopback, lan profile, %d units, %d instances", c.fleetHosts, c.fleetUnits, c.fleetInstances), fleetIDs, b.fleetFigures},
-		{fmt.Sprintf("re-execution: %d instances, %d handovers", c.reexecInstances, c.reexecRuns), reexecIDs, b.reexecFigures},
+		{fmt.Sprintf("re-execution: %d instances, %d handovers, then %d kills -9", c.reexecInstances, c.reexecRuns, c.reexecRuns), reexecIDs, b.reexecFigures},
 		{fmt.Sprintf("failover: %d hosts of network and PID namespaces, lan profile, %d replicas, %d runs", failoverHosts, c.failoverReplicas, c.failoverRuns), failoverIDs, b.failoverFigures},
 	}
 	t := runs[0]

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tendhq/tend/internal/e2e"
 	"golang.org/x/sys/unix"
 )
 
@@ -107,7 +108,7 @@ func benchAgent(b *testing.B, units map[string]string) (dir string, cmd *exec.Cm
 			b.Fatal(err)
 		}
 	}
-	cmd = exec.Command(tendBin, "agent", "--dev", "--log-level", "warn")
+	cmd = exec.Command(e2e.TendBin, "agent", "--dev", "--log-level", "warn")
 	cmd.Dir = dir
 	cmd.Stderr = os.Stderr
 	started = monotonicNow()
@@ -310,7 +311,7 @@ func countProcs(exe string) int {
 			continue
 		}
 		if p, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && p == exe {
-			if stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && !zombie(stat) {
+			if stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && !e2e.Zombie(stat) {
 				n++
 			}
 		}
@@ -364,7 +365,7 @@ restart = "never"
 		sock := filepath.Join(dir, ".tend", "tend.sock")
 		deadline := time.Now().Add(60 * time.Second)
 		for {
-			out, err := exec.Command(tendBin, "--socket", sock, "get", "job", "thousand", "-o", "json").Output()
+			out, err := exec.Command(e2e.TendBin, "--socket", sock, "get", "job", "thousand", "-o", "json").Output()
 			var u struct {
 				Condition      string    `json:"condition"`
 				Succeeded      int       `json:"succeeded"`
@@ -444,7 +445,7 @@ func BenchmarkUnitFileToStart(b *testing.B) {
 	dir, _, _ := benchAgent(b, nil)
 	sock := filepath.Join(dir, ".tend", "tend.sock")
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if exec.Command(tendBin, "--socket", sock, "version").Run() == nil {
+		if exec.Command(e2e.TendBin, "--socket", sock, "version").Run() == nil {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tendhq/tend/internal/e2e"
 	"github.com/tendhq/tend/supervisor"
 )
 
@@ -43,9 +44,9 @@ func TestCgroupContainsEscapees(t *testing.T) {
 		t.Skipf("cgroups: %v", err)
 	}
 	probe.Close()
-	a := startAgent(t, "", "")
+	a := e2e.StartAgent(t, "", "")
 	file := filepath.Join(t.TempDir(), "pids")
-	a.writeUnit("esc", fmt.Sprintf(`kind = "replicated"
+	a.WriteUnit("esc", fmt.Sprintf(`kind = "replicated"
 replicas = 1
 [template]
 labels = { app = "esc" }
@@ -54,13 +55,13 @@ env = { F = %q, TEND_TEST_TAG = %q }
 restart_delay = "0s"
 stop_timeout = "2s"
 pids_max = 1000
-`, escapeScript, file, a.tag))
+`, escapeScript, file, a.Tag))
 
-	first := a.runningOther("esc", "")
-	desc := a.tend("describe", "po", first)
+	first := runningOther(a, "esc", "")
+	desc := a.Tend("describe", "po", first)
 	dir := describedCgroup(desc)
 	if dir == "" {
-		t.Fatalf("this machine has cgroup2, yet the agent contains instances by process groups only:\n%s\n%s", desc, a.log.String())
+		t.Fatalf("this machine has cgroup2, yet the agent contains instances by process groups only:\n%s\n%s", desc, a.Log.String())
 	}
 	if !strings.Contains(dir, "/"+first+".") {
 		t.Errorf("cgroup %s: not named after instance %s", dir, first)
@@ -70,37 +71,37 @@ pids_max = 1000
 
 	// The main process dies on its own: what it left goes with it, before
 	// the next run starts in a cgroup of its own.
-	if err := syscall.Kill(a.instance(first).PID, syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(a.Instance(first).PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	a.eventually("the first run's escapees are gone", func() (bool, string) {
+	a.Eventually("the first run's escapees are gone", func() (bool, string) {
 		return allGone(pids)
 	})
-	a.eventually("the first run's cgroup is removed", func() (bool, string) {
+	a.Eventually("the first run's cgroup is removed", func() (bool, string) {
 		_, err := os.Stat(dir)
 		return errors.Is(err, os.ErrNotExist), fmt.Sprint(err)
 	})
-	a.eventually("the instance runs again in another cgroup", func() (bool, string) {
-		in := a.instance(first)
-		now := describedCgroup(a.tend("describe", "po", first))
+	a.Eventually("the instance runs again in another cgroup", func() (bool, string) {
+		in := a.Instance(first)
+		now := describedCgroup(a.Tend("describe", "po", first))
 		return in.Status == "Running" && now != "" && now != dir, now
 	})
-	dir = describedCgroup(a.tend("describe", "po", first))
+	dir = describedCgroup(a.Tend("describe", "po", first))
 	pids = waitPidFile(a, file+"."+first, 2*escapees)[escapees:]
 
-	a.tend("delete", "po", first)
-	a.eventually("the first instance's escapees are gone", func() (bool, string) {
+	a.Tend("delete", "po", first)
+	a.Eventually("the first instance's escapees are gone", func() (bool, string) {
 		return allGone(pids)
 	})
-	a.eventually("its cgroup is removed", func() (bool, string) {
+	a.Eventually("its cgroup is removed", func() (bool, string) {
 		_, err := os.Stat(dir)
 		return errors.Is(err, os.ErrNotExist), fmt.Sprint(err)
 	})
 
-	second := a.runningOther("esc", first)
+	second := runningOther(a, "esc", first)
 	pids2 := waitPidFile(a, file+"."+second, escapees)
-	a.signal(syscall.SIGTERM)
-	if code := a.wait(); code != 0 {
+	a.Signal(syscall.SIGTERM)
+	if code := a.Wait(); code != 0 {
 		t.Errorf("agent exit code %d, want 0", code)
 	}
 	if ok, info := allGone(pids2); !ok {
@@ -116,32 +117,32 @@ pids_max = 1000
 // instance described as desc runs in cgroup dir: in pids.max where the
 // base gives the pids controller, else in a Warning event of the unit
 // that says why not; in describe's Limits either way.
-func checkPidsMax(a *agent, desc, dir string) {
-	a.t.Helper()
+func checkPidsMax(a *e2e.Agent, desc, dir string) {
+	a.T.Helper()
 	if got := describedLimits(desc); got != "pids 1000" {
-		a.t.Errorf("describe po shows limits %q, want pids 1000:\n%s", got, desc)
+		a.T.Errorf("describe po shows limits %q, want pids 1000:\n%s", got, desc)
 	}
 	base := filepath.Dir(dir)
 	data, err := os.ReadFile(filepath.Join(base, "cgroup.controllers"))
 	if err != nil {
-		a.t.Fatal(err)
+		a.T.Fatal(err)
 	}
 	if avail := strings.Fields(string(data)); slices.Contains(avail, "pids") {
 		if got, err := os.ReadFile(filepath.Join(dir, "pids.max")); err != nil || strings.TrimSpace(string(got)) != "1000" {
-			a.t.Errorf("pids.max: %q, %v; want 1000", got, err)
+			a.T.Errorf("pids.max: %q, %v; want 1000", got, err)
 		}
 		return
 	}
 	want := "pids_max: the pids controller is not available in cgroup " + base + " (controllers: "
-	a.eventually("the unit warns that pids_max is not applied", func() (bool, string) {
-		u := a.tend("describe", "rc", "esc")
+	a.Eventually("the unit warns that pids_max is not applied", func() (bool, string) {
+		u := a.Tend("describe", "rc", "esc")
 		return strings.Contains(u, "LimitNotApplied") && strings.Contains(u, want) && describedLimits(u) == "pids 1000", u
 	})
 }
 
 // describedLimits is the first Limits line of describe's output, "" without one.
 func describedLimits(desc string) string {
-	for _, l := range lines(desc) {
+	for _, l := range e2e.Lines(desc) {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "Limits:"); ok {
 			return strings.TrimSpace(v)
 		}
@@ -151,20 +152,20 @@ func describedLimits(desc string) string {
 
 // runningOther waits until one instance of unit other than not runs,
 // and returns its name.
-func (a *agent) runningOther(unit, not string) string {
-	a.t.Helper()
+func runningOther(a *e2e.Agent, unit, not string) string {
+	a.T.Helper()
 	var name string
-	a.eventually("another instance of "+unit+" runs", func() (bool, string) {
-		list := a.waitRunning(unit, 1)
+	a.Eventually("another instance of "+unit+" runs", func() (bool, string) {
+		list := a.WaitRunning(unit, 1)
 		name = list[0].Name
-		return name != not, summary(list)
+		return name != not, e2e.Summary(list)
 	})
 	return name
 }
 
 // describedCgroup is the Cgroup line of describe's output, "" without one.
 func describedCgroup(desc string) string {
-	for _, l := range lines(desc) {
+	for _, l := range e2e.Lines(desc) {
 		if v, ok := strings.CutPrefix(l, "Cgroup:"); ok {
 			return strings.TrimSpace(v)
 		}
@@ -174,10 +175,10 @@ func describedCgroup(desc string) string {
 
 // waitPidFile waits until file lists n pids and returns them; they are
 // killed when the test ends, should it fail.
-func waitPidFile(a *agent, file string, n int) []int {
-	a.t.Helper()
+func waitPidFile(a *e2e.Agent, file string, n int) []int {
+	a.T.Helper()
 	var pids []int
-	a.eventually(fmt.Sprintf("%s lists %d pids", file, n), func() (bool, string) {
+	a.Eventually(fmt.Sprintf("%s lists %d pids", file, n), func() (bool, string) {
 		data, _ := os.ReadFile(file)
 		pids = pids[:0]
 		for _, f := range strings.Fields(string(data)) {
@@ -187,7 +188,7 @@ func waitPidFile(a *agent, file string, n int) []int {
 		}
 		return len(pids) >= n, string(data)
 	})
-	a.t.Cleanup(func() {
+	a.T.Cleanup(func() {
 		for _, pid := range pids {
 			if pid > 1 {
 				syscall.Kill(pid, syscall.SIGKILL)
@@ -202,7 +203,7 @@ func allGone(pids []int) (bool, string) {
 	var alive []string
 	for _, pid := range pids {
 		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil || zombie(stat) {
+		if err != nil || e2e.Zombie(stat) {
 			continue
 		}
 		alive = append(alive, strings.TrimSpace(string(stat)))

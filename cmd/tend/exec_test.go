@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tendhq/tend/internal/e2e"
 	"github.com/tendhq/tend/supervisor"
 )
 
@@ -110,21 +111,21 @@ func TestCLIExecOnAnotherHost(t *testing.T) {
 
 // The exec route of a real agent, beside a real instance.
 func TestExecRouteOfAnAgent(t *testing.T) {
-	a := startAgent(t, "", "")
-	a.writeUnit("kubia", a.helperUnit("replicated", "replicas = 1", `app = "kubia"`, "sleep"))
-	inst := a.waitRunning("kubia", 1)[0]
-	c := supervisor.NewClient(a.sock)
+	a := e2e.StartAgent(t, "", "")
+	a.WriteUnit("kubia", a.HelperUnit("replicated", "replicas = 1", `app = "kubia"`, "sleep"))
+	inst := a.WaitRunning("kubia", 1)[0]
+	c := supervisor.NewClient(a.Sock)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out, errOut bytes.Buffer
 	code, err := c.Exec(ctx, inst.Name, []string{"sh", "-c", `echo $TEND_INSTANCE $TEND_TEST_TAG; cat; kill -KILL $$`},
 		strings.NewReader("in\n"), &out, &errOut)
-	if err != nil || code != 137 || out.String() != inst.Name+" "+a.tag+"\nin\n" || errOut.String() != "" {
+	if err != nil || code != 137 || out.String() != inst.Name+" "+a.Tag+"\nin\n" || errOut.String() != "" {
 		t.Errorf("exec: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, out.String(), errOut.String())
 	}
 	// The instance itself was left alone.
-	if i := a.instance(inst.Name); i.Status != "Running" || i.PID != inst.PID || i.RestartCount != 0 {
+	if i := a.Instance(inst.Name); i.Status != "Running" || i.PID != inst.PID || i.RestartCount != 0 {
 		t.Errorf("the instance after exec: %+v", i)
 	}
 }
@@ -132,15 +133,15 @@ func TestExecRouteOfAnAgent(t *testing.T) {
 // An instance without working_dir runs in the agent's directory, and
 // tend exec runs beside it there, wherever the CLI is run from.
 func TestExecRunsInTheInstancesDirectory(t *testing.T) {
-	a := startAgent(t, "", "")
-	a.writeUnit("kubia", a.helperUnit("replicated", "replicas = 1", `app = "kubia"`, "sleep"))
-	inst := a.waitRunning("kubia", 1)[0]
+	a := e2e.StartAgent(t, "", "")
+	a.WriteUnit("kubia", a.HelperUnit("replicated", "replicas = 1", `app = "kubia"`, "sleep"))
+	inst := a.WaitRunning("kubia", 1)[0]
 	cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", inst.PID))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(tendBin, "exec", inst.Name, "--", "pwd")
-	cmd.Env = append(os.Environ(), "TEND_SOCKET="+a.sock)
+	cmd := exec.Command(e2e.TendBin, "exec", inst.Name, "--", "pwd")
+	cmd.Env = append(os.Environ(), "TEND_SOCKET="+a.Sock)
 	cmd.Dir = t.TempDir() // somewhere else
 	out, err := cmd.CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != cwd {

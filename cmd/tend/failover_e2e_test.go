@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/cluster/clustertest"
+	"github.com/tendhq/tend/internal/e2e"
 )
 
 // newNet makes n hosts for the test, or skips it where this machine
@@ -40,9 +41,9 @@ func newNet(t *testing.T, n int) *clustertest.Net {
 
 // byHost counts, as x sees them, the instances matching selector by host
 // and status: "h0 Running" → 1.
-func byHost(x *agent, selector string) map[string]int {
+func byHost(x *e2e.Agent, selector string) map[string]int {
 	m := map[string]int{}
-	for _, in := range x.instances("-l", selector) {
+	for _, in := range x.Instances("-l", selector) {
 		m[in.Host+" "+in.Status]++
 	}
 	return m
@@ -59,8 +60,8 @@ func describe(m map[string]int) string {
 
 // within polls cond until it holds or d passes: for what the product
 // promises by a deadline (a heal's "exactly N within 10 s").
-func (a *agent) within(d time.Duration, what string, cond func() (bool, string)) time.Duration {
-	a.t.Helper()
+func within(a *e2e.Agent, d time.Duration, what string, cond func() (bool, string)) time.Duration {
+	a.T.Helper()
 	start := time.Now()
 	var last string
 	for {
@@ -70,7 +71,7 @@ func (a *agent) within(d time.Duration, what string, cond func() (bool, string))
 		}
 		last = info
 		if time.Since(start) > d {
-			a.t.Fatalf("not within %v: %s; last seen:\n%s", d, what, last)
+			a.T.Fatalf("not within %v: %s; last seen:\n%s", d, what, last)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
@@ -79,16 +80,16 @@ func (a *agent) within(d time.Duration, what string, cond func() (bool, string))
 // threeHostsOneEach starts agents on three hosts of namespaces (lan
 // profile) and applies app, a replicated unit of three, from h0; it
 // returns once every host sees one of its instances running on each.
-func threeHostsOneEach(t *testing.T, app string) (*clustertest.Net, []*agent) {
+func threeHostsOneEach(t *testing.T, app string) (*clustertest.Net, []*e2e.Agent) {
 	t.Helper()
 	nt := newNet(t, 3)
 	fleet := startFleetOn(t, nt.Hosts, "lan")
 	a := fleet[0]
-	path := filepath.Join(a.dir, app+".toml")
-	writeFile(t, path, a.helperUnit("replicated", "replicas = 3", fmt.Sprintf("app = %q", app), "sleep"))
-	a.tend("apply", "-f", path)
+	path := filepath.Join(a.Dir, app+".toml")
+	e2e.WriteFile(t, path, a.HelperUnit("replicated", "replicas = 3", fmt.Sprintf("app = %q", app), "sleep"))
+	a.Tend("apply", "-f", path)
 	for _, x := range fleet {
-		x.eventually("one instance on each host", func() (bool, string) {
+		x.Eventually("one instance on each host", func() (bool, string) {
 			m := byHost(x, "app="+app)
 			return m["h0 Running"] == 1 && m["h1 Running"] == 1 && m["h2 Running"] == 1, describe(m)
 		})
@@ -109,13 +110,13 @@ func TestTheSeedsNodeLosesItsNetwork(t *testing.T) {
 	if err := nt.Hosts[2].LinkDown(); err != nil {
 		t.Fatal(err)
 	}
-	a.eventually("h2 NotReady, its instance Unknown, three running on h0 and h1", func() (bool, string) {
+	a.Eventually("h2 NotReady, its instance Unknown, three running on h0 and h1", func() (bool, string) {
 		m := byHost(a, "app=kubia")
-		hosts := a.tend("get", "hosts")
+		hosts := a.Tend("get", "hosts")
 		return m["h2 Unknown"] == 1 && m["h0 Running"]+m["h1 Running"] == 3 &&
 			m["h0 Running"] >= 1 && m["h1 Running"] >= 1 && strings.Contains(hosts, "NotReady"), describe(m) + "\n" + hosts
 	})
-	c.eventually("h2, alone on its side, runs all three", func() (bool, string) {
+	c.Eventually("h2, alone on its side, runs all three", func() (bool, string) {
 		m := byHost(c, "app=kubia")
 		return m["h2 Running"] == 3, describe(m)
 	})
@@ -125,16 +126,16 @@ func TestTheSeedsNodeLosesItsNetwork(t *testing.T) {
 	}
 	var took time.Duration
 	for _, x := range fleet {
-		d := x.within(10*time.Second, "exactly three instances, every host Ready, seen from every host", func() (bool, string) {
-			list := x.instances("-l", "app=kubia")
-			hosts := x.tend("get", "hosts")
-			return len(list) == 3 && len(running(list)) == 3 && strings.Count(hosts, " Ready ") == 3, summary(list) + "\n" + hosts
+		d := within(x, 10*time.Second, "exactly three instances, every host Ready, seen from every host", func() (bool, string) {
+			list := x.Instances("-l", "app=kubia")
+			hosts := x.Tend("get", "hosts")
+			return len(list) == 3 && len(e2e.Running(list)) == 3 && strings.Count(hosts, " Ready ") == 3, e2e.Summary(list) + "\n" + hosts
 		})
 		took = max(took, d)
 	}
 	t.Logf("exactly three again %v after the link came back", took)
 	// describe lists the slots, each once, and where each runs.
-	desc := c.tend("describe", "rc", "kubia")
+	desc := c.Tend("describe", "rc", "kubia")
 	for slot := range 3 {
 		if n := len(regexp.MustCompile(fmt.Sprintf(`(?m)^\s+%d\s+kubia-\S+\s+h[012]\s+Running$`, slot)).FindAllString(desc, -1)); n != 1 {
 			t.Fatalf("slot %d shows %d times in describe:\n%s", slot, n, desc)
@@ -149,32 +150,32 @@ func TestAHostDiesWithItsInstances(t *testing.T) {
 	nt, fleet := threeHostsOneEach(t, "web")
 	a, c := fleet[0], fleet[2]
 	var onC []int
-	for _, in := range a.instances("-l", "app=web") {
+	for _, in := range a.Instances("-l", "app=web") {
 		if in.Host == "h2" {
-			onC = a.processes()[in.Name]
+			onC = a.Processes()[in.Name]
 		}
 	}
 	if len(onC) != 1 {
 		t.Fatalf("processes of h2's instance: %v", onC)
 	}
-	c.signal(syscall.SIGKILL)
-	c.wait()
+	c.Signal(syscall.SIGKILL)
+	c.Wait()
 	// The host's instance died with it, though nobody stopped it.
-	a.eventually("h2's instance gone with h2", func() (bool, string) {
+	a.Eventually("h2's instance gone with h2", func() (bool, string) {
 		return syscall.Kill(onC[0], 0) == syscall.ESRCH, fmt.Sprint(onC)
 	})
-	a.eventually("h2's instance Unknown, three running on h0 and h1", func() (bool, string) {
+	a.Eventually("h2's instance Unknown, three running on h0 and h1", func() (bool, string) {
 		m := byHost(a, "app=web")
 		return m["h2 Unknown"] == 1 && m["h0 Running"]+m["h1 Running"] == 3, describe(m)
 	})
 	// Back, it finds its instance gone and makes no new one: its slot
 	// runs elsewhere.
-	c2 := startAgentOn(t, nt.Hosts[2], c.dir, "")
-	for _, x := range []*agent{a, c2} {
-		x.eventually("exactly three, on h0 and h1", func() (bool, string) {
-			list := x.instances("-l", "app=web")
+	c2 := e2e.StartAgentOn(t, nt.Hosts[2], c.Dir, "")
+	for _, x := range []*e2e.Agent{a, c2} {
+		x.Eventually("exactly three, on h0 and h1", func() (bool, string) {
+			list := x.Instances("-l", "app=web")
 			m := byHost(x, "app=web")
-			return len(list) == 3 && m["h0 Running"]+m["h1 Running"] == 3, summary(list)
+			return len(list) == 3 && m["h0 Running"]+m["h1 Running"] == 3, e2e.Summary(list)
 		})
 	}
 }
@@ -185,36 +186,36 @@ func TestAPerHostUnitFollowsLabelsAcrossHosts(t *testing.T) {
 	nt := newNet(t, 3)
 	fleet := startFleetOn(t, nt.Hosts, "lan")
 	a, b := fleet[0], fleet[1]
-	path := filepath.Join(a.dir, "ssd-monitor.toml")
-	writeFile(t, path, a.helperUnit("per-host", "[placement]\nnode_selector = { disk = \"ssd\" }", `app = "ssd-monitor"`, "sleep"))
-	a.tend("apply", "-f", path)
-	monitors := func(x *agent) map[string]int { return byHost(x, "app=ssd-monitor") }
+	path := filepath.Join(a.Dir, "ssd-monitor.toml")
+	e2e.WriteFile(t, path, a.HelperUnit("per-host", "[placement]\nnode_selector = { disk = \"ssd\" }", `app = "ssd-monitor"`, "sleep"))
+	a.Tend("apply", "-f", path)
+	monitors := func(x *e2e.Agent) map[string]int { return byHost(x, "app=ssd-monitor") }
 	// No host has the label: nothing runs (the book's DESIRED 0).
-	b.eventually("the unit on h1", func() (bool, string) {
-		out, _, err := b.run("get", "ds")
+	b.Eventually("the unit on h1", func() (bool, string) {
+		out, _, err := b.Run("get", "ds")
 		return err == nil && strings.Contains(out, "ssd-monitor"), out
 	})
 	if m := monitors(b); len(m) != 0 {
 		t.Fatalf("monitors before any host is labelled: %s", describe(m))
 	}
 	// Labelled from h1, h2 runs one; then h0 too.
-	b.tend("label", "node", "h2", "disk=ssd")
-	a.eventually("a monitor on h2", func() (bool, string) {
+	b.Tend("label", "node", "h2", "disk=ssd")
+	a.Eventually("a monitor on h2", func() (bool, string) {
 		m := monitors(a)
 		return m["h2 Running"] == 1 && len(m) == 1, describe(m)
 	})
-	a.tend("label", "node", "h0", "disk=ssd")
-	b.eventually("monitors on h0 and h2", func() (bool, string) {
+	a.Tend("label", "node", "h0", "disk=ssd")
+	b.Eventually("monitors on h0 and h2", func() (bool, string) {
 		m := monitors(b)
 		return m["h0 Running"] == 1 && m["h2 Running"] == 1 && len(m) == 2, describe(m)
 	})
 	// h2's label changed from h0: its monitor goes, h0's stays.
-	a.tend("label", "node", "h2", "disk=hdd", "--overwrite")
-	b.eventually("only h0's monitor", func() (bool, string) {
-		list := b.instances("-l", "app=ssd-monitor")
-		return len(list) == 1 && list[0].Host == "h0" && list[0].Status == "Running", summary(list)
+	a.Tend("label", "node", "h2", "disk=hdd", "--overwrite")
+	b.Eventually("only h0's monitor", func() (bool, string) {
+		list := b.Instances("-l", "app=ssd-monitor")
+		return len(list) == 1 && list[0].Host == "h0" && list[0].Status == "Running", e2e.Summary(list)
 	})
-	if desc := b.tend("describe", "ds", "ssd-monitor"); !regexp.MustCompile(`(?m)^Hosts:\n\s+Host\s+Instance\s+Status\n.*\n\s+h0\s+ssd-monitor-\S+\s+Running\nPod Template:`).MatchString(desc) {
+	if desc := b.Tend("describe", "ds", "ssd-monitor"); !regexp.MustCompile(`(?m)^Hosts:\n\s+Host\s+Instance\s+Status\n.*\n\s+h0\s+ssd-monitor-\S+\s+Running\nPod Template:`).MatchString(desc) {
 		t.Fatalf("describe ds does not list h0's monitor alone:\n%s", desc)
 	}
 }
@@ -229,8 +230,8 @@ func TestAJobOutlivesTheHostOfAnAttempt(t *testing.T) {
 	fleet := startFleetOn(t, nt.Hosts, "lan")
 	a, b, c := fleet[0], fleet[1], fleet[2]
 	ledger := filepath.Join(t.TempDir(), "ledger")
-	path := filepath.Join(a.dir, "batch.toml")
-	writeFile(t, path, fmt.Sprintf(`kind = "job"
+	path := filepath.Join(a.Dir, "batch.toml")
+	e2e.WriteFile(t, path, fmt.Sprintf(`kind = "job"
 completions = 6
 parallelism = 3
 [template]
@@ -239,19 +240,19 @@ command = [%q]
 env = { TEND_TEST_HELPER = "attempt:3s", TEND_TEST_TAG = %q, TEND_TEST_LEDGER = %q }
 restart = "never"
 stop_timeout = "2s"
-`, helperBin, a.tag, ledger))
-	a.tend("apply", "-f", path)
+`, e2e.HelperBin, a.Tag, ledger))
+	a.Tend("apply", "-f", path)
 	// Parallelism holds for the fleet: three attempts, one on each host.
-	a.eventually("an attempt running on each host", func() (bool, string) {
+	a.Eventually("an attempt running on each host", func() (bool, string) {
 		m := byHost(a, "app=batch")
 		return m["h0 Running"] == 1 && m["h1 Running"] == 1 && m["h2 Running"] == 1, describe(m)
 	})
-	c.signal(syscall.SIGKILL)
-	c.wait()
+	c.Signal(syscall.SIGKILL)
+	c.Wait()
 	complete := regexp.MustCompile(`(?ms)^Condition:\s+Complete \(Completed\)$.*^Pods Statuses:\s+0 Active / 6 Succeeded / \d+ Failed$`)
-	for _, x := range []*agent{a, b} {
-		x.eventually("the job complete, seen from "+x.dir, func() (bool, string) {
-			desc := x.tend("describe", "job", "batch")
+	for _, x := range []*e2e.Agent{a, b} {
+		x.Eventually("the job complete, seen from "+x.Dir, func() (bool, string) {
+			desc := x.Tend("describe", "job", "batch")
 			return complete.MatchString(desc), desc
 		})
 	}
@@ -260,7 +261,7 @@ stop_timeout = "2s"
 		t.Fatal(err)
 	}
 	started, done := map[string]string{}, map[string]string{}
-	for _, l := range lines(string(data)) {
+	for _, l := range e2e.Lines(string(data)) {
 		f := strings.Fields(l)
 		if len(f) != 3 {
 			t.Fatalf("ledger line %q", l)
@@ -309,8 +310,8 @@ func TestACronRunFiresOncePerScheduleInTheFleet(t *testing.T) {
 	fleet := startFleetOn(t, nt.Hosts, "lan")
 	a := fleet[0]
 	ledger := filepath.Join(t.TempDir(), "ledger")
-	path := filepath.Join(a.dir, "tick.toml")
-	writeFile(t, path, fmt.Sprintf(`kind = "cron"
+	path := filepath.Join(a.Dir, "tick.toml")
+	e2e.WriteFile(t, path, fmt.Sprintf(`kind = "cron"
 schedule = "@every 1s"
 concurrency_policy = "forbid"
 successful_history = 20
@@ -319,12 +320,12 @@ labels = { app = "tick" }
 command = [%q]
 env = { TEND_TEST_HELPER = "attempt:100ms", TEND_TEST_TAG = %q, TEND_TEST_LEDGER = %q }
 restart = "never"
-`, helperBin, a.tag, ledger))
-	a.tend("apply", "-f", path)
+`, e2e.HelperBin, a.Tag, ledger))
+	a.Tend("apply", "-f", path)
 	runs := func() (map[string][]string, string) {
 		data, _ := os.ReadFile(ledger)
 		byJob := map[string][]string{}
-		for _, l := range lines(string(data)) {
+		for _, l := range e2e.Lines(string(data)) {
 			if f := strings.Fields(l); len(f) == 3 && f[0] == "start" {
 				job := f[1][:strings.LastIndexByte(f[1], '-')]
 				byJob[job] = append(byJob[job], f[1]+" on "+f[2])
@@ -332,16 +333,16 @@ restart = "never"
 		}
 		return byJob, string(data)
 	}
-	a.eventually("eight runs", func() (bool, string) {
+	a.Eventually("eight runs", func() (bool, string) {
 		byJob, data := runs()
 		return len(byJob) >= 8, data
 	})
-	a.tend("delete", "cronjob", "tick")
+	a.Tend("delete", "cronjob", "tick")
 	byJob, data := runs()
 	// concurrency_policy = forbid holds for the fleet: no run starts, on
 	// any host, while another runs (the ledger is in the order written).
 	active := map[string]bool{}
-	for _, l := range lines(data) {
+	for _, l := range e2e.Lines(data) {
 		f := strings.Fields(l)
 		if f[0] == "start" && len(active) > 0 {
 			t.Fatalf("%s started on %s while %v ran:\n%s", f[1], f[2], active, data)

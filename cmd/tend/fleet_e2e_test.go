@@ -24,6 +24,7 @@ import (
 
 	"github.com/tendhq/tend/cluster"
 	"github.com/tendhq/tend/cluster/clustertest"
+	"github.com/tendhq/tend/internal/e2e"
 	"github.com/tendhq/tend/supervisor"
 )
 
@@ -49,7 +50,7 @@ func freeGossipPort(t *testing.T) int {
 
 // startFleet starts n agents named h0, h1, ... gossiping on loopback, the
 // later ones joining the first, all with the same gossip key.
-func startFleet(t *testing.T, n int) []*agent {
+func startFleet(t *testing.T, n int) []*e2e.Agent {
 	t.Helper()
 	return startFleetOn(t, make([]*clustertest.Host, n), "local")
 }
@@ -58,7 +59,7 @@ func startFleet(t *testing.T, n int) []*agent {
 // (h0, h1, ...), with the gossip profile given; a nil host is loopback on
 // this machine. The later ones join the first; all have the cluster's
 // secrets, each its own copy, as in a fleet.
-func startFleetOn(t *testing.T, hosts []*clustertest.Host, profile string) []*agent {
+func startFleetOn(t *testing.T, hosts []*clustertest.Host, profile string) []*e2e.Agent {
 	t.Helper()
 	n := len(hosts)
 	keys := t.TempDir()
@@ -72,7 +73,7 @@ func startFleetOn(t *testing.T, hosts []*clustertest.Host, profile string) []*ag
 		return fmt.Sprintf("127.0.0.1:%d", freeGossipPort(t)), "127.0.0.1:0"
 	}
 	var first string
-	var out []*agent
+	var out []*e2e.Agent
 	for k := range n {
 		hostKeys := t.TempDir()
 		copyDir(t, keys, hostKeys)
@@ -84,11 +85,11 @@ func startFleetOn(t *testing.T, hosts []*clustertest.Host, profile string) []*ag
 			join = fmt.Sprintf("join = [%q]\n", first)
 		}
 		cfg := fmt.Sprintf("name = \"h%d\"\n[cluster]\nbind = %q\napi = %q\n%sprofile = %q\nname = \"test\"\nkeys_dir = %q\n", k, bind, api, join, profile, hostKeys)
-		out = append(out, startAgentOn(t, hosts[k], "", cfg))
+		out = append(out, e2e.StartAgentOn(t, hosts[k], "", cfg))
 	}
 	for _, a := range out {
-		a.eventually("every host Ready", func() (bool, string) {
-			got := a.tend("get", "hosts")
+		a.Eventually("every host Ready", func() (bool, string) {
+			got := a.Tend("get", "hosts")
 			return strings.Count(got, " Ready ") == n, got
 		})
 	}
@@ -98,22 +99,22 @@ func startFleetOn(t *testing.T, hosts []*clustertest.Host, profile string) []*ag
 func TestFleetSharesUnitsAndInstances(t *testing.T) {
 	fleet := startFleet(t, 3)
 	a, b, c := fleet[0], fleet[1], fleet[2]
-	text := a.helperUnit("replicated", "replicas = 3", "app = \"web\"", "sleep")
-	path := filepath.Join(a.dir, "web.toml")
-	writeFile(t, path, text)
-	a.tend("apply", "-f", path)
+	text := a.HelperUnit("replicated", "replicas = 3", "app = \"web\"", "sleep")
+	path := filepath.Join(a.Dir, "web.toml")
+	e2e.WriteFile(t, path, text)
+	a.Tend("apply", "-f", path)
 
 	// b and c have the unit in their unit directories, and the three
 	// slots run one on each host.
-	for _, x := range []*agent{b, c} {
-		x.eventually("the unit file replicated", func() (bool, string) {
-			data, err := os.ReadFile(filepath.Join(x.dir, "units", "web.toml"))
+	for _, x := range []*e2e.Agent{b, c} {
+		x.Eventually("the unit file replicated", func() (bool, string) {
+			data, err := os.ReadFile(filepath.Join(x.Dir, "units", "web.toml"))
 			return err == nil && string(data) == text, string(data)
 		})
 	}
-	perHost := func(x *agent) map[string]int {
+	perHost := func(x *e2e.Agent) map[string]int {
 		m := map[string]int{}
-		for _, in := range x.instances("-l", "app=web") {
+		for _, in := range x.Instances("-l", "app=web") {
 			if in.Status == "Running" {
 				m[in.Host]++
 			}
@@ -121,16 +122,16 @@ func TestFleetSharesUnitsAndInstances(t *testing.T) {
 		return m
 	}
 	for _, x := range fleet {
-		x.eventually("three running, one a host, seen from "+x.dir, func() (bool, string) {
+		x.Eventually("three running, one a host, seen from "+x.Dir, func() (bool, string) {
 			m := perHost(x)
 			return m["h0"] == 1 && m["h1"] == 1 && m["h2"] == 1, fmt.Sprint(m)
 		})
 	}
 	// Every host has its built-in labels.
-	if hosts := b.tend("get", "hosts"); !strings.Contains(hosts, "tend.io/hostname=h2") || !strings.Contains(hosts, "tend.io/os=linux") {
+	if hosts := b.Tend("get", "hosts"); !strings.Contains(hosts, "tend.io/hostname=h2") || !strings.Contains(hosts, "tend.io/os=linux") {
 		t.Fatalf("built-in labels:\n%s", hosts)
 	}
-	wide := b.tend("get", "po", "-l", "app=web", "-o", "wide")
+	wide := b.Tend("get", "po", "-l", "app=web", "-o", "wide")
 	for _, h := range []string{"h0", "h1", "h2"} {
 		if !strings.Contains(wide, " "+h) {
 			t.Fatalf("get po -o wide on h1 does not show host %s:\n%s", h, wide)
@@ -139,15 +140,15 @@ func TestFleetSharesUnitsAndInstances(t *testing.T) {
 
 	// h2 dies outright: the others show it NotReady and its instance
 	// Unknown, and its slot runs on h0 or h1 again.
-	c.signal(syscall.SIGKILL)
-	c.wait()
-	a.eventually("h2 NotReady", func() (bool, string) {
-		got := a.tend("get", "hosts")
+	c.Signal(syscall.SIGKILL)
+	c.Wait()
+	a.Eventually("h2 NotReady", func() (bool, string) {
+		got := a.Tend("get", "hosts")
 		return strings.Contains(got, "NotReady"), got
 	})
-	a.eventually("h2's instance Unknown, its slot running elsewhere", func() (bool, string) {
+	a.Eventually("h2's instance Unknown, its slot running elsewhere", func() (bool, string) {
 		var unknown, running int
-		for _, in := range a.instances("-l", "app=web") {
+		for _, in := range a.Instances("-l", "app=web") {
 			switch {
 			case in.Host == "h2" && in.Status == "Unknown":
 				unknown++
@@ -155,17 +156,17 @@ func TestFleetSharesUnitsAndInstances(t *testing.T) {
 				running++
 			}
 		}
-		return unknown == 1 && running == 3, a.tend("get", "po", "-o", "wide")
+		return unknown == 1 && running == 3, a.Tend("get", "po", "-o", "wide")
 	})
 	// The host that took the slot says where it came from, and why.
-	if ev := a.tend("get", "events") + b.tend("get", "events"); !regexp.MustCompile(`Rescheduled\s.*Slot \d rescheduled from host h2 \(NodeNotReady\)`).MatchString(ev) {
+	if ev := a.Tend("get", "events") + b.Tend("get", "events"); !regexp.MustCompile(`Rescheduled\s.*Slot \d rescheduled from host h2 \(NodeNotReady\)`).MatchString(ev) {
 		t.Fatalf("no Rescheduled event for h2's slot:\n%s", ev)
 	}
 	// A unit deleted on one host goes from every host.
-	b.tend("delete", "unit", "web")
-	a.eventually("web gone on h0", func() (bool, string) {
-		_, err := os.Stat(filepath.Join(a.dir, "units", "web.toml"))
-		return os.IsNotExist(err) && len(runningOf(a.instances("-l", "app=web"), "h0")) == 0, a.tend("get", "po", "-o", "wide")
+	b.Tend("delete", "unit", "web")
+	a.Eventually("web gone on h0", func() (bool, string) {
+		_, err := os.Stat(filepath.Join(a.Dir, "units", "web.toml"))
+		return os.IsNotExist(err) && len(runningOf(a.Instances("-l", "app=web"), "h0")) == 0, a.Tend("get", "po", "-o", "wide")
 	})
 }
 
@@ -255,24 +256,24 @@ func TestKeygen(t *testing.T) {
 func TestAReturningHostStartsNoDuplicates(t *testing.T) {
 	fleet := startFleet(t, 2)
 	a, b := fleet[0], fleet[1]
-	path := filepath.Join(a.dir, "web.toml")
-	writeFile(t, path, a.helperUnit("replicated", "replicas = 2", "app = \"web\"", "sleep"))
-	a.tend("apply", "-f", path)
-	running := func(x *agent) int {
+	path := filepath.Join(a.Dir, "web.toml")
+	e2e.WriteFile(t, path, a.HelperUnit("replicated", "replicas = 2", "app = \"web\"", "sleep"))
+	a.Tend("apply", "-f", path)
+	running := func(x *e2e.Agent) int {
 		n := 0
-		for _, in := range x.instances("-l", "app=web") {
+		for _, in := range x.Instances("-l", "app=web") {
 			if in.Status == "Running" {
 				n++
 			}
 		}
 		return n
 	}
-	a.eventually("two running", func() (bool, string) { return running(a) == 2, a.tend("get", "po", "-o", "wide") })
+	a.Eventually("two running", func() (bool, string) { return running(a) == 2, a.Tend("get", "po", "-o", "wide") })
 	// h1 stops; h0 runs both slots meanwhile.
-	b.signal(syscall.SIGTERM)
-	b.wait()
-	a.eventually("both slots on h0", func() (bool, string) {
-		return len(runningOf(a.instances("-l", "app=web"), "h0")) == 2, a.tend("get", "po", "-o", "wide")
+	b.Signal(syscall.SIGTERM)
+	b.Wait()
+	a.Eventually("both slots on h0", func() (bool, string) {
+		return len(runningOf(a.Instances("-l", "app=web"), "h0")) == 2, a.Tend("get", "po", "-o", "wide")
 	})
 	// h1 comes back, its unit directory still holding web. The first
 	// peer it tries accepts the connection and never answers, so its join
@@ -292,24 +293,24 @@ func TestAReturningHostStartsNoDuplicates(t *testing.T) {
 			defer conn.Close()
 		}
 	}()
-	cfgPath := filepath.Join(b.dir, ".tend", "tend.toml")
+	cfgPath := filepath.Join(b.Dir, ".tend", "tend.toml")
 	cfg, err := os.ReadFile(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, cfgPath, strings.Replace(string(cfg), "join = [", fmt.Sprintf("join = [%q, ", hole.Addr().String()), 1))
+	e2e.WriteFile(t, cfgPath, strings.Replace(string(cfg), "join = [", fmt.Sprintf("join = [%q, ", hole.Addr().String()), 1))
 	back := time.Now()
-	b2 := startAgent(t, b.dir, "")
+	b2 := e2e.StartAgent(t, b.Dir, "")
 	// The fleet settles at two, both still on h0: h1's own instance,
 	// stopped with its agent, does not start again to take its slot back
 	// from the one h0 runs, and h1 made none.
-	b2.eventually("two running on h0, seen from h1 and from h0", func() (bool, string) {
-		return len(runningOf(b2.instances("-l", "app=web"), "h0")) == 2 && running(a) == 2 && len(b2.instances("-l", "app=web")) == 2, b2.tend("get", "po", "-o", "wide")
+	b2.Eventually("two running on h0, seen from h1 and from h0", func() (bool, string) {
+		return len(runningOf(b2.Instances("-l", "app=web"), "h0")) == 2 && running(a) == 2 && len(b2.Instances("-l", "app=web")) == 2, b2.Tend("get", "po", "-o", "wide")
 	})
 	var evs struct {
 		Items []supervisor.Event `json:"items"`
 	}
-	if err := json.Unmarshal([]byte(b2.tend("get", "events", "-o", "json")), &evs); err != nil {
+	if err := json.Unmarshal([]byte(b2.Tend("get", "events", "-o", "json")), &evs); err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range evs.Items {
@@ -326,14 +327,14 @@ func TestAReturningHostStartsNoDuplicates(t *testing.T) {
 func TestAnyHostReachesEveryInstance(t *testing.T) {
 	fleet := startFleet(t, 2)
 	a, b := fleet[0], fleet[1]
-	path := filepath.Join(a.dir, "web.toml")
-	writeFile(t, path, a.helperUnit("replicated", "replicas = 2", "app = \"web\"", "sleep"))
-	a.tend("apply", "-f", path)
+	path := filepath.Join(a.Dir, "web.toml")
+	e2e.WriteFile(t, path, a.HelperUnit("replicated", "replicas = 2", "app = \"web\"", "sleep"))
+	a.Tend("apply", "-f", path)
 	var onA supervisor.Instance
-	b.eventually("one instance on each host", func() (bool, string) {
-		list := b.instances("-l", "app=web")
+	b.Eventually("one instance on each host", func() (bool, string) {
+		list := b.Instances("-l", "app=web")
 		if len(runningOf(list, "h0")) != 1 || len(runningOf(list, "h1")) != 1 {
-			return false, b.tend("get", "po", "-o", "wide")
+			return false, b.Tend("get", "po", "-o", "wide")
 		}
 		for _, in := range list {
 			if in.Host == "h0" {
@@ -343,44 +344,44 @@ func TestAnyHostReachesEveryInstance(t *testing.T) {
 		return true, ""
 	})
 	// The start line is in h0's log of it, and h1 shows it.
-	b.eventually("h0's instance's output, through h1", func() (bool, string) {
-		out, stderr, err := b.run("logs", onA.Name)
+	b.Eventually("h0's instance's output, through h1", func() (bool, string) {
+		out, stderr, err := b.Run("logs", onA.Name)
 		return err == nil && strings.Contains(out, "started "+onA.Name), out + stderr
 	})
 	// describe on h1 shows h0's own record (its PID) and h0's events.
-	desc := b.tend("describe", "po", onA.Name)
-	pid := a.instance(onA.Name).PID
+	desc := b.Tend("describe", "po", onA.Name)
+	pid := a.Instance(onA.Name).PID
 	if !regexp.MustCompile(fmt.Sprintf(`PID:\s+%d\n`, pid)).MatchString(desc) || !regexp.MustCompile(`supervisor, h0\s+Started`).MatchString(desc) {
 		t.Fatalf("describe on h1 lacks h0's PID %d or its events:\n%s", pid, desc)
 	}
 	// label on h1 changes h0's instance; h0 tells everyone.
-	b.tend("label", "po", onA.Name, "tier=front")
-	if l := a.instance(onA.Name).Labels; l["tier"] != "front" {
+	b.Tend("label", "po", onA.Name, "tier=front")
+	if l := a.Instance(onA.Name).Labels; l["tier"] != "front" {
 		t.Fatalf("h0's instance labels %v", l)
 	}
 	// A host label set from h1 is h0's own.
-	b.tend("label", "node", "h0", "disk=ssd")
-	a.eventually("h0 labelled disk=ssd by h1", func() (bool, string) {
-		out := a.tend("get", "hosts", "-l", "disk=ssd")
+	b.Tend("label", "node", "h0", "disk=ssd")
+	a.Eventually("h0 labelled disk=ssd by h1", func() (bool, string) {
+		out := a.Tend("get", "hosts", "-l", "disk=ssd")
 		return strings.Contains(out, "h0"), out
 	})
 	// exec on h1 runs beside h0's instance, on h0, and passes its status back.
-	out, stderr, err := b.run("exec", onA.Name, "--", "sh", "-c", `echo "$TEND_INSTANCE in $PWD"; echo oops >&2; exit 3`)
+	out, stderr, err := b.Run("exec", onA.Name, "--", "sh", "-c", `echo "$TEND_INSTANCE in $PWD"; echo oops >&2; exit 3`)
 	var ee *exec.ExitError
 	// The unit names no working directory: the instance runs in h0's agent's.
-	if !errors.As(err, &ee) || ee.ExitCode() != 3 || out != onA.Name+" in "+a.dir+"\n" || !strings.Contains(stderr, "oops") {
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 || out != onA.Name+" in "+a.Dir+"\n" || !strings.Contains(stderr, "oops") {
 		t.Fatalf("exec through h1: %v, stdout %q, stderr %q", err, out, stderr)
 	}
 	// delete on h1 stops the process on h0; the unit starts another.
-	b.tend("delete", "po", onA.Name)
-	a.eventually("h0's instance gone and replaced", func() (bool, string) {
-		list := a.instances("-l", "app=web")
+	b.Tend("delete", "po", onA.Name)
+	a.Eventually("h0's instance gone and replaced", func() (bool, string) {
+		list := a.Instances("-l", "app=web")
 		for _, in := range list {
 			if in.Name == onA.Name {
-				return false, a.tend("get", "po", "-o", "wide")
+				return false, a.Tend("get", "po", "-o", "wide")
 			}
 		}
-		return len(runningOf(list, "h0")) == 1, a.tend("get", "po", "-o", "wide")
+		return len(runningOf(list, "h0")) == 1, a.Tend("get", "po", "-o", "wide")
 	})
 
 	// A caller with another cluster's certificate, or none, is refused.
@@ -453,9 +454,9 @@ func copyDir(t *testing.T, from, to string) {
 }
 
 // keysDirOf is the keys_dir in an agent's configuration.
-func keysDirOf(t *testing.T, a *agent) string {
+func keysDirOf(t *testing.T, a *e2e.Agent) string {
 	t.Helper()
-	cfg, err := os.ReadFile(filepath.Join(a.dir, ".tend", "tend.toml"))
+	cfg, err := os.ReadFile(filepath.Join(a.Dir, ".tend", "tend.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -475,7 +476,7 @@ func TestKeysRotateAcrossTheFleet(t *testing.T) {
 	if err != nil || len(old) != 1 {
 		t.Fatalf("old keys %v, %v", old, err)
 	}
-	out := a.tend("keys", "rotate")
+	out := a.Tend("keys", "rotate")
 	if !strings.Contains(out, "rotated") {
 		t.Fatalf("rotate:\n%s", out)
 	}
@@ -483,7 +484,7 @@ func TestKeysRotateAcrossTheFleet(t *testing.T) {
 	for _, x := range fleet {
 		keys, err := cluster.LoadGossipKeys(keysDirOf(t, x))
 		if err != nil || len(keys) != 1 || string(keys[0]) == string(old[0]) {
-			t.Fatalf("%s's gossip.key after the rotation: %d keys, %v", x.dir, len(keys), err)
+			t.Fatalf("%s's gossip.key after the rotation: %d keys, %v", x.Dir, len(keys), err)
 		}
 		if fresh == nil {
 			fresh = keys[0]
@@ -491,17 +492,17 @@ func TestKeysRotateAcrossTheFleet(t *testing.T) {
 			t.Fatal("hosts have different keys")
 		}
 	}
-	list := b.tend("keys", "list")
+	list := b.Tend("keys", "list")
 	if strings.Count(list, cluster.KeyID(fresh)) != 3 || strings.Contains(list, cluster.KeyID(old[0])) {
 		t.Fatalf("keys list after the rotation:\n%s", list)
 	}
 	// Gossip goes on: a unit applied on h2 reaches h0.
-	path := filepath.Join(c.dir, "after.toml")
-	writeFile(t, path, c.helperUnit("replicated", "replicas = 0", "app = \"after\"", "sleep"))
-	c.tend("apply", "-f", path)
-	a.eventually("the unit applied after the rotation", func() (bool, string) {
-		_, err := os.Stat(filepath.Join(a.dir, "units", "after.toml"))
-		return err == nil, a.tend("get", "units")
+	path := filepath.Join(c.Dir, "after.toml")
+	e2e.WriteFile(t, path, c.HelperUnit("replicated", "replicas = 0", "app = \"after\"", "sleep"))
+	c.Tend("apply", "-f", path)
+	a.Eventually("the unit applied after the rotation", func() (bool, string) {
+		_, err := os.Stat(filepath.Join(a.Dir, "units", "after.toml"))
+		return err == nil, a.Tend("get", "units")
 	})
 	// The old key no longer joins.
 	stranger, err := cluster.New(cluster.Config{Name: "stranger", Bind: fmt.Sprintf("127.0.0.1:%d", freeGossipPort(t)),
@@ -514,25 +515,25 @@ func TestKeysRotateAcrossTheFleet(t *testing.T) {
 		t.Errorf("the old key joined %d hosts (%v)", got, err)
 	}
 	// A host restarted after the rotation rejoins with its new key.
-	b.signal(syscall.SIGTERM)
-	b.wait()
-	a.eventually("h1 Left", func() (bool, string) {
-		got := a.tend("get", "hosts")
+	b.Signal(syscall.SIGTERM)
+	b.Wait()
+	a.Eventually("h1 Left", func() (bool, string) {
+		got := a.Tend("get", "hosts")
 		return strings.Contains(got, "Left"), got
 	})
-	b = startAgent(t, b.dir, "")
-	a.eventually("h1 Ready again", func() (bool, string) {
-		got := a.tend("get", "hosts")
+	b = e2e.StartAgent(t, b.Dir, "")
+	a.Eventually("h1 Ready again", func() (bool, string) {
+		got := a.Tend("get", "hosts")
 		return strings.Count(got, " Ready ") == 3, got
 	})
 	// A host that is down stops a rotation, which names it.
-	c.signal(syscall.SIGKILL)
-	c.wait()
-	a.eventually("h2 NotReady", func() (bool, string) {
-		got := a.tend("get", "hosts")
+	c.Signal(syscall.SIGKILL)
+	c.Wait()
+	a.Eventually("h2 NotReady", func() (bool, string) {
+		got := a.Tend("get", "hosts")
 		return strings.Contains(got, "NotReady"), got
 	})
-	if _, stderr, err := a.run("keys", "rotate"); err == nil || !strings.Contains(stderr, "h2") {
+	if _, stderr, err := a.Run("keys", "rotate"); err == nil || !strings.Contains(stderr, "h2") {
 		t.Errorf("rotate with h2 down: %v, %s", err, stderr)
 	}
 	keys, _ := cluster.LoadGossipKeys(keysDirOf(t, a))
@@ -542,10 +543,10 @@ func TestKeysRotateAcrossTheFleet(t *testing.T) {
 }
 
 // hostOf is a host as an agent lists it.
-func hostOf(t *testing.T, a *agent, host string) supervisor.Host {
+func hostOf(t *testing.T, a *e2e.Agent, host string) supervisor.Host {
 	t.Helper()
 	var hosts []supervisor.Host
-	if err := json.Unmarshal([]byte(a.tend("get", "hosts", "-o", "json")), &struct {
+	if err := json.Unmarshal([]byte(a.Tend("get", "hosts", "-o", "json")), &struct {
 		Items *[]supervisor.Host `json:"items"`
 	}{&hosts}); err != nil {
 		t.Fatal(err)
@@ -565,80 +566,80 @@ func hostOf(t *testing.T, a *agent, host string) supervisor.Host {
 func TestDeleteHost(t *testing.T) {
 	fleet := startFleet(t, 3)
 	a, b, c := fleet[0], fleet[1], fleet[2]
-	path := filepath.Join(a.dir, "web.toml")
-	writeFile(t, path, a.helperUnit("replicated", "replicas = 3", "app = \"web\"", "sleep"))
-	a.tend("apply", "-f", path)
+	path := filepath.Join(a.Dir, "web.toml")
+	e2e.WriteFile(t, path, a.HelperUnit("replicated", "replicas = 3", "app = \"web\"", "sleep"))
+	a.Tend("apply", "-f", path)
 	var onC string
-	a.eventually("one web instance on each host", func() (bool, string) {
-		list := a.instances("-l", "app=web")
+	a.Eventually("one web instance on each host", func() (bool, string) {
+		list := a.Instances("-l", "app=web")
 		on := runningOf(list, "h2")
 		if len(runningOf(list, "h0")) != 1 || len(runningOf(list, "h1")) != 1 || len(on) != 1 {
-			return false, a.tend("get", "po", "-o", "wide")
+			return false, a.Tend("get", "po", "-o", "wide")
 		}
 		onC = on[0]
 		return true, ""
 	})
 
 	// h2 dies outright, its instance with it (the units carry h0's tag).
-	c.signal(syscall.SIGKILL)
-	c.wait()
-	for _, pid := range taggedProcesses(a.tag)[onC] {
+	c.Signal(syscall.SIGKILL)
+	c.Wait()
+	for _, pid := range e2e.TaggedProcesses(a.Tag)[onC] {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
-	for _, x := range []*agent{a, b} {
-		x.eventually("h2 NotReady, its instance Unknown", func() (bool, string) {
-			in, ok := instanceNamed(x.instances(), onC)
-			return hostOf(t, x, "h2").Status == "NotReady" && ok && in.Status == "Unknown", x.tend("get", "po", "-o", "wide")
+	for _, x := range []*e2e.Agent{a, b} {
+		x.Eventually("h2 NotReady, its instance Unknown", func() (bool, string) {
+			in, ok := instanceNamed(x.Instances(), onC)
+			return hostOf(t, x, "h2").Status == "NotReady" && ok && in.Status == "Unknown", x.Tend("get", "po", "-o", "wide")
 		})
 	}
 
 	// Refused, saying why: a Ready host, and one nobody knows.
-	_, stderr, err := b.run("delete", "host", "h0")
+	_, stderr, err := b.Run("delete", "host", "h0")
 	if exitOf(err) != 1 || !strings.Contains(stderr, `Error from server (Conflict): host "h0" is Ready`) || !strings.Contains(stderr, "stop its agent") {
 		t.Errorf("delete a Ready host: exit %d, %s", exitOf(err), stderr)
 	}
-	_, stderr, err = b.run("delete", "node", "nope")
+	_, stderr, err = b.Run("delete", "node", "nope")
 	if exitOf(err) != 1 || stderr != "Error from server (NotFound): hosts \"nope\" not found\n" {
 		t.Errorf("delete an unknown host: exit %d, %s", exitOf(err), stderr)
 	}
 
 	// Deleted on h1: gone there at once, and on h0 soon after.
-	if out := b.tend("delete", "host", "h2"); out != "host \"h2\" deleted\n" {
+	if out := b.Tend("delete", "host", "h2"); out != "host \"h2\" deleted\n" {
 		t.Fatalf("delete host h2: %q", out)
 	}
-	if hosts := b.tend("get", "hosts"); strings.Contains(hosts, "h2") {
+	if hosts := b.Tend("get", "hosts"); strings.Contains(hosts, "h2") {
 		t.Errorf("h1 lists h2 after deleting it:\n%s", hosts)
 	}
-	if _, ok := instanceNamed(b.instances(), onC); ok {
-		t.Errorf("h1 lists h2's instance after deleting h2:\n%s", b.tend("get", "po", "-o", "wide"))
+	if _, ok := instanceNamed(b.Instances(), onC); ok {
+		t.Errorf("h1 lists h2's instance after deleting h2:\n%s", b.Tend("get", "po", "-o", "wide"))
 	}
-	gone := func(x *agent) (bool, string) {
-		hosts, po := x.tend("get", "hosts"), x.tend("get", "po", "-o", "wide")
+	gone := func(x *e2e.Agent) (bool, string) {
+		hosts, po := x.Tend("get", "hosts"), x.Tend("get", "po", "-o", "wide")
 		return !strings.Contains(hosts, "h2") && !strings.Contains(po, "h2"), hosts + po
 	}
-	a.eventually("h2 and its instance gone from h0", func() (bool, string) { return gone(a) })
-	a.eventually("the three slots running on h0 and h1", func() (bool, string) {
-		list := a.instances("-l", "app=web")
-		return len(runningOf(list, "h0"))+len(runningOf(list, "h1")) == 3 && len(list) == 3, a.tend("get", "po", "-o", "wide")
+	a.Eventually("h2 and its instance gone from h0", func() (bool, string) { return gone(a) })
+	a.Eventually("the three slots running on h0 and h1", func() (bool, string) {
+		list := a.Instances("-l", "app=web")
+		return len(runningOf(list, "h0"))+len(runningOf(list, "h1")) == 3 && len(list) == 3, a.Tend("get", "po", "-o", "wide")
 	})
-	for _, x := range []*agent{a, b} {
-		if ev := x.tend("get", "events"); !regexp.MustCompile(`Normal\s+RemovingNode\s+host/h2\s.*Removing host h2 from the fleet`).MatchString(ev) {
-			t.Errorf("no RemovingNode event for h2 on %s:\n%s", x.dir, ev)
+	for _, x := range []*e2e.Agent{a, b} {
+		if ev := x.Tend("get", "events"); !regexp.MustCompile(`Normal\s+RemovingNode\s+host/h2\s.*Removing host h2 from the fleet`).MatchString(ev) {
+			t.Errorf("no RemovingNode event for h2 on %s:\n%s", x.Dir, ev)
 		}
 	}
 	// Twice: it is not there any more.
-	if _, stderr, err := a.run("delete", "no", "h2"); exitOf(err) != 1 || !strings.Contains(stderr, `hosts "h2" not found`) {
+	if _, stderr, err := a.Run("delete", "no", "h2"); exitOf(err) != 1 || !strings.Contains(stderr, `hosts "h2" not found`) {
 		t.Errorf("delete h2 again: exit %d, %s", exitOf(err), stderr)
 	}
 
 	// h0 restarts: once it knows h1 and h1's instances again, h2 is still
 	// gone.
-	a.signal(syscall.SIGTERM)
-	a.wait()
-	a = startAgent(t, a.dir, "")
-	a.eventually("h0 back with h1 and its instances", func() (bool, string) {
-		list := a.instances("-l", "app=web")
-		return hostOf(t, a, "h1").Status == "Ready" && len(runningOf(list, "h1")) > 0 && len(list) == 3, a.tend("get", "po", "-o", "wide")
+	a.Signal(syscall.SIGTERM)
+	a.Wait()
+	a = e2e.StartAgent(t, a.Dir, "")
+	a.Eventually("h0 back with h1 and its instances", func() (bool, string) {
+		list := a.Instances("-l", "app=web")
+		return hostOf(t, a, "h1").Status == "Ready" && len(runningOf(list, "h1")) > 0 && len(list) == 3, a.Tend("get", "po", "-o", "wide")
 	})
 	if ok, seen := gone(a); !ok {
 		t.Errorf("h2 is back on the restarted h0:\n%s", seen)
@@ -646,18 +647,18 @@ func TestDeleteHost(t *testing.T) {
 
 	// h2's agent starts again: a new member on every host, with its
 	// instance, and Ready it cannot be deleted. The fleet is back at three.
-	c = startAgent(t, c.dir, "")
-	for _, x := range []*agent{a, b, c} {
-		x.eventually("three Ready hosts", func() (bool, string) {
-			got := x.tend("get", "hosts")
+	c = e2e.StartAgent(t, c.Dir, "")
+	for _, x := range []*e2e.Agent{a, b, c} {
+		x.Eventually("three Ready hosts", func() (bool, string) {
+			got := x.Tend("get", "hosts")
 			return strings.Count(got, " Ready ") == 3, got
 		})
 	}
-	a.eventually("exactly three web instances running again", func() (bool, string) {
-		list := a.instances("-l", "app=web")
-		return len(running(list)) == 3 && len(list) == 3, a.tend("get", "po", "-o", "wide")
+	a.Eventually("exactly three web instances running again", func() (bool, string) {
+		list := a.Instances("-l", "app=web")
+		return len(e2e.Running(list)) == 3 && len(list) == 3, a.Tend("get", "po", "-o", "wide")
 	})
-	if _, stderr, err := b.run("delete", "host", "h2"); exitOf(err) != 1 || !strings.Contains(stderr, `host "h2" is Ready`) {
+	if _, stderr, err := b.Run("delete", "host", "h2"); exitOf(err) != 1 || !strings.Contains(stderr, `host "h2" is Ready`) {
 		t.Errorf("delete h2 after it came back: exit %d, %s", exitOf(err), stderr)
 	}
 }
@@ -690,22 +691,22 @@ func exitOf(err error) int {
 func TestDeletingAHostThatComesBack(t *testing.T) {
 	fleet := startFleet(t, 3)
 	a, b, c := fleet[0], fleet[1], fleet[2]
-	path := filepath.Join(a.dir, "mon.toml")
-	writeFile(t, path, a.helperUnit("per-host", "", "app = \"mon\"", "sleep"))
-	a.tend("apply", "-f", path)
-	a.eventually("a monitor on each host", func() (bool, string) {
-		return len(running(a.instances("-l", "app=mon"))) == 3, a.tend("get", "po", "-o", "wide")
+	path := filepath.Join(a.Dir, "mon.toml")
+	e2e.WriteFile(t, path, a.HelperUnit("per-host", "", "app = \"mon\"", "sleep"))
+	a.Tend("apply", "-f", path)
+	a.Eventually("a monitor on each host", func() (bool, string) {
+		return len(e2e.Running(a.Instances("-l", "app=mon"))) == 3, a.Tend("get", "po", "-o", "wide")
 	})
-	c.signal(syscall.SIGKILL)
-	c.wait()
-	b.eventually("h2 NotReady", func() (bool, string) { return hostOf(t, b, "h2").Status == "NotReady", b.tend("get", "hosts") })
+	c.Signal(syscall.SIGKILL)
+	c.Wait()
+	b.Eventually("h2 NotReady", func() (bool, string) { return hostOf(t, b, "h2").Status == "NotReady", b.Tend("get", "hosts") })
 
 	// h2 starts again on a new gossip port (the others keep trying the
 	// old one), and joins through a gate that refuses it until h1 has
 	// deleted it: meanwhile it runs, its new life stamped, known to
 	// nobody. Its socket answers after five seconds (the agent waits that
 	// long to hear from a peer before it plans).
-	cfgPath := filepath.Join(c.dir, ".tend", "tend.toml")
+	cfgPath := filepath.Join(c.Dir, ".tend", "tend.toml")
 	cfg, err := os.ReadFile(cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -717,26 +718,26 @@ func TestDeletingAHostThatComesBack(t *testing.T) {
 	gate, open := joinGate(t, first[1])
 	text := regexp.MustCompile(`join = \[[^]]*\]`).ReplaceAllString(string(cfg), fmt.Sprintf("join = [%q]", gate))
 	text = regexp.MustCompile(`bind = "[^"]+"`).ReplaceAllString(text, fmt.Sprintf("bind = \"127.0.0.1:%d\"", freeGossipPort(t)))
-	writeFile(t, cfgPath, text)
+	e2e.WriteFile(t, cfgPath, text)
 	// It forgets the peers it knew, or it would join them directly.
-	if err := os.Remove(filepath.Join(c.dir, ".tend", "state", "cluster", "peers.json")); err != nil {
+	if err := os.Remove(filepath.Join(c.Dir, ".tend", "state", "cluster", "peers.json")); err != nil {
 		t.Fatal(err)
 	}
-	c = startAgent(t, c.dir, "")
+	c = e2e.StartAgent(t, c.Dir, "")
 	// h1 still has it NotReady, and deletes it; then h2 gets through.
-	if out, stderr, err := b.run("delete", "host", "h2"); err != nil || out != "host \"h2\" deleted\n" {
+	if out, stderr, err := b.Run("delete", "host", "h2"); err != nil || out != "host \"h2\" deleted\n" {
 		t.Fatalf("delete h2 while it comes back: %v, %s%s", err, out, stderr)
 	}
 	open()
-	for _, x := range []*agent{a, b, c} {
-		x.eventually("h2 Ready with its monitor", func() (bool, string) {
-			list := x.instances("-l", "app=mon")
-			ok := strings.Contains(x.tend("get", "hosts"), "h2") && hostOf(t, x, "h2").Status == "Ready"
-			return ok && len(runningOf(list, "h2")) == 1 && len(running(list)) == 3, x.tend("get", "po", "-o", "wide")
+	for _, x := range []*e2e.Agent{a, b, c} {
+		x.Eventually("h2 Ready with its monitor", func() (bool, string) {
+			list := x.Instances("-l", "app=mon")
+			ok := strings.Contains(x.Tend("get", "hosts"), "h2") && hostOf(t, x, "h2").Status == "Ready"
+			return ok && len(runningOf(list, "h2")) == 1 && len(e2e.Running(list)) == 3, x.Tend("get", "po", "-o", "wide")
 		})
 	}
-	if !strings.Contains(c.log.String(), "it takes itself back") {
-		t.Errorf("h2 did not refute its deletion:\n%s", c.log.String())
+	if !strings.Contains(c.Log.String(), "it takes itself back") {
+		t.Errorf("h2 did not refute its deletion:\n%s", c.Log.String())
 	}
 }
 

@@ -8,13 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tendhq/tend/internal/e2e"
 	"github.com/tendhq/tend/supervisor"
 )
 
 // The seed's batch jobs (section 4.5) and its cron job (section 7), with
 // the helper as the workload, through the CLI only.
 
-func (a *agent) jobUnit(extra, mode string) string {
+func jobUnit(a *e2e.Agent, extra, mode string) string {
 	return fmt.Sprintf(`kind = "job"
 %s
 [template]
@@ -22,17 +23,17 @@ labels = { app = "batch-job" }
 command = [%q]
 env = { TEND_TEST_HELPER = %q, TEND_TEST_TAG = %q }
 restart = "on-failure"
-`, extra, helperBin, mode, a.tag)
+`, extra, e2e.HelperBin, mode, a.Tag)
 }
 
-func (a *agent) units(kind string) map[string]supervisor.Unit {
-	a.t.Helper()
-	out := a.tend("get", kind, "-o", "json")
+func listUnits(a *e2e.Agent, kind string) map[string]supervisor.Unit {
+	a.T.Helper()
+	out := a.Tend("get", kind, "-o", "json")
 	var list struct {
 		Items []supervisor.Unit `json:"items"`
 	}
 	if err := json.Unmarshal([]byte(out), &list); err != nil {
-		a.t.Fatalf("get %s -o json: %v\n%s", kind, err, out)
+		a.T.Fatalf("get %s -o json: %v\n%s", kind, err, out)
 	}
 	m := map[string]supervisor.Unit{}
 	for _, u := range list.Items {
@@ -42,22 +43,22 @@ func (a *agent) units(kind string) map[string]supervisor.Unit {
 }
 
 func TestSeedBatchJobs(t *testing.T) {
-	a := startAgent(t, "", "")
+	a := e2e.StartAgent(t, "", "")
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "batch-job.toml"), a.jobUnit("", "exit:0"))
-	writeFile(t, filepath.Join(dir, "multi-completion-batch-job.toml"), a.jobUnit("completions = 5", "exit:0"))
-	writeFile(t, filepath.Join(dir, "parallel-completion-batch-job.toml"), a.jobUnit("completions = 5\nparallelism = 2", "exit:0"))
-	out := a.tend("apply", "-f", dir)
+	e2e.WriteFile(t, filepath.Join(dir, "batch-job.toml"), jobUnit(a, "", "exit:0"))
+	e2e.WriteFile(t, filepath.Join(dir, "multi-completion-batch-job.toml"), jobUnit(a, "completions = 5", "exit:0"))
+	e2e.WriteFile(t, filepath.Join(dir, "parallel-completion-batch-job.toml"), jobUnit(a, "completions = 5\nparallelism = 2", "exit:0"))
+	out := a.Tend("apply", "-f", dir)
 	if n := strings.Count(out, "created"); n != 3 {
 		t.Fatalf("apply -f DIR:\n%s", out)
 	}
-	a.eventually("every job completes", func() (bool, string) {
-		jobs := a.units("jobs")
+	a.Eventually("every job completes", func() (bool, string) {
+		jobs := listUnits(a, "jobs")
 		return jobs["batch-job"].Condition == "Complete" &&
 			jobs["multi-completion-batch-job"].Condition == "Complete" &&
 			jobs["parallel-completion-batch-job"].Condition == "Complete", fmt.Sprintf("%+v", jobs)
 	})
-	table := a.tend("get", "jobs")
+	table := a.Tend("get", "jobs")
 	for _, want := range []string{
 		`NAME\s+COMPLETIONS\s+DURATION\s+AGE`,
 		`batch-job\s+1/1\s`,
@@ -68,75 +69,75 @@ func TestSeedBatchJobs(t *testing.T) {
 			t.Errorf("get jobs lacks %s:\n%s", want, table)
 		}
 	}
-	desc := a.tend("describe", "jobs", "multi-completion-batch")
+	desc := a.Tend("describe", "jobs", "multi-completion-batch")
 	if n := strings.Count(desc, "SuccessfulCreate"); n != 5 || !strings.Contains(desc, "Job completed") ||
 		!strings.Contains(desc, "0 Active / 5 Succeeded / 0 Failed") {
 		t.Fatalf("describe jobs:\n%s", desc)
 	}
-	pods := a.tend("get", "po")
+	pods := a.Tend("get", "po")
 	if n := strings.Count(pods, "Completed"); n != 11 {
 		t.Fatalf("get po shows %d Completed, want 11:\n%s", n, pods)
 	}
 	var name string
-	for _, i := range a.instances() {
+	for _, i := range a.Instances() {
 		if i.Unit == "batch-job" {
 			name = i.Name
 		}
 	}
-	if logs := a.tend("logs", name); !strings.Contains(logs, "exiting 0") {
+	if logs := a.Tend("logs", name); !strings.Contains(logs, "exiting 0") {
 		t.Fatalf("logs %s: %q", name, logs)
 	}
-	a.tend("delete", "jobs", "--all")
-	a.eventually("jobs and their instances are gone", func() (bool, string) {
-		return len(a.units("jobs")) == 0 && len(a.instances()) == 0, summary(a.instances())
+	a.Tend("delete", "jobs", "--all")
+	a.Eventually("jobs and their instances are gone", func() (bool, string) {
+		return len(listUnits(a, "jobs")) == 0 && len(a.Instances()) == 0, e2e.Summary(a.Instances())
 	})
 }
 
 func TestJobBackoffLimitThroughTheCLI(t *testing.T) {
-	a := startAgent(t, "", "")
-	a.writeUnit("failing", a.jobUnit("backoff_limit = 1\nbackoff_delay = \"100ms\"", "exit:1"))
-	a.eventually("the job fails", func() (bool, string) {
-		j := a.units("jobs")["failing"]
+	a := e2e.StartAgent(t, "", "")
+	a.WriteUnit("failing", jobUnit(a, "backoff_limit = 1\nbackoff_delay = \"100ms\"", "exit:1"))
+	a.Eventually("the job fails", func() (bool, string) {
+		j := listUnits(a, "jobs")["failing"]
 		return j.Condition == "Failed", fmt.Sprintf("%+v", j)
 	})
-	desc := a.tend("describe", "job", "failing")
+	desc := a.Tend("describe", "job", "failing")
 	if !strings.Contains(desc, "BackoffLimitExceeded") || !strings.Contains(desc, "Failed") {
 		t.Fatalf("describe job:\n%s", desc)
 	}
 }
 
 func TestSeedCronJob(t *testing.T) {
-	a := startAgent(t, "", "")
-	a.writeUnit("every-two-seconds", fmt.Sprintf(`kind = "cron"
+	a := e2e.StartAgent(t, "", "")
+	a.WriteUnit("every-two-seconds", fmt.Sprintf(`kind = "cron"
 schedule = "@every 2s"
 successful_history = 2
 [template]
 command = [%q]
 env = { TEND_TEST_HELPER = "exit:0", TEND_TEST_TAG = %q }
 restart = "on-failure"
-`, helperBin, a.tag))
+`, e2e.HelperBin, a.Tag))
 	jobName := regexp.MustCompile(`^every-two-seconds-\d{10}$`)
-	a.eventually("two runs completed", func() (bool, string) {
+	a.Eventually("two runs completed", func() (bool, string) {
 		done := 0
-		for name, j := range a.units("jobs") {
+		for name, j := range listUnits(a, "jobs") {
 			if jobName.MatchString(name) && j.Condition == "Complete" && j.Owner == "every-two-seconds" {
 				done++
 			}
 		}
-		return done >= 2, a.tend("get", "jobs")
+		return done >= 2, a.Tend("get", "jobs")
 	})
-	cj := a.tend("get", "cronjobs")
+	cj := a.Tend("get", "cronjobs")
 	if !regexp.MustCompile(`every-two-seconds\s+@every 2s\s+False\s+\d\s+\d+s\s`).MatchString(cj) {
 		t.Fatalf("get cronjobs:\n%s", cj)
 	}
 	// Instances are named after their job, which is named after the time.
-	for _, i := range a.instances() {
+	for _, i := range a.Instances() {
 		if !regexp.MustCompile(`^every-two-seconds-\d{10}-[a-z0-9]{5}$`).MatchString(i.Name) {
 			t.Fatalf("instance name %q", i.Name)
 		}
 	}
-	a.tend("delete", "cj", "every-two-seconds")
-	a.eventually("its jobs are gone", func() (bool, string) {
-		return len(a.units("jobs")) == 0, a.tend("get", "jobs")
+	a.Tend("delete", "cj", "every-two-seconds")
+	a.Eventually("its jobs are gone", func() (bool, string) {
+		return len(listUnits(a, "jobs")) == 0, a.Tend("get", "jobs")
 	})
 }

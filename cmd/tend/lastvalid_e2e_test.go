@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/tendhq/tend/internal/e2e"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,9 +13,9 @@ import (
 
 // unitRow is the row of unit name in `tend get units`, split in cells:
 // NAME KIND DESIRED CURRENT READY AGE FILE.
-func (a *agent) unitRow(name string) []string {
-	a.t.Helper()
-	for _, l := range lines(a.tend("get", "units")) {
+func unitRow(a *e2e.Agent, name string) []string {
+	a.T.Helper()
+	for _, l := range e2e.Lines(a.Tend("get", "units")) {
 		if f := strings.Fields(l); len(f) > 0 && f[0] == name {
 			return f
 		}
@@ -31,59 +32,59 @@ func TestLastValidVersionSurvivesAgentRestart(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
 			dir := t.TempDir()
-			a := startAgent(t, dir, "")
-			unit := a.helperUnit("replicated", "replicas = 2", `app = "kubia"`, "sleep")
+			a := e2e.StartAgent(t, dir, "")
+			unit := a.HelperUnit("replicated", "replicas = 2", `app = "kubia"`, "sleep")
 			file := t.TempDir() + "/kubia.toml"
-			writeFile(t, file, unit)
-			a.tend("apply", "-f", file)
-			before := a.waitRunning("kubia", 2)
-			a.writeUnit("kubia", strings.Replace(unit, `restart_delay = "0s"`, `restart_delay = "soon"`, 1))
-			a.writeUnit("typo", a.helperUnit("replicated", "replicaz = 1", `app = "typo"`, "sleep"))
-			a.eventually("the agent has read both bad files", func() (bool, string) {
-				out := a.tend("describe", "unit", "kubia")
-				row := a.unitRow("typo")
+			e2e.WriteFile(t, file, unit)
+			a.Tend("apply", "-f", file)
+			before := a.WaitRunning("kubia", 2)
+			a.WriteUnit("kubia", strings.Replace(unit, `restart_delay = "0s"`, `restart_delay = "soon"`, 1))
+			a.WriteUnit("typo", a.HelperUnit("replicated", "replicaz = 1", `app = "typo"`, "sleep"))
+			a.Eventually("the agent has read both bad files", func() (bool, string) {
+				out := a.Tend("describe", "unit", "kubia")
+				row := unitRow(a, "typo")
 				return strings.Contains(out, "restart_delay") && len(row) > 0 && row[len(row)-1] == "Invalid", out
 			})
-			a.signal(sig)
-			a.wait()
+			a.Signal(sig)
+			a.Wait()
 
-			b := startAgent(t, dir, "")
-			b.tag = a.tag
-			after := b.waitRunning("kubia", 2)
+			b := e2e.StartAgent(t, dir, "")
+			b.Tag = a.Tag
+			after := b.WaitRunning("kubia", 2)
 			if !slices.Equal(names(after), names(before)) {
 				t.Fatalf("instances changed across the restart:\nbefore %v\nafter  %v", names(before), names(after))
 			}
-			b.eventually("get units lists kubia as running 2 of its last valid version, its file Invalid", func() (bool, string) {
-				row := b.unitRow("kubia")
+			b.Eventually("get units lists kubia as running 2 of its last valid version, its file Invalid", func() (bool, string) {
+				row := unitRow(b, "kubia")
 				return len(row) == 7 && row[1] == "replicated" && row[2] == "2" && row[3] == "2" && row[6] == "Invalid",
-					b.tend("get", "units")
+					b.Tend("get", "units")
 			})
-			if row := b.unitRow("typo"); len(row) != 7 || row[1] != "<none>" || row[6] != "Invalid" {
-				t.Fatalf("a file that was never valid is not listed as Invalid:\n%s", b.tend("get", "units"))
+			if row := unitRow(b, "typo"); len(row) != 7 || row[1] != "<none>" || row[6] != "Invalid" {
+				t.Fatalf("a file that was never valid is not listed as Invalid:\n%s", b.Tend("get", "units"))
 			}
-			out := b.tend("describe", "unit", "kubia")
+			out := b.Tend("describe", "unit", "kubia")
 			for _, want := range []string{"kubia.toml:7", "restart_delay", "the last valid version", "keeps running", "2 current / 2 desired"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("describe unit kubia lacks %q:\n%s", want, out)
 				}
 			}
-			if out := b.tend("describe", "unit", "typo"); !strings.Contains(out, "replicaz") || !strings.Contains(out, "never been valid") {
+			if out := b.Tend("describe", "unit", "typo"); !strings.Contains(out, "replicaz") || !strings.Contains(out, "never been valid") {
 				t.Errorf("describe unit typo:\n%s", out)
 			}
 
 			// scale would rewrite the last valid version over the edit:
 			// refused, saying why.
-			_, errOut, err := b.run("scale", "unit", "kubia", "--replicas=3")
+			_, errOut, err := b.Run("scale", "unit", "kubia", "--replicas=3")
 			if err == nil || !strings.Contains(errOut, "fix it first") || !strings.Contains(errOut, "restart_delay") {
 				t.Fatalf("scale of a unit whose file is invalid: err=%v stderr=%q", err, errOut)
 			}
 
 			// Reconciliation runs on the last valid version.
 			victim := after[0].Name
-			b.tend("delete", "instance", victim)
-			b.eventually("the deleted instance is replaced", func() (bool, string) {
+			b.Tend("delete", "instance", victim)
+			b.Eventually("the deleted instance is replaced", func() (bool, string) {
 				var list []string
-				for _, i := range b.instances() {
+				for _, i := range b.Instances() {
 					if i.Unit == "kubia" && i.Status == "Running" {
 						list = append(list, i.Name)
 					}
@@ -92,14 +93,14 @@ func TestLastValidVersionSurvivesAgentRestart(t *testing.T) {
 			})
 
 			// Fixed: the new version applies.
-			b.writeUnit("kubia", strings.Replace(unit, "replicas = 2", "replicas = 3", 1))
-			b.waitRunning("kubia", 3)
-			b.eventually("the fixed file is Valid", func() (bool, string) {
-				row := b.unitRow("kubia")
-				return len(row) == 7 && row[2] == "3" && row[6] == "Valid", b.tend("get", "units")
+			b.WriteUnit("kubia", strings.Replace(unit, "replicas = 2", "replicas = 3", 1))
+			b.WaitRunning("kubia", 3)
+			b.Eventually("the fixed file is Valid", func() (bool, string) {
+				row := unitRow(b, "kubia")
+				return len(row) == 7 && row[2] == "3" && row[6] == "Valid", b.Tend("get", "units")
 			})
 			// (The events keep telling of the bad file; the Error goes.)
-			if out := b.tend("describe", "unit", "kubia"); strings.Contains(out, "the last valid version") {
+			if out := b.Tend("describe", "unit", "kubia"); strings.Contains(out, "the last valid version") {
 				t.Errorf("describe still shows the fixed file's error:\n%s", out)
 			}
 		})
@@ -114,54 +115,54 @@ func TestLastValidVersionSurvivesAgentRestart(t *testing.T) {
 func TestInvalidFileStaysOnItsHost(t *testing.T) {
 	fleet := startFleet(t, 2)
 	h0, h1 := fleet[0], fleet[1]
-	unit := h0.helperUnit("replicated", "replicas = 2", `app = "web"`, "sleep")
-	path := filepath.Join(h0.dir, "web.toml")
-	writeFile(t, path, unit)
-	h0.tend("apply", "-f", path)
-	fileOn := func(a *agent) string {
-		data, _ := os.ReadFile(filepath.Join(a.dir, "units", "web.toml"))
+	unit := h0.HelperUnit("replicated", "replicas = 2", `app = "web"`, "sleep")
+	path := filepath.Join(h0.Dir, "web.toml")
+	e2e.WriteFile(t, path, unit)
+	h0.Tend("apply", "-f", path)
+	fileOn := func(a *e2e.Agent) string {
+		data, _ := os.ReadFile(filepath.Join(a.Dir, "units", "web.toml"))
 		return string(data)
 	}
-	runningIn := func(a *agent) int {
+	runningIn := func(a *e2e.Agent) int {
 		n := 0
-		for _, in := range a.instances("-l", "app=web") {
+		for _, in := range a.Instances("-l", "app=web") {
 			if in.Status == "Running" {
 				n++
 			}
 		}
 		return n
 	}
-	h1.eventually("h1 has the unit", func() (bool, string) { return fileOn(h1) == unit, fileOn(h1) })
-	h0.eventually("2 running", func() (bool, string) { n := runningIn(h0); return n == 2, fmt.Sprint(n) })
+	h1.Eventually("h1 has the unit", func() (bool, string) { return fileOn(h1) == unit, fileOn(h1) })
+	h0.Eventually("2 running", func() (bool, string) { n := runningIn(h0); return n == 2, fmt.Sprint(n) })
 
 	broken := strings.Replace(unit, `restart_delay = "0s"`, `restart_delay = "soon"`, 1)
-	h1.writeUnit("web", broken)
-	h1.eventually("h1 shows the file Invalid", func() (bool, string) {
-		row := h1.unitRow("web")
-		return len(row) == 7 && row[6] == "Invalid", h1.tend("get", "units")
+	h1.WriteUnit("web", broken)
+	h1.Eventually("h1 shows the file Invalid", func() (bool, string) {
+		row := unitRow(h1, "web")
+		return len(row) == 7 && row[6] == "Invalid", h1.Tend("get", "units")
 	})
-	h1.signal(syscall.SIGKILL)
-	h1.wait()
-	r := startAgent(t, h1.dir, "")
-	r.tag = h1.tag
-	r.eventually("h1 again: the fleet's version runs, the file Invalid", func() (bool, string) {
-		row := r.unitRow("web")
-		return len(row) == 7 && row[2] == "2" && row[3] == "2" && row[6] == "Invalid", r.tend("get", "units")
+	h1.Signal(syscall.SIGKILL)
+	h1.Wait()
+	r := e2e.StartAgent(t, h1.Dir, "")
+	r.Tag = h1.Tag
+	r.Eventually("h1 again: the fleet's version runs, the file Invalid", func() (bool, string) {
+		row := unitRow(r, "web")
+		return len(row) == 7 && row[2] == "2" && row[3] == "2" && row[6] == "Invalid", r.Tend("get", "units")
 	})
 	if got := fileOn(h0); got != unit {
 		t.Fatalf("h0's file changed by h1's invalid one:\n%s", got)
 	}
-	if row := h0.unitRow("web"); len(row) != 7 || row[6] != "Valid" {
-		t.Fatalf("h0:\n%s", h0.tend("get", "units"))
+	if row := unitRow(h0, "web"); len(row) != 7 || row[6] != "Valid" {
+		t.Fatalf("h0:\n%s", h0.Tend("get", "units"))
 	}
 
 	// A newer version made on h0 runs on h1 too; h1's file is left alone.
 	v2 := strings.Replace(unit, "replicas = 2", "replicas = 3", 1)
-	writeFile(t, path, v2)
-	h0.tend("apply", "-f", path)
-	r.eventually("h1 runs h0's new version, its file still Invalid", func() (bool, string) {
-		row := r.unitRow("web")
-		return len(row) == 7 && row[2] == "3" && row[3] == "3" && row[6] == "Invalid", r.tend("get", "units")
+	e2e.WriteFile(t, path, v2)
+	h0.Tend("apply", "-f", path)
+	r.Eventually("h1 runs h0's new version, its file still Invalid", func() (bool, string) {
+		row := unitRow(r, "web")
+		return len(row) == 7 && row[2] == "3" && row[3] == "3" && row[6] == "Invalid", r.Tend("get", "units")
 	})
 	if got := fileOn(r); got != broken {
 		t.Fatalf("h1's file was overwritten:\n%s", got)
@@ -169,29 +170,29 @@ func TestInvalidFileStaysOnItsHost(t *testing.T) {
 
 	// Fixed on h1: a change for the fleet.
 	v3 := strings.Replace(unit, "replicas = 2", "replicas = 1", 1)
-	r.writeUnit("web", v3)
-	h0.eventually("h0 follows h1's fix", func() (bool, string) { return fileOn(h0) == v3, fileOn(h0) })
-	h0.eventually("1 running", func() (bool, string) { n := runningIn(h0); return n == 1, fmt.Sprint(n) })
+	r.WriteUnit("web", v3)
+	h0.Eventually("h0 follows h1's fix", func() (bool, string) { return fileOn(h0) == v3, fileOn(h0) })
+	h0.Eventually("1 running", func() (bool, string) { n := runningIn(h0); return n == 1, fmt.Sprint(n) })
 
 	// Broken on h1 again, and h1 down while h0 makes a newer version:
 	// h1's last valid version, older, must not come back over it.
-	r.writeUnit("web", broken)
-	r.eventually("h1 shows the file Invalid", func() (bool, string) {
-		row := r.unitRow("web")
-		return len(row) == 7 && row[6] == "Invalid", r.tend("get", "units")
+	r.WriteUnit("web", broken)
+	r.Eventually("h1 shows the file Invalid", func() (bool, string) {
+		row := unitRow(r, "web")
+		return len(row) == 7 && row[6] == "Invalid", r.Tend("get", "units")
 	})
-	r.signal(syscall.SIGTERM)
-	r.wait()
+	r.Signal(syscall.SIGTERM)
+	r.Wait()
 	v4 := strings.Replace(unit, "replicas = 2", "replicas = 4", 1)
-	writeFile(t, path, v4)
-	h0.tend("apply", "-f", path)
-	r = startAgent(t, h1.dir, "")
-	r.tag = h1.tag
-	r.eventually("h1 again: h0's newer version runs, the file Invalid", func() (bool, string) {
-		row := r.unitRow("web")
-		return len(row) == 7 && row[2] == "4" && row[6] == "Invalid", r.tend("get", "units")
+	e2e.WriteFile(t, path, v4)
+	h0.Tend("apply", "-f", path)
+	r = e2e.StartAgent(t, h1.Dir, "")
+	r.Tag = h1.Tag
+	r.Eventually("h1 again: h0's newer version runs, the file Invalid", func() (bool, string) {
+		row := unitRow(r, "web")
+		return len(row) == 7 && row[2] == "4" && row[6] == "Invalid", r.Tend("get", "units")
 	})
-	h0.eventually("4 running", func() (bool, string) { n := runningIn(h0); return n == 4, fmt.Sprint(n) })
+	h0.Eventually("4 running", func() (bool, string) { n := runningIn(h0); return n == 4, fmt.Sprint(n) })
 	if got := fileOn(h0); got != v4 {
 		t.Fatalf("h1's older last valid version came back on h0:\n%s", got)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"github.com/tendhq/tend/internal/e2e"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,19 +22,19 @@ import (
 // exits 0.
 func TestLogsFollowKeepsGoingWhenItFallsBehindRotation(t *testing.T) {
 	const total = 200_000
-	a := startAgent(t, "", "log_max_bytes = 65536\n")
+	a := e2e.StartAgent(t, "", "log_max_bytes = 65536\n")
 	gate := filepath.Join(t.TempDir(), "gate")
-	a.writeUnit("counter", fmt.Sprintf(`kind = "replicated"
+	a.WriteUnit("counter", fmt.Sprintf(`kind = "replicated"
 replicas = 1
 [template]
 labels = { app = "counter" }
 command = ["sh", "-c", "echo ready; while [ ! -e %s ]; do sleep 0.05; done; seq 1 %d; exec sleep 300"]
 env = { TEND_TEST_TAG = %q }
 stop_timeout = "2s"
-`, gate, total, a.tag))
+`, gate, total, a.Tag))
 	var name string
-	a.eventually("the counter running", func() (bool, string) {
-		ins := a.instances("-l", "app=counter")
+	a.Eventually("the counter running", func() (bool, string) {
+		ins := a.Instances("-l", "app=counter")
 		if len(ins) == 1 && ins[0].Status == "Running" {
 			name = ins[0].Name
 			return true, ""
@@ -41,9 +42,9 @@ stop_timeout = "2s"
 		return false, fmt.Sprint(ins)
 	})
 
-	follow := exec.Command(tendBin, "logs", "-f", name)
-	follow.Env = append(os.Environ(), "TEND_SOCKET="+a.sock)
-	stderr := &lockedBuffer{}
+	follow := exec.Command(e2e.TendBin, "logs", "-f", name)
+	follow.Env = append(os.Environ(), "TEND_SOCKET="+a.Sock)
+	stderr := &e2e.LockedBuffer{}
 	follow.Stderr = stderr
 	out, err := follow.StdoutPipe()
 	if err != nil {
@@ -64,8 +65,8 @@ stop_timeout = "2s"
 	if err := os.WriteFile(gate, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a.eventually("the counter done writing", func() (bool, string) {
-		tail, _, _ := a.run("logs", name, "--tail", "1")
+	a.Eventually("the counter done writing", func() (bool, string) {
+		tail, _, _ := a.Run("logs", name, "--tail", "1")
 		return tail == fmt.Sprintf("%d\n", total), tail
 	})
 
@@ -92,7 +93,7 @@ stop_timeout = "2s"
 	if gaps == 0 {
 		t.Fatalf("the follower never fell behind (log_max_bytes too large for this test?)")
 	}
-	a.tend("delete", "po", name)
+	a.Tend("delete", "po", name)
 	select {
 	case <-exited:
 		if waitErr != nil {
@@ -104,7 +105,7 @@ stop_timeout = "2s"
 	// One line per skip, each giving the count; together they are the gaps.
 	skip := regexp.MustCompile(`^tend: skipped (\d+) bytes \((\d+) lines\) of ` + regexp.QuoteMeta(name) + `'s output: the reader fell behind log rotation$`)
 	said := 0
-	for _, l := range lines(stderr.String()) {
+	for _, l := range e2e.Lines(stderr.String()) {
 		m := skip.FindStringSubmatch(l)
 		if m == nil {
 			t.Fatalf("stderr line %q", l)

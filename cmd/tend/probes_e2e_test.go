@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tendhq/tend/internal/e2e"
 	"github.com/tendhq/tend/supervisor"
 )
 
@@ -29,7 +30,7 @@ func freePort(t *testing.T) int {
 }
 
 func TestKubiaLivenessExample(t *testing.T) {
-	a := startAgent(t, "", "")
+	a := e2e.StartAgent(t, "", "")
 	src, err := os.ReadFile("../../examples/kubia-liveness.toml")
 	if err != nil {
 		t.Fatal(err)
@@ -40,12 +41,12 @@ func TestKubiaLivenessExample(t *testing.T) {
 	text := strings.ReplaceAll(string(src), "8080", port)
 	text = strings.Replace(text, "[template.liveness]\n", "[template.liveness]\nperiod = \"200ms\"\n", 1)
 	file := t.TempDir() + "/kubia-liveness.toml"
-	writeFile(t, file, text)
-	a.tend("apply", "-f", file)
+	e2e.WriteFile(t, file, text)
+	a.Tend("apply", "-f", file)
 
 	var name string
-	a.eventually("the instance was killed and restarted twice", func() (bool, string) {
-		for _, i := range a.instances() {
+	a.Eventually("the instance was killed and restarted twice", func() (bool, string) {
+		for _, i := range a.Instances() {
 			name = i.Name
 			return i.RestartCount >= 2 && i.Status == "Running", fmt.Sprintf("%+v", i)
 		}
@@ -63,8 +64,8 @@ func TestKubiaLivenessExample(t *testing.T) {
 		`Warning\s+Unhealthy\s+.*\(x\d+ over .*\)\s+.*Liveness probe failed: HTTP probe failed with statuscode: 500`,
 		`Normal\s+Killing\s+.*Container kubia-liveness failed liveness probe, will be restarted`,
 	}
-	a.eventually("describe shows the book's picture", func() (bool, string) {
-		out := a.tend("describe", "po", name)
+	a.Eventually("describe shows the book's picture", func() (bool, string) {
+		out := a.Tend("describe", "po", name)
 		for _, want := range wants {
 			if !regexp.MustCompile(want).MatchString(out) {
 				return false, "lacks " + want + ":\n" + out
@@ -72,24 +73,24 @@ func TestKubiaLivenessExample(t *testing.T) {
 		}
 		return true, ""
 	})
-	prev := a.tend("logs", name, "--previous")
+	prev := a.Tend("logs", name, "--previous")
 	if !strings.Contains(prev, "Kubia server starting") || !strings.Contains(prev, "Received request") {
 		t.Fatalf("logs --previous:\n%s", prev)
 	}
 }
 
 func TestReadinessByNotifyS6AndExec(t *testing.T) {
-	a := startAgent(t, "", "")
-	a.writeUnit("notify", a.helperUnit("replicated", "replicas = 1", `app = "notify"`, "notify")+
+	a := e2e.StartAgent(t, "", "")
+	a.WriteUnit("notify", a.HelperUnit("replicated", "replicas = 1", `app = "notify"`, "notify")+
 		"[template.readiness]\nnotify = true\n")
-	a.writeUnit("s6", a.helperUnit("replicated", "replicas = 1", `app = "s6"`, "s6-ready")+
+	a.WriteUnit("s6", a.HelperUnit("replicated", "replicas = 1", `app = "s6"`, "s6-ready")+
 		"[template.readiness]\nnotification_fd = 3\n")
-	a.writeUnit("never", a.helperUnit("replicated", "replicas = 1", `app = "never"`, "sleep")+
+	a.WriteUnit("never", a.HelperUnit("replicated", "replicas = 1", `app = "never"`, "sleep")+
 		fmt.Sprintf("[template.readiness]\nexec = { command = [\"/bin/sh\", \"-c\", \"exit 1\"] }\nperiod = \"100ms\"\n"))
-	a.eventually("notify and s6 ready, the exec one not", func() (bool, string) {
+	a.Eventually("notify and s6 ready, the exec one not", func() (bool, string) {
 		ready := map[string]bool{}
 		status := ""
-		for _, i := range a.instances() {
+		for _, i := range a.Instances() {
 			ready[i.Unit] = i.Ready && i.Status == "Running"
 			if i.Unit == "notify" {
 				status = i.NotifyStatus
@@ -97,27 +98,27 @@ func TestReadinessByNotifyS6AndExec(t *testing.T) {
 		}
 		return ready["notify"] && ready["s6"] && !ready["never"] && status == "serving requests", fmt.Sprint(ready, status)
 	})
-	out := a.tend("get", "po")
+	out := a.Tend("get", "po")
 	if !regexp.MustCompile(`never-\S+\s+0/1\s+Running`).MatchString(out) || !regexp.MustCompile(`notify-\S+\s+1/1\s+Running`).MatchString(out) {
 		t.Fatalf("get po:\n%s", out)
 	}
-	a.eventually("the failing readiness probe is an event", func() (bool, string) {
-		out := a.tend("get", "events")
+	a.Eventually("the failing readiness probe is an event", func() (bool, string) {
+		out := a.Tend("get", "events")
 		return strings.Contains(out, "Readiness probe failed"), out
 	})
 }
 
 func TestWatchdogKillsASilentInstance(t *testing.T) {
-	a := startAgent(t, "", "")
-	a.writeUnit("silent", a.helperUnit("replicated", "replicas = 1", `app = "silent"`, "sleep")+
+	a := e2e.StartAgent(t, "", "")
+	a.WriteUnit("silent", a.HelperUnit("replicated", "replicas = 1", `app = "silent"`, "sleep")+
 		"[template.liveness]\nwatchdog = \"300ms\"\n")
-	a.eventually("restarted by the watchdog", func() (bool, string) {
-		for _, i := range a.instances() {
+	a.Eventually("restarted by the watchdog", func() (bool, string) {
+		for _, i := range a.Instances() {
 			return i.RestartCount >= 1, fmt.Sprintf("%+v", i)
 		}
 		return false, ""
 	})
-	out := a.tend("get", "events")
+	out := a.Tend("get", "events")
 	if !strings.Contains(out, "failed liveness probe, will be restarted") || !strings.Contains(out, "watchdog") {
 		t.Fatalf("events:\n%s", out)
 	}
@@ -128,35 +129,35 @@ func TestWatchdogKillsASilentInstance(t *testing.T) {
 var mainPIDEvent = regexp.MustCompile(`(\d+) \(MAINPID=\) is now the main process`)
 
 func TestMainPIDFollowsAForkingDaemon(t *testing.T) {
-	a := startAgent(t, "", "")
-	a.writeUnit("daemon", a.helperUnit("replicated", "replicas = 1", `app = "daemon"`, "forking-daemon")+
+	a := e2e.StartAgent(t, "", "")
+	a.WriteUnit("daemon", a.HelperUnit("replicated", "replicas = 1", `app = "daemon"`, "forking-daemon")+
 		"[template.readiness]\nnotify = true\n")
 	var inst supervisor.Instance
-	a.eventually("the forked process is the main one", func() (bool, string) {
-		for _, i := range a.instances() {
+	a.Eventually("the forked process is the main one", func() (bool, string) {
+		for _, i := range a.Instances() {
 			// READY=1 comes with MAINPID=, before the first process has
 			// exited and its child has become the main one; and events
 			// show before the instance's new state does. Wait for the
 			// instance to show the pid that the event names.
-			d := a.tend("describe", "po", i.Name)
+			d := a.Tend("describe", "po", i.Name)
 			m := mainPIDEvent.FindStringSubmatch(d)
 			if m == nil {
 				return false, d
 			}
-			inst = a.instance(i.Name)
+			inst = a.Instance(i.Name)
 			return inst.Status == "Running" && inst.Ready && inst.RestartCount == 0 &&
 				strconv.Itoa(inst.PID) == m[1], fmt.Sprintf("%s\n%+v", d, inst)
 		}
 		return false, "no instance"
 	})
-	a.eventually("the main process is the one that printed its pid", func() (bool, string) {
-		logs := a.tend("logs", inst.Name)
+	a.Eventually("the main process is the one that printed its pid", func() (bool, string) {
+		logs := a.Tend("logs", inst.Name)
 		return strings.Contains(logs, fmt.Sprintf("pid %d", inst.PID)), logs
 	})
 	// Its end is the run's end.
 	syscall.Kill(inst.PID, syscall.SIGKILL)
-	a.eventually("restarted after the main process died", func() (bool, string) {
-		i := a.instance(inst.Name)
+	a.Eventually("restarted after the main process died", func() (bool, string) {
+		i := a.Instance(inst.Name)
 		return i.RestartCount == 1 && i.LastState.ExitCode == 137, fmt.Sprintf("%+v", i)
 	})
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,60 +8,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tendhq/tend/internal/e2e"
 	"github.com/tendhq/tend/supervisor"
 )
-
-// seqLog checks the stored output of a seq:D instance: every line the
-// next number from 1, none lost, none twice. It returns the last.
-func seqLog(t *testing.T, dir, instance string) (last int, err error) {
-	last, gaps, err := seqLogGaps(t, dir, instance)
-	if err == nil && gaps > 0 {
-		err = fmt.Errorf("%d gaps: lines lost", gaps)
-	}
-	return last, err
-}
-
-// seqLogGaps is seqLog that counts the places where lines were lost
-// instead of failing there; a line stored twice (or out of order) is
-// still an error.
-func seqLogGaps(t *testing.T, dir, instance string) (last, gaps int, err error) {
-	logs := filepath.Join(dir, ".tend", "state", "logs", instance)
-	for _, name := range []string{"current.log.1", "current.log"} {
-		f, err := os.Open(filepath.Join(logs, name))
-		if os.IsNotExist(err) {
-			continue
-		}
-		if err != nil {
-			return last, gaps, err
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			_, text, ok := strings.Cut(sc.Text(), " ")
-			n, err := strconv.Atoi(text)
-			if !ok || err != nil {
-				f.Close()
-				return last, gaps, fmt.Errorf("%s: line %q after %d: not a time stamp and a number", name, sc.Text(), last)
-			}
-			if n <= last {
-				f.Close()
-				return last, gaps, fmt.Errorf("%s: %d after %d: lines stored twice", name, n, last)
-			}
-			if n != last+1 {
-				gaps++
-			}
-			last = n
-		}
-		f.Close()
-	}
-	return last, gaps, nil
-}
 
 // The agent re-executes itself under load and its instances do not
 // notice: the steady ones keep their pids, restart counts and readiness,
@@ -70,15 +24,15 @@ func seqLogGaps(t *testing.T, dir, instance string) (last, gaps int, err error) 
 // are still supervised, by the new agent, and their restarts counted.
 func TestReexecKeepsInstancesAndTheirOutput(t *testing.T) {
 	dir := t.TempDir()
-	a := startAgent(t, dir, "")
-	a.writeUnit("seq", a.helperUnit("replicated", "replicas = 100", `app = "seq"`, "seq:50ms")+
+	a := e2e.StartAgent(t, dir, "")
+	a.WriteUnit("seq", a.HelperUnit("replicated", "replicas = 100", `app = "seq"`, "seq:50ms")+
 		"[template.readiness]\nexec = { command = [\"/bin/true\"] }\nperiod = \"10s\"\n")
-	a.writeUnit("flap", a.helperUnit("replicated", "replicas = 1", `app = "flap"`, "exit:1"))
-	a.writeUnit("sick", a.helperUnit("replicated", "replicas = 1", `app = "sick"`, "sleep")+
+	a.WriteUnit("flap", a.HelperUnit("replicated", "replicas = 1", `app = "flap"`, "exit:1"))
+	a.WriteUnit("sick", a.HelperUnit("replicated", "replicas = 1", `app = "sick"`, "sleep")+
 		"[template.liveness]\nexec = { command = [\"/bin/false\"] }\nperiod = \"1s\"\nfailure_threshold = 1\n")
 
 	ready := func() ([]supervisor.Instance, bool, string) {
-		list := a.instances("-l", "app=seq")
+		list := a.Instances("-l", "app=seq")
 		n := 0
 		for _, i := range list {
 			if i.Status == "Running" && i.Ready {
@@ -88,7 +42,7 @@ func TestReexecKeepsInstancesAndTheirOutput(t *testing.T) {
 		return list, n == 100, fmt.Sprintf("%d of %d ready", n, len(list))
 	}
 	var before []supervisor.Instance
-	a.eventually("100 seq instances ready", func() (bool, string) {
+	a.Eventually("100 seq instances ready", func() (bool, string) {
 		var ok bool
 		var why string
 		before, ok, why = ready()
@@ -96,7 +50,7 @@ func TestReexecKeepsInstancesAndTheirOutput(t *testing.T) {
 	})
 	restarts := func(unit string) int {
 		n := 0
-		for _, i := range a.instances("-l", "app="+unit) {
+		for _, i := range a.Instances("-l", "app="+unit) {
 			n += i.RestartCount
 		}
 		return n
@@ -107,15 +61,15 @@ func TestReexecKeepsInstancesAndTheirOutput(t *testing.T) {
 	// its own, is never refused, never cut, and never told that an
 	// instance is gone: connections made during a handover wait for the
 	// successor, which answers once it knows what the old agent ran.
-	polled := pollInstances(t, a.sock, "seq", 100)
+	polled := pollInstances(t, a.Sock, "seq", 100)
 
 	var pid int
 	for round := range 3 {
-		out := a.tend("agent", "reexec")
+		out := a.Tend("agent", "reexec")
 		if !strings.Contains(out, "agent re-executed") {
 			t.Fatalf("round %d: tend agent reexec said %q", round, out)
 		}
-		v, err := supervisor.NewClient(a.sock).Version(t.Context())
+		v, err := supervisor.NewClient(a.Sock).Version(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,11 +80,11 @@ func TestReexecKeepsInstancesAndTheirOutput(t *testing.T) {
 		// Output keeps coming in, through the new agent's copiers.
 		marks := map[string]int{}
 		for _, i := range before {
-			marks[i.Name], _ = seqLog(t, dir, i.Name)
+			marks[i.Name], _ = e2e.SeqLog(t, dir, i.Name)
 		}
-		a.eventually("every seq instance's output goes on being stored", func() (bool, string) {
+		a.Eventually("every seq instance's output goes on being stored", func() (bool, string) {
 			for _, i := range before {
-				last, err := seqLog(t, dir, i.Name)
+				last, err := e2e.SeqLog(t, dir, i.Name)
 				if err != nil {
 					t.Fatalf("round %d: %s: %v", round, i.Name, err)
 				}
@@ -168,16 +122,16 @@ func TestReexecKeepsInstancesAndTheirOutput(t *testing.T) {
 	}
 	// The failing ones are the new agent's: it sees them fail and
 	// restarts them, counting each restart once.
-	a.eventually("the flapping and the sick instance are restarted by the new agent", func() (bool, string) {
+	a.Eventually("the flapping and the sick instance are restarted by the new agent", func() (bool, string) {
 		f, s := restarts("flap"), restarts("sick")
 		return f > flap0 && s > sick0, fmt.Sprintf("flap restarts %d (was %d), sick %d (was %d)", f, flap0, s, sick0)
 	})
 	// And the re-executed agent still stops everything on SIGTERM.
-	a.signal(syscall.SIGTERM)
-	if code := a.wait(); code != 0 {
+	a.Signal(syscall.SIGTERM)
+	if code := a.Wait(); code != 0 {
 		t.Fatalf("agent exited %d after SIGTERM", code)
 	}
-	if p := a.processes(); len(p) != 0 {
+	if p := a.Processes(); len(p) != 0 {
 		t.Fatalf("instances left running after SIGTERM of the re-executed agent: %v", p)
 	}
 }
@@ -187,7 +141,7 @@ func TestReexecKeepsInstancesAndTheirOutput(t *testing.T) {
 func TestReexecRefusesABinaryThatCannotTakeOver(t *testing.T) {
 	dir := t.TempDir()
 	exe := filepath.Join(t.TempDir(), "tend")
-	src, err := os.ReadFile(tendBin)
+	src, err := os.ReadFile(e2e.TendBin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,10 +151,10 @@ func TestReexecRefusesABinaryThatCannotTakeOver(t *testing.T) {
 	// With a CPU profile on: its timer survives exec, and its SIGPROF
 	// killed a successor that had no handler yet.
 	profile := filepath.Join(t.TempDir(), "cpu.prof")
-	a := startAgentBin(t, nil, exe, dir, "", "--cpu-profile", profile)
-	a.writeUnit("kubia", a.helperUnit("replicated", "replicas = 2", `app = "kubia"`, "sleep"))
-	before := a.waitRunning("kubia", 2)
-	v, err := supervisor.NewClient(a.sock).Version(t.Context())
+	a := e2e.StartAgentBin(t, nil, exe, dir, "", "--cpu-profile", profile)
+	a.WriteUnit("kubia", a.HelperUnit("replicated", "replicas = 2", `app = "kubia"`, "sleep"))
+	before := a.WaitRunning("kubia", 2)
+	v, err := supervisor.NewClient(a.Sock).Version(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,17 +172,17 @@ func TestReexecRefusesABinaryThatCannotTakeOver(t *testing.T) {
 	}
 	install([]byte("#!/bin/sh\necho 'not this one' >&2\nexit 3\n"))
 
-	out, errOut, err := a.run("agent", "reexec")
+	out, errOut, err := a.Run("agent", "reexec")
 	if err == nil || !strings.Contains(errOut, "re-execution refused") || !strings.Contains(errOut, "not this one") {
 		t.Fatalf("reexec with a broken binary: err %v\n%s%s", err, out, errOut)
 	}
-	after := a.waitRunning("kubia", 2)
+	after := a.WaitRunning("kubia", 2)
 	for k := range before {
 		if after[k].PID != before[k].PID {
 			t.Fatalf("instances restarted by a refused re-execution: %v → %v", before, after)
 		}
 	}
-	v2, err := supervisor.NewClient(a.sock).Version(t.Context())
+	v2, err := supervisor.NewClient(a.Sock).Version(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,14 +193,14 @@ func TestReexecRefusesABinaryThatCannotTakeOver(t *testing.T) {
 	// The upgrade done right: the new binary at the path is the one
 	// executed, not the deleted file the agent was started from.
 	install(src)
-	if out := a.tend("agent", "reexec"); !strings.Contains(out, "agent re-executed") {
+	if out := a.Tend("agent", "reexec"); !strings.Contains(out, "agent re-executed") {
 		t.Fatalf("tend agent reexec said %q", out)
 	}
 	link, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", v.PID))
 	if err != nil || link != exe {
 		t.Fatalf("after the upgrade the agent runs %q (%v), want %s", link, err, exe)
 	}
-	after = a.waitRunning("kubia", 2)
+	after = a.WaitRunning("kubia", 2)
 	for k := range before {
 		if after[k].PID != before[k].PID {
 			t.Fatalf("instances restarted by the upgrade: %v → %v", before, after)
@@ -255,18 +209,18 @@ func TestReexecRefusesABinaryThatCannotTakeOver(t *testing.T) {
 
 	// A stop in progress is handed over too: the new agent sends the
 	// SIGKILL when stop_timeout (2s) is up, and removes the instance.
-	a.writeUnit("stubborn", a.helperUnit("replicated", "replicas = 1", `app = "stubborn"`, "ignore-term"))
-	stubborn := a.waitRunning("stubborn", 1)[0]
-	a.tend("delete", "po", stubborn.Name, "--wait=false")
-	a.tend("agent", "reexec")
-	a.eventually("the stubborn instance is killed and removed by the new agent", func() (bool, string) {
-		for _, i := range a.instances() {
+	a.WriteUnit("stubborn", a.HelperUnit("replicated", "replicas = 1", `app = "stubborn"`, "ignore-term"))
+	stubborn := a.WaitRunning("stubborn", 1)[0]
+	a.Tend("delete", "po", stubborn.Name, "--wait=false")
+	a.Tend("agent", "reexec")
+	a.Eventually("the stubborn instance is killed and removed by the new agent", func() (bool, string) {
+		for _, i := range a.Instances() {
 			if i.Name == stubborn.Name {
 				return false, i.Status
 			}
 		}
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", stubborn.PID))
-		return err != nil || zombie(b), "its process still runs"
+		return err != nil || e2e.Zombie(b), "its process still runs"
 	})
 }
 
@@ -275,42 +229,42 @@ func TestReexecRefusesABinaryThatCannotTakeOver(t *testing.T) {
 func TestReexecInAFleetMovesNothing(t *testing.T) {
 	fleet := startFleet(t, 2)
 	a, b := fleet[0], fleet[1]
-	path := filepath.Join(a.dir, "web.toml")
-	writeFile(t, path, a.helperUnit("replicated", "replicas = 2", `app = "web"`, "sleep"))
-	a.tend("apply", "-f", path)
+	path := filepath.Join(a.Dir, "web.toml")
+	e2e.WriteFile(t, path, a.HelperUnit("replicated", "replicas = 2", `app = "web"`, "sleep"))
+	a.Tend("apply", "-f", path)
 	var before []supervisor.Instance
-	a.eventually("one replica on each host", func() (bool, string) {
-		before = a.instances("-l", "app=web")
+	a.Eventually("one replica on each host", func() (bool, string) {
+		before = a.Instances("-l", "app=web")
 		hosts := map[string]bool{}
 		for _, i := range before {
 			if i.Status == "Running" {
 				hosts[i.Host] = true
 			}
 		}
-		return len(before) == 2 && hosts["h0"] && hosts["h1"], summary(before)
+		return len(before) == 2 && hosts["h0"] && hosts["h1"], e2e.Summary(before)
 	})
 	for range 3 {
-		if out := b.tend("agent", "reexec"); !strings.Contains(out, "agent re-executed") {
+		if out := b.Tend("agent", "reexec"); !strings.Contains(out, "agent re-executed") {
 			t.Fatalf("tend agent reexec on h1 said %q", out)
 		}
-		b.eventually("h1 sees both hosts Ready again", func() (bool, string) {
-			got := b.tend("get", "hosts")
+		b.Eventually("h1 sees both hosts Ready again", func() (bool, string) {
+			got := b.Tend("get", "hosts")
 			return strings.Count(got, " Ready ") == 2, got
 		})
 	}
-	a.eventually("h0 sees both replicas again, unchanged", func() (bool, string) {
-		after := a.instances("-l", "app=web")
+	a.Eventually("h0 sees both replicas again, unchanged", func() (bool, string) {
+		after := a.Instances("-l", "app=web")
 		if len(after) != 2 {
-			return false, summary(after)
+			return false, e2e.Summary(after)
 		}
 		for k := range after {
 			if after[k].Name != before[k].Name || after[k].PID != before[k].PID || after[k].Status != "Running" {
-				return false, summary(after)
+				return false, e2e.Summary(after)
 			}
 		}
 		return true, ""
 	})
-	if ev := a.tend("get", "events"); strings.Contains(ev, "NodeNotReady") || strings.Contains(ev, "NodeLeft") {
+	if ev := a.Tend("get", "events"); strings.Contains(ev, "NodeNotReady") || strings.Contains(ev, "NodeLeft") {
 		t.Fatalf("h0 saw h1 go during its re-executions:\n%s", ev)
 	}
 }

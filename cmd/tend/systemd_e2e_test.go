@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/tendhq/tend/internal/e2e"
 	"net"
 	"os"
 	"os/exec"
@@ -23,7 +24,7 @@ func TestAgentTalksToSystemd(t *testing.T) {
 	}
 	defer conn.Close()
 	os.MkdirAll(filepath.Join(dir, "units"), 0o755)
-	cmd := exec.Command(tendBin, "agent", "--dev")
+	cmd := exec.Command(e2e.TendBin, "agent", "--dev")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sockPath, "WATCHDOG_USEC=300000")
 	if err := cmd.Start(); err != nil {

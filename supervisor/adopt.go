@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/tendhq/tend/probes"
 	"github.com/tendhq/tend/units"
@@ -177,6 +178,44 @@ func (s *Supervisor) adoptRun(i *instance, a adoption) error {
 	s.events.Record(s.clock.Now(), KindInstance, r.Name, Normal, "Adopted", s.from(),
 		fmt.Sprintf("Took over process %d, left running by the agent before this one", r.PID))
 	return nil
+}
+
+// msgRunNotRecorded is the Last State message of a run whose start the
+// store never got.
+const msgRunNotRecorded = "begun just before the agent was killed, before its start was recorded: it may not have started; its exit status was not observed"
+
+// countUnrecordedRun counts the run that the instance's log says began
+// after the run its record knows: the agent that started it was killed
+// before the record of the start reached the store (a record waits a few
+// milliseconds to be written with others). The process has been stopped
+// as a leftover if it still ran. It counts as a start (the restart count
+// is the number of starts less one) and as a run that ended Unknown, a
+// failed one; the kill may also have come after the log was made and
+// before the process was, in the moment between the two (the Last State
+// says it may not have started): no start goes uncounted, and at most
+// one a kill is counted that did not happen. Job attempts are left out:
+// their accounting is the job's.
+func (s *Supervisor) countUnrecordedRun(i *instance) {
+	r := &i.rec
+	if i.proc != nil || r.LogRun == 0 || r.Kind == units.KindJob {
+		return
+	}
+	x, err := readIndex(filepath.Join(s.runner.instanceLogDir(r.Name), currentLog))
+	if err != nil || x.run <= r.LogRun {
+		return
+	}
+	now := s.clock.Now()
+	if r.Attempts > 0 {
+		r.RestartCount++
+	}
+	r.Attempts++
+	r.FailedRuns++
+	r.LogRun = x.run
+	r.LastState = State{Phase: PhaseTerminated, Reason: reasonUnknown, Message: msgRunNotRecorded, ExitCode: -1,
+		Started: time.Unix(0, x.run), Finished: now}
+	s.events.Record(now, KindInstance, r.Name, Warning, "Exited", s.from(), "Process ended: "+msgRunNotRecorded)
+	s.touch(i)
+	s.save(i)
 }
 
 // openOutput opens again, through /proc, the read end of its output pipe

@@ -88,6 +88,11 @@ type instanceRecord struct {
 	RunGen uint64 `json:"run_gen,omitempty"`
 	Cgroup string `json:"cgroup,omitempty"`
 	OutFD  int    `json:"out_fd,omitempty"`
+	// LogRun names the run's log (its index's run, written to disk before
+	// the process starts): a later log than the record's is a run whose
+	// start the store never got, the agent having been killed within the
+	// moment a record waits to be written (countUnrecordedRun).
+	LogRun int64 `json:"log_run,omitempty"`
 	// Ready and StartupDone: the run's readiness and its startup probe's
 	// verdict, kept for the agent that takes the run over.
 	Ready       bool `json:"ready,omitempty"`

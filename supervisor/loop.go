@@ -879,6 +879,11 @@ func (s *Supervisor) stopLeftovers(ctx context.Context) {
 		s.save(i)
 		s.queueStart(i)
 	}
+	if s.opt.Handoff == nil {
+		for _, i := range s.sortedInstances() {
+			s.countUnrecordedRun(i)
+		}
+	}
 }
 
 // runAlive reports whether the process pid that started at start (clock

@@ -185,6 +185,7 @@ func (s *Supervisor) runStarted(i *instance, proc *Proc, rl *RunLog, rp *runProb
 	i.rec.State = State{Phase: PhaseRunning, Started: proc.Started()}
 	i.rec.PID, i.rec.PIDStart = proc.Pid(), proc.startTicks
 	i.rec.RunGen, i.rec.Cgroup, i.rec.OutFD = i.gen, proc.Cgroup(), rl.inInstance
+	i.rec.LogRun = rl.index.run
 	i.rec.Ready, i.rec.StartupDone = false, false
 	gen := i.gen
 	i.startupDone = s.runner.beginProbes(i, rp, proc.Pid(), nil, func(r probes.Report) {

@@ -117,8 +117,25 @@ func (r *runner) spawn(i *instance, env []string, onExit func(ExitStatus), onNot
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// The cgroup first: the run's log, written to disk, tells a later
+	// agent that a run began (countUnrecordedRun), so as little as can be
+	// comes between it and the start.
+	var cgroup string
+	if r.cgroups != nil {
+		cgroup = r.cgroups.Dir(i.rec.Name, i.gen)
+		// The limits are in place before the process is started into
+		// the cgroup: nothing of the run runs without them.
+		if err := r.cgroups.makeRun(cgroup, t.Resources); err != nil {
+			unix.Rmdir(cgroup) // empty: nothing started in it
+			rp.close()
+			return nil, nil, nil, err
+		}
+	}
 	rl, err := OpenRunLog(r.instanceLogDir(i.rec.Name), r.logMax)
 	if err != nil {
+		if cgroup != "" {
+			unix.Rmdir(cgroup)
+		}
 		rp.close()
 		return nil, nil, nil, fmt.Errorf("instance log: %w", err)
 	}
@@ -129,6 +146,9 @@ func (r *runner) spawn(i *instance, env []string, onExit func(ExitStatus), onNot
 	// the next agent opens it again, through /proc (adoptRun).
 	keep, err := reopenPipe(rl.r)
 	if err != nil {
+		if cgroup != "" {
+			unix.Rmdir(cgroup)
+		}
 		rl.CloseWriter()
 		rl.Close()
 		rp.close()
@@ -146,17 +166,7 @@ func (r *runner) spawn(i *instance, env []string, onExit func(ExitStatus), onNot
 		Stdout:     rl.Writer(),
 		Stderr:     rl.Writer(),
 		ExtraFiles: extra,
-	}
-	if r.cgroups != nil {
-		spec.Cgroup = r.cgroups.Dir(i.rec.Name, i.gen)
-		// The limits are in place before the process is started into
-		// the cgroup: nothing of the run runs without them.
-		if err := r.cgroups.makeRun(spec.Cgroup, t.Resources); err != nil {
-			unix.Rmdir(spec.Cgroup) // empty: nothing started in it
-			rl.Close()
-			rp.close()
-			return nil, nil, nil, err
-		}
+		Cgroup:     cgroup,
 	}
 	proc, err := r.reaper.Start(spec, onExit)
 	rl.CloseWriter()

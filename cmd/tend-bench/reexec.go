@@ -115,34 +115,25 @@ func (b *bench) reexecFigures(ctx context.Context, tendBin string, r *supervisor
 			}
 			return s.failed(fmt.Errorf("handover %d: %d %s", k+1, resp.StatusCode, body))
 		}
-		t0 := time.Now()
-		for {
+		d, err := pollAnswer(ctx, func() (bool, error, error) {
 			v, code, err := getVersion(ctx, fresh)
 			if err == nil && code == http.StatusOK && !v.Started.Equal(before.Started) {
 				if v.PID != before.PID {
-					return s.failed(fmt.Errorf("handover %d: the agent's pid changed from %d to %d", k+1, before.PID, v.PID))
+					return false, nil, fmt.Errorf("the agent's pid changed from %d to %d", before.PID, v.PID)
 				}
-				away = append(away, time.Since(t0))
 				before = v
-				break
+				return true, nil, nil
 			}
-			if time.Since(t0) > reexecWithin {
-				return s.failed(fmt.Errorf("%w: handover %d: the new agent did not answer within %v (last: %v)", errTimeout, k+1, reexecWithin, err))
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			time.Sleep(time.Millisecond)
+			return false, err, nil
+		})
+		if err != nil {
+			return s.failed(fmt.Errorf("handover %d: the new agent: %w", k+1, err))
 		}
+		away = append(away, d)
 	}
-	if got := len(parseStamps(mustRead(w.file))); got != n {
-		return s.failed(fmt.Errorf("%d starts of the %d sleeping workloads after %d handovers: some were restarted", got, n, runs))
+	if err := b.spread(s, w, fmt.Sprintf("%d handovers", runs), "API away", away, r, reexecP50ID, reexecP99ID, reexecMaxID); err != nil {
+		return err
 	}
-	r.set(reexecP50ID, msAt(away, 0.5))
-	r.set(reexecP99ID, msAt(away, 0.99))
-	r.set(reexecMaxID, msAt(away, 1))
-	b.progress("%-12s %d instances, %d handovers: API away p50 %s ms, p99 %s ms, longest %s ms; no instance restarted", "tend", n, runs,
-		fmtNum(r.Figures[reexecP50ID]), fmtNum(r.Figures[reexecP99ID]), fmtNum(r.Figures[reexecMaxID]))
 
 	// Then the agent is killed with SIGKILL as many times, and started
 	// again on the same state each time. The figure is from just before
@@ -164,34 +155,60 @@ func (b *bench) reexecFigures(ctx context.Context, tendBin string, r *supervisor
 		if s, err = start(tendUnit{bin: tendBin}, dir, w); err != nil {
 			return err
 		}
-		t0 := time.Now()
-		for {
+		d, err := pollAnswer(ctx, func() (bool, error, error) {
 			got, err := runningPIDs(ctx, fresh)
-			if err == nil && maps.Equal(got, pids) {
-				adopt = append(adopt, time.Since(t0))
-				break
+			switch {
+			case err != nil:
+				return false, err, nil
+			case maps.Equal(got, pids):
+				return true, nil, nil
+			case len(got) == n:
+				return false, nil, fmt.Errorf("it runs the %d instances under other pids: they were restarted", n)
 			}
-			if err == nil && len(got) == n {
-				return s.failed(fmt.Errorf("kill %d: the new agent runs the %d instances under other pids: they were restarted", k+1, n))
-			}
-			if time.Since(t0) > reexecWithin {
-				return s.failed(fmt.Errorf("%w: kill %d: the new agent did not show the %d instances within %v (last: %d, %v)", errTimeout, k+1, n, reexecWithin, len(got), err))
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			time.Sleep(time.Millisecond)
+			return false, fmt.Errorf("%d of %d instances running with their pids", len(got), n), nil
+		})
+		if err != nil {
+			return s.failed(fmt.Errorf("kill %d: the next agent: %w", k+1, err))
 		}
+		adopt = append(adopt, d)
 	}
-	if got := len(parseStamps(mustRead(w.file))); got != n {
-		return s.failed(fmt.Errorf("%d starts of the %d sleeping workloads after %d kills: some were restarted", got, n, runs))
+	return b.spread(s, w, fmt.Sprintf("%d kills -9", runs), "the next agent's start until it shows them taken over", adopt, r, adoptP50ID, adoptP99ID, adoptMaxID)
+}
+
+// spread checks that none of w's n workloads started twice over what
+// happened (after), then takes the p50, p99 and longest of ds as the
+// figures p50, p99 and most, and says so.
+func (b *bench) spread(s *session, w spec, after, what string, ds []time.Duration, r *supervisorResult, p50, p99, most string) error {
+	if got := len(parseStamps(mustRead(w.file))); got != w.n {
+		return s.failed(fmt.Errorf("%d starts of the %d sleeping workloads after %s: some were restarted", got, w.n, after))
 	}
-	r.set(adoptP50ID, msAt(adopt, 0.5))
-	r.set(adoptP99ID, msAt(adopt, 0.99))
-	r.set(adoptMaxID, msAt(adopt, 1))
-	b.progress("%-12s %d instances, %d kills -9: the next agent's start until it shows them taken over p50 %s ms, p99 %s ms, longest %s ms; no instance restarted", "tend", n, runs,
-		fmtNum(r.Figures[adoptP50ID]), fmtNum(r.Figures[adoptP99ID]), fmtNum(r.Figures[adoptMaxID]))
+	r.set(p50, msAt(ds, 0.5))
+	r.set(p99, msAt(ds, 0.99))
+	r.set(most, msAt(ds, 1))
+	b.progress("%-12s %d instances, %s: %s p50 %s ms, p99 %s ms, longest %s ms; no instance restarted", "tend", w.n, after, what,
+		fmtNum(r.Figures[p50]), fmtNum(r.Figures[p99]), fmtNum(r.Figures[most]))
 	return nil
+}
+
+// pollAnswer calls ask every millisecond until it reports done, and
+// returns how long that took. A fatal error from ask ends the wait at
+// once; past reexecWithin it fails with errTimeout and ask's last error.
+func pollAnswer(ctx context.Context, ask func() (done bool, last, fatal error)) (time.Duration, error) {
+	t0 := time.Now()
+	for {
+		done, last, fatal := ask()
+		switch {
+		case fatal != nil:
+			return 0, fatal
+		case done:
+			return time.Since(t0), nil
+		case time.Since(t0) > reexecWithin:
+			return 0, fmt.Errorf("%w: no answer within %v (last: %v)", errTimeout, reexecWithin, last)
+		case ctx.Err() != nil:
+			return 0, ctx.Err()
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // runningPIDs asks the agent for its instances: the pid of each that

@@ -113,7 +113,7 @@ func TestLastValidVersionSurvivesAgentRestart(t *testing.T) {
 // made elsewhere without overwriting the file; fixing the file is a
 // change for the whole fleet.
 func TestInvalidFileStaysOnItsHost(t *testing.T) {
-	fleet := startFleet(t, 2)
+	fleet := e2e.StartFleet(t, 2)
 	h0, h1 := fleet[0], fleet[1]
 	unit := h0.HelperUnit("replicated", "replicas = 2", `app = "web"`, "sleep")
 	path := filepath.Join(h0.Dir, "web.toml")

@@ -227,7 +227,7 @@ func TestReexecRefusesABinaryThatCannotTakeOver(t *testing.T) {
 // In a fleet a re-execution is no departure: the host does not leave, the
 // others never see it NotReady, and nothing is placed elsewhere.
 func TestReexecInAFleetMovesNothing(t *testing.T) {
-	fleet := startFleet(t, 2)
+	fleet := e2e.StartFleet(t, 2)
 	a, b := fleet[0], fleet[1]
 	path := filepath.Join(a.Dir, "web.toml")
 	e2e.WriteFile(t, path, a.HelperUnit("replicated", "replicas = 2", `app = "web"`, "sleep"))

@@ -586,3 +586,92 @@ func WriteFile(t *testing.T, path, text string) {
 		t.Fatal(err)
 	}
 }
+
+// FreeGossipPort is a loopback port free for TCP and UDP just now.
+func FreeGossipPort(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// StartFleet starts n agents named h0, h1, ... gossiping on loopback, the
+// later ones joining the first, all with the same gossip key.
+func StartFleet(t *testing.T, n int) []*Agent {
+	t.Helper()
+	return StartFleetOn(t, make([]*clustertest.Host, n), "local")
+}
+
+// StartFleetOn starts an agent on each of hosts, named after its index
+// (h0, h1, ...), with the gossip profile given; a nil host is loopback on
+// this machine. The later ones join the first; all have the cluster's
+// secrets, each its own copy, as in a fleet.
+func StartFleetOn(t *testing.T, hosts []*clustertest.Host, profile string) []*Agent {
+	t.Helper()
+	n := len(hosts)
+	keys := t.TempDir()
+	if out, err := exec.Command(TendBin, "keygen", keys).CombinedOutput(); err != nil {
+		t.Fatalf("tend keygen: %v\n%s", err, out)
+	}
+	addr := func(k int) (gossip, api string) {
+		if h := hosts[k]; h != nil {
+			return h.Addr + ":7946", h.Addr + ":7947"
+		}
+		return fmt.Sprintf("127.0.0.1:%d", FreeGossipPort(t)), "127.0.0.1:0"
+	}
+	var first string
+	var out []*Agent
+	for k := range n {
+		hostKeys := t.TempDir()
+		CopyDir(t, keys, hostKeys)
+		bind, api := addr(k)
+		join := ""
+		if k == 0 {
+			first = bind
+		} else {
+			join = fmt.Sprintf("join = [%q]\n", first)
+		}
+		cfg := fmt.Sprintf("name = \"h%d\"\n[cluster]\nbind = %q\napi = %q\n%sprofile = %q\nname = \"test\"\nkeys_dir = %q\n", k, bind, api, join, profile, hostKeys)
+		out = append(out, StartAgentOn(t, hosts[k], "", cfg))
+	}
+	for _, a := range out {
+		a.Eventually("every host Ready", func() (bool, string) {
+			got := a.Tend("get", "hosts")
+			return strings.Count(got, " Ready ") == n, got
+		})
+	}
+	return out
+}
+
+// CopyDir copies the files of one directory (not below) into another.
+func CopyDir(t *testing.T, from, to string) {
+	t.Helper()
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -1,4 +1,4 @@
-package main
+package fleet
 
 // Three agent processes on loopback, driven only through the CLI: they
 // find each other, share the catalog and their instances, and every one
@@ -23,81 +23,12 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/cluster"
-	"github.com/tendhq/tend/cluster/clustertest"
 	"github.com/tendhq/tend/internal/e2e"
 	"github.com/tendhq/tend/supervisor"
 )
 
-// freeGossipPort is a loopback port free for TCP and UDP just now.
-func freeGossipPort(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
-// startFleet starts n agents named h0, h1, ... gossiping on loopback, the
-// later ones joining the first, all with the same gossip key.
-func startFleet(t *testing.T, n int) []*e2e.Agent {
-	t.Helper()
-	return startFleetOn(t, make([]*clustertest.Host, n), "local")
-}
-
-// startFleetOn starts an agent on each of hosts, named after its index
-// (h0, h1, ...), with the gossip profile given; a nil host is loopback on
-// this machine. The later ones join the first; all have the cluster's
-// secrets, each its own copy, as in a fleet.
-func startFleetOn(t *testing.T, hosts []*clustertest.Host, profile string) []*e2e.Agent {
-	t.Helper()
-	n := len(hosts)
-	keys := t.TempDir()
-	if r := tendCLI(t, "", nil, "keygen", keys); r.code != 0 {
-		t.Fatalf("keygen: %v", r)
-	}
-	addr := func(k int) (gossip, api string) {
-		if h := hosts[k]; h != nil {
-			return h.Addr + ":7946", h.Addr + ":7947"
-		}
-		return fmt.Sprintf("127.0.0.1:%d", freeGossipPort(t)), "127.0.0.1:0"
-	}
-	var first string
-	var out []*e2e.Agent
-	for k := range n {
-		hostKeys := t.TempDir()
-		copyDir(t, keys, hostKeys)
-		bind, api := addr(k)
-		join := ""
-		if k == 0 {
-			first = bind
-		} else {
-			join = fmt.Sprintf("join = [%q]\n", first)
-		}
-		cfg := fmt.Sprintf("name = \"h%d\"\n[cluster]\nbind = %q\napi = %q\n%sprofile = %q\nname = \"test\"\nkeys_dir = %q\n", k, bind, api, join, profile, hostKeys)
-		out = append(out, e2e.StartAgentOn(t, hosts[k], "", cfg))
-	}
-	for _, a := range out {
-		a.Eventually("every host Ready", func() (bool, string) {
-			got := a.Tend("get", "hosts")
-			return strings.Count(got, " Ready ") == n, got
-		})
-	}
-	return out
-}
-
 func TestFleetSharesUnitsAndInstances(t *testing.T) {
-	fleet := startFleet(t, 3)
+	fleet := e2e.StartFleet(t, 3)
 	a, b, c := fleet[0], fleet[1], fleet[2]
 	text := a.HelperUnit("replicated", "replicas = 3", "app = \"web\"", "sleep")
 	path := filepath.Join(a.Dir, "web.toml")
@@ -254,7 +185,7 @@ func TestKeygen(t *testing.T) {
 // instances before its first pass: it starts no replica that it would
 // then stop as a duplicate.
 func TestAReturningHostStartsNoDuplicates(t *testing.T) {
-	fleet := startFleet(t, 2)
+	fleet := e2e.StartFleet(t, 2)
 	a, b := fleet[0], fleet[1]
 	path := filepath.Join(a.Dir, "web.toml")
 	e2e.WriteFile(t, path, a.HelperUnit("replicated", "replicas = 2", "app = \"web\"", "sleep"))
@@ -325,7 +256,7 @@ func TestAReturningHostStartsNoDuplicates(t *testing.T) {
 // agent over the inter-host API, and nobody without the cluster's
 // certificate gets an answer from it.
 func TestAnyHostReachesEveryInstance(t *testing.T) {
-	fleet := startFleet(t, 2)
+	fleet := e2e.StartFleet(t, 2)
 	a, b := fleet[0], fleet[1]
 	path := filepath.Join(a.Dir, "web.toml")
 	e2e.WriteFile(t, path, a.HelperUnit("replicated", "replicas = 2", "app = \"web\"", "sleep"))
@@ -432,27 +363,6 @@ func TestAnyHostReachesEveryInstance(t *testing.T) {
 	}
 }
 
-// copyDir copies the files of one directory (not below) into another.
-func copyDir(t *testing.T, from, to string) {
-	t.Helper()
-	ents, err := os.ReadDir(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if e.IsDir() {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(from, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(to, e.Name()), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // keysDirOf is the keys_dir in an agent's configuration.
 func keysDirOf(t *testing.T, a *e2e.Agent) string {
 	t.Helper()
@@ -470,7 +380,7 @@ func keysDirOf(t *testing.T, a *e2e.Agent) string {
 // tend keys rotate gives every host a new gossip key while gossip goes
 // on; the old key then opens nothing, and a restarted host has the new.
 func TestKeysRotateAcrossTheFleet(t *testing.T) {
-	fleet := startFleet(t, 3)
+	fleet := e2e.StartFleet(t, 3)
 	a, b, c := fleet[0], fleet[1], fleet[2]
 	old, err := cluster.LoadGossipKeys(keysDirOf(t, a))
 	if err != nil || len(old) != 1 {
@@ -505,7 +415,7 @@ func TestKeysRotateAcrossTheFleet(t *testing.T) {
 		return err == nil, a.Tend("get", "units")
 	})
 	// The old key no longer joins.
-	stranger, err := cluster.New(cluster.Config{Name: "stranger", Bind: fmt.Sprintf("127.0.0.1:%d", freeGossipPort(t)),
+	stranger, err := cluster.New(cluster.Config{Name: "stranger", Bind: fmt.Sprintf("127.0.0.1:%d", e2e.FreeGossipPort(t)),
 		Profile: cluster.ProfileLocal, ClusterName: "test", Keys: old, StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -564,7 +474,7 @@ func hostOf(t *testing.T, a *e2e.Agent, host string) supervisor.Host {
 // on every host, through a restart; refuses a Ready host and an unknown
 // one; and a deleted host whose agent starts again is a member again.
 func TestDeleteHost(t *testing.T) {
-	fleet := startFleet(t, 3)
+	fleet := e2e.StartFleet(t, 3)
 	a, b, c := fleet[0], fleet[1], fleet[2]
 	path := filepath.Join(a.Dir, "web.toml")
 	e2e.WriteFile(t, path, a.HelperUnit("replicated", "replicas = 3", "app = \"web\"", "sleep"))
@@ -689,7 +599,7 @@ func exitOf(err error) int {
 // have seen it back, takes itself back: every host ends with it Ready and
 // its instance listed.
 func TestDeletingAHostThatComesBack(t *testing.T) {
-	fleet := startFleet(t, 3)
+	fleet := e2e.StartFleet(t, 3)
 	a, b, c := fleet[0], fleet[1], fleet[2]
 	path := filepath.Join(a.Dir, "mon.toml")
 	e2e.WriteFile(t, path, a.HelperUnit("per-host", "", "app = \"mon\"", "sleep"))
@@ -717,7 +627,7 @@ func TestDeletingAHostThatComesBack(t *testing.T) {
 	}
 	gate, open := joinGate(t, first[1])
 	text := regexp.MustCompile(`join = \[[^]]*\]`).ReplaceAllString(string(cfg), fmt.Sprintf("join = [%q]", gate))
-	text = regexp.MustCompile(`bind = "[^"]+"`).ReplaceAllString(text, fmt.Sprintf("bind = \"127.0.0.1:%d\"", freeGossipPort(t)))
+	text = regexp.MustCompile(`bind = "[^"]+"`).ReplaceAllString(text, fmt.Sprintf("bind = \"127.0.0.1:%d\"", e2e.FreeGossipPort(t)))
 	e2e.WriteFile(t, cfgPath, text)
 	// It forgets the peers it knew, or it would join them directly.
 	if err := os.Remove(filepath.Join(c.Dir, ".tend", "state", "cluster", "peers.json")); err != nil {

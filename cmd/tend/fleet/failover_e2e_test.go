@@ -1,4 +1,4 @@
-package main
+package fleet
 
 // The fleet on hosts made of namespaces (cluster/clustertest): each agent
 // is PID 1 of its own host, with its own address and link, so a host can
@@ -83,7 +83,7 @@ func within(a *e2e.Agent, d time.Duration, what string, cond func() (bool, strin
 func threeHostsOneEach(t *testing.T, app string) (*clustertest.Net, []*e2e.Agent) {
 	t.Helper()
 	nt := newNet(t, 3)
-	fleet := startFleetOn(t, nt.Hosts, "lan")
+	fleet := e2e.StartFleetOn(t, nt.Hosts, "lan")
 	a := fleet[0]
 	path := filepath.Join(a.Dir, app+".toml")
 	e2e.WriteFile(t, path, a.HelperUnit("replicated", "replicas = 3", fmt.Sprintf("app = %q", app), "sleep"))
@@ -184,7 +184,7 @@ func TestAHostDiesWithItsInstances(t *testing.T) {
 // each host labelled disk=ssd, whichever host the label is set from.
 func TestAPerHostUnitFollowsLabelsAcrossHosts(t *testing.T) {
 	nt := newNet(t, 3)
-	fleet := startFleetOn(t, nt.Hosts, "lan")
+	fleet := e2e.StartFleetOn(t, nt.Hosts, "lan")
 	a, b := fleet[0], fleet[1]
 	path := filepath.Join(a.Dir, "ssd-monitor.toml")
 	e2e.WriteFile(t, path, a.HelperUnit("per-host", "[placement]\nnode_selector = { disk = \"ssd\" }", `app = "ssd-monitor"`, "sleep"))
@@ -227,7 +227,7 @@ func TestAPerHostUnitFollowsLabelsAcrossHosts(t *testing.T) {
 // wrote them down.
 func TestAJobOutlivesTheHostOfAnAttempt(t *testing.T) {
 	nt := newNet(t, 3)
-	fleet := startFleetOn(t, nt.Hosts, "lan")
+	fleet := e2e.StartFleetOn(t, nt.Hosts, "lan")
 	a, b, c := fleet[0], fleet[1], fleet[2]
 	ledger := filepath.Join(t.TempDir(), "ledger")
 	path := filepath.Join(a.Dir, "batch.toml")
@@ -307,7 +307,7 @@ stop_timeout = "2s"
 // run now; see planCron.)
 func TestACronRunFiresOncePerScheduleInTheFleet(t *testing.T) {
 	nt := newNet(t, 3)
-	fleet := startFleetOn(t, nt.Hosts, "lan")
+	fleet := e2e.StartFleetOn(t, nt.Hosts, "lan")
 	a := fleet[0]
 	ledger := filepath.Join(t.TempDir(), "ledger")
 	path := filepath.Join(a.Dir, "tick.toml")

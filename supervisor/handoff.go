@@ -77,6 +77,11 @@ type HandoffRun struct {
 	Pgid     int       `json:"pgid"`
 	Cgroup   string    `json:"cgroup,omitempty"`
 	Started  time.Time `json:"started"`
+	// Foreign: the process is not the agent's child (a run taken over
+	// after a kill -9, see adoptRun), so it is watched through a pidfd,
+	// checked against its start time (PIDStart, clock ticks).
+	Foreign  bool   `json:"foreign,omitempty"`
+	PIDStart uint64 `json:"pid_start,omitempty"`
 	// Log is the output pipe's read end, -1 when the output had ended.
 	Log      int         `json:"log"`
 	LogState RunLogState `json:"log_state"`
@@ -140,11 +145,14 @@ func (h *Handoff) File(name string) *os.File {
 	return os.NewFile(uintptr(fd), name)
 }
 
-// PIDs are the handed-over runs' processes, for NewReaperInheriting.
+// PIDs are the handed-over runs' processes that are the agent's
+// children, for NewReaperInheriting.
 func (h *Handoff) PIDs() []int {
 	pids := make([]int, 0, len(h.Runs))
 	for _, r := range h.Runs {
-		pids = append(pids, r.PID)
+		if !r.Foreign {
+			pids = append(pids, r.PID)
+		}
 	}
 	return pids
 }
@@ -354,7 +362,8 @@ func (s *Supervisor) handOff() *Handoff {
 		}
 		r := HandoffRun{
 			Instance: i.rec.Name, Gen: i.gen, PID: i.proc.Pid(), Pgid: i.proc.Pgid(), Cgroup: i.proc.Cgroup(),
-			Started: i.proc.Started(), Log: -1, LogState: states[k], Notify: -1, NotifyFD: -1,
+			Started: i.proc.Started(), Foreign: i.proc.Foreign(), PIDStart: i.proc.startTicks,
+			Log: -1, LogState: states[k], Notify: -1, NotifyFD: -1,
 			Ready: i.probeReady, StartupDone: i.startupDone, NotifyStatus: i.notifyStatus, MainPID: i.mainPID,
 		}
 		add := func(f *os.File, to *int) {
@@ -471,9 +480,15 @@ func (s *Supervisor) resume(h *Handoff) {
 			continue
 		}
 		gen := run.Gen
-		proc := s.opt.Reaper.Inherited(run.PID, run.Pgid, run.Cgroup, run.Started, func(st ExitStatus) {
-			s.post(func() { s.exited(i, gen, st) })
-		})
+		onExit := func(st ExitStatus) { s.post(func() { s.exited(i, gen, st) }) }
+		var proc *Proc
+		if run.Foreign {
+			// Not a child: watched again. Gone meanwhile, it is found
+			// ended by stopLeftovers and reported Unknown.
+			proc, _ = s.opt.Reaper.Watch(run.PID, run.Pgid, run.PIDStart, run.Cgroup, run.Started, onExit)
+		} else {
+			proc = s.opt.Reaper.Inherited(run.PID, run.Pgid, run.Cgroup, run.Started, onExit)
+		}
 		if proc == nil {
 			s.log.Warn("handoff: a run's process is not this agent's child", "instance", run.Instance, "pid", run.PID)
 			closeAll()

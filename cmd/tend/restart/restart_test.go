@@ -29,6 +29,7 @@ const kills = 20
 // next agent starts on the same state. The steady ones keep their pids
 // and restart counts, and each of their lines is stored once (a kill
 // loses at most what the agent's copier had read and not yet written).
+// An upgrade after the kills (a re-execution) keeps them too.
 // The failing ones go on being restarted, and every end of theirs is
 // counted once, observed or, when no agent ran, reported Unknown: the
 // restart count is the number of starts less one, or more by the runs
@@ -63,6 +64,20 @@ func TestAgentKilledRepeatedlyUnderLoad(t *testing.T) {
 			if after[k].Name != before[k].Name || after[k].PID != before[k].PID || after[k].RestartCount != 0 {
 				t.Fatalf("kill %d: the steady runs were not taken over:\nbefore %s\nafter  %s", round+1, e2e.Summary(before), e2e.Summary(after))
 			}
+		}
+	}
+
+	// Then an upgrade: the runs taken over are not the agent's children,
+	// and the agent it executes watches them as the killed ones' successor
+	// did, rather than start them again beside themselves.
+	if out := a.Tend("agent", "reexec"); !strings.Contains(out, "agent re-executed") {
+		t.Fatalf("tend agent reexec said %q", out)
+	}
+	after := a.WaitRunning("seq", 100)
+	procs := a.Processes()
+	for k := range before {
+		if after[k].PID != before[k].PID || after[k].RestartCount != 0 || len(procs[before[k].Name]) != 1 {
+			t.Fatalf("after the re-execution %s: pid %d → %d, restarts %d, processes %v", before[k].Name, before[k].PID, after[k].PID, after[k].RestartCount, procs[before[k].Name])
 		}
 	}
 

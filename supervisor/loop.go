@@ -833,7 +833,15 @@ func (s *Supervisor) stopLeftovers(ctx context.Context) {
 	var pids []int
 	var err error
 	if s.opt.Handoff == nil {
-		pids, err = FindLeftovers("TEND_AGENT", s.opt.AgentID)
+		// The main processes of the runs taken over are not even read:
+		// with 1000 of them, their environments were most of the scan.
+		taken := map[int]bool{}
+		for _, i := range s.instances {
+			if i.proc != nil {
+				taken[i.proc.Pid()] = true
+			}
+		}
+		pids, err = FindLeftovers("TEND_AGENT", s.opt.AgentID, taken)
 		pids = s.notAdopted(pids)
 	}
 	if err != nil {

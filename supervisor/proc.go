@@ -405,8 +405,9 @@ func lookupGroup(name string) (uint32, error) {
 // contains envKey=envValue: what an agent killed with SIGKILL left running,
 // found by the marker it puts in every instance's environment (grandchildren
 // inherit it). The calling process, and processes that vanish or cannot be
-// read, are skipped. Call StopLeftovers soon after: a pid may be reused.
-func FindLeftovers(envKey, envValue string) ([]int, error) {
+// read, are skipped, as are the pids in skip. Call StopLeftovers soon after:
+// a pid may be reused.
+func FindLeftovers(envKey, envValue string, skip map[int]bool) ([]int, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, fmt.Errorf("find leftovers: %w", err)
@@ -416,7 +417,7 @@ func FindLeftovers(envKey, envValue string) ([]int, error) {
 	var pids []int
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
+		if err != nil || pid == self || skip[pid] {
 			continue
 		}
 		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")

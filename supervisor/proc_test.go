@@ -157,7 +157,7 @@ func TestLeftovers(t *testing.T) {
 	other.Env = append(other.Env, "TEND_AGENT="+marker+"-other")
 	o := startHelper(t, r, other)
 
-	pids, err := FindLeftovers("TEND_AGENT", marker)
+	pids, err := FindLeftovers("TEND_AGENT", marker, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +166,10 @@ func TestLeftovers(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(pids, want) {
 		t.Fatalf("FindLeftovers = %v, want %v", pids, want)
+	}
+	// The pids a new agent has taken over are passed over.
+	if got, err := FindLeftovers("TEND_AGENT", marker, map[int]bool{s.Pid(): true}); err != nil || !slices.Equal(got, []int{i.Pid()}) {
+		t.Fatalf("FindLeftovers skipping %d = %v, %v; want [%d]", s.Pid(), got, err, i.Pid())
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)

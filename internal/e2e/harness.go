@@ -473,6 +473,25 @@ func SeqLogGaps(t *testing.T, dir, instance string) (last, gaps int, err error) 
 	return last, gaps, nil
 }
 
+// KillAndTakeOver kills the agent with SIGKILL, starts another on its
+// directory with its tag, and fails the test unless the new one has taken
+// over the instances of unit that ran before (before: same names and
+// pids, no restart). It returns the new agent.
+func (a *Agent) KillAndTakeOver(unit string, before []supervisor.Instance) *Agent {
+	a.T.Helper()
+	a.Signal(syscall.SIGKILL)
+	a.Wait()
+	b := StartAgent(a.T, a.Dir, "")
+	b.Tag = a.Tag
+	after := b.WaitRunning(unit, len(before))
+	for k := range before {
+		if after[k].Name != before[k].Name || after[k].PID != before[k].PID || after[k].RestartCount != 0 {
+			a.T.Fatalf("the runs were not taken over after kill -9:\nbefore %s\nafter  %s", Summary(before), Summary(after))
+		}
+	}
+	return b
+}
+
 // Running returns the names of the instances whose status is Running.
 func Running(list []supervisor.Instance) []string {
 	var names []string

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/tendhq/tend/internal/e2e"
@@ -52,19 +51,8 @@ func TestAgentKilledRepeatedlyUnderLoad(t *testing.T) {
 	a.WriteUnit("sick", withLedger(a.HelperUnit("replicated", "replicas = 1", `app = "sick"`, "flap:"+alive)+
 		"start_limit_interval = \"0s\"\n[template.liveness]\nexec = { command = [\"/bin/false\"] }\ninitial_delay = \"1s\"\nperiod = \"1s\"\nfailure_threshold = 1\n"))
 	before := a.WaitRunning("seq", 100)
-	tag := a.Tag
-
-	for round := range kills {
-		a.Signal(syscall.SIGKILL)
-		a.Wait()
-		a = e2e.StartAgent(t, dir, "")
-		a.Tag = tag
-		after := a.WaitRunning("seq", 100)
-		for k := range before {
-			if after[k].Name != before[k].Name || after[k].PID != before[k].PID || after[k].RestartCount != 0 {
-				t.Fatalf("kill %d: the steady runs were not taken over:\nbefore %s\nafter  %s", round+1, e2e.Summary(before), e2e.Summary(after))
-			}
-		}
+	for range kills {
+		a = a.KillAndTakeOver("seq", before)
 	}
 
 	// Then an upgrade: the runs taken over are not the agent's children,

@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/tendhq/tend/internal/e2e"
 	"net"
 	"os"
 	"os/exec"
@@ -21,7 +22,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -277,7 +277,7 @@ func (tr *tour) stream(ctx context.Context, line string) (string, error) {
 	tr.t.Helper()
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", "exec "+line)
 	cmd.Dir, cmd.Env = repoRoot, tr.env
-	var out lockedBuffer
+	var out e2e.LockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		return "", err
@@ -361,22 +361,4 @@ func (tr *tour) check(line, out string) {
 			tr.t.Fatalf("get jobs shows no COMPLETIONS n/5:\n%s", out)
 		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer for a process's output read meanwhile.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

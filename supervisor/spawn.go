@@ -117,27 +117,34 @@ func (r *runner) spawn(i *instance, env []string, onExit func(ExitStatus), onNot
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// What is made is undone if the start fails: nothing has started in
+	// the cgroup, and the log's writer is closed before the log.
+	var cgroup string
+	var rl *RunLog
+	fail := func(err error) (*Proc, *RunLog, *runProbes, error) {
+		if rl != nil {
+			rl.CloseWriter()
+			rl.Close()
+		}
+		if cgroup != "" {
+			unix.Rmdir(cgroup)
+		}
+		rp.close()
+		return nil, nil, nil, err
+	}
 	// The cgroup first: the run's log, written to disk, tells a later
 	// agent that a run began (countUnrecordedRun), so as little as can be
 	// comes between it and the start.
-	var cgroup string
 	if r.cgroups != nil {
 		cgroup = r.cgroups.Dir(i.rec.Name, i.gen)
 		// The limits are in place before the process is started into
 		// the cgroup: nothing of the run runs without them.
 		if err := r.cgroups.makeRun(cgroup, t.Resources); err != nil {
-			unix.Rmdir(cgroup) // empty: nothing started in it
-			rp.close()
-			return nil, nil, nil, err
+			return fail(err)
 		}
 	}
-	rl, err := OpenRunLog(r.instanceLogDir(i.rec.Name), r.logMax)
-	if err != nil {
-		if cgroup != "" {
-			unix.Rmdir(cgroup)
-		}
-		rp.close()
-		return nil, nil, nil, fmt.Errorf("instance log: %w", err)
+	if rl, err = OpenRunLog(r.instanceLogDir(i.rec.Name), r.logMax); err != nil {
+		return fail(fmt.Errorf("instance log: %w", err))
 	}
 	// The instance holds the read end of its own output pipe too, as the
 	// descriptor after its others (3 unless it has a notification-fd):
@@ -146,13 +153,7 @@ func (r *runner) spawn(i *instance, env []string, onExit func(ExitStatus), onNot
 	// the next agent opens it again, through /proc (adoptRun).
 	keep, err := reopenPipe(rl.r)
 	if err != nil {
-		if cgroup != "" {
-			unix.Rmdir(cgroup)
-		}
-		rl.CloseWriter()
-		rl.Close()
-		rp.close()
-		return nil, nil, nil, fmt.Errorf("instance log: %w", err)
+		return fail(fmt.Errorf("instance log: %w", err))
 	}
 	defer keep.Close()
 	extra = append(extra, keep)
@@ -169,15 +170,10 @@ func (r *runner) spawn(i *instance, env []string, onExit func(ExitStatus), onNot
 		Cgroup:     cgroup,
 	}
 	proc, err := r.reaper.Start(spec, onExit)
-	rl.CloseWriter()
 	if err != nil {
-		if spec.Cgroup != "" {
-			unix.Rmdir(spec.Cgroup) // empty: nothing started in it
-		}
-		rl.Close()
-		rp.close()
-		return nil, nil, nil, err
+		return fail(err)
 	}
+	rl.CloseWriter()
 	return proc, rl, rp, nil
 }
 

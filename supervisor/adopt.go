@@ -155,7 +155,6 @@ func (s *Supervisor) adoptRun(i *instance, a adoption) error {
 	i.runlog = AdoptRunLog(s.runner.instanceLogDir(r.Name), s.runner.logMax, a.out, a.state)
 	i.runlog.inInstance = r.OutFD
 	i.intent = stopNone
-	i.probeReady, i.startupDone = r.Ready, r.StartupDone
 	rp := &runProbes{started: make(chan struct{})}
 	if (t.Readiness != nil && t.Readiness.Notify) || (t.Liveness != nil && t.Liveness.Watchdog > 0) {
 		// The socket died with the earlier agent; its path is the run's
@@ -172,8 +171,7 @@ func (s *Supervisor) adoptRun(i *instance, a adoption) error {
 	done := s.runner.beginProbes(i, rp, a.pgid, &HandoffRun{Started: r.State.Started, Ready: r.Ready, StartupDone: r.StartupDone},
 		func(rep probes.Report) { s.post(func() { s.probeReport(i, gen, rep) }) },
 		func(why string) { s.post(func() { s.markReady(i, gen, why) }) })
-	i.startupDone = i.startupDone || done
-	r.StartupDone = i.startupDone
+	r.StartupDone = r.StartupDone || done
 	s.save(i)
 	s.events.Record(s.clock.Now(), KindInstance, r.Name, Normal, "Adopted", s.from(),
 		fmt.Sprintf("Took over process %d, left running by the agent before this one", r.PID))

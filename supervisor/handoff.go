@@ -364,7 +364,7 @@ func (s *Supervisor) handOff() *Handoff {
 			Instance: i.rec.Name, Gen: i.gen, PID: i.proc.Pid(), Pgid: i.proc.Pgid(), Cgroup: i.proc.Cgroup(),
 			Started: i.proc.Started(), Foreign: i.proc.Foreign(), PIDStart: i.proc.startTicks,
 			Log: -1, LogState: states[k], Notify: -1, NotifyFD: -1,
-			Ready: i.probeReady, StartupDone: i.startupDone, NotifyStatus: i.notifyStatus, MainPID: i.mainPID,
+			Ready: i.rec.Ready, StartupDone: i.rec.StartupDone, NotifyStatus: i.notifyStatus, MainPID: i.mainPID,
 		}
 		add := func(f *os.File, to *int) {
 			if f == nil {
@@ -498,7 +498,7 @@ func (s *Supervisor) resume(h *Handoff) {
 		i.proc = proc
 		i.runlog = AdoptRunLog(s.runner.instanceLogDir(i.rec.Name), s.runner.logMax, logF, run.LogState)
 		i.intent = stopNone
-		i.probeReady, i.startupDone, i.notifyStatus, i.mainPID = run.Ready, run.StartupDone, run.NotifyStatus, run.MainPID
+		i.rec.Ready, i.rec.StartupDone, i.notifyStatus, i.mainPID = run.Ready, run.StartupDone, run.NotifyStatus, run.MainPID
 		i.rec.PID = proc.Pid()
 		rp := &runProbes{started: make(chan struct{}), fdRead: fdF}
 		if notifyF != nil {
@@ -516,7 +516,7 @@ func (s *Supervisor) resume(h *Handoff) {
 		}, func(why string) {
 			s.post(func() { s.markReady(i, gen, why) })
 		})
-		i.startupDone = i.startupDone || startupDone
+		i.rec.StartupDone = i.rec.StartupDone || startupDone
 		if run.Stopping {
 			i.rec.Life = LifeStopping
 			i.intent = run.Intent

@@ -32,9 +32,10 @@ type instance struct {
 	exitLog      logFold
 
 	// Probing of the current run.
+	// Its readiness (readiness probe, READY=1 or s6) and its startup
+	// probe's verdict are the record's Ready and StartupDone, kept for an
+	// agent that takes the run over.
 	probes       *runProbes
-	probeReady   bool // readiness probe, READY=1 or s6 said ready
-	startupDone  bool // no startup probe, or it has succeeded
 	notifyStatus string
 	mainPID      int // MAINPID= from sd_notify
 }
@@ -153,10 +154,10 @@ const (
 // ready: running, started (startup probe) and, with a readiness probe or
 // readiness notification, declared ready.
 func (i *instance) ready() bool {
-	if i.rec.Life != LifeRunning || !i.startupDone {
+	if i.rec.Life != LifeRunning || !i.rec.StartupDone {
 		return false
 	}
-	return i.spec.Template.Readiness == nil || i.probeReady
+	return i.spec.Template.Readiness == nil || i.rec.Ready
 }
 
 // status is the STATUS column's word.

@@ -179,21 +179,20 @@ func (s *Supervisor) runStarted(i *instance, proc *Proc, rl *RunLog, rp *runProb
 		return
 	}
 	i.proc, i.runlog, i.intent = proc, rl, stopNone
-	i.probeReady, i.startupDone, i.notifyStatus, i.mainPID = false, false, "", 0
+	i.notifyStatus, i.mainPID = "", 0
 	i.probes = rp
 	i.rec.Life = LifeRunning
 	i.rec.State = State{Phase: PhaseRunning, Started: proc.Started()}
 	i.rec.PID, i.rec.PIDStart = proc.Pid(), proc.startTicks
 	i.rec.RunGen, i.rec.Cgroup, i.rec.OutFD = i.gen, proc.Cgroup(), rl.inInstance
 	i.rec.LogRun = rl.index.run
-	i.rec.Ready, i.rec.StartupDone = false, false
+	i.rec.Ready = false
 	gen := i.gen
-	i.startupDone = s.runner.beginProbes(i, rp, proc.Pid(), nil, func(r probes.Report) {
+	i.rec.StartupDone = s.runner.beginProbes(i, rp, proc.Pid(), nil, func(r probes.Report) {
 		s.post(func() { s.probeReport(i, gen, r) })
 	}, func(why string) {
 		s.post(func() { s.markReady(i, gen, why) })
 	})
-	i.rec.StartupDone = i.startupDone
 	// Its unit need not plan again: to a planner a started instance and
 	// one about to start are alike.
 	s.save(i)
@@ -216,7 +215,6 @@ func (s *Supervisor) exited(i *instance, gen uint64, st ExitStatus) {
 	proc.SignalGroup(syscall.SIGKILL)
 	s.runner.endCgroup(i.rec.Name, proc)
 	s.runner.endProbes(i)
-	i.probeReady, i.startupDone = false, false
 	i.runlog.Close()
 	if i.stopTimer != nil {
 		i.stopTimer()
@@ -469,22 +467,22 @@ func (s *Supervisor) probeReport(i *instance, gen uint64, r probes.Report) {
 	case r.Kind == probes.Readiness && r.Changed:
 		if r.Healthy {
 			s.markReady(i, gen, "readiness probe succeeded")
-		} else if i.probeReady {
-			i.probeReady, i.rec.Ready = false, false
+		} else if i.rec.Ready {
+			i.rec.Ready = false
 			s.save(i)
 		}
 	case r.Kind == probes.Startup && r.Changed && r.Healthy:
-		i.startupDone, i.rec.StartupDone = true, true
+		i.rec.StartupDone = true
 		s.save(i)
 	}
 }
 
 // markReady marks run gen of i ready (readiness probe, READY=1 or s6).
 func (s *Supervisor) markReady(i *instance, gen uint64, why string) {
-	if i.gen != gen || i.proc == nil || i.probeReady {
+	if i.gen != gen || i.proc == nil || i.rec.Ready {
 		return
 	}
-	i.probeReady, i.rec.Ready = true, true
+	i.rec.Ready = true
 	s.save(i) // kept for an agent that takes the run over
 	s.log.Debug("instance ready", "instance", i.rec.Name, "why", why)
 }

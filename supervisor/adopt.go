@@ -50,25 +50,35 @@ import (
 const msgRunNotObserved = "the agent was restarted during the run (kill -9 or a crash), so its exit status was not observed"
 
 // adoptRuns takes over the runs an earlier agent on this store left
-// running (see above), before stopLeftovers stops the rest. Loop
-// goroutine, before the first pass.
-func (s *Supervisor) adoptRuns() {
+// running (see above), before stopLeftovers stops the rest, and returns
+// the runs the logs of the others say began unrecorded (laterRun), for
+// stopLeftovers to count. Loop goroutine, before the first pass.
+func (s *Supervisor) adoptRuns() (later map[*instance]int64) {
 	list := s.sortedInstances()
 	// What each takeover reads of /proc and of the run's log, in
 	// parallel: tens of microseconds a call here, five of them a run,
 	// waited for one after another with 1000 runs to take. The loop's own
 	// state is changed afterwards, in order, on this goroutine.
 	found := make([]adoption, len(list))
+	runs := make([]int64, len(list))
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(adoptWorkers, len(list)) {
 		wg.Go(func() {
 			for k := int(next.Add(1)) - 1; k < len(list); k = int(next.Add(1)) - 1 {
-				found[k] = s.findRun(list[k])
+				if found[k] = s.findRun(list[k]); found[k].proc == nil {
+					runs[k] = s.laterRun(list[k])
+				}
 			}
 		})
 	}
 	wg.Wait()
+	later = map[*instance]int64{}
+	for k, run := range runs {
+		if run != 0 {
+			later[list[k]] = run
+		}
+	}
 	n := 0
 	for k, i := range list {
 		if err := s.adoptRun(i, found[k]); err != nil {
@@ -82,6 +92,7 @@ func (s *Supervisor) adoptRuns() {
 	if n > 0 {
 		s.log.Info("took over the runs an earlier agent left", "instances", n)
 	}
+	return later
 }
 
 // adoptWorkers bounds the goroutines that look for the runs to take over:
@@ -182,35 +193,43 @@ func (s *Supervisor) adoptRun(i *instance, a adoption) error {
 // store never got.
 const msgRunNotRecorded = "begun just before the agent was killed, before its start was recorded: it may not have started; its exit status was not observed"
 
-// countUnrecordedRun counts the run that the instance's log says began
-// after the run its record knows: the agent that started it was killed
-// before the record of the start reached the store (a record waits a few
-// milliseconds to be written with others). The process has been stopped
-// as a leftover if it still ran. It counts as a start (the restart count
-// is the number of starts less one) and as a run that ended Unknown, a
-// failed one; the kill may also have come after the log was made and
-// before the process was, in the moment between the two (the Last State
-// says it may not have started): no start goes uncounted, and at most
-// one a kill is counted that did not happen. Job attempts are left out:
-// their accounting is the job's.
-func (s *Supervisor) countUnrecordedRun(i *instance) {
+// laterRun is the run the instance's log names when that is a later run
+// than its record knows (0 when not, or for a job's attempt): a run the
+// record of whose start the store never got. It reads a file and touches
+// nothing of the loop's.
+func (s *Supervisor) laterRun(i *instance) int64 {
 	r := &i.rec
-	if i.proc != nil || r.LogRun == 0 || r.Kind == units.KindJob {
-		return
+	if r.LogRun == 0 || r.Kind == units.KindJob {
+		return 0
 	}
 	x, err := readIndex(filepath.Join(s.runner.instanceLogDir(r.Name), currentLog))
 	if err != nil || x.run <= r.LogRun {
-		return
+		return 0
 	}
+	return x.run
+}
+
+// countUnrecordedRun counts run, which the instance's log says began
+// after the run its record knows (laterRun): the agent that started it
+// was killed before the record of the start reached the store (a record
+// waits a few milliseconds to be written with others). The process has
+// been stopped as a leftover if it still ran. It counts as a start (the
+// restart count is the number of starts less one) and as a run that
+// ended Unknown, a failed one; the kill may also have come after the log
+// was made and before the process was, in the moment between the two
+// (the Last State says it may not have started): no start goes
+// uncounted, and at most one a kill is counted that did not happen.
+func (s *Supervisor) countUnrecordedRun(i *instance, run int64) {
+	r := &i.rec
 	now := s.clock.Now()
 	if r.Attempts > 0 {
 		r.RestartCount++
 	}
 	r.Attempts++
 	r.FailedRuns++
-	r.LogRun = x.run
+	r.LogRun = run
 	r.LastState = State{Phase: PhaseTerminated, Reason: reasonUnknown, Message: msgRunNotRecorded, ExitCode: -1,
-		Started: time.Unix(0, x.run), Finished: now}
+		Started: time.Unix(0, run), Finished: now}
 	s.events.Record(now, KindInstance, r.Name, Warning, "Exited", s.from(), "Process ended: "+msgRunNotRecorded)
 	s.touch(i)
 	s.save(i)

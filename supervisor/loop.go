@@ -457,12 +457,13 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	defer close(s.stopped)
 	defer s.bg.Wait()
 	s.started = s.clock.Now()
+	var later map[*instance]int64
 	if s.opt.Handoff != nil {
 		s.resume(s.opt.Handoff)
 	} else {
-		s.adoptRuns()
+		later = s.adoptRuns()
 	}
-	s.stopLeftovers(ctx)
+	s.stopLeftovers(ctx, later)
 	// Say everything again, exits too: what this host's earlier agent
 	// said is stale to the others from now on.
 	for _, i := range s.instances {
@@ -807,8 +808,9 @@ func (s *Supervisor) forgetVanished() {
 // After a handoff (Options.Handoff) the runs taken over are no leftovers:
 // only the cgroups of other runs are removed, and no process is looked
 // for by its environment (the agent that handed over had stopped what
-// its own predecessor left).
-func (s *Supervisor) stopLeftovers(ctx context.Context) {
+// its own predecessor left). later are the runs that began unrecorded
+// (adoptRuns), counted once their processes are stopped.
+func (s *Supervisor) stopLeftovers(ctx context.Context, later map[*instance]int64) {
 	// Which runs were still going when this agent started, before they
 	// are stopped: the others ended while no agent ran.
 	alive := make(map[*instance]bool)
@@ -887,9 +889,9 @@ func (s *Supervisor) stopLeftovers(ctx context.Context) {
 		s.save(i)
 		s.queueStart(i)
 	}
-	if s.opt.Handoff == nil {
-		for _, i := range s.sortedInstances() {
-			s.countUnrecordedRun(i)
+	for _, i := range s.sortedInstances() {
+		if run := later[i]; run != 0 {
+			s.countUnrecordedRun(i, run)
 		}
 	}
 }

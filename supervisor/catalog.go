@@ -407,10 +407,6 @@ func (c *DirCatalog) Run(ctx context.Context) error {
 func (c *DirCatalog) rescanSince() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.scanned.IsZero() {
-		c.rescanLocked()
-		return
-	}
 	since := c.scanned.Add(-time.Second)
 	entries, err := os.ReadDir(c.dir)
 	if err != nil {

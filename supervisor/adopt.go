@@ -35,14 +35,16 @@ import (
 //     re-parented to init, or systemd), so the agent cannot wait for it:
 //     it watches it with a pidfd (Reaper.Watch), learns that it ended
 //     but not how, and reports that end as Unknown, which the restart
-//     policy treats as a failure.
+//     policy treats as a failure;
+//   - except for a job's attempt, whose process is its shim (shim.go):
+//     the shim is the command's parent still, and its status file says
+//     how the command ended, which decides the job.
 //
 // Not taken over, but stopped and started again as before (AgentRestart):
-// a job's attempts (how one ended decides the job, and that would be
-// lost: attempts stay at least once), a run that was being stopped, one
-// waiting for its s6 notification descriptor (whose pipe died with the
-// agent), a run whose process closed the descriptor that held its pipe,
-// and runs recorded by an agent from before this (no descriptor kept).
+// a run that was being stopped, one waiting for its s6 notification
+// descriptor (whose pipe died with the agent), a run whose process closed
+// the descriptor that held its pipe, an attempt run without a shim, and
+// runs recorded by an agent from before this (no descriptor kept).
 // Without pidfds (Linux before 5.3) nothing is taken over.
 
 // msgRunNotObserved is the Last State message of a run taken over from
@@ -121,8 +123,8 @@ func (s *Supervisor) findRun(i *instance) adoption {
 		return adoption{} // nothing running, or deleted: stopLeftovers' business
 	case r.Life == LifeStopping:
 		return adoption{err: fmt.Errorf("%w: it was being stopped", errNotAdoptable)}
-	case r.Kind == units.KindJob:
-		return adoption{err: fmt.Errorf("%w: a job's attempt", errNotAdoptable)}
+	case r.Kind == units.KindJob && !r.Shim:
+		return adoption{err: fmt.Errorf("%w: a job's attempt run without a shim", errNotAdoptable)}
 	case r.OutFD <= 0 || r.PID <= 1 || r.PIDStart == 0:
 		return adoption{err: fmt.Errorf("%w: recorded by an earlier agent", errNotAdoptable)}
 	}
@@ -194,12 +196,14 @@ func (s *Supervisor) adoptRun(i *instance, a adoption) error {
 const msgRunNotRecorded = "begun just before the agent was killed, before its start was recorded: it may not have started; its exit status was not observed"
 
 // laterRun is the run the instance's log names when that is a later run
-// than its record knows (0 when not, or for a job's attempt): a run the
-// record of whose start the store never got. It reads a file and touches
-// nothing of the loop's.
+// than its record knows (0 when not): a run the record of whose start the
+// store never got. It reads a file and touches nothing of the loop's.
+// A record that counts runs but names no log's is from an agent from
+// before LogRun: its log says nothing of what the record missed. One that
+// counts none (its first start was not recorded) is compared as LogRun 0.
 func (s *Supervisor) laterRun(i *instance) int64 {
 	r := &i.rec
-	if r.LogRun == 0 || r.Kind == units.KindJob {
+	if r.LogRun == 0 && r.Attempts > 0 {
 		return 0
 	}
 	x, err := readIndex(filepath.Join(s.runner.instanceLogDir(r.Name), currentLog))
@@ -226,8 +230,14 @@ func (s *Supervisor) countUnrecordedRun(i *instance, run int64) {
 		r.RestartCount++
 	}
 	r.Attempts++
-	r.FailedRuns++
 	r.LogRun = run
+	if r.Kind == units.KindJob {
+		// A failed attempt, for the job's restart policy to decide on:
+		// the same attempt again, or another.
+		s.runEnded(i, runEnd{Unknown: true, Why: msgRunNotRecorded, Started: time.Unix(0, run)})
+		return
+	}
+	r.FailedRuns++
 	r.LastState = State{Phase: PhaseTerminated, Reason: reasonUnknown, Message: msgRunNotRecorded, ExitCode: -1,
 		Started: time.Unix(0, run), Finished: now}
 	s.events.Record(now, KindInstance, r.Name, Warning, "Exited", s.from(), "Process ended: "+msgRunNotRecorded)

@@ -160,6 +160,7 @@ func startTestAgentWith(t *testing.T, dir string, clock *fakeClock, mod func(*Op
 	opt := Options{
 		Host: "test", AgentID: id, LogDir: filepath.Join(dir, "state", "logs"),
 		Store: a.store, Reaper: a.reaper, Clock: clock, Log: log,
+		Shim: "/proc/self/exe",
 	}
 	if mod != nil {
 		mod(&opt)

@@ -94,6 +94,9 @@ type instanceRecord struct {
 	// start the store never got, the agent having been killed within the
 	// moment a record waits to be written (countUnrecordedRun).
 	LogRun int64 `json:"log_run,omitempty"`
+	// Shim: the run's process is a shim (RunShim), whose status file
+	// says how the run ended.
+	Shim bool `json:"shim,omitempty"`
 	// Ready and StartupDone: the run's readiness and its startup probe's
 	// verdict, kept for the agent that takes the run over.
 	Ready       bool `json:"ready,omitempty"`

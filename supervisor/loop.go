@@ -95,6 +95,12 @@ type Options struct {
 	// Cgroups, when not nil, gives every instance run a cgroup of its own
 	// under it (OpenCgroups); nil contains runs by process groups only.
 	Cgroups *Cgroups
+	// Shim, when not "", is tend's binary (the agent runs "/proc/self/exe"):
+	// a job's attempts then run under it (RunShim), so that how one ended
+	// is known even when the agent was killed during the attempt. ""
+	// runs them as the other instances, and an attempt the agent's kill
+	// interrupts runs again.
+	Shim string
 	// Handoff, when not nil, is what the agent this process was executed
 	// by handed over (ReadHandoff): Run takes its runs over instead of
 	// stopping them as leftovers. Reaper must be NewReaperInheriting's.
@@ -294,6 +300,7 @@ func NewSupervisor(opt Options) (*Supervisor, error) {
 		stateDir: opt.StateDir,
 		cgroups:  opt.Cgroups,
 		logMax:   opt.LogMaxBytes,
+		shim:     opt.Shim,
 		bg:       &s.bg,
 	}
 	if err := s.load(); err != nil {
@@ -870,7 +877,7 @@ func (s *Supervisor) stopLeftovers(ctx context.Context, later map[*instance]int6
 			continue
 		case r.Life.hasProcess() && !alive[i] && !r.Terminating:
 			r.PID, r.PIDStart = 0, 0
-			s.runEnded(i, runEnd{Unknown: true, Started: r.State.Started})
+			s.runEnded(i, s.endedWhileAway(i))
 			continue
 		case r.Life.hasProcess():
 			r.LastState = State{
@@ -894,6 +901,19 @@ func (s *Supervisor) stopLeftovers(ctx context.Context, later map[*instance]int6
 			s.countUnrecordedRun(i, run)
 		}
 	}
+}
+
+// endedWhileAway is how i's run ended while no agent ran: not known
+// (Unknown), unless a shim wrote it down.
+func (s *Supervisor) endedWhileAway(i *instance) runEnd {
+	r := &i.rec
+	end, ok := s.shimEnd(i, r.State.Started, stopNone)
+	if !ok {
+		return runEnd{Unknown: true, Started: r.State.Started}
+	}
+	s.log.Info("instance exited while no agent ran; its shim kept how", "instance", r.Name,
+		"exit_code", end.Exit.ExitCode(), "signal", end.Exit.SignalName())
+	return end
 }
 
 // runAlive reports whether the process pid that started at start (clock

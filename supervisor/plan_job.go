@@ -16,9 +16,10 @@ import (
 // kept in each attempt's record) plus the job's own small record (start,
 // finish, condition, what removed attempts did), all durable: after a
 // kill -9 of the agent a job neither runs a completed attempt again nor
-// forgets one. An attempt that exits while no agent runs is not seen to
-// exit, and runs again when the agent is back: attempts are at least
-// once.
+// forgets one. An attempt outlives the agent under its shim (shim.go),
+// which keeps how it ended for the next agent: only an attempt begun in
+// the moments before a kill, whose start the store never got, is counted
+// failed without being seen and may run once more (countUnrecordedRun).
 
 // jobRecord is what the store keeps of a job.
 type jobRecord struct {

@@ -66,6 +66,14 @@ type ProcSpec struct {
 	// empty, is the caller's (RemoveCgroup). "" starts the process in the
 	// agent's cgroup.
 	Cgroup string
+
+	// Shim, when not "", is tend's binary, to run the command under (see
+	// RunShim), and ShimStatus the file it writes the command's end to,
+	// as run ShimRun. The Proc is the shim's; Path is still resolved
+	// here, so that a command that is not there fails Start.
+	Shim       string
+	ShimStatus *os.File
+	ShimRun    uint64
 }
 
 // prepare resolves the command and builds the arguments of
@@ -117,6 +125,13 @@ func (s ProcSpec) prepare() (name string, argv []string, attr *os.ProcAttr, clea
 		files = append(files, f)
 	}
 	files = append(files, s.ExtraFiles...)
+	if s.Shim != "" {
+		if s.ShimStatus == nil {
+			return "", nil, nil, cleanup, fmt.Errorf("start %s: a shim without its status file", s.Path)
+		}
+		name, argv = shimCommand(s.Shim, len(files), s.ShimRun, name, argv)
+		files = append(files, s.ShimStatus)
+	}
 
 	attr = &os.ProcAttr{
 		Dir:   s.Dir,

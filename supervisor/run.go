@@ -120,6 +120,7 @@ func (s *Supervisor) startAll(todo []*instance) {
 	}
 	results := make([]result, len(todo))
 	envs := make([][]string, len(todo))
+	journal := false
 	for k, i := range todo {
 		if i.restartTimer != nil {
 			i.restartTimer()
@@ -132,6 +133,17 @@ func (s *Supervisor) startAll(todo []*instance) {
 		i.rec.Attempts++
 		i.gen++
 		envs[k] = s.runner.environ(i) // on the loop: it reads loop state
+		journal = journal || s.runner.shimmed(i)
+	}
+	if journal {
+		// A job's attempts are on disk before they start: an agent
+		// killed before their starts are written then leaves records
+		// that a later agent finds the attempts' logs newer than
+		// (laterRun), instead of no record, and a job that forgot what
+		// it had begun.
+		if err := s.opt.Store.Flush(); err != nil {
+			s.log.Error("writing the store before starting a job's attempts", "err", err)
+		}
 	}
 	spawn := func(k int) {
 		i, gen := todo[k], todo[k].gen
@@ -186,6 +198,7 @@ func (s *Supervisor) runStarted(i *instance, proc *Proc, rl *RunLog, rp *runProb
 	i.rec.PID, i.rec.PIDStart = proc.Pid(), proc.startTicks
 	i.rec.RunGen, i.rec.Cgroup, i.rec.OutFD = i.gen, proc.Cgroup(), rl.inInstance
 	i.rec.LogRun = rl.index.run
+	i.rec.Shim = s.runner.shimmed(i)
 	i.rec.Ready = false
 	gen := i.gen
 	i.rec.StartupDone = s.runner.beginProbes(i, rp, proc.Pid(), nil, func(r probes.Report) {
@@ -227,7 +240,18 @@ func (s *Supervisor) exited(i *instance, gen uint64, st ExitStatus) {
 	if i.rec.Terminating {
 		intent = stopDelete
 	}
-	if proc.Foreign() {
+	foreign := proc.Foreign()
+	// A shim's own status is its command's too (128 + a signal's number),
+	// but only its file has the whole of it; without the file (the shim
+	// was killed), the shim's end is what is known.
+	if end, ok := s.shimEnd(i, proc.Started(), intent); ok {
+		if end.StartErr != nil {
+			s.runEnded(i, end)
+			return
+		}
+		st, foreign = end.Exit, false
+	}
+	if foreign {
 		s.log.Info("instance ended; its exit status is not known (taken over from an earlier agent)", "instance", i.rec.Name, "pid", proc.Pid())
 		s.runEnded(i, runEnd{Unknown: true, Why: msgRunNotObserved, Started: proc.Started(), Intent: intent})
 		return
@@ -238,6 +262,26 @@ func (s *Supervisor) exited(i *instance, gen uint64, st ExitStatus) {
 		s.log.Info("instance exited", "instance", i.rec.Name, "pid", proc.Pid(), "exit_code", st.ExitCode(), "signal", st.SignalName())
 	}
 	s.runEnded(i, runEnd{Exit: st, Started: proc.Started(), Intent: intent, OOMKills: oom})
+}
+
+// shimEnd is the end of i's run as its shim wrote it (RunShim); ok is
+// false when it wrote none: the run had no shim, or the shim was killed.
+func (s *Supervisor) shimEnd(i *instance, started time.Time, intent stopIntent) (end runEnd, ok bool) {
+	r := &i.rec
+	if !r.Shim {
+		return runEnd{}, false
+	}
+	r.Shim = false
+	kept, err := readShimStatus(s.runner.shimStatusPath(r.Name), r.RunGen)
+	if err != nil {
+		s.log.Warn("the attempt's shim left no exit status", "instance", r.Name, "err", err)
+		return runEnd{}, false
+	}
+	if kept.StartErr != nil {
+		s.events.Record(s.clock.Now(), KindInstance, r.Name, Warning, "Failed", s.from(), "Error: "+kept.StartErr.Error())
+		return runEnd{StartErr: kept.StartErr, Intent: intent}, true
+	}
+	return runEnd{Exit: kept.Exit, Started: started, Intent: intent}, true
 }
 
 // runEnded applies decide's verdict on a run that ended (or could not

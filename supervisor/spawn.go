@@ -34,6 +34,7 @@ type runner struct {
 	stateDir string   // notify sockets under stateDir/notify
 	cgroups  *Cgroups // nil: process groups only
 	logMax   int64
+	shim     string          // Options.Shim
 	bg       *sync.WaitGroup // the loop's background work, waited for when it ends
 
 	limitsWarned map[limitsKey]struct{} // the unit versions warned of (limitWarnings); loop goroutine only
@@ -96,6 +97,15 @@ func (r *runner) environAll(i *instance) []string {
 }
 
 func (r *runner) instanceLogDir(name string) string { return filepath.Join(r.logDir, name) }
+
+// shimmed reports whether i's runs start under a shim (RunShim): a job's
+// attempts do, when the agent has one.
+func (r *runner) shimmed(i *instance) bool { return r.shim != "" && i.rec.Kind == units.KindJob }
+
+// shimStatusPath is where i's shim writes how its run ended.
+func (r *runner) shimStatusPath(name string) string {
+	return filepath.Join(r.instanceLogDir(name), shimStatusFile)
+}
 
 // removeLogs removes an instance's stored output, off the loop.
 func (r *runner) removeLogs(name string) {
@@ -168,6 +178,16 @@ func (r *runner) spawn(i *instance, env []string, onExit func(ExitStatus), onNot
 		Stderr:     rl.Writer(),
 		ExtraFiles: extra,
 		Cgroup:     cgroup,
+	}
+	if r.shimmed(i) {
+		// Emptied here, so that nothing an earlier run's shim wrote is
+		// taken for this run's end.
+		status, err := os.OpenFile(r.shimStatusPath(i.rec.Name), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return fail(fmt.Errorf("shim's status file: %w", err))
+		}
+		defer status.Close()
+		spec.Shim, spec.ShimStatus, spec.ShimRun = r.shim, status, i.gen
 	}
 	proc, err := r.reaper.Start(spec, onExit)
 	if err != nil {

@@ -273,6 +273,7 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 		Store:       a.store,
 		Reaper:      a.reaper,
 		Cgroups:     a.cgroups,
+		Shim:        "/proc/self/exe",
 		Handoff:     handoff,
 		Catalog:     a.catalog,
 		Writer:      a.catalog,

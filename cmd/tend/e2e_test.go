@@ -337,7 +337,8 @@ func TestAgentSIGTERMStopsEverythingAndExits0(t *testing.T) {
 // as stopped by the next agent: it is reported Unknown ("exit status not
 // observed"), counted as a failure and handled by its restart policy.
 // One still running then is taken over, as it runs. A job's attempt that
-// ended so counts as a failed attempt, not as one run again silently.
+// ended so is not run again silently either: its shim, its parent still,
+// kept how it ended, which the next agent reports and counts.
 func TestExitWhileTheAgentIsDownIsReportedUnknown(t *testing.T) {
 	dir := t.TempDir()
 	a := e2e.StartAgent(t, dir, "")
@@ -345,10 +346,14 @@ func TestExitWhileTheAgentIsDownIsReportedUnknown(t *testing.T) {
 	e2e.WriteFile(t, filepath.Join(dir, "units", "batch.toml"), strings.Replace(jobUnit(a, "backoff_limit = 6", "sleep"), `app = "batch-job"`, `app = "batch"`, 1))
 	before := a.WaitRunning("kubia", 2)
 	attempt := a.WaitRunning("batch", 1)[0]
+	command := e2e.ShimChild(attempt.PID)
+	if command == 0 {
+		t.Fatalf("the job's attempt (pid %d) runs no command under a shim", attempt.PID)
+	}
 	a.Signal(syscall.SIGKILL)
 	a.Wait()
 	// While no agent runs, one replica and the job's attempt end.
-	for _, pid := range []int{before[0].PID, attempt.PID} {
+	for _, pid := range []int{before[0].PID, command} {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 	// (Not a.eventually: that one fails once its agent has exited.)
@@ -383,6 +388,11 @@ func TestExitWhileTheAgentIsDownIsReportedUnknown(t *testing.T) {
 		u := listUnits(b, "jobs")["batch"]
 		return u.Failed == 1, fmt.Sprintf("%+v", u)
 	})
+	// restart = "on-failure": the same attempt runs again (after its
+	// back-off), and its last run's end is the one its shim saw.
+	if got := b.Instance(attempt.Name); got.LastState.ExitCode != 137 || got.LastState.Signal != "SIGKILL" {
+		t.Errorf("the attempt that ended while no agent ran: last state %+v, want killed by SIGKILL (137)", got.LastState)
+	}
 	events := b.Tend("get", "events")
 	if !strings.Contains(events, "exited while the agent was down") {
 		t.Errorf("no event says an exit was not observed:\n%s", events)

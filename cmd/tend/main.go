@@ -10,9 +10,17 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/tendhq/tend/supervisor"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == supervisor.ShimVerb {
+		// A job attempt's parent (the agent starts it): nothing of the
+		// command line's, which it is not. It has nothing to flush at
+		// exit, and a race-detector build would wait a second there.
+		syscall.Exit(supervisor.RunShim(os.Args[2:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	cli := &CLI{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Env: os.Getenv}
 	err := cli.Run(ctx, os.Args[1:])

@@ -519,7 +519,9 @@ func (a *Agent) Processes() map[string][]int {
 }
 
 // TaggedProcesses are the live processes with TEND_TEST_TAG=tag in their
-// environment, by instance name.
+// environment, by instance name: the instances' own, not the shims that
+// a job's attempts run under (ShimChild), which carry the attempt's
+// environment too.
 func TaggedProcesses(tag string) map[string][]int {
 	out := map[string][]int{}
 	entries, _ := os.ReadDir("/proc")
@@ -535,6 +537,9 @@ func TaggedProcesses(tag string) map[string][]int {
 		if stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err != nil || Zombie(stat) {
 			continue
 		}
+		if isShim(pid) {
+			continue
+		}
 		name := ""
 		for _, kv := range bytes.Split(env, []byte{0}) {
 			if v, ok := bytes.CutPrefix(kv, []byte("TEND_INSTANCE=")); ok {
@@ -544,6 +549,22 @@ func TaggedProcesses(tag string) map[string][]int {
 		out[name] = append(out[name], pid)
 	}
 	return out
+}
+
+// isShim reports whether pid is a job attempt's shim (`tend shim ...`).
+func isShim(pid int) bool {
+	cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	args := bytes.Split(cmd, []byte{0})
+	return len(args) > 1 && string(args[1]) == supervisor.ShimVerb
+}
+
+// ShimChild is the process a job attempt's shim pid runs the attempt's
+// command as (an instance's PID is its shim's), 0 when it has none.
+func ShimChild(pid int) int {
+	if c := supervisor.Children(pid); len(c) == 1 {
+		return c[0]
+	}
+	return 0
 }
 
 // Zombie reports whether a /proc/PID/stat says the process has exited.

@@ -1,0 +1,241 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A job's attempt runs under a shim: tend's own binary, started as
+// `tend shim`, which starts the attempt's command as its only child,
+// waits for it, writes how it ended to a status file the agent opened for
+// it, and exits. The shim is what containerd's shims and conmon are to a
+// container: a parent that outlives the agent. How an attempt ends
+// decides its job (one completion more, or one failure towards the
+// back-off limit), and only a parent learns it; after a kill -9 of the
+// agent, the attempt's parent is still the shim, so the exit status is
+// not lost, whether the attempt ends before the next agent starts (it
+// reads the file) or after (it watches the shim, which has taken the
+// attempt over, and reads the file when the shim ends).
+//
+// The shim is started as any run is (its own process group, the run's
+// cgroup, user and working directory, the run's environment and
+// descriptors) and passes all of it on: the command runs in the shim's
+// group and cgroup, so stopping the run signals both, and the shim, which
+// catches every signal and does nothing with it, goes when the command
+// has gone. It costs a small process a running attempt (its memory counts
+// in the run's cgroup) and an exec at each start. Replicated and per-host
+// instances run without one: their exit status while no agent runs only
+// says how they ended, not whether they are run again.
+
+// ShimVerb is the first argument that makes tend's binary a shim
+// (RunShim): `tend shim --status-fd=N --run=R -- PATH ARGV...`.
+const ShimVerb = "shim"
+
+// shimStatusFile is the name, in the instance's log directory, of the
+// file the shim writes its attempt's end to. Spawn truncates it.
+const shimStatusFile = "exit-status"
+
+// shimCommand is the command line that starts path argv under shim (the
+// binary) for run run, with the status file as descriptor statusFD.
+func shimCommand(shim string, statusFD int, run uint64, path string, argv []string) (string, []string) {
+	args := make([]string, 0, 5+len(argv))
+	args = append(args, "tend", ShimVerb, "--status-fd="+strconv.Itoa(statusFD), "--run="+strconv.FormatUint(run, 10), "--", path)
+	return shim, append(args, argv...)
+}
+
+// Exit statuses of the shim itself when it cannot do its work, as the
+// shell's: 125 for a command line it does not understand (it was not
+// started by an agent), 127 when the command cannot be started (the
+// status file says why).
+const (
+	shimUsage   = 125
+	shimNoStart = 127
+)
+
+// RunShim is `tend shim`: args are what follows the verb. It returns
+// the shim's exit status: the command's, or 128 + the signal that killed
+// it (the status file holds the whole of it).
+func RunShim(args []string) int {
+	statusFD, run, path, argv, err := parseShimArgs(args)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tend shim:", err)
+		fmt.Fprintln(os.Stderr, "tend shim is started by the agent, to run a job's attempt; it is not for use by hand")
+		return shimUsage
+	}
+	// The command gets the descriptors below the status file's, and not
+	// that one: ForkExec leaves open what it is not told to close.
+	unix.CloseOnExec(statusFD)
+	status := os.NewFile(uintptr(statusFD), "exit status")
+	// Every signal is caught, so that the one that stops the run (sent to
+	// the group, which the command is in too) does not end the shim
+	// before the command. A caught signal is back to its default in the
+	// command; an ignored one would stay ignored there.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs)
+	go func() {
+		for range sigs {
+		}
+	}()
+	files := make([]uintptr, statusFD)
+	for fd := range files {
+		files[fd] = uintptr(fd)
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			files[fd] = ^uintptr(0) // closed in the shim: closed in the command
+		}
+	}
+	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{Env: os.Environ(), Files: files})
+	if err != nil {
+		writeShimStatus(status, fmt.Sprintf("run=%d error=%s\n", run, strconv.Quote(err.Error())))
+		return shimNoStart
+	}
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(pid, &ws, 0, nil)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	now := time.Now()
+	code, sig := ws.ExitStatus(), 0
+	if ws.Signaled() {
+		code, sig = 0, int(ws.Signal())
+	}
+	writeShimStatus(status, fmt.Sprintf("run=%d pid=%d code=%d signal=%d core=%t time=%d\n", run, pid, code, sig, ws.CoreDump(), now.UnixNano()))
+	if sig != 0 {
+		return 128 + sig
+	}
+	return code
+}
+
+// writeShimStatus writes line as the status file's whole content. No
+// fsync: the file has to outlive the agent, not the host, whose end ends
+// the attempt too.
+func writeShimStatus(f *os.File, line string) {
+	if _, err := f.WriteAt([]byte(line), 0); err != nil {
+		fmt.Fprintln(os.Stderr, "tend shim: writing the exit status:", err)
+	}
+	f.Close()
+}
+
+func parseShimArgs(args []string) (statusFD int, run uint64, path string, argv []string, err error) {
+	statusFD = -1
+	for len(args) > 0 && args[0] != "--" {
+		k, v, _ := strings.Cut(args[0], "=")
+		switch k {
+		case "--status-fd":
+			statusFD, err = strconv.Atoi(v)
+		case "--run":
+			run, err = strconv.ParseUint(v, 10, 64)
+		default:
+			err = fmt.Errorf("unknown argument %q", args[0])
+		}
+		if err != nil {
+			return 0, 0, "", nil, fmt.Errorf("%s: %w", args[0], err)
+		}
+		args = args[1:]
+	}
+	switch {
+	case len(args) < 3:
+		return 0, 0, "", nil, errors.New("usage: tend shim --status-fd=N --run=R -- PATH ARGV0 [ARG...]")
+	case statusFD < 3:
+		return 0, 0, "", nil, errors.New("--status-fd: want a descriptor after the standard ones")
+	}
+	if _, err := unix.FcntlInt(uintptr(statusFD), unix.F_GETFD, 0); err != nil {
+		return 0, 0, "", nil, fmt.Errorf("--status-fd=%d: %w", statusFD, err)
+	}
+	return statusFD, run, args[1], args[2:], nil
+}
+
+// Children are the pids of pid's children (a shim's: its command), as
+// /proc lists them, in no order.
+func Children(pid int) []int {
+	// Each thread lists the children it made: any of a Go program's.
+	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/children")
+	var out []int
+	for _, t := range tasks {
+		b, _ := os.ReadFile(t)
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// shimStatus is what a shim wrote of its attempt's end.
+type shimStatus struct {
+	Exit     ExitStatus
+	StartErr error // the command could not be started
+}
+
+// errNoShimStatus: the status file says nothing of the run asked for
+// (the shim was killed before it wrote, or it is another run's).
+var errNoShimStatus = errors.New("no exit status written for the run")
+
+// readShimStatus reads what the shim of run wrote to the status file at
+// path.
+func readShimStatus(path string, run uint64) (shimStatus, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return shimStatus{}, err
+	}
+	line, ok := strings.CutSuffix(string(data), "\n")
+	if !ok || strings.Contains(line, "\n") {
+		return shimStatus{}, errNoShimStatus
+	}
+	head, rest, _ := strings.Cut(line, " ")
+	if head != "run="+strconv.FormatUint(run, 10) {
+		return shimStatus{}, errNoShimStatus
+	}
+	if q, ok := strings.CutPrefix(rest, "error="); ok {
+		msg, err := strconv.Unquote(q)
+		if err != nil {
+			return shimStatus{}, fmt.Errorf("status file %s: error field: %w", path, err)
+		}
+		return shimStatus{StartErr: errors.New(msg)}, nil
+	}
+	fields := map[string]string{}
+	for _, kv := range strings.Fields(rest) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return shimStatus{}, fmt.Errorf("status file %s: malformed field %q", path, kv)
+		}
+		fields[k] = v
+	}
+	var st ExitStatus
+	var nanos int64
+	var sig int
+	for _, f := range []struct {
+		key string
+		to  any
+	}{{"code", &st.Code}, {"signal", &sig}, {"core", &st.CoreDumped}, {"time", &nanos}} {
+		v, ok := fields[f.key]
+		if !ok {
+			return shimStatus{}, fmt.Errorf("status file %s: no %s", path, f.key)
+		}
+		var err error
+		switch to := f.to.(type) {
+		case *int:
+			*to, err = strconv.Atoi(v)
+		case *int64:
+			*to, err = strconv.ParseInt(v, 10, 64)
+		case *bool:
+			*to, err = strconv.ParseBool(v)
+		}
+		if err != nil {
+			return shimStatus{}, fmt.Errorf("status file %s: %s: %w", path, f.key, err)
+		}
+	}
+	st.Signal, st.Time = syscall.Signal(sig), time.Unix(0, nanos)
+	return shimStatus{Exit: st}, nil
+}

@@ -168,3 +168,25 @@ func BenchmarkShimStartExit(b *testing.B) {
 		})
 	}
 }
+
+// The shim runs as the run's user, and so does its command: the agent's
+// binary, behind /proc/self/exe, need not be reachable by that user's
+// path (tests run it from a private build directory).
+func TestShimRunsAsTheRunsUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to run as another user")
+	}
+	cred, err := Credential("nobody", "")
+	if err != nil {
+		t.Skip("no user nobody:", err)
+	}
+	r, _ := newTestReaper(t)
+	// (Not a helper: the test binary's directory is not nobody's to enter.)
+	spec, path := underShim(t, ProcSpec{Path: "/bin/sh", Args: []string{"sh", "-c", fmt.Sprintf(`[ "$(id -u)" = %d ] && exit 3`, cred.Uid)}, Credential: cred}, 5)
+	if st := startHelper(t, r, spec).wait(t); st.ExitCode() != 3 {
+		t.Fatalf("the shim ended %s, want 3", st)
+	}
+	if kept, err := readShimStatus(path, 5); err != nil || kept.Exit.Code != 3 {
+		t.Errorf("status %+v, %v; want exit status 3", kept, err)
+	}
+}

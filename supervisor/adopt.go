@@ -267,16 +267,30 @@ func openOutput(pid, fd int) (*os.File, error) {
 }
 
 // runLogState is where a run's log ends, read from its files, for an
-// agent that goes on with the log of a run it did not start.
+// agent that goes on with the log of a run it did not start. Only the
+// log's tail is read, to find whether it ends within a line: a log is up
+// to LogMaxBytes, and a takeover reads a thousand of them. Its lines are
+// left uncounted (Lines −1) until the log rotates (RunLog.rotate).
 func runLogState(cur string) (RunLogState, error) {
-	data, err := os.ReadFile(cur)
+	f, err := os.Open(cur)
 	if err != nil {
 		return RunLogState{}, fmt.Errorf("its log: %w", err)
 	}
-	st := RunLogState{Size: int64(len(data)), Lines: int64(bytes.Count(data, []byte{'\n'})), AtStart: len(data) == 0 || data[len(data)-1] == '\n'}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return RunLogState{}, fmt.Errorf("its log: %w", err)
+	}
+	// A line being written is at most maxLine bytes after its stamp
+	// (longer ones are split), and the newline before it ends the tail.
+	size := fi.Size()
+	tail := make([]byte, min(size, int64(maxLine+stampLen+1)))
+	if _, err := f.ReadAt(tail, size-int64(len(tail))); err != nil {
+		return RunLogState{}, fmt.Errorf("its log: %w", err)
+	}
+	st := RunLogState{Size: size, Lines: -1, AtStart: len(tail) == 0 || tail[len(tail)-1] == '\n'}
 	if !st.AtStart {
-		st.LineLen = len(data) - 1 - bytes.LastIndexByte(data, '\n') - stampLen
-		st.LineLen = max(st.LineLen, 0)
+		st.LineLen = max(len(tail)-1-bytes.LastIndexByte(tail, '\n')-stampLen, 0)
 	}
 	if x, err := readIndex(cur); err == nil {
 		st.Run = x.run

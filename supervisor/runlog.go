@@ -88,8 +88,12 @@ type RunLog struct {
 	lineLen int      // bytes of the line being written
 	err     error    // first error writing the log
 	failed  bool     // current.log could not be opened: output is dropped
-	lines   int64    // lines ended in file
-	index   runIndex // where the run's latest files begin
+	lines   int64    // lines ended in file; with linesUnknown, those this copier ended
+	// linesUnknown: the file was begun by another agent and its lines not
+	// counted (AdoptRunLog with Lines < 0); rotate counts them, the one
+	// time they are needed.
+	linesUnknown bool
+	index        runIndex // where the run's latest files begin
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -257,6 +261,9 @@ func (l *RunLog) Detach() (*os.File, RunLogState, error) {
 	}
 	l.r.SetReadDeadline(time.Time{})
 	st := RunLogState{AtStart: l.atStart, LineLen: l.lineLen, Size: l.size, Lines: l.lines, Run: l.index.run}
+	if l.linesUnknown {
+		st.Lines = -1
+	}
 	for _, e := range l.index.entries {
 		st.Index = append(st.Index, [3]int64{int64(e.ino), e.base.bytes, e.base.lines})
 	}
@@ -270,7 +277,7 @@ func (l *RunLog) Detach() (*os.File, RunLogState, error) {
 // output had ended before the handover: the RunLog is ended already.
 func AdoptRunLog(dir string, maxBytes int64, r *os.File, st RunLogState) *RunLog {
 	l := &RunLog{dir: dir, maxBytes: maxBytes, r: r, atStart: st.AtStart, lineLen: st.LineLen,
-		size: st.Size, lines: st.Lines, index: runIndex{run: st.Run}, done: make(chan struct{})}
+		size: st.Size, lines: max(st.Lines, 0), linesUnknown: st.Lines < 0, index: runIndex{run: st.Run}, done: make(chan struct{})}
 	for _, e := range st.Index {
 		l.index.entries = append(l.index.entries, indexEntry{ino: uint64(e[0]), base: logPos{bytes: e[1], lines: e[2]}})
 	}
@@ -445,6 +452,27 @@ func (l *RunLog) fail(err error) {
 	l.failed = true
 }
 
+// countLines counts the lines ended in the file at path.
+func countLines(path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var n int64
+	buf := make([]byte, 64<<10)
+	for {
+		k, err := f.Read(buf)
+		n += int64(bytes.Count(buf[:k], []byte{'\n'}))
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
 // rotate moves current.log to current.log.1 and starts a fresh current.log.
 func (l *RunLog) rotate() {
 	if l.failed {
@@ -461,8 +489,14 @@ func (l *RunLog) rotate() {
 	l.closeFile()
 	base := l.index.last()
 	base.bytes += l.size
-	base.lines += l.lines
-	l.size, l.lines = 0, 0
+	if l.linesUnknown {
+		n, err := countLines(cur)
+		l.setErr(err)
+		base.lines += n
+	} else {
+		base.lines += l.lines
+	}
+	l.size, l.lines, l.linesUnknown = 0, 0, false
 	f, err := createLog(next)
 	if err != nil {
 		l.setErr(os.Rename(cur, cur+rotatedSuffix))

@@ -619,3 +619,90 @@ func TestRunLogDetachAdopt(t *testing.T) {
 		t.Fatalf("index after a rotation by the adopter: %+v (run %d)", x, st.Run)
 	}
 }
+
+// After a kill -9 there is no handover: the next agent learns where the
+// log ends from its files (runLogState), reading only their tail. It goes
+// on in the same line, and the lines it did not count are counted when
+// the log rotates, so the index still says how many lines came before
+// each file.
+func TestRunLogTakenOverFromItsFiles(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenRunLog(dir, 600) // one rotation: both files kept
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := os.OpenFile("/dev/fd/"+fmt.Sprint(l.Writer().Fd()), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	l.CloseWriter()
+	writeSeq(t, dir, w, 0, 2)
+	io.WriteString(w, "half")
+	for deadline := time.Now().Add(testDeadline); ; time.Sleep(time.Millisecond) {
+		if b, _ := os.ReadFile(filepath.Join(dir, currentLog)); strings.HasSuffix(string(b), "half") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the copier did not store the half line")
+		}
+	}
+	r, known, err := l.Detach() // the copier stops, as if its agent were killed
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := runLogState(filepath.Join(dir, currentLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size != known.Size || st.AtStart || st.LineLen != known.LineLen || st.Lines != -1 || st.Run != known.Run {
+		t.Fatalf("from the files %+v, the copier knew %+v", st, known)
+	}
+	l2 := AdoptRunLog(dir, 600, r, st)
+	io.WriteString(w, " and the rest\n")
+	for i := 3; i < 12; i++ {
+		io.WriteString(w, seqLine(i))
+	}
+	w.Close()
+	if err := l2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := readLog(t, dir, all)
+	var want strings.Builder
+	for i := range 12 {
+		if want.WriteString(seqLine(i)); i == 2 {
+			want.WriteString("half and the rest\n")
+		}
+	}
+	if got != want.String() {
+		t.Fatalf("log across the takeover:\n%q\nwant\n%q", got, want.String())
+	}
+	x, err := readIndex(filepath.Join(dir, currentLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, _ := os.ReadFile(filepath.Join(dir, currentLog))
+	before := int64(strings.Count(got, "\n") - strings.Count(string(cur), "\n"))
+	if len(x.entries) < 2 || x.last().lines != before {
+		t.Fatalf("index %+v: the current file should begin after %d lines", x, before)
+	}
+}
+
+// What the next agent reads of a run's log to take the run over, by the
+// log's size (a log is up to LogMaxBytes, 8 MiB by default).
+func BenchmarkRunLogState(b *testing.B) {
+	for _, size := range []int{4 << 10, 1 << 20, 8 << 20} {
+		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			dir := b.TempDir()
+			line := strings.Repeat("x", 99) + "\n"
+			if err := os.WriteFile(filepath.Join(dir, currentLog), []byte(strings.Repeat(line, size/len(line))), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := runLogState(filepath.Join(dir, currentLog)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

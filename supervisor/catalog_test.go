@@ -565,3 +565,46 @@ func TestDirCatalogSeesChangesBeforeItsWatch(t *testing.T) {
 		t.Fatalf("%d units, want 52", n)
 	}
 }
+
+// BenchmarkOpenDirCatalog opens a catalog of n unit files whose valid
+// versions the store holds ("stored"), as every start and every
+// re-execution of the agent does, or none ("first", a first start).
+func BenchmarkOpenDirCatalog(b *testing.B) {
+	for _, n := range []int{10, 100, 1000, 5000} {
+		for _, first := range []bool{false, true} {
+			name := fmt.Sprintf("stored/units=%d", n)
+			if first {
+				name = fmt.Sprintf("first/units=%d", n)
+			}
+			b.Run(name, func(b *testing.B) {
+				unitDir, log := b.TempDir(), slog.New(slog.DiscardHandler)
+				for k := range n {
+					text := strings.ReplaceAll(kubiaUnit, "kubia", fmt.Sprintf("web-%d", k))
+					if err := os.WriteFile(filepath.Join(unitDir, fmt.Sprintf("web-%d.toml", k)), []byte(text), 0o644); err != nil {
+						b.Fatal(err)
+					}
+				}
+				st, err := OpenStore(b.TempDir(), log)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer st.Close()
+				if _, err := OpenDirCatalog(unitDir, units.Limits{}, st, log); err != nil {
+					b.Fatal(err)
+				}
+				st.Flush()
+				var use *Store
+				if !first {
+					use = st
+				}
+				for b.Loop() {
+					c, err := OpenDirCatalog(unitDir, units.Limits{}, use, log)
+					if err != nil || len(c.Snapshot().Units) != n {
+						b.Fatalf("%v; %d units", err, len(c.Snapshot().Units))
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/float64(n), "µs/unit")
+			})
+		}
+	}
+}

@@ -55,11 +55,13 @@ Options:
 
 // runAgent is `tend agent`.
 func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// The collector is off from here (pauseGC): decoding the handoff of
+	// 1000 runs in a fresh heap would collect it several times over.
+	resumeGC := pauseGC()
 	// First, before anything else opens a descriptor or starts a child:
 	// what an agent this process was executed by handed over.
 	handoff, handoffErr := supervisor.ReadHandoff()
 	started := time.Now()
-	resumeGC := pauseGC()
 	defer resumeGC()
 	// Sampling allocations for heap profiles costs the agent 1.5 MB of
 	// profiling buckets, a tenth of its memory; GODEBUG=memprofilerate=N
@@ -234,20 +236,22 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 		return nil, fmt.Errorf("agent id: %w", err)
 	}
 	stage("store")
-	if a.catalog, err = supervisor.OpenDirCatalog(cfg.UnitsDir, cfg.Limits.Unit(), a.store, log); err != nil {
-		return nil, err
-	}
-	if handoff != nil {
-		a.reaper, err = supervisor.NewReaperInheriting(log, handoff.PIDs())
-	} else {
-		a.reaper, err = supervisor.NewReaper(log)
+	// The unit directory is read and parsed (with 1000 units, a fifth of
+	// a handover's time) while the reaper takes the children over and the
+	// events are loaded: they share nothing but the store, which is safe
+	// for concurrent reads.
+	catalogDone := make(chan error, 1)
+	go func() {
+		c, err := supervisor.OpenDirCatalog(cfg.UnitsDir, cfg.Limits.Unit(), a.store, log)
+		a.catalog = c
+		catalogDone <- err
+	}()
+	events, err := a.openRest(handoff)
+	if cerr := <-catalogDone; cerr != nil {
+		return nil, cerr
 	}
 	if err != nil {
 		return nil, err
-	}
-	if a.cgroups, err = supervisor.OpenCgroups(cfg.StateDir); err != nil {
-		log.Info("instances are contained by their process groups only, not by cgroups", "reason", err.Error())
-		a.cgroups, err = nil, nil
 	}
 	version.Host = cfg.Name
 	cfg.Labels = withBuiltinLabels(cfg.Labels, cfg.Name, log)
@@ -277,6 +281,7 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 		Handoff:     handoff,
 		Catalog:     a.catalog,
 		Writer:      a.catalog,
+		Events:      events,
 		Log:         log,
 		Version:     version,
 	})
@@ -299,6 +304,30 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 		}
 	}
 	return a, nil
+}
+
+// openRest starts the reaper (taking over the children handed over, if
+// any), opens the instances' cgroups and loads the stored events: what
+// openAgent does while the catalog loads.
+func (a *tendAgent) openRest(handoff *supervisor.Handoff) (*supervisor.Recorder, error) {
+	var err error
+	if handoff != nil {
+		a.reaper, err = supervisor.NewReaperInheriting(a.log, handoff.PIDs())
+	} else {
+		a.reaper, err = supervisor.NewReaper(a.log)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.cgroups, err = supervisor.OpenCgroups(a.cfg.StateDir); err != nil {
+		a.log.Info("instances are contained by their process groups only, not by cgroups", "reason", err.Error())
+		a.cgroups = nil
+	}
+	events, err := supervisor.NewRecorder(a.store, supervisor.DefaultMaxEvents)
+	if err != nil {
+		return nil, fmt.Errorf("load events: %w", err)
+	}
+	return events, nil
 }
 
 // Run serves until ctx ends, then stops every instance (each within its

@@ -11,7 +11,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -502,23 +501,16 @@ type unitRead struct {
 // while the workers read it.
 func (c *DirCatalog) readAllLocked(names []string) []unitRead {
 	files := make([]unitRead, len(names))
-	workers := min(runtime.GOMAXPROCS(0), max(len(names)/64, 1))
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for k := w; k < len(names); k += workers {
-				path := filepath.Join(c.dir, names[k]+".toml")
-				f := unitRead{}
-				f.data, f.err = readBounded(path)
-				if old := c.units[names[k]]; f.err == nil && (old == nil || !bytes.Equal(old.Source, f.data)) {
-					f.u, f.perr = c.parse(path, f.data)
-					f.parsed = true
-				}
-				files[k] = f
-			}
-		})
-	}
-	wg.Wait()
+	onWorkers(len(names), func(k int) {
+		path := filepath.Join(c.dir, names[k]+".toml")
+		f := unitRead{}
+		f.data, f.err = readBounded(path)
+		if old := c.units[names[k]]; f.err == nil && (old == nil || !bytes.Equal(old.Source, f.data)) {
+			f.u, f.perr = c.parse(path, f.data)
+			f.parsed = true
+		}
+		files[k] = f
+	})
 	return files
 }
 

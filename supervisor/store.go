@@ -273,16 +273,7 @@ func eachDecoded[T any](s *Store, bucket []byte, decode func(k, v []byte) (T, er
 		})
 		out := make([]T, len(keys))
 		errs := make([]error, len(keys))
-		workers := min(runtime.GOMAXPROCS(0), max(len(keys)/64, 1))
-		var wg sync.WaitGroup
-		for w := range workers {
-			wg.Go(func() {
-				for i := w; i < len(keys); i += workers {
-					out[i], errs[i] = decode(keys[i], vals[i])
-				}
-			})
-		}
-		wg.Wait()
+		onWorkers(len(keys), func(i int) { out[i], errs[i] = decode(keys[i], vals[i]) })
 		for i := range keys {
 			if err := apply(keys[i], out[i], errs[i]); err != nil {
 				return err
@@ -290,6 +281,21 @@ func eachDecoded[T any](s *Store, bucket []byte, decode func(k, v []byte) (T, er
 		}
 		return nil
 	})
+}
+
+// onWorkers calls f(0) … f(n−1) on up to one worker per core, at least
+// 64 calls a worker, and returns when all have returned.
+func onWorkers(n int, f func(k int)) {
+	workers := min(runtime.GOMAXPROCS(0), max(n/64, 1))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for k := w; k < n; k += workers {
+				f(k)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // get returns the JSON value at bucket/key decoded into v; false when absent.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -193,7 +194,8 @@ func (a *testAgent) stop() {
 			a.t.Errorf("loop: %v", err)
 		}
 	case <-time.After(testDeadline):
-		a.t.Error("the loop did not stop")
+		out, _ := exec.Command("ps", "-eo", "pid,ppid,pgid,stat,args", "--forest").CombinedOutput()
+		a.t.Errorf("the loop did not stop\n%s", out)
 	}
 	a.reaper.Close()
 	a.store.Close()

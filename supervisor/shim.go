@@ -81,10 +81,6 @@ func RunShim(args []string) int {
 	// command; an ignored one would stay ignored there.
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs)
-	go func() {
-		for range sigs {
-		}
-	}()
 	files := make([]uintptr, statusFD)
 	for fd := range files {
 		files[fd] = uintptr(fd)
@@ -92,11 +88,35 @@ func RunShim(args []string) int {
 			files[fd] = ^uintptr(0) // closed in the shim: closed in the command
 		}
 	}
+	// A signal that ends a process, caught before the command exists (a
+	// stop of the run within a moment of its start), would have reached
+	// the command in the group had it been there, and ended it: the
+	// command is not started, and the run ends by that signal. Left to
+	// itself the command would run on, deaf to the stop, until the
+	// agent's SIGKILL at the end of stop_timeout.
+	if sig := endingSignalCaught(sigs, time.Second); sig != 0 {
+		writeShimStatus(status, fmt.Sprintf("run=%d pid=0 code=0 signal=%d core=false time=%d\n", run, sig, time.Now().UnixNano()))
+		return 128 + int(sig)
+	}
 	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{Env: os.Environ(), Files: files})
 	if err != nil {
 		writeShimStatus(status, fmt.Sprintf("run=%d error=%s\n", run, strconv.Quote(err.Error())))
 		return shimNoStart
 	}
+	// os/signal hands signals over late, at times later than the look
+	// above (see endingSignalCaught): one that ends a process and shows
+	// only now may have come before the fork, and is passed on to the
+	// command. If it came after, through the group, the command has it
+	// twice within a moment of its exec: a standard signal still pending
+	// merges with the second, and a command that has had no time to set
+	// a handler dies of the first.
+	if sig := endingSignalCaught(sigs, time.Second); sig != 0 {
+		syscall.Kill(pid, sig)
+	}
+	go func() {
+		for range sigs {
+		}
+	}()
 	var ws syscall.WaitStatus
 	for {
 		_, err := syscall.Wait4(pid, &ws, 0, nil)
@@ -114,6 +134,47 @@ func RunShim(args []string) int {
 		return 128 + sig
 	}
 	return code
+}
+
+// shimMarker is the signal the shim sends itself to see what signals
+// reached it before (SIGRTMAX, which no stop_signal should be).
+const shimMarker = syscall.Signal(64)
+
+// endingSignalCaught returns the first signal caught so far whose
+// default action ends a process; 0 when there is none. os/signal hands
+// signals over asynchronously, so a plain look at sigs would miss one
+// that has just arrived: the shim sends itself shimMarker and reads
+// until it comes. The kernel hands a thread its pending signals lowest
+// number first, so one pending when the marker is sent comes before it;
+// but one that another thread of the runtime took already can still
+// come after (1 in 400 in a test that sent one and looked at once): the
+// look narrows the window, it does not close it. A marker that does not
+// come within wait (dropped by a full channel) ends the look.
+func endingSignalCaught(sigs <-chan os.Signal, wait time.Duration) syscall.Signal {
+	if err := syscall.Kill(os.Getpid(), shimMarker); err != nil {
+		wait = 0
+	}
+	var found syscall.Signal
+	timeout := time.After(wait)
+	for {
+		select {
+		case sig := <-sigs:
+			switch s := sig.(syscall.Signal); s {
+			case shimMarker:
+				return found
+			case syscall.SIGCHLD, syscall.SIGURG, syscall.SIGWINCH, syscall.SIGCONT,
+				syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU:
+				// Ignored by default, or a stop (the runtime's own
+				// preemption is SIGURG).
+			default:
+				if found == 0 {
+					found = s
+				}
+			}
+		case <-timeout:
+			return found
+		}
+	}
 }
 
 // writeShimStatus writes line as the status file's whole content. No

@@ -190,3 +190,26 @@ func TestShimRunsAsTheRunsUser(t *testing.T) {
 		t.Errorf("status %+v, %v; want exit status 3", kept, err)
 	}
 }
+
+// A stop that comes as an attempt starts ends it, wherever the shim is:
+// before it catches signals (it dies of the signal), before it has
+// started the command (it starts none), or after (the command dies of
+// it). The stops sweep the shim's first milliseconds, 100 µs apart.
+func TestShimStoppedAsItStartsEnds(t *testing.T) {
+	r, _ := newTestReaper(t)
+	for k := range 60 {
+		spec, path := underShim(t, helperSpec(t, "sleep"), uint64(k+1))
+		h := startHelper(t, r, spec)
+		time.Sleep(time.Duration(k) * 100 * time.Microsecond)
+		if err := h.SignalGroup(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		st := h.wait(t)
+		if st.Signal != syscall.SIGTERM && st.ExitCode() != 128+int(syscall.SIGTERM) {
+			t.Fatalf("run %d: the shim ended %s, not by the stop", k+1, st)
+		}
+		if kept, err := readShimStatus(path, uint64(k+1)); err == nil && kept.Exit.Signal != syscall.SIGTERM {
+			t.Fatalf("run %d: status file says %+v, not SIGTERM", k+1, kept)
+		}
+	}
+}

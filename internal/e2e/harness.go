@@ -11,6 +11,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -292,6 +293,7 @@ func StartAgentBin(t *testing.T, host *clustertest.Host, bin, dir string, extraC
 			}
 		}
 		KillTagged(a.Tag)
+		RemoveCgroups(dir)
 		if t.Failed() {
 			t.Logf("agent log:\n%s", a.Log.String())
 			a.LogRunLogs()
@@ -571,6 +573,25 @@ func ShimChild(pid int) int {
 func Zombie(stat []byte) bool {
 	i := bytes.LastIndexByte(stat, ')')
 	return i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z'
+}
+
+// RemoveCgroups removes the cgroups that agents in dir (--dev) made,
+// their base included, once none of them runs: an agent killed with
+// SIGKILL leaves its base behind, and the base of a state directory that
+// is then deleted would stay on the machine for good (a test run left a
+// hundred). What still runs in them is killed. Without cgroups it does
+// nothing, and under systemd too: there OpenCgroups may take the calling
+// process's own delegated cgroup, which is not the test's to empty.
+func RemoveCgroups(dir string) {
+	if os.Getenv("INVOCATION_ID") != "" {
+		return
+	}
+	cg, err := supervisor.OpenCgroups(supervisor.DevConfig(dir).StateDir)
+	if err != nil {
+		return
+	}
+	cg.RemoveLeftovers(context.Background(), 10*time.Second)
+	cg.Close()
 }
 
 // KillTagged kills what a test left running (only after a failure does

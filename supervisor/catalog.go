@@ -505,13 +505,24 @@ func (c *DirCatalog) readAllLocked(names []string) []unitRead {
 		path := filepath.Join(c.dir, names[k]+".toml")
 		f := unitRead{}
 		f.data, f.err = readBounded(path)
-		if old := c.units[names[k]]; f.err == nil && (old == nil || !bytes.Equal(old.Source, f.data)) {
+		if f.err == nil && c.changedLocked(names[k], f.data) {
 			f.u, f.perr = c.parse(path, f.data)
 			f.parsed = true
 		}
 		files[k] = f
 	})
 	return files
+}
+
+// changedLocked reports whether data, name's file as read, is neither its
+// valid version nor the invalid one already reported: what applyLocked
+// parses. c.mu is held.
+func (c *DirCatalog) changedLocked(name string, data []byte) bool {
+	if old := c.units[name]; old != nil && bytes.Equal(old.Source, data) {
+		return false
+	}
+	p, bad := c.problems[name]
+	return !bad || p.sum != sha256.Sum256(data)
 }
 
 // parse parses a unit file's bytes under the catalog's limits.

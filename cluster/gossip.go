@@ -492,6 +492,10 @@ func (n *Node) handle(b []byte) {
 		if json.Unmarshal(body, &m) == nil {
 			n.takeSum(m)
 		}
+	case msgFenceBeat, msgFenceReply:
+		if fz := n.fencer.Load(); fz != nil {
+			fz.take(b)
+		}
 	case msgDeleted:
 		var d Deletion
 		if json.Unmarshal(body, &d) == nil && d.Host != "" {

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -113,6 +114,9 @@ type Node struct {
 	// wantedUnits are the catalog's entries a push/pull showed newer
 	// elsewhere, likewise.
 	wantedUnits map[string]Digest
+
+	// fencer, when not nil, takes the fence's messages (fencer.go).
+	fencer atomic.Pointer[Fencer]
 
 	changed chan struct{}
 	stop    chan struct{}

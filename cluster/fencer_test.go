@@ -1,0 +1,315 @@
+package cluster
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The Fencer on real nodes over real gossip, with the fence's packets
+// cut between chosen hosts. The durations are short (W = 0.45 s) so that
+// each failover takes about a second; the rule itself is tested with
+// exact durations in fence_test.go and fence_sim_test.go.
+
+func testFenceParams() FenceParams {
+	return FenceParams{Heartbeat: 50 * time.Millisecond, Hold: 200 * time.Millisecond, KillGrace: 200 * time.Millisecond, Rho: 1e-3}
+}
+
+// cuts is a set of one-way links that drop the fence's packets.
+type cuts struct {
+	mu  sync.Mutex
+	cut map[[2]string]bool
+}
+
+func (c *cuts) drop(from, to string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cut[[2]string{from, to}]
+}
+
+// set cuts (or mends) both directions between a and b.
+func (c *cuts) set(a, b string, cut bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cut == nil {
+		c.cut = map[[2]string]bool{}
+	}
+	c.cut[[2]string{a, b}], c.cut[[2]string{b, a}] = cut, cut
+}
+
+// isolate cuts host off from every other.
+func (c *cuts) isolate(host string, all []*Node) {
+	for _, n := range all {
+		if n.Self() != host {
+			c.set(host, n.Self(), true)
+		}
+	}
+}
+
+func startFencer(t *testing.T, n *Node, voters []string, c *cuts, dir string) *Fencer {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	fz, err := NewFencer(n, FencerConfig{
+		Params: testFenceParams(), Voters: voters, StateDir: dir,
+		Exclusive: func(u string) bool { return u == "db" },
+		Log:       n.log, cut: c.drop,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fz.Close)
+	return fz
+}
+
+// leaseWatch follows, every millisecond, each Fencer's lease on "db":
+// for each host, the latest Until it held and the earliest Since (Until
+// − Hold, the send time of the heartbeat its lease rests on, which comes
+// before the host knew it held) of each stretch of holding.
+type leaseWatch struct {
+	mu      sync.Mutex
+	stints  map[string][]stint
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+type stint struct{ since, until time.Duration }
+
+func watchLeases(t *testing.T, fzs ...*Fencer) *leaseWatch {
+	w := &leaseWatch{stints: map[string][]stint{}, stop: make(chan struct{}), stopped: make(chan struct{})}
+	hold := testFenceParams().Hold
+	go func() {
+		defer close(w.stopped)
+		held := map[string]bool{}
+		for {
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			w.mu.Lock()
+			for _, fz := range fzs {
+				l, h := fz.Lease("db"), fz.self
+				if !l.Held {
+					held[h] = false
+					continue
+				}
+				s := w.stints[h]
+				if !held[h] {
+					s = append(s, stint{since: l.Until - hold})
+				}
+				s[len(s)-1].until = max(s[len(s)-1].until, l.Until)
+				w.stints[h], held[h] = s, true
+			}
+			w.mu.Unlock()
+		}
+	}()
+	t.Cleanup(w.end)
+	return w
+}
+
+func (w *leaseWatch) end() {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.stopped
+}
+
+// overlaps fails t if two hosts' instances could have run at once: a
+// stint begins before another host's earlier stint ended, its kill grace
+// included.
+func (w *leaseWatch) overlaps(t *testing.T) {
+	t.Helper()
+	w.end()
+	grace := testFenceParams().KillGrace
+	for a, sa := range w.stints {
+		for b, sb := range w.stints {
+			if a == b {
+				continue
+			}
+			for _, x := range sa {
+				for _, y := range sb {
+					if x.since <= y.since && y.since < x.until+grace {
+						t.Errorf("%s held from %s while %s held until %s (+ kill grace %s)", b, y.since, a, x.until, grace)
+					}
+				}
+			}
+		}
+	}
+}
+
+func waitLease(t *testing.T, fz *Fencer, held bool, within time.Duration) HostLease {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		l := fz.Lease("db")
+		if l.Held == held {
+			return l
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: lease held=%v after %s, want %v (%s)", fz.self, l.Held, within, held, l.Status)
+		}
+		select {
+		case <-fz.Changed():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// stays checks that fz's lease stays as held says for d.
+func stays(t *testing.T, fz *Fencer, held bool, d time.Duration) {
+	t.Helper()
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if l := fz.Lease("db"); l.Held != held {
+			t.Fatalf("%s: lease held=%v, want %v for %s (%s)", fz.self, l.Held, held, d, l.Status)
+		}
+	}
+}
+
+func TestFencerFailsOverAfterTheHolderIsCutOff(t *testing.T) {
+	nodes := cluster3(t, nil)
+	c := &cuts{}
+	voters := []string{"a", "b", "c"}
+	a, b := startFencer(t, nodes[0], voters, c, ""), startFencer(t, nodes[1], voters, c, "")
+	startFencer(t, nodes[2], voters, c, "")
+	w := watchLeases(t, a, b)
+
+	a.Want([]string{"db"})
+	la := waitLease(t, a, true, 5*time.Second)
+	if la.Epoch != 1 {
+		t.Errorf("first lease at epoch %d, want 1", la.Epoch)
+	}
+	b.Want([]string{"db"}) // both want it: b must wait while a holds
+	stays(t, b, false, 4*a.Fence().W())
+	if !a.Lease("db").Held {
+		t.Fatal("a lost its lease to a claimant while it was heard")
+	}
+
+	c.isolate("a", nodes)
+	waitLease(t, a, false, 2*testFenceParams().Hold)
+	lb := waitLease(t, b, true, 10*a.Fence().W())
+	if lb.Epoch <= la.Epoch {
+		t.Errorf("b holds epoch %d, not above a's %d", lb.Epoch, la.Epoch)
+	}
+	// a is heard again: it does not take the unit back.
+	c.set("a", "b", false)
+	c.set("a", "c", false)
+	stays(t, a, false, 4*a.Fence().W())
+	w.overlaps(t)
+}
+
+// The asymmetric partition: a–b and b–c up, a–c cut. b still hears the
+// holder a, so c, which does not, gathers no quorum: a keeps the unit.
+func TestFencerAsymmetricPartitionKeepsTheHolder(t *testing.T) {
+	nodes := cluster3(t, nil)
+	c := &cuts{}
+	voters := []string{"a", "b", "c"}
+	a := startFencer(t, nodes[0], voters, c, "")
+	startFencer(t, nodes[1], voters, c, "")
+	fc := startFencer(t, nodes[2], voters, c, "")
+	w := watchLeases(t, a, fc)
+	a.Want([]string{"db"})
+	waitLease(t, a, true, 5*time.Second)
+	c.set("a", "c", true)
+	fc.Want([]string{"db"})
+	for end := time.Now().Add(6 * a.Fence().W()); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if !a.Lease("db").Held {
+			t.Fatalf("a lost its lease through b: %s", a.Lease("db").Status)
+		}
+		if fc.Lease("db").Held {
+			t.Fatal("c took the lease while b still heard a")
+		}
+	}
+	if st := fc.Lease("db").Status; !strings.Contains(st, "claiming epoch") {
+		t.Errorf("c's status %q does not say it claims", st)
+	}
+	w.overlaps(t)
+}
+
+// A fleet of two never fails over by itself; the operator's release lets
+// the survivor start, W later.
+func TestFencerTwoHostsNeedTheOperator(t *testing.T) {
+	na := start(t, "a", nil)
+	nb := start(t, "b", func(c *Config) { c.Join = []string{na.Addr()} })
+	waitHosts(t, nb, "a Ready", func(hs map[string]Host) bool { return status(hs, "a") == Ready })
+	waitHosts(t, na, "b Ready", func(hs map[string]Host) bool { return status(hs, "b") == Ready })
+	c := &cuts{}
+	voters := []string{"a", "b"}
+	a, b := startFencer(t, na, voters, c, ""), startFencer(t, nb, voters, c, "")
+	w := watchLeases(t, a, b)
+	if _, err := b.Release("db"); err == nil || !strings.Contains(err.Error(), "does not claim") {
+		t.Errorf("release on a host that does not claim: %v", err)
+	}
+	a.Want([]string{"db"})
+	waitLease(t, a, true, 5*time.Second)
+	b.Want([]string{"db"})
+	c.set("a", "b", true)
+	waitLease(t, a, false, 2*testFenceParams().Hold)
+	stays(t, b, false, 6*a.Fence().W())
+	held, err := b.Release("db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held.Host != "a" || held.Epoch != 1 {
+		t.Errorf("released %+v, want a at epoch 1", held)
+	}
+	released := BootTime()
+	lb := waitLease(t, b, true, 4*a.Fence().W())
+	if since := lb.Until - testFenceParams().Hold; since < released {
+		t.Errorf("b's lease rests on a heartbeat sent %s before the release", released-since)
+	}
+	if time.Duration(BootTime()-released) < a.Fence().W() {
+		t.Errorf("b started %s after the release, before W = %s", BootTime()-released, a.Fence().W())
+	}
+	w.overlaps(t)
+}
+
+// A holder whose agent restarts within Hold holds again at once, at the
+// same epoch, from what it kept on disk.
+func TestFencerRestartedHolderKeepsItsEpoch(t *testing.T) {
+	nodes := cluster3(t, nil)
+	c := &cuts{}
+	voters := []string{"a", "b", "c"}
+	dir := t.TempDir()
+	a := startFencer(t, nodes[0], voters, c, dir)
+	startFencer(t, nodes[1], voters, c, "")
+	startFencer(t, nodes[2], voters, c, "")
+	a.Want([]string{"db"})
+	l1 := waitLease(t, a, true, 5*time.Second)
+	a.Close()
+	a2 := startFencer(t, nodes[0], voters, c, dir)
+	a2.Want([]string{"db"})
+	l2 := waitLease(t, a2, true, a.Fence().W()/2)
+	if l2.Epoch != l1.Epoch {
+		t.Errorf("after a restart the holder holds epoch %d, want its %d", l2.Epoch, l1.Epoch)
+	}
+}
+
+func TestFencerRefusesAStateFileItCannotRead(t *testing.T) {
+	n := start(t, "a", nil)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, fenceFile), []byte("{torn"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := NewFencer(n, FencerConfig{Params: testFenceParams(), Voters: []string{"a"}, StateDir: dir})
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, fenceFile)) {
+		t.Fatalf("NewFencer on a torn state file: %v, want an error naming it", err)
+	}
+}
+
+// Hosts configured with different voter sets do not answer each other.
+func TestFencerIgnoresAnotherVoterSet(t *testing.T) {
+	nodes := cluster3(t, nil)
+	c := &cuts{}
+	a := startFencer(t, nodes[0], []string{"a", "b", "c"}, c, "")
+	startFencer(t, nodes[1], []string{"a", "b"}, c, "")
+	startFencer(t, nodes[2], []string{"a", "b"}, c, "")
+	a.Want([]string{"db"})
+	stays(t, a, false, 4*a.Fence().W())
+}

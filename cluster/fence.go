@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
-	"strconv"
 	"time"
 )
 
@@ -43,7 +42,7 @@ import (
 //     answers (send times are on that boot's clock).
 //
 // The epoch of the lease is the fencing token the instance gets, in
-// TEND_FENCING_TOKEN (FencingTokenEnv): a resource that keeps the highest
+// TEND_FENCING_TOKEN (supervisor.FencingTokenEnv): a resource that keeps the highest
 // token it has seen can refuse a stale holder even beyond these
 // assumptions.
 //
@@ -106,14 +105,6 @@ import (
 // without the other host, so it never fails over by itself; an operator
 // who knows the other host is down says so with a FenceRelease (tend
 // fence release UNIT), and the survivor starts W after it hears of it.
-
-// FencingTokenEnv is the environment variable an exclusive unit's
-// instance finds its fencing token in: the epoch of the lease it runs
-// under, in decimal (FencingToken).
-const FencingTokenEnv = "TEND_FENCING_TOKEN"
-
-// FencingToken is an epoch as an instance sees it in FencingTokenEnv.
-func FencingToken(epoch uint64) string { return strconv.FormatUint(epoch, 10) }
 
 // FenceParams are the fence's timings. Every host of a fleet must use the
 // same: a claimant's W has to cover every holder's T.

@@ -369,12 +369,6 @@ func reversed[T any](sec []T) []T {
 	return r
 }
 
-func TestFencingToken(t *testing.T) {
-	if FencingToken(42) != "42" || FencingToken(math.MaxUint64) != "18446744073709551615" || FencingTokenEnv != "TEND_FENCING_TOKEN" {
-		t.Error("token")
-	}
-}
-
 // After a partition heals, every host that hears the same claims agrees
 // which one runs the unit, and the others stop theirs.
 func ExampleRightful() {

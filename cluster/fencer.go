@@ -16,8 +16,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // The fence at work (fence.go has the rule and why it is safe): a
@@ -103,23 +101,13 @@ type FencerConfig struct {
 	// catalog: a voter answers for those only, which bounds what a
 	// heartbeat can make it keep.
 	Exclusive func(unit string) bool
-	// Now is CLOCK_BOOTTIME; default BootTime. Tests give their own.
+	// Now is CLOCK_BOOTTIME (supervisor.BootTime). Required.
 	Now func() time.Duration
 	Log *slog.Logger
 
 	// cut, when set, drops the fence's packets from one host to another
 	// (tests: the partitions of fence_sim_test.go on real nodes).
 	cut func(from, to string) bool
-}
-
-// BootTime is CLOCK_BOOTTIME: the time since the machine booted,
-// suspend included.
-func BootTime() time.Duration {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
-		panic("CLOCK_BOOTTIME: " + err.Error()) // Linux has had it since 2.6.39
-	}
-	return time.Duration(ts.Nano())
 }
 
 // HostLease is this host's standing for one exclusive unit, as
@@ -162,7 +150,10 @@ type claim struct {
 	heard       uint64
 	heardHolder string
 	next        time.Duration // when to decide again (0: on news only)
-	pub         HostLease
+	// quiet is, once this host knows a later epoch promised to another,
+	// until when it heartbeats nothing for the unit (yield).
+	quiet time.Duration
+	pub   HostLease
 }
 
 type sentBeat struct {
@@ -210,7 +201,7 @@ func NewFencer(n *Node, cfg FencerConfig) (*Fencer, error) {
 		return nil, errors.New("fence: no state directory")
 	}
 	if cfg.Now == nil {
-		cfg.Now = BootTime
+		return nil, errors.New("fence: no clock")
 	}
 	if cfg.Exclusive == nil {
 		cfg.Exclusive = func(string) bool { return false }
@@ -458,7 +449,7 @@ func (fz *Fencer) beat() {
 	sb := sentBeat{seq: fz.seq, at: now, epochs: map[string]uint64{}}
 	var wants []fenceWant
 	for _, u := range slices.Sorted(maps.Keys(fz.claims)) {
-		if c := fz.claims[u]; c.epoch > 0 {
+		if c := fz.claims[u]; c.epoch > 0 && c.quiet <= now {
 			wants = append(wants, fenceWant{Unit: u, Epoch: c.epoch})
 			sb.epochs[u] = c.epoch
 		}
@@ -678,6 +669,14 @@ func (fz *Fencer) recompute(u string, c *claim, now time.Duration) {
 		return
 	}
 	rel := fz.releases[u]
+	var l Lease
+	if c.won {
+		l = fz.fence.Lease(c.epoch, c.ackList(), rel, now)
+	}
+	if !(c.won && l.Held) && c.heard > c.epoch {
+		fz.yield(u, c, now)
+		return
+	}
 	if !c.won {
 		d := fz.fence.MayStart(Claimant{Host: fz.self, Epoch: c.epoch, Reports: slices.Collect(maps.Values(c.reports)), Acks: c.ackList(), Release: rel}, now)
 		c.next = d.Next
@@ -688,23 +687,12 @@ func (fz *Fencer) recompute(u string, c *claim, now time.Duration) {
 				fz.log.Error("fence: cannot keep a won lease; not starting", "unit", u, "err", err)
 			} else {
 				c.won = true
+				l = fz.fence.Lease(c.epoch, c.ackList(), rel, now)
 				fz.log.Info("fence: lease won", "unit", u, "epoch", c.epoch)
 			}
-		} else if c.heard > c.epoch && now-c.begun >= fz.fence.Params().Hold {
-			// Some voter promised a later epoch to another host: this
-			// epoch cannot win it. Claim above, no sooner than Hold after
-			// the last claim began, so that two hosts wanting the unit
-			// at once do not outbid each other at every reply.
-			fz.claimAbove(u, c.heard, now)
-			return
 		}
 	}
 	if c.won {
-		l := fz.fence.Lease(c.epoch, c.ackList(), rel, now)
-		if !l.Held && c.heard > c.epoch && now-c.begun >= fz.fence.Params().Hold {
-			fz.claimAbove(u, c.heard, now)
-			return
-		}
 		if l.Held && fz.fence.BootWait(now) == 0 {
 			fz.set(u, c, HostLease{Held: true, Epoch: c.epoch, Until: l.Until})
 			return
@@ -712,6 +700,32 @@ func (fz *Fencer) recompute(u string, c *claim, now time.Duration) {
 		c.next = max(c.next, now+fz.fence.BootWait(now))
 	}
 	fz.publish(u, c, now)
+}
+
+// yield is what a host does that does not hold u and has heard that a
+// voter promised a later epoch to another host: its epoch cannot win that
+// voter, and its heartbeats would only keep its own voter, if it is one,
+// from acknowledging the other host. It heartbeats nothing for a while,
+// then claims above the later epoch if it still wants the unit. The while
+// is long (3 W) when that host is a Ready member, whose claim is likely
+// the fleet's choice (placement stops this host's wanting soon), and Hold
+// when it is not heard: it is the other side of a partition. Under mu.
+func (fz *Fencer) yield(u string, c *claim, now time.Duration) {
+	if c.quiet == 0 {
+		wait := fz.fence.Params().Hold
+		if fz.n.member(c.heardHolder) != nil {
+			wait = 3 * fz.fence.W()
+		}
+		c.quiet = now + wait
+		fz.log.Info("fence: another host holds a later epoch; this host gives way", "unit", u, "epoch", c.epoch, "holder", c.heardHolder, "later", c.heard, "for", wait)
+	}
+	if now < c.quiet {
+		c.next = c.quiet
+		fz.set(u, c, HostLease{Epoch: c.epoch, Status: fmt.Sprintf("%s holds epoch %d; this host gives way until %s from now, then claims above it if the unit is still placed here",
+			c.heardHolder, c.heard, (c.quiet - now).Round(time.Millisecond))})
+		return
+	}
+	fz.claimAbove(u, c.heard, now)
 }
 
 func (c *claim) ackList() []FenceAck {

@@ -7,12 +7,21 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The Fencer on real nodes over real gossip, with the fence's packets
 // cut between chosen hosts. The durations are short (W = 0.45 s) so that
 // each failover takes about a second; the rule itself is tested with
 // exact durations in fence_test.go and fence_sim_test.go.
+
+// bootTime is CLOCK_BOOTTIME, as the agent gives its Fencer.
+func bootTime() time.Duration {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+	return time.Duration(ts.Nano())
+}
 
 func testFenceParams() FenceParams {
 	return FenceParams{Heartbeat: 50 * time.Millisecond, Hold: 200 * time.Millisecond, KillGrace: 200 * time.Millisecond, Rho: 1e-3}
@@ -57,7 +66,7 @@ func startFencer(t *testing.T, n *Node, voters []string, c *cuts, dir string) *F
 	fz, err := NewFencer(n, FencerConfig{
 		Params: testFenceParams(), Voters: voters, StateDir: dir,
 		Exclusive: func(u string) bool { return u == "db" },
-		Log:       n.log, cut: c.drop,
+		Now:       bootTime, Log: n.log, cut: c.drop,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +194,8 @@ func TestFencerFailsOverAfterTheHolderIsCutOff(t *testing.T) {
 	if la.Epoch != 1 {
 		t.Errorf("first lease at epoch %d, want 1", la.Epoch)
 	}
-	b.Want([]string{"db"}) // both want it: b must wait while a holds
+	stays(t, a, true, 4*a.Fence().W()) // renewed, heartbeat after heartbeat
+	b.Want([]string{"db"})             // both want it: b must wait while a holds
 	stays(t, b, false, 4*a.Fence().W())
 	if !a.Lease("db").Held {
 		t.Fatal("a lost its lease to a claimant while it was heard")
@@ -197,10 +207,13 @@ func TestFencerFailsOverAfterTheHolderIsCutOff(t *testing.T) {
 	if lb.Epoch <= la.Epoch {
 		t.Errorf("b holds epoch %d, not above a's %d", lb.Epoch, la.Epoch)
 	}
-	// a is heard again: it does not take the unit back.
+	// b keeps its lease (heartbeats acknowledged by b and c), and when a
+	// is heard again it does not take the unit back.
+	stays(t, b, true, 4*a.Fence().W())
 	c.set("a", "b", false)
 	c.set("a", "c", false)
 	stays(t, a, false, 4*a.Fence().W())
+	stays(t, b, true, a.Fence().W())
 	w.overlaps(t)
 }
 
@@ -259,13 +272,13 @@ func TestFencerTwoHostsNeedTheOperator(t *testing.T) {
 	if held.Host != "a" || held.Epoch != 1 {
 		t.Errorf("released %+v, want a at epoch 1", held)
 	}
-	released := BootTime()
+	released := bootTime()
 	lb := waitLease(t, b, true, 4*a.Fence().W())
 	if since := lb.Until - testFenceParams().Hold; since < released {
 		t.Errorf("b's lease rests on a heartbeat sent %s before the release", released-since)
 	}
-	if time.Duration(BootTime()-released) < a.Fence().W() {
-		t.Errorf("b started %s after the release, before W = %s", BootTime()-released, a.Fence().W())
+	if time.Duration(bootTime()-released) < a.Fence().W() {
+		t.Errorf("b started %s after the release, before W = %s", bootTime()-released, a.Fence().W())
 	}
 	w.overlaps(t)
 }
@@ -297,7 +310,7 @@ func TestFencerRefusesAStateFileItCannotRead(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, fenceFile), []byte("{torn"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := NewFencer(n, FencerConfig{Params: testFenceParams(), Voters: []string{"a"}, StateDir: dir})
+	_, err := NewFencer(n, FencerConfig{Params: testFenceParams(), Voters: []string{"a"}, StateDir: dir, Now: bootTime})
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, fenceFile)) {
 		t.Fatalf("NewFencer on a torn state file: %v, want an error naming it", err)
 	}

@@ -73,6 +73,14 @@ type WatchEvent struct {
 	Object Instance `json:"object,omitzero"`
 }
 
+// FenceReleased is the answer to POST /v1/units/{name}/fence/release:
+// the unit, and the host and epoch whose lease was released.
+type FenceReleased struct {
+	Unit  string `json:"unit"`
+	Host  string `json:"host"`
+	Epoch uint64 `json:"epoch"`
+}
+
 // ScaleRequest is the body of POST /v1/units/{name}/scale.
 type ScaleRequest struct {
 	Replicas int `json:"replicas"`
@@ -137,6 +145,7 @@ func NewAPIWith(b Backend, opt APIOptions) http.Handler {
 	handle("DELETE /v1/units/{name}", a.deleteUnit)
 	handle("PUT /v1/units/{filename}", a.applyUnit)
 	handle("POST /v1/units/{name}/scale", a.scaleUnit)
+	handle("POST /v1/units/{name}/fence/release", a.releaseFence)
 	handle("GET /v1/hosts", a.hosts)
 	handle("GET /v1/hosts/{name}", a.host)
 	// Never passed on: the host is gone, and its deletion is the fleet's.
@@ -519,6 +528,15 @@ func (a *api) scaleUnit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, u)
+}
+
+func (a *api) releaseFence(w http.ResponseWriter, r *http.Request) {
+	res, err := a.b.ReleaseFence(r.PathValue("name"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 func (a *api) hosts(w http.ResponseWriter, r *http.Request) {

@@ -227,6 +227,26 @@ func (s *Supervisor) DeleteUnit(name string, orphan bool) error {
 	return s.call(func() {})
 }
 
+// ReleaseFence implements Backend.
+func (s *Supervisor) ReleaseFence(name string) (FenceReleased, error) {
+	u := s.opt.Catalog.Snapshot().Units[name]
+	switch {
+	case u == nil:
+		return FenceReleased{}, errNotFound("unit", name)
+	case !u.Exclusive:
+		return FenceReleased{}, fmt.Errorf("unit %q is not exclusive: it has no lease to release: %w", name, ErrInvalid)
+	case s.opt.Fence == nil:
+		return FenceReleased{}, fmt.Errorf("unit %q: this fleet has no fence (no cluster.voters in the agent's config): %w", name, ErrInvalid)
+	}
+	host, epoch, err := s.opt.Fence.Release(name)
+	if err != nil {
+		return FenceReleased{}, fmt.Errorf("unit %q: %v: %w", name, err, ErrInvalid)
+	}
+	s.RecordEvent(KindUnit, name, Warning, "FenceReleased", "operator",
+		fmt.Sprintf("The lease of %s at epoch %d was released by the operator; this host starts the unit once a quorum of voters has heard nothing from it for W", host, epoch))
+	return FenceReleased{Unit: name, Host: host, Epoch: epoch}, nil
+}
+
 // ScaleUnit implements Backend: it rewrites the `replicas` key of the unit
 // file (for a job, `parallelism`), keeping the rest of the file as it is.
 // More than the limit of instances per unit is refused (ErrInvalid).

@@ -356,6 +356,13 @@ func (c *Client) ScaleUnit(ctx context.Context, name string, replicas int) (Unit
 	return u, c.do(ctx, http.MethodPost, "/v1/units/"+url.PathEscape(name)+"/scale", nil, ScaleRequest{Replicas: replicas}, &u)
 }
 
+// ReleaseFence releases the lease of the exclusive unit name, held by a
+// host that is down (tend fence release); see Backend.ReleaseFence.
+func (c *Client) ReleaseFence(ctx context.Context, name string) (FenceReleased, error) {
+	var res FenceReleased
+	return res, c.do(ctx, http.MethodPost, "/v1/units/"+url.PathEscape(name)+"/fence/release", nil, nil, &res)
+}
+
 // Hosts lists the hosts.
 func (c *Client) Hosts(ctx context.Context) ([]Host, error) {
 	var list []Host

@@ -83,6 +83,10 @@ type ClusterConfig struct {
 	// AllowPlaintext lets gossip beyond loopback go unencrypted: anyone on
 	// the network can then read it and join.
 	AllowPlaintext bool `toml:"allow_plaintext"`
+	// Voters are the hosts whose majority decides which host may run
+	// each exclusive unit (the fence): every host of the fleet must list
+	// the same names. Empty: exclusive units are not enforced.
+	Voters []string `toml:"voters"`
 }
 
 // Enabled reports whether the host gossips with others at all.
@@ -179,6 +183,19 @@ func (c *Config) validate(path string) []string {
 		if err := validateLabel(k, c.Labels[k]); err != nil {
 			p = append(p, fmt.Sprintf("%s: labels.%s: %v", path, k, err))
 		}
+	}
+	seen := map[string]bool{}
+	for _, v := range c.Cluster.Voters {
+		switch {
+		case strings.TrimSpace(v) == "":
+			p = append(p, fmt.Sprintf("%s: cluster.voters: a voter with no name", path))
+		case seen[v]:
+			p = append(p, fmt.Sprintf("%s: cluster.voters: %q is listed twice", path, v))
+		}
+		seen[v] = true
+	}
+	if len(c.Cluster.Voters) > 0 && !c.Cluster.Enabled() {
+		p = append(p, fmt.Sprintf("%s: cluster.voters: set, but this host is in no cluster (no cluster.bind or cluster.join)", path))
 	}
 	switch c.Cluster.Profile {
 	case "", "lan", "wan", "local":

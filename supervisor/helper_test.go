@@ -44,6 +44,12 @@ var helpers = map[string]func(arg string) int{
 		}
 		return n
 	},
+	// token prints its fencing token, "token=N", and waits to be killed.
+	"token": func(string) int {
+		fmt.Println("token=" + os.Getenv(FencingTokenEnv))
+		time.Sleep(10 * time.Minute)
+		return 0
+	},
 	// sleep waits to be killed.
 	"sleep": func(string) int {
 		time.Sleep(10 * time.Minute)

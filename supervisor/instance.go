@@ -38,6 +38,17 @@ type instance struct {
 	probes       *runProbes
 	notifyStatus string
 	mainPID      int // MAINPID= from sd_notify
+
+	// The fence (fence.go), for an exclusive unit's instance: it waits
+	// for its lease to start; fenceUntil is the end of the lease its run
+	// holds, as last written to the run's lease file.
+	fenceWait  bool
+	fenceUntil time.Duration
+	// fenceHeld: this agent has seen the run's lease held. Until then
+	// (a run taken over from an earlier agent) the fence's "not held"
+	// means it has not heard the voters yet, and the run goes on until
+	// fenceUntil; after, it means the lease is gone.
+	fenceHeld bool
 }
 
 // instanceRecord is what the store keeps of an instance.
@@ -101,6 +112,9 @@ type instanceRecord struct {
 	// verdict, kept for the agent that takes the run over.
 	Ready       bool `json:"ready,omitempty"`
 	StartupDone bool `json:"startup_done,omitempty"`
+	// FenceEpoch is, for an exclusive unit's run, the epoch of the lease
+	// it started under: its fencing token (TEND_FENCING_TOKEN).
+	FenceEpoch uint64 `json:"fence_epoch,omitempty"`
 	// Terminating: deletion was asked for; the record goes once the
 	// process has gone, also across an agent restart.
 	Terminating bool `json:"terminating,omitempty"`
@@ -197,6 +211,7 @@ func (i *instance) summary() InstanceSummary {
 		Terminating: r.Terminating,
 		Ready:       i.ready(),
 		Restarts:    r.RestartCount,
+		FenceEpoch:  r.FenceEpoch,
 		FailedRuns:  r.FailedRuns,
 		LastFailure: r.LastFailure,
 		Created:     r.Created,
@@ -273,8 +288,12 @@ type InstanceSummary struct {
 	Terminating bool         `json:"terminating,omitempty"`
 	Ready       bool         `json:"ready,omitempty"`
 	// ExitCode is the final run's exit code when Life is LifeExited.
-	ExitCode    int       `json:"exit_code,omitempty"`
-	Restarts    int       `json:"restarts,omitempty"`
+	ExitCode int `json:"exit_code,omitempty"`
+	Restarts int `json:"restarts,omitempty"`
+	// FenceEpoch is, for an exclusive unit's instance, the epoch of the
+	// lease its last run started under: of two running, the later lease
+	// is the one the fence let run, and the one kept.
+	FenceEpoch  uint64    `json:"fence_epoch,omitempty"`
 	FailedRuns  int       `json:"failed_runs,omitempty"`
 	LastFailure time.Time `json:"last_failure,omitzero"`
 	Created     time.Time `json:"created"`
@@ -350,7 +369,9 @@ func (s *InstanceSummary) running() bool { return s.Life.hasProcess() }
 func (s *InstanceSummary) succeeded() bool { return s.Life == LifeExited && s.ExitCode == 0 }
 
 // deleteFirst orders instances for removal, as the ReplicaSet controller
-// does when it scales down: not running before running, not ready before
+// does when it scales down: not running before running, an earlier
+// fence epoch before a later (an exclusive unit's summary from before a
+// partition healed can still say Running), not ready before
 // ready, running for less time before more, more restarts before fewer,
 // newer before older, then by name and host. Every host orders the same
 // summaries alike, so duplicates after a partition are resolved the same
@@ -358,6 +379,9 @@ func (s *InstanceSummary) succeeded() bool { return s.Life == LifeExited && s.Ex
 func deleteFirst(a, b *InstanceSummary) bool {
 	if a.running() != b.running() {
 		return !a.running()
+	}
+	if a.FenceEpoch != b.FenceEpoch {
+		return a.FenceEpoch < b.FenceEpoch
 	}
 	if a.Ready != b.Ready {
 		return !a.Ready

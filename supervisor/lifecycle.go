@@ -96,6 +96,7 @@ const (
 	stopRestart                    // a failed liveness or startup probe: run it again
 	stopDelete                     // the instance is deleted: remove it
 	stopShutdown                   // the agent stops: the next agent starts it again
+	stopLease                      // an exclusive unit's lease ended: wait for the next (fence.go)
 )
 
 func (s stopIntent) String() string {
@@ -108,6 +109,8 @@ func (s stopIntent) String() string {
 		return "delete"
 	case stopShutdown:
 		return "shutdown"
+	case stopLease:
+		return "lease"
 	}
 	return fmt.Sprintf("stopIntent(%d)", int(s))
 }
@@ -294,6 +297,10 @@ func decide(end runEnd, r restartRule, failures int, lim startLimit, now time.Ti
 	switch end.Intent {
 	case stopDelete:
 		return decision{Verdict: verdictRemove, Failures: failures, Limit: lim}
+	case stopLease:
+		// The fence ended the run, not the run itself: no failure, no
+		// back-off, whatever the policy; the start waits for a lease.
+		return decision{Verdict: verdictRestart, Failures: failures, Limit: lim}
 	case stopShutdown:
 		if r.ToCompletion && end.StartErr == nil && end.Exit.Success() {
 			return decision{Verdict: verdictFinish, Failures: failures, Limit: lim}

@@ -67,6 +67,8 @@ func TestDecide(t *testing.T) {
 			decision{Verdict: verdictRestart, Delay: 10 * time.Second, Reason: "CrashLoopBackOff", Failures: 1}},
 		{"deleted: removed, whatever the policy", killed(syscall.SIGTERM, stopDelete), always, 4,
 			decision{Verdict: verdictRemove, Failures: 4}},
+		{"lease ended: at once, not failed, whatever the policy", killed(syscall.SIGTERM, stopLease), never, 3,
+			decision{Verdict: verdictRestart, Failures: 3}},
 		{"agent shutdown: parked", killed(syscall.SIGTERM, stopShutdown), always, 2,
 			decision{Verdict: verdictPark, Failures: 2}},
 		{"agent shutdown, a job attempt that exited 0: done", runEnd{Exit: ExitStatus{Time: now}, Intent: stopShutdown}, onFailure, 0,

@@ -110,9 +110,12 @@ type Options struct {
 	// is a UnitWriter too. Without one, the API refuses to change units.
 	Writer  UnitWriter
 	Members Membership // default: this host alone (LocalMembership)
-	Peers   Summaries  // default: NoPeers
-	Clock   Clock      // default the real clock
-	Log     *slog.Logger
+	// Fence, when not nil, holds exclusive units to at most one instance
+	// in the fleet (fence.go); nil runs them as any unit of one replica.
+	Fence Fence
+	Peers Summaries // default: NoPeers
+	Clock Clock     // default the real clock
+	Log   *slog.Logger
 	// Env is the agent's environment that instances inherit a little of
 	// (PATH, LANG, TZ); default os.Environ.
 	Env []string
@@ -121,7 +124,7 @@ type Options struct {
 }
 
 // msgExclusiveNotEnforced is the warning on a unit with exclusive = true.
-const msgExclusiveNotEnforced = "exclusive = true is not enforced by this agent yet: like any unit of one replica, it may run on both sides of a partition for a while"
+const msgExclusiveNotEnforced = "exclusive = true is not enforced: this fleet has no voters (cluster.voters in each agent's config); like any unit of one replica, it may run on both sides of a partition for a while"
 
 // Limits of one pass, as the ReplicaSet controller has its burst: a pass
 // creates or deletes at most maxActionsPerPass instances and starts at
@@ -180,11 +183,17 @@ type Supervisor struct {
 	orphaning    map[string]bool // units being deleted with --cascade=orphan
 	// full are the units refused an instance because this host is at its
 	// limit (Limits.InstancesPerHost): planned again when one goes.
-	full     map[string]bool
-	dirty    map[string]bool // units to plan in the next pass
-	starts   []*instance     // to start in the next pass
-	budget   int             // actions left in this pass
-	quitting bool
+	full map[string]bool
+	// fenced are this host's instances of exclusive units under the
+	// fence; fenceWant the units last told to it (Fence.Want); fenceWake
+	// when takeFence is due again for a lease that is ending.
+	fenced    map[*instance]struct{}
+	fenceWant []string
+	fenceWake time.Duration
+	dirty     map[string]bool // units to plan in the next pass
+	starts    []*instance     // to start in the next pass
+	budget    int             // actions left in this pass
+	quitting  bool
 	// What the next publish sends: instances and units (and cron jobs)
 	// that changed, instances that went, whether the hosts did.
 	touched       map[string]bool
@@ -277,6 +286,7 @@ func NewSupervisor(opt Options) (*Supervisor, error) {
 		cronWake:     map[string]*wakeTimer{},
 		orphaning:    map[string]bool{},
 		full:         map[string]bool{},
+		fenced:       map[*instance]struct{}{},
 		dirty:        map[string]bool{},
 		touched:      map[string]bool{},
 		touchedUnits: map[string]bool{},
@@ -301,6 +311,7 @@ func NewSupervisor(opt Options) (*Supervisor, error) {
 		cgroups:  opt.Cgroups,
 		logMax:   opt.LogMaxBytes,
 		shim:     opt.Shim,
+		fence:    opt.Fence,
 		bg:       &s.bg,
 	}
 	if err := s.load(); err != nil {
@@ -486,6 +497,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	// milliseconds after a handover, and seconds at a first start).
 	s.publish()
 	close(s.viewed)
+	var fenceChanged <-chan struct{} // nil: never
+	if s.opt.Fence != nil {
+		fenceChanged = s.opt.Fence.Changed()
+	}
 	giveUp := false
 	for {
 		s.pass()
@@ -509,6 +524,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			s.takeMembers()
 		case <-s.opt.Peers.Changed():
 			s.takeRemote()
+		case <-fenceChanged:
+			s.takeFence()
 		case <-ctx.Done():
 			if !s.quitting {
 				s.quitting = true
@@ -548,6 +565,7 @@ func (s *Supervisor) pass() {
 	planned, started := 0, 0
 	if !s.quitting {
 		planned = s.reconcile()
+		s.wantFenced()
 		started = s.startQueued()
 		s.afterBurst(planned + started)
 	}
@@ -662,12 +680,12 @@ func (s *Supervisor) takeCatalog() {
 			s.events.Record(now, KindUnit, name, Normal, "Updated", "supervisor",
 				"Unit file changed; new instances use the new template")
 		}
-		if u.Exclusive && (old == nil || !old.Exclusive) {
-			// The fence's rule is written (cluster/fence.go), not yet
-			// wired: say so where the operator looks, rather than let
-			// the key promise what the agent does not do.
+		if u.Exclusive && (old == nil || !old.Exclusive) && s.opt.Fence == nil && !s.alone() {
+			// A fleet without voters has no fence: say so where the
+			// operator looks, rather than let the key promise what the
+			// agent does not do.
 			s.events.Record(now, KindUnit, name, Warning, "ExclusiveNotEnforced", "supervisor", msgExclusiveNotEnforced)
-			s.log.Warn("exclusive = true is not enforced yet", "unit", name)
+			s.log.Warn("exclusive = true is not enforced: no cluster.voters", "unit", name)
 		}
 	}
 	for name := range s.units {
@@ -1126,6 +1144,9 @@ func (s *Supervisor) refuseCreate(owner, unit, from string) {
 // add puts i into the loop's maps and indexes.
 func (s *Supervisor) add(i *instance) {
 	s.instances[i.rec.Name] = i
+	if s.fencing(i) {
+		s.fenced[i] = struct{}{}
+	}
 	s.index(i)
 	s.touched[i.rec.Name] = true
 	s.hostsChanged = true

@@ -145,25 +145,3 @@ func TestASettledLoopMakesNoPassesOfItsOwn(t *testing.T) {
 		t.Fatalf("%d passes for 11 messages", n)
 	}
 }
-
-// exclusive = true is read but not enforced yet: the unit says so, once,
-// rather than promise what the agent does not do.
-func TestAnExclusiveUnitSaysItIsNotEnforced(t *testing.T) {
-	a := startTestAgent(t, t.TempDir(), newFakeClock())
-	a.apply("db", "kind = \"replicated\"\nreplicas = 1\nexclusive = true", "sleep")
-	a.waitFor("the warning", func() bool { return countReason(a.sup.Events(KindUnit, "db"), "ExclusiveNotEnforced") == 1 })
-	// A new version that stays exclusive does not say it again; one that
-	// is not exclusive says nothing.
-	a.apply("db", "kind = \"replicated\"\nreplicas = 0\nexclusive = true", "sleep")
-	a.waitUnit("db", "scaled to 0", func(u Unit) bool { return u.Desired == 0 })
-	a.apply("web", "kind = \"replicated\"\nreplicas = 1", "sleep")
-	a.waitUnit("web", "web known", func(u Unit) bool { return u.Desired == 1 })
-	for _, ev := range a.sup.Events(KindUnit, "db") {
-		if ev.Reason == "ExclusiveNotEnforced" && (ev.Count != 1 || ev.Type != Warning || ev.Message != msgExclusiveNotEnforced) {
-			t.Fatalf("the warning: %+v", ev)
-		}
-	}
-	if n := countReason(a.sup.Events(KindUnit, "web"), "ExclusiveNotEnforced"); n != 0 {
-		t.Fatalf("a unit that is not exclusive warns %d times", n)
-	}
-}

@@ -318,3 +318,27 @@ func TestAnEarlierAgentsWordIsStale(t *testing.T) {
 	checkPlan(t, "c restarted", planSet(u, view, nil, three), "delete kubia-c (c): scaled down")
 	checkPlan(t, "c's word taken as it was", planSet(u, said, nil, three), "delete kubia-d (a): scaled down")
 }
+
+// After a partition heals, an exclusive unit's two instances can both
+// say Running for a moment (the side that lost the lease has stopped
+// its own, but its summary is not in yet): the one under the later
+// lease stays, however long the other ran.
+func TestPlanSetKeepsTheLaterLease(t *testing.T) {
+	u := mustUnit(t, "db", `kind = "replicated"
+replicas = 1
+exclusive = true
+[template]
+labels = { app = "db" }
+command = ["db"]
+`)
+	fenced := func(name, host string, age time.Duration, epoch uint64) InstanceSummary {
+		in := inst(name, "db", units.KindReplicated, 0, host, age)
+		in.FenceEpoch = epoch
+		return in
+	}
+	two := hosts("h0", "h1")
+	checkPlan(t, "the older lease goes", planSet(u, []InstanceSummary{fenced("db-a", "h0", time.Hour, 1), fenced("db-b", "h1", time.Second, 2)}, nil, two),
+		"delete db-a (h0): scaled down")
+	checkPlan(t, "whichever host holds it", planSet(u, []InstanceSummary{fenced("db-a", "h0", time.Second, 4), fenced("db-b", "h1", time.Hour, 3)}, nil, two),
+		"delete db-b (h1): scaled down")
+}

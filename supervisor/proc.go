@@ -74,6 +74,9 @@ type ProcSpec struct {
 	Shim       string
 	ShimStatus *os.File
 	ShimRun    uint64
+	// ShimLease, when not nil, is the run's lease: the shim stops the
+	// command when it ends (fence.go).
+	ShimLease *shimLease
 }
 
 // prepare resolves the command and builds the arguments of
@@ -129,8 +132,11 @@ func (s ProcSpec) prepare() (name string, argv []string, attr *os.ProcAttr, clea
 		if s.ShimStatus == nil {
 			return "", nil, nil, cleanup, fmt.Errorf("start %s: a shim without its status file", s.Path)
 		}
-		name, argv = shimCommand(s.Shim, len(files), s.ShimRun, name, argv)
+		name, argv = shimCommand(s.Shim, len(files), s.ShimRun, s.ShimLease, name, argv)
 		files = append(files, s.ShimStatus)
+		if s.ShimLease != nil {
+			files = append(files, s.ShimLease.file)
+		}
 	}
 
 	attr = &os.ProcAttr{

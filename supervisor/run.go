@@ -89,7 +89,7 @@ func (s *Supervisor) startQueued() int {
 	todo := list[:0:0]
 	for _, i := range list {
 		i.queued = false
-		if s.instances[i.rec.Name] == i && !i.rec.Terminating && (i.rec.Life == LifePending || i.rec.Life == LifeBackOff) {
+		if s.instances[i.rec.Name] == i && !i.rec.Terminating && (i.rec.Life == LifePending || i.rec.Life == LifeBackOff) && s.mayStartFenced(i) {
 			todo = append(todo, i)
 		}
 	}
@@ -239,6 +239,8 @@ func (s *Supervisor) exited(i *instance, gen uint64, st ExitStatus) {
 	i.intent = stopNone
 	if i.rec.Terminating {
 		intent = stopDelete
+	} else if intent == stopNone && s.fencing(i) && i.fenceUntil > 0 && s.opt.Fence.Now() >= i.fenceUntil {
+		intent = stopLease // its shim ended it, at its lease's end
 	}
 	foreign := proc.Foreign()
 	// A shim's own status is its command's too (128 + a signal's number),
@@ -352,6 +354,9 @@ func (s *Supervisor) runEnded(i *instance, end runEnd) {
 		r.State = State{Phase: PhaseWaiting, Reason: "Pending", Message: "the agent stopped"}
 	case verdictRestart:
 		if ran {
+			if end.Intent == stopLease {
+				ended.Reason, ended.Message = reasonLeaseEnded, "the exclusive unit's lease ended; the fence stopped the run"
+			}
 			r.LastState = ended
 		}
 		if d.Delay <= 0 {
@@ -390,11 +395,16 @@ func (s *Supervisor) armRestart(i *instance, delay time.Duration) {
 // when not "", is the Killing event's text. A stop for deletion or
 // shutdown overrides one for a restart; stopping twice signals once.
 func (s *Supervisor) stop(i *instance, intent stopIntent, message string) {
+	s.stopWithin(i, intent, message, i.spec.Template.StopTimeout.D())
+}
+
+// stopWithin is stop with SIGKILL after timeout rather than stop_timeout.
+func (s *Supervisor) stopWithin(i *instance, intent stopIntent, message string, timeout time.Duration) {
 	if i.proc == nil {
 		return
 	}
 	if i.rec.Life == LifeStopping {
-		if intent != stopRestart {
+		if intent != stopRestart && intent != stopLease {
 			i.intent = intent
 		}
 		return
@@ -404,13 +414,13 @@ func (s *Supervisor) stop(i *instance, intent stopIntent, message string) {
 	t := &i.spec.Template
 	sig := t.StopSignal
 	if message == "" {
-		message = fmt.Sprintf("Stopping instance %s (%s, then SIGKILL after %s)", i.rec.Name, units.SignalName(syscall.Signal(sig)), t.StopTimeout)
+		message = fmt.Sprintf("Stopping instance %s (%s, then SIGKILL after %s)", i.rec.Name, units.SignalName(syscall.Signal(sig)), timeout)
 	}
 	s.events.Record(s.clock.Now(), KindInstance, i.rec.Name, Normal, "Killing", s.from(), message)
 	if err := i.proc.SignalGroup(syscall.Signal(sig)); err != nil {
 		s.log.Warn("signal failed", "instance", i.rec.Name, "err", err)
 	}
-	s.armKill(i, t.StopTimeout.D())
+	s.armKill(i, timeout)
 	s.touch(i)
 }
 
@@ -473,6 +483,7 @@ func (s *Supervisor) remove(i *instance) {
 	s.touchOwner(i)
 	s.unindex(i)
 	delete(s.instances, i.rec.Name)
+	delete(s.fenced, i)
 	for unit := range s.full {
 		s.dirty[unit] = true // room for one of theirs now
 	}

@@ -37,18 +37,34 @@ import (
 // says how they ended, not whether they are run again.
 
 // ShimVerb is the first argument that makes tend's binary a shim
-// (RunShim): `tend shim --status-fd=N --run=R -- PATH ARGV...`.
+// (RunShim): `tend shim --status-fd=N --run=R [--lease-fd=L
+// --kill-grace=D --stop-signal=S] -- PATH ARGV...`.
 const ShimVerb = "shim"
 
 // shimStatusFile is the name, in the instance's log directory, of the
 // file the shim writes its attempt's end to. Spawn truncates it.
 const shimStatusFile = "exit-status"
 
+// shimLease is what a shim of an exclusive unit's run enforces: the run
+// ends when the lease in its file does (see leaseGuard).
+type shimLease struct {
+	file      *os.File // the lease file (WriteLease), read only
+	killGrace time.Duration
+	stopSig   syscall.Signal
+	cgroup    string // the run's cgroup, "" for none
+}
+
 // shimCommand is the command line that starts path argv under shim (the
-// binary) for run run, with the status file as descriptor statusFD.
-func shimCommand(shim string, statusFD int, run uint64, path string, argv []string) (string, []string) {
-	args := make([]string, 0, 5+len(argv))
-	args = append(args, "tend", ShimVerb, "--status-fd="+strconv.Itoa(statusFD), "--run="+strconv.FormatUint(run, 10), "--", path)
+// binary) for run run, with the status file as descriptor statusFD and,
+// when lease is not nil, its file as statusFD+1.
+func shimCommand(shim string, statusFD int, run uint64, lease *shimLease, path string, argv []string) (string, []string) {
+	args := make([]string, 0, 8+len(argv))
+	args = append(args, "tend", ShimVerb, "--status-fd="+strconv.Itoa(statusFD), "--run="+strconv.FormatUint(run, 10))
+	if lease != nil {
+		args = append(args, "--lease-fd="+strconv.Itoa(statusFD+1), "--kill-grace="+lease.killGrace.String(),
+			"--stop-signal="+strconv.Itoa(int(lease.stopSig)), "--cgroup="+lease.cgroup)
+	}
+	args = append(args, "--", path)
 	return shim, append(args, argv...)
 }
 
@@ -65,7 +81,7 @@ const (
 // the shim's exit status: the command's, or 128 + the signal that killed
 // it (the status file holds the whole of it).
 func RunShim(args []string) int {
-	statusFD, run, path, argv, err := parseShimArgs(args)
+	a, err := parseShimArgs(args)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tend shim:", err)
 		fmt.Fprintln(os.Stderr, "tend shim is started by the agent, to run a job's attempt; it is not for use by hand")
@@ -73,8 +89,14 @@ func RunShim(args []string) int {
 	}
 	// The command gets the descriptors below the status file's, and not
 	// that one: ForkExec leaves open what it is not told to close.
+	statusFD, run, path, argv := a.statusFD, a.run, a.path, a.argv
 	unix.CloseOnExec(statusFD)
 	status := os.NewFile(uintptr(statusFD), "exit status")
+	var lease *os.File
+	if a.leaseFD > 0 {
+		unix.CloseOnExec(a.leaseFD)
+		lease = os.NewFile(uintptr(a.leaseFD), "lease")
+	}
 	// Every signal is caught, so that the one that stops the run (sent to
 	// the group, which the command is in too) does not end the shim
 	// before the command. A caught signal is back to its default in the
@@ -98,6 +120,12 @@ func RunShim(args []string) int {
 		writeShimStatus(status, fmt.Sprintf("run=%d pid=0 code=0 signal=%d core=false time=%d\n", run, sig, time.Now().UnixNano()))
 		return 128 + int(sig)
 	}
+	if lease != nil {
+		if until, ok := ReadLease(lease); !ok || BootTime() >= until {
+			writeShimStatus(status, fmt.Sprintf("run=%d error=%s\n", run, strconv.Quote("the run's lease had ended before its command could start")))
+			return shimNoStart
+		}
+	}
 	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{Env: os.Environ(), Files: files})
 	if err != nil {
 		writeShimStatus(status, fmt.Sprintf("run=%d error=%s\n", run, strconv.Quote(err.Error())))
@@ -117,6 +145,10 @@ func RunShim(args []string) int {
 		for range sigs {
 		}
 	}()
+	if lease != nil {
+		until, _ := ReadLease(lease)
+		go leaseGuard(lease, until, a.killGrace, a.stopSig, a.cgroup)
+	}
 	var ws syscall.WaitStatus
 	for {
 		_, err := syscall.Wait4(pid, &ws, 0, nil)
@@ -187,33 +219,65 @@ func writeShimStatus(f *os.File, line string) {
 	f.Close()
 }
 
-func parseShimArgs(args []string) (statusFD int, run uint64, path string, argv []string, err error) {
-	statusFD = -1
+// shimArgs are a shim's arguments.
+type shimArgs struct {
+	statusFD  int
+	run       uint64
+	leaseFD   int // 0: no lease
+	killGrace time.Duration
+	stopSig   syscall.Signal
+	cgroup    string
+	path      string
+	argv      []string
+}
+
+func parseShimArgs(args []string) (a shimArgs, err error) {
+	a.statusFD = -1
 	for len(args) > 0 && args[0] != "--" {
 		k, v, _ := strings.Cut(args[0], "=")
 		switch k {
 		case "--status-fd":
-			statusFD, err = strconv.Atoi(v)
+			a.statusFD, err = strconv.Atoi(v)
 		case "--run":
-			run, err = strconv.ParseUint(v, 10, 64)
+			a.run, err = strconv.ParseUint(v, 10, 64)
+		case "--lease-fd":
+			a.leaseFD, err = strconv.Atoi(v)
+		case "--kill-grace":
+			a.killGrace, err = time.ParseDuration(v)
+		case "--cgroup":
+			a.cgroup = v
+		case "--stop-signal":
+			var n int
+			n, err = strconv.Atoi(v)
+			a.stopSig = syscall.Signal(n)
 		default:
 			err = fmt.Errorf("unknown argument %q", args[0])
 		}
 		if err != nil {
-			return 0, 0, "", nil, fmt.Errorf("%s: %w", args[0], err)
+			return shimArgs{}, fmt.Errorf("%s: %w", args[0], err)
 		}
 		args = args[1:]
 	}
 	switch {
 	case len(args) < 3:
-		return 0, 0, "", nil, errors.New("usage: tend shim --status-fd=N --run=R -- PATH ARGV0 [ARG...]")
-	case statusFD < 3:
-		return 0, 0, "", nil, errors.New("--status-fd: want a descriptor after the standard ones")
+		return shimArgs{}, errors.New("usage: tend shim --status-fd=N --run=R [--lease-fd=L --kill-grace=D --stop-signal=S] -- PATH ARGV0 [ARG...]")
+	case a.statusFD < 3:
+		return shimArgs{}, errors.New("--status-fd: want a descriptor after the standard ones")
+	case a.leaseFD != 0 && a.leaseFD <= a.statusFD:
+		return shimArgs{}, errors.New("--lease-fd: want a descriptor after the status file's")
+	case a.leaseFD != 0 && (a.killGrace <= 0 || a.stopSig <= 0 || a.stopSig > 64):
+		return shimArgs{}, errors.New("--lease-fd needs --kill-grace and --stop-signal")
 	}
-	if _, err := unix.FcntlInt(uintptr(statusFD), unix.F_GETFD, 0); err != nil {
-		return 0, 0, "", nil, fmt.Errorf("--status-fd=%d: %w", statusFD, err)
+	for _, fd := range []int{a.statusFD, a.leaseFD} {
+		if fd == 0 {
+			continue
+		}
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			return shimArgs{}, fmt.Errorf("descriptor %d: %w", fd, err)
+		}
 	}
-	return statusFD, run, args[1], args[2:], nil
+	a.path, a.argv = args[1], args[2:]
+	return a, nil
 }
 
 // Children are the pids of pid's children (a shim's: its command), as

@@ -35,6 +35,7 @@ type runner struct {
 	cgroups  *Cgroups // nil: process groups only
 	logMax   int64
 	shim     string          // Options.Shim
+	fence    Fence           // Options.Fence
 	bg       *sync.WaitGroup // the loop's background work, waited for when it ends
 
 	limitsWarned map[limitsKey]struct{} // the unit versions warned of (limitWarnings); loop goroutine only
@@ -88,19 +89,35 @@ func (r *runner) environAll(i *instance) []string {
 	for _, k := range keys {
 		env = append(env, k+"="+t.Env[k])
 	}
-	return append(env,
+	env = append(env,
 		"TEND_INSTANCE="+i.rec.Name,
 		"TEND_UNIT="+i.spec.Name,
 		"TEND_HOST="+r.host,
 		"TEND_AGENT="+r.agentID,
 	)
+	if r.fenced(i) {
+		env = append(env, FencingTokenEnv+"="+strconv.FormatUint(i.rec.FenceEpoch, 10))
+	}
+	return env
 }
+
+// FencingTokenEnv is the variable an exclusive unit's instance finds its
+// fencing token in: the epoch of the lease its run started under, which
+// rises with every new holder. A resource that remembers the highest
+// token it was shown can refuse a holder that lost its lease.
+const FencingTokenEnv = "TEND_FENCING_TOKEN"
 
 func (r *runner) instanceLogDir(name string) string { return filepath.Join(r.logDir, name) }
 
 // shimmed reports whether i's runs start under a shim (RunShim): a job's
 // attempts do, when the agent has one.
-func (r *runner) shimmed(i *instance) bool { return r.shim != "" && i.rec.Kind == units.KindJob }
+func (r *runner) shimmed(i *instance) bool {
+	return r.shim != "" && (i.rec.Kind == units.KindJob || r.fenced(i))
+}
+
+// fenced reports whether i's run starts under a lease: an exclusive
+// unit's, in a fleet with a fence (fence.go).
+func (r *runner) fenced(i *instance) bool { return r.fence != nil && i.spec.Exclusive }
 
 // shimStatusPath is where i's shim writes how its run ended.
 func (r *runner) shimStatusPath(name string) string {
@@ -188,6 +205,27 @@ func (r *runner) spawn(i *instance, env []string, onExit func(ExitStatus), onNot
 		}
 		defer status.Close()
 		spec.Shim, spec.ShimStatus, spec.ShimRun = r.shim, status, i.gen
+		if r.fenced(i) {
+			// The lease's end is in the file before the shim reads it;
+			// the shim gets it read-only, and the agent moves it on.
+			path := r.leasePath(i.rec.Name)
+			w, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+			if err == nil {
+				err = WriteLease(w, i.fenceUntil)
+				if cerr := w.Close(); err == nil {
+					err = cerr
+				}
+			}
+			var lease *os.File
+			if err == nil {
+				lease, err = os.Open(path)
+			}
+			if err != nil {
+				return fail(fmt.Errorf("lease file: %w", err))
+			}
+			defer lease.Close()
+			spec.ShimLease = &shimLease{file: lease, killGrace: r.fence.KillGrace(), stopSig: syscall.Signal(t.StopSignal), cgroup: cgroup}
+		}
 	}
 	proc, err := r.reaper.Start(spec, onExit)
 	if err != nil {

@@ -300,6 +300,12 @@ type Backend interface {
 	DeleteUnit(name string, orphan bool) error
 	// ScaleUnit rewrites the unit file's replicas (for a job: parallelism).
 	ScaleUnit(name string, replicas int) (Unit, error)
+	// ReleaseFence is the operator's word that the host holding the
+	// exclusive unit name is down (tend fence release): this host, which
+	// must be waiting for the unit's lease, counts that host as silent
+	// and may start the unit W later. ErrInvalid when this host does not
+	// wait for the lease, or the fleet has no fence.
+	ReleaseFence(name string) (FenceReleased, error)
 
 	Hosts() []Host
 	Host(name string) (Host, error)

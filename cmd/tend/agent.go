@@ -257,16 +257,19 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 	cfg.Labels = withBuiltinLabels(cfg.Labels, cfg.Name, log)
 	var members supervisor.Membership
 	var peers supervisor.Summaries
+	var fence supervisor.Fence
 	if cfg.Cluster.Enabled() {
 		if a.fleet, err = openFleet(cfg, a.catalog, version.Version, log); err != nil {
 			return nil, err
 		}
 		members, peers = fleetMembers{a.fleet}, fleetSummaries{a.fleet}
+		fence = a.fleet.Fence()
 	}
 	stage("catalog, reaper, cgroups")
 	a.sup, err = supervisor.NewSupervisor(supervisor.Options{
 		Members:     members,
 		Peers:       peers,
+		Fence:       fence,
 		Host:        cfg.Name,
 		AgentID:     agentID,
 		HostLabels:  cfg.Labels,

@@ -90,6 +90,7 @@ func init() {
 		{"agent", "Run the tend agent on this host", "Agent", (*CLI).runAgentVerb},
 		{"keygen", "Make the secrets of a new cluster", "Agent", (*CLI).runKeygen},
 		{"keys", "List or rotate the fleet's gossip keys", "Agent", (*CLI).runKeys},
+		{"fence", "Release the lease of an exclusive unit whose host is down", "Agent", (*CLI).runFence},
 		{"version", "Print the client and agent versions", "Other Commands", (*CLI).runVersion},
 		{"help", "Help about any command", "Other Commands", (*CLI).runHelp},
 	}

@@ -60,6 +60,10 @@ type fleet struct {
 	// on; both nil when keys_dir holds no cluster CA.
 	id    *cluster.Identity
 	apiLn net.Listener
+
+	// fence holds exclusive units to one instance in the fleet; nil
+	// without cluster.voters.
+	fence *cluster.Fencer
 }
 
 // openFleet starts this host's member and listens for the inter-host
@@ -106,8 +110,52 @@ func openFleet(cfg supervisor.Config, dir *supervisor.DirCatalog, version string
 		return nil, err
 	}
 	log.Info("gossiping", "host", cfg.Name, "addr", f.node.Addr(), "join", cfg.Cluster.Join, "encrypted", len(keys) > 0, "api", apiAddr)
+	if len(cfg.Cluster.Voters) > 0 {
+		f.fence, err = cluster.NewFencer(f.node, cluster.FencerConfig{
+			Params:   cluster.DefaultFenceParams(),
+			Voters:   cfg.Cluster.Voters,
+			StateDir: filepath.Join(cfg.StateDir, "cluster"),
+			Exclusive: func(unit string) bool {
+				u := dir.Snapshot().Units[unit]
+				return u != nil && u.Exclusive
+			},
+			Now: supervisor.BootTime,
+			Log: log,
+		})
+		if err != nil {
+			f.node.Close()
+			return nil, err
+		}
+		log.Info("fencing exclusive units", "voters", cfg.Cluster.Voters, "quorum", f.fence.Fence().Quorum(), "w", f.fence.Fence().W())
+	}
 	return f, nil
 }
+
+// Fence is the fleet's fence as the supervisor's seam; nil without one.
+func (f *fleet) Fence() supervisor.Fence {
+	if f.fence == nil {
+		return nil
+	}
+	return fleetFence{f.fence}
+}
+
+// fleetFence is the cluster's Fencer as the supervisor's Fence.
+type fleetFence struct{ fz *cluster.Fencer }
+
+var _ supervisor.Fence = fleetFence{}
+
+func (f fleetFence) Want(units []string) { f.fz.Want(units) }
+func (f fleetFence) Lease(unit string) supervisor.FenceLease {
+	l := f.fz.Lease(unit)
+	return supervisor.FenceLease{Held: l.Held, Epoch: l.Epoch, Until: l.Until, Status: l.Status}
+}
+func (f fleetFence) Release(unit string) (string, uint64, error) {
+	c, err := f.fz.Release(unit)
+	return c.Host, c.Epoch, err
+}
+func (f fleetFence) Changed() <-chan struct{} { return f.fz.Changed() }
+func (f fleetFence) KillGrace() time.Duration { return f.fz.Fence().Params().KillGrace }
+func (f fleetFence) Now() time.Duration       { return supervisor.BootTime() }
 
 // listenAPI loads this host's identity and listens for the inter-host
 // API: at cluster.api, or by default on the gossip address's host and the
@@ -348,6 +396,9 @@ func (f *fleet) syncRemote() {
 
 // Close says this host is leaving and leaves.
 func (f *fleet) Close() error {
+	if f.fence != nil {
+		f.fence.Close()
+	}
 	if f.apiLn != nil {
 		f.apiLn.Close()
 	}

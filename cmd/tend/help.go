@@ -45,6 +45,7 @@ var helpTexts = map[string]string{
 	"version":      versionHelp,
 	"keygen":       keygenHelp,
 	"keys":         keysHelp,
+	"fence":        fenceHelp,
 	"agent reexec": reexecHelp,
 	"help":         "Help about any command.\n\nUsage:\n  tend help [COMMAND | resources]\n",
 }

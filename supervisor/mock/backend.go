@@ -31,6 +31,8 @@ type Backend struct {
 	ApplyUnitFn  func(filename string, data []byte) (supervisor.ApplyResult, error)
 	DeleteUnitFn func(name string, orphan bool) error
 	ScaleUnitFn  func(name string, replicas int) (supervisor.Unit, error)
+	// ReleaseFenceFn: tend fence release.
+	ReleaseFenceFn func(name string) (supervisor.FenceReleased, error)
 
 	HostsFn      func() []supervisor.Host
 	HostFn       func(name string) (supervisor.Host, error)
@@ -106,6 +108,11 @@ func (b *Backend) DeleteUnit(name string, orphan bool) error {
 func (b *Backend) ScaleUnit(name string, replicas int) (supervisor.Unit, error) {
 	need(b.ScaleUnitFn != nil, "ScaleUnit")
 	return b.ScaleUnitFn(name, replicas)
+}
+
+func (b *Backend) ReleaseFence(name string) (supervisor.FenceReleased, error) {
+	need(b.ReleaseFenceFn != nil, "ReleaseFence")
+	return b.ReleaseFenceFn(name)
 }
 
 func (b *Backend) Hosts() []supervisor.Host {

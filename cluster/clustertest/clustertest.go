@@ -155,6 +155,25 @@ func (h *Host) LinkDown() error { return ipIn(h.NS, "link", "set", "dev", h.Link
 // LinkUp brings h's link back.
 func (h *Host) LinkUp() error { return ipIn(h.NS, "link", "set", "dev", h.Link, "up") }
 
+// Cut drops everything between h and other, both ways, while both keep
+// their links to every other host: the asymmetric partition, in which a
+// third host still hears both. Mend undoes it.
+func (h *Host) Cut(other *Host) error {
+	if err := ipIn(h.NS, "route", "add", "blackhole", other.Addr+"/32"); err != nil {
+		return err
+	}
+	return ipIn(other.NS, "route", "add", "blackhole", h.Addr+"/32")
+}
+
+// Mend joins h and other again after Cut.
+func (h *Host) Mend(other *Host) error {
+	err := ipIn(h.NS, "route", "del", "blackhole", other.Addr+"/32")
+	if err2 := ipIn(other.NS, "route", "del", "blackhole", h.Addr+"/32"); err == nil {
+		err = err2
+	}
+	return err
+}
+
 // Close kills whatever still runs in the Net's namespaces and removes
 // them. It is safe to call more than once.
 func (n *Net) Close() error {

@@ -84,6 +84,10 @@ func Main(m *testing.M) {
 //	               D, write "done NAME HOST", exit 0
 //	flap:PATH      write "start NAME HOST" to $TEND_TEST_LEDGER; exit 1
 //	               at once while PATH does not exist, else sleep
+//	alive:D        write "alive NAME HOST PID TOKEN T" to $TEND_TEST_LEDGER
+//	               every D, T being CLOCK_BOOTTIME in ns, TOKEN
+//	               $TEND_FENCING_TOKEN: the instance's own account of when
+//	               it ran
 func HelperMain(mode string) int {
 	name := os.Getenv("TEND_INSTANCE")
 	switch {
@@ -168,6 +172,16 @@ func HelperMain(mode string) int {
 		}
 		fmt.Printf("started %s pid %d\n", name, os.Getpid())
 		select {}
+	case strings.HasPrefix(mode, "alive:"):
+		d, err := time.ParseDuration(strings.TrimPrefix(mode, "alive:"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bad helper mode", mode)
+			return 100
+		}
+		for {
+			ledger(name, fmt.Sprintf("alive %s %s %d %s %d", name, os.Getenv("TEND_HOST"), os.Getpid(), os.Getenv("TEND_FENCING_TOKEN"), supervisor.BootTime()), true)
+			time.Sleep(d)
+		}
 	case strings.HasPrefix(mode, "exit:"):
 		n, err := strconv.Atoi(strings.TrimPrefix(mode, "exit:"))
 		if err != nil {
@@ -181,16 +195,21 @@ func HelperMain(mode string) int {
 	return 100
 }
 
-// ledger writes "WHAT NAME HOST" to the file TEND_TEST_LEDGER names
-// (every host of a fleet shares it), when it names one.
-func ledger(name, what string) {
+// ledger writes "WHAT NAME HOST" (or what alone, when whole) to the file
+// TEND_TEST_LEDGER names (every host of a fleet shares it), when it names
+// one: a line a write, appended.
+func ledger(name, what string, whole ...bool) {
 	path := os.Getenv("TEND_TEST_LEDGER")
 	if path == "" {
 		return
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err == nil {
-		fmt.Fprintf(f, "%s %s %s\n", what, name, os.Getenv("TEND_HOST"))
+		if len(whole) > 0 && whole[0] {
+			fmt.Fprintf(f, "%s\n", what)
+		} else {
+			fmt.Fprintf(f, "%s %s %s\n", what, name, os.Getenv("TEND_HOST"))
+		}
 		f.Close()
 	}
 }
@@ -681,6 +700,13 @@ func StartFleet(t *testing.T, n int) []*Agent {
 // secrets, each its own copy, as in a fleet.
 func StartFleetOn(t *testing.T, hosts []*clustertest.Host, profile string) []*Agent {
 	t.Helper()
+	return StartFleetWith(t, hosts, profile, "")
+}
+
+// StartFleetWith is StartFleetOn with cluster, more keys of each host's
+// [cluster] table (`voters = [...]`).
+func StartFleetWith(t *testing.T, hosts []*clustertest.Host, profile, cluster string) []*Agent {
+	t.Helper()
 	n := len(hosts)
 	keys := t.TempDir()
 	if out, err := exec.Command(TendBin, "keygen", keys).CombinedOutput(); err != nil {
@@ -704,7 +730,7 @@ func StartFleetOn(t *testing.T, hosts []*clustertest.Host, profile string) []*Ag
 		} else {
 			join = fmt.Sprintf("join = [%q]\n", first)
 		}
-		cfg := fmt.Sprintf("name = \"h%d\"\n[cluster]\nbind = %q\napi = %q\n%sprofile = %q\nname = \"test\"\nkeys_dir = %q\n", k, bind, api, join, profile, hostKeys)
+		cfg := fmt.Sprintf("name = \"h%d\"\n[cluster]\nbind = %q\napi = %q\n%sprofile = %q\nname = \"test\"\nkeys_dir = %q\n%s\n", k, bind, api, join, profile, hostKeys, cluster)
 		out = append(out, StartAgentOn(t, hosts[k], "", cfg))
 	}
 	for _, a := range out {

@@ -7,11 +7,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tendhq/tend/cluster/clustertest"
 	"github.com/tendhq/tend/internal/e2e"
+	"github.com/tendhq/tend/supervisor"
 )
 
 // An exclusive unit through the seed's partition and an asymmetric one,
@@ -140,7 +142,7 @@ stop_timeout = "10s"
 	if _, info := holder(hx2); !strings.Contains(info, second+" Running: 1") {
 		t.Errorf("after the asymmetric partition: %s", info)
 	}
-	checkNeverTwice(t, ledger)
+	checkNeverTwice(t, ledger, true)
 }
 
 type aliveLine struct {
@@ -170,6 +172,19 @@ func ledgerLines(t *testing.T, path string) []aliveLine {
 	return out
 }
 
+// pollLedger waits until a line of the ledger at path satisfies cond.
+func pollLedger(t *testing.T, path, what string, cond func(aliveLine) bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if slices.ContainsFunc(ledgerLines(t, path), cond) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s in the ledger", what)
+}
+
 // waitAlive waits until an instance on host has written a line at token
 // n or above.
 func waitAlive(t *testing.T, path, host string, n uint64) {
@@ -187,9 +202,11 @@ func waitAlive(t *testing.T, path, host string, n uint64) {
 }
 
 // checkNeverTwice reads each run's span, from its first line to its
-// last, and fails if two runs' spans meet; and if a later run has a
-// token no higher than an earlier one's.
-func checkNeverTwice(t *testing.T, path string) {
+// last, and fails if two runs' spans meet; if a run on another host has
+// a token no higher than the one before it; and, with once, if a token
+// ran twice (a host that restarts a run under its own lease, after its
+// agent died, runs it under the same token).
+func checkNeverTwice(t *testing.T, path string, once bool) {
 	t.Helper()
 	type span struct {
 		host        string
@@ -224,7 +241,7 @@ func checkNeverTwice(t *testing.T, path string) {
 			t.Errorf("%s pid %d (token %d) ran from %v while %s pid %d (token %d) ran until %v",
 				s.host, s.pid, s.token, s.first, p.host, p.pid, p.token, p.last)
 		}
-		if s.token == p.token {
+		if once && s.token == p.token {
 			t.Errorf("%s ran twice under token %d: stopped and started again though nothing failed", s.host, s.token)
 		}
 		if s.host != p.host && s.token <= p.token {
@@ -232,4 +249,79 @@ func checkNeverTwice(t *testing.T, path string) {
 		}
 	}
 	t.Logf("%d runs in the ledger, none at once", len(list))
+}
+
+// An exclusive unit's run outlives neither its lease nor a dead agent:
+// re-executions keep it (same pid, no restart); after kill -9 of the
+// agent, with nobody left to stop it, its shim ends it when its lease
+// does; a new agent starts it again under a lease.
+func TestAnExclusiveUnitThroughAgentReexecAndKill(t *testing.T) {
+	fleet := e2e.StartFleetWith(t, []*clustertest.Host{nil}, "local", `voters = ["h0"]`)
+	a := fleet[0]
+	ledger := filepath.Join(t.TempDir(), "ledger")
+	path := filepath.Join(a.Dir, "db.toml")
+	e2e.WriteFile(t, path, fmt.Sprintf(`kind = "replicated"
+replicas = 1
+exclusive = true
+[template]
+labels = { app = "db" }
+command = [%q]
+env = { TEND_TEST_HELPER = "alive:20ms", TEND_TEST_TAG = %q, TEND_TEST_LEDGER = %q }
+restart_delay = "0s"
+stop_timeout = "10s"
+`, e2e.HelperBin, a.Tag, ledger))
+	a.Tend("apply", "-f", path)
+	before := a.WaitRunning("db", 1)
+	waitAlive(t, ledger, "h0", 1)
+	for range 3 {
+		if out := a.Tend("agent", "reexec"); !strings.Contains(out, "agent re-executed") {
+			t.Fatalf("tend agent reexec said %q", out)
+		}
+	}
+	// The run goes on well past the lease of the agent before the
+	// re-executions (1 s): the new agents renewed it.
+	lines := ledgerLines(t, ledger)
+	last := lines[len(lines)-1]
+	pollLedger(t, ledger, "the same run alive 2 s after the re-executions", func(l aliveLine) bool {
+		return l.pid == last.pid && l.at > last.at+2*time.Second
+	})
+	after := a.WaitRunning("db", 1)
+	if after[0].PID != before[0].PID || after[0].RestartCount != 0 {
+		t.Fatalf("re-executions restarted the exclusive unit:\nbefore %s\nafter  %s", e2e.Summary(before), e2e.Summary(after))
+	}
+
+	shim := after[0].PID
+	a.Signal(syscall.SIGKILL)
+	killedAt := supervisor.BootTime()
+	a.Wait()
+	killed := time.Now()
+	deadline := killed.Add(10 * time.Second)
+	for syscall.Kill(shim, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the run %d outlived its dead agent's lease by far (%v)", shim, time.Since(killed))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Its own account: its last line came within the lease the dead
+	// agent last renewed (Hold, 1 s, after a heartbeat at most 200 ms
+	// before the kill), and a line's period.
+	var lastAt time.Duration
+	for _, l := range ledgerLines(t, ledger) {
+		if l.pid == last.pid {
+			lastAt = max(lastAt, l.at)
+		}
+	}
+	t.Logf("with its agent killed, the run's last line came %v after the kill; its shim was gone %v after it",
+		(lastAt - killedAt).Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
+	if d := lastAt - killedAt; d > time.Second+100*time.Millisecond {
+		t.Errorf("the run wrote %v after its agent was killed: beyond the lease it held", d)
+	}
+	b := e2e.StartAgentOn(t, nil, a.Dir, "")
+	b.Tag = a.Tag
+	again := b.WaitRunning("db", 1)
+	if again[0].PID == shim {
+		t.Fatalf("the same pid %d after its shim ended it", shim)
+	}
+	pollLedger(t, ledger, "a new run's line, under a lease", func(l aliveLine) bool { return l.pid != last.pid && l.token >= 1 })
+	checkNeverTwice(t, ledger, false)
 }

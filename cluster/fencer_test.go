@@ -326,3 +326,31 @@ func TestFencerIgnoresAnotherVoterSet(t *testing.T) {
 	a.Want([]string{"db"})
 	stays(t, a, false, 4*a.Fence().W())
 }
+
+// A host that has just booted waits W after its boot before it starts an
+// exclusive unit, even when the voters promise at once: it knows nothing
+// of what it held before the reboot.
+func TestFencerWaitsWAfterBoot(t *testing.T) {
+	nodes := cluster3(t, nil)
+	c := &cuts{}
+	voters := []string{"a", "b", "c"}
+	startFencer(t, nodes[1], voters, c, "")
+	fb := startFencer(t, nodes[2], voters, c, "")
+	// Voters silent for W already: they promise the first heartbeat.
+	time.Sleep(fb.Fence().W())
+	booted := bootTime() - 50*time.Millisecond // the host came up 50 ms ago
+	justBooted := func() time.Duration { return bootTime() - booted }
+	a, err := NewFencer(nodes[0], FencerConfig{
+		Params: testFenceParams(), Voters: voters, StateDir: t.TempDir(),
+		Exclusive: func(u string) bool { return u == "db" }, Now: justBooted, Log: nodes[0].log, cut: c.drop,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	a.Want([]string{"db"})
+	waitLease(t, a, true, 5*time.Second)
+	if up := justBooted(); up < a.Fence().W() {
+		t.Fatalf("held %s after boot, before W = %s", up, a.Fence().W())
+	}
+}

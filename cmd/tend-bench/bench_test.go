@@ -171,6 +171,7 @@ func sample() results {
 				fleetApplyP50ID: 60, fleetApplyP99ID: 180, fleetDeathP50ID: 950, fleetDeathMaxID: 1200,
 				fleetRSSID: 30, fleetRSSMaxID: 34, fleetPSSID: 25, fleetStartID: 12,
 				failoverP50ID: 1000, failoverP99ID: 1250, failoverDetectP50ID: 940, failoverDetectP99ID: 1150,
+				exclusiveP50ID: 2300, exclusiveP99ID: 2500,
 				failoverStartP50ID: 950, failoverStartP99ID: 1160, healP50ID: 900, healP99ID: 3400,
 				failoverPollCPUID: 10, failoverAgentsCPUID: 12, failoverBusyID: 30,
 			}, Unavailable: map[string]string{
@@ -281,8 +282,8 @@ func TestMissingTend(t *testing.T) {
 		delete(r.Supervisors[0].Figures, id)
 	}
 	r.Supervisors[0].fail(errors.New("hosts of namespaces: network and PID namespaces need root"), failoverIDs...)
-	if miss := missingTend(ms, r); !slices.Equal(miss, failoverIDs[:8]) {
-		t.Errorf("missing %v, want %v", miss, failoverIDs[:8])
+	if miss := missingTend(ms, r); !slices.Equal(miss, failoverIDs[:10]) {
+		t.Errorf("missing %v, want %v", miss, failoverIDs[:10])
 	}
 }
 
@@ -302,7 +303,7 @@ func TestTables(t *testing.T) {
 		"| daemontools | skipped |  |",
 		"## Goals",
 		"| memory (PSS) at N=100 below every peer | tend 12.0 MB; runit 10.0 MB (tend/runit = 1.2) | MISSED |",
-		"| failover of an exclusive (fenced) unit on the namespace harness | not measured yet (issue 10: the fence is built; its failover is timed by the e2e test, not yet by tend-bench) | p50 under 3.5 s |",
+		"| an exclusive unit's holder's link down until another host runs it: p50 under 3.5 s (issue 10) | tend p50 2300 ms, p99 2500 ms over 20 runs | met |",
 		"| a host's link down until its replicated instances run on the other hosts: p50 under 2 s, p99 under 3 s, over 10 runs or more, lan profile (issue 10) | tend p50 1000 ms, p99 1250 ms over 20 runs; detection p50 940 ms, replacements started p50 950 ms | met |",
 		"| after the link is back, exactly N again, all running, seen from every host, within 10 s p99 (issue 10) | tend p99 3400 ms, p50 900 ms over 20 runs | met |",
 		"| of which detection: the link down until that host shows the victim NotReady (its own record of when), p50 | 940 | ms |",
@@ -518,7 +519,7 @@ func TestInstallSkips(t *testing.T) {
 func TestTendGoals(t *testing.T) {
 	r := sample()
 	gs := tendGoals(r.Supervisors[0], r.Sizes)
-	want := []string{"MISSED", "met", "MISSED", "met", "met", "met", "met", "met"}
+	want := []string{"MISSED", "met", "MISSED", "met", "met", "met", "met", "met", "met"}
 	if len(gs) != len(want) {
 		t.Fatalf("%d goals, want %d: %+v", len(gs), len(want), gs)
 	}

@@ -155,7 +155,13 @@ each peer's, measured in the same run on the same machine and clock.
     more for tend-bench and 6% more for the agents (the machine 18% busy
     against 9%), and moved detection, which the agents time themselves,
     no more than its spread from run to run (p50 1067 ms against 1027 ms;
-    0.8 to 1.4 s in both).
+    0.8 to 1.4 s in both). Every host is a voter of the fence
+    (` + "`cluster.voters`" + `); after the replicated runs, an **exclusive** unit of
+    one replica of the same workload is applied, and as many times again
+    its holder's link goes down once the fleet has settled with it
+    running on one host: **exclusive failover** is until the next host
+    shows it running on another host. The fence makes that wait W (2.2 s)
+    after the holder's last acknowledged heartbeat.
 - **Before and after** (` + "`-tend-before OLD`" + `, or ` + "`make bench TEND_BEFORE=OLD`" + `,
   with a tend binary built from an older commit): tend's own measurements (restart latency, fan-out,
   memory, idle CPU and stop with N unit files and with one unit of N

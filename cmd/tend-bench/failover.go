@@ -47,10 +47,12 @@ const (
 	failoverPollCPUID   = "failover_poll_cpu_pct"     // the bench's own CPU while it looked, % of one core
 	failoverAgentsCPUID = "failover_agents_cpu_pct"   // the three agents' CPU meanwhile, % of one core
 	failoverBusyID      = "failover_machine_busy_pct" // the machine's busy share meanwhile
+	exclusiveP50ID      = "exclusive_failover_p50_ms"
+	exclusiveP99ID      = "exclusive_failover_p99_ms"
 )
 
 var failoverIDs = []string{failoverP50ID, failoverP99ID, failoverDetectP50ID, failoverDetectP99ID, failoverStartP50ID, failoverStartP99ID,
-	healP50ID, healP99ID, failoverPollCPUID, failoverAgentsCPUID, failoverBusyID}
+	healP50ID, healP99ID, exclusiveP50ID, exclusiveP99ID, failoverPollCPUID, failoverAgentsCPUID, failoverBusyID}
 
 // The sizes and goals of issue 10: at least goalFailoverRuns runs on the
 // lan profile.
@@ -59,11 +61,17 @@ const (
 	goalFailoverP50MS = 2000.0
 	goalFailoverP99MS = 3000.0
 	goalHealP99MS     = 10000.0
+	// An exclusive unit waits W (2.2 s) after the holder's last
+	// acknowledged heartbeat.
+	goalExclusiveP50MS = 3500.0
 )
 
 const (
 	failoverHosts = 3
 	failoverUnit  = "fo"
+	// exclusiveUnit is the exclusive unit of one replica timed after the
+	// replicated one, in the same fleet, every host a voter.
+	exclusiveUnit = "ex"
 	// failoverRest is how long the fleet must have stayed settled before
 	// a run takes a link down: the last heal's gossip has died out.
 	failoverRest = time.Second
@@ -260,8 +268,8 @@ func (b *bench) failoverFigures(ctx context.Context, tendBin string, r *supervis
 		if k > 0 {
 			join = fmt.Sprintf("join = [%q]\n", first)
 		}
-		cfg := fmt.Sprintf("name = %q\n[cluster]\nbind = \"%s:7946\"\napi = \"%s:7947\"\n%sprofile = \"lan\"\nname = \"bench\"\nkeys_dir = %q\n",
-			h.Name, h.Addr, h.Addr, join, hostKeys)
+		cfg := fmt.Sprintf("name = %q\n[cluster]\nbind = \"%s:7946\"\napi = \"%s:7947\"\n%sprofile = \"lan\"\nname = \"bench\"\nkeys_dir = %q\nvoters = %s\n",
+			h.Name, h.Addr, h.Addr, join, hostKeys, voterList(nt.Hosts))
 		if err := os.MkdirAll(filepath.Join(dir, ".tend"), 0o755); err != nil {
 			return err
 		}
@@ -355,7 +363,122 @@ func (b *bench) failoverFigures(ctx context.Context, tendBin string, r *supervis
 		"tend", msAt(seens, 0.5), msAt(seens, 0.99), msAt(detects, 0.5), msAt(starts, 0.5), msAt(heals, 0.5), msAt(heals, 0.99), len(seens))
 	b.progress("%-12s while looking every %s: the bench %s%% of one core, the agents %s%%, the machine %s%% busy",
 		"tend", c.failoverPoll, fmtNum(r.Figures[failoverPollCPUID]), fmtNum(r.Figures[failoverAgentsCPUID]), fmtNum(r.Figures[failoverBusyID]))
+	return b.exclusiveFailovers(ctx, hosts, want, w, r)
+}
+
+// voterList is the hosts' names as a TOML array: every host a voter.
+func voterList(hosts []*clustertest.Host) string {
+	s := "["
+	for k, h := range hosts {
+		if k > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%q", h.Name)
+	}
+	return s + "]"
+}
+
+// exclusiveFailovers applies an exclusive unit of one replica and, as
+// many times as the replicated unit failed over, takes its holder's link
+// down and times until another host shows it running (the fence's W
+// after the holder's last acknowledged heartbeat, plus detection and the
+// start), then brings the link back and waits for the fleet to settle.
+func (b *bench) exclusiveFailovers(ctx context.Context, hosts []*foHost, want int, w spec, r *supervisorResult) error {
+	text := "exclusive = true\n" + stampUnit(exclusiveUnit, 1, w.stamp, w.file, w.mode)
+	actx, cancel := context.WithTimeout(ctx, askWithin)
+	_, err := hosts[0].c.ApplyUnit(actx, exclusiveUnit+".toml", []byte(text))
+	cancel()
+	if err != nil {
+		return fmt.Errorf("apply the exclusive unit on h0: %w", err)
+	}
+	var seens []time.Duration
+	for run := range b.cfg.failoverRuns {
+		holder, err := b.exclusiveSettled(ctx, hosts, want)
+		if err != nil {
+			return fmt.Errorf("exclusive run %d: %w", run+1, err)
+		}
+		obs := hosts[(slices.Index(hosts, holder)+1)%len(hosts)]
+		t0 := time.Now()
+		if err := holder.host.LinkDown(); err != nil {
+			return err
+		}
+		var seen time.Duration
+		for seen == 0 {
+			ctx2, cancel := context.WithTimeout(ctx, askWithin)
+			list, err := obs.c.Instances(ctx2, "app="+exclusiveUnit)
+			cancel()
+			now := time.Since(t0)
+			if err == nil {
+				for _, in := range list {
+					if in.Host != holder.host.Name && in.Status == "Running" {
+						seen = now
+					}
+				}
+			}
+			if seen == 0 && now > failoverWithin {
+				holder.host.LinkUp()
+				return obs.s.failed(fmt.Errorf("%w: exclusive run %d: after %s no host but %s runs %s: %s", errTimeout, run+1, failoverWithin, holder.host.Name, exclusiveUnit, byHostStatus(list)))
+			}
+			if seen == 0 {
+				if err := sleepCtx(ctx, b.cfg.failoverPoll); err != nil {
+					return err
+				}
+			}
+		}
+		if err := holder.host.LinkUp(); err != nil {
+			return err
+		}
+		seens = append(seens, seen)
+		b.progress("%-12s exclusive run %d: %s's link down: %s runs on another host, as %s shows, after %d ms",
+			"tend", run+1, holder.host.Name, exclusiveUnit, obs.host.Name, seen.Milliseconds())
+	}
+	r.set(exclusiveP50ID, msAt(seens, 0.5))
+	r.set(exclusiveP99ID, msAt(seens, 0.99))
+	b.progress("%-12s exclusive failover p50 %.0f ms, p99 %.0f ms over %d runs", "tend", msAt(seens, 0.5), msAt(seens, 0.99), len(seens))
 	return nil
+}
+
+// exclusiveSettled waits until the fleet is settled for the replicated
+// unit and every host shows the exclusive one running on one same host,
+// for failoverRest, and returns that host.
+func (b *bench) exclusiveSettled(ctx context.Context, hosts []*foHost, want int) (*foHost, error) {
+	deadline := time.Now().Add(time.Minute)
+	var since time.Time
+	for {
+		if err := b.waitSettled(ctx, hosts, want, time.Minute); err != nil {
+			return nil, err
+		}
+		var holder *foHost
+		why := ""
+		for _, h := range hosts {
+			ctx2, cancel := context.WithTimeout(ctx, askWithin)
+			list, err := h.c.Instances(ctx2, "app="+exclusiveUnit)
+			cancel()
+			if err != nil {
+				why = err.Error()
+				break
+			}
+			if len(list) != 1 || list[0].Status != "Running" || holder != nil && list[0].Host != holder.host.Name {
+				why = h.host.Name + " shows " + byHostStatus(list)
+				break
+			}
+			holder = hosts[slices.IndexFunc(hosts, func(x *foHost) bool { return x.host.Name == list[0].Host })]
+		}
+		switch {
+		case why != "":
+			since = time.Time{}
+		case since.IsZero():
+			since = time.Now()
+		case time.Since(since) >= failoverRest:
+			return holder, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, hosts[0].s.failed(fmt.Errorf("%w: the exclusive unit did not settle within a minute: %s", errTimeout, why))
+		}
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // waitSettled waits until every host shows every host Ready and exactly

@@ -4,8 +4,11 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOARCH  ?= $(shell $(GO) env GOARCH)
 
-# Static binaries: no cgo, pure-Go DNS and user lookups.
-BUILD_TAGS := netgo,osusergo
+# Static binaries: no cgo, pure-Go DNS and user lookups. The armv7 build
+# leaves Go's runtime profiles out (cmd/tend/noprofile.go): its flash is
+# small, and the binary must stay under 12 MB (cmd/tend/size_test.go).
+comma      := ,
+BUILD_TAGS := netgo,osusergo$(if $(filter arm,$(GOARCH)),$(comma)noprofile)
 LDFLAGS    := -s -w -X main.version=$(VERSION)
 GOBUILD     = CGO_ENABLED=0 GOARCH=$(GOARCH) $(GO) build -trimpath -tags $(BUILD_TAGS) -ldflags "$(LDFLAGS)"
 

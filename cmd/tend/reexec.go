@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -177,7 +176,7 @@ func (a *tendAgent) handOver(req reexecRequest, quiesce, stop func()) error {
 	// and its SIGPROF would kill the successor before its runtime has a
 	// handler: the profile ends here, written out, and the successor
 	// starts its own (--cpu-profile is among its arguments).
-	pprof.StopCPUProfile()
+	stopCPUProfile()
 	a.log.Info("re-executing", "binary", exe, "instances", len(h.Runs))
 	err = h.Exec(exe, os.Args, os.Environ())
 	a.log.Error("re-execution failed; executing the running binary again", "binary", exe, "err", err)

@@ -364,3 +364,96 @@ restart = "never"
 		t.Fatalf("every run on one host: %v\n%s", hostsUsed, data)
 	}
 }
+
+// A cron unit on three hosts, one of which dies in the middle of a run's
+// attempt: that run's job tries again on another host and completes once;
+// the schedule goes on over the two that live; no run completes twice.
+func TestACronRunOutlivesTheHostOfItsAttempt(t *testing.T) {
+	nt := newNet(t, 3)
+	fleet := e2e.StartFleetOn(t, nt.Hosts, "lan")
+	a := fleet[0]
+	ledger := filepath.Join(t.TempDir(), "ledger")
+	path := filepath.Join(a.Dir, "tick.toml")
+	e2e.WriteFile(t, path, fmt.Sprintf(`kind = "cron"
+schedule = "@every 3s"
+concurrency_policy = "forbid"
+successful_history = 20
+[template]
+labels = { app = "tick" }
+command = [%q]
+env = { TEND_TEST_HELPER = "attempt:2s", TEND_TEST_TAG = %q, TEND_TEST_LEDGER = %q }
+restart = "never"
+stop_timeout = "2s"
+`, e2e.HelperBin, a.Tag, ledger))
+	a.Tend("apply", "-f", path)
+	type attempt struct{ job, host string }
+	read := func() (started map[string]attempt, done map[string][]attempt, data string) {
+		b, _ := os.ReadFile(ledger)
+		started, done = map[string]attempt{}, map[string][]attempt{}
+		for _, l := range e2e.Lines(string(b)) {
+			f := strings.Fields(l)
+			if len(f) != 3 {
+				continue
+			}
+			at := attempt{job: f[1][:strings.LastIndexByte(f[1], '-')], host: f[2]}
+			switch f[0] {
+			case "start":
+				started[f[1]] = at
+			case "done":
+				done[at.job] = append(done[at.job], at)
+			}
+		}
+		return started, done, string(b)
+	}
+	// An attempt under way on a host other than h0, which watches, and
+	// which h0 has heard of. (Under forbid one host decides each run; a
+	// run whose host dies before any other has heard of it is lost with
+	// it: the README says so.)
+	var victim attempt
+	a.Eventually("h0 sees a run's attempt running on h1 or h2", func() (bool, string) {
+		list := a.Instances("-l", "app=tick")
+		for _, in := range list {
+			if in.Host != "h0" && in.Status == "Running" && in.Unit != "" {
+				victim = attempt{job: in.Unit, host: in.Host}
+				return true, e2e.Summary(list)
+			}
+		}
+		return false, e2e.Summary(list)
+	})
+	var dying *e2e.Agent
+	for k, h := range nt.Hosts {
+		if h.Name == victim.host {
+			dying = fleet[k]
+		}
+	}
+	dying.Signal(syscall.SIGKILL)
+	dying.Wait()
+	a.Eventually("the killed run completed elsewhere, and two runs after it", func() (bool, string) {
+		started, done, data := read()
+		if len(done[victim.job]) != 1 {
+			return false, data + a.Tend("get", "po", "-o", "wide")
+		}
+		after := 0
+		for _, at := range started {
+			if at.job > victim.job && len(done[at.job]) == 1 {
+				after++
+			}
+		}
+		return after >= 2, data
+	})
+	a.Tend("delete", "cronjob", "tick")
+	started, done, data := read()
+	if at := done[victim.job][0]; at.host == victim.host {
+		t.Fatalf("run %s completed on %s, which died during it:\n%s", victim.job, at.host, data)
+	}
+	for job, list := range done {
+		if len(list) != 1 {
+			t.Fatalf("run %s completed %d times: %v\n%s", job, len(list), list, data)
+		}
+	}
+	for name, at := range started {
+		if at.host == victim.host && at.job > victim.job {
+			t.Fatalf("%s started on %s after it died:\n%s", name, at.host, data)
+		}
+	}
+}

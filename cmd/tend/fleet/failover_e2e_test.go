@@ -375,13 +375,13 @@ func TestACronRunOutlivesTheHostOfItsAttempt(t *testing.T) {
 	ledger := filepath.Join(t.TempDir(), "ledger")
 	path := filepath.Join(a.Dir, "tick.toml")
 	e2e.WriteFile(t, path, fmt.Sprintf(`kind = "cron"
-schedule = "@every 3s"
+schedule = "@every 4s"
 concurrency_policy = "forbid"
 successful_history = 20
 [template]
 labels = { app = "tick" }
 command = [%q]
-env = { TEND_TEST_HELPER = "attempt:2s", TEND_TEST_TAG = %q, TEND_TEST_LEDGER = %q }
+env = { TEND_TEST_HELPER = "attempt:3s", TEND_TEST_TAG = %q, TEND_TEST_LEDGER = %q }
 restart = "never"
 stop_timeout = "2s"
 `, e2e.HelperBin, a.Tag, ledger))
@@ -406,19 +406,21 @@ stop_timeout = "2s"
 		return started, done, string(b)
 	}
 	// An attempt under way on a host other than h0, which watches, and
-	// which h0 has heard of. (Under forbid one host decides each run; a
+	// which h0 has heard of (under forbid one host decides each run; a
 	// run whose host dies before any other has heard of it is lost with
-	// it: the README says so.)
+	// it: the README says so), begun less than 1.5 s ago (of 3): one that
+	// ends as its host dies has done its work, but the fleet, which
+	// never heard it end, runs it again (at least once).
 	var victim attempt
-	a.Eventually("h0 sees a run's attempt running on h1 or h2", func() (bool, string) {
+	within(a, time.Minute, "h0 sees a run's attempt begin on h1 or h2", func() (bool, string) {
 		list := a.Instances("-l", "app=tick")
 		for _, in := range list {
-			if in.Host != "h0" && in.Status == "Running" && in.Unit != "" {
+			if in.Host != "h0" && in.Status == "Running" && in.Unit != "" && time.Since(in.State.Started) < 1500*time.Millisecond {
 				victim = attempt{job: in.Unit, host: in.Host}
-				return true, e2e.Summary(list)
+				return true, ""
 			}
 		}
-		return false, e2e.Summary(list)
+		return false, describe(byHost(a, "app=tick"))
 	})
 	var dying *e2e.Agent
 	for k, h := range nt.Hosts {
@@ -428,7 +430,7 @@ stop_timeout = "2s"
 	}
 	dying.Signal(syscall.SIGKILL)
 	dying.Wait()
-	a.Eventually("the killed run completed elsewhere, and two runs after it", func() (bool, string) {
+	within(a, time.Minute, "the killed run completed elsewhere, and a run after it", func() (bool, string) {
 		started, done, data := read()
 		if len(done[victim.job]) != 1 {
 			return false, data + a.Tend("get", "po", "-o", "wide")
@@ -439,7 +441,7 @@ stop_timeout = "2s"
 				after++
 			}
 		}
-		return after >= 2, data
+		return after >= 1, data
 	})
 	a.Tend("delete", "cronjob", "tick")
 	started, done, data := read()

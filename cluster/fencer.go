@@ -366,6 +366,18 @@ func (fz *Fencer) Lease(unit string) HostLease {
 	return c.pub
 }
 
+// Promised returns the epoch and holder this host, as a voter, has
+// promised unit to; false when it is no voter or has promised nothing.
+func (fz *Fencer) Promised(unit string) (FenceClaim, bool) {
+	fz.mu.Lock()
+	defer fz.mu.Unlock()
+	st, ok := fz.voters[unit]
+	if !ok || !fz.fence.IsVoter(fz.self) || st.Epoch == 0 {
+		return FenceClaim{}, false
+	}
+	return FenceClaim{Host: st.Holder, Epoch: st.Epoch}, true
+}
+
 // Release is an operator's word that the host holding unit is down
 // (tend fence release): this host, which must be claiming unit, counts
 // that host as a voter silent since now, and still waits W. It returns

@@ -73,6 +73,23 @@ type WatchEvent struct {
 	Object Instance `json:"object,omitzero"`
 }
 
+// FenceView is an exclusive unit's fence as this host sees it, in
+// GET /v1/units/{name}.
+type FenceView struct {
+	Voters []string `json:"voters"`
+	Quorum int      `json:"quorum"`
+	// This host's standing: Held at Epoch, or what it waits for (Status);
+	// Claimed false when it does not want the unit.
+	Host    string `json:"host"`
+	Claimed bool   `json:"claimed"`
+	Held    bool   `json:"held,omitempty"`
+	Epoch   uint64 `json:"epoch,omitempty"`
+	Status  string `json:"status,omitempty"`
+	// This host's vote, when it is a voter that has promised the unit.
+	VotedFor   string `json:"voted_for,omitempty"`
+	VotedEpoch uint64 `json:"voted_epoch,omitempty"`
+}
+
 // FenceReleased is the answer to POST /v1/units/{name}/fence/release:
 // the unit, and the host and epoch whose lease was released.
 type FenceReleased struct {

@@ -144,6 +144,9 @@ func (s *Supervisor) Units(kind units.Kind) []Unit { return s.view.listUnits(kin
 // Unit implements Backend; a cron unit's jobs are found by name too.
 func (s *Supervisor) Unit(name string) (Unit, error) {
 	if u, ok := s.view.unit(name); ok {
+		if u.Exclusive && s.opt.Fence != nil {
+			u.Fence = s.fenceView(name)
+		}
 		return u, nil
 	}
 	return Unit{}, errNotFound("unit", name)

@@ -53,6 +53,12 @@ type Fence interface {
 	KillGrace() time.Duration
 	// Now is the fence's clock, CLOCK_BOOTTIME (BootTime).
 	Now() time.Duration
+	// Voters are the fleet's voters, sorted, and how many of them make a
+	// quorum.
+	Voters() (voters []string, quorum int)
+	// Promised is whom this host, as a voter, has promised unit to and
+	// at which epoch; "" when it is no voter or promised nothing.
+	Promised(unit string) (host string, epoch uint64)
 }
 
 // FenceLease is a host's standing for one exclusive unit.
@@ -132,6 +138,19 @@ func leaseGuard(lease *os.File, until time.Duration, grace time.Duration, sig sy
 		return
 	}
 	syscall.Kill(0, syscall.SIGKILL)
+}
+
+// fenceView is unit's fence as this host sees it now. Any goroutine: the
+// Fence is safe for concurrent use.
+func (s *Supervisor) fenceView(unit string) *FenceView {
+	f := s.opt.Fence
+	v := &FenceView{Host: s.opt.Host}
+	v.Voters, v.Quorum = f.Voters()
+	l := f.Lease(unit)
+	v.Held, v.Epoch, v.Status = l.Held, l.Epoch, l.Status
+	v.Claimed = l.Held || l.Epoch > 0
+	v.VotedFor, v.VotedEpoch = f.Promised(unit)
+	return v
 }
 
 // fencing reports whether i runs under the fence.

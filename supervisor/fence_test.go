@@ -70,6 +70,12 @@ func (f *scriptedFence) Release(unit string) (string, uint64, error) {
 func (f *scriptedFence) Changed() <-chan struct{} { return f.changed }
 func (f *scriptedFence) KillGrace() time.Duration { return f.grace }
 func (f *scriptedFence) Now() time.Duration       { return BootTime() }
+func (f *scriptedFence) Voters() ([]string, int)  { return []string{"a", "b", "test"}, 2 }
+func (f *scriptedFence) Promised(string) (string, uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return "test", f.leases["db"].Epoch
+}
 
 func (a *testAgent) fencedInstance() Instance {
 	a.t.Helper()
@@ -155,6 +161,10 @@ func TestAnExclusiveUnitRunsOnlyUnderItsLease(t *testing.T) {
 	fence.set("db", FenceLease{Held: true, Epoch: 8, Until: BootTime() + time.Minute})
 	a.waitFor("running at epoch 8", func() bool { return a.fencedInstance().State.Phase == PhaseRunning })
 	pollFor(t, "token 8 in its output", func() bool { return strings.Contains(a.logText(a.fencedInstance().Name), "token=8\n") })
+	if u, err := a.sup.Unit("db"); err != nil || !u.Exclusive || u.Fence == nil || !u.Fence.Held || u.Fence.Epoch != 8 ||
+		u.Fence.VotedFor != "test" || u.Fence.Quorum != 2 || len(u.Fence.Voters) != 3 {
+		t.Errorf("the unit's fence as the API shows it: %+v, %v", u.Fence, err)
+	}
 	pid := a.fencedInstance().PID
 	lost := BootTime()
 	fence.set("db", FenceLease{Status: "epoch 8: waiting for 2 of the voters a, b, c to acknowledge this host"})

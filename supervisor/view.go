@@ -200,14 +200,15 @@ func (s *Supervisor) remoteInstances() map[string]Instance {
 // publishUnit makes the API's copy of u with its counts. Loop goroutine.
 func (s *Supervisor) publishUnit(u *units.Unit) Unit {
 	out := Unit{
-		Name:     u.Name,
-		Kind:     u.Kind,
-		Path:     u.Path,
-		Version:  u.Version,
-		Labels:   u.Labels,
-		Selector: u.Selector.String(),
-		Created:  s.unitRecs[u.Name].Created,
-		Source:   string(u.Source),
+		Name:      u.Name,
+		Kind:      u.Kind,
+		Path:      u.Path,
+		Version:   u.Version,
+		Labels:    u.Labels,
+		Selector:  u.Selector.String(),
+		Created:   s.unitRecs[u.Name].Created,
+		Source:    string(u.Source),
+		Exclusive: u.Exclusive,
 		Template: TemplateSummary{
 			Labels:     u.Template.Labels,
 			Command:    u.Template.Command,

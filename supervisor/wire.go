@@ -121,6 +121,11 @@ type Unit struct {
 	ActiveJobs        []string  `json:"active_jobs,omitempty"`
 	Missed            int       `json:"missed,omitempty"`
 
+	// Exclusive: exclusive = true; Fence is its fence as the answering
+	// host sees it, when the fleet has one.
+	Exclusive bool       `json:"exclusive,omitempty"`
+	Fence     *FenceView `json:"fence,omitempty"`
+
 	// Source is the unit file's text, for edit and -o yaml.
 	Source string `json:"source"`
 	// Error is the last problem with the unit file, if its newest version was

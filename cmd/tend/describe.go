@@ -370,6 +370,27 @@ func (d *describer) probes(level int, liveness, readiness, startup string) {
 
 // unit describes a unit as kubectl describes a ReplicaSet, DaemonSet, Job
 // or CronJob.
+// fence describes an exclusive unit's fence as the answering host sees
+// it: its standing, and its vote when it is a voter.
+func (d *describer) fence(f *supervisor.FenceView) {
+	if f == nil {
+		d.line(0, "Exclusive:\tyes, without a fence (at most once on a host alone; not enforced across hosts without cluster.voters)")
+		return
+	}
+	d.line(0, "Exclusive:\tyes, fenced: a lease from %d of the voters %s", f.Quorum, strings.Join(f.Voters, ", "))
+	switch {
+	case f.Held:
+		d.line(1, "This Host:\t%s holds the lease, epoch %d", f.Host, f.Epoch)
+	case f.Claimed:
+		d.line(1, "This Host:\t%s waits for the lease: %s", f.Host, f.Status)
+	default:
+		d.line(1, "This Host:\t%s does not claim it", f.Host)
+	}
+	if f.VotedFor != "" {
+		d.line(1, "Its Vote:\t%s, epoch %d", f.VotedFor, f.VotedEpoch)
+	}
+}
+
 func (d *describer) unit(w io.Writer, u supervisor.Unit, instances []supervisor.Instance, events []supervisor.Event) {
 	// The wire form lacks a job's and a cron job's settings; the unit
 	// file has them.
@@ -459,6 +480,9 @@ func (d *describer) unit(w io.Writer, u supervisor.Unit, instances []supervisor.
 	default:
 		d.line(0, "Replicas:\t%d current / %d desired", u.Current, u.Desired)
 		d.line(0, "Pods Status:\t%d Running / %d Waiting / %d Succeeded / %d Failed", u.Running, u.Waiting, u.Succeeded, u.Failed)
+	}
+	if u.Exclusive {
+		d.fence(u.Fence)
 	}
 	if u.Error != "" {
 		d.multiline(0, "Error", u.Error+"\n(the last valid version of the file keeps running)")

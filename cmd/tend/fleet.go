@@ -156,6 +156,13 @@ func (f fleetFence) Release(unit string) (string, uint64, error) {
 func (f fleetFence) Changed() <-chan struct{} { return f.fz.Changed() }
 func (f fleetFence) KillGrace() time.Duration { return f.fz.Fence().Params().KillGrace }
 func (f fleetFence) Now() time.Duration       { return supervisor.BootTime() }
+func (f fleetFence) Voters() ([]string, int) {
+	return f.fz.Fence().Voters(), f.fz.Fence().Quorum()
+}
+func (f fleetFence) Promised(unit string) (string, uint64) {
+	c, _ := f.fz.Promised(unit)
+	return c.Host, c.Epoch
+}
 
 // listenAPI loads this host's identity and listens for the inter-host
 // API: at cluster.api, or by default on the gossip address's host and the

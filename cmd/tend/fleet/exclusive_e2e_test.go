@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -141,6 +142,23 @@ stop_timeout = "10s"
 	}
 	if _, info := holder(hx2); !strings.Contains(info, second+" Running: 1") {
 		t.Errorf("after the asymmetric partition: %s", info)
+	}
+	// describe says who holds it, from the holder and from another host,
+	// and how each voted.
+	holds := regexp.MustCompile(`(?m)^Exclusive:\s+yes, fenced: a lease from 2 of the voters h0, h1, h2\n\s+This Host:\s+` + second + ` holds the lease, epoch (\d+)\n\s+Its Vote:\s+` + second + `, epoch (\d+)$`)
+	hx2.Eventually("describe on the holder", func() (bool, string) {
+		desc := hx2.Tend("describe", "rc", "db")
+		m := holds.FindStringSubmatch(desc)
+		return m != nil && m[1] == m[2], desc
+	})
+	waits := regexp.MustCompile(`(?m)^\s+This Host:\s+\S+ does not claim it\n\s+Its Vote:\s+` + second + `, epoch \d+$`)
+	for _, x := range fleet {
+		if x != hx2 {
+			x.Eventually("describe on another host", func() (bool, string) {
+				desc := x.Tend("describe", "rc", "db")
+				return waits.MatchString(desc), desc
+			})
+		}
 	}
 	checkNeverTwice(t, ledger, true)
 }

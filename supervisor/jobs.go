@@ -196,7 +196,7 @@ func (s *Supervisor) reconcileCron(u *units.Unit) {
 	for _, j := range s.sortedCronJobs(u.Name) {
 		jobs = append(jobs, cronJob{Name: j.rec.Name, Scheduled: j.rec.Scheduled, Condition: j.rec.Condition})
 	}
-	out := planCron(u, s.crons[u.Name], s.unitRecs[u.Name].Created, s.started, jobs, s.decidesRun(u), now)
+	out := planCron(u, s.crons[u.Name], s.unitRecs[u.Name].Created, s.started, jobs, s.cronHosts(u), now)
 	for _, name := range out.Remove {
 		if j := s.jobs[name]; j != nil {
 			s.removeJob(j)
@@ -221,7 +221,7 @@ func (s *Supervisor) reconcileCron(u *units.Unit) {
 		s.saveJob(j)
 		made = append(made, j)
 	}
-	if old, ok := s.crons[u.Name]; !ok || out.Rec != old {
+	if old, ok := s.crons[u.Name]; !ok || !old.equal(out.Rec) {
 		s.crons[u.Name] = out.Rec
 		s.opt.Store.put(bucketCrons, u.Name, out.Rec)
 	}
@@ -238,20 +238,28 @@ func (s *Supervisor) reconcileCron(u *units.Unit) {
 	}
 }
 
-// decidesRun says whether this host decides a run of u under
-// concurrency_policy = forbid (see planCron): the host the job controller
-// places the run's first attempt on, as every host computes it alike; with
-// no host to place it on, the unit's jobOwner.
-func (s *Supervisor) decidesRun(u *units.Unit) func(run string) bool {
+// cronHosts is the hosts as planCron needs them for u: the host that
+// decides a run under concurrency_policy = forbid is the one the job
+// controller places the run's first attempt on, as every host computes it
+// alike; with no host to place it on, the unit's jobOwner.
+func (s *Supervisor) cronHosts(u *units.Unit) cronHosts {
 	var hosts []string
-	return func(run string) bool {
-		if hosts == nil {
-			hosts = eligibleHosts(u, s.members)
-		}
-		if h := placeNew(run, []int{0}, hosts, map[string]int{}); h != nil {
-			return h[0] == s.opt.Host
-		}
-		return s.jobOwner(u.Name) == s.opt.Host
+	member, _ := memberFinder(s.members)
+	return cronHosts{
+		self: s.opt.Host,
+		decider: func(run string) string {
+			if hosts == nil {
+				hosts = eligibleHosts(u, s.members)
+			}
+			if h := placeNew(run, []int{0}, hosts, map[string]int{}); h != nil {
+				return h[0]
+			}
+			return s.jobOwner(u.Name)
+		},
+		ready: func(host string) bool {
+			m := member(host)
+			return m != nil && m.Status == HostReady
+		},
 	}
 }
 

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -15,6 +16,40 @@ type cronRecord struct {
 	// Considered is the newest scheduled time handled (run or missed).
 	Considered time.Time `json:"considered,omitempty"`
 	Missed     int       `json:"missed,omitempty"`
+	// Left are the runs, under forbid, that another host decides and this
+	// one has not yet heard of: should that host go before anyone hears
+	// of the run, the run is decided again.
+	Left []leftRun `json:"left,omitempty"`
+}
+
+func (r cronRecord) equal(o cronRecord) bool {
+	return r.LastSchedule.Equal(o.LastSchedule) && r.Considered.Equal(o.Considered) && r.Missed == o.Missed && slices.Equal(r.Left, o.Left)
+}
+
+// leftRun is a run left to the host that decides it.
+type leftRun struct {
+	Name      string    `json:"name"`
+	Scheduled time.Time `json:"scheduled"`
+	Host      string    `json:"host"`
+}
+
+// leftFor is how long a host waits to hear of a run another host decided
+// while that host stays Ready: its news takes a second or so; a run it
+// does not make (another was still active) is never heard of, and after
+// this the run is taken as decided.
+const leftFor = 30 * time.Second
+
+// maxLeft bounds the runs left to others that a cron unit's record keeps
+// (at @every 1s, leftFor's worth).
+const maxLeft = 64
+
+// cronHosts is what planCron knows of the hosts, for forbid.
+type cronHosts struct {
+	self string
+	// decider is the host that decides run now: its first attempt's,
+	// over the Ready hosts that match the unit's selector.
+	decider func(run string) string
+	ready   func(host string) bool
 }
 
 // cronJob is one of a cron unit's jobs, as the cron controller sees it.
@@ -76,7 +111,14 @@ func cronJobName(cron string, t time.Time) string {
 // forbade every run after it. So under forbid one host decides each run,
 // the one its first attempt is placed on (decides), and the others leave
 // it to that host: they learn of the job from its attempt (adoptCronJobs).
-func planCron(u *units.Unit, rec cronRecord, since, agentStart time.Time, jobs []cronJob, decides func(run string) bool, now time.Time) cronOutcome {
+//
+// A run this host leaves to another under forbid waits in the record's
+// Left until this host hears of it (its job appears). If the deciding host
+// goes first (NotReady, or Left), before anyone has heard of the run, the
+// run would be lost with it: every host decides it again, and the new
+// decider makes it, late, if its starting_deadline allows. A run the dead
+// host had in fact begun then runs twice (at least once).
+func planCron(u *units.Unit, rec cronRecord, since, agentStart time.Time, jobs []cronJob, hosts cronHosts, now time.Time) cronOutcome {
 	out := cronOutcome{Rec: rec}
 	if out.Rec.Considered.IsZero() {
 		out.Rec.Considered = since
@@ -126,15 +168,44 @@ func planCron(u *units.Unit, rec cronRecord, since, agentStart time.Time, jobs [
 			active = append(active, j.Name)
 		}
 	}
-	for _, at := range plan.Run {
+	forbid := u.ConcurrencyPolicy == units.ConcurrencyForbid
+	// The runs left to others: heard of, given up on, or theirs no more.
+	var due []time.Time
+	var left []leftRun
+	for _, l := range out.Rec.Left {
+		switch {
+		case !forbid || exists[l.Name] || now.Sub(l.Scheduled) > leftFor:
+		case hosts.ready(l.Host):
+			left = append(left, l)
+		case u.StartingDeadline > 0 && now.Sub(l.Scheduled) > u.StartingDeadline.D():
+			out.Rec.Missed++
+			out.Notes = append(out.Notes, note{Warning, "MissedSchedule",
+				fmt.Sprintf("Missed the run of %s: %s, which decided it, went before it was heard of, and starting_deadline = %s has passed", l.Scheduled.In(u.Location).Format(time.RFC3339), l.Host, u.StartingDeadline), true})
+		default:
+			if d := hosts.decider(l.Name); d != hosts.self {
+				l.Host = d
+				left = append(left, l)
+				continue
+			}
+			out.Notes = append(out.Notes, note{Normal, "Rescheduled",
+				fmt.Sprintf("Deciding the run of %s again: %s, which decided it, went before it was heard of", l.Scheduled.In(u.Location).Format(time.RFC3339), l.Host), true})
+			due = append(due, l.Scheduled)
+		}
+	}
+	out.Rec.Left = left
+	for _, at := range append(due, plan.Run...) {
 		name := cronJobName(u.Name, at)
 		if exists[name] {
 			out.Rec.LastSchedule = at
 			continue
 		}
-		forbid := u.ConcurrencyPolicy == units.ConcurrencyForbid
-		if forbid && !decides(name) {
-			continue
+		if forbid {
+			if d := hosts.decider(name); d != hosts.self {
+				if len(out.Rec.Left) < maxLeft {
+					out.Rec.Left = append(out.Rec.Left, leftRun{Name: name, Scheduled: at, Host: d})
+				}
+				continue
+			}
 		}
 		if len(active) > 0 {
 			switch u.ConcurrencyPolicy {
@@ -155,7 +226,9 @@ func planCron(u *units.Unit, rec cronRecord, since, agentStart time.Time, jobs [
 		out.Notes = append(out.Notes, note{Normal, "SuccessfulCreate", "Created job " + name, forbid})
 		exists[name] = true
 		active = append(active, name)
-		out.Rec.LastSchedule = at
+		if at.After(out.Rec.LastSchedule) {
+			out.Rec.LastSchedule = at
+		}
 	}
 	if !plan.Considered.IsZero() {
 		out.Rec.Considered = plan.Considered

@@ -145,8 +145,9 @@ func TestPlanCron(t *testing.T) {
 		}
 		return out
 	}
-	started := t0.Add(-time.Hour)             // the agent's start
-	here := func(string) bool { return true } // this host decides every run
+	started := t0.Add(-time.Hour) // the agent's start
+	always := func(string) bool { return true }
+	here := cronHosts{self: "me", decider: func(string) string { return "me" }, ready: always} // this host decides every run
 
 	// On schedule: the run due now, named after its time; then the next.
 	o := planCron(cronUnit(""), cronRecord{Considered: t0.Add(-time.Minute)}, t0.Add(-time.Hour), started, nil, here, t0)
@@ -189,12 +190,54 @@ func TestPlanCron(t *testing.T) {
 	// Under forbid a run is another host's to decide when its attempt is
 	// placed there: this host neither makes it nor counts it missed,
 	// whatever it sees active, and learns of it from its attempt...
-	elsewhere := func(run string) bool { return run != name(t0) }
+	elsewhere := cronHosts{self: "me", ready: always, decider: func(run string) string {
+		if run == name(t0) {
+			return "other"
+		}
+		return "me"
+	}}
 	for _, act := range [][]cronJob{nil, active} {
 		o = planCron(cronUnit("concurrency_policy = \"forbid\""), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, act, elsewhere, t0)
 		if len(o.Create) != 0 || o.Rec.Missed != 0 || len(o.Notes) != 0 || !o.Rec.Considered.Equal(t0) || !o.WakeAt.Equal(t0.Add(time.Minute)) {
 			t.Fatalf("forbid, another host's run (active %v): %+v", act, o)
 		}
+		if want := []leftRun{{Name: name(t0), Scheduled: t0, Host: "other"}}; !slices.Equal(o.Rec.Left, want) {
+			t.Fatalf("forbid, another host's run (active %v): left %+v, want %+v", act, o.Rec.Left, want)
+		}
+	}
+	// ... while its host is Ready it waits; once heard of, it is done...
+	waiting := cronRecord{Considered: t0, Left: []leftRun{{Name: name(t0), Scheduled: t0, Host: "other"}}}
+	o = planCron(cronUnit("concurrency_policy = \"forbid\""), waiting, time.Time{}, started, nil, elsewhere, t0.Add(2*time.Second))
+	if len(o.Create) != 0 || len(o.Rec.Left) != 1 {
+		t.Fatalf("forbid, waiting to hear of another host's run: %+v", o)
+	}
+	o = planCron(cronUnit("concurrency_policy = \"forbid\""), waiting, time.Time{}, started, []cronJob{{Name: name(t0), Scheduled: t0}}, elsewhere, t0.Add(2*time.Second))
+	if len(o.Create) != 0 || len(o.Rec.Left) != 0 {
+		t.Fatalf("forbid, another host's run heard of: %+v", o)
+	}
+	// ... and if its host goes first, the host that decides it now makes
+	// it, late, and says so...
+	gone := cronHosts{self: "me", ready: func(h string) bool { return h != "other" }, decider: func(string) string { return "me" }}
+	o = planCron(cronUnit("concurrency_policy = \"forbid\""), waiting, time.Time{}, started, nil, gone, t0.Add(2*time.Second))
+	if got := runs(o); !slices.Equal(got, []string{name(t0)}) || len(o.Rec.Left) != 0 ||
+		!slices.Contains(notes(o), "Rescheduled: Deciding the run of 2026-11-27T10:00:00Z again: other, which decided it, went before it was heard of") {
+		t.Fatalf("forbid, the deciding host gone: runs %q, left %+v, notes %q", got, o.Rec.Left, notes(o))
+	}
+	// ... or leaves it to the host that does, a third...
+	third := cronHosts{self: "me", ready: func(h string) bool { return h != "other" }, decider: func(string) string { return "third" }}
+	o = planCron(cronUnit("concurrency_policy = \"forbid\""), waiting, time.Time{}, started, nil, third, t0.Add(2*time.Second))
+	if want := []leftRun{{Name: name(t0), Scheduled: t0, Host: "third"}}; len(o.Create) != 0 || !slices.Equal(o.Rec.Left, want) {
+		t.Fatalf("forbid, the deciding host gone, a third decides: %+v", o)
+	}
+	// ... but not past its starting deadline, nor once it has waited
+	// leftFor (its host made nothing: another run was active).
+	o = planCron(cronUnit("concurrency_policy = \"forbid\"\nstarting_deadline = \"1s\""), waiting, time.Time{}, started, nil, gone, t0.Add(2*time.Second))
+	if len(o.Create) != 0 || len(o.Rec.Left) != 0 || o.Rec.Missed != 1 {
+		t.Fatalf("forbid, the deciding host gone, past the deadline: %+v", o)
+	}
+	o = planCron(cronUnit("concurrency_policy = \"forbid\""), waiting, time.Time{}, started, nil, gone, t0.Add(leftFor+time.Second))
+	if len(o.Create) != 0 || len(o.Rec.Left) != 0 {
+		t.Fatalf("forbid, left for longer than leftFor: %+v", o)
 	}
 	// ... after which its Last Schedule is that run's.
 	o = planCron(cronUnit("concurrency_policy = \"forbid\""), cronRecord{Considered: t0}, time.Time{}, started, []cronJob{{Name: name(t0), Scheduled: t0}}, elsewhere, t0.Add(time.Second))

@@ -368,7 +368,15 @@ restart = "never"
 // A cron unit on three hosts, one of which dies in the middle of a run's
 // attempt: that run's job tries again on another host and completes once;
 // the schedule goes on over the two that live; no run completes twice.
-func TestACronRunOutlivesTheHostOfItsAttempt(t *testing.T) {
+func TestACronRunOutlivesTheHostOfItsAttempt(t *testing.T) { cronHostKill(t, false) }
+
+// The same, the host killed as soon as its attempt has begun, before any
+// other host can have heard of the run (under forbid that host alone
+// decided it): the others decide the run again once that host is gone,
+// and it completes once, elsewhere.
+func TestACronRunWhoseHostDiesAtOnceRunsElsewhere(t *testing.T) { cronHostKill(t, true) }
+
+func cronHostKill(t *testing.T, atOnce bool) {
 	nt := newNet(t, 3)
 	fleet := e2e.StartFleetOn(t, nt.Hosts, "lan")
 	a := fleet[0]
@@ -412,7 +420,18 @@ stop_timeout = "2s"
 	// ends as its host dies has done its work, but the fleet, which
 	// never heard it end, runs it again (at least once).
 	var victim attempt
-	within(a, time.Minute, "h0 sees a run's attempt begin on h1 or h2", func() (bool, string) {
+	within(a, time.Minute, "a run's attempt begun on h1 or h2", func() (bool, string) {
+		if atOnce {
+			// The attempt's own first line: nobody has heard yet.
+			started, done, data := read()
+			for _, at := range started {
+				if len(done[at.job]) == 0 && at.host != "h0" {
+					victim = at
+					return true, ""
+				}
+			}
+			return false, data
+		}
 		list := a.Instances("-l", "app=tick")
 		for _, in := range list {
 			if in.Host != "h0" && in.Status == "Running" && in.Unit != "" && time.Since(in.State.Started) < 1500*time.Millisecond {

@@ -157,6 +157,7 @@ func NewAPIWith(b Backend, opt APIOptions) http.Handler {
 	handle("PATCH /v1/instances/{name}/labels", a.forwarded(a.instanceOwner, false, a.labelInstance))
 	handle("GET /v1/instances/{name}/logs", a.forwarded(a.instanceOwner, false, a.logs))
 	handle("POST /v1/instances/{name}/exec", a.forwarded(a.instanceOwner, false, a.exec))
+	handle("POST /v1/instances/{name}/restart", a.forwarded(a.instanceOwner, false, a.restartInstance))
 	handle("GET /v1/units", a.units)
 	handle("GET /v1/units/{name}", a.unit)
 	handle("DELETE /v1/units/{name}", a.deleteUnit)
@@ -340,6 +341,15 @@ func (a *api) deleteInstance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *api) restartInstance(w http.ResponseWriter, r *http.Request) {
+	in, err := a.b.RestartInstance(r.PathValue("name"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, in)
 }
 
 func (a *api) labelInstance(w http.ResponseWriter, r *http.Request) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"syscall"
 
 	"github.com/tendhq/tend/units"
 )
@@ -56,6 +57,45 @@ func (s *Supervisor) DeleteInstance(name string) error {
 		return cerr
 	}
 	return err
+}
+
+// reasonRestarted is the Last State reason of a run ended by tend restart.
+const reasonRestarted = "Restarted"
+
+// RestartInstance implements Backend.
+func (s *Supervisor) RestartInstance(name string) (Instance, error) {
+	if err := s.elsewhere(name); err != nil {
+		return Instance{}, err
+	}
+	err := errNotFound("instance", name)
+	var out Instance
+	if cerr := s.call(func() {
+		i := s.instances[name]
+		if i == nil {
+			return
+		}
+		switch {
+		case i.rec.Terminating:
+			err = fmt.Errorf("instance %q is being deleted: %w", name, ErrConflict)
+		case i.rec.Life == LifeStopping:
+			err = fmt.Errorf("instance %q is stopping already: %w", name, ErrConflict)
+		case i.rec.Life == LifeRunning:
+			err = nil
+			s.stop(i, stopAsked, fmt.Sprintf("Restarting instance %s by request (%s, then SIGKILL after %s)",
+				name, units.SignalName(syscall.Signal(i.spec.Template.StopSignal)), i.spec.Template.StopTimeout))
+		case i.rec.Life == LifeBackOff:
+			// Waiting out a back-off: start it now, as systemctl restart
+			// does for a unit in its restart delay.
+			err = nil
+			s.queueStart(i)
+		default:
+			err = fmt.Errorf("instance %q is %s: it has no run to restart: %w", name, i.status(), ErrConflict)
+		}
+		out = i.publish()
+	}); cerr != nil {
+		return Instance{}, cerr
+	}
+	return out, err
 }
 
 // applyLabels changes l as kubectl label does: without overwrite, giving

@@ -356,6 +356,13 @@ func (c *Client) ScaleUnit(ctx context.Context, name string, replicas int) (Unit
 	return u, c.do(ctx, http.MethodPost, "/v1/units/"+url.PathEscape(name)+"/scale", nil, ScaleRequest{Replicas: replicas}, &u)
 }
 
+// RestartInstance restarts an instance's run (tend restart); see
+// Backend.RestartInstance.
+func (c *Client) RestartInstance(ctx context.Context, name string) (Instance, error) {
+	var in Instance
+	return in, c.do(ctx, http.MethodPost, "/v1/instances/"+url.PathEscape(name)+"/restart", nil, nil, &in)
+}
+
 // ReleaseFence releases the lease of the exclusive unit name, held by a
 // host that is down (tend fence release); see Backend.ReleaseFence.
 func (c *Client) ReleaseFence(ctx context.Context, name string) (FenceReleased, error) {

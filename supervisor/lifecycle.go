@@ -97,6 +97,7 @@ const (
 	stopDelete                     // the instance is deleted: remove it
 	stopShutdown                   // the agent stops: the next agent starts it again
 	stopLease                      // an exclusive unit's lease ended: wait for the next (fence.go)
+	stopAsked                      // tend restart: start it again at once
 )
 
 func (s stopIntent) String() string {
@@ -111,6 +112,8 @@ func (s stopIntent) String() string {
 		return "shutdown"
 	case stopLease:
 		return "lease"
+	case stopAsked:
+		return "asked"
 	}
 	return fmt.Sprintf("stopIntent(%d)", int(s))
 }
@@ -297,9 +300,10 @@ func decide(end runEnd, r restartRule, failures int, lim startLimit, now time.Ti
 	switch end.Intent {
 	case stopDelete:
 		return decision{Verdict: verdictRemove, Failures: failures, Limit: lim}
-	case stopLease:
-		// The fence ended the run, not the run itself: no failure, no
-		// back-off, whatever the policy; the start waits for a lease.
+	case stopLease, stopAsked:
+		// The fence, or the operator, ended the run, not the run itself:
+		// no failure, no back-off, whatever the policy (the start of an
+		// exclusive unit's waits for a lease).
 		return decision{Verdict: verdictRestart, Failures: failures, Limit: lim}
 	case stopShutdown:
 		if r.ToCompletion && end.StartErr == nil && end.Exit.Success() {

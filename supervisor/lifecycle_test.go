@@ -69,6 +69,8 @@ func TestDecide(t *testing.T) {
 			decision{Verdict: verdictRemove, Failures: 4}},
 		{"lease ended: at once, not failed, whatever the policy", killed(syscall.SIGTERM, stopLease), never, 3,
 			decision{Verdict: verdictRestart, Failures: 3}},
+		{"restarted by request: at once, not failed, whatever the policy", killed(syscall.SIGTERM, stopAsked), never, 2,
+			decision{Verdict: verdictRestart, Failures: 2}},
 		{"agent shutdown: parked", killed(syscall.SIGTERM, stopShutdown), always, 2,
 			decision{Verdict: verdictPark, Failures: 2}},
 		{"agent shutdown, a job attempt that exited 0: done", runEnd{Exit: ExitStatus{Time: now}, Intent: stopShutdown}, onFailure, 0,

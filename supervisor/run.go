@@ -354,8 +354,11 @@ func (s *Supervisor) runEnded(i *instance, end runEnd) {
 		r.State = State{Phase: PhaseWaiting, Reason: "Pending", Message: "the agent stopped"}
 	case verdictRestart:
 		if ran {
-			if end.Intent == stopLease {
+			switch end.Intent {
+			case stopLease:
 				ended.Reason, ended.Message = reasonLeaseEnded, "the exclusive unit's lease ended; the fence stopped the run"
+			case stopAsked:
+				ended.Reason, ended.Message = reasonRestarted, "restarted by request (tend restart)"
 			}
 			r.LastState = ended
 		}
@@ -404,7 +407,7 @@ func (s *Supervisor) stopWithin(i *instance, intent stopIntent, message string, 
 		return
 	}
 	if i.rec.Life == LifeStopping {
-		if intent != stopRestart && intent != stopLease {
+		if intent != stopRestart && intent != stopLease && intent != stopAsked {
 			i.intent = intent
 		}
 		return

@@ -289,6 +289,11 @@ type Backend interface {
 	// returns at once; the record goes when the process has gone.
 	DeleteInstance(name string) error
 	LabelInstance(name string, change LabelChange) (Instance, error)
+	// RestartInstance stops the instance's run and starts it again at
+	// once (a run in a back-off starts now): no failure counted, restart
+	// count +1, Last State Restarted. ErrConflict when it has no run to
+	// restart (exited for good, stopping, being deleted).
+	RestartInstance(name string) (Instance, error)
 	// Logs opens the instance's stored output. With Follow it streams until
 	// ctx is done or the run ends.
 	Logs(ctx context.Context, name string, opts LogOptions) (io.ReadCloser, error)

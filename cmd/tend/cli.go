@@ -85,6 +85,8 @@ func init() {
 		{"delete", "Delete instances, units or hosts", "Basic Commands", (*CLI).runDelete},
 		{"scale", "Set the number of replicas of a unit (a job's parallelism)", "Management Commands", (*CLI).runScale},
 		{"label", "Set or remove labels on instances and hosts", "Management Commands", (*CLI).runLabel},
+		{"restart", "Restart instances: stop and start each again at once", "Management Commands", (*CLI).runRestart},
+		{"cat", "Print units' files, as the agent runs them", "Management Commands", (*CLI).runCat},
 		{"logs", "Print the output of an instance", "Troubleshooting Commands", (*CLI).runLogs},
 		{"exec", "Run a command with an instance's environment, on its host", "Troubleshooting Commands", (*CLI).runExec},
 		{"agent", "Run the tend agent on this host", "Agent", (*CLI).runAgentVerb},

@@ -98,6 +98,13 @@ func newFake() *fake {
 			})
 			return err
 		},
+		RestartInstanceFn: func(name string) (in supervisor.Instance, err error) {
+			f.change(func() {
+				f.record("RestartInstance %s", name)
+				in, err = lookup(f.instances, "instance", name)
+			})
+			return in, err
+		},
 		LabelInstanceFn: func(name string, c supervisor.LabelChange) (in supervisor.Instance, err error) {
 			f.change(func() {
 				data, _ := json.Marshal(c)
@@ -1116,5 +1123,63 @@ func TestCLIExec(t *testing.T) {
 	r = tendCLI(t, sock, nil, "exec", "nope", "--", "true")
 	if r.code != 1 || !strings.Contains(r.stderr, `instances "nope" not found`) {
 		t.Errorf("exec on a missing instance: %s", r)
+	}
+}
+
+func TestCLIRestart(t *testing.T) {
+	b := fixture()
+	sock := serveFake(t, b)
+	restarts := func(before int) []string {
+		var out []string
+		for _, c := range b.Calls()[before:] {
+			if strings.HasPrefix(c, "RestartInstance ") {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	before := len(b.Calls())
+	r := tendCLI(t, sock, nil, "restart", "po", "kubia-7hjkc")
+	if r.code != 0 || r.stdout != "instance \"kubia-7hjkc\" restarted\n" || !slices.Equal(restarts(before), []string{"RestartInstance kubia-7hjkc"}) {
+		t.Errorf("restart po: %s, calls %q", r, restarts(before))
+	}
+	before = len(b.Calls())
+	r = tendCLI(t, sock, nil, "restart", "po", "-l", "app=kubia")
+	if got := restarts(before); r.code != 0 || len(got) != 3 || strings.Count(r.stdout, "restarted\n") != 3 {
+		t.Errorf("restart po -l app=kubia: %s, calls %q", r, got)
+	}
+	r = tendCLI(t, sock, nil, "restart", "po", "nope")
+	if r.code != 1 || r.stderr != "Error from server (NotFound): instances \"nope\" not found\n" {
+		t.Errorf("restart of a missing instance: %s", r)
+	}
+	for _, args := range [][]string{{"restart", "rc", "kubia"}, {"restart", "po"}, {"restart", "po", "kubia-7hjkc", "-l", "app=kubia"}} {
+		if r := tendCLI(t, sock, nil, args...); r.code != 1 || !strings.Contains(r.stderr, "restart") {
+			t.Errorf("%q: %s", args, r)
+		}
+	}
+}
+
+func TestCLICat(t *testing.T) {
+	b := fixture()
+	b.change(func() {
+		u := b.units["kubia"]
+		u.Path, u.Source = "/etc/tend/units.d/kubia.toml", "kind = \"replicated\"\nreplicas = 3\n"
+		b.units["kubia"] = u
+		u = b.units["ssd-monitor"]
+		u.Path, u.Source, u.Error = "/etc/tend/units.d/ssd-monitor.toml", "kind = \"per-host\"", "ssd-monitor.toml:2: replicas: not for kind per-host"
+		b.units["ssd-monitor"] = u
+	})
+	sock := serveFake(t, b)
+	r := tendCLI(t, sock, nil, "cat", "rc", "kubia")
+	if r.code != 0 || r.stdout != "# /etc/tend/units.d/kubia.toml\nkind = \"replicated\"\nreplicas = 3\n" {
+		t.Errorf("cat rc kubia: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "cat", "unit/ssd-monitor", "unit/nope")
+	want := "# /etc/tend/units.d/ssd-monitor.toml\n# This file has errors; the agent runs the last valid version, below:\n#   ssd-monitor.toml:2: replicas: not for kind per-host\nkind = \"per-host\"\n"
+	if r.code != 1 || r.stdout != want || !strings.Contains(r.stderr, `"nope" not found`) {
+		t.Errorf("cat of a unit with errors, and a missing one: %s", r)
+	}
+	if r := tendCLI(t, sock, nil, "cat", "po", "kubia-7hjkc"); r.code != 1 || !strings.Contains(r.stderr, "cat prints unit files") {
+		t.Errorf("cat po: %s", r)
 	}
 }

@@ -46,6 +46,8 @@ var helpTexts = map[string]string{
 	"keygen":       keygenHelp,
 	"keys":         keysHelp,
 	"fence":        fenceHelp,
+	"restart":      restartHelp,
+	"cat":          catHelp,
 	"agent reexec": reexecHelp,
 	"help":         "Help about any command.\n\nUsage:\n  tend help [COMMAND | resources]\n",
 }

@@ -31,6 +31,8 @@ type Backend struct {
 	ApplyUnitFn  func(filename string, data []byte) (supervisor.ApplyResult, error)
 	DeleteUnitFn func(name string, orphan bool) error
 	ScaleUnitFn  func(name string, replicas int) (supervisor.Unit, error)
+	// RestartInstanceFn: tend restart.
+	RestartInstanceFn func(name string) (supervisor.Instance, error)
 	// ReleaseFenceFn: tend fence release.
 	ReleaseFenceFn func(name string) (supervisor.FenceReleased, error)
 
@@ -108,6 +110,11 @@ func (b *Backend) DeleteUnit(name string, orphan bool) error {
 func (b *Backend) ScaleUnit(name string, replicas int) (supervisor.Unit, error) {
 	need(b.ScaleUnitFn != nil, "ScaleUnit")
 	return b.ScaleUnitFn(name, replicas)
+}
+
+func (b *Backend) RestartInstance(name string) (supervisor.Instance, error) {
+	need(b.RestartInstanceFn != nil, "RestartInstance")
+	return b.RestartInstanceFn(name)
 }
 
 func (b *Backend) ReleaseFence(name string) (supervisor.FenceReleased, error) {

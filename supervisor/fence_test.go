@@ -182,6 +182,13 @@ func TestAnExclusiveUnitRunsOnlyUnderItsLease(t *testing.T) {
 		t.Errorf("%d LeaseLost events, want 1", n)
 	}
 
+	// The operator's release goes to the fence, which refuses it here.
+	if _, err := a.sup.ReleaseFence("db"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not scripted") {
+		t.Errorf("release: %v", err)
+	}
+	if _, err := a.sup.ReleaseFence("nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("release of a missing unit: %v", err)
+	}
 	// Deleted: the fence is told the unit is no longer wanted.
 	if err := a.sup.DeleteUnit("db", false); err != nil {
 		t.Fatal(err)
@@ -200,6 +207,9 @@ func TestAnExclusiveUnitAloneNeedsNoFence(t *testing.T) {
 	})
 	if n := countReason(alone.sup.Events(KindUnit, "db"), "ExclusiveNotEnforced"); n != 0 {
 		t.Errorf("alone, the unit warns %d times", n)
+	}
+	if _, err := alone.sup.ReleaseFence("db"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "this fleet has no fence") {
+		t.Errorf("release without a fence: %v", err)
 	}
 }
 

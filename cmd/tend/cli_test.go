@@ -98,6 +98,13 @@ func newFake() *fake {
 			})
 			return err
 		},
+		ReleaseFenceFn: func(name string) (supervisor.FenceReleased, error) {
+			f.change(func() { f.record("ReleaseFence %s", name) })
+			if name != "db" {
+				return supervisor.FenceReleased{}, fmt.Errorf("unit %q is not exclusive: it has no lease to release: %w", name, supervisor.ErrInvalid)
+			}
+			return supervisor.FenceReleased{Unit: "db", Host: "edge-2", Epoch: 4}, nil
+		},
 		RestartInstanceFn: func(name string) (in supervisor.Instance, err error) {
 			f.change(func() {
 				f.record("RestartInstance %s", name)
@@ -1181,5 +1188,23 @@ func TestCLICat(t *testing.T) {
 	}
 	if r := tendCLI(t, sock, nil, "cat", "po", "kubia-7hjkc"); r.code != 1 || !strings.Contains(r.stderr, "cat prints unit files") {
 		t.Errorf("cat po: %s", r)
+	}
+}
+
+func TestCLIFenceRelease(t *testing.T) {
+	b := fixture()
+	sock := serveFake(t, b)
+	r := tendCLI(t, sock, nil, "fence", "release", "db")
+	if r.code != 0 || r.stdout != "unit/db released: edge-2 (epoch 4) is taken for down; this host starts the unit once W has passed\n" {
+		t.Errorf("fence release db: %s", r)
+	}
+	r = tendCLI(t, sock, nil, "fence", "release", "kubia")
+	if r.code != 1 || !strings.Contains(r.stderr, `unit "kubia" is not exclusive`) {
+		t.Errorf("fence release of a unit that is not exclusive: %s", r)
+	}
+	for _, args := range [][]string{{"fence"}, {"fence", "grab", "db"}, {"fence", "release"}, {"fence", "release", "a", "b"}} {
+		if r := tendCLI(t, sock, nil, args...); r.code != 1 || !strings.Contains(r.stderr, "fence") {
+			t.Errorf("%q: %s", args, r)
+		}
 	}
 }

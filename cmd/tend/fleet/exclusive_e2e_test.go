@@ -27,19 +27,7 @@ func TestAnExclusiveUnitRunsOnceThroughPartitions(t *testing.T) {
 	nt := newNet(t, 3)
 	fleet := e2e.StartFleetWith(t, nt.Hosts, "lan", `voters = ["h0", "h1", "h2"]`)
 	a := fleet[0]
-	ledger := filepath.Join(t.TempDir(), "ledger")
-	path := filepath.Join(a.Dir, "db.toml")
-	e2e.WriteFile(t, path, fmt.Sprintf(`kind = "replicated"
-replicas = 1
-exclusive = true
-[template]
-labels = { app = "db" }
-command = [%q]
-env = { TEND_TEST_HELPER = "alive:20ms", TEND_TEST_TAG = %q, TEND_TEST_LEDGER = %q }
-restart_delay = "0s"
-stop_timeout = "10s"
-`, e2e.HelperBin, a.Tag, ledger))
-	a.Tend("apply", "-f", path)
+	ledger := applyExclusive(t, a)
 	holder := func(x *e2e.Agent) (string, string) {
 		m := byHost(x, "app=db")
 		for _, h := range nt.Hosts {
@@ -163,6 +151,26 @@ stop_timeout = "10s"
 	checkNeverTwice(t, ledger, true)
 }
 
+// applyExclusive applies db, an exclusive unit whose instances write
+// down when they run (alive:20ms) to a ledger, and returns the ledger.
+func applyExclusive(t *testing.T, a *e2e.Agent) string {
+	t.Helper()
+	ledger := filepath.Join(t.TempDir(), "ledger")
+	path := filepath.Join(a.Dir, "db.toml")
+	e2e.WriteFile(t, path, fmt.Sprintf(`kind = "replicated"
+replicas = 1
+exclusive = true
+[template]
+labels = { app = "db" }
+command = [%q]
+env = { TEND_TEST_HELPER = "alive:20ms", TEND_TEST_TAG = %q, TEND_TEST_LEDGER = %q }
+restart_delay = "0s"
+stop_timeout = "10s"
+`, e2e.HelperBin, a.Tag, ledger))
+	a.Tend("apply", "-f", path)
+	return ledger
+}
+
 type aliveLine struct {
 	host  string
 	pid   int
@@ -276,19 +284,7 @@ func checkNeverTwice(t *testing.T, path string, once bool) {
 func TestAnExclusiveUnitThroughAgentReexecAndKill(t *testing.T) {
 	fleet := e2e.StartFleetWith(t, []*clustertest.Host{nil}, "local", `voters = ["h0"]`)
 	a := fleet[0]
-	ledger := filepath.Join(t.TempDir(), "ledger")
-	path := filepath.Join(a.Dir, "db.toml")
-	e2e.WriteFile(t, path, fmt.Sprintf(`kind = "replicated"
-replicas = 1
-exclusive = true
-[template]
-labels = { app = "db" }
-command = [%q]
-env = { TEND_TEST_HELPER = "alive:20ms", TEND_TEST_TAG = %q, TEND_TEST_LEDGER = %q }
-restart_delay = "0s"
-stop_timeout = "10s"
-`, e2e.HelperBin, a.Tag, ledger))
-	a.Tend("apply", "-f", path)
+	ledger := applyExclusive(t, a)
 	before := a.WaitRunning("db", 1)
 	waitAlive(t, ledger, "h0", 1)
 	for range 3 {

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -124,6 +125,9 @@ func (s *Supervisor) reconcileJob(j *job) {
 			s.saveJob(j)
 		}
 	}
+	if j.rec.Cron != "" && !j.rec.Duplicate {
+		s.reportDuplicate(j, attempts, now)
+	}
 	p := planJob(&j.rec, j.spec, attempts, s.members, now)
 	s.apply(j.rec.Name, p.Actions, func(a Action) *instance {
 		if a.Slot >= j.rec.Attempts {
@@ -153,6 +157,30 @@ func (s *Supervisor) reconcileJob(j *job) {
 	if !p.WakeAt.IsZero() {
 		s.wakeAt(&j.wake, s.unitOf(j.rec.Name), p.WakeAt, now)
 	}
+}
+
+// reportDuplicate records, once, that a cron run ran more than once: by
+// the host whose attempt is the extra one (extraRuns), which knows its own
+// attempt whatever reached it of the others', so the fleet says it once.
+func (s *Supervisor) reportDuplicate(j *job, attempts []InstanceSummary, now time.Time) {
+	extra := extraRuns(attempts, j.spec.Completions)
+	mine := slices.IndexFunc(extra, func(in InstanceSummary) bool { return in.Host == s.opt.Host })
+	if mine < 0 {
+		return
+	}
+	var where []string
+	for _, in := range attempts {
+		if in.succeeded() || in.running() && !in.Terminating {
+			where = append(where, in.Name+" on "+in.Host)
+		}
+	}
+	slices.Sort(where)
+	j.rec.Duplicate = true
+	s.saveJob(j)
+	at := j.rec.Scheduled.In(j.spec.Location).Format(time.RFC3339)
+	s.events.Record(now, KindUnit, j.rec.Cron, Warning, "DuplicateRun", fromCron,
+		fmt.Sprintf("The run of %s (job %s) ran more than once, as happens when a partition splits the fleet: %s; %s is the extra", at, j.rec.Name, strings.Join(where, ", "), extra[mine].Name))
+	s.log.Warn("a cron run ran more than once", "job", j.rec.Name, "attempts", where)
 }
 
 // fleetAttempts are the job's attempts on every host, as the job

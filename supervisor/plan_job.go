@@ -43,9 +43,43 @@ type jobRecord struct {
 	Attempts int `json:"attempts,omitempty"`
 	// Gen counts the attempts' names made, as a unit's record does.
 	Gen uint64 `json:"gen,omitempty"`
+	// Duplicate: this host reported that the run ran more than once
+	// (a cron run made on both sides of a partition).
+	Duplicate bool `json:"duplicate,omitempty"`
 }
 
 func (r *jobRecord) finished() bool { return r.Condition != "" }
+
+// extraRuns returns the attempts of a job that ran beyond its
+// completions: of the attempts that succeeded or still run (on a Ready
+// host: fleetAttempts marks the others Terminating), those after the
+// first completions, in an order every host computes alike (succeeded
+// first, then the earlier started, then by name). In a healthy fleet
+// there are none: the job controller never runs more than the
+// completions left. After a partition heals, a run that both sides made
+// has them.
+func extraRuns(attempts []InstanceSummary, completions int) []InstanceSummary {
+	var ran []InstanceSummary
+	for _, in := range attempts {
+		if in.succeeded() || in.running() && !in.Terminating {
+			ran = append(ran, in)
+		}
+	}
+	if len(ran) <= completions {
+		return nil
+	}
+	sort.SliceStable(ran, func(a, b int) bool {
+		x, y := &ran[a], &ran[b]
+		if x.succeeded() != y.succeeded() {
+			return x.succeeded()
+		}
+		if !x.Started.Equal(y.Started) {
+			return x.Started.Before(y.Started)
+		}
+		return x.Name < y.Name
+	})
+	return ran[completions:]
+}
 
 // Job conditions.
 const (

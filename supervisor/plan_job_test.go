@@ -273,3 +273,35 @@ func TestPlanCron(t *testing.T) {
 	}
 
 }
+
+// A run that ran beyond its completions (both sides of a partition made
+// it): the extra attempts, in an order every host computes alike.
+func TestExtraRuns(t *testing.T) {
+	at := func(name, host string, life Life, code int, started time.Duration) InstanceSummary {
+		return InstanceSummary{Name: name, Host: host, Kind: units.KindJob, Life: life, ExitCode: code, Started: t0.Add(started)}
+	}
+	names := func(list []InstanceSummary) []string {
+		var out []string
+		for _, in := range list {
+			out = append(out, in.Name)
+		}
+		return out
+	}
+	cases := []struct {
+		name     string
+		attempts []InstanceSummary
+		want     []string
+	}{
+		{"one attempt", []InstanceSummary{at("a", "h0", LifeRunning, 0, 0)}, nil},
+		{"a failure retried elsewhere", []InstanceSummary{at("a", "h0", LifeExited, 1, 0), at("b", "h1", LifeExited, 0, time.Second)}, nil},
+		{"a dead host's attempt, replaced", []InstanceSummary{{Name: "a", Host: "h2", Life: LifeRunning, Terminating: true}, at("b", "h1", LifeRunning, 0, time.Second)}, nil},
+		{"both sides completed: the later is extra", []InstanceSummary{at("b", "h2", LifeExited, 0, time.Second), at("a", "h0", LifeExited, 0, 0)}, []string{"b"}},
+		{"one completed, one runs: the running one is extra", []InstanceSummary{at("a", "h0", LifeRunning, 0, 0), at("b", "h2", LifeExited, 0, time.Second)}, []string{"a"}},
+		{"both run: the later started is extra", []InstanceSummary{at("b", "h2", LifeRunning, 0, time.Second), at("a", "h0", LifeRunning, 0, 0)}, []string{"b"}},
+	}
+	for _, c := range cases {
+		if got := names(extraRuns(c.attempts, 1)); !slices.Equal(got, c.want) {
+			t.Errorf("%s: extra %q, want %q", c.name, got, c.want)
+		}
+	}
+}

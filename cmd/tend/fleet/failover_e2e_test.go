@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -383,13 +384,13 @@ func cronHostKill(t *testing.T, atOnce bool) {
 	ledger := filepath.Join(t.TempDir(), "ledger")
 	path := filepath.Join(a.Dir, "tick.toml")
 	e2e.WriteFile(t, path, fmt.Sprintf(`kind = "cron"
-schedule = "@every 4s"
+schedule = "@every 7s"
 concurrency_policy = "forbid"
 successful_history = 20
 [template]
 labels = { app = "tick" }
 command = [%q]
-env = { TEND_TEST_HELPER = "attempt:3s", TEND_TEST_TAG = %q, TEND_TEST_LEDGER = %q }
+env = { TEND_TEST_HELPER = "attempt:6s", TEND_TEST_TAG = %q, TEND_TEST_LEDGER = %q }
 restart = "never"
 stop_timeout = "2s"
 `, e2e.HelperBin, a.Tag, ledger))
@@ -413,33 +414,38 @@ stop_timeout = "2s"
 		}
 		return started, done, string(b)
 	}
-	// An attempt under way on a host other than h0, which watches, and
-	// which h0 has heard of (under forbid one host decides each run; a
-	// run whose host dies before any other has heard of it is lost with
-	// it: the README says so), begun less than 1.5 s ago (of 3): one that
-	// ends as its host dies has done its work, but the fleet, which
-	// never heard it end, runs it again (at least once).
+	// An attempt under way on a host other than h0: as soon as it has
+	// written its first line (atOnce: nobody can have heard of it yet;
+	// under forbid its host alone decided the run), or once h0 has heard
+	// of it too, if that comes within 2.5 s of its start (of 6): one that
+	// ends as its host dies has done its work, but the fleet, which never
+	// heard it end, runs it again (at least once).
 	var victim attempt
-	within(a, time.Minute, "a run's attempt begun on h1 or h2", func() (bool, string) {
-		if atOnce {
-			// The attempt's own first line: nobody has heard yet.
-			started, done, data := read()
-			for _, at := range started {
-				if len(done[at.job]) == 0 && at.host != "h0" {
+	seen := map[string]time.Time{} // attempt → when this test first read its start
+	within(a, 2*time.Minute, "a run's attempt under way on h1 or h2", func() (bool, string) {
+		started, done, data := read()
+		for name, at := range started {
+			if len(done[at.job]) > 0 || at.host == "h0" {
+				continue
+			}
+			if _, ok := seen[name]; !ok {
+				seen[name] = time.Now()
+			}
+			if atOnce {
+				victim = at
+				return true, ""
+			}
+			if time.Since(seen[name]) > 2500*time.Millisecond {
+				continue // too late for this one; the next
+			}
+			for _, in := range a.Instances("-l", "app=tick") {
+				if in.Name == name && in.Status == "Running" && time.Since(seen[name]) < 2500*time.Millisecond {
 					victim = at
 					return true, ""
 				}
 			}
-			return false, data
 		}
-		list := a.Instances("-l", "app=tick")
-		for _, in := range list {
-			if in.Host != "h0" && in.Status == "Running" && in.Unit != "" && time.Since(in.State.Started) < 1500*time.Millisecond {
-				victim = attempt{job: in.Unit, host: in.Host}
-				return true, ""
-			}
-		}
-		return false, describe(byHost(a, "app=tick"))
+		return false, data
 	})
 	var dying *e2e.Agent
 	for k, h := range nt.Hosts {
@@ -449,7 +455,7 @@ stop_timeout = "2s"
 	}
 	dying.Signal(syscall.SIGKILL)
 	dying.Wait()
-	within(a, time.Minute, "the killed run completed elsewhere, and a run after it", func() (bool, string) {
+	within(a, 2*time.Minute, "the killed run completed elsewhere, and a run after it", func() (bool, string) {
 		started, done, data := read()
 		if len(done[victim.job]) != 1 {
 			return false, data + a.Tend("get", "po", "-o", "wide")
@@ -475,6 +481,106 @@ stop_timeout = "2s"
 	for name, at := range started {
 		if at.host == victim.host && at.job > victim.job {
 			t.Fatalf("%s started on %s after it died:\n%s", name, at.host, data)
+		}
+	}
+}
+
+// A partition splits a cron unit's fleet: each side makes the runs due
+// meanwhile, so after the heal some ran twice. Each such run is reported
+// once in the fleet, as a DuplicateRun event on the unit, by the host
+// whose attempt was the extra one; a run that ran once is not.
+func TestACronRunMadeOnBothSidesIsReportedOnce(t *testing.T) {
+	nt := newNet(t, 3)
+	fleet := e2e.StartFleetOn(t, nt.Hosts, "lan")
+	a := fleet[0]
+	ledger := filepath.Join(t.TempDir(), "ledger")
+	path := filepath.Join(a.Dir, "tick.toml")
+	e2e.WriteFile(t, path, fmt.Sprintf(`kind = "cron"
+schedule = "@every 2s"
+successful_history = 50
+[template]
+labels = { app = "tick" }
+command = [%q]
+env = { TEND_TEST_HELPER = "attempt:300ms", TEND_TEST_TAG = %q, TEND_TEST_LEDGER = %q }
+restart = "never"
+`, e2e.HelperBin, a.Tag, ledger))
+	a.Tend("apply", "-f", path)
+	// on: job → the hosts its attempts did what (start, done) on.
+	on := func(what string) map[string]map[string]bool {
+		b, _ := os.ReadFile(ledger)
+		out := map[string]map[string]bool{}
+		for _, l := range e2e.Lines(string(b)) {
+			if f := strings.Fields(l); len(f) == 3 && f[0] == what {
+				job := f[1][:strings.LastIndexByte(f[1], '-')]
+				if out[job] == nil {
+					out[job] = map[string]bool{}
+				}
+				out[job][f[2]] = true
+			}
+		}
+		return out
+	}
+	done := func() map[string]map[string]bool { return on("done") }
+	within(a, time.Minute, "two runs done", func() (bool, string) { return len(done()) >= 2, fmt.Sprint(done()) })
+	if err := nt.Hosts[2].LinkDown(); err != nil {
+		t.Fatal(err)
+	}
+	// Both sides make runs: one done on h2 alone, and one on the others,
+	// since the link went down.
+	twice := func() []string {
+		var out []string
+		for job, hosts := range done() {
+			if hosts["h2"] && (hosts["h0"] || hosts["h1"]) {
+				out = append(out, job)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	within(a, time.Minute, "a run done on both sides", func() (bool, string) { return len(twice()) >= 2, fmt.Sprint(done()) })
+	if err := nt.Hosts[2].LinkUp(); err != nil {
+		t.Fatal(err)
+	}
+	// reports: job → how many DuplicateRun events name it, on any host.
+	reports := func() (map[string]int, string) {
+		out := map[string]int{}
+		var all string
+		for _, x := range fleet {
+			ev := x.Tend("get", "events")
+			for _, l := range e2e.Lines(ev) {
+				if !strings.Contains(l, "DuplicateRun") {
+					continue
+				}
+				all += l + "\n"
+				if i := strings.Index(l, "(job "); i >= 0 {
+					job := strings.TrimSuffix(strings.Fields(l[i+5:])[0], ")")
+					out[job]++
+				}
+			}
+		}
+		return out, all
+	}
+	dup := twice()
+	within(a, 30*time.Second, "each run made on both sides reported", func() (bool, string) {
+		got, all := reports()
+		for _, job := range dup {
+			if got[job] == 0 {
+				return false, fmt.Sprintf("%s not reported; reports:\n%s", job, all)
+			}
+		}
+		return true, ""
+	})
+	// What every host says, before the unit (and its events) goes.
+	got, all := reports()
+	started := on("start")
+	a.Tend("delete", "cronjob", "tick")
+	t.Logf("runs completed on both sides: %v; reports:\n%s", dup, all)
+	for job, n := range got {
+		if n != 1 {
+			t.Errorf("%s reported %d times:\n%s", job, n, all)
+		}
+		if hosts := started[job]; !hosts["h2"] || !hosts["h0"] && !hosts["h1"] {
+			t.Errorf("%s reported as a duplicate, though its attempts began on %v only:\n%s", job, hosts, all)
 		}
 	}
 }

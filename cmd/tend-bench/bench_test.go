@@ -627,6 +627,19 @@ func TestJobDone(t *testing.T) {
 	if _, _, err := jobDone([]byte("not json"), 1000); err == nil {
 		t.Error("garbage: no error")
 	}
+	// The tend.io/v1 form of today's tend.
+	v1 := `{"apiVersion":"tend.io/v1","kind":"Unit","status":{"succeeded":1000,"startTime":"2026-01-02T03:04:05.1Z","completionTime":"2026-01-02T03:04:06.35Z","conditions":[{"type":"Complete","status":"True"}]}}`
+	if secs, done, err := jobDone([]byte(v1), 1000); !done || err != nil || math.Abs(secs-1.25) > 1e-9 {
+		t.Errorf("complete job, tend.io/v1: %v s, done %v, %v", secs, done, err)
+	}
+	v1 = `{"apiVersion":"tend.io/v1","kind":"Unit","status":{"succeeded":300,"startTime":"2026-01-02T03:04:05.1Z"}}`
+	if _, done, err := jobDone([]byte(v1), 1000); done || err != nil {
+		t.Errorf("running job, tend.io/v1: done %v, %v", done, err)
+	}
+	v1 = `{"apiVersion":"tend.io/v1","kind":"Unit","status":{"succeeded":10,"failed":7,"startTime":"2026-01-02T03:04:05Z","completionTime":"2026-01-02T03:04:06Z","conditions":[{"type":"Failed","status":"True","reason":"BackoffLimitExceeded"}]}}`
+	if _, done, err := jobDone([]byte(v1), 1000); !done || err == nil || !strings.Contains(err.Error(), "BackoffLimitExceeded") {
+		t.Errorf("failed job, tend.io/v1: done %v, %v", done, err)
+	}
 }
 
 func TestProbeMoments(t *testing.T) {

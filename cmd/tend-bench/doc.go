@@ -139,7 +139,7 @@ each peer's, measured in the same run on the same machine and clock.
     instances running on hosts other than the victim, asked every 10 ms
     (` + "`-failover-poll`" + `). Its parts: **detection**, until that host shows
     the victim NotReady, taken from that host's own record of when it saw
-    it (its ` + "`since`" + ` in ` + "`tend get hosts -o json`" + `), and the **replacements' start**,
+    it (its Ready condition's ` + "`lastTransitionTime`" + ` in ` + "`tend get hosts -o json`" + `), and the **replacements' start**,
     until the last replacement process started, as the host that runs it
     recorded it; what is left is the news of that start reaching the host
     that shows it, and the look. The link stays down until the victim,

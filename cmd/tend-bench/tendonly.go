@@ -731,6 +731,36 @@ type jobStatus struct {
 	Failed         int       `json:"failed"`
 	StartTime      time.Time `json:"start_time"`
 	CompletionTime time.Time `json:"completion_time"`
+
+	// A tend.io/v1 Unit, as tend prints it since it has objects; the
+	// fields above are the flat form of older tend binaries
+	// (-tend-before).
+	APIVersion string `json:"apiVersion"`
+	Status     struct {
+		Succeeded      int       `json:"succeeded"`
+		Failed         int       `json:"failed"`
+		StartTime      time.Time `json:"startTime"`
+		CompletionTime time.Time `json:"completionTime"`
+		Conditions     []struct {
+			Type   string `json:"type"`
+			Status string `json:"status"`
+			Reason string `json:"reason"`
+		} `json:"conditions"`
+	} `json:"status"`
+}
+
+// flat takes a tend.io/v1 object's fields into the flat ones.
+func (j *jobStatus) flat() {
+	if j.APIVersion == "" {
+		return
+	}
+	st := j.Status
+	j.Succeeded, j.Failed, j.StartTime, j.CompletionTime = st.Succeeded, st.Failed, st.StartTime, st.CompletionTime
+	for _, c := range st.Conditions {
+		if (c.Type == "Complete" || c.Type == "Failed") && c.Status == "True" {
+			j.Condition, j.Reason = c.Type, c.Reason
+		}
+	}
 }
 
 // jobDone reads a job's status: done is false while it runs; a job that
@@ -740,6 +770,7 @@ func jobDone(data []byte, completions int) (secs float64, done bool, err error) 
 	if err := json.Unmarshal(data, &j); err != nil {
 		return 0, false, fmt.Errorf("tend get job -o json: %w", err)
 	}
+	j.flat()
 	switch {
 	case j.Condition == "":
 		return 0, false, nil

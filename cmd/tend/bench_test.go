@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/internal/e2e"
+	"github.com/tendhq/tend/supervisor/objects"
 	"golang.org/x/sys/unix"
 )
 
@@ -366,13 +367,12 @@ restart = "never"
 		deadline := time.Now().Add(60 * time.Second)
 		for {
 			out, err := exec.Command(e2e.TendBin, "--socket", sock, "get", "job", "thousand", "-o", "json").Output()
-			var u struct {
-				Condition      string    `json:"condition"`
-				Succeeded      int       `json:"succeeded"`
-				StartTime      time.Time `json:"start_time"`
-				CompletionTime time.Time `json:"completion_time"`
+			var o objects.Unit
+			if err == nil {
+				err = json.Unmarshal(out, &o)
 			}
-			if err == nil && json.Unmarshal(out, &u) == nil && u.Condition != "" {
+			u := e2e.UnitOf(o)
+			if err == nil && u.Condition != "" {
 				if u.Condition != "Complete" || u.Succeeded != 1000 {
 					b.Fatalf("job ended %s with %d succeeded", u.Condition, u.Succeeded)
 				}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/tendhq/tend/supervisor"
 	"github.com/tendhq/tend/supervisor/mock"
+	"github.com/tendhq/tend/supervisor/objects"
 	"github.com/tendhq/tend/units"
 )
 
@@ -417,19 +418,21 @@ func TestCLIGetOutputs(t *testing.T) {
 
 	r := tendCLI(t, sock, nil, "get", "instances", "-o", "json")
 	var list struct {
-		Kind  string                `json:"kind"`
-		Items []supervisor.Instance `json:"items"`
+		APIVersion string             `json:"apiVersion"`
+		Kind       string             `json:"kind"`
+		Items      []objects.Instance `json:"items"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || list.Kind != "List" || len(list.Items) != 4 {
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || list.APIVersion != "tend.io/v1" || list.Kind != "List" || len(list.Items) != 4 {
 		t.Fatalf("get instances -o json: %v\n%s", err, r)
 	}
 	r = tendCLI(t, sock, nil, "get", "instance", "kubia-7hjkc", "-o", "json")
-	var one supervisor.Instance
-	if err := json.Unmarshal([]byte(r.stdout), &one); err != nil || one.Name != "kubia-7hjkc" || one.PID != 100 {
+	var one objects.Instance
+	if err := json.Unmarshal([]byte(r.stdout), &one); err != nil || one.APIVersion != "tend.io/v1" || one.Kind != "Instance" ||
+		one.Metadata.Name != "kubia-7hjkc" || one.Status.PID != 100 || one.Metadata.Labels["app"] != "kubia" {
 		t.Fatalf("get instance NAME -o json: %v\n%s", err, r)
 	}
 	r = tendCLI(t, sock, nil, "get", "po/kubia-7hjkc", "-oyaml")
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "name: kubia-7hjkc\n") {
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "apiVersion: tend.io/v1\nkind: Instance\nmetadata:\n  name: kubia-7hjkc\n") {
 		t.Errorf("get po/NAME -oyaml: %s", r)
 	}
 	r = tendCLI(t, sock, nil, "get", "po", "-l", "app=kubia", "-o", "name")

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/supervisor/objects"
 	"github.com/tendhq/tend/units"
 )
 
@@ -136,20 +137,21 @@ func (f fetched) names() []string {
 	return out
 }
 
-// items are the objects for -o json and yaml.
+// items are the tend.io/v1 objects for -o json, yaml, jsonpath and
+// custom-columns.
 func (f fetched) items() []any {
 	var out []any
 	for _, x := range f.instances {
-		out = append(out, x)
+		out = append(out, objects.FromInstance(x))
 	}
 	for _, x := range f.units {
-		out = append(out, x)
+		out = append(out, objects.FromUnit(x))
 	}
 	for _, x := range f.hosts {
-		out = append(out, x)
+		out = append(out, objects.FromHost(x))
 	}
 	for _, x := range f.events {
-		out = append(out, x)
+		out = append(out, objects.FromEvent(x))
 	}
 	return out
 }
@@ -311,7 +313,7 @@ func (c *CLI) printFetched(results []fetched, targets []target, o getOptions) er
 			for _, f := range results {
 				items = append(items, f.items()...)
 			}
-			v = newList(items)
+			v = objects.NewList(items)
 		}
 		if o.output == "json" {
 			return writeJSON(c.Stdout, v)
@@ -406,7 +408,7 @@ func (c *CLI) watchInstances(ctx context.Context, t target, selector string, o g
 		switch o.output {
 		case "json":
 			for _, in := range list {
-				if err := writeJSON(c.Stdout, in); err != nil {
+				if err := writeJSON(c.Stdout, objects.FromInstance(in)); err != nil {
 					return err
 				}
 			}
@@ -414,7 +416,7 @@ func (c *CLI) watchInstances(ctx context.Context, t target, selector string, o g
 		case "yaml":
 			for _, in := range list {
 				io.WriteString(c.Stdout, "---\n")
-				if err := writeYAML(c.Stdout, in); err != nil {
+				if err := writeYAML(c.Stdout, objects.FromInstance(in)); err != nil {
 					return err
 				}
 			}

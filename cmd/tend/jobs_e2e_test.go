@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -28,18 +27,7 @@ restart = "on-failure"
 
 func listUnits(a *e2e.Agent, kind string) map[string]supervisor.Unit {
 	a.T.Helper()
-	out := a.Tend("get", kind, "-o", "json")
-	var list struct {
-		Items []supervisor.Unit `json:"items"`
-	}
-	if err := json.Unmarshal([]byte(out), &list); err != nil {
-		a.T.Fatalf("get %s -o json: %v\n%s", kind, err, out)
-	}
-	m := map[string]supervisor.Unit{}
-	for _, u := range list.Items {
-		m[u.Name] = u
-	}
-	return m
+	return a.Units(kind)
 }
 
 func TestSeedBatchJobs(t *testing.T) {

@@ -382,20 +382,6 @@ func shellJoin(argv []string) string {
 	return strings.Join(parts, " ")
 }
 
-// list is the -o json and -o yaml form of several objects, as kubectl
-// wraps them.
-type list[T any] struct {
-	Kind  string `json:"kind"`
-	Items []T    `json:"items"`
-}
-
-func newList[T any](items []T) list[T] {
-	if items == nil {
-		items = []T{}
-	}
-	return list[T]{Kind: "List", Items: items}
-}
-
 // writeJSON prints v as kubectl's -o json does: indented by four spaces.
 func writeJSON(w io.Writer, v any) error {
 	data, err := json.MarshalIndent(v, "", "    ")

@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/supervisor/objects"
 	"github.com/tendhq/tend/units"
 )
 
@@ -305,15 +306,16 @@ func TestWriteYAML(t *testing.T) {
 	var b bytes.Buffer
 	in := supervisor.Instance{Name: "kubia-x", Labels: units.Labels{"app": "kubia"}, Command: []string{"kubia", "--port", "8080"},
 		Status: "Running", Created: time.Date(2020, 10, 24, 0, 9, 40, 0, time.UTC), Env: map[string]string{"N": "123", "T": "true"}}
-	if err := writeYAML(&b, newList([]supervisor.Instance{in})); err != nil {
+	if err := writeYAML(&b, objects.NewList([]any{objects.FromInstance(in)})); err != nil {
 		t.Fatal(err)
 	}
 	got := b.String()
 	for _, want := range []string{
-		"kind: List\nitems:\n- name: kubia-x\n",
-		"  labels:\n    app: kubia\n  command:\n  - kubia\n  - --port\n  - \"8080\"\n",
-		"  created: \"2020-10-24T00:09:40Z\"\n",
-		"    \"N\": \"123\"\n    T: \"true\"\n", // N is false to YAML 1.1 readers
+		"apiVersion: tend.io/v1\nkind: List\nitems:\n- apiVersion: tend.io/v1\n  kind: Instance\n  metadata:\n    name: kubia-x\n",
+		"    labels:\n      app: kubia\n    creationTimestamp: \"2020-10-24T00:09:40Z\"\n",
+		"    command:\n    - kubia\n    - --port\n    - \"8080\"\n",
+		"      \"N\": \"123\"\n      T: \"true\"\n", // N is false to YAML 1.1 readers
+		"  status:\n    phase: Pending\n    status: Running\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("yaml lacks %q:\n%s", want, got)

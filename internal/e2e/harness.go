@@ -30,6 +30,7 @@ import (
 
 	"github.com/tendhq/tend/cluster/clustertest"
 	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/supervisor/objects"
 )
 
 var (
@@ -414,23 +415,27 @@ func (a *Agent) Instances(args ...string) []supervisor.Instance {
 	a.T.Helper()
 	out := a.Tend(append([]string{"get", "instances", "-o", "json"}, args...)...)
 	var list struct {
-		Items []supervisor.Instance `json:"items"`
+		Items []objects.Instance `json:"items"`
 	}
 	if err := json.Unmarshal([]byte(out), &list); err != nil {
 		a.T.Fatalf("get -o json: %v\n%s", err, out)
 	}
-	return list.Items
+	var ins []supervisor.Instance
+	for _, o := range list.Items {
+		ins = append(ins, instanceOf(o))
+	}
+	return ins
 }
 
 // Instance is one instance, as the CLI prints it in JSON.
 func (a *Agent) Instance(name string) supervisor.Instance {
 	a.T.Helper()
 	out := a.Tend("get", "instance", name, "-o", "json")
-	var i supervisor.Instance
-	if err := json.Unmarshal([]byte(out), &i); err != nil {
+	var o objects.Instance
+	if err := json.Unmarshal([]byte(out), &o); err != nil {
 		a.T.Fatalf("get instance -o json: %v\n%s", err, out)
 	}
-	return i
+	return instanceOf(o)
 }
 
 // WaitRunning waits until n instances of unit run, and returns them.

@@ -6,7 +6,6 @@ package fleet
 
 import (
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -238,13 +237,7 @@ func TestAReturningHostStartsNoDuplicates(t *testing.T) {
 	b2.Eventually("two running on h0, seen from h1 and from h0", func() (bool, string) {
 		return len(runningOf(b2.Instances("-l", "app=web"), "h0")) == 2 && running(a) == 2 && len(b2.Instances("-l", "app=web")) == 2, b2.Tend("get", "po", "-o", "wide")
 	})
-	var evs struct {
-		Items []supervisor.Event `json:"items"`
-	}
-	if err := json.Unmarshal([]byte(b2.Tend("get", "events", "-o", "json")), &evs); err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range evs.Items {
+	for _, e := range b2.Events() {
 		if e.Reason == "SuccessfulCreate" && !e.Last.Before(back) {
 			t.Fatalf("the returning host created an instance: %+v", e)
 		}
@@ -455,13 +448,7 @@ func TestKeysRotateAcrossTheFleet(t *testing.T) {
 // hostOf is a host as an agent lists it.
 func hostOf(t *testing.T, a *e2e.Agent, host string) supervisor.Host {
 	t.Helper()
-	var hosts []supervisor.Host
-	if err := json.Unmarshal([]byte(a.Tend("get", "hosts", "-o", "json")), &struct {
-		Items *[]supervisor.Host `json:"items"`
-	}{&hosts}); err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range hosts {
+	for _, h := range a.Hosts() {
 		if h.Name == host {
 			return h
 		}

@@ -1,7 +1,6 @@
 package restart
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -133,17 +132,5 @@ func running(t *testing.T, ledger string) int {
 // jobOf is the job unit name as `tend get jobs` shows it.
 func jobOf(a *e2e.Agent, name string) supervisor.Unit {
 	a.T.Helper()
-	var list struct {
-		Items []supervisor.Unit `json:"items"`
-	}
-	out := a.Tend("get", "jobs", "-o", "json")
-	if err := json.Unmarshal([]byte(out), &list); err != nil {
-		a.T.Fatalf("get jobs -o json: %v\n%s", err, out)
-	}
-	for _, u := range list.Items {
-		if u.Name == name {
-			return u
-		}
-	}
-	return supervisor.Unit{}
+	return a.Units("jobs")[name]
 }

@@ -6,7 +6,6 @@ package restart
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -131,15 +130,8 @@ func TestAgentKilledRepeatedlyUnderLoad(t *testing.T) {
 // so).
 func unrecorded(t *testing.T, a *e2e.Agent, instance string) int {
 	t.Helper()
-	var list struct {
-		Items []supervisor.Event `json:"items"`
-	}
-	out := a.Tend("get", "events", "-o", "json")
-	if err := json.Unmarshal([]byte(out), &list); err != nil {
-		t.Fatalf("get events -o json: %v\n%s", err, out)
-	}
 	n := 0
-	for _, e := range list.Items {
+	for _, e := range a.Events() {
 		if (instance == "" || e.Object == instance) && strings.Contains(e.Message, "may not have started") {
 			n += e.Count
 		}

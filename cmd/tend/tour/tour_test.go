@@ -114,10 +114,10 @@ func devUnits(t *testing.T) []string {
 }
 
 type instance struct {
-	Name     string            `json:"name"`
-	Status   string            `json:"status"`
-	Restarts int               `json:"restart_count"`
-	Labels   map[string]string `json:"labels"`
+	Name     string
+	Status   string
+	Restarts int
+	Labels   map[string]string
 }
 
 // tour is one run of the tour: the agent and what the commands need.
@@ -147,12 +147,25 @@ func (tr *tour) instances() []instance {
 		tr.t.Fatalf("tend get po -o json: %v\n%s", err, out)
 	}
 	var list struct {
-		Items []instance `json:"items"`
+		Items []struct {
+			Metadata struct {
+				Name   string            `json:"name"`
+				Labels map[string]string `json:"labels"`
+			} `json:"metadata"`
+			Status struct {
+				Status       string `json:"status"`
+				RestartCount int    `json:"restartCount"`
+			} `json:"status"`
+		} `json:"items"`
 	}
 	if err := json.Unmarshal([]byte(out), &list); err != nil {
 		tr.t.Fatalf("tend get po -o json: %v\n%s", err, out)
 	}
-	return list.Items
+	var ins []instance
+	for _, o := range list.Items {
+		ins = append(ins, instance{o.Metadata.Name, o.Status.Status, o.Status.RestartCount, o.Metadata.Labels})
+	}
+	return ins
 }
 
 // count is how many instances of app run.

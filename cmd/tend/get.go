@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tendhq/tend/internal/jsonpath"
 	"github.com/tendhq/tend/supervisor"
 	"github.com/tendhq/tend/supervisor/objects"
 	"github.com/tendhq/tend/units"
@@ -16,12 +17,18 @@ import (
 const getHelp = `Display one or many resources as a table.
 
 Usage:
-  tend get RESOURCE [NAME...] [-l SELECTOR] [-o wide|json|yaml|name] [--show-labels] [-L KEY] [-w]
+  tend get RESOURCE [NAME...] [-l SELECTOR] [-o FORMAT] [--sort-by EXPR] [--show-labels] [-L KEY] [-w]
   tend get RESOURCE/NAME...
 
 Prints the instances, units, hosts or events, one row each. Flags may come
 before or after the arguments. With -w, the table is followed by a new row
 for every instance that changes, until you press Ctrl-C.
+
+-o json and -o yaml print tend.io/v1 objects shaped like kubectl's
+(apiVersion, kind, metadata, spec, status; docs/objects.md lists their
+fields). -o jsonpath=TEMPLATE and -o custom-columns=HEADER:EXPR,... take
+kubectl's JSONPath over those objects; --sort-by orders by one field of
+each (numbers by value, times by time).
 
 ` + resourceHelp + `
 Examples:
@@ -49,6 +56,16 @@ Examples:
 
   # One instance in JSON
   tend get po kubia-7hjkc -o json
+
+  # The names of the kubia instances, and each instance's host
+  tend get po -l app=kubia -o jsonpath='{.items[*].metadata.name}'
+  tend get po -o jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.spec.host}{"\n"}{end}'
+
+  # Columns of your choosing, the instances that restarted most last
+  tend get po -o custom-columns=NAME:.metadata.name,RESTARTS:.status.restartCount,HOST:.spec.host --sort-by=.status.restartCount
+
+  # Events in the order they last happened
+  tend get events --sort-by=.lastTimestamp
 `
 
 func (c *CLI) runGet(ctx context.Context, args []string) error {
@@ -56,7 +73,9 @@ func (c *CLI) runGet(ctx context.Context, args []string) error {
 	var o getOptions
 	var selector string
 	var watch bool
-	fs.stringVar(&o.output, "output", "o", "", "Output format: wide, json, yaml or name.")
+	var sortBy string
+	fs.stringVar(&o.output, "output", "o", "", "Output format: wide, json, yaml, name, jsonpath=TEMPLATE or custom-columns=SPEC.")
+	fs.stringVar(&sortBy, "sort-by", "", "", "Sort the objects by a jsonpath expression of each, e.g. --sort-by=.metadata.creationTimestamp.")
 	fs.stringVar(&selector, "selector", "l", "", "Selector (label query) to filter on, e.g. -l app=kubia, -l 'env in (prod,qa)', -l '!tier'.")
 	fs.boolVar(&o.showLabels, "show-labels", "", "Show all labels as the last column.")
 	fs.add((*listValue)(&o.labelCols), "label-columns", "L", "Labels to show as columns, one column per key: -L app,tier or -L app -L tier.")
@@ -66,10 +85,13 @@ func (c *CLI) runGet(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	switch o.output {
-	case "", "wide", "json", "yaml", "name":
-	default:
-		return usagef("get", "unable to match a printer suitable for the output format %q, allowed formats are: json, name, wide, yaml", o.output)
+	if err := o.parseOutput("get"); err != nil {
+		return err
+	}
+	if sortBy != "" {
+		if o.sortBy, err = jsonpath.ParseExpr(sortBy); err != nil {
+			return usagef("get", "--sort-by: %v", err)
+		}
 	}
 	targets, err := parseTargets("get", args)
 	if err != nil {
@@ -82,6 +104,9 @@ func (c *CLI) runGet(ctx context.Context, args []string) error {
 	if watch {
 		if len(targets) != 1 || targets[0].res != instancesRes {
 			return usagef("get", "watch (-w) is available for instances only")
+		}
+		if o.sortBy != nil {
+			return usagef("get", "--sort-by does not apply to a watch (-w): its rows come as instances change")
 		}
 		return c.watchInstances(ctx, targets[0], selector, o)
 	}
@@ -98,6 +123,11 @@ func (c *CLI) runGet(ctx context.Context, args []string) error {
 			failed = true
 		}
 		results = append(results, f)
+	}
+	if o.sortBy != nil {
+		if err := sortFetched(results, o.sortBy); err != nil {
+			return err
+		}
 	}
 	if err := c.printFetched(results, targets, o); err != nil {
 		return err
@@ -304,7 +334,7 @@ func (c *CLI) printFetched(results []fetched, targets []target, o getOptions) er
 		named = named || len(t.names) > 0
 	}
 	switch o.output {
-	case "json", "yaml":
+	case "json", "yaml", "jsonpath":
 		var v any
 		if len(targets) == 1 && len(targets[0].names) == 1 && total == 1 && targets[0].res != eventsRes {
 			v = results[0].items()[0]
@@ -315,10 +345,31 @@ func (c *CLI) printFetched(results []fetched, targets []target, o getOptions) er
 			}
 			v = objects.NewList(items)
 		}
-		if o.output == "json" {
+		switch o.output {
+		case "json":
 			return writeJSON(c.Stdout, v)
+		case "jsonpath":
+			return printJSONPath(c.Stdout, o.template, v)
 		}
 		return writeYAML(c.Stdout, v)
+	case "custom-columns":
+		var items []any
+		for _, f := range results {
+			items = append(items, f.items()...)
+		}
+		rows, err := columnRows(o.columns, items)
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 && !named {
+			fmt.Fprintln(c.Stderr, "No resources found.")
+			return nil
+		}
+		if !o.noHeaders {
+			rows = append([][]string{columnHeader(o.columns)}, rows...)
+		}
+		(&table{w: c.Stdout}).write(rows...)
+		return nil
 	case "name":
 		for _, f := range results {
 			if f.res == eventsRes && f.len() > 0 {
@@ -425,6 +476,28 @@ func (c *CLI) watchInstances(ctx context.Context, t target, selector string, o g
 			for _, in := range list {
 				fmt.Fprintf(c.Stdout, "instance/%s\n", in.Name)
 			}
+			return nil
+		case "jsonpath":
+			for _, in := range list {
+				if err := printJSONPath(c.Stdout, o.template, objects.FromInstance(in)); err != nil {
+					return err
+				}
+			}
+			return nil
+		case "custom-columns":
+			var items []any
+			for _, in := range list {
+				items = append(items, objects.FromInstance(in))
+			}
+			rows, err := columnRows(o.columns, items)
+			if err != nil {
+				return err
+			}
+			if !headerDone && len(rows) > 0 {
+				rows = append([][]string{columnHeader(o.columns)}, rows...)
+				headerDone = true
+			}
+			tab.write(rows...)
 			return nil
 		}
 		header, row := c.printer().instanceTable(o)

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tendhq/tend/internal/jsonpath"
 	"github.com/tendhq/tend/supervisor"
 	"github.com/tendhq/tend/units"
 )
@@ -142,10 +143,14 @@ func (t *table) write(rows ...[]string) {
 
 // getOptions are the flags of get that shape a table.
 type getOptions struct {
-	output     string   // "", wide, json, yaml, name
+	output     string   // "", wide, json, yaml, name, jsonpath, custom-columns
 	showLabels bool     // --show-labels: a LABELS column
 	labelCols  []string // -L: a column per key
 	noHeaders  bool
+
+	template *jsonpath.Template // -o jsonpath=
+	columns  []column           // -o custom-columns=
+	sortBy   *jsonpath.Template // --sort-by
 }
 
 func (o getOptions) wide() bool { return o.output == "wide" }

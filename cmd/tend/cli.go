@@ -87,6 +87,7 @@ func init() {
 		{"label", "Set or remove labels on instances and hosts", "Management Commands", (*CLI).runLabel},
 		{"restart", "Restart instances: stop and start each again at once", "Management Commands", (*CLI).runRestart},
 		{"cat", "Print units' files, as the agent runs them", "Management Commands", (*CLI).runCat},
+		{"wait", "Wait for a condition on instances, units or hosts", "Management Commands", (*CLI).runWait},
 		{"logs", "Print the output of an instance", "Troubleshooting Commands", (*CLI).runLogs},
 		{"exec", "Run a command with an instance's environment, on its host", "Troubleshooting Commands", (*CLI).runExec},
 		{"agent", "Run the tend agent on this host", "Agent", (*CLI).runAgentVerb},

@@ -48,6 +48,7 @@ var helpTexts = map[string]string{
 	"fence":        fenceHelp,
 	"restart":      restartHelp,
 	"cat":          catHelp,
+	"wait":         waitHelp,
 	"agent reexec": reexecHelp,
 	"help":         "Help about any command.\n\nUsage:\n  tend help [COMMAND | resources]\n",
 }

@@ -512,6 +512,11 @@ func (a *api) applyUnit(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	dryRun, err := boolParam(r.URL.Query(), "dry_run")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxUnitFile))
 	if tooBig := new(http.MaxBytesError); errors.As(err, &tooBig) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("unit file %s is larger than %d bytes", filename, maxUnitFile))
@@ -531,7 +536,11 @@ func (a *api) applyUnit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	res, err := a.b.ApplyUnit(filename, data)
+	apply := a.b.ApplyUnit
+	if dryRun {
+		apply = a.b.CheckUnit
+	}
+	res, err := apply(filename, data)
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -209,6 +209,14 @@ func (s *Supervisor) ApplyUnit(filename string, data []byte) (ApplyResult, error
 	return res, s.call(func() {})
 }
 
+// CheckUnit implements Backend: what ApplyUnit would do, without doing it.
+func (s *Supervisor) CheckUnit(filename string, data []byte) (ApplyResult, error) {
+	if s.opt.Writer == nil {
+		return ApplyResult{}, errNoWriter
+	}
+	return s.opt.Writer.Check(filename, data)
+}
+
 // DeleteUnit implements Backend. With orphan, the unit's instances are
 // released (and that is on disk) before its file goes, so that a crash in
 // between cannot delete them.

@@ -53,6 +53,9 @@ type UnitWriter interface {
 	// unit) and stores it. An invalid file changes nothing and returns the
 	// parse error (a *units.ErrorList, wrapped).
 	Put(filename string, data []byte) (ApplyResult, error)
+	// Check is Put without the write: what Put would answer, the
+	// problems of an invalid file included (apply --dry-run=server).
+	Check(filename string, data []byte) (ApplyResult, error)
 	// Remove deletes the unit; ErrNotFound when there is none.
 	Remove(name string) error
 }
@@ -255,6 +258,15 @@ func (c *DirCatalog) Subscribe() (<-chan struct{}, func()) {
 // any change is. A unit file that is a symlink is written through: the
 // file it points to is replaced, in its own directory, and the link stays.
 func (c *DirCatalog) Put(filename string, data []byte) (ApplyResult, error) {
+	return c.put(filename, data, true)
+}
+
+// Check implements UnitWriter.
+func (c *DirCatalog) Check(filename string, data []byte) (ApplyResult, error) {
+	return c.put(filename, data, false)
+}
+
+func (c *DirCatalog) put(filename string, data []byte, write bool) (ApplyResult, error) {
 	base := filepath.Base(filename)
 	if !strings.HasSuffix(base, ".toml") {
 		base += ".toml"
@@ -277,6 +289,9 @@ func (c *DirCatalog) Put(filename string, data []byte) (ApplyResult, error) {
 			res.Action = "unchanged"
 			return res, nil
 		}
+	}
+	if !write {
+		return res, nil
 	}
 	target, err := throughLinks(path)
 	if err != nil {

@@ -135,6 +135,39 @@ func TestDirCatalogPutValidatesBeforeWriting(t *testing.T) {
 	}
 }
 
+// Check answers as Put would, and writes nothing: apply --dry-run=server.
+func TestDirCatalogCheckWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	c, err := NewDirCatalog(dir, units.Limits{InstancesPerUnit: 10}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.Check("kubia.toml", []byte(kubiaUnit)); err != nil || res.Action != "created" || res.Name != "kubia" {
+		t.Fatalf("Check of a new unit = %+v, %v", res, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 || replicasOf(c, "kubia") != -1 {
+		t.Fatalf("Check wrote: %v", entries)
+	}
+	if _, err := c.Put("kubia.toml", []byte(kubiaUnit)); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := c.Check("kubia.toml", []byte(kubiaUnit)); res.Action != "unchanged" {
+		t.Errorf("Check of the same version: %+v", res)
+	}
+	five := strings.Replace(kubiaUnit, "replicas = 3", "replicas = 5", 1)
+	if res, err := c.Check("kubia.toml", []byte(five)); err != nil || res.Action != "configured" {
+		t.Errorf("Check of a new version = %+v, %v", res, err)
+	}
+	// The agent's own limits, which a client cannot know.
+	var list units.ErrorList
+	if _, err := c.Check("kubia.toml", []byte(strings.Replace(kubiaUnit, "replicas = 3", "replicas = 11", 1))); !errors.As(err, &list) {
+		t.Errorf("Check above the agent's max replicas: %v", err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "kubia.toml")); string(data) != kubiaUnit || replicasOf(c, "kubia") != 3 {
+		t.Errorf("Check changed the unit: %q, %d replicas", data, replicasOf(c, "kubia"))
+	}
+}
+
 // TestDirCatalogPutIsNeverUndoneByARescan: a rescan that listed or read
 // the directory just before a Put wrote a file must not undo the Put (drop
 // the new unit, or put the old version back), not even for a moment:

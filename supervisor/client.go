@@ -334,6 +334,16 @@ func (c *Client) CreateUnit(ctx context.Context, filename string, data []byte) (
 	return c.putUnit(ctx, filename, data, url.Values{"create": {"1"}})
 }
 
+// CheckUnit is ApplyUnit (CreateUnit with create) that changes nothing:
+// the agent answers what it would do, or the file's problems.
+func (c *Client) CheckUnit(ctx context.Context, filename string, data []byte, create bool) (ApplyResult, error) {
+	q := url.Values{"dry_run": {"1"}}
+	if create {
+		q.Set("create", "1")
+	}
+	return c.putUnit(ctx, filename, data, q)
+}
+
 func (c *Client) putUnit(ctx context.Context, filename string, data []byte, q url.Values) (ApplyResult, error) {
 	var res ApplyResult
 	return res, c.do(ctx, http.MethodPut, "/v1/units/"+url.PathEscape(filename), q, rawBody(data), &res)

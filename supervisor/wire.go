@@ -305,6 +305,9 @@ type Backend interface {
 	// writes it into the unit directory atomically. An invalid file returns
 	// a *units.ErrorList (wrapped) and changes nothing.
 	ApplyUnit(filename string, data []byte) (ApplyResult, error)
+	// CheckUnit answers as ApplyUnit would, problems and all, and
+	// changes nothing (apply --dry-run=server).
+	CheckUnit(filename string, data []byte) (ApplyResult, error)
 	// DeleteUnit removes the unit's file; with orphan its instances are
 	// released and keep running, otherwise they are stopped and removed.
 	DeleteUnit(name string, orphan bool) error

@@ -82,6 +82,7 @@ func init() {
 		{"get", "Display one or many resources", "Basic Commands", (*CLI).runGet},
 		{"describe", "Show details of a resource, with its events", "Basic Commands", (*CLI).runDescribe},
 		{"edit", "Edit a unit file in your editor and apply it", "Basic Commands", (*CLI).runEdit},
+		{"diff", "Show how unit files differ from the units the agent runs", "Basic Commands", (*CLI).runDiff},
 		{"delete", "Delete instances, units or hosts", "Basic Commands", (*CLI).runDelete},
 		{"scale", "Set the number of replicas of a unit (a job's parallelism)", "Management Commands", (*CLI).runScale},
 		{"label", "Set or remove labels on instances and hosts", "Management Commands", (*CLI).runLabel},

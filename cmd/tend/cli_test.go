@@ -155,6 +155,23 @@ func newFake() *fake {
 			return lookup(f.units, "unit", name)
 		},
 		ApplyUnitFn: f.applyUnit,
+		CheckUnitFn: func(filename string, data []byte) (supervisor.ApplyResult, error) {
+			u, err := units.Parse(filename, data)
+			if err != nil {
+				return supervisor.ApplyResult{}, err
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.record("CheckUnit %s", filename)
+			res := supervisor.ApplyResult{Name: u.Name, Kind: u.Kind, Action: "created"}
+			if old, ok := f.units[u.Name]; ok {
+				res.Action = "configured"
+				if old.Source == string(data) {
+					res.Action = "unchanged"
+				}
+			}
+			return res, nil
+		},
 		DeleteUnitFn: func(name string, orphan bool) (err error) {
 			f.change(func() {
 				f.record("DeleteUnit %s orphan=%v", name, orphan)
@@ -824,7 +841,7 @@ func TestCLIApplyAndCreate(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"apply"}, "must specify -f FILE or -f DIR"},
+		{[]string{"apply"}, "must specify -f FILE, -f DIR or -f -"},
 		{[]string{"apply", "-f", filepath.Join(dir, "missing.toml")}, "does not exist"},
 		{[]string{"apply", "-f", filepath.Join(dir, "README.md")}, "end in .toml"},
 		{[]string{"create", "-f", "-"}, "standard input"},

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +18,7 @@ Usage:
   tend delete RESOURCE NAME... [--cascade=orphan] [--wait=false]
   tend delete RESOURCE (--all | -l SELECTOR)
   tend delete RESOURCE/NAME...
+  tend delete -f FILE|DIR [-f FILE|DIR...]
 
 Deleting an instance stops its process group (stop_signal, then SIGKILL
 after stop_timeout); it shows Terminating until it has gone, and delete
@@ -24,7 +27,8 @@ unit is replaced by the unit's controller.
 
 Deleting a unit removes its file from the agent's unit directory and stops
 its instances, unless --cascade=orphan (or kubectl's --cascade=false)
-leaves them running, unmanaged.
+leaves them running, unmanaged. -f deletes the units that files name, as
+apply -f made them: kubia.toml is unit kubia, a directory its *.toml files.
 
 Deleting a host, as kubectl delete node does for a node that is gone,
 takes a host whose agent has stopped (NotReady or Left) and its instances
@@ -45,6 +49,9 @@ Examples:
   # Delete a replicated unit but keep its instances running
   tend delete rc kubia --cascade=orphan
 
+  # Delete the units a directory of files made
+  tend delete -f units/
+
   # Delete every job, and every cron job
   tend delete jobs --all
   tend delete cronjobs --all
@@ -63,9 +70,27 @@ func (c *CLI) runDelete(ctx context.Context, args []string) error {
 		"For units: background (the default; true is the same) stops the unit's instances; orphan (or false) leaves them running.")
 	wait = true
 	fs.boolVar(&wait, "wait", "", "Wait until deleted instances have stopped.")
+	var files listValue
+	fs.add(&files, "filename", "f", "Delete the units these files name: a unit file, or a directory of them. Repeatable.")
 	args, err := fs.parse(c, args)
 	if err != nil {
 		return err
+	}
+	if len(files) > 0 {
+		if len(args) > 0 || all || selector != "" {
+			return usagef("delete", "-f names the units to delete: give no resource, name, --all or -l with it")
+		}
+		if slices.Contains(files, "-") {
+			return usagef("delete", "a unit is named after its file: delete one read from standard input by name, tend delete unit NAME")
+		}
+		paths, err := unitFiles(files)
+		if err != nil {
+			return err
+		}
+		args = []string{"units"}
+		for _, p := range paths {
+			args = append(args, strings.TrimSuffix(filepath.Base(p), ".toml"))
+		}
 	}
 	orphan := false
 	switch cascade {

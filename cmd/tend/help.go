@@ -49,6 +49,7 @@ var helpTexts = map[string]string{
 	"restart":      restartHelp,
 	"cat":          catHelp,
 	"wait":         waitHelp,
+	"diff":         diffHelp,
 	"agent reexec": reexecHelp,
 	"help":         "Help about any command.\n\nUsage:\n  tend help [COMMAND | resources]\n",
 }

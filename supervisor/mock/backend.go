@@ -29,6 +29,7 @@ type Backend struct {
 	UnitsFn      func(kind units.Kind) []supervisor.Unit
 	UnitFn       func(name string) (supervisor.Unit, error)
 	ApplyUnitFn  func(filename string, data []byte) (supervisor.ApplyResult, error)
+	CheckUnitFn  func(filename string, data []byte) (supervisor.ApplyResult, error)
 	DeleteUnitFn func(name string, orphan bool) error
 	ScaleUnitFn  func(name string, replicas int) (supervisor.Unit, error)
 	// RestartInstanceFn: tend restart.
@@ -100,6 +101,11 @@ func (b *Backend) Unit(name string) (supervisor.Unit, error) {
 func (b *Backend) ApplyUnit(filename string, data []byte) (supervisor.ApplyResult, error) {
 	need(b.ApplyUnitFn != nil, "ApplyUnit")
 	return b.ApplyUnitFn(filename, data)
+}
+
+func (b *Backend) CheckUnit(filename string, data []byte) (supervisor.ApplyResult, error) {
+	need(b.CheckUnitFn != nil, "CheckUnit")
+	return b.CheckUnitFn(filename, data)
 }
 
 func (b *Backend) DeleteUnit(name string, orphan bool) error {

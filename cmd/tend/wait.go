@@ -32,7 +32,9 @@ expression gives VALUE (or, without =VALUE, gives anything).
 
 With -l or --all the objects are those there when the wait starts; a
 selector that matches none is an error. --timeout=0 looks once; a negative
-timeout waits a week.
+timeout waits a week. Wait asks the agent every 200 ms about each object,
+or, when it waits for more than 16 objects of a type, every second with
+one list of that type.
 
 ` + resourceHelp + `
 Examples:
@@ -53,8 +55,15 @@ Examples:
   tend wait --for=jsonpath='{.status.phase}'=NotReady node/edge-17
 `
 
-// waitPoll is how often wait asks the agent again.
-const waitPoll = 200 * time.Millisecond
+// waitPoll is how often wait asks the agent again about each object;
+// above waitBatch objects of a type it lists them instead, every
+// waitPollBatch, so that a wait for 5000 instances costs the agent one
+// request a second, not 25000.
+const (
+	waitPoll      = 200 * time.Millisecond
+	waitBatch     = 16
+	waitPollBatch = time.Second
+)
 
 // waitFor is what --for asks.
 type waitFor struct {
@@ -235,9 +244,13 @@ func (c *CLI) runWait(ctx context.Context, args []string) error {
 	failed := false
 	last := map[waited]string{} // what each still pending showed
 	for {
+		looks, err := c.waitLists(ctx, pending)
+		if err != nil {
+			return err
+		}
 		var still []waited
 		for _, w := range pending {
-			met, shows, err := c.waitCheck(ctx, w, want)
+			met, shows, err := c.waitCheck(ctx, w, want, looks)
 			var pe *plainError
 			switch {
 			case errors.As(err, &pe):
@@ -273,7 +286,11 @@ func (c *CLI) runWait(ctx context.Context, args []string) error {
 			fmt.Fprintf(c.Stderr, "waiting %s of %s for %s...\n", now.Sub(start).Round(time.Second), time.Duration(timeout), strings.Join(parts, ", "))
 			nextProgress = now.Add(15 * time.Second)
 		}
-		t := time.NewTimer(min(waitPoll, deadline.Sub(now)))
+		poll := waitPoll
+		if looks.batched {
+			poll = waitPollBatch
+		}
+		t := time.NewTimer(min(poll, deadline.Sub(now)))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -287,25 +304,98 @@ func (c *CLI) runWait(ctx context.Context, args []string) error {
 	return nil
 }
 
+// waitLooks are the lists of the types wait asks about many objects
+// of, fetched once for a round of looks; nil for a type asked about
+// object by object.
+type waitLooks struct {
+	batched   bool
+	instances map[string]supervisor.Instance
+	units     map[string]supervisor.Unit
+	hosts     map[string]supervisor.Host
+}
+
+func (c *CLI) waitLists(ctx context.Context, pending []waited) (waitLooks, error) {
+	var l waitLooks
+	count := map[resourceType]int{}
+	for _, w := range pending {
+		count[w.res.typ]++
+	}
+	api := c.api()
+	if count[resInstances] > waitBatch {
+		list, err := api.Instances(ctx, "")
+		if err != nil {
+			return l, err
+		}
+		l.instances = byName(list, func(in supervisor.Instance) string { return in.Name })
+	}
+	if count[resUnits] > waitBatch {
+		list, err := api.Units(ctx, "")
+		if err != nil {
+			return l, err
+		}
+		l.units = byName(list, func(u supervisor.Unit) string { return u.Name })
+	}
+	if count[resHosts] > waitBatch {
+		list, err := api.Hosts(ctx)
+		if err != nil {
+			return l, err
+		}
+		l.hosts = byName(list, func(h supervisor.Host) string { return h.Name })
+	}
+	l.batched = l.instances != nil || l.units != nil || l.hosts != nil
+	return l, nil
+}
+
+func byName[T any](list []T, name func(T) string) map[string]T {
+	m := make(map[string]T, len(list))
+	for _, x := range list {
+		m[name(x)] = x
+	}
+	return m
+}
+
+// from is the object called name in m, or ErrNotFound.
+func from[T any](m map[string]T, name string) (T, error) {
+	x, ok := m[name]
+	if !ok {
+		return x, supervisor.ErrNotFound
+	}
+	return x, nil
+}
+
 // waitCheck looks at w once: met, or what it shows instead (for the
 // timeout's message). An object that is not there is met for --for=delete
 // and a *plainError otherwise, as is a condition that w can never have.
-func (c *CLI) waitCheck(ctx context.Context, w waited, want waitFor) (met bool, shows string, err error) {
+func (c *CLI) waitCheck(ctx context.Context, w waited, want waitFor, looks waitLooks) (met bool, shows string, err error) {
 	api := c.api()
 	var obj any
 	valid := []string{"Ready"}
 	switch w.res.typ {
 	case resInstances:
 		var in supervisor.Instance
-		in, err = api.Instance(ctx, w.name)
+		if looks.instances != nil {
+			in, err = from(looks.instances, w.name)
+		} else {
+			in, err = api.Instance(ctx, w.name)
+		}
 		obj = objects.FromInstance(in)
 	case resHosts:
 		var h supervisor.Host
-		h, err = api.Host(ctx, w.name)
+		if looks.hosts != nil {
+			h, err = from(looks.hosts, w.name)
+		} else {
+			h, err = api.Host(ctx, w.name)
+		}
 		obj = objects.FromHost(h)
 	case resUnits:
 		var u supervisor.Unit
-		u, err = c.unitOfKind(ctx, w.res, w.name)
+		if looks.units != nil {
+			if u, err = from(looks.units, w.name); err == nil && !w.res.kindMatches(u.Kind) {
+				err = supervisor.ErrNotFound
+			}
+		} else {
+			u, err = c.unitOfKind(ctx, w.res, w.name)
+		}
 		obj = objects.FromUnit(u)
 		valid = objects.UnitConditions(u.Kind)
 		var pe *plainError

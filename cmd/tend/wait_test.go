@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -127,5 +128,35 @@ func TestCutJSONPath(t *testing.T) {
 		if expr != tc.expr || value != tc.value {
 			t.Errorf("cutJSONPath(%q) = %q, %q", tc.in, expr, value)
 		}
+	}
+}
+
+// A wait for many objects asks for one list a round, not for each.
+func TestWaitForManyListsThem(t *testing.T) {
+	b := newFake()
+	for i := range 20 {
+		n := fmt.Sprintf("many-%02d", i)
+		b.instances[n] = supervisor.Instance{Name: n, Labels: units.Labels{"app": "many"}, Status: "Running"}
+	}
+	var one, lists atomic.Int32
+	get, list := b.Backend.InstanceFn, b.Backend.InstancesFn
+	b.Backend.InstanceFn = func(name string) (supervisor.Instance, error) { one.Add(1); return get(name) }
+	b.Backend.InstancesFn = func(sel units.Selector) []supervisor.Instance { lists.Add(1); return list(sel) }
+	sock := serveFake(t, b)
+	done := afterLooks(&lists, 3, func() {
+		b.change(func() {
+			for n, in := range b.instances {
+				in.Ready = true
+				b.instances[n] = in
+			}
+		})
+	})
+	r := tendCLI(t, sock, nil, "wait", "--for=condition=Ready", "po", "-l", "app=many", "--timeout=1m")
+	<-done
+	if r.code != 0 || strings.Count(r.stdout, "condition met") != 20 {
+		t.Errorf("wait for 20: %s", r)
+	}
+	if one.Load() != 0 || lists.Load() < 3 {
+		t.Errorf("wait for 20 asked for %d instances one by one and %d lists", one.Load(), lists.Load())
 	}
 }

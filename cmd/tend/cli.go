@@ -279,6 +279,13 @@ func (fs *flagSet) intVar(p *int, long, short string, def int, usage string) {
 	fs.add((*intValue)(p), long, short, usage)
 }
 
+// changed reports whether the flag called name was given.
+func (fs *flagSet) changed(name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 type stringValue string
 
 func (s *stringValue) Set(v string) error { *s = stringValue(v); return nil }

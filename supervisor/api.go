@@ -33,6 +33,7 @@ import (
 //	DELETE /v1/units/{name}?cascade=orphan
 //	PUT    /v1/units/{filename}[?create=1]          TOML bytes → ApplyResult
 //	POST   /v1/units/{name}/scale                   {"replicas":N} → Unit
+//	POST   /v1/units/{name}/stop, .../start         ApplyResult
 //	GET    /v1/hosts                                []Host
 //	GET    /v1/hosts/{name}                         Host
 //	DELETE /v1/hosts/{name}                         (a NotReady or Left host, from the fleet)
@@ -163,6 +164,8 @@ func NewAPIWith(b Backend, opt APIOptions) http.Handler {
 	handle("DELETE /v1/units/{name}", a.deleteUnit)
 	handle("PUT /v1/units/{filename}", a.applyUnit)
 	handle("POST /v1/units/{name}/scale", a.scaleUnit)
+	handle("POST /v1/units/{name}/stop", a.stopUnit(true))
+	handle("POST /v1/units/{name}/start", a.stopUnit(false))
 	handle("POST /v1/units/{name}/fence/release", a.releaseFence)
 	handle("GET /v1/hosts", a.hosts)
 	handle("GET /v1/hosts/{name}", a.host)
@@ -546,6 +549,17 @@ func (a *api) applyUnit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+func (a *api) stopUnit(stop bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		res, err := a.b.StopUnit(r.PathValue("name"), stop)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	}
 }
 
 func (a *api) scaleUnit(w http.ResponseWriter, r *http.Request) {

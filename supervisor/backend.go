@@ -335,6 +335,41 @@ func (s *Supervisor) ScaleUnit(name string, n int) (Unit, error) {
 	return s.Unit(name)
 }
 
+// StopUnit implements Backend: it sets the `stopped` key of the unit file
+// (tend stop/start unit), keeping the rest of the file as it is; the
+// planners then stop the unit's instances, or start them again. A unit
+// already so is left alone (Action "unchanged"; a file without the key
+// is not given stopped = false).
+func (s *Supervisor) StopUnit(name string, stop bool) (ApplyResult, error) {
+	snap := s.opt.Catalog.Snapshot()
+	u := snap.Units[name]
+	if err := snap.Problems[name]; err != nil {
+		return ApplyResult{}, fmt.Errorf("unit %q: its file has errors; fix it first:\n%v: %w", name, err, ErrInvalid)
+	}
+	if u == nil {
+		if wu, err := s.Unit(name); err == nil && wu.Owner != "" {
+			return ApplyResult{}, fmt.Errorf("job %q was made by cron unit %q: stop or start that unit: %w", name, wu.Owner, ErrInvalid)
+		}
+		return ApplyResult{}, errNotFound("unit", name)
+	}
+	res := ApplyResult{Name: name, Kind: u.Kind, Action: "unchanged"}
+	if u.Stopped == stop {
+		return res, nil
+	}
+	src, err := units.SetTopLevelBool(u.Source, "stopped", stop)
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("unit %q: %v: %w", name, err, ErrInvalid)
+	}
+	if _, err := s.ApplyUnit(u.Path, src); err != nil {
+		return ApplyResult{}, err
+	}
+	res.Action = "started"
+	if stop {
+		res.Action = "stopped"
+	}
+	return res, nil
+}
+
 // Hosts implements Backend.
 func (s *Supervisor) Hosts() []Host { return s.view.listHosts() }
 

@@ -366,6 +366,17 @@ func (c *Client) ScaleUnit(ctx context.Context, name string, replicas int) (Unit
 	return u, c.do(ctx, http.MethodPost, "/v1/units/"+url.PathEscape(name)+"/scale", nil, ScaleRequest{Replicas: replicas}, &u)
 }
 
+// StopUnit stops (stop) or starts a unit (tend stop/start unit); see
+// Backend.StopUnit.
+func (c *Client) StopUnit(ctx context.Context, name string, stop bool) (ApplyResult, error) {
+	verb := "/start"
+	if stop {
+		verb = "/stop"
+	}
+	var res ApplyResult
+	return res, c.do(ctx, http.MethodPost, "/v1/units/"+url.PathEscape(name)+verb, nil, nil, &res)
+}
+
 // RestartInstance restarts an instance's run (tend restart); see
 // Backend.RestartInstance.
 func (c *Client) RestartInstance(ctx context.Context, name string) (Instance, error) {

@@ -128,7 +128,11 @@ func (s *Supervisor) reconcileJob(j *job) {
 	if j.rec.Cron != "" && !j.rec.Duplicate {
 		s.reportDuplicate(j, attempts, now)
 	}
-	p := planJob(&j.rec, j.spec, attempts, s.members, now)
+	stopped := j.spec.Stopped
+	if c := s.units[j.rec.Cron]; j.rec.Cron != "" {
+		stopped = c != nil && c.Stopped
+	}
+	p := planJob(&j.rec, j.spec, attempts, s.members, now, stopped)
 	s.apply(j.rec.Name, p.Actions, func(a Action) *instance {
 		if a.Slot >= j.rec.Attempts {
 			j.rec.Attempts = a.Slot + 1

@@ -89,6 +89,7 @@ const (
 	whyParallelism  = "parallelism lowered"
 	whyTTL          = "ttl after finished"
 	whyJobDeleted   = "job deleted"
+	whyStopped      = "unit stopped"
 )
 
 // announced reports whether deleting for why gives the unit a
@@ -123,6 +124,9 @@ func deleteOf(in *InstanceSummary, why string) Action {
 // Instances on a host that is not Ready neither count nor go: that host
 // cannot be told to stop them, and they show Unknown until it returns,
 // when the plan finds them duplicates and one of each pair goes.
+//
+// A stopped unit (stopped = true) deletes every instance it owns and
+// adopts none: it wants none to run.
 func planSet(u *units.Unit, owned, orphans []InstanceSummary, members []Member) []Action {
 	var acts []Action
 	active := make([]InstanceSummary, 0, len(owned))
@@ -139,6 +143,12 @@ func planSet(u *units.Unit, owned, orphans []InstanceSummary, members []Member) 
 		default:
 			active = append(active, *in)
 		}
+	}
+	if u.Stopped {
+		for k := range active {
+			acts = append(acts, deleteOf(&active[k], whyStopped))
+		}
+		return acts
 	}
 	if !u.Selector.Empty() {
 		for k := range orphans {

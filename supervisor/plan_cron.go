@@ -94,7 +94,7 @@ func cronJobName(cron string, t time.Time) string {
 // concurrency_policy = forbid.
 //
 // It trims the history to successful_history complete and failed_history
-// failed jobs (newest kept); while suspended it only moves the record on,
+// failed jobs (newest kept); while suspended or stopped it only moves the record on,
 // so what is scheduled meanwhile never runs; otherwise it takes the
 // scheduled times that are due (cronDue, which applies starting_deadline
 // and catch_up) and makes a job for each as concurrency_policy allows:
@@ -146,7 +146,7 @@ func planCron(u *units.Unit, rec cronRecord, since, agentStart time.Time, jobs [
 			out.Rec.LastSchedule = j.Scheduled
 		}
 	}
-	if u.Suspend {
+	if u.Suspend || u.Stopped {
 		out.Rec.Considered = now
 		return out
 	}

@@ -158,7 +158,14 @@ func (p *jobPlan) wake(t time.Time) {
 // attempts at once: extra ones go (deleteFirst), missing ones are created
 // on the eligible hosts (placeNew) unless a failed attempt that was not
 // restarted in place asks for the job's back-off first.
-func planJob(rec *jobRecord, spec *units.Unit, attempts []InstanceSummary, members []Member, now time.Time) jobPlan {
+//
+// A stopped job (its unit, or for a cron's job the cron unit, has
+// stopped = true) is a suspended Job: its active attempts go, without
+// counting as failures, and none start; it does not fail (its
+// active_deadline does not end it while it is stopped; it counts from the
+// job's start, stops included), and completes only if its completions
+// were all made before.
+func planJob(rec *jobRecord, spec *units.Unit, attempts []InstanceSummary, members []Member, now time.Time, stopped bool) jobPlan {
 	var p jobPlan
 	c := countAttempts(rec, attempts)
 	ttl := spec.TTLAfterFinished.D()
@@ -191,10 +198,17 @@ func planJob(rec *jobRecord, spec *units.Unit, attempts []InstanceSummary, membe
 		}
 		return p
 	}
+	if c.succeeded >= spec.Completions {
+		return finish(jobEnd{JobComplete, "Completed", Normal, "Job completed"})
+	}
+	if stopped {
+		for k := range c.activeList {
+			p.Actions = append(p.Actions, deleteOf(&c.activeList[k], whyStopped))
+		}
+		return p
+	}
 	deadline := spec.ActiveDeadline.D()
 	switch {
-	case c.succeeded >= spec.Completions:
-		return finish(jobEnd{JobComplete, "Completed", Normal, "Job completed"})
 	case c.failures > spec.BackoffLimit:
 		return finish(jobEnd{JobFailed, "BackoffLimitExceeded", Warning, "Job has reached the specified backoff limit"})
 	case deadline > 0 && !now.Before(rec.Start.Add(deadline)):

@@ -97,6 +97,19 @@ func TestPlanJob(t *testing.T) {
 			nil, nil, false, time.Time{}},
 		{"no eligible host: it waits", "completions = 1\n[placement]\nnode_selector = { disk = \"ssd\" }", jobRecord{}, nil, one,
 			nil, nil, false, time.Time{}},
+		// tend stop: a suspended Job.
+		{"stopped: the active attempts go, none start", "completions = 5\nparallelism = 3\nstopped = true", jobRecord{Attempts: 2},
+			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "ok", time.Time{}), attempt("batch-b", 1, "edge-17", "run", time.Time{})}, one,
+			[]string{"delete batch-b (edge-17): unit stopped"}, nil, false, time.Time{}},
+		{"stopped past the deadline: not failed", "active_deadline = \"1h\"\nstopped = true", jobRecord{Start: start, Attempts: 1},
+			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "run", time.Time{})}, one,
+			[]string{"delete batch-a (edge-17): unit stopped"}, nil, false, time.Time{}},
+		{"stopped, its completions made: complete", "completions = 1\nstopped = true", jobRecord{Attempts: 1},
+			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "ok", time.Time{})}, one,
+			nil, &jobEnd{JobComplete, "Completed", Normal, "Job completed"}, false, time.Time{}},
+		{"stopped and finished: as finished", "ttl_after_finished = \"1m\"\nstopped = true", jobRecord{Condition: JobComplete, Completion: t0.Add(-30 * time.Second)},
+			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "ok", time.Time{})}, one,
+			nil, nil, false, t0.Add(30 * time.Second)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -104,7 +117,8 @@ func TestPlanJob(t *testing.T) {
 			if c.rec.Start.IsZero() {
 				c.rec.Start = start
 			}
-			p := planJob(&c.rec, batchJob(t, c.keys), c.attempts, c.members, t0)
+			spec := batchJob(t, c.keys)
+			p := planJob(&c.rec, spec, c.attempts, c.members, t0, spec.Stopped)
 			if c.name == "attempts spread over the hosts" {
 				per := map[string]int{}
 				for _, a := range p.Actions {
@@ -270,6 +284,11 @@ func TestPlanCron(t *testing.T) {
 	// Suspended: nothing runs, and what is scheduled meanwhile never will.
 	if len(o.Create) != 0 || !o.Rec.Considered.Equal(t0) || !o.WakeAt.IsZero() {
 		t.Fatalf("suspended: %+v", o)
+	}
+	// Stopped (tend stop): as suspended.
+	o = planCron(cronUnit("stopped = true"), cronRecord{Considered: t0.Add(-time.Minute)}, time.Time{}, started, nil, here, t0)
+	if len(o.Create) != 0 || !o.Rec.Considered.Equal(t0) || !o.WakeAt.IsZero() {
+		t.Fatalf("stopped: %+v", o)
 	}
 
 }

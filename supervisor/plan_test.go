@@ -151,6 +151,24 @@ func TestPlanSetReplicated(t *testing.T) {
 	}
 }
 
+// tend stop: a stopped unit deletes all it owns, on any host, creates and
+// adopts nothing; started again, its slots fill.
+func TestPlanSetStopped(t *testing.T) {
+	two := hosts("edge-17", "edge-18")
+	stopped := mustUnit(t, "kubia", "kind = \"replicated\"\nreplicas = 3\nstopped = true\n[template]\nlabels = { app = \"kubia\" }\ncommand = [\"kubia\"]\n")
+	owned := []InstanceSummary{rs("kubia-a", 0, "edge-17", time.Hour), rs("kubia-b", 1, "edge-18", time.Hour)}
+	orphan := rs("kubia-x", 2, "edge-17", time.Hour)
+	orphan.Unit = ""
+	checkPlan(t, "stopped", planSet(stopped, owned, []InstanceSummary{orphan}, two),
+		"delete kubia-a (edge-17): unit stopped", "delete kubia-b (edge-18): unit stopped")
+	checkPlan(t, "stopped, nothing left", planSet(stopped, nil, nil, two))
+	ds := mustUnit(t, "ssd", "kind = \"per-host\"\nstopped = true\n[template]\nlabels = { app = \"ssd\" }\ncommand = [\"ssd\"]\n")
+	checkPlan(t, "stopped per-host", planSet(ds, []InstanceSummary{inst("ssd-a", "ssd", units.KindPerHost, 0, "edge-17", time.Hour)}, nil, two),
+		"delete ssd-a (edge-17): unit stopped")
+	checkPlan(t, "started again", planSet(kubia(t, 3), nil, nil, two),
+		"create slot 0 on edge-18", "create slot 1 on edge-17", "create slot 2 on edge-17")
+}
+
 // §3.7: match_expressions decide what a unit owns and adopts.
 func TestPlanSetMatchExpressions(t *testing.T) {
 	u := mustUnit(t, "kubia", `kind = "replicated"

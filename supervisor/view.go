@@ -209,6 +209,8 @@ func (s *Supervisor) publishUnit(u *units.Unit) Unit {
 		Created:   s.unitRecs[u.Name].Created,
 		Source:    string(u.Source),
 		Exclusive: u.Exclusive,
+		Stopped:   u.Stopped,
+		Replicas:  u.Replicas,
 		Template: TemplateSummary{
 			Labels:     u.Template.Labels,
 			Command:    u.Template.Command,
@@ -235,7 +237,7 @@ func (s *Supervisor) publishUnit(u *units.Unit) Unit {
 		out.Error = err.Error()
 	}
 	switch hosts := len(eligibleHosts(u, s.members)); {
-	case hosts == 0:
+	case hosts == 0, u.Stopped:
 	case u.Kind == units.KindReplicated:
 		out.Desired = u.Replicas
 	case u.Kind == units.KindPerHost:

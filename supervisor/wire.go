@@ -89,7 +89,13 @@ type Unit struct {
 	NodeSelector string    `json:"node_selector,omitempty"`
 	Created      time.Time `json:"created"`
 
-	// replicated and per-host: desired and observed counts.
+	// Replicas is a replicated unit's replicas key; Stopped its stopped
+	// key (tend stop unit), for every kind.
+	Replicas int  `json:"replicas,omitempty"`
+	Stopped  bool `json:"stopped,omitempty"`
+
+	// replicated and per-host: desired and observed counts (none desired
+	// while stopped, or while no host is eligible).
 	Desired int `json:"desired"`
 	Current int `json:"current"`
 	Ready   int `json:"ready"`
@@ -313,6 +319,10 @@ type Backend interface {
 	DeleteUnit(name string, orphan bool) error
 	// ScaleUnit rewrites the unit file's replicas (for a job: parallelism).
 	ScaleUnit(name string, replicas int) (Unit, error)
+	// StopUnit sets (stop) or clears the unit file's stopped key: the
+	// unit stays, its instances stop, or start again. Action is
+	// "stopped", "started" or "unchanged".
+	StopUnit(name string, stop bool) (ApplyResult, error)
 	// ReleaseFence is the operator's word that the host holding the
 	// exclusive unit name is down (tend fence release): this host, which
 	// must be waiting for the unit's lease, counts that host as silent

@@ -29,24 +29,45 @@ import (
 // than that key, which it checks by decoding both (and which would be a
 // bug here). src is not modified.
 func SetTopLevelInt(src []byte, key string, n int) ([]byte, error) {
+	return setTopLevel(src, key, strconv.Itoa(n), int64(n), "an integer")
+}
+
+// SetTopLevelBool is SetTopLevelInt for a boolean, as `tend stop unit`
+// sets stopped.
+func SetTopLevelBool(src []byte, key string, b bool) ([]byte, error) {
+	return setTopLevel(src, key, strconv.FormatBool(b), b, "a boolean")
+}
+
+// SetTopLevelString is SetTopLevelInt for a string of printable ASCII
+// (a time stamp, a name), written as a TOML basic string, as `tend
+// rollout restart` sets restarted_at.
+func SetTopLevelString(src []byte, key, v string) ([]byte, error) {
+	for _, c := range []byte(v) {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return nil, &Error{Key: toml.Key{key}.String(), Msg: fmt.Sprintf("%q: only printable ASCII without quotes or backslashes can be set", v)}
+		}
+	}
+	return setTopLevel(src, key, `"`+v+`"`, v, "a string")
+}
+
+// setTopLevel sets key to the TOML literal text, which must decode as
+// want; typ names want's type for the message when the key holds another.
+func setTopLevel(src []byte, key, text string, want any, typ string) ([]byte, error) {
 	before, err := decodeTOML(src)
 	if err != nil {
 		return nil, err
 	}
 	name := toml.Key{key}.String()
-	if v, ok := before[key]; ok {
-		if _, ok := v.(int64); !ok {
-			return nil, &Error{Line: scanPositions(string(src)).line(name), Key: name, Msg: fmt.Sprintf("is %s, not an integer", tomlType(v))}
-		}
+	if v, ok := before[key]; ok && reflect.TypeOf(v) != reflect.TypeOf(want) {
+		return nil, &Error{Line: scanPositions(string(src)).line(name), Key: name, Msg: fmt.Sprintf("is %s, not %s", tomlType(v), typ)}
 	}
 
 	top := scanTopLevel(string(src), key)
-	num := strconv.Itoa(n)
-	line := name + " = " + num
+	line := name + " = " + text
 	var out []byte
 	switch {
 	case top.found:
-		out = slices.Concat(src[:top.valueStart], []byte(num), src[top.valueEnd:])
+		out = slices.Concat(src[:top.valueStart], []byte(text), src[top.valueEnd:])
 	case top.afterKind > 0 && !top.kindLast:
 		out = slices.Concat(src[:top.afterKind], []byte(line+top.eol), src[top.afterKind:])
 	case top.afterKind > 0: // kind's line is the last, and has no line ending
@@ -56,7 +77,7 @@ func SetTopLevelInt(src []byte, key string, n int) ([]byte, error) {
 	}
 
 	after, err := decodeTOML(out)
-	if err == nil && after[key] != int64(n) {
+	if err == nil && after[key] != want {
 		err = errors.New("the new value does not read back")
 	}
 	if err == nil {
@@ -67,7 +88,7 @@ func SetTopLevelInt(src []byte, key string, n int) ([]byte, error) {
 		}
 	}
 	if err != nil {
-		return nil, &Error{Line: top.line, Key: name, Msg: fmt.Sprintf("cannot set it to %d without damaging the file, which is left as it was: %v", n, err)}
+		return nil, &Error{Line: top.line, Key: name, Msg: fmt.Sprintf("cannot set it to %s without damaging the file, which is left as it was: %v", text, err)}
 	}
 	return out, nil
 }

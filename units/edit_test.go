@@ -336,3 +336,37 @@ func FuzzSetTopLevelInt(f *testing.F) {
 		}
 	})
 }
+
+func TestSetTopLevelBoolAndString(t *testing.T) {
+	src := "# kubia\nkind = \"replicated\" # the kind\nreplicas = 3\n\n[template]\ncommand = [\"kubia\"]\n"
+	out, err := SetTopLevelBool([]byte(src), "stopped", true)
+	if want := "# kubia\nkind = \"replicated\" # the kind\nstopped = true\nreplicas = 3\n\n[template]\ncommand = [\"kubia\"]\n"; err != nil || string(out) != want {
+		t.Fatalf("added: %q, %v", out, err)
+	}
+	out, err = SetTopLevelBool(out, "stopped", false)
+	if want := "# kubia\nkind = \"replicated\" # the kind\nstopped = false\nreplicas = 3\n\n[template]\ncommand = [\"kubia\"]\n"; err != nil || string(out) != want {
+		t.Fatalf("changed: %q, %v", out, err)
+	}
+	out, err = SetTopLevelString(out, "restarted_at", "2026-12-03T12:00:00Z")
+	if err != nil || !strings.Contains(string(out), "kind = \"replicated\" # the kind\nrestarted_at = \"2026-12-03T12:00:00Z\"\nstopped = false\n") {
+		t.Fatalf("string added: %q, %v", out, err)
+	}
+	out, err = SetTopLevelString(out, "restarted_at", "2026-12-04T00:00:00Z")
+	if err != nil || !strings.Contains(string(out), "restarted_at = \"2026-12-04T00:00:00Z\"\n") || strings.Count(string(out), "restarted_at") != 1 {
+		t.Fatalf("string changed: %q, %v", out, err)
+	}
+	for _, tc := range []struct {
+		src, key string
+		set      func([]byte, string) ([]byte, error)
+		want     string
+	}{
+		{"stopped = \"yes\"\n", "stopped", func(b []byte, k string) ([]byte, error) { return SetTopLevelBool(b, k, true) }, "is a string, not a boolean"},
+		{"restarted_at = 3\n", "restarted_at", func(b []byte, k string) ([]byte, error) { return SetTopLevelString(b, k, "x") }, "is an integer, not a string"},
+		{"kind = \"job\"\n", "restarted_at", func(b []byte, k string) ([]byte, error) { return SetTopLevelString(b, k, "a\"b") }, "printable ASCII"},
+		{"kind = \"job\"\n", "restarted_at", func(b []byte, k string) ([]byte, error) { return SetTopLevelString(b, k, "a\nb") }, "printable ASCII"},
+	} {
+		if _, err := tc.set([]byte(tc.src), tc.key); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.src, err, tc.want)
+		}
+	}
+}

@@ -165,6 +165,7 @@ type rawUnit struct {
 	Kind      opt[Kind]              `toml:"kind"`
 	Replicas  opt[int]               `toml:"replicas"`
 	Exclusive opt[bool]              `toml:"exclusive"`
+	Stopped   opt[bool]              `toml:"stopped"`
 	Labels    opt[map[string]string] `toml:"labels"`
 	Selector  *rawSelector           `toml:"selector"`
 	Placement *rawPlacement          `toml:"placement"`

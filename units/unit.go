@@ -35,9 +35,15 @@ type Unit struct {
 	// instant, even through a partition: a fenced lease rather than a
 	// count that a partition may double (DESIGN §7, cluster/fence.go).
 	// Only replicated units may be exclusive, and their Replicas is then
-	// 0 or 1. Parsed and validated; the supervisor does not enforce it
-	// yet.
+	// 0 or 1. The supervisor's fence (supervisor/fence.go) enforces it.
 	Exclusive bool
+	// Stopped (stopped = true, as `tend stop unit` writes it) asks for no
+	// instance of the unit to run, as systemctl stop does for a service,
+	// while the unit stays: replicated and per-host units stop theirs, a
+	// job stops its attempts without counting them failed and starts no
+	// more (Kubernetes' suspended Job), a cron unit starts no runs and
+	// stops those running. Any kind.
+	Stopped bool
 	// Selector chooses the instances a replicated or per-host unit
 	// manages. Defaults to the template's labels as match_labels when the
 	// file has no [selector]; never empty for those kinds, and always

@@ -234,6 +234,7 @@ func (p *parser) unit(u *Unit, raw *rawUnit) {
 		p.instances("replicas", raw.Replicas)
 	}
 	u.Exclusive = p.exclusive(raw, kind)
+	u.Stopped = val(p, "stopped", raw.Stopped, false)
 
 	// replicated and per-host
 	p.only("selector", raw.Selector != nil, kind, KindReplicated, KindPerHost)

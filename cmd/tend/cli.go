@@ -86,6 +86,8 @@ func init() {
 		{"delete", "Delete instances, units or hosts", "Basic Commands", (*CLI).runDelete},
 		{"scale", "Set the number of replicas of a unit (a job's parallelism)", "Management Commands", (*CLI).runScale},
 		{"label", "Set or remove labels on instances and hosts", "Management Commands", (*CLI).runLabel},
+		{"stop", "Stop a unit's instances and keep the unit, as systemctl stop", "Management Commands", (*CLI).runStop},
+		{"start", "Start a stopped unit's instances again", "Management Commands", (*CLI).runStart},
 		{"restart", "Restart instances: stop and start each again at once", "Management Commands", (*CLI).runRestart},
 		{"cat", "Print units' files, as the agent runs them", "Management Commands", (*CLI).runCat},
 		{"wait", "Wait for a condition on instances, units or hosts", "Management Commands", (*CLI).runWait},

@@ -58,7 +58,7 @@ func fixture() *fake {
 	}
 	b.instances["ssd-monitor-hkpq4"] = supervisor.Instance{Name: "ssd-monitor-hkpq4", Unit: "ssd-monitor", Kind: units.KindPerHost,
 		Host: "edge-17", Labels: units.Labels{"app": "ssd-monitor"}, Created: now, Status: "Running", Ready: true}
-	b.units["kubia"] = supervisor.Unit{Name: "kubia", Kind: units.KindReplicated, Desired: 3, Current: 3, Ready: 3, Selector: "app=kubia",
+	b.units["kubia"] = supervisor.Unit{Name: "kubia", Kind: units.KindReplicated, Replicas: 3, Desired: 3, Current: 3, Ready: 3, Selector: "app=kubia",
 		Labels: units.Labels{"app": "kubia"}, Created: now, Source: "kind = \"replicated\"\nreplicas = 3\n[template]\nlabels = { app = \"kubia\" }\ncommand = [\"kubia\"]\n"}
 	b.units["ssd-monitor"] = supervisor.Unit{Name: "ssd-monitor", Kind: units.KindPerHost, NodeSelector: "disk=ssd", Created: now}
 	b.units["multi-completion-batch-job"] = supervisor.Unit{Name: "multi-completion-batch-job", Kind: units.KindJob, Created: now}
@@ -461,7 +461,7 @@ func TestCLIGetOutputs(t *testing.T) {
 		t.Errorf("get u -o name: %s", r)
 	}
 	r = tendCLI(t, sock, nil, "get", "rc")
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "NAME    DESIRED   CURRENT   READY   AGE   FILE\nkubia   3         3         3       ") || lineCount(r.stdout) != 2 {
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "NAME    DESIRED   CURRENT   READY   AGE   STOPPED   FILE\nkubia   3         3         3       ") || lineCount(r.stdout) != 2 {
 		t.Errorf("get rc: %s", r)
 	}
 	r = tendCLI(t, sock, nil, "get", "ds")

@@ -481,6 +481,9 @@ func (d *describer) unit(w io.Writer, u supervisor.Unit, instances []supervisor.
 		d.line(0, "Replicas:\t%d current / %d desired", u.Current, u.Desired)
 		d.line(0, "Pods Status:\t%d Running / %d Waiting / %d Succeeded / %d Failed", u.Running, u.Waiting, u.Succeeded, u.Failed)
 	}
+	if u.Stopped {
+		d.line(0, "Stopped:\tyes: no instance runs (stopped = true in its file; tend start unit %s starts them)", u.Name)
+	}
 	if u.Exclusive {
 		d.fence(u.Fence)
 	}

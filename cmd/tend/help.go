@@ -49,6 +49,8 @@ var helpTexts = map[string]string{
 	"restart":      restartHelp,
 	"cat":          catHelp,
 	"wait":         waitHelp,
+	"stop":         stopHelp,
+	"start":        startHelp,
 	"diff":         diffHelp,
 	"agent reexec": reexecHelp,
 	"help":         "Help about any command.\n\nUsage:\n  tend help [COMMAND | resources]\n",

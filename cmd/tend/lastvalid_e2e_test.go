@@ -12,7 +12,7 @@ import (
 )
 
 // unitRow is the row of unit name in `tend get units`, split in cells:
-// NAME KIND DESIRED CURRENT READY AGE FILE.
+// NAME KIND DESIRED CURRENT READY AGE STOPPED FILE.
 func unitRow(a *e2e.Agent, name string) []string {
 	a.T.Helper()
 	for _, l := range e2e.Lines(a.Tend("get", "units")) {
@@ -56,10 +56,10 @@ func TestLastValidVersionSurvivesAgentRestart(t *testing.T) {
 			}
 			b.Eventually("get units lists kubia as running 2 of its last valid version, its file Invalid", func() (bool, string) {
 				row := unitRow(b, "kubia")
-				return len(row) == 7 && row[1] == "replicated" && row[2] == "2" && row[3] == "2" && row[6] == "Invalid",
+				return len(row) == 8 && row[1] == "replicated" && row[2] == "2" && row[3] == "2" && row[7] == "Invalid",
 					b.Tend("get", "units")
 			})
-			if row := unitRow(b, "typo"); len(row) != 7 || row[1] != "<none>" || row[6] != "Invalid" {
+			if row := unitRow(b, "typo"); len(row) != 8 || row[1] != "<none>" || row[7] != "Invalid" {
 				t.Fatalf("a file that was never valid is not listed as Invalid:\n%s", b.Tend("get", "units"))
 			}
 			out := b.Tend("describe", "unit", "kubia")
@@ -97,7 +97,7 @@ func TestLastValidVersionSurvivesAgentRestart(t *testing.T) {
 			b.WaitRunning("kubia", 3)
 			b.Eventually("the fixed file is Valid", func() (bool, string) {
 				row := unitRow(b, "kubia")
-				return len(row) == 7 && row[2] == "3" && row[6] == "Valid", b.Tend("get", "units")
+				return len(row) == 8 && row[2] == "3" && row[7] == "Valid", b.Tend("get", "units")
 			})
 			// (The events keep telling of the bad file; the Error goes.)
 			if out := b.Tend("describe", "unit", "kubia"); strings.Contains(out, "the last valid version") {
@@ -139,7 +139,7 @@ func TestInvalidFileStaysOnItsHost(t *testing.T) {
 	h1.WriteUnit("web", broken)
 	h1.Eventually("h1 shows the file Invalid", func() (bool, string) {
 		row := unitRow(h1, "web")
-		return len(row) == 7 && row[6] == "Invalid", h1.Tend("get", "units")
+		return len(row) == 8 && row[7] == "Invalid", h1.Tend("get", "units")
 	})
 	h1.Signal(syscall.SIGKILL)
 	h1.Wait()
@@ -147,12 +147,12 @@ func TestInvalidFileStaysOnItsHost(t *testing.T) {
 	r.Tag = h1.Tag
 	r.Eventually("h1 again: the fleet's version runs, the file Invalid", func() (bool, string) {
 		row := unitRow(r, "web")
-		return len(row) == 7 && row[2] == "2" && row[3] == "2" && row[6] == "Invalid", r.Tend("get", "units")
+		return len(row) == 8 && row[2] == "2" && row[3] == "2" && row[7] == "Invalid", r.Tend("get", "units")
 	})
 	if got := fileOn(h0); got != unit {
 		t.Fatalf("h0's file changed by h1's invalid one:\n%s", got)
 	}
-	if row := unitRow(h0, "web"); len(row) != 7 || row[6] != "Valid" {
+	if row := unitRow(h0, "web"); len(row) != 8 || row[7] != "Valid" {
 		t.Fatalf("h0:\n%s", h0.Tend("get", "units"))
 	}
 
@@ -162,7 +162,7 @@ func TestInvalidFileStaysOnItsHost(t *testing.T) {
 	h0.Tend("apply", "-f", path)
 	r.Eventually("h1 runs h0's new version, its file still Invalid", func() (bool, string) {
 		row := unitRow(r, "web")
-		return len(row) == 7 && row[2] == "3" && row[3] == "3" && row[6] == "Invalid", r.Tend("get", "units")
+		return len(row) == 8 && row[2] == "3" && row[3] == "3" && row[7] == "Invalid", r.Tend("get", "units")
 	})
 	if got := fileOn(r); got != broken {
 		t.Fatalf("h1's file was overwritten:\n%s", got)
@@ -179,7 +179,7 @@ func TestInvalidFileStaysOnItsHost(t *testing.T) {
 	r.WriteUnit("web", broken)
 	r.Eventually("h1 shows the file Invalid", func() (bool, string) {
 		row := unitRow(r, "web")
-		return len(row) == 7 && row[6] == "Invalid", r.Tend("get", "units")
+		return len(row) == 8 && row[7] == "Invalid", r.Tend("get", "units")
 	})
 	r.Signal(syscall.SIGTERM)
 	r.Wait()
@@ -190,7 +190,7 @@ func TestInvalidFileStaysOnItsHost(t *testing.T) {
 	r.Tag = h1.Tag
 	r.Eventually("h1 again: h0's newer version runs, the file Invalid", func() (bool, string) {
 		row := unitRow(r, "web")
-		return len(row) == 7 && row[2] == "4" && row[6] == "Invalid", r.Tend("get", "units")
+		return len(row) == 8 && row[2] == "4" && row[7] == "Invalid", r.Tend("get", "units")
 	})
 	h0.Eventually("4 running", func() (bool, string) { n := runningIn(h0); return n == 4, fmt.Sprint(n) })
 	if got := fileOn(h0); got != v4 {

@@ -218,9 +218,10 @@ func (p printer) instanceTable(o getOptions) ([]string, func(supervisor.Instance
 // kind words: replicated units as ReplicaSets (NAME DESIRED CURRENT READY
 // AGE), per-host ones as DaemonSets (with NODE SELECTOR), all kinds
 // together with a KIND column, jobs as kubectl's Jobs (NAME COMPLETIONS
-// DURATION AGE) and cron units as CronJobs. Every table ends with FILE:
-// Invalid when the unit's file was rejected (the last valid version runs;
-// describe tells why), Valid otherwise, <none> for a cron unit's job.
+// DURATION AGE) and cron units as CronJobs. Every table ends with
+// STOPPED (True after tend stop unit) and FILE: Invalid when the unit's
+// file was rejected (the last valid version runs; describe tells why),
+// Valid otherwise, <none> for a cron unit's job.
 func (p printer) unitTable(kind units.Kind, o getOptions) ([]string, func(supervisor.Unit) []string) {
 	var header []string
 	var cells func(u supervisor.Unit) []string
@@ -250,11 +251,7 @@ func (p printer) unitTable(kind units.Kind, o getOptions) ([]string, func(superv
 			if !u.LastSchedule.IsZero() {
 				last = p.age(u.LastSchedule)
 			}
-			suspend := "False"
-			if u.Suspend {
-				suspend = "True"
-			}
-			return []string{u.Name, u.Schedule, suspend, strconv.Itoa(len(u.ActiveJobs)), last, p.age(u.Created)}
+			return []string{u.Name, u.Schedule, trueFalse(u.Suspend), strconv.Itoa(len(u.ActiveJobs)), last, p.age(u.Created)}
 		}
 	default:
 		header = []string{"NAME", "KIND", "DESIRED", "CURRENT", "READY", "AGE"}
@@ -262,18 +259,26 @@ func (p printer) unitTable(kind units.Kind, o getOptions) ([]string, func(superv
 			return append(append([]string{u.Name, kindOrNone(u.Kind)}, counts(u)...), p.age(u.Created))
 		}
 	}
-	header = append(header, "FILE")
+	header = append(header, "STOPPED", "FILE")
 	if o.wide() {
 		header = append(header, "COMMAND", "SELECTOR")
 	}
 	header, labelCells := o.labelColumns(header)
 	return header, func(u supervisor.Unit) []string {
-		row := append(cells(u), fileState(u))
+		row := append(cells(u), trueFalse(u.Stopped), fileState(u))
 		if o.wide() {
 			row = append(row, orNone(shellJoin(u.Template.Command)), orNone(u.Selector))
 		}
 		return append(row, labelCells(u.Labels)...)
 	}
+}
+
+// trueFalse is a boolean as kubectl's tables print one.
+func trueFalse(b bool) string {
+	if b {
+		return "True"
+	}
+	return "False"
 }
 
 // fileState is the FILE column of the unit tables.

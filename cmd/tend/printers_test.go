@@ -199,37 +199,41 @@ func TestUnitTables(t *testing.T) {
 	never := supervisor.Unit{Name: "typo", Path: "/etc/tend/units.d/typo.toml", Error: "typo.toml:1: kind: missing"}
 
 	checkGolden(t, "get rc", printTable(fetched{res: resourceWords["rc"], units: []supervisor.Unit{rc}}, getOptions{}), `
-NAME    DESIRED   CURRENT   READY   AGE     FILE
-kubia   3         3         3       6m37s   Valid
+NAME    DESIRED   CURRENT   READY   AGE     STOPPED   FILE
+kubia   3         3         3       6m37s   False     Valid
 `)
 	checkGolden(t, "get ds", printTable(fetched{res: resourceWords["ds"], units: []supervisor.Unit{ds}}, getOptions{}), `
-NAME          DESIRED   CURRENT   READY   NODE SELECTOR   AGE   FILE
-ssd-monitor   1         1         0       disk=ssd        79s   Valid
+NAME          DESIRED   CURRENT   READY   NODE SELECTOR   AGE   STOPPED   FILE
+ssd-monitor   1         1         0       disk=ssd        79s   False     Valid
 `)
 	// The seed's tables (4.5 and 7).
 	checkGolden(t, "get jobs", printTable(fetched{res: resourceWords["jobs"], units: []supervisor.Unit{job, running}}, getOptions{}), `
-NAME                         COMPLETIONS   DURATION   AGE     FILE
-batch-job                    1/1           2m5s       2m27s   Valid
-multi-completion-batch-job   0/5           14s        14s     <none>
+NAME                         COMPLETIONS   DURATION   AGE     STOPPED   FILE
+batch-job                    1/1           2m5s       2m27s   False     Valid
+multi-completion-batch-job   0/5           14s        14s     False     <none>
 `)
 	checkGolden(t, "get cronjobs", printTable(fetched{res: resourceWords["cronjobs"], units: []supervisor.Unit{cron}}, getOptions{}), `
-NAME                              SCHEDULE             SUSPEND   ACTIVE   LAST SCHEDULE   AGE   FILE
-batch-job-every-fifteen-minutes   0,15,30,45 * * * *   False     0        <none>          79s   Valid
+NAME                              SCHEDULE             SUSPEND   ACTIVE   LAST SCHEDULE   AGE   STOPPED   FILE
+batch-job-every-fifteen-minutes   0,15,30,45 * * * *   False     0        <none>          79s   False     Valid
 `)
-	all := fetched{res: unitsRes, units: []supervisor.Unit{job, cron, rc, broken, ds, never}}
+	// tend stop unit: none desired, STOPPED True.
+	stopped := rc
+	stopped.Name, stopped.Stopped, stopped.Desired, stopped.Current, stopped.Ready = "kubia-stopped", true, 0, 0, 0
+	all := fetched{res: unitsRes, units: []supervisor.Unit{job, cron, rc, broken, stopped, ds, never}}
 	checkGolden(t, "get units", printTable(all, getOptions{}), `
-NAME                              KIND         DESIRED   CURRENT   READY   AGE         FILE
-batch-job                         job          0         0         0       2m27s       Valid
-batch-job-every-fifteen-minutes   cron         0         0         0       79s         Valid
-kubia                             replicated   3         3         3       6m37s       Valid
-kubia-broken                      replicated   3         3         3       6m37s       Invalid
-ssd-monitor                       per-host     1         1         0       79s         Valid
-typo                              <none>       0         0         0       <unknown>   Invalid
+NAME                              KIND         DESIRED   CURRENT   READY   AGE         STOPPED   FILE
+batch-job                         job          0         0         0       2m27s       False     Valid
+batch-job-every-fifteen-minutes   cron         0         0         0       79s         False     Valid
+kubia                             replicated   3         3         3       6m37s       False     Valid
+kubia-broken                      replicated   3         3         3       6m37s       False     Invalid
+kubia-stopped                     replicated   0         0         0       6m37s       True      Valid
+ssd-monitor                       per-host     1         1         0       79s         False     Valid
+typo                              <none>       0         0         0       <unknown>   False     Invalid
 `)
 	checkGolden(t, "get rs -o wide --show-labels", printTable(fetched{res: resourceWords["rs"], units: []supervisor.Unit{rc, ds}}, getOptions{output: "wide", showLabels: true}), `
-NAME          DESIRED   CURRENT   READY   AGE     FILE    COMMAND             SELECTOR          LABELS
-kubia         3         3         3       6m37s   Valid   kubia --port 8080   app=kubia         app=kubia
-ssd-monitor   1         1         0       79s     Valid   <none>              app=ssd-monitor   <none>
+NAME          DESIRED   CURRENT   READY   AGE     STOPPED   FILE    COMMAND             SELECTOR          LABELS
+kubia         3         3         3       6m37s   False     Valid   kubia --port 8080   app=kubia         app=kubia
+ssd-monitor   1         1         0       79s     False     Valid   <none>              app=ssd-monitor   <none>
 `)
 }
 

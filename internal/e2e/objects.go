@@ -130,7 +130,10 @@ func UnitOf(o objects.Unit) supervisor.Unit {
 		StartTime: st.StartTime, CompletionTime: st.CompletionTime, BackoffLimit: s.BackoffLimit,
 		Schedule: s.Schedule, TimeZone: s.TimeZone, Suspend: s.Suspend, ConcurrencyPolicy: s.Concurrency,
 		LastSchedule: st.LastScheduleTime, ActiveJobs: st.ActiveJobs, Missed: st.Missed,
-		Exclusive: s.Exclusive, Fence: st.Fence, Error: st.Error,
+		Exclusive: s.Exclusive, Stopped: s.Stopped, Fence: st.Fence, Error: st.Error,
+	}
+	if s.Replicas != nil {
+		u.Replicas = *s.Replicas
 	}
 	for _, r := range o.Metadata.OwnerReferences {
 		if r.Controller {

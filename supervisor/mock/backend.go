@@ -32,6 +32,7 @@ type Backend struct {
 	CheckUnitFn  func(filename string, data []byte) (supervisor.ApplyResult, error)
 	DeleteUnitFn func(name string, orphan bool) error
 	ScaleUnitFn  func(name string, replicas int) (supervisor.Unit, error)
+	StopUnitFn   func(name string, stop bool) (supervisor.ApplyResult, error)
 	// RestartInstanceFn: tend restart.
 	RestartInstanceFn func(name string) (supervisor.Instance, error)
 	// ReleaseFenceFn: tend fence release.
@@ -111,6 +112,11 @@ func (b *Backend) CheckUnit(filename string, data []byte) (supervisor.ApplyResul
 func (b *Backend) DeleteUnit(name string, orphan bool) error {
 	need(b.DeleteUnitFn != nil, "DeleteUnit")
 	return b.DeleteUnitFn(name, orphan)
+}
+
+func (b *Backend) StopUnit(name string, stop bool) (supervisor.ApplyResult, error) {
+	need(b.StopUnitFn != nil, "StopUnit")
+	return b.StopUnitFn(name, stop)
 }
 
 func (b *Backend) ScaleUnit(name string, replicas int) (supervisor.Unit, error) {

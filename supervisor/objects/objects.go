@@ -240,6 +240,7 @@ type UnitSpec struct {
 	Selector     string       `json:"selector,omitempty"`
 	NodeSelector string       `json:"nodeSelector,omitempty"`
 	Exclusive    bool         `json:"exclusive,omitempty"`
+	Stopped      bool         `json:"stopped,omitempty"` // tend stop unit: no instance runs
 	Template     TemplateSpec `json:"template"`
 	Completions  int          `json:"completions,omitempty"`
 	Parallelism  int          `json:"parallelism,omitempty"`
@@ -296,7 +297,7 @@ func FromUnit(u supervisor.Unit) Unit {
 		Kind:       KindUnit,
 		Metadata:   ObjectMeta{Name: u.Name, Labels: u.Labels, CreationTimestamp: u.Created},
 		Spec: UnitSpec{
-			Kind: u.Kind, Selector: u.Selector, NodeSelector: u.NodeSelector, Exclusive: u.Exclusive,
+			Kind: u.Kind, Selector: u.Selector, NodeSelector: u.NodeSelector, Exclusive: u.Exclusive, Stopped: u.Stopped,
 			Template: TemplateSpec{
 				Labels: u.Template.Labels, Command: u.Template.Command, Env: u.Template.Env,
 				WorkingDir: u.Template.WorkingDir, User: u.Template.User, Restart: u.Template.Restart,
@@ -331,7 +332,7 @@ func FromUnit(u supervisor.Unit) Unit {
 	}
 	switch u.Kind {
 	case units.KindReplicated:
-		n := u.Desired
+		n := u.Replicas
 		o.Spec.Replicas = &n
 		o.Status.Conditions = []Condition{condition("Available", u.Ready >= u.Desired)}
 	case units.KindPerHost:

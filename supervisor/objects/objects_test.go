@@ -69,7 +69,7 @@ func TestInstanceObject(t *testing.T) {
 }
 
 func TestUnitObject(t *testing.T) {
-	rs := FromUnit(supervisor.Unit{Name: "kubia", Kind: units.KindReplicated, Desired: 3, Ready: 2, Path: "/etc/tend/units/kubia.toml", Source: "kind = \"replicated\"\n"})
+	rs := FromUnit(supervisor.Unit{Name: "kubia", Kind: units.KindReplicated, Replicas: 3, Desired: 3, Ready: 2, Path: "/etc/tend/units/kubia.toml", Source: "kind = \"replicated\"\n"})
 	if rs.Spec.Replicas == nil || *rs.Spec.Replicas != 3 || rs.Status.Conditions[0] != (Condition{Type: "Available", Status: "False"}) ||
 		rs.Metadata.Annotations[AnnotationSource] != "kind = \"replicated\"\n" || rs.Metadata.Annotations[AnnotationPath] != "/etc/tend/units/kubia.toml" {
 		t.Errorf("replicated, 2 of 3 ready: %+v", rs)

@@ -7,10 +7,17 @@ GOARCH  ?= $(shell $(GO) env GOARCH)
 # Static binaries: no cgo, pure-Go DNS and user lookups. The armv7 build
 # leaves Go's runtime profiles out (cmd/tend/noprofile.go): its flash is
 # small, and the binary must stay under 12 MB (cmd/tend/size_test.go).
+# It is also built without inlining in code that runs seldom (ARM_COLD: the
+# CLI and the agent's wiring in cmd/tend, DNS lookups of join names, the
+# gossip codec, templates parsed at start, certificates parsed at
+# handshakes), which saves ~330 KB; the supervisor, probes and cluster keep
+# theirs. cmd/tend/size_test.go reads the list from here.
 comma      := ,
 BUILD_TAGS := netgo,osusergo$(if $(filter arm,$(GOARCH)),$(comma)noprofile)
+ARM_COLD   := github.com/tendhq/tend/cmd/tend github.com/miekg/dns/... github.com/hashicorp/go-msgpack/... github.com/hashicorp/go-sockaddr/... html/template text/template/... net/rpc crypto/x509 encoding/asn1
+GCFLAGS    := $(if $(filter arm,$(GOARCH)),$(foreach p,$(ARM_COLD),-gcflags=$(p)=-l))
 LDFLAGS    := -s -w -X main.version=$(VERSION)
-GOBUILD     = CGO_ENABLED=0 GOARCH=$(GOARCH) $(GO) build -trimpath -tags $(BUILD_TAGS) -ldflags "$(LDFLAGS)"
+GOBUILD     = CGO_ENABLED=0 GOARCH=$(GOARCH) $(GO) build -trimpath -tags $(BUILD_TAGS) $(GCFLAGS) -ldflags "$(LDFLAGS)"
 
 # `make run` keeps the agent out of the source tree: `tend agent --dev` reads
 # ./units and keeps its state in ./.tend, and ./units here is the Go package.

@@ -4,20 +4,41 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 )
 
 // maxArmv7Size is issue 9's limit on the static armv7 binary, as make
 // build makes it (GOARCH=arm: without Go's runtime profiles, the
-// noprofile tag): edge devices have small flash.
+// noprofile tag, and without inlining in the Makefile's ARM_COLD
+// packages): edge devices have small flash.
 const maxArmv7Size = 12_000_000
+
+// armCold is the Makefile's ARM_COLD list, as -gcflags.
+func armCold(t *testing.T) []string {
+	data, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^ARM_COLD\s*:=(.*)$`).FindSubmatch(data)
+	if m == nil {
+		t.Fatal("the Makefile has no ARM_COLD")
+	}
+	var flags []string
+	for _, p := range strings.Fields(string(m[1])) {
+		flags = append(flags, "-gcflags="+p+"=-l")
+	}
+	return flags
+}
 
 func TestTheArmv7BinaryFits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds tend for armv7")
 	}
 	bin := filepath.Join(t.TempDir(), "tend")
-	cmd := exec.Command("go", "build", "-trimpath", "-tags", "netgo,osusergo,noprofile", "-ldflags", "-s -w", "-o", bin, ".")
+	args := append([]string{"build", "-trimpath", "-tags", "netgo,osusergo,noprofile"}, armCold(t)...)
+	cmd := exec.Command("go", append(args, "-ldflags", "-s -w", "-o", bin, ".")...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm", "GOARM=7", "GOFLAGS=-buildvcs=false")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build for armv7: %v\n%s", err, out)

@@ -34,6 +34,7 @@ import (
 //	PUT    /v1/units/{filename}[?create=1]          TOML bytes → ApplyResult
 //	POST   /v1/units/{name}/scale                   {"replicas":N} → Unit
 //	POST   /v1/units/{name}/stop, .../start         ApplyResult
+//	POST   /v1/units/{name}/rollout/restart         ApplyResult
 //	GET    /v1/hosts                                []Host
 //	GET    /v1/hosts/{name}                         Host
 //	DELETE /v1/hosts/{name}                         (a NotReady or Left host, from the fleet)
@@ -166,6 +167,7 @@ func NewAPIWith(b Backend, opt APIOptions) http.Handler {
 	handle("POST /v1/units/{name}/scale", a.scaleUnit)
 	handle("POST /v1/units/{name}/stop", a.stopUnit(true))
 	handle("POST /v1/units/{name}/start", a.stopUnit(false))
+	handle("POST /v1/units/{name}/rollout/restart", a.rolloutRestart)
 	handle("POST /v1/units/{name}/fence/release", a.releaseFence)
 	handle("GET /v1/hosts", a.hosts)
 	handle("GET /v1/hosts/{name}", a.host)
@@ -560,6 +562,15 @@ func (a *api) stopUnit(stop bool) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, res)
 	}
+}
+
+func (a *api) rolloutRestart(w http.ResponseWriter, r *http.Request) {
+	res, err := a.b.RolloutRestart(r.PathValue("name"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 func (a *api) scaleUnit(w http.ResponseWriter, r *http.Request) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"syscall"
+	"time"
 
 	"github.com/tendhq/tend/units"
 )
@@ -368,6 +369,33 @@ func (s *Supervisor) StopUnit(name string, stop bool) (ApplyResult, error) {
 		res.Action = "stopped"
 	}
 	return res, nil
+}
+
+// RolloutRestart implements Backend: it sets the unit file's
+// restarted_at to this host's time now, in UTC to the nanosecond (two
+// rollouts in a second are two).
+func (s *Supervisor) RolloutRestart(name string) (ApplyResult, error) {
+	snap := s.opt.Catalog.Snapshot()
+	u := snap.Units[name]
+	if err := snap.Problems[name]; err != nil {
+		return ApplyResult{}, fmt.Errorf("unit %q: its file has errors; fix it first:\n%v: %w", name, err, ErrInvalid)
+	}
+	switch {
+	case u == nil:
+		return ApplyResult{}, errNotFound("unit", name)
+	case u.Kind != units.KindReplicated && u.Kind != units.KindPerHost:
+		return ApplyResult{}, fmt.Errorf("unit %q is %s: its instances run to completion; restart one with tend restart po NAME: %w", name, u.Kind, ErrInvalid)
+	case u.Stopped:
+		return ApplyResult{}, fmt.Errorf("unit %q is stopped: start it (tend start unit %s); it starts with new instances: %w", name, name, ErrInvalid)
+	}
+	src, err := units.SetTopLevelString(u.Source, "restarted_at", s.clock.Now().UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("unit %q: %v: %w", name, err, ErrInvalid)
+	}
+	if _, err := s.ApplyUnit(u.Path, src); err != nil {
+		return ApplyResult{}, err
+	}
+	return ApplyResult{Name: name, Kind: u.Kind, Action: "restarted"}, nil
 }
 
 // Hosts implements Backend.

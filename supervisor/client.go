@@ -377,6 +377,13 @@ func (c *Client) StopUnit(ctx context.Context, name string, stop bool) (ApplyRes
 	return res, c.do(ctx, http.MethodPost, "/v1/units/"+url.PathEscape(name)+verb, nil, nil, &res)
 }
 
+// RolloutRestart replaces a unit's instances one by one (tend rollout
+// restart); see Backend.RolloutRestart.
+func (c *Client) RolloutRestart(ctx context.Context, name string) (ApplyResult, error) {
+	var res ApplyResult
+	return res, c.do(ctx, http.MethodPost, "/v1/units/"+url.PathEscape(name)+"/rollout/restart", nil, nil, &res)
+}
+
 // RestartInstance restarts an instance's run (tend restart); see
 // Backend.RestartInstance.
 func (c *Client) RestartInstance(ctx context.Context, name string) (Instance, error) {

@@ -70,6 +70,10 @@ type instanceRecord struct {
 	// with the unit's template, the store's writer and the API's copies.
 	Labels  units.Labels `json:"labels,omitempty"`
 	Created time.Time    `json:"created"`
+	// Rollout is the unit's restarted_at when the instance was made: a
+	// rollout restart replaces the instances whose Rollout is not the
+	// unit's (plan.go).
+	Rollout string `json:"rollout,omitempty"`
 
 	Life         Life `json:"life,omitzero"`
 	Attempts     int  `json:"attempts"` // runs started, or tried
@@ -215,6 +219,7 @@ func (i *instance) summary() InstanceSummary {
 		FailedRuns:  r.FailedRuns,
 		LastFailure: r.LastFailure,
 		Created:     r.Created,
+		Rollout:     r.Rollout,
 		Status:      i.status(),
 	}
 	if r.Life.hasProcess() {
@@ -246,6 +251,7 @@ func (i *instance) publish() Instance {
 		Labels:       i.rec.Labels,
 		Command:      t.Command,
 		Created:      i.rec.Created,
+		Rollout:      i.rec.Rollout,
 		Status:       i.status(),
 		Ready:        i.ready(),
 		RestartCount: i.rec.RestartCount,
@@ -297,6 +303,8 @@ type InstanceSummary struct {
 	FailedRuns  int       `json:"failed_runs,omitempty"`
 	LastFailure time.Time `json:"last_failure,omitzero"`
 	Created     time.Time `json:"created"`
+	// Rollout is the unit's restarted_at the instance was made under.
+	Rollout string `json:"rollout,omitempty"`
 	// Started is when the current process started; zero without one.
 	Started time.Time `json:"started,omitzero"`
 	// Status is the STATUS column's word on its host; PID its process.
@@ -340,6 +348,7 @@ func remoteInstance(in InstanceSummary, hostReady bool) Instance {
 		Host:         in.Host,
 		Labels:       in.Labels,
 		Created:      in.Created,
+		Rollout:      in.Rollout,
 		Status:       in.Status,
 		Ready:        in.Ready && hostReady,
 		PID:          in.PID,

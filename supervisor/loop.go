@@ -804,7 +804,7 @@ func sameSummary(a, b InstanceSummary) bool {
 		a.Terminating == b.Terminating && a.Ready == b.Ready && a.ExitCode == b.ExitCode &&
 		a.Restarts == b.Restarts && a.FailedRuns == b.FailedRuns &&
 		a.LastFailure.Equal(b.LastFailure) && a.Created.Equal(b.Created) && a.Started.Equal(b.Started) &&
-		a.Status == b.Status && a.PID == b.PID
+		a.Status == b.Status && a.PID == b.PID && a.Rollout == b.Rollout && a.FenceEpoch == b.FenceEpoch
 }
 
 // forgetVanished drops what the store remembers of units whose files went

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 
 	"github.com/tendhq/tend/units"
 )
@@ -90,13 +91,14 @@ const (
 	whyTTL          = "ttl after finished"
 	whyJobDeleted   = "job deleted"
 	whyStopped      = "unit stopped"
+	whyRollout      = "rollout restart: its replacement is ready"
 )
 
 // announced reports whether deleting for why gives the unit a
 // SuccessfulDelete event, as the ReplicaSet and DaemonSet controllers
 // give one when they remove a pod of their own accord.
 func announced(why string) bool {
-	return why == whyScaledDown || why == whyDuplicate || why == whyNodeSelector
+	return why == whyScaledDown || why == whyDuplicate || why == whyNodeSelector || why == whyRollout
 }
 
 func deleteOf(in *InstanceSummary, why string) Action {
@@ -196,16 +198,111 @@ func planSet(u *units.Unit, owned, orphans []InstanceSummary, members []Member) 
 	}
 	// Best first: the reverse of the order in which they would go.
 	sort.SliceStable(cands, func(a, b int) bool { return deleteFirst(&cands[b], &cands[a]) })
+	cands, rolled, surging := rollout(u, cands)
+	acts = append(acts, rolled...)
 	if u.Kind == units.KindPerHost {
-		return append(acts, planPerHost(cands, hosts)...)
+		plan := planPerHost(cands, hosts)
+		if len(plan) == 0 && !surging {
+			plan = surge(u, cands)
+		}
+		return append(acts, plan...)
 	}
-	acts = append(acts, planSlots(u, cands, hosts)...)
+	plan := planSlots(u, cands, hosts)
+	if len(plan) == 0 && !surging {
+		plan = surge(u, cands)
+	}
+	acts = append(acts, plan...)
 	for k := range acts {
 		if a := &acts[k]; a.Op == OpCreate && lost[a.Slot] != nil {
 			a.From, a.FromStatus = lost[a.Slot].Host, status(lost[a.Slot].Host)
 		}
 	}
 	return acts
+}
+
+// A rollout restart (restarted_at, which tend rollout restart sets)
+// replaces every instance made under another restarted_at than the
+// unit's, one at a time and without a moment with fewer Ready instances:
+// surge makes the replacement of one old instance, in its slot (a
+// per-host unit: on its host) and on its host, when the plan has nothing
+// else to do; rollout hides that replacement from the planner (which
+// would stop it as one too many) until it is Ready, then deletes the old
+// one. An exclusive unit's one instance cannot run twice: it is deleted,
+// and its replacement made as for any missing slot. Every host computes
+// the same, and the host of the old instance acts, so the fleet replaces
+// one instance at a time. A replacement that never gets Ready stalls the
+// rollout with the old instance still running.
+
+// rolloutKey is what an old instance and its replacement share: the
+// slot, or for a per-host unit the host.
+func rolloutKey(u *units.Unit, in *InstanceSummary) string {
+	if u.Kind == units.KindPerHost {
+		return in.Host
+	}
+	return strconv.Itoa(in.Slot)
+}
+
+// rollout returns cands without the replacements that are not Ready yet
+// and without the old instances whose replacement is, which it deletes;
+// surging reports a replacement under way.
+func rollout(u *units.Unit, cands []InstanceSummary) (kept []InstanceSummary, acts []Action, surging bool) {
+	if u.RestartedAt == "" {
+		return cands, nil, false
+	}
+	fresh := map[string]bool{} // key → a replacement there
+	ready := map[string]bool{} // key → a Ready replacement there
+	old := map[string]bool{}   // key → an old instance there
+	for k := range cands {
+		in := &cands[k]
+		key := rolloutKey(u, in)
+		if in.Rollout == u.RestartedAt {
+			fresh[key] = true
+			ready[key] = ready[key] || in.Ready && in.Life == LifeRunning
+		} else {
+			old[key] = true
+		}
+	}
+	kept = make([]InstanceSummary, 0, len(cands))
+	for k := range cands {
+		in := &cands[k]
+		key := rolloutKey(u, in)
+		switch {
+		case !old[key] || !fresh[key]:
+			kept = append(kept, *in)
+		case in.Rollout != u.RestartedAt && ready[key]:
+			acts = append(acts, deleteOf(in, whyRollout))
+		case in.Rollout == u.RestartedAt && !ready[key]:
+			surging = true // starting: not yet one of the unit's
+		default:
+			kept = append(kept, *in)
+		}
+	}
+	return kept, acts, surging
+}
+
+// surge begins the replacement of the first old instance of cands (by
+// slot, then host, then name), as rollout describes.
+func surge(u *units.Unit, cands []InstanceSummary) []Action {
+	if u.RestartedAt == "" {
+		return nil
+	}
+	var first *InstanceSummary
+	for k := range cands {
+		in := &cands[k]
+		if in.Rollout == u.RestartedAt {
+			continue
+		}
+		if first == nil || in.Slot < first.Slot || in.Slot == first.Slot && (in.Host < first.Host || in.Host == first.Host && in.Name < first.Name) {
+			first = in
+		}
+	}
+	switch {
+	case first == nil:
+		return nil
+	case u.Exclusive:
+		return []Action{deleteOf(first, whyRollout)}
+	}
+	return []Action{{Op: OpCreate, Host: first.Host, Slot: first.Slot}}
 }
 
 // planSlots keeps u.Replicas of cands (best first) in slots 0..Replicas−1

@@ -360,3 +360,51 @@ command = ["db"]
 	checkPlan(t, "whichever host holds it", planSet(u, []InstanceSummary{fenced("db-a", "h0", time.Second, 4), fenced("db-b", "h1", time.Hour, 3)}, nil, two),
 		"delete db-b (h1): scaled down")
 }
+
+// tend rollout restart: one instance at a time, each replacement Ready
+// before its old instance goes, none while the plan has other work.
+func TestPlanSetRollout(t *testing.T) {
+	const r = "2026-12-03T12:00:00Z"
+	two := hosts("edge-17", "edge-18")
+	unit := func(extra string, replicas int) *units.Unit {
+		return mustUnit(t, "kubia", fmt.Sprintf("kind = \"replicated\"\nreplicas = %d\nrestarted_at = %q\n%s\n[template]\nlabels = { app = \"kubia\" }\ncommand = [\"kubia\"]\n", replicas, r, extra))
+	}
+	made := func(in InstanceSummary, rollout string, ready bool) InstanceSummary {
+		in.Rollout, in.Ready = rollout, ready
+		return in
+	}
+	a, b := rs("kubia-a", 0, "edge-17", time.Hour), rs("kubia-b", 1, "edge-18", time.Hour)
+	x := made(rs("kubia-x", 0, "edge-17", time.Second), r, false)
+	y := made(rs("kubia-y", 1, "edge-18", time.Second), r, true)
+	for _, c := range []struct {
+		name  string
+		u     *units.Unit
+		owned []InstanceSummary
+		want  []string
+	}{
+		{"the first old instance gets a replacement, in its slot on its host", unit("", 2), []InstanceSummary{a, b},
+			[]string{"create slot 0 on edge-17"}},
+		{"the replacement starting: nothing else", unit("", 2), []InstanceSummary{a, b, x}, nil},
+		{"the replacement Ready: the old goes, the next begins", unit("", 2), []InstanceSummary{a, b, made(x, r, true)},
+			[]string{"delete kubia-a (edge-17): " + whyRollout, "create slot 1 on edge-18"}},
+		{"the last old goes", unit("", 2), []InstanceSummary{made(x, r, true), b, y},
+			[]string{"delete kubia-b (edge-18): " + whyRollout}},
+		{"all replaced: nothing", unit("", 2), []InstanceSummary{made(x, r, true), y}, nil},
+		{"a missing slot first, then the rollout", unit("", 3), []InstanceSummary{a, b},
+			[]string{"create slot 2 on edge-17"}},
+		{"a replacement never Ready: the old keeps running", unit("", 2), []InstanceSummary{a, b, made(x, r, false)}, nil},
+		{"exclusive: the old goes first, its slot is then refilled", unit("exclusive = true", 1), []InstanceSummary{a},
+			[]string{"delete kubia-a (edge-17): " + whyRollout}},
+		{"no rollout asked: nothing", kubia(t, 2), []InstanceSummary{a, b}, nil},
+	} {
+		checkPlan(t, c.name, planSet(c.u, c.owned, nil, two), c.want...)
+	}
+
+	ds := mustUnit(t, "ssd", "kind = \"per-host\"\nrestarted_at = \""+r+"\"\n[template]\nlabels = { app = \"ssd\" }\ncommand = [\"ssd\"]\n")
+	s17, s18 := inst("ssd-a", "ssd", units.KindPerHost, 0, "edge-17", time.Hour), inst("ssd-b", "ssd", units.KindPerHost, 0, "edge-18", time.Hour)
+	checkPlan(t, "per-host: on the first host", planSet(ds, []InstanceSummary{s17, s18}, nil, two), "create slot 0 on edge-17")
+	n17 := made(inst("ssd-n", "ssd", units.KindPerHost, 0, "edge-17", time.Second), r, false)
+	checkPlan(t, "per-host: its replacement starting", planSet(ds, []InstanceSummary{s17, s18, n17}, nil, two))
+	checkPlan(t, "per-host: its replacement Ready", planSet(ds, []InstanceSummary{s17, s18, made(n17, r, true)}, nil, two),
+		"delete ssd-a (edge-17): "+whyRollout, "create slot 0 on edge-18")
+}

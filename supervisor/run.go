@@ -34,6 +34,7 @@ func (s *Supervisor) create(spec *units.Unit, owner string, kind units.Kind, slo
 			SpecVersion: spec.Version,
 			Labels:      spec.Template.Labels, // replaced, never changed, when relabelled
 			Created:     now,
+			Rollout:     spec.RestartedAt,
 			Life:        LifePending,
 			State:       State{Phase: PhaseWaiting, Reason: "Pending"},
 		},
@@ -207,8 +208,9 @@ func (s *Supervisor) runStarted(i *instance, proc *Proc, rl *RunLog, rp *runProb
 		s.post(func() { s.markReady(i, gen, why) })
 	})
 	// Its unit need not plan again: to a planner a started instance and
-	// one about to start are alike.
+	// one about to start are alike, except in a rollout (rolledReady).
 	s.save(i)
+	s.rolledReady(i)
 	s.events.Record(now, KindInstance, i.rec.Name, Normal, "Started", s.from(), "Started "+filepath.Base(i.spec.Template.Command[0]))
 	s.warnLimits(i, now)
 }
@@ -532,6 +534,15 @@ func (s *Supervisor) probeReport(i *instance, gen uint64, r probes.Report) {
 	case r.Kind == probes.Startup && r.Changed && r.Healthy:
 		i.rec.StartupDone = true
 		s.save(i)
+		s.rolledReady(i)
+	}
+}
+
+// rolledReady plans i's unit again when it is in a rollout restart and i
+// may have become Ready: the old instance i replaces goes then.
+func (s *Supervisor) rolledReady(i *instance) {
+	if i.spec.RestartedAt != "" && i.ready() {
+		s.dirtyOwner(i)
 	}
 }
 
@@ -542,6 +553,7 @@ func (s *Supervisor) markReady(i *instance, gen uint64, why string) {
 	}
 	i.rec.Ready = true
 	s.save(i) // kept for an agent that takes the run over
+	s.rolledReady(i)
 	s.log.Debug("instance ready", "instance", i.rec.Name, "why", why)
 }
 

@@ -28,6 +28,9 @@ type Instance struct {
 	Labels  units.Labels `json:"labels,omitempty"`
 	Command []string     `json:"command"`
 	Created time.Time    `json:"created"`
+	// Rollout is its unit's restarted_at when it was made (tend rollout
+	// restart replaces those made under another).
+	Rollout string `json:"rollout,omitempty"`
 
 	// Status is the one word kubectl prints in STATUS: Pending, Running,
 	// Terminating, Completed, Error, CrashLoopBackOff, Unknown.
@@ -93,6 +96,8 @@ type Unit struct {
 	// key (tend stop unit), for every kind.
 	Replicas int  `json:"replicas,omitempty"`
 	Stopped  bool `json:"stopped,omitempty"`
+	// RestartedAt is the restarted_at key (tend rollout restart).
+	RestartedAt string `json:"restarted_at,omitempty"`
 
 	// replicated and per-host: desired and observed counts (none desired
 	// while stopped, or while no host is eligible).
@@ -323,6 +328,10 @@ type Backend interface {
 	// unit stays, its instances stop, or start again. Action is
 	// "stopped", "started" or "unchanged".
 	StopUnit(name string, stop bool) (ApplyResult, error)
+	// RolloutRestart sets the unit file's restarted_at to now: a
+	// replicated or per-host unit then replaces its instances one by one
+	// (plan.go). Action is "restarted".
+	RolloutRestart(name string) (ApplyResult, error)
 	// ReleaseFence is the operator's word that the host holding the
 	// exclusive unit name is down (tend fence release): this host, which
 	// must be waiting for the unit's lease, counts that host as silent

@@ -166,6 +166,7 @@ type rawUnit struct {
 	Replicas  opt[int]               `toml:"replicas"`
 	Exclusive opt[bool]              `toml:"exclusive"`
 	Stopped   opt[bool]              `toml:"stopped"`
+	Restarted opt[string]            `toml:"restarted_at"`
 	Labels    opt[map[string]string] `toml:"labels"`
 	Selector  *rawSelector           `toml:"selector"`
 	Placement *rawPlacement          `toml:"placement"`

@@ -365,6 +365,23 @@ exclusive = true
 labels = { app = "a" }
 command = ["x"]
 `, want: `u.toml:2: replicas: 3 with exclusive = true: an exclusive unit runs at most one instance in the fleet (want 0 or 1)`},
+		{name: "restarted_at on a job", src: `kind = "job"
+restarted_at = "2026-12-03T12:00:00Z"
+[template]
+command = ["x"]
+`, want: `u.toml:2: restarted_at: only for kind replicated or per-host, not job`},
+		{name: "restarted_at not a time", src: `kind = "replicated"
+restarted_at = "yesterday"
+[template]
+labels = { app = "a" }
+command = ["x"]
+`, want: `u.toml:2: restarted_at: "yesterday" is not an RFC 3339 time (tend rollout restart writes it, e.g. "2026-12-03T12:00:00Z")`},
+		{name: "stopped wrong type", src: `kind = "replicated"
+stopped = "yes"
+[template]
+labels = { app = "a" }
+command = ["x"]
+`, want: `u.toml:2: stopped: want true or false, got string "yes"`},
 		{name: "exclusive per-host", src: `kind = "per-host"
 exclusive = true
 [template]

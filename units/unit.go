@@ -44,6 +44,13 @@ type Unit struct {
 	// more (Kubernetes' suspended Job), a cron unit starts no runs and
 	// stops those running. Any kind.
 	Stopped bool
+	// RestartedAt (restarted_at, as `tend rollout restart` writes it, an
+	// RFC 3339 time) asks a replicated or per-host unit to replace every
+	// instance made before this value was set, one at a time, each new
+	// one Ready before its old one stops. Instances remember the value
+	// they were made under; the text, not the time, is compared, so
+	// hosts' clocks do not matter. "" = never asked.
+	RestartedAt string
 	// Selector chooses the instances a replicated or per-host unit
 	// manages. Defaults to the template's labels as match_labels when the
 	// file has no [selector]; never empty for those kinds, and always

@@ -235,6 +235,13 @@ func (p *parser) unit(u *Unit, raw *rawUnit) {
 	}
 	u.Exclusive = p.exclusive(raw, kind)
 	u.Stopped = val(p, "stopped", raw.Stopped, false)
+	p.only("restarted_at", raw.Restarted.set, kind, KindReplicated, KindPerHost)
+	if raw.Restarted.ok() {
+		if _, err := time.Parse(time.RFC3339Nano, raw.Restarted.v); err != nil {
+			p.errorf("restarted_at", "%q is not an RFC 3339 time (tend rollout restart writes it, e.g. \"2026-12-03T12:00:00Z\")", raw.Restarted.v)
+		}
+	}
+	u.RestartedAt = val(p, "restarted_at", raw.Restarted, "")
 
 	// replicated and per-host
 	p.only("selector", raw.Selector != nil, kind, KindReplicated, KindPerHost)

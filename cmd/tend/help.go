@@ -50,6 +50,7 @@ var helpTexts = map[string]string{
 	"cat":          catHelp,
 	"wait":         waitHelp,
 	"stop":         stopHelp,
+	"rollout":      rolloutHelp,
 	"start":        startHelp,
 	"diff":         diffHelp,
 	"agent reexec": reexecHelp,

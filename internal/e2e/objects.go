@@ -91,7 +91,7 @@ func instanceOf(o objects.Instance) supervisor.Instance {
 		State: stateOf(o.Status.State), LastState: stateOf(o.Status.LastState),
 		Liveness: o.Spec.LivenessProbe, Readiness: o.Spec.ReadinessProbe, Startup: o.Spec.StartupProbe,
 		NotifyStatus: o.Status.NotifyStatus, Env: o.Spec.Env, WorkingDir: o.Spec.WorkingDir,
-		User: o.Spec.User, Group: o.Spec.Group,
+		User: o.Spec.User, Group: o.Spec.Group, Rollout: o.Metadata.Annotations[objects.AnnotationRestartedAt],
 	}
 }
 
@@ -130,7 +130,7 @@ func UnitOf(o objects.Unit) supervisor.Unit {
 		StartTime: st.StartTime, CompletionTime: st.CompletionTime, BackoffLimit: s.BackoffLimit,
 		Schedule: s.Schedule, TimeZone: s.TimeZone, Suspend: s.Suspend, ConcurrencyPolicy: s.Concurrency,
 		LastSchedule: st.LastScheduleTime, ActiveJobs: st.ActiveJobs, Missed: st.Missed,
-		Exclusive: s.Exclusive, Stopped: s.Stopped, Fence: st.Fence, Error: st.Error,
+		Exclusive: s.Exclusive, Stopped: s.Stopped, RestartedAt: s.RestartedAt, Fence: st.Fence, Error: st.Error,
 	}
 	if s.Replicas != nil {
 		u.Replicas = *s.Replicas

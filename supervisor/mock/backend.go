@@ -26,13 +26,14 @@ type Backend struct {
 	LabelInstanceFn  func(name string, change supervisor.LabelChange) (supervisor.Instance, error)
 	LogsFn           func(ctx context.Context, name string, opts supervisor.LogOptions) (io.ReadCloser, error)
 
-	UnitsFn      func(kind units.Kind) []supervisor.Unit
-	UnitFn       func(name string) (supervisor.Unit, error)
-	ApplyUnitFn  func(filename string, data []byte) (supervisor.ApplyResult, error)
-	CheckUnitFn  func(filename string, data []byte) (supervisor.ApplyResult, error)
-	DeleteUnitFn func(name string, orphan bool) error
-	ScaleUnitFn  func(name string, replicas int) (supervisor.Unit, error)
-	StopUnitFn   func(name string, stop bool) (supervisor.ApplyResult, error)
+	UnitsFn          func(kind units.Kind) []supervisor.Unit
+	UnitFn           func(name string) (supervisor.Unit, error)
+	ApplyUnitFn      func(filename string, data []byte) (supervisor.ApplyResult, error)
+	CheckUnitFn      func(filename string, data []byte) (supervisor.ApplyResult, error)
+	DeleteUnitFn     func(name string, orphan bool) error
+	ScaleUnitFn      func(name string, replicas int) (supervisor.Unit, error)
+	StopUnitFn       func(name string, stop bool) (supervisor.ApplyResult, error)
+	RolloutRestartFn func(name string) (supervisor.ApplyResult, error)
 	// RestartInstanceFn: tend restart.
 	RestartInstanceFn func(name string) (supervisor.Instance, error)
 	// ReleaseFenceFn: tend fence release.
@@ -117,6 +118,11 @@ func (b *Backend) DeleteUnit(name string, orphan bool) error {
 func (b *Backend) StopUnit(name string, stop bool) (supervisor.ApplyResult, error) {
 	need(b.StopUnitFn != nil, "StopUnit")
 	return b.StopUnitFn(name, stop)
+}
+
+func (b *Backend) RolloutRestart(name string) (supervisor.ApplyResult, error) {
+	need(b.RolloutRestartFn != nil, "RolloutRestart")
+	return b.RolloutRestartFn(name)
 }
 
 func (b *Backend) ScaleUnit(name string, replicas int) (supervisor.Unit, error) {

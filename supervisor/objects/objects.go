@@ -37,6 +37,9 @@ const (
 	AnnotationPath    = "tend.io/path"    // the unit file on the answering host
 	AnnotationVersion = "tend.io/version" // the checksum of the running version
 	AnnotationSource  = "tend.io/source"  // the unit file's text, as kubectl's last-applied-configuration
+	// AnnotationRestartedAt, on an instance: its unit's restarted_at when
+	// it was made (kubectl's kubectl.kubernetes.io/restartedAt).
+	AnnotationRestartedAt = "tend.io/restartedAt"
 )
 
 // ObjectMeta is an object's metadata, as Kubernetes' ObjectMeta.
@@ -217,6 +220,9 @@ func FromInstance(in supervisor.Instance) Instance {
 	if in.Status == "Unknown" {
 		o.Status.Conditions[0].Status = "Unknown"
 	}
+	if in.Rollout != "" {
+		o.Metadata.Annotations = map[string]string{AnnotationRestartedAt: in.Rollout}
+	}
 	if in.Unit != "" {
 		o.Metadata.OwnerReferences = []OwnerReference{{APIVersion: APIVersion, Kind: KindUnit, Name: in.Unit, Controller: true}}
 	}
@@ -240,7 +246,8 @@ type UnitSpec struct {
 	Selector     string       `json:"selector,omitempty"`
 	NodeSelector string       `json:"nodeSelector,omitempty"`
 	Exclusive    bool         `json:"exclusive,omitempty"`
-	Stopped      bool         `json:"stopped,omitempty"` // tend stop unit: no instance runs
+	Stopped      bool         `json:"stopped,omitempty"`     // tend stop unit: no instance runs
+	RestartedAt  string       `json:"restartedAt,omitempty"` // tend rollout restart
 	Template     TemplateSpec `json:"template"`
 	Completions  int          `json:"completions,omitempty"`
 	Parallelism  int          `json:"parallelism,omitempty"`
@@ -297,7 +304,7 @@ func FromUnit(u supervisor.Unit) Unit {
 		Kind:       KindUnit,
 		Metadata:   ObjectMeta{Name: u.Name, Labels: u.Labels, CreationTimestamp: u.Created},
 		Spec: UnitSpec{
-			Kind: u.Kind, Selector: u.Selector, NodeSelector: u.NodeSelector, Exclusive: u.Exclusive, Stopped: u.Stopped,
+			Kind: u.Kind, Selector: u.Selector, NodeSelector: u.NodeSelector, Exclusive: u.Exclusive, Stopped: u.Stopped, RestartedAt: u.RestartedAt,
 			Template: TemplateSpec{
 				Labels: u.Template.Labels, Command: u.Template.Command, Env: u.Template.Env,
 				WorkingDir: u.Template.WorkingDir, User: u.Template.User, Restart: u.Template.Restart,

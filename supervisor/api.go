@@ -35,6 +35,7 @@ import (
 //	POST   /v1/units/{name}/scale                   {"replicas":N} → Unit
 //	POST   /v1/units/{name}/stop, .../start         ApplyResult
 //	POST   /v1/units/{name}/rollout/restart         ApplyResult
+//	GET    /v1/deleted-units/{name}                 DeletedUnit: a deleted unit's last version
 //	GET    /v1/hosts                                []Host
 //	GET    /v1/hosts/{name}                         Host
 //	DELETE /v1/hosts/{name}                         (a NotReady or Left host, from the fleet)
@@ -168,6 +169,7 @@ func NewAPIWith(b Backend, opt APIOptions) http.Handler {
 	handle("POST /v1/units/{name}/stop", a.stopUnit(true))
 	handle("POST /v1/units/{name}/start", a.stopUnit(false))
 	handle("POST /v1/units/{name}/rollout/restart", a.rolloutRestart)
+	handle("GET /v1/deleted-units/{name}", a.deletedUnit)
 	handle("POST /v1/units/{name}/fence/release", a.releaseFence)
 	handle("GET /v1/hosts", a.hosts)
 	handle("GET /v1/hosts/{name}", a.host)
@@ -562,6 +564,15 @@ func (a *api) stopUnit(stop bool) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, res)
 	}
+}
+
+func (a *api) deletedUnit(w http.ResponseWriter, r *http.Request) {
+	d, err := a.b.DeletedUnit(r.PathValue("name"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
 }
 
 func (a *api) rolloutRestart(w http.ResponseWriter, r *http.Request) {

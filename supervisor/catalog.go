@@ -92,6 +92,7 @@ type DirCatalog struct {
 	snap     atomic.Pointer[CatalogSnapshot]
 	changed  chan struct{}
 	subs     map[chan struct{}]struct{} // besides changed, for others than the loop
+	deleted  map[string]DeletedUnit     // the last versions of deleted units (deleted.go)
 }
 
 // fileProblem is a rejected file version.
@@ -131,6 +132,9 @@ func OpenDirCatalog(dir string, lim units.Limits, st *Store, log *slog.Logger) (
 	}
 	if err := c.loadValid(); err != nil {
 		return nil, err
+	}
+	if err := c.loadDeleted(); err != nil {
+		return nil, fmt.Errorf("load deleted units: %w", err)
 	}
 	c.snap.Store(&CatalogSnapshot{Units: map[string]*units.Unit{}, Problems: map[string]error{}})
 	c.Rescan()
@@ -188,6 +192,7 @@ func (c *DirCatalog) loadValid() error {
 // held.
 func (c *DirCatalog) setUnitLocked(u *units.Unit) {
 	c.units[u.Name] = u
+	c.forgetDeletedLocked(u.Name)
 	if c.store != nil {
 		c.store.put(bucketValid, u.Name, specRecord{Path: u.Path, Source: u.Source})
 	}
@@ -195,8 +200,11 @@ func (c *DirCatalog) setUnitLocked(u *units.Unit) {
 
 // dropUnitLocked forgets the unit: its file went. c.mu is held.
 func (c *DirCatalog) dropUnitLocked(name string) {
-	if _, ok := c.units[name]; ok && c.store != nil {
-		c.store.del(bucketValid, name)
+	if u, ok := c.units[name]; ok {
+		c.keepDeletedLocked(DeletedUnit{Name: name, Path: u.Path, Source: string(u.Source), Deleted: time.Now()})
+		if c.store != nil {
+			c.store.del(bucketValid, name)
+		}
 	}
 	delete(c.units, name)
 	delete(c.problems, name)

@@ -377,6 +377,13 @@ func (c *Client) StopUnit(ctx context.Context, name string, stop bool) (ApplyRes
 	return res, c.do(ctx, http.MethodPost, "/v1/units/"+url.PathEscape(name)+verb, nil, nil, &res)
 }
 
+// DeletedUnit is the last version of a deleted unit; see
+// Backend.DeletedUnit.
+func (c *Client) DeletedUnit(ctx context.Context, name string) (DeletedUnit, error) {
+	var d DeletedUnit
+	return d, c.do(ctx, http.MethodGet, "/v1/deleted-units/"+url.PathEscape(name), nil, nil, &d)
+}
+
 // RolloutRestart replaces a unit's instances one by one (tend rollout
 // restart); see Backend.RolloutRestart.
 func (c *Client) RolloutRestart(ctx context.Context, name string) (ApplyResult, error) {

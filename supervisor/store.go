@@ -26,6 +26,7 @@ var (
 	bucketJobs      = []byte("jobs")      // name → jobRecord
 	bucketCrons     = []byte("crons")     // cron unit name → cronRecord
 	bucketValid     = []byte("valid")     // unit name → specRecord: its file's last valid version
+	bucketDeleted   = []byte("deleted")   // unit name → DeletedUnit: a deleted unit's last version
 )
 
 // Store is the agent's durable state: one bbolt file. Writes go through a
@@ -76,7 +77,7 @@ func OpenStore(dir string, log *slog.Logger) (*Store, error) {
 		return nil, err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketInstances, bucketSpecs, bucketEvents, bucketHosts, bucketUnits, bucketJobs, bucketCrons, bucketValid} {
+		for _, b := range [][]byte{bucketMeta, bucketInstances, bucketSpecs, bucketEvents, bucketHosts, bucketUnits, bucketJobs, bucketCrons, bucketValid, bucketDeleted} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

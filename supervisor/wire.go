@@ -328,6 +328,9 @@ type Backend interface {
 	// unit stays, its instances stop, or start again. Action is
 	// "stopped", "started" or "unchanged".
 	StopUnit(name string, stop bool) (ApplyResult, error)
+	// DeletedUnit is the last version of a deleted unit, while it is
+	// remembered (deleted.go); ErrNotFound otherwise.
+	DeletedUnit(name string) (DeletedUnit, error)
 	// RolloutRestart sets the unit file's restarted_at to now: a
 	// replicated or per-host unit then replaces its instances one by one
 	// (plan.go). Action is "restarted".

@@ -25,10 +25,15 @@ after stop_timeout); it shows Terminating until it has gone, and delete
 waits for that unless --wait=false. An instance of a replicated or per-host
 unit is replaced by the unit's controller.
 
-Deleting a unit removes its file from the agent's unit directory and stops
-its instances, unless --cascade=orphan (or kubectl's --cascade=false)
-leaves them running, unmanaged. -f deletes the units that files name, as
-apply -f made them: kubia.toml is unit kubia, a directory its *.toml files.
+Deleting a unit deletes its TOML file from the agent's unit directory (on
+every host of a fleet): the file is the unit. Its instances stop, unless
+--cascade=orphan (or kubectl's --cascade=false) leaves them running,
+unmanaged; the file goes either way. The agent keeps the unit's last
+version: 'tend describe unit NAME' and 'tend cat unit NAME' show it after
+the delete (the last 64 units deleted), and 'tend cat unit NAME >
+NAME.toml; tend apply -f NAME.toml' makes it again. -f deletes the units
+that files name, as apply -f made them: kubia.toml is unit kubia, a
+directory its *.toml files.
 
 Deleting a host, as kubectl delete node does for a node that is gone,
 takes a host whose agent has stopped (NotReady or Left) and its instances

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -67,7 +68,8 @@ func (c *CLI) runDescribe(ctx context.Context, args []string) error {
 			return err
 		}
 		// kubectl describe falls back to the names that start with the
-		// one given.
+		// one given; a unit that is not there may have been deleted.
+		var deleted []supervisor.DeletedUnit
 		if len(f.missing) > 0 {
 			all, err := c.fetch(ctx, target{res: t.res}, "")
 			if err != nil {
@@ -96,6 +98,16 @@ func (c *CLI) runDescribe(ctx context.Context, args []string) error {
 					}
 				}
 				if len(f.instances)+len(f.units)+len(f.hosts) == n {
+					if t.res.typ == resUnits {
+						d, err := c.api().DeletedUnit(ctx, name)
+						if err == nil {
+							deleted = append(deleted, d)
+							continue
+						}
+						if !errors.Is(err, supervisor.ErrNotFound) {
+							return err
+						}
+					}
 					f.missing = append(f.missing, notFound(t.res, name))
 				}
 			}
@@ -136,6 +148,10 @@ func (c *CLI) runDescribe(ctx context.Context, args []string) error {
 			sep()
 			mine := slices.DeleteFunc(slices.Clone(all), func(in supervisor.Instance) bool { return in.Unit != u.Name })
 			d.unit(c.Stdout, u, mine, events)
+		}
+		for _, u := range deleted {
+			sep()
+			d.deletedUnit(c.Stdout, u)
 		}
 		for _, h := range f.hosts {
 			events, err := c.api().Events(ctx, "host", h.Name)
@@ -560,4 +576,14 @@ func kindOrNone(k units.Kind) string {
 		return "<none>"
 	}
 	return k.String()
+}
+
+// deletedUnit describes the last version of a deleted unit.
+func (d *describer) deletedUnit(w io.Writer, u supervisor.DeletedUnit) {
+	d.start(w)
+	d.line(0, "Name:\t%s", u.Name)
+	d.line(0, "Deleted:\t%s (%s ago): its file %s was removed", d.p.timestamp(u.Deleted), d.p.age(u.Deleted), orNone(u.Path))
+	d.multiline(0, "Last Version", u.Source)
+	d.line(0, "To make it again, save its last version as %s.toml and tend apply -f %s.toml", u.Name, u.Name)
+	d.tw.Flush()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/tendhq/tend/supervisor"
 )
@@ -98,7 +99,9 @@ Usage:
 Like systemctl cat: each file is printed after a comment line with its
 path. What is printed is the version the agent runs; when the file in the
 unit directory has errors (the agent keeps running the last valid
-version), a comment says so and the errors follow as comments.
+version), a comment says so and the errors follow as comments. A unit
+that was deleted prints its last version, marked DELETED (the agent keeps
+the last versions of the 64 units deleted last).
 
 Examples:
   # The seed's ReplicationController
@@ -126,12 +129,26 @@ func (c *CLI) runCat(ctx context.Context, args []string) error {
 	for k, name := range t.names {
 		u, err := c.unitOfKind(ctx, t.res, name)
 		if err != nil {
-			if _, ok := err.(*plainError); ok {
+			if _, ok := err.(*plainError); !ok {
+				return err
+			}
+			// A deleted unit: its last version, said to be so.
+			d, derr := c.api().DeletedUnit(ctx, name)
+			if derr != nil {
 				fmt.Fprintln(c.Stderr, err)
 				failed = true
 				continue
 			}
-			return err
+			if k > 0 {
+				fmt.Fprintln(c.Stdout)
+			}
+			fmt.Fprintf(c.Stderr, "unit %q was deleted; this is its last version\n", name)
+			fmt.Fprintf(c.Stdout, "# %s\n# DELETED %s: the last version of this unit; tend apply -f it to make it again\n", orNone(d.Path), d.Deleted.UTC().Format(time.RFC3339))
+			fmt.Fprint(c.Stdout, d.Source)
+			if d.Source != "" && d.Source[len(d.Source)-1] != '\n' {
+				fmt.Fprintln(c.Stdout)
+			}
+			continue
 		}
 		if k > 0 {
 			fmt.Fprintln(c.Stdout)

@@ -99,3 +99,35 @@ func TestStopAJob(t *testing.T) {
 		t.Errorf("the started job: %+v", j)
 	}
 }
+
+// tend delete unit deletes its file; describe and cat still show its last
+// version, from which it can be made again.
+func TestADeletedUnitIsRemembered(t *testing.T) {
+	a := e2e.StartAgent(t, "", "")
+	text := a.HelperUnit("replicated", "replicas = 1", `app = "kubia"`, "sleep")
+	a.WriteUnit("kubia", text)
+	a.WaitRunning("kubia", 1)
+	if out := a.Tend("delete", "unit", "kubia"); out != "unit \"kubia\" deleted\n" {
+		t.Fatalf("delete: %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(a.Dir, "units", "kubia.toml")); !os.IsNotExist(err) {
+		t.Fatalf("the file is still there: %v", err)
+	}
+	desc := a.Tend("describe", "unit", "kubia")
+	if !strings.Contains(desc, "Deleted:") || !strings.Contains(desc, "replicas = 1") {
+		t.Errorf("describe of the deleted unit:\n%s", desc)
+	}
+	out, errOut, err := a.Run("cat", "unit", "kubia")
+	if err != nil || !strings.Contains(out, "# DELETED ") || !strings.HasSuffix(out, text) || !strings.Contains(errOut, "was deleted") {
+		t.Fatalf("cat of the deleted unit: %v\n%s\n%s", err, out, errOut)
+	}
+	saved := filepath.Join(t.TempDir(), "kubia.toml")
+	e2e.WriteFile(t, saved, out)
+	if out := a.Tend("apply", "-f", saved); out != "unit/kubia created\n" {
+		t.Errorf("apply of the saved version: %q", out)
+	}
+	a.WaitRunning("kubia", 1)
+	if _, errOut, err := a.Run("describe", "unit", "never-was"); err == nil || !strings.Contains(errOut, "not found") {
+		t.Errorf("describe of a unit that never was: %v %s", err, errOut)
+	}
+}

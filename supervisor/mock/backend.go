@@ -33,6 +33,7 @@ type Backend struct {
 	DeleteUnitFn     func(name string, orphan bool) error
 	ScaleUnitFn      func(name string, replicas int) (supervisor.Unit, error)
 	StopUnitFn       func(name string, stop bool) (supervisor.ApplyResult, error)
+	DeletedUnitFn    func(name string) (supervisor.DeletedUnit, error)
 	RolloutRestartFn func(name string) (supervisor.ApplyResult, error)
 	// RestartInstanceFn: tend restart.
 	RestartInstanceFn func(name string) (supervisor.Instance, error)
@@ -118,6 +119,11 @@ func (b *Backend) DeleteUnit(name string, orphan bool) error {
 func (b *Backend) StopUnit(name string, stop bool) (supervisor.ApplyResult, error) {
 	need(b.StopUnitFn != nil, "StopUnit")
 	return b.StopUnitFn(name, stop)
+}
+
+func (b *Backend) DeletedUnit(name string) (supervisor.DeletedUnit, error) {
+	need(b.DeletedUnitFn != nil, "DeletedUnit")
+	return b.DeletedUnitFn(name)
 }
 
 func (b *Backend) RolloutRestart(name string) (supervisor.ApplyResult, error) {

@@ -46,7 +46,7 @@ define gofmt_check
 endef
 
 .DEFAULT_GOAL := build
-.PHONY: help build run test bench bench-smoke lint fuzz clean deb deb-check install
+.PHONY: help build run test bench bench-smoke lint fuzz clean deb deb-check install man completions
 
 help: ## list the targets
 	@echo "usage: make TARGET [VERSION=...] [GOARCH=...]"
@@ -110,8 +110,27 @@ fuzz: ## fuzz the unit file parser for 30s
 clean: ## remove bin/ and dist/ (the dev agent's .tend/ is kept; rm -rf .tend to reset it)
 	rm -rf bin dist
 
-install: build ## install tend, its systemd unit and default config under DESTDIR/PREFIX
+# The manual pages and completion scripts come from the help texts of a
+# tend built for this machine (the one in bin/ may be for another GOARCH).
+HOSTTEND = CGO_ENABLED=0 $(GO) run -trimpath -tags netgo,osusergo ./cmd/tend
+
+man: ## the manual pages, from the same help texts as --help: dist/man/*.1
+	rm -rf dist/man
+	$(HOSTTEND) __man dist/man
+
+completions: ## the bash, zsh and fish completion scripts: dist/completions/
+	mkdir -p dist/completions
+	$(HOSTTEND) completion bash > dist/completions/tend.bash
+	$(HOSTTEND) completion zsh > dist/completions/_tend
+	$(HOSTTEND) completion fish > dist/completions/tend.fish
+
+install: build man completions ## install tend, its manual, completions, systemd unit and default config under DESTDIR/PREFIX
 	install -D -m 0755 bin/tend $(DESTDIR)$(PREFIX)/bin/tend
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0644 dist/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -D -m 0644 dist/completions/tend.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/tend
+	install -D -m 0644 dist/completions/_tend $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_tend
+	install -D -m 0644 dist/completions/tend.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/tend.fish
 	install -d -m 0755 $(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)/etc/tend/units.d
 	sed 's|/usr/bin/tend|$(PREFIX)/bin/tend|' packaging/tend.service > $(DESTDIR)$(SYSTEMDDIR)/tend.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/tend.service
@@ -119,9 +138,14 @@ install: build ## install tend, its systemd unit and default config under DESTDI
 	else install -m 0644 packaging/tend.toml $(DESTDIR)/etc/tend/tend.toml; fi
 	@echo "installed; now: systemctl daemon-reload && systemctl enable --now tend"
 
-deb: build ## build dist/tend_VERSION_ARCH.deb with dpkg-deb
+deb: build man completions ## build dist/tend_VERSION_ARCH.deb with dpkg-deb
 	rm -rf $(DEB_ROOT)
 	install -D -m 0755 bin/tend $(DEB_ROOT)/usr/bin/tend
+	install -d -m 0755 $(DEB_ROOT)/usr/share/man/man1
+	for f in dist/man/*.1; do gzip -9nc $$f > $(DEB_ROOT)/usr/share/man/man1/$$(basename $$f).gz; done
+	install -D -m 0644 dist/completions/tend.bash $(DEB_ROOT)/usr/share/bash-completion/completions/tend
+	install -D -m 0644 dist/completions/_tend $(DEB_ROOT)/usr/share/zsh/vendor-completions/_tend
+	install -D -m 0644 dist/completions/tend.fish $(DEB_ROOT)/usr/share/fish/vendor_completions.d/tend.fish
 	install -D -m 0644 packaging/tend.service $(DEB_ROOT)/lib/systemd/system/tend.service
 	install -D -m 0644 packaging/tend.toml $(DEB_ROOT)/etc/tend/tend.toml
 	install -d -m 0755 $(DEB_ROOT)/etc/tend/units.d $(DEB_ROOT)/DEBIAN

@@ -67,13 +67,8 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !strings.Contains(os.Getenv("GODEBUG"), "memprofilerate") {
 		runtime.MemProfileRate = 0
 	}
-	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "configuration `file` (default "+supervisor.DefaultConfigPath+", optional)")
-	dev := fs.Bool("dev", false, "development mode: units from ./units, state and socket under ./.tend")
-	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
-	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile of the agent's whole run to `file` (for developers; a re-executed agent writes it anew)")
-	handoffVersion := fs.Bool("handoff-version", false, "print the version of the handoff this binary takes over (tend agent reexec checks it) and exit")
+	fs, o := agentFlags(stderr)
+	configPath, dev, level, cpuProfile, handoffVersion := &o.config, &o.dev, &o.level, &o.cpuProfile, &o.handoffVersion
 	fs.Usage = func() {
 		fmt.Fprint(stderr, agentUsage)
 		fs.PrintDefaults()
@@ -552,4 +547,37 @@ func withBuiltinLabels(l units.Labels, host string, log *slog.Logger) units.Labe
 		out[k] = v
 	}
 	return out
+}
+
+// agentOptions are tend agent's flags.
+type agentOptions struct {
+	config, level, cpuProfile string
+	dev, handoffVersion       bool
+}
+
+// agentFlags defines tend agent's flags on a new set.
+func agentFlags(stderr io.Writer) (*flag.FlagSet, *agentOptions) {
+	o := &agentOptions{}
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.config, "config", "", "configuration `file` (default "+supervisor.DefaultConfigPath+", optional)")
+	fs.BoolVar(&o.dev, "dev", false, "development mode: units from ./units, state and socket under ./.tend")
+	fs.StringVar(&o.level, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile of the agent's whole run to `file` (for developers; a re-executed agent writes it anew)")
+	fs.BoolVar(&o.handoffVersion, "handoff-version", false, "print the version of the handoff this binary takes over (tend agent reexec checks it) and exit")
+	return fs, o
+}
+
+// agentFlagDocs are tend agent's flags, for completion.
+func agentFlagDocs() []flagDoc {
+	fs, _ := agentFlags(io.Discard)
+	var docs []flagDoc
+	fs.VisitAll(func(f *flag.Flag) {
+		def := "'" + f.DefValue + "'"
+		if _, ok := f.Value.(interface{ IsBoolFlag() bool }); ok {
+			def = f.DefValue
+		}
+		docs = append(docs, flagDoc{long: f.Name, def: def, usage: f.Usage})
+	})
+	return docs
 }

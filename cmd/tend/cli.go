@@ -31,6 +31,9 @@ type CLI struct {
 
 	socket string             // from --socket, $TEND_SOCKET or the default
 	client *supervisor.Client // made on first use
+	// flagsOf, when set, makes the next flag parse store its verb's flags
+	// here and return errHelp at once (completion.go).
+	flagsOf *[]flagDoc
 }
 
 // errSilent is returned after a command has already reported its problems
@@ -99,6 +102,7 @@ func init() {
 		{"keys", "List or rotate the fleet's gossip keys", "Agent", (*CLI).runKeys},
 		{"fence", "Release the lease of an exclusive unit whose host is down", "Agent", (*CLI).runFence},
 		{"version", "Print the client and agent versions", "Other Commands", (*CLI).runVersion},
+		{"completion", "Print a shell's completion script: bash, zsh or fish", "Other Commands", (*CLI).runCompletion},
 		{"help", "Help about any command", "Other Commands", (*CLI).runHelp},
 	}
 }
@@ -132,6 +136,12 @@ func (c *CLI) Run(ctx context.Context, args []string) error {
 		return nil
 	case "--version", "-version":
 		return c.runVersion(ctx, []string{"--client"})
+	}
+	switch verb {
+	case "__complete":
+		return c.runComplete(ctx, args[1:])
+	case "__man":
+		return c.runMan(ctx, args[1:])
 	}
 	cmd, ok := lookupCommand(verb)
 	if !ok {
@@ -366,6 +376,10 @@ var errHelp = errors.New("help shown")
 // combined (-it). -h and --help print the verb's
 // help and return errHelp.
 func (fs *flagSet) parse(c *CLI, args []string) ([]string, error) {
+	if c.flagsOf != nil {
+		*c.flagsOf = fs.docs
+		return nil, errHelp
+	}
 	args = fs.expandShortFlags(args)
 	var positional []string
 	for {

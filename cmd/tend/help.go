@@ -53,6 +53,7 @@ var helpTexts = map[string]string{
 	"rollout":      rolloutHelp,
 	"start":        startHelp,
 	"diff":         diffHelp,
+	"completion":   completionHelp,
 	"agent reexec": reexecHelp,
 	"help":         "Help about any command.\n\nUsage:\n  tend help [COMMAND | resources]\n",
 }

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -47,12 +45,11 @@ Examples:
 
   # The system agent, as packaging/tend.service runs it
   tend agent --config /etc/tend/tend.toml
-
-Options:
 `
 
 // runAgent is `tend agent`.
-func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runAgent(ctx context.Context, c *CLI, args []string) error {
+	stdout, stderr := c.Stdout, c.Stderr
 	// The collector is off from here (pauseGC): decoding the handoff of
 	// 1000 runs in a fresh heap would collect it several times over.
 	resumeGC := pauseGC()
@@ -67,17 +64,14 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !strings.Contains(os.Getenv("GODEBUG"), "memprofilerate") {
 		runtime.MemProfileRate = 0
 	}
-	fs, o := agentFlags(stderr)
+	fs, o := agentFlags()
 	configPath, dev, level, cpuProfile, handoffVersion := &o.config, &o.dev, &o.level, &o.cpuProfile, &o.handoffVersion
-	fs.Usage = func() {
-		fmt.Fprint(stderr, agentUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	rest, err := fs.parse(c, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("agent takes no arguments (got %q); see tend agent --help", fs.Args())
+	if len(rest) > 0 {
+		return usagef("agent", "agent takes no arguments (got %q)", rest)
 	}
 	if *handoffVersion {
 		fmt.Fprintln(stdout, supervisor.HandoffVersion)
@@ -120,7 +114,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else if *dev {
 		path = filepath.Join(filepath.Dir(cfg.StateDir), "tend.toml")
 	}
-	cfg, err := supervisor.LoadConfig(path, cfg, required)
+	cfg, err = supervisor.LoadConfig(path, cfg, required)
 	if err != nil {
 		return err
 	}
@@ -555,29 +549,21 @@ type agentOptions struct {
 	dev, handoffVersion       bool
 }
 
-// agentFlags defines tend agent's flags on a new set.
-func agentFlags(stderr io.Writer) (*flag.FlagSet, *agentOptions) {
+// agentFlags defines tend agent's flags on a new set, with the help style
+// of every other verb.
+func agentFlags() (*flagSet, *agentOptions) {
 	o := &agentOptions{}
-	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.config, "config", "", "configuration `file` (default "+supervisor.DefaultConfigPath+", optional)")
-	fs.BoolVar(&o.dev, "dev", false, "development mode: units from ./units, state and socket under ./.tend")
-	fs.StringVar(&o.level, "log-level", "info", "log `level`: debug, info, warn or error")
-	fs.StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile of the agent's whole run to `file` (for developers; a re-executed agent writes it anew)")
-	fs.BoolVar(&o.handoffVersion, "handoff-version", false, "print the version of the handoff this binary takes over (tend agent reexec checks it) and exit")
+	fs := newFlagSet("agent")
+	fs.stringVar(&o.config, "config", "", "", "The configuration file (default "+supervisor.DefaultConfigPath+"; optional).")
+	fs.boolVar(&o.dev, "dev", "", "Development mode: units from ./units, state, logs and the socket under ./.tend.")
+	fs.stringVar(&o.level, "log-level", "", "info", "Log level: debug, info, warn or error.")
+	fs.stringVar(&o.cpuProfile, "cpu-profile", "", "", "Write a CPU profile of the agent's whole run to this file (for developers; a re-executed agent writes it anew).")
+	fs.boolVar(&o.handoffVersion, "handoff-version", "", "Print the version of the handoff this binary takes over (tend agent reexec checks it), and exit.")
 	return fs, o
 }
 
-// agentFlagDocs are tend agent's flags, for completion.
+// agentFlagDocs are tend agent's flags, for completion and the manual.
 func agentFlagDocs() []flagDoc {
-	fs, _ := agentFlags(io.Discard)
-	var docs []flagDoc
-	fs.VisitAll(func(f *flag.Flag) {
-		def := "'" + f.DefValue + "'"
-		if _, ok := f.Value.(interface{ IsBoolFlag() bool }); ok {
-			def = f.DefValue
-		}
-		docs = append(docs, flagDoc{long: f.Name, def: def, usage: f.Usage})
-	})
-	return docs
+	fs, _ := agentFlags()
+	return fs.docs
 }

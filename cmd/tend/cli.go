@@ -240,7 +240,7 @@ func (c *CLI) runAgentVerb(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "reexec" {
 		return c.runReexecVerb(ctx, args[1:])
 	}
-	return runAgent(ctx, args, c.Stdout, c.Stderr)
+	return runAgent(ctx, c, args)
 }
 
 // flagSet is a verb's flags: the standard library's FlagSet, parsed the

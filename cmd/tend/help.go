@@ -55,6 +55,7 @@ var helpTexts = map[string]string{
 	"diff":         diffHelp,
 	"completion":   completionHelp,
 	"agent reexec": reexecHelp,
+	"agent":        agentUsage,
 	"help":         "Help about any command.\n\nUsage:\n  tend help [COMMAND | resources]\n",
 }
 

@@ -52,9 +52,6 @@ func (c *CLI) runMan(ctx context.Context, args []string) error {
 	}
 	for _, cmd := range commands {
 		text, ok := helpTexts[cmd.name]
-		if cmd.name == "agent" {
-			text, ok = agentUsage, true
-		}
 		if !ok {
 			continue
 		}

@@ -60,3 +60,16 @@ func TestManPages(t *testing.T) {
 		}
 	}
 }
+
+// tend agent has the help style of every other verb: on stdout, with
+// double-dash flags, and kubectl's usage errors.
+func TestAgentHelpAsEveryVerb(t *testing.T) {
+	r := tendCLI(t, "/nonexistent.sock", nil, "agent", "--help")
+	if r.code != 0 || r.stderr != "" || !strings.Contains(r.stdout, "Options:\n  --config='':\n") || !strings.Contains(r.stdout, "  --dev=false:\n") {
+		t.Errorf("agent --help: %s", r)
+	}
+	r = tendCLI(t, "/nonexistent.sock", nil, "agent", "--bogus")
+	if r.code != 1 || !strings.Contains(r.stderr, "unknown flag: --bogus\nSee 'tend agent --help' for usage.") {
+		t.Errorf("agent --bogus: %s", r)
+	}
+}

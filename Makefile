@@ -8,13 +8,13 @@ GOARCH  ?= $(shell $(GO) env GOARCH)
 # leaves Go's runtime profiles out (cmd/tend/noprofile.go): its flash is
 # small, and the binary must stay under 12 MB (cmd/tend/size_test.go).
 # It is also built without inlining in code that runs seldom (ARM_COLD: the
-# CLI and the agent's wiring in cmd/tend, DNS lookups of join names, the
-# gossip codec, templates parsed at start, certificates parsed at
-# handshakes), which saves ~330 KB; the supervisor, probes and cluster keep
-# theirs. cmd/tend/size_test.go reads the list from here.
+# CLI and the agent's wiring in cmd/tend, DNS lookups of join names,
+# memberlist's rounds and its codec, templates parsed at start,
+# certificates parsed at handshakes), which saves ~450 KB; the supervisor,
+# probes and tend's cluster code keep theirs. cmd/tend/size_test.go reads the list from here.
 comma      := ,
 BUILD_TAGS := netgo,osusergo$(if $(filter arm,$(GOARCH)),$(comma)noprofile)
-ARM_COLD   := github.com/tendhq/tend/cmd/tend github.com/miekg/dns/... github.com/hashicorp/go-msgpack/... github.com/hashicorp/go-sockaddr/... html/template text/template/... net/rpc crypto/x509 encoding/asn1
+ARM_COLD   := github.com/tendhq/tend/cmd/tend github.com/miekg/dns/... github.com/hashicorp/memberlist github.com/hashicorp/go-msgpack/... github.com/hashicorp/go-sockaddr/... html/template text/template/... net/rpc crypto/x509 encoding/asn1
 GCFLAGS    := $(if $(filter arm,$(GOARCH)),$(foreach p,$(ARM_COLD),-gcflags=$(p)=-l))
 LDFLAGS    := -s -w -X main.version=$(VERSION)
 GOBUILD     = CGO_ENABLED=0 GOARCH=$(GOARCH) $(GO) build -trimpath -tags $(BUILD_TAGS) $(GCFLAGS) -ldflags "$(LDFLAGS)"

@@ -203,6 +203,7 @@ type Set struct {
 	report   func(Report)
 	accuracy time.Duration
 	workers  [3]*worker // by Kind-1; nil = no such probe
+	stats    stats      // what the probes found (stats.go)
 
 	// mu guards started, the setting of stopped, the arming of the
 	// timers and the cancel functions of the probes in flight.
@@ -389,6 +390,7 @@ func (w *worker) tick() {
 
 	began := time.Now()
 	res, msg := w.once(ctx)
+	s.stats.observe(w.kind, res, time.Since(began))
 	if s.stopped.Load() || !w.observe(res, msg) {
 		// Stopped (the result is moot), or this probe is done.
 		s.finish(w)

@@ -602,3 +602,29 @@ func TestNextDue(t *testing.T) {
 		}
 	}
 }
+
+// Stats counts each probe by result and duration, exactly: the fake
+// clock makes the durations what the script says.
+func TestSetStats(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := script(slow(30*time.Millisecond, ok), fail, slow(3*time.Second, ok), slow(20*time.Second, ok))
+		rep := newReports()
+		s := NewSet(SetConfig{Readiness: &Probe{Spec{Period: 30 * time.Second, Timeout: time.Minute}, p}, Report: rep.Report})
+		s.Start()
+		time.Sleep(115 * time.Second) // four probes, 30 s apart, the last (at 90 s) 20 s long
+		synctest.Wait()
+		st := s.Stats()
+		s.Stop()
+		if len(st) != 1 || st[0].Kind != Readiness {
+			t.Fatalf("stats of kinds %+v", st)
+		}
+		check(t, "results (unknown, success, failure)", st[0].Results, [3]uint64{0, 3, 1})
+		var want [12]uint64
+		want[0]++  // fail: no time at all, within 5ms
+		want[3]++  // 30ms: within 50ms
+		want[9]++  // 3s: within 5s
+		want[11]++ // 20s: over 10s
+		check(t, "buckets", st[0].Buckets, want)
+		check(t, "sum", st[0].Sum, 30*time.Millisecond+23*time.Second)
+	})
+}

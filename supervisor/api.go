@@ -1,6 +1,8 @@
 package supervisor
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -154,6 +156,8 @@ func NewAPIWith(b Backend, opt APIOptions) http.Handler {
 		})
 	}
 	handle("GET /v1/version", a.version)
+	handle("GET /metrics", a.metrics)
+	handle("GET /healthz", a.healthz)
 	handle("GET /v1/instances", a.instances)
 	handle("GET /v1/instances/{name}", a.forwarded(a.instanceOwner, true, a.instance))
 	handle("DELETE /v1/instances/{name}", a.forwarded(a.instanceOwner, false, a.deleteInstance))
@@ -573,6 +577,62 @@ func (a *api) deletedUnit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, d)
+}
+
+// Metrics is what a Backend that has metrics offers (the Supervisor):
+// GET /metrics writes them, GET /healthz asks whether the agent is well.
+type Metrics interface {
+	WriteMetrics(w io.Writer) error
+	Healthz(ctx context.Context) error
+}
+
+func (a *api) metrics(w http.ResponseWriter, r *http.Request) {
+	m, ok := a.b.(Metrics)
+	if !ok {
+		writeError(w, http.StatusNotFound, "this agent has no metrics")
+		return
+	}
+	serveMetrics(m)(w, r)
+}
+
+func (a *api) healthz(w http.ResponseWriter, r *http.Request) {
+	m, ok := a.b.(Metrics)
+	if !ok {
+		writeError(w, http.StatusNotFound, "this agent has no health check")
+		return
+	}
+	serveHealthz(m)(w, r)
+}
+
+func serveMetrics(m Metrics) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var b bytes.Buffer
+		if err := m.WriteMetrics(&b); err != nil {
+			http.Error(w, err.Error()+"\n", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		w.Write(b.Bytes())
+	}
+}
+
+func serveHealthz(m Metrics) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := m.Healthz(r.Context()); err != nil {
+			http.Error(w, err.Error()+"\n", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	}
+}
+
+// MetricsHandler serves /metrics and /healthz of m, and nothing else: what
+// the agent's metrics_addr listens with.
+func MetricsHandler(m Metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", serveMetrics(m))
+	mux.HandleFunc("GET /healthz", serveHealthz(m))
+	return mux
 }
 
 func (a *api) rolloutRestart(w http.ResponseWriter, r *http.Request) {

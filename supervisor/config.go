@@ -3,6 +3,7 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -25,6 +26,10 @@ type Config struct {
 	StateDir string       `toml:"state_dir"` // the store and instance logs
 	Socket   string       `toml:"socket"`    // local API, mode 0660
 	Labels   units.Labels `toml:"labels"`    // this host's labels
+	// MetricsAddr, when set, is a TCP address ("127.0.0.1:9847",
+	// ":9847") where the agent serves /metrics and /healthz, and nothing
+	// else, for Prometheus; the socket serves them always.
+	MetricsAddr string `toml:"metrics_addr"`
 
 	// LogMaxBytes bounds one run's stored output; the run keeps about
 	// twice this much on disk (the current file and one rotated part).
@@ -165,6 +170,11 @@ func (c *Config) validate(path string) []string {
 	need("units_dir", c.UnitsDir)
 	need("state_dir", c.StateDir)
 	need("socket", c.Socket)
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" {
+			p = append(p, fmt.Sprintf("%s: metrics_addr: %q is not a host:port (want e.g. \"127.0.0.1:9847\" or \":9847\")", path, c.MetricsAddr))
+		}
+	}
 	if c.LogMaxBytes < 4096 {
 		p = append(p, fmt.Sprintf("%s: log_max_bytes: %d is too small (want at least 4096)", path, c.LogMaxBytes))
 	}

@@ -218,6 +218,10 @@ type message struct {
 type loopStats struct {
 	passes   uint64
 	lastPass time.Duration // catalog, reconcile, starts and publish of the last pass
+	// passHist counts the passes by duration, for /metrics:
+	// passHist[i] those within passBuckets[i], the last the rest.
+	passHist [len(passBuckets) + 1]uint64
+	passSum  time.Duration
 	// mostActions is the most creates and deletes one pass has made.
 	mostActions int
 }
@@ -572,6 +576,7 @@ func (s *Supervisor) pass() {
 	s.publish()
 	s.stats.passes++
 	s.stats.lastPass = time.Since(t0)
+	s.stats.observePass(s.stats.lastPass)
 	if s.stats.lastPass > 100*time.Millisecond {
 		s.log.Debug("slow pass", "took", s.stats.lastPass, "units", planned, "instances", len(s.instances))
 	}

@@ -382,6 +382,22 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 	if a.fleet != nil && a.fleet.apiLn != nil {
 		wg.Go(func() { serve(peerSrv, a.fleet.apiLn, "inter-host API") })
 	}
+	// metrics_addr: /metrics and /healthz for Prometheus, and nothing
+	// else. A port that cannot be had is logged, not fatal: the agent's
+	// work is its instances.
+	metricsSrv := &http.Server{
+		Handler:           supervisor.MetricsHandler(a.sup),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return apiCtx },
+	}
+	if addr := a.cfg.MetricsAddr; addr != "" {
+		if ln, err := net.Listen("tcp", addr); err != nil {
+			a.log.Error("metrics are not served on metrics_addr (the socket serves them)", "addr", addr, "err", err)
+		} else {
+			a.log.Info("serving metrics", "addr", ln.Addr().String())
+			wg.Go(func() { serve(metricsSrv, ln, "metrics") })
+		}
+	}
 	wg.Go(func() { a.watchdog(watchCtx) })
 	if a.fleet != nil {
 		wg.Go(func() { a.fleet.Run(watchCtx) })
@@ -412,11 +428,13 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 			a.log.Warn("requests still in flight at the handover are cut", "err", err)
 		}
 		peerSrv.Shutdown(ctx)
+		metricsSrv.Shutdown(ctx)
 	}
 	stopAll := func() {
 		stopWatch()
 		srv.Close()
 		peerSrv.Close()
+		metricsSrv.Close()
 		wg.Wait()
 	}
 

@@ -46,6 +46,18 @@ func (st *loopStats) observePass(d time.Duration) {
 	st.passSum += d
 }
 
+// probeBounds and passBounds are the histograms' bounds as the format
+// writes them ("0.005"), made once.
+var probeBounds, passBounds = boundTexts(probes.DurationBuckets), boundTexts(passBuckets[:])
+
+func boundTexts(ds []time.Duration) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = strconv.FormatFloat(d.Seconds(), 'g', -1, 64)
+	}
+	return out
+}
+
 // instanceProbes are one instance's probe figures, read on the loop.
 type instanceProbes struct {
 	instance, unit string
@@ -67,15 +79,42 @@ func (s *Supervisor) WriteMetrics(w io.Writer) error {
 	}); err != nil {
 		return err
 	}
-	m := &metricWriter{}
 	host := s.opt.Host
 	ins := slices.DeleteFunc(s.view.listInstances(units.Selector{}), func(in Instance) bool { return in.Host != host })
-	us := s.view.listUnits(0)
+	var storeSize int64 = -1
+	if s.opt.Store != nil {
+		if fi, err := os.Stat(s.opt.Store.db.Path()); err == nil {
+			storeSize = fi.Size()
+		}
+	}
+	_, err := io.WriteString(w, metricsText(metricsInput{
+		host: host, version: s.opt.Version.Version, started: s.started,
+		instances: ins, units: s.view.listUnits(0), probes: pstats, passes: passes, storeSize: storeSize,
+	}))
+	return err
+}
+
+// metricsInput is what a scrape reports.
+type metricsInput struct {
+	host, version string
+	started       time.Time
+	instances     []Instance // this host's
+	units         []Unit
+	probes        []instanceProbes
+	passes        loopStats
+	storeSize     int64 // -1: unknown
+}
+
+// metricsText is the exposition of in.
+func metricsText(x metricsInput) string {
+	m := &metricWriter{}
+	m.b.Grow(4096 + 2600*len(x.instances) + 600*len(x.units)) // what a scrape of those takes, measured
+	host, ins, us, pstats, passes := x.host, x.instances, x.units, x.probes, x.passes
 
 	m.family("tend_agent_info", "gauge", "The agent's build and host; always 1.")
-	m.sample("tend_agent_info", 1, "host", host, "version", s.opt.Version.Version)
+	m.sample("tend_agent_info", 1, "host", host, "version", x.version)
 	m.family("tend_agent_start_time_seconds", "gauge", "When this agent started, in seconds since 1970.")
-	m.sample("tend_agent_start_time_seconds", float64(s.started.UnixNano())/1e9)
+	m.sample("tend_agent_start_time_seconds", float64(x.started.UnixNano())/1e9)
 
 	phases := []string{"Pending", "Running", "Succeeded", "Failed", "Unknown"}
 	m.family("tend_instance_status_phase", "gauge", "The instance's phase, as Kubernetes' pod phase: 1 for the one it is in (kube_pod_status_phase).")
@@ -123,11 +162,7 @@ func (s *Supervisor) WriteMetrics(w io.Writer) error {
 	m.family("tend_probe_duration_seconds", "histogram", "How long probes took, by kind (prober_probe_duration_seconds).")
 	for _, p := range pstats {
 		for _, k := range p.stats {
-			bounds := make([]float64, len(probes.DurationBuckets))
-			for i, d := range probes.DurationBuckets {
-				bounds[i] = d.Seconds()
-			}
-			m.histogram("tend_probe_duration_seconds", bounds, k.Buckets[:], k.Sum.Seconds(),
+			m.histogram("tend_probe_duration_seconds", probeBounds, k.Buckets[:], k.Sum.Seconds(),
 				"instance", p.instance, "unit", p.unit, "probe_type", strings.ToLower(k.Kind.String()))
 		}
 	}
@@ -139,39 +174,46 @@ func (s *Supervisor) WriteMetrics(w io.Writer) error {
 		}
 	}
 	m.family("tend_unit_current_instances", "gauge", "The unit's instances, fleet-wide (kube_replicaset_status_replicas).")
-	m.family("tend_unit_ready_instances", "gauge", "The unit's Ready instances, fleet-wide (kube_replicaset_status_ready_replicas).")
 	for _, u := range us {
 		if u.Kind == units.KindReplicated || u.Kind == units.KindPerHost {
 			m.sample("tend_unit_current_instances", float64(u.Current), "unit", u.Name, "kind", u.Kind.String())
+		}
+	}
+	m.family("tend_unit_ready_instances", "gauge", "The unit's Ready instances, fleet-wide (kube_replicaset_status_ready_replicas).")
+	for _, u := range us {
+		if u.Kind == units.KindReplicated || u.Kind == units.KindPerHost {
 			m.sample("tend_unit_ready_instances", float64(u.Ready), "unit", u.Name, "kind", u.Kind.String())
 		}
 	}
 	m.family("tend_unit_stopped", "gauge", "1 when the unit is stopped (tend stop unit).")
-	m.family("tend_unit_file_invalid", "gauge", "1 when the unit's newest file was rejected (the last valid version runs).")
 	for _, u := range us {
 		m.sample("tend_unit_stopped", b2f(u.Stopped), "unit", u.Name)
+	}
+	m.family("tend_unit_file_invalid", "gauge", "1 when the unit's newest file was rejected (the last valid version runs).")
+	for _, u := range us {
 		m.sample("tend_unit_file_invalid", b2f(u.Error != ""), "unit", u.Name)
 	}
 
+	jobs := slices.DeleteFunc(slices.Clone(us), func(u Unit) bool { return u.Kind != units.KindJob })
 	m.family("tend_job_status_succeeded", "gauge", "The job's attempts that succeeded (kube_job_status_succeeded).")
-	m.family("tend_job_status_failed", "gauge", "The job's attempts that failed (kube_job_status_failed).")
-	m.family("tend_job_status_active", "gauge", "The job's attempts running (kube_job_status_active).")
-	m.family("tend_job_complete", "gauge", "1 when the job ended so: condition Complete or Failed (kube_job_complete, kube_job_failed).")
-	for _, u := range us {
-		if u.Kind != units.KindJob {
-			continue
-		}
+	for _, u := range jobs {
 		m.sample("tend_job_status_succeeded", float64(u.Succeeded), "job", u.Name, "owner", u.Owner)
+	}
+	m.family("tend_job_status_failed", "gauge", "The job's attempts that failed (kube_job_status_failed).")
+	for _, u := range jobs {
 		m.sample("tend_job_status_failed", float64(u.Failed), "job", u.Name, "owner", u.Owner)
+	}
+	m.family("tend_job_status_active", "gauge", "The job's attempts running (kube_job_status_active).")
+	for _, u := range jobs {
 		m.sample("tend_job_status_active", float64(u.Active), "job", u.Name, "owner", u.Owner)
+	}
+	m.family("tend_job_complete", "gauge", "1 when the job ended so: condition Complete or Failed (kube_job_complete, kube_job_failed).")
+	for _, u := range jobs {
 		for _, c := range []string{JobComplete, JobFailed} {
 			m.sample("tend_job_complete", b2f(u.Condition == c), "job", u.Name, "owner", u.Owner, "condition", c)
 		}
 	}
 
-	m.family("tend_cronjob_status_last_schedule_time_seconds", "gauge", "When the cron unit last scheduled a run (kube_cronjob_status_last_schedule_time).")
-	m.family("tend_cronjob_last_start_lag_seconds", "gauge", "How long after its scheduled time the cron unit's newest run started.")
-	m.family("tend_cronjob_missed_schedules_total", "counter", "Scheduled runs the cron unit did not make (starting_deadline, concurrency_policy).")
 	lag := map[string]float64{}
 	newest := map[string]int64{}
 	for _, u := range us {
@@ -185,33 +227,31 @@ func (s *Supervisor) WriteMetrics(w io.Writer) error {
 		newest[u.Owner] = sec
 		lag[u.Owner] = max(0, u.StartTime.Sub(time.Unix(sec, 0)).Seconds())
 	}
-	for _, u := range us {
-		if u.Kind != units.KindCron {
-			continue
-		}
+	crons := slices.DeleteFunc(slices.Clone(us), func(u Unit) bool { return u.Kind != units.KindCron })
+	m.family("tend_cronjob_status_last_schedule_time_seconds", "gauge", "When the cron unit last scheduled a run (kube_cronjob_status_last_schedule_time).")
+	for _, u := range crons {
 		if !u.LastSchedule.IsZero() {
 			m.sample("tend_cronjob_status_last_schedule_time_seconds", float64(u.LastSchedule.Unix()), "cronjob", u.Name)
 		}
+	}
+	m.family("tend_cronjob_last_start_lag_seconds", "gauge", "How long after its scheduled time the cron unit's newest run started.")
+	for _, u := range crons {
 		if l, ok := lag[u.Name]; ok {
 			m.sample("tend_cronjob_last_start_lag_seconds", l, "cronjob", u.Name)
 		}
+	}
+	m.family("tend_cronjob_missed_schedules_total", "counter", "Scheduled runs the cron unit did not make (starting_deadline, concurrency_policy).")
+	for _, u := range crons {
 		m.sample("tend_cronjob_missed_schedules_total", float64(u.Missed), "cronjob", u.Name)
 	}
 
 	m.family("tend_reconcile_duration_seconds", "histogram", "How long the agent's reconcile passes took: catalog, planning, starts and publishing.")
-	bounds := make([]float64, len(passBuckets))
-	for i, d := range passBuckets {
-		bounds[i] = d.Seconds()
-	}
-	m.histogram("tend_reconcile_duration_seconds", bounds, passes.passHist[:], passes.passSum.Seconds())
+	m.histogram("tend_reconcile_duration_seconds", passBounds, passes.passHist[:], passes.passSum.Seconds())
 	m.family("tend_store_size_bytes", "gauge", "The size of the agent's store, StateDir/tend.db.")
-	if s.opt.Store != nil {
-		if fi, err := os.Stat(s.opt.Store.db.Path()); err == nil {
-			m.sample("tend_store_size_bytes", float64(fi.Size()))
-		}
+	if x.storeSize >= 0 {
+		m.sample("tend_store_size_bytes", float64(x.storeSize))
 	}
-	_, err := io.WriteString(w, m.text())
-	return err
+	return m.text()
 }
 
 // instancePhase is Kubernetes' pod phase of an instance (as the tend.io/v1
@@ -239,42 +279,30 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// metricWriter writes the text exposition format. Samples are kept by
-// family and written after their family's HELP and TYPE, whatever order
-// they came in: the format wants each family's samples together.
-type metricWriter struct {
-	order []string
-	help  map[string]string
-	out   map[string]*strings.Builder
-}
+// metricWriter writes the text exposition format into one buffer: each
+// family's HELP and TYPE, then its samples, which must come before the
+// next family's (the format wants each family's samples together).
+type metricWriter struct{ b strings.Builder }
 
 func (m *metricWriter) family(name, typ, help string) {
-	if m.help == nil {
-		m.help, m.out = map[string]string{}, map[string]*strings.Builder{}
-	}
-	m.order = append(m.order, name)
-	m.help[name] = fmt.Sprintf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
-	m.out[name] = &strings.Builder{}
+	m.b.WriteString("# HELP " + name + " " + help + "\n# TYPE " + name + " " + typ + "\n")
 }
 
 // text is the whole exposition.
-func (m *metricWriter) text() string {
-	var b strings.Builder
-	for _, name := range m.order {
-		b.WriteString(m.help[name])
-		b.WriteString(m.out[name].String())
-	}
-	return b.String()
-}
+func (m *metricWriter) text() string { return m.b.String() }
 
 // sample writes one series of family name: labels as name, value pairs;
 // empty values are left out, as Prometheus reads a missing label.
 func (m *metricWriter) sample(name string, v float64, labels ...string) {
-	w := m.out[name]
+	w := &m.b
 	w.WriteString(name)
 	writeLabels(w, labels, "", "")
 	w.WriteByte(' ')
-	w.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+	if i := int64(v); float64(i) == v {
+		w.WriteString(strconv.FormatInt(i, 10)) // counts and codes, most values: without the float formatter
+	} else {
+		w.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+	}
 	w.WriteByte('\n')
 }
 
@@ -308,25 +336,37 @@ func writeLabels(w *strings.Builder, labels []string, extraName, extraValue stri
 
 // histogram writes a histogram of family name from counts per bucket
 // (not cumulative, the last over every bound).
-func (m *metricWriter) histogram(name string, bounds []float64, counts []uint64, sum float64, labels ...string) {
-	w := m.out[name]
+func (m *metricWriter) histogram(name string, bounds []string, counts []uint64, sum float64, labels ...string) {
+	w := &m.b
 	var total uint64
 	for i, b := range bounds {
 		total += counts[i]
-		w.WriteString(name + "_bucket")
-		writeLabels(w, labels, "le", strconv.FormatFloat(b, 'g', -1, 64))
-		fmt.Fprintf(w, " %d\n", total)
+		w.WriteString(name)
+		w.WriteString("_bucket")
+		writeLabels(w, labels, "le", b)
+		w.WriteByte(' ')
+		w.WriteString(strconv.FormatUint(total, 10))
+		w.WriteByte('\n')
 	}
 	total += counts[len(bounds)]
-	w.WriteString(name + "_bucket")
+	w.WriteString(name)
+	w.WriteString("_bucket")
 	writeLabels(w, labels, "le", "+Inf")
-	fmt.Fprintf(w, " %d\n", total)
-	w.WriteString(name + "_sum")
+	w.WriteByte(' ')
+	w.WriteString(strconv.FormatUint(total, 10))
+	w.WriteByte('\n')
+	w.WriteString(name)
+	w.WriteString("_sum")
 	writeLabels(w, labels, "", "")
-	w.WriteString(" " + strconv.FormatFloat(sum, 'g', -1, 64) + "\n")
-	w.WriteString(name + "_count")
+	w.WriteByte(' ')
+	w.WriteString(strconv.FormatFloat(sum, 'g', -1, 64))
+	w.WriteByte('\n')
+	w.WriteString(name)
+	w.WriteString("_count")
 	writeLabels(w, labels, "", "")
-	fmt.Fprintf(w, " %d\n", total)
+	w.WriteByte(' ')
+	w.WriteString(strconv.FormatUint(total, 10))
+	w.WriteByte('\n')
 }
 
 // escapeLabel escapes a label value as the format asks: backslash, double

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tendhq/tend/units"
 )
@@ -102,6 +103,9 @@ func (c *CLI) runCompletion(ctx context.Context, args []string) error {
 // logs and exec an instance.
 var objectVerbs = []string{"get", "describe", "delete", "label", "scale", "edit", "restart", "cat", "wait", "stop", "start", "rollout"}
 
+// completeWithin bounds what completion waits for the agent.
+const completeWithin = 2 * time.Second
+
 // runComplete is "tend __complete WORD... CURRENT": the candidates for
 // CURRENT after the words, one a line. It never fails: an agent that does
 // not answer gives no names.
@@ -110,6 +114,10 @@ func (c *CLI) runComplete(ctx context.Context, args []string) error {
 		args = []string{""}
 	}
 	words, cur := args[:len(args)-1], args[len(args)-1]
+	// A shell waits for this: an agent that does not answer at once
+	// gives no names rather than a hung prompt.
+	ctx, cancel := context.WithTimeout(ctx, completeWithin)
+	defer cancel()
 	cands, files := c.complete(ctx, words, cur)
 	defer c.close()
 	for _, s := range cands {

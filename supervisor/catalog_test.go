@@ -295,27 +295,8 @@ func TestDirCatalogRefusesAHugeFile(t *testing.T) {
 // is invalid when the catalog opens runs that version, with the problem
 // beside it, as it did before the restart.
 func TestDirCatalogKeepsTheLastValidVersionInTheStore(t *testing.T) {
-	unitDir, state := t.TempDir(), t.TempDir()
-	log := slog.New(slog.DiscardHandler)
-	var st *Store
-	open := func() *DirCatalog {
-		t.Helper()
-		if st != nil {
-			if err := st.Close(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		var err error
-		if st, err = OpenStore(state, log); err != nil {
-			t.Fatal(err)
-		}
-		c, err := OpenDirCatalog(unitDir, units.Limits{}, st, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	defer func() { st.Close() }()
+	unitDir := t.TempDir()
+	open, store := storedCatalog(t, unitDir)
 	write := func(name, text string) {
 		t.Helper()
 		if err := os.WriteFile(filepath.Join(unitDir, name+".toml"), []byte(text), 0o644); err != nil {
@@ -392,13 +373,13 @@ func TestDirCatalogKeepsTheLastValidVersionInTheStore(t *testing.T) {
 		t.Fatal("a unit whose file went while the agent was down is still there")
 	}
 	var sr specRecord
-	st.Flush()
-	if ok, _ := st.get(bucketValid, "kubia", &sr); ok {
+	store().Flush()
+	if ok, _ := store().get(bucketValid, "kubia", &sr); ok {
 		t.Fatal("the store still keeps the last valid version of a removed unit")
 	}
 
 	// A kept version that no longer parses is forgotten, not fatal.
-	st.put(bucketValid, "kubia", specRecord{Path: filepath.Join(unitDir, "kubia.toml"), Source: []byte("kind = 7\n")})
+	store().put(bucketValid, "kubia", specRecord{Path: filepath.Join(unitDir, "kubia.toml"), Source: []byte("kind = 7\n")})
 	write("kubia", "kind = 1\n")
 	c = open()
 	if c.Snapshot().Units["kubia"] != nil || problemOf(c, "kubia") == nil {
@@ -640,4 +621,37 @@ func BenchmarkOpenDirCatalog(b *testing.B) {
 			})
 		}
 	}
+}
+
+// storedCatalog returns open, which opens (again, as a restarted agent
+// does) a catalog of unitDir with a store in a state directory of its
+// own, closing the store of the last open first; and the store of the
+// last open. The test's end closes the store.
+func storedCatalog(t *testing.T, unitDir string) (open func() *DirCatalog, store func() *Store) {
+	state := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	var st *Store
+	t.Cleanup(func() {
+		if st != nil {
+			st.Close()
+		}
+	})
+	open = func() *DirCatalog {
+		t.Helper()
+		if st != nil {
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var err error
+		if st, err = OpenStore(state, log); err != nil {
+			t.Fatal(err)
+		}
+		c, err := OpenDirCatalog(unitDir, units.Limits{}, st, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	return open, func() *Store { return st }
 }

@@ -2,38 +2,16 @@ package supervisor
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/tendhq/tend/units"
 )
 
 // A deleted unit's last version is kept, through a restart of the
 // catalog, until the unit is made again or newer deletions push it out.
 func TestDirCatalogKeepsDeletedUnits(t *testing.T) {
-	unitDir, state := t.TempDir(), t.TempDir()
-	log := slog.New(slog.DiscardHandler)
-	var st *Store
-	open := func() *DirCatalog {
-		t.Helper()
-		if st != nil {
-			if err := st.Close(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		var err error
-		if st, err = OpenStore(state, log); err != nil {
-			t.Fatal(err)
-		}
-		c, err := OpenDirCatalog(unitDir, units.Limits{}, st, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	defer func() { st.Close() }()
+	unitDir := t.TempDir()
+	open, store := storedCatalog(t, unitDir)
 
 	c := open()
 	if _, err := c.Put("kubia.toml", []byte(kubiaUnit)); err != nil {
@@ -58,7 +36,7 @@ func TestDirCatalogKeepsDeletedUnits(t *testing.T) {
 	if _, err := c.Put("web.toml", []byte(kubiaUnit)); err != nil {
 		t.Fatal(err)
 	}
-	st.Flush()
+	store().Flush()
 	os.Remove(filepath.Join(unitDir, "web.toml"))
 	c = open()
 	if _, ok := c.Deleted("web"); !ok {

@@ -71,14 +71,11 @@ func (c *CLI) rolloutRestart(ctx context.Context, args []string) error {
 	defer c.close()
 	failed := false
 	for _, name := range t.names {
-		if _, err := c.unitOfKind(ctx, t.res, name); err != nil {
-			var pe *plainError
-			if errors.As(err, &pe) {
-				fmt.Fprintln(c.Stderr, err)
-				failed = true
-				continue
-			}
+		if ok, err := c.unitThere(ctx, t.res, name); err != nil {
 			return err
+		} else if !ok {
+			failed = true
+			continue
 		}
 		_, err := c.api().RolloutRestart(ctx, name)
 		var se *supervisor.ServerError

@@ -80,14 +80,11 @@ func (c *CLI) stopOrStart(ctx context.Context, verb string, args []string) error
 	failed := false
 	var stopping []string
 	for _, name := range t.names {
-		if _, err := c.unitOfKind(ctx, t.res, name); err != nil {
-			var pe *plainError
-			if errors.As(err, &pe) {
-				fmt.Fprintln(c.Stderr, err)
-				failed = true
-				continue
-			}
+		if ok, err := c.unitThere(ctx, t.res, name); err != nil {
 			return err
+		} else if !ok {
+			failed = true
+			continue
 		}
 		res, err := c.api().StopUnit(ctx, name, verb == "stop")
 		var se *supervisor.ServerError
@@ -124,6 +121,21 @@ func (c *CLI) stopOrStart(ctx context.Context, verb string, args []string) error
 		return errSilent
 	}
 	return nil
+}
+
+// unitThere checks that unit name is there and of the kind res names,
+// saying so on stderr when it is not (false); an error is the agent's.
+func (c *CLI) unitThere(ctx context.Context, res resource, name string) (bool, error) {
+	_, err := c.unitOfKind(ctx, res, name)
+	var pe *plainError
+	switch {
+	case errors.As(err, &pe):
+		fmt.Fprintln(c.Stderr, err)
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
 }
 
 // instancesOf are the names of the instances of unit name and, for a

@@ -3,6 +3,10 @@
 GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOARCH  ?= $(shell $(GO) env GOARCH)
+# A build for another architecture goes to bin/linux_GOARCH/, never over
+# this machine's bin/tend (which make run, bench and the tests use).
+HOSTARCH := $(shell $(GO) env GOHOSTARCH)
+BIN      := bin$(if $(filter-out $(HOSTARCH),$(GOARCH)),/linux_$(GOARCH))
 
 # Static binaries: no cgo, pure-Go DNS and user lookups. The armv7 build
 # leaves Go's runtime profiles out (cmd/tend/noprofile.go): its flash is
@@ -31,9 +35,12 @@ DESTDIR    ?=
 SYSTEMDDIR ?= /etc/systemd/system
 
 # `make deb`: Debian versions must start with a digit and use no hyphen
-# outside the revision, so v1.2.3-4-gabcdef becomes 1.2.3+4+gabcdef and a
-# bare commit abcdef becomes 0.0.0~gitabcdef.
-DEB_VERSION := $(shell v='$(patsubst v%,%,$(VERSION))'; case $$v in ([0-9]*) ;; (dev) v=0.0.0~dev ;; (*) v=0.0.0~git$$v ;; esac; echo "$$v" | tr - +)
+# outside the revision, and must rise from build to build. A tag's
+# v1.2.3-4-gabcdef becomes 1.2.3+4+gabcdef; a bare commit abcdef (or
+# 1234abc, which dpkg would sort as a release 1234) becomes
+# 0.0.0~git<commit time>.abcdef, so later commits sort later.
+DEB_DATE    := $(shell git log -1 --format=%cd --date=format:%Y%m%d%H%M%S 2>/dev/null || echo 0)
+DEB_VERSION := $(shell v='$(patsubst v%,%,$(VERSION))'; case $$v in ([0-9]*.[0-9]*) ;; (dev) v=0.0.0~dev ;; (*) v=0.0.0~git$(DEB_DATE).$$v ;; esac; echo "$$v" | tr - +)
 DEB_ARCH    := $(shell case '$(GOARCH)' in (386) echo i386 ;; (arm) echo armhf ;; (ppc64le) echo ppc64el ;; (*) echo '$(GOARCH)' ;; esac)
 DEB_ROOT    := dist/deb/tend_$(DEB_VERSION)_$(DEB_ARCH)
 DEB_FILE    := dist/tend_$(DEB_VERSION)_$(DEB_ARCH).deb
@@ -46,16 +53,16 @@ define gofmt_check
 endef
 
 .DEFAULT_GOAL := build
-.PHONY: help build run test bench bench-smoke lint fuzz clean deb deb-check install man completions
+.PHONY: help build run test bench bench-smoke lint fuzz clean deb deb-version deb-check install man completions
 
 help: ## list the targets
 	@echo "usage: make TARGET [VERSION=...] [GOARCH=...]"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  %-10s %s\n", $$1, $$2}'
 
-build: ## build static bin/tend and bin/kubia (the demo web server)
-	@mkdir -p bin
-	$(GOBUILD) -o bin/tend ./cmd/tend
-	$(GOBUILD) -o bin/kubia ./cmd/kubia
+build: ## build static bin/tend and bin/kubia (the demo web server); GOARCH=arm64|arm: into bin/linux_GOARCH/
+	@mkdir -p $(BIN)
+	$(GOBUILD) -o $(BIN)/tend ./cmd/tend
+	$(GOBUILD) -o $(BIN)/kubia ./cmd/kubia
 
 run: build ## run an agent in the foreground on this host, with example units, state in .tend/dev
 	@mkdir -p $(DEV_DIR)
@@ -125,7 +132,7 @@ completions: ## the bash, zsh and fish completion scripts: dist/completions/
 	$(HOSTTEND) completion fish > dist/completions/tend.fish
 
 install: build man completions ## install tend, its manual, completions, systemd unit and default config under DESTDIR/PREFIX
-	install -D -m 0755 bin/tend $(DESTDIR)$(PREFIX)/bin/tend
+	install -D -m 0755 $(BIN)/tend $(DESTDIR)$(PREFIX)/bin/tend
 	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0644 dist/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -D -m 0644 dist/completions/tend.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/tend
@@ -140,7 +147,7 @@ install: build man completions ## install tend, its manual, completions, systemd
 
 deb: build man completions ## build dist/tend_VERSION_ARCH.deb with dpkg-deb
 	rm -rf $(DEB_ROOT)
-	install -D -m 0755 bin/tend $(DEB_ROOT)/usr/bin/tend
+	install -D -m 0755 $(BIN)/tend $(DEB_ROOT)/usr/bin/tend
 	install -d -m 0755 $(DEB_ROOT)/usr/share/man/man1
 	for f in dist/man/*.1; do gzip -9nc $$f > $(DEB_ROOT)/usr/share/man/man1/$$(basename $$f).gz; done
 	install -D -m 0644 dist/completions/tend.bash $(DEB_ROOT)/usr/share/bash-completion/completions/tend
@@ -157,6 +164,9 @@ deb: build man completions ## build dist/tend_VERSION_ARCH.deb with dpkg-deb
 		packaging/deb/control > $(DEB_ROOT)/DEBIAN/control
 	dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $(DEB_FILE)
 	@echo "built $(DEB_FILE)"
+
+deb-version: ## print the .deb's version
+	@echo $(DEB_VERSION)
 
 deb-check: deb ## build the .deb and show its control data and contents
 	dpkg-deb --info $(DEB_FILE)

@@ -30,6 +30,10 @@ type Config struct {
 	// ":9847") where the agent serves /metrics and /healthz, and nothing
 	// else, for Prometheus; the socket serves them always.
 	MetricsAddr string `toml:"metrics_addr"`
+	// LogTarget is where the agent's own log goes: "auto" (the default:
+	// the journal when the agent's stderr is the journal's stream, as
+	// under systemd), "journal" or "stderr".
+	LogTarget string `toml:"log_target"`
 
 	// LogMaxBytes bounds one run's stored output; the run keeps about
 	// twice this much on disk (the current file and one rotated part).
@@ -170,6 +174,11 @@ func (c *Config) validate(path string) []string {
 	need("units_dir", c.UnitsDir)
 	need("state_dir", c.StateDir)
 	need("socket", c.Socket)
+	switch c.LogTarget {
+	case "", "auto", "journal", "stderr":
+	default:
+		p = append(p, fmt.Sprintf("%s: log_target: %q is not a log target (want \"auto\", \"journal\" or \"stderr\")", path, c.LogTarget))
+	}
 	if c.MetricsAddr != "" {
 		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" {
 			p = append(p, fmt.Sprintf("%s: metrics_addr: %q is not a host:port (want e.g. \"127.0.0.1:9847\" or \":9847\")", path, c.MetricsAddr))

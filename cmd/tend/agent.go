@@ -90,7 +90,7 @@ func runAgent(ctx context.Context, c *CLI, args []string) error {
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("--log-level: %v", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	log := agentLogger("auto", lvl, stderr)
 	if handoff != nil {
 		log.Debug("agent start", "stage", "exec", "since_exec", started.Sub(handoff.ExecAt))
 	}
@@ -117,6 +117,9 @@ func runAgent(ctx context.Context, c *CLI, args []string) error {
 	cfg, err = supervisor.LoadConfig(path, cfg, required)
 	if err != nil {
 		return err
+	}
+	if cfg.LogTarget != "" && cfg.LogTarget != "auto" {
+		log = agentLogger(cfg.LogTarget, lvl, stderr)
 	}
 
 	// Signals first: a SIGTERM that arrives while the agent starts must

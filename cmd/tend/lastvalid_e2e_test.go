@@ -11,17 +11,7 @@ import (
 	"testing"
 )
 
-// unitRow is the row of unit name in `tend get units`, split in cells:
-// NAME KIND DESIRED CURRENT READY AGE STOPPED FILE.
-func unitRow(a *e2e.Agent, name string) []string {
-	a.T.Helper()
-	for _, l := range e2e.Lines(a.Tend("get", "units")) {
-		if f := strings.Fields(l); len(f) > 0 && f[0] == name {
-			return f
-		}
-	}
-	return nil
-}
+func unitRow(a *e2e.Agent, name string) []string { return a.UnitRow(name) }
 
 // A unit whose file turned invalid runs its last valid version after the
 // agent restarts (SIGTERM or kill -9) as it did before: listed with its

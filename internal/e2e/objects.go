@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"strings"
 
 	"github.com/tendhq/tend/supervisor"
 	"github.com/tendhq/tend/supervisor/objects"
@@ -146,4 +147,17 @@ func UnitOf(o objects.Unit) supervisor.Unit {
 		}
 	}
 	return u
+}
+
+// UnitRow is the row of unit name in `tend get units`, split in cells:
+// NAME KIND DESIRED CURRENT READY AGE STOPPED FILE; nil when there is
+// none.
+func (a *Agent) UnitRow(name string) []string {
+	a.T.Helper()
+	for _, l := range Lines(a.Tend("get", "units")) {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == name {
+			return f
+		}
+	}
+	return nil
 }

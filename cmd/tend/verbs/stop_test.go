@@ -1,4 +1,4 @@
-package main
+package verbs
 
 import (
 	"os"
@@ -24,6 +24,7 @@ func instancesOfUnit(a *e2e.Agent, unit string) []supervisor.Instance {
 // stays, its instances go, the stop holds through kill -9 of the agent,
 // and start brings them back.
 func TestStopAndStartAUnit(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a := e2e.StartAgent(t, dir, "")
 	a.WriteUnit("kubia", a.HelperUnit("replicated", "replicas = 2", `app = "kubia"`, "sleep"))
@@ -38,7 +39,7 @@ func TestStopAndStartAUnit(t *testing.T) {
 	if left := instancesOfUnit(a, "kubia"); len(left) != 0 {
 		t.Fatalf("after stop: %s", e2e.Summary(left))
 	}
-	if row := unitRow(a, "kubia"); len(row) != 8 || row[2] != "0" || row[6] != "True" {
+	if row := a.UnitRow("kubia"); len(row) != 8 || row[2] != "0" || row[6] != "True" {
 		t.Errorf("get units after stop: %q\n%s", row, a.Tend("get", "units"))
 	}
 	if data, _ := os.ReadFile(filepath.Join(dir, "units", "kubia.toml")); !strings.Contains(string(data), "\nstopped = true\n") {
@@ -79,6 +80,7 @@ func TestStopAndStartAUnit(t *testing.T) {
 // A stopped job is a suspended Job: its attempt goes without counting
 // failed, and start runs it on.
 func TestStopAJob(t *testing.T) {
+	t.Parallel()
 	a := e2e.StartAgent(t, "", "")
 	a.WriteUnit("batch", a.HelperUnit("job", "completions = 2\nbackoff_limit = 0", `app = "batch"`, "sleep"))
 	first := a.WaitRunning("batch", 1)
@@ -103,6 +105,7 @@ func TestStopAJob(t *testing.T) {
 // tend delete unit deletes its file; describe and cat still show its last
 // version, from which it can be made again.
 func TestADeletedUnitIsRemembered(t *testing.T) {
+	t.Parallel()
 	a := e2e.StartAgent(t, "", "")
 	text := a.HelperUnit("replicated", "replicas = 1", `app = "kubia"`, "sleep")
 	a.WriteUnit("kubia", text)

@@ -1,4 +1,4 @@
-package main
+package verbs
 
 import (
 	"fmt"
@@ -13,6 +13,7 @@ import (
 // tend rollout restart: a template change reaches running instances,
 // replaced one by one, never fewer Ready than the unit wants.
 func TestRolloutRestart(t *testing.T) {
+	t.Parallel()
 	a := e2e.StartAgent(t, "", "")
 	unit := func(version string) string {
 		return fmt.Sprintf(`kind = "replicated"

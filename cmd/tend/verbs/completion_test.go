@@ -1,4 +1,4 @@
-package main
+package verbs
 
 import (
 	"os"
@@ -14,6 +14,7 @@ import (
 // Completion against a real agent: commands, flags, resource words and
 // the agent's names, through bash's own completion machinery.
 func TestCompletion(t *testing.T) {
+	t.Parallel()
 	a := e2e.StartAgent(t, "", "")
 	a.WriteUnit("kubia", a.HelperUnit("replicated", "replicas = 2", `app = "kubia"`, "sleep"))
 	running := a.WaitRunning("kubia", 2)

@@ -1,4 +1,4 @@
-package main
+package verbs
 
 import (
 	"fmt"
@@ -12,6 +12,7 @@ import (
 // tend wait against a real agent: instances that become Ready when a
 // file appears, a unit Available, a job Complete, and an instance gone.
 func TestWaitThroughTheAgent(t *testing.T) {
+	t.Parallel()
 	a := e2e.StartAgent(t, "", "")
 	gate := filepath.Join(a.Dir, "ready")
 	a.WriteUnit("gate", a.HelperUnit("replicated", "replicas = 2", `app = "gate"`, "sleep")+

@@ -831,13 +831,21 @@ func (r *logReader) skipAhead() {
 		}
 		for _, name := range []string{currentLog, previousLog} {
 			log := filepath.Join(r.dir, name)
-			x, err := readIndex(log)
-			if r.run != 0 && (err != nil || x.run != r.run) {
-				continue // another run's files, or none
-			}
 			files, err := openRun(log)
 			if err != nil {
 				continue
+			}
+			// The index is read after the files are open: one read before
+			// could be older than files a rotation made in between, whose
+			// inodes may be those of deleted files the older index still
+			// lists, which would give them those files' places in the run
+			// (and a skip counted wrong). Files held open keep their
+			// inodes, and an index written since lists them after any
+			// older file of the same inode.
+			x, err := readIndex(log)
+			if r.run != 0 && (err != nil || x.run != r.run) {
+				closeAll(files)
+				continue // another run's files, or none
 			}
 			r.learn(x, files)
 			to, ok := r.bases[files[0]]

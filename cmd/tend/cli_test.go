@@ -99,6 +99,9 @@ func newFake() *fake {
 			})
 			return err
 		},
+		DeletedUnitFn: func(name string) (supervisor.DeletedUnit, error) {
+			return supervisor.DeletedUnit{}, fmt.Errorf("no deleted unit %q is remembered: %w", name, supervisor.ErrNotFound)
+		},
 		ReleaseFenceFn: func(name string) (supervisor.FenceReleased, error) {
 			f.change(func() { f.record("ReleaseFence %s", name) })
 			if name != "db" {

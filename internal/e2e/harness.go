@@ -470,23 +470,31 @@ func SeqLog(t *testing.T, dir, instance string) (last int, err error) {
 func SeqLogGaps(t *testing.T, dir, instance string) (last, gaps int, err error) {
 	logs := filepath.Join(dir, ".tend", "state", "logs", instance)
 	for _, name := range []string{"current.log.1", "current.log"} {
-		f, err := os.Open(filepath.Join(logs, name))
+		data, err := os.ReadFile(filepath.Join(logs, name))
 		if os.IsNotExist(err) {
 			continue
 		}
 		if err != nil {
 			return last, gaps, err
 		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			_, text, ok := strings.Cut(sc.Text(), " ")
-			n, err := strconv.Atoi(text)
-			if !ok || err != nil {
-				f.Close()
-				return last, gaps, fmt.Errorf("%s: line %q after %d: not a time stamp and a number", name, sc.Text(), last)
+		text := string(data)
+		// current.log is being written as it is read: a read can see the
+		// start of a line the writer has not ended yet, and even part of
+		// one write. That line is not checked until it is whole (a later
+		// look sees it so, or sees it torn). A rotated file is whole.
+		if i := strings.LastIndexByte(text, '\n'); name == "current.log" && i < len(text)-1 {
+			text = text[:i+1]
+		}
+		for _, line := range strings.SplitAfter(text, "\n") {
+			if line == "" {
+				continue
+			}
+			stamp, num, ok := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
+			n, err := strconv.Atoi(num)
+			if _, terr := time.Parse(time.RFC3339Nano, stamp); !ok || err != nil || terr != nil || !strings.HasSuffix(line, "\n") {
+				return last, gaps, fmt.Errorf("%s: line %q after %d: not a time stamp and a number", name, line, last)
 			}
 			if n <= last {
-				f.Close()
 				return last, gaps, fmt.Errorf("%s: %d after %d: lines stored twice", name, n, last)
 			}
 			if n != last+1 {
@@ -494,7 +502,6 @@ func SeqLogGaps(t *testing.T, dir, instance string) (last, gaps int, err error) 
 			}
 			last = n
 		}
-		f.Close()
 	}
 	return last, gaps, nil
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -914,6 +915,29 @@ func (d discardWriter) WriteHeader(int)             {}
 // is listening on PATH". A file at path that is not a socket is never
 // removed.
 func ListenUnix(path string) (net.Listener, error) {
+	return ListenUnixGroup(path, "")
+}
+
+// DefaultSocketGroup is the group the socket goes to when the
+// configuration names none and the host has it: the package makes it.
+const DefaultSocketGroup = "tend"
+
+// ListenUnixGroup is ListenUnix with the socket given to group: "" is
+// DefaultSocketGroup when the host has that group and the agent may give
+// the socket to it, else the agent's own group.
+func ListenUnixGroup(path, group string) (net.Listener, error) {
+	gid := -1
+	name := group
+	if name == "" {
+		name = DefaultSocketGroup
+	}
+	if g, err := user.LookupGroup(name); err == nil {
+		if gid, err = strconv.Atoi(g.Gid); err != nil {
+			return nil, fmt.Errorf("local API socket: group %s: gid %q", name, g.Gid)
+		}
+	} else if group != "" {
+		return nil, fmt.Errorf("local API socket: socket_group %q: %w", group, err)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("local API socket: %w", err)
 	}
@@ -942,6 +966,15 @@ func ListenUnix(path string) (net.Listener, error) {
 	if err := os.Chmod(path, 0o660); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("local API socket: %w", err)
+	}
+	if gid >= 0 {
+		// An agent that may not give it away (not root, nor in the
+		// group) keeps its own group for the default; a group the
+		// configuration names is a must.
+		if err := os.Chown(path, -1, gid); err != nil && group != "" {
+			l.Close()
+			return nil, fmt.Errorf("local API socket: giving %s to group %s: %w", path, name, err)
+		}
 	}
 	return l, nil
 }

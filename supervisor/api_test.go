@@ -17,8 +17,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1227,5 +1229,36 @@ func TestAPIUncleanPathIs400(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest || body.Error != want {
 			t.Errorf("%s %s = %d (Location %q) %q, want 400 %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Location"), body.Error, want)
 		}
+	}
+}
+
+// The socket goes to the configured group (daemon: gid 1, on every
+// Debian), and a group that does not exist is refused, at the config's
+// load and at the listen.
+func TestListenUnixGroup(t *testing.T) {
+	g, err := user.LookupGroup("daemon")
+	if err != nil || os.Geteuid() != 0 {
+		t.Skip("needs root and a group daemon")
+	}
+	sock := filepath.Join(shortTempDir(t), "tend.sock")
+	l, err := ListenUnixGroup(sock, "daemon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	fi, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); strconv.Itoa(int(st.Gid)) != g.Gid || fi.Mode().Perm() != 0o660 {
+		t.Errorf("socket gid %d mode %v, want %s and 0660", st.Gid, fi.Mode().Perm(), g.Gid)
+	}
+	if _, err := ListenUnixGroup(filepath.Join(shortTempDir(t), "x.sock"), "no-such-group-7q"); err == nil || !strings.Contains(err.Error(), `socket_group "no-such-group-7q"`) {
+		t.Errorf("a missing group: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "tend.toml")
+	os.WriteFile(path, []byte("socket_group = \"no-such-group-7q\"\n"), 0o644)
+	if _, err := LoadConfig(path, DefaultConfig(), true); err == nil || !strings.Contains(err.Error(), `socket_group: no group "no-such-group-7q" on this host`) {
+		t.Errorf("config with a missing group: %v", err)
 	}
 }

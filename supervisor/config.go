@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -30,6 +31,11 @@ type Config struct {
 	// ":9847") where the agent serves /metrics and /healthz, and nothing
 	// else, for Prometheus; the socket serves them always.
 	MetricsAddr string `toml:"metrics_addr"`
+	// SocketGroup is the group the local API's socket (mode 0660)
+	// belongs to, whose members may use tend without root: "" means
+	// "tend" when this host has such a group (the package makes it), else
+	// the agent's own group. A group named here must exist.
+	SocketGroup string `toml:"socket_group"`
 	// LogTarget is where the agent's own log goes: "auto" (the default:
 	// the journal when the agent's stderr is the journal's stream, as
 	// under systemd), "journal" or "stderr".
@@ -174,6 +180,11 @@ func (c *Config) validate(path string) []string {
 	need("units_dir", c.UnitsDir)
 	need("state_dir", c.StateDir)
 	need("socket", c.Socket)
+	if c.SocketGroup != "" {
+		if _, err := user.LookupGroup(c.SocketGroup); err != nil {
+			p = append(p, fmt.Sprintf("%s: socket_group: no group %q on this host (create it, or leave socket_group out)", path, c.SocketGroup))
+		}
+	}
 	switch c.LogTarget {
 	case "", "auto", "journal", "stderr":
 	default:

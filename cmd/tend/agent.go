@@ -288,7 +288,7 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 		log.Warn("listening anew", "err", err)
 	}
 	if a.ln == nil {
-		if a.ln, err = supervisor.ListenUnix(cfg.Socket); err != nil {
+		if a.ln, err = supervisor.ListenUnixGroup(cfg.Socket, cfg.SocketGroup); err != nil {
 			return nil, err
 		}
 	}

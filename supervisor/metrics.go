@@ -120,7 +120,7 @@ func metricsText(x metricsInput) string {
 	phases := []string{"Pending", "Running", "Succeeded", "Failed", "Unknown"}
 	m.family("tend_instance_status_phase", "gauge", "The instance's phase, as Kubernetes' pod phase: 1 for the one it is in (kube_pod_status_phase).")
 	for _, in := range ins {
-		p := instancePhase(in)
+		p := in.PodPhase()
 		for _, ph := range phases {
 			m.sample("tend_instance_status_phase", b2f(p == ph), "instance", in.Name, "unit", in.Unit, "phase", ph)
 		}
@@ -255,9 +255,11 @@ func metricsText(x metricsInput) string {
 	return m.text()
 }
 
-// instancePhase is Kubernetes' pod phase of an instance (as the tend.io/v1
-// objects give it).
-func instancePhase(in Instance) string {
+// PodPhase is Kubernetes' pod phase of the instance: Pending, Running
+// (also between restarts, as a pod in CrashLoopBackOff), Succeeded,
+// Failed, or Unknown when its host is gone. The metrics and the tend.io/v1
+// objects both say it.
+func (in Instance) PodPhase() string {
 	switch {
 	case in.Status == "Unknown":
 		return "Unknown"

@@ -385,7 +385,7 @@ func TestExitWhileTheAgentIsDownIsReportedUnknown(t *testing.T) {
 		t.Errorf("describe does not say the exit code is unknown:\n%s", out)
 	}
 	b.Eventually("the job counts its attempt failed", func() (bool, string) {
-		u := listUnits(b, "jobs")["batch"]
+		u := b.Units("jobs")["batch"]
 		return u.Failed == 1, fmt.Sprintf("%+v", u)
 	})
 	// restart = "on-failure": the same attempt runs again (after its

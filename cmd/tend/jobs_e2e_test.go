@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/tendhq/tend/internal/e2e"
-	"github.com/tendhq/tend/supervisor"
 )
 
 // The seed's batch jobs (section 4.5) and its cron job (section 7), with
@@ -25,11 +24,6 @@ restart = "on-failure"
 `, extra, e2e.HelperBin, mode, a.Tag)
 }
 
-func listUnits(a *e2e.Agent, kind string) map[string]supervisor.Unit {
-	a.T.Helper()
-	return a.Units(kind)
-}
-
 func TestSeedBatchJobs(t *testing.T) {
 	a := e2e.StartAgent(t, "", "")
 	dir := t.TempDir()
@@ -41,7 +35,7 @@ func TestSeedBatchJobs(t *testing.T) {
 		t.Fatalf("apply -f DIR:\n%s", out)
 	}
 	a.Eventually("every job completes", func() (bool, string) {
-		jobs := listUnits(a, "jobs")
+		jobs := a.Units("jobs")
 		return jobs["batch-job"].Condition == "Complete" &&
 			jobs["multi-completion-batch-job"].Condition == "Complete" &&
 			jobs["parallel-completion-batch-job"].Condition == "Complete", fmt.Sprintf("%+v", jobs)
@@ -77,7 +71,7 @@ func TestSeedBatchJobs(t *testing.T) {
 	}
 	a.Tend("delete", "jobs", "--all")
 	a.Eventually("jobs and their instances are gone", func() (bool, string) {
-		return len(listUnits(a, "jobs")) == 0 && len(a.Instances()) == 0, e2e.Summary(a.Instances())
+		return len(a.Units("jobs")) == 0 && len(a.Instances()) == 0, e2e.Summary(a.Instances())
 	})
 }
 
@@ -85,7 +79,7 @@ func TestJobBackoffLimitThroughTheCLI(t *testing.T) {
 	a := e2e.StartAgent(t, "", "")
 	a.WriteUnit("failing", jobUnit(a, "backoff_limit = 1\nbackoff_delay = \"100ms\"", "exit:1"))
 	a.Eventually("the job fails", func() (bool, string) {
-		j := listUnits(a, "jobs")["failing"]
+		j := a.Units("jobs")["failing"]
 		return j.Condition == "Failed", fmt.Sprintf("%+v", j)
 	})
 	desc := a.Tend("describe", "job", "failing")
@@ -107,7 +101,7 @@ restart = "on-failure"
 	jobName := regexp.MustCompile(`^every-two-seconds-\d{10}$`)
 	a.Eventually("two runs completed", func() (bool, string) {
 		done := 0
-		for name, j := range listUnits(a, "jobs") {
+		for name, j := range a.Units("jobs") {
 			if jobName.MatchString(name) && j.Condition == "Complete" && j.Owner == "every-two-seconds" {
 				done++
 			}
@@ -126,6 +120,6 @@ restart = "on-failure"
 	}
 	a.Tend("delete", "cj", "every-two-seconds")
 	a.Eventually("its jobs are gone", func() (bool, string) {
-		return len(listUnits(a, "jobs")) == 0, a.Tend("get", "jobs")
+		return len(a.Units("jobs")) == 0, a.Tend("get", "jobs")
 	})
 }

@@ -11,8 +11,6 @@ import (
 	"testing"
 )
 
-func unitRow(a *e2e.Agent, name string) []string { return a.UnitRow(name) }
-
 // A unit whose file turned invalid runs its last valid version after the
 // agent restarts (SIGTERM or kill -9) as it did before: listed with its
 // file marked Invalid, the error in describe, scale refused, a deleted
@@ -32,7 +30,7 @@ func TestLastValidVersionSurvivesAgentRestart(t *testing.T) {
 			a.WriteUnit("typo", a.HelperUnit("replicated", "replicaz = 1", `app = "typo"`, "sleep"))
 			a.Eventually("the agent has read both bad files", func() (bool, string) {
 				out := a.Tend("describe", "unit", "kubia")
-				row := unitRow(a, "typo")
+				row := a.UnitRow("typo")
 				return strings.Contains(out, "restart_delay") && len(row) > 0 && row[len(row)-1] == "Invalid", out
 			})
 			a.Signal(sig)
@@ -45,11 +43,11 @@ func TestLastValidVersionSurvivesAgentRestart(t *testing.T) {
 				t.Fatalf("instances changed across the restart:\nbefore %v\nafter  %v", names(before), names(after))
 			}
 			b.Eventually("get units lists kubia as running 2 of its last valid version, its file Invalid", func() (bool, string) {
-				row := unitRow(b, "kubia")
+				row := b.UnitRow("kubia")
 				return len(row) == 8 && row[1] == "replicated" && row[2] == "2" && row[3] == "2" && row[7] == "Invalid",
 					b.Tend("get", "units")
 			})
-			if row := unitRow(b, "typo"); len(row) != 8 || row[1] != "<none>" || row[7] != "Invalid" {
+			if row := b.UnitRow("typo"); len(row) != 8 || row[1] != "<none>" || row[7] != "Invalid" {
 				t.Fatalf("a file that was never valid is not listed as Invalid:\n%s", b.Tend("get", "units"))
 			}
 			out := b.Tend("describe", "unit", "kubia")
@@ -86,7 +84,7 @@ func TestLastValidVersionSurvivesAgentRestart(t *testing.T) {
 			b.WriteUnit("kubia", strings.Replace(unit, "replicas = 2", "replicas = 3", 1))
 			b.WaitRunning("kubia", 3)
 			b.Eventually("the fixed file is Valid", func() (bool, string) {
-				row := unitRow(b, "kubia")
+				row := b.UnitRow("kubia")
 				return len(row) == 8 && row[2] == "3" && row[7] == "Valid", b.Tend("get", "units")
 			})
 			// (The events keep telling of the bad file; the Error goes.)
@@ -128,7 +126,7 @@ func TestInvalidFileStaysOnItsHost(t *testing.T) {
 	broken := strings.Replace(unit, `restart_delay = "0s"`, `restart_delay = "soon"`, 1)
 	h1.WriteUnit("web", broken)
 	h1.Eventually("h1 shows the file Invalid", func() (bool, string) {
-		row := unitRow(h1, "web")
+		row := h1.UnitRow("web")
 		return len(row) == 8 && row[7] == "Invalid", h1.Tend("get", "units")
 	})
 	h1.Signal(syscall.SIGKILL)
@@ -136,13 +134,13 @@ func TestInvalidFileStaysOnItsHost(t *testing.T) {
 	r := e2e.StartAgent(t, h1.Dir, "")
 	r.Tag = h1.Tag
 	r.Eventually("h1 again: the fleet's version runs, the file Invalid", func() (bool, string) {
-		row := unitRow(r, "web")
+		row := r.UnitRow("web")
 		return len(row) == 8 && row[2] == "2" && row[3] == "2" && row[7] == "Invalid", r.Tend("get", "units")
 	})
 	if got := fileOn(h0); got != unit {
 		t.Fatalf("h0's file changed by h1's invalid one:\n%s", got)
 	}
-	if row := unitRow(h0, "web"); len(row) != 8 || row[7] != "Valid" {
+	if row := h0.UnitRow("web"); len(row) != 8 || row[7] != "Valid" {
 		t.Fatalf("h0:\n%s", h0.Tend("get", "units"))
 	}
 
@@ -151,7 +149,7 @@ func TestInvalidFileStaysOnItsHost(t *testing.T) {
 	e2e.WriteFile(t, path, v2)
 	h0.Tend("apply", "-f", path)
 	r.Eventually("h1 runs h0's new version, its file still Invalid", func() (bool, string) {
-		row := unitRow(r, "web")
+		row := r.UnitRow("web")
 		return len(row) == 8 && row[2] == "3" && row[3] == "3" && row[7] == "Invalid", r.Tend("get", "units")
 	})
 	if got := fileOn(r); got != broken {
@@ -168,7 +166,7 @@ func TestInvalidFileStaysOnItsHost(t *testing.T) {
 	// h1's last valid version, older, must not come back over it.
 	r.WriteUnit("web", broken)
 	r.Eventually("h1 shows the file Invalid", func() (bool, string) {
-		row := unitRow(r, "web")
+		row := r.UnitRow("web")
 		return len(row) == 8 && row[7] == "Invalid", r.Tend("get", "units")
 	})
 	r.Signal(syscall.SIGTERM)
@@ -179,7 +177,7 @@ func TestInvalidFileStaysOnItsHost(t *testing.T) {
 	r = e2e.StartAgent(t, h1.Dir, "")
 	r.Tag = h1.Tag
 	r.Eventually("h1 again: h0's newer version runs, the file Invalid", func() (bool, string) {
-		row := unitRow(r, "web")
+		row := r.UnitRow("web")
 		return len(row) == 8 && row[2] == "4" && row[7] == "Invalid", r.Tend("get", "units")
 	})
 	h0.Eventually("4 running", func() (bool, string) { n := runningIn(h0); return n == 4, fmt.Sprint(n) })

@@ -177,27 +177,6 @@ func state(s supervisor.State) State {
 	return State{}
 }
 
-// podPhase is Kubernetes' phase of an instance.
-func podPhase(in supervisor.Instance) string {
-	if in.Status == "Unknown" {
-		return "Unknown"
-	}
-	switch in.State.Phase {
-	case "Running":
-		return "Running"
-	case "Terminated":
-		if in.State.ExitCode == 0 {
-			return "Succeeded"
-		}
-		return "Failed"
-	case "Waiting":
-		if in.RestartCount > 0 {
-			return "Running" // between runs, as a pod in CrashLoopBackOff
-		}
-	}
-	return "Pending"
-}
-
 // FromInstance is the instance as a tend.io/v1 Instance.
 func FromInstance(in supervisor.Instance) Instance {
 	o := Instance{
@@ -210,7 +189,7 @@ func FromInstance(in supervisor.Instance) Instance {
 			Limits: in.Limits, LivenessProbe: in.Liveness, ReadinessProbe: in.Readiness, StartupProbe: in.Startup,
 		},
 		Status: InstanceStatus{
-			Phase: podPhase(in), Status: in.Status, Ready: in.Ready,
+			Phase: in.PodPhase(), Status: in.Status, Ready: in.Ready,
 			Conditions: []Condition{condition("Ready", in.Ready)},
 			PID:        in.PID, RestartCount: in.RestartCount, Cgroup: in.Cgroup,
 			State: state(in.State), LastState: state(in.LastState),

@@ -12,13 +12,23 @@ BIN      := bin$(if $(filter-out $(HOSTARCH),$(GOARCH)),/linux_$(GOARCH))
 # leaves Go's runtime profiles out (cmd/tend/noprofile.go): its flash is
 # small, and the binary must stay under 12 MB (cmd/tend/size_test.go).
 # It is also built without inlining in code that runs seldom (ARM_COLD: the
-# CLI and the agent's wiring in cmd/tend, DNS lookups of join names,
-# memberlist's rounds and its codec, templates parsed at start,
-# certificates parsed at handshakes), which saves ~450 KB; the supervisor,
-# probes and tend's cluster code keep theirs. cmd/tend/size_test.go reads the list from here.
+# CLI and the agent's wiring in cmd/tend, the importer of systemd units,
+# unit files' TOML and the CLI's output, DNS lookups of join names,
+# memberlist's rounds and its codec, templates parsed at start, the TLS
+# handshakes of https probes and the certificates they parse, cron
+# schedules), which saves ~700 KB; the supervisor, probes, the store,
+# gossip's encryption and tend's cluster code keep theirs.
+# cmd/tend/size_test.go reads the list from here.
 comma      := ,
 BUILD_TAGS := netgo,osusergo$(if $(filter arm,$(GOARCH)),$(comma)noprofile)
-ARM_COLD   := github.com/tendhq/tend/cmd/tend github.com/miekg/dns/... github.com/hashicorp/memberlist github.com/hashicorp/go-msgpack/... github.com/hashicorp/go-sockaddr/... html/template text/template/... net/rpc crypto/x509 encoding/asn1
+ARM_COLD   := github.com/tendhq/tend/cmd/tend github.com/tendhq/tend/units/sdimport \
+	github.com/tendhq/tend/internal/jsonpath github.com/tendhq/tend/supervisor/objects \
+	github.com/BurntSushi/toml/... github.com/coreos/go-systemd/v22/... github.com/robfig/cron/v3 \
+	github.com/miekg/dns/... github.com/hashicorp/memberlist github.com/hashicorp/go-msgpack/... \
+	github.com/hashicorp/go-sockaddr/... github.com/hashicorp/go-metrics github.com/sean-/seed \
+	golang.org/x/net/... vendor/golang.org/x/net/idna vendor/golang.org/x/text/... \
+	html/template text/template/... net/rpc math/big encoding/asn1 crypto/x509 crypto/x509/pkix \
+	crypto/tls crypto/ecdsa crypto/rsa crypto/dsa crypto/ed25519 vendor/golang.org/x/crypto/cryptobyte
 GCFLAGS    := $(if $(filter arm,$(GOARCH)),$(foreach p,$(ARM_COLD),-gcflags=$(p)=-l))
 LDFLAGS    := -s -w -X main.version=$(VERSION)
 GOBUILD     = CGO_ENABLED=0 GOARCH=$(GOARCH) $(GO) build -trimpath -tags $(BUILD_TAGS) $(GCFLAGS) -ldflags "$(LDFLAGS)"

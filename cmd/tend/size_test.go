@@ -21,12 +21,13 @@ func armCold(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^ARM_COLD\s*:=(.*)$`).FindSubmatch(data)
+	// The assignment and the lines its backslashes continue it onto.
+	m := regexp.MustCompile(`(?m)^ARM_COLD\s*:=((?:.*\\\n)*.*)$`).FindSubmatch(data)
 	if m == nil {
 		t.Fatal("the Makefile has no ARM_COLD")
 	}
 	var flags []string
-	for _, p := range strings.Fields(string(m[1])) {
+	for _, p := range strings.Fields(strings.ReplaceAll(string(m[1]), "\\\n", " ")) {
 		flags = append(flags, "-gcflags="+p+"=-l")
 	}
 	return flags

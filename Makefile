@@ -121,8 +121,9 @@ lint: ## go vet, gofmt check, and staticcheck when it is installed
 	@if command -v staticcheck >/dev/null; then echo staticcheck ./...; staticcheck ./...; \
 	else echo "staticcheck not installed; skipped (go install honnef.co/go/tools/cmd/staticcheck@latest)"; fi
 
-fuzz: ## fuzz the unit file parser for 30s
+fuzz: ## fuzz the unit file parser and the importer of systemd units, 30s each
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./units
+	$(GO) test -run='^$$' -fuzz=FuzzConvert -fuzztime=30s ./units/sdimport
 
 clean: ## remove bin/ and dist/ (the dev agent's .tend/ is kept; rm -rf .tend to reset it)
 	rm -rf bin dist

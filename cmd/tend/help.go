@@ -53,6 +53,7 @@ var helpTexts = map[string]string{
 	"rollout":      rolloutHelp,
 	"start":        startHelp,
 	"diff":         diffHelp,
+	"import":       importHelp,
 	"completion":   completionHelp,
 	"agent reexec": reexecHelp,
 	"agent":        agentUsage,

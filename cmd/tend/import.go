@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/tendhq/tend/units"
+	"github.com/tendhq/tend/units/sdimport"
+)
+
+const importHelp = `Convert systemd service units into tend unit files.
+
+Usage:
+  tend import [--name NAME] [--kind KIND] FILE.service
+  tend import --dir DIR [--kind KIND] [--overwrite] FILE.service...
+
+Reads each .service file (go-systemd's parser: systemd's syntax, with
+continued lines and quoting) and makes a tend unit of it: ExecStart= and
+ExecStartPre= become the command, Environment= the env, WorkingDirectory=,
+User= and Group= theirs, Restart= and RestartSec= the restart policy and
+its delay, StartLimitBurst= and StartLimitIntervalSec= the crash-loop
+brake, KillSignal= and TimeoutStopSec= how it stops, Type=notify a notify
+readiness probe, WatchdogSec= a watchdog liveness probe, and MemoryMax=,
+CPUQuota= and TasksMax= its cgroup limits. A command that needs what
+systemd does at each start (EnvironmentFile=, ExecStartPre=, $VARIABLES)
+runs through /bin/sh, which does it and then becomes the main process.
+
+Every setting tend has no counterpart for is a warning, on standard
+error as "FILE:LINE: Setting=value: why" and in a comment at the top of
+the unit, so that nothing is dropped silently. A service becomes a
+per-host unit (one instance on each host, as a service file is one
+daemon of its host), a Type=oneshot service a job; --kind replicated
+makes one replica that runs on one host of the fleet.
+
+With one file the unit goes to standard output. With --dir each unit is
+written to DIR/NAME.toml, all or none: when any file cannot be converted,
+or a unit file exists already (without --overwrite), nothing is written.
+Give --dir the agent's unit directory to run them at once. The exit
+status is 0 when every file was converted, warnings or not.
+
+Examples:
+  # See what nginx's service becomes
+  tend import /lib/systemd/system/nginx.service
+
+  # Run it with tend
+  tend import /lib/systemd/system/nginx.service | tend apply -f - --name nginx
+
+  # Convert several into the agent's unit directory
+  tend import --dir /etc/tend/units.d /lib/systemd/system/{cron,rsyslog}.service
+`
+
+func (c *CLI) runImport(ctx context.Context, args []string) error {
+	fs := newFlagSet("import")
+	var name, kind, dir string
+	var overwrite bool
+	fs.stringVar(&name, "name", "", "", "The unit's name (one file only); default: from the file's name, nginx.service is nginx.")
+	fs.stringVar(&kind, "kind", "", "", "The units' kind: per-host, replicated or job; default: job for Type=oneshot, else per-host.")
+	fs.stringVar(&dir, "dir", "d", "", "Write each unit to DIR/NAME.toml instead of standard output.")
+	fs.boolVar(&overwrite, "overwrite", "", "With --dir, replace unit files that exist already.")
+	args, err := fs.parse(c, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(args) == 0:
+		return usagef("import", "name the .service files to import")
+	case len(args) > 1 && dir == "":
+		return usagef("import", "%d files: give --dir DIR to write a unit file for each (standard output takes one)", len(args))
+	case len(args) > 1 && name != "":
+		return usagef("import", "--name names the unit of one file")
+	case overwrite && dir == "":
+		return usagef("import", "--overwrite is for --dir")
+	}
+	opt := sdimport.Options{Name: name}
+	if kind != "" {
+		k, err := units.ParseKind(kind)
+		if err != nil {
+			return usagef("import", "--kind: %v", err)
+		}
+		if k == units.KindCron {
+			return usagef("import", "--kind: a service is imported as per-host, replicated or job, not cron (its schedule is in a .timer)")
+		}
+		opt.Kind = k
+	}
+
+	// All files first: a file that does not convert writes nothing.
+	var results []*sdimport.Result
+	from := map[string]string{}
+	failed := false
+	for _, path := range args {
+		res, err := sdimport.ConvertFile(path, opt)
+		if err != nil {
+			fmt.Fprintf(c.Stderr, "error: %v\n", err)
+			failed = true
+			continue
+		}
+		if other, dup := from[res.Name]; dup {
+			fmt.Fprintf(c.Stderr, "error: %s and %s are both unit %s: import one of them with --name\n", other, path, res.Name)
+			failed = true
+			continue
+		}
+		from[res.Name] = path
+		for _, w := range res.Warnings {
+			fmt.Fprintf(c.Stderr, "warning: %s\n", w)
+		}
+		results = append(results, res)
+	}
+	if failed {
+		if dir != "" {
+			fmt.Fprintf(c.Stderr, "error: nothing was written to %s\n", dir)
+		}
+		return errSilent
+	}
+	if dir == "" {
+		_, err := c.Stdout.Write(results[0].TOML)
+		return err
+	}
+	return c.writeImported(dir, results, from, overwrite)
+}
+
+// writeImported writes each unit into dir, each file whole (a temporary
+// file renamed into place: an agent watching dir never reads half of
+// one), after checking that none is there already.
+func (c *CLI) writeImported(dir string, results []*sdimport.Result, from map[string]string, overwrite bool) error {
+	if fi, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("--dir: %w", err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("--dir: %s is not a directory", dir)
+	}
+	if !overwrite {
+		exists := false
+		for _, r := range results {
+			path := filepath.Join(dir, r.Name+".toml")
+			if _, err := os.Lstat(path); err == nil {
+				fmt.Fprintf(c.Stderr, "error: %s exists already (give --overwrite to replace it)\n", path)
+				exists = true
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+		if exists {
+			fmt.Fprintf(c.Stderr, "error: nothing was written to %s\n", dir)
+			return errSilent
+		}
+	}
+	for _, r := range results {
+		path := filepath.Join(dir, r.Name+".toml")
+		if err := writeFileAtomic(path, r.TOML); err != nil {
+			return err
+		}
+		warnings := fmt.Sprintf("%d warnings", len(r.Warnings))
+		if len(r.Warnings) == 1 {
+			warnings = "1 warning"
+		}
+		fmt.Fprintf(c.Stdout, "unit/%s imported from %s to %s (%s)\n", r.Name, from[r.Name], path, warnings)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to path through a temporary file in the
+// same directory, synced, then renamed over path.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}

@@ -1,0 +1,381 @@
+package sdimport
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tendhq/tend/units"
+)
+
+// body is the unit file without its header comment.
+func body(toml []byte) string {
+	var lines []string
+	for _, l := range strings.Split(string(toml), "\n") {
+		if !strings.HasPrefix(l, "#") {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func convert(t *testing.T, name, src string, opt Options) *Result {
+	t.Helper()
+	res, err := Convert(name, []byte(src), opt)
+	if err != nil {
+		t.Fatalf("Convert: %v", err)
+	}
+	return res
+}
+
+// warnings lists the warnings as "line Key".
+func warnings(res *Result) []string {
+	var out []string
+	for _, w := range res.Warnings {
+		out = append(out, fmt.Sprintf("%d %s", w.Line, w.Key))
+	}
+	return out
+}
+
+// Every setting with a counterpart lands on its key, with systemd's
+// values in tend's forms; what has none is a warning on its line.
+func TestConvertMapsEachSetting(t *testing.T) {
+	res := convert(t, "/lib/systemd/system/demo.service", `[Unit]
+Description=Demo daemon
+Documentation=man:demo(8)
+After=network.target
+StartLimitBurst=3
+StartLimitIntervalSec=1min 30s
+
+[Service]
+Type=notify
+Environment="GREETING=hello world" MODE=fast
+Environment=EMPTY=
+WorkingDirectory=/var/lib/%N
+User=demo
+Group=demo
+ExecStart=/usr/bin/demo --greeting "a b" \
+    --name %N --dir %S/%p
+Restart=on-failure
+RestartSec=2
+KillSignal=INT
+TimeoutStopSec=30s
+WatchdogSec=20
+MemoryMax=512M
+CPUQuota=150%
+TasksMax=64
+ProtectSystem=strict
+LimitNOFILE=65536
+
+[Install]
+WantedBy=multi-user.target
+`, Options{})
+	want := `kind = "per-host"
+labels = { app = "demo" }
+
+[template]
+labels = { app = "demo" }
+command = ["/usr/bin/demo", "--greeting", "a b", "--name", "demo", "--dir", "/var/lib/demo"]
+env = { EMPTY = "", GREETING = "hello world", MODE = "fast" }
+working_dir = "/var/lib/demo"
+user = "demo"
+group = "demo"
+restart = "on-failure"
+restart_delay = "2s"
+max_restart_delay = "2s"
+start_limit_burst = 3
+start_limit_interval = "1m30s"
+stop_signal = "SIGINT"
+stop_timeout = "30s"
+memory_max = "512M"
+cpu_max = "150%"
+pids_max = 64
+
+[template.readiness]
+notify = true
+
+[template.liveness]
+watchdog = "20s"
+`
+	if got := body(res.TOML); got != want {
+		t.Errorf("unit:\n%s\nwant:\n%s", got, want)
+	}
+	if w := warnings(res); !slices.Equal(w, []string{"4 After", "25 ProtectSystem", "26 LimitNOFILE"}) {
+		t.Errorf("warnings %q", w)
+	}
+	u := res.Unit
+	if res.Name != "demo" || u.Kind != units.KindPerHost || u.Template.Resources.MemoryMax != 512<<20 ||
+		u.Template.StopTimeout.D() != 30*time.Second || u.Template.Readiness == nil || !u.Template.Readiness.Notify ||
+		u.Template.Liveness == nil || u.Template.Liveness.Watchdog.D() != 20*time.Second {
+		t.Errorf("parsed unit: %+v", u)
+	}
+	for _, s := range []string{"# Demo daemon\n", "# Documentation: man:demo(8)\n", "#   4: After=network.target: tend has no ordering"} {
+		if !strings.Contains(string(res.TOML), s) {
+			t.Errorf("the header has no %q:\n%s", s, res.TOML)
+		}
+	}
+	if s := res.Warnings[0].String(); s != "/lib/systemd/system/demo.service:4: After=network.target: "+whyDeps {
+		t.Errorf("warning %q", s)
+	}
+}
+
+func TestConvertKinds(t *testing.T) {
+	oneshot := "[Service]\nType=oneshot\nExecStart=/bin/true\nRemainAfterExit=yes\n"
+	res := convert(t, "x.service", oneshot, Options{})
+	if res.Unit.Kind != units.KindJob || res.Unit.BackoffLimit != 0 || res.Unit.Template.Restart != units.RestartNever {
+		t.Errorf("oneshot: %s", res.TOML)
+	}
+	if len(res.Warnings) != 0 {
+		t.Errorf("RemainAfterExit of a job: %q", warnings(res))
+	}
+	res = convert(t, "x.service", "[Service]\nExecStart=/bin/sleep 1\nRestart=always\n", Options{Kind: units.KindReplicated})
+	if res.Unit.Kind != units.KindReplicated || res.Unit.Replicas != 1 {
+		t.Errorf("replicated: %s", res.TOML)
+	}
+	res = convert(t, "x.service", "[Service]\nType=oneshot\nExecStart=/bin/true\nRestart=always\n", Options{})
+	if res.Unit.Template.Restart != units.RestartOnFailure || !slices.Equal(warnings(res), []string{"4 Restart"}) {
+		t.Errorf("a job that restarts always: %s %q", res.TOML, warnings(res))
+	}
+	res = convert(t, "x.service", "[Service]\nExecStart=/bin/true\nRuntimeMaxSec=5min\nType=oneshot\n", Options{})
+	if res.Unit.ActiveDeadline.D() != 5*time.Minute {
+		t.Errorf("RuntimeMaxSec of a job: %s", res.TOML)
+	}
+	if _, err := Convert("x.service", []byte(oneshot), Options{Kind: units.KindCron}); err == nil {
+		t.Error("a cron unit of a service")
+	}
+}
+
+func TestConvertNames(t *testing.T) {
+	for _, tc := range []struct{ file, name string }{
+		{"nginx.service", "nginx"},
+		{"/lib/systemd/system/getty@tty1.service", "getty-tty1"},
+		{"postgresql@.service", "postgresql"},
+		{"systemd-Foo_bar.service", "systemd-foo-bar"},
+		{`dev-disk-by\x2duuid.service`, "dev-disk-by-uuid"},
+	} {
+		res := convert(t, tc.file, "[Service]\nExecStart=/bin/true\n", Options{})
+		if res.Name != tc.name || res.Unit.Name != tc.name {
+			t.Errorf("%s: named %q, want %q", tc.file, res.Name, tc.name)
+		}
+	}
+	res := convert(t, "postgresql@15-main.service", "[Service]\nExecStart=/usr/bin/pg_ctlcluster %i start\nPIDFile=/run/postgresql/%i.pid\n", Options{})
+	if res.Unit.Template.Command[1] != "15-main" {
+		t.Errorf("%%i of an instance: %q", res.Unit.Template.Command)
+	}
+	res = convert(t, "x@.service", "[Service]\nExecStart=/usr/bin/x %i\n", Options{Name: "mine"})
+	if res.Name != "mine" || !slices.Contains(warnings(res), "2 ExecStart") || res.Unit.Template.Command[1] != "%i" {
+		t.Errorf("%%i of a template: %s %q", res.TOML, warnings(res))
+	}
+	if _, err := Convert(strings.Repeat("a", 60)+".service", []byte("[Service]\nExecStart=/bin/true\n"), Options{}); err == nil ||
+		!strings.Contains(err.Error(), "--name") {
+		t.Errorf("a name too long: %v", err)
+	}
+}
+
+// A template's instance that is not a file is read from the template.
+func TestConvertFileReadsAnInstanceFromItsTemplate(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "worker@.service"), []byte("[Service]\nExecStart=/usr/bin/worker --queue %i\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ConvertFile(filepath.Join(dir, "worker@mail.service"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Name != "worker-mail" || !slices.Equal(res.Unit.Template.Command, []string{"/usr/bin/worker", "--queue", "mail"}) {
+		t.Errorf("%s: %q", res.Name, res.Unit.Template.Command)
+	}
+	if _, err := ConvertFile(filepath.Join(dir, "other@mail.service"), Options{}); !os.IsNotExist(err) {
+		t.Errorf("an instance of no template: %v", err)
+	}
+}
+
+func TestConvertRestartPolicies(t *testing.T) {
+	for _, tc := range []struct {
+		restart, want string
+		warns         bool
+	}{
+		{"", "never", false},
+		{"no", "never", false},
+		{"always", "always", false},
+		{"on-failure", "on-failure", false},
+		{"on-abnormal", "on-failure", true},
+		{"on-abort", "on-failure", true},
+		{"on-watchdog", "on-failure", true},
+		{"on-success", "never", true},
+		{"sometimes", "never", true},
+	} {
+		src := "[Service]\nExecStart=/bin/true\n"
+		if tc.restart != "" {
+			src += "Restart=" + tc.restart + "\n"
+		}
+		res := convert(t, "x.service", src, Options{})
+		if got := res.Unit.Template.Restart.String(); got != tc.want || (len(res.Warnings) > 0) != tc.warns {
+			t.Errorf("Restart=%s: %s, warnings %q", tc.restart, got, warnings(res))
+		}
+	}
+	res := convert(t, "x.service", "[Service]\nExecStart=/bin/true\nRestartSec=500ms\nRestartMaxDelaySec=1min\n", Options{})
+	if res.Unit.Template.RestartDelay.D() != 500*time.Millisecond || res.Unit.Template.MaxRestartDelay.D() != time.Minute {
+		t.Errorf("RestartMaxDelaySec: %s", res.TOML)
+	}
+}
+
+// A value tend refuses is left out, with the reason units gives, and the
+// rest of the unit is made.
+func TestConvertLeavesOutRefusedValues(t *testing.T) {
+	res := convert(t, "x.service", `[Service]
+ExecStart=/bin/true
+MemoryMax=50%
+TasksMax=infinity
+CPUQuota=0.001%
+KillSignal=SIGNOPE
+TimeoutStopSec=infinity
+RestartSec=soon
+StartLimitBurst=many
+`, Options{})
+	got := map[string]string{}
+	for _, w := range res.Warnings {
+		got[w.Key] = w.Msg
+	}
+	for key, msg := range map[string]string{
+		"MemoryMax":       `not imported: "50%" is not a size`,
+		"CPUQuota":        `not imported: "0.001%" has more than two decimals`,
+		"KillSignal":      `not imported: "SIGNOPE" is not a signal`,
+		"TimeoutStopSec":  "not imported: tend always sends SIGKILL",
+		"RestartSec":      `not imported: "soon" is not a time span`,
+		"StartLimitBurst": "not imported: not a number",
+	} {
+		if !strings.HasPrefix(got[key], msg) {
+			t.Errorf("%s: warning %q, want %q…", key, got[key], msg)
+		}
+	}
+	if _, warned := got["TasksMax"]; warned {
+		t.Errorf("TasksMax=infinity is tend's too: %q", got["TasksMax"])
+	}
+	tpl := res.Unit.Template
+	if tpl.Resources.MemoryMax != 0 || tpl.Resources.CPUMax != 0 || tpl.StopSignal != units.Signal(15) {
+		t.Errorf("refused values kept: %s", res.TOML)
+	}
+}
+
+func TestConvertRefuses(t *testing.T) {
+	big := "[Service]\nExecStart=/bin/true\n" + strings.Repeat("# padding\n", MaxFileSize/10+1)
+	for _, tc := range []struct{ name, src, want string }{
+		{"x.timer", "[Timer]\nOnCalendar=daily\n", "not a service unit"},
+		{"x.service", "[Service]\nType=notify\n", "no ExecStart="},
+		{"x.service", "[Service]\nExecStart=/bin/a\nExecStart=/bin/b\n", "line 3: a second ExecStart="},
+		{"x.service", "[Service]\nExecStart=/bin/a\nExecStart=\n", "no ExecStart="},
+		{"x.service", "[Service]\nType=sometimes\nExecStart=/bin/a\n", "line 2: Type=sometimes is not a service type"},
+		{"x.service", "ExecStart=/bin/a\n[Service]\n", "line 1: \"ExecStart=/bin/a\" is before any [section]"},
+		{"x.service", "[Service]\nExecStart /bin/a\n", "line 2: \"ExecStart /bin/a\" is not a setting"},
+		{"x.service", "[Service\nExecStart=/bin/a\n", "line 1: \"[Service\": a section header without its ']'"},
+		{"x.service", "[Service]\nExecStart=/bin/echo \"open\n", "line 2: ExecStart=/bin/echo \"open: unclosed \" quote"},
+		{"x.service", "[Service]\nExecStart=/bin/echo a ; /bin/echo b\n", `a ";" between commands`},
+		{"x.service", "[Service]\nExecStart=@/bin/echo\n", `"@" wants the program and then its argv[0]`},
+		{"x.service", "[Service]\nExecStart=/bin/echo \\x00\n", "not a hex escape of a character other than NUL"},
+		{"x.service", "[Service]\nExecStart=/bin/echo \xff\n", "not UTF-8"},
+		{"x.service", "[Service]\nExecStart=/bin/echo \x00\n", "a NUL byte"},
+		{"x.service", "[Service]\nExecStart=/bin/echo " + strings.Repeat("a", 3000) + "\n", "line too long"},
+		{"x.service", big, "larger than the limit"},
+	} {
+		_, err := Convert(tc.name, []byte(tc.src), Options{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), tc.name+": ") {
+			t.Errorf("%q: error %v, want %q", tc.src[:min(len(tc.src), 60)], err, tc.want)
+		}
+	}
+}
+
+// Sections and settings without counterparts: each is a warning on its
+// line, an empty assignment clears a list, and the last assignment wins.
+func TestConvertWarnsOnItsLine(t *testing.T) {
+	res := convert(t, "x.service", `# a comment \
+  continued
+[Unit]
+ConditionPathExists=/etc/x
+Wants=a.service
+
+[Service]
+ExecStartPre=/bin/false
+ExecStartPre=
+ExecStart=/bin/first
+ExecStart=
+ExecStart=+/bin/echo \
+  continued
+ExecReload=/bin/kill -HUP $MAINPID
+Frobnicate=yes
+IgnoreSIGPIPE=no
+User=a
+User=b
+
+[X-Vendor]
+Key=1
+
+[Socket]
+ListenStream=80
+`, Options{})
+	want := []string{"4 ConditionPathExists", "5 Wants", "12 ExecStart", "14 ExecReload", "15 Frobnicate", "20 [X-Vendor]", "23 [Socket]"}
+	if got := warnings(res); !slices.Equal(got, want) {
+		t.Errorf("warnings %q, want %q", got, want)
+	}
+	if tpl := res.Unit.Template; !slices.Equal(tpl.Command, []string{"/bin/echo", "continued"}) || tpl.User != "b" {
+		t.Errorf("command %q, user %q", tpl.Command, tpl.User)
+	}
+}
+
+// The /bin/sh command runs as systemd would run the service: environment
+// files read (a missing optional one skipped), the commands before the
+// main one run in order, ${NAME} one word and $NAME split into words,
+// and the main command the shell's exec. It is run here for real.
+func TestConvertShellCommandRunsAsSystemdWould(t *testing.T) {
+	dir := t.TempDir()
+	envFile := filepath.Join(dir, "demo env")
+	if err := os.WriteFile(envFile, []byte("OPTS='-a -b'\nFROMFILE=yes\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	src := fmt.Sprintf(`[Service]
+Environment="WORDS=one  two" STAR=*
+EnvironmentFile="%s"
+EnvironmentFile=-%s/missing
+ExecStartPre=/bin/sh -c 'echo pre >"$0"' %s
+ExecStart=/bin/sh -c 'printf "[%%%%s]" "$@" >>"$0"; echo " $$FROMFILE" >>"$0"' %s ${WORDS} $WORDS $OPTS $STAR "${STAR}" '$$x' %%n
+`, envFile, dir, out, out)
+	res := convert(t, "demo.service", src, Options{})
+	tpl := res.Unit.Template
+	if tpl.Command[0] != "/bin/sh" || tpl.Command[1] != "-c" {
+		t.Fatalf("not through the shell: %q", tpl.Command)
+	}
+	cmd := exec.Command(tpl.Command[0], tpl.Command[1:]...)
+	cmd.Dir = dir // where $STAR would glob, were it not off
+	if err := os.WriteFile(filepath.Join(dir, "glob-me"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	for k, v := range tpl.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%q: %v\n%s", tpl.Command, err, b)
+	}
+	got, _ := os.ReadFile(out)
+	want := "pre\n[one  two][one][two][-a][-b][*][*][$x][demo.service] yes\n"
+	if string(got) != want {
+		t.Errorf("ran:\n%q\nwant:\n%q\n(%s)", got, want, tpl.Command[2])
+	}
+	// A failing command before the main one fails the start.
+	res = convert(t, "demo.service", "[Service]\nExecStartPre=/bin/false\nExecStartPre=-/bin/false\nExecStart=/bin/echo main\n", Options{})
+	tpl = res.Unit.Template
+	if b, err := exec.Command(tpl.Command[0], tpl.Command[1:]...).CombinedOutput(); err == nil || strings.Contains(string(b), "main") {
+		t.Errorf("a failing ExecStartPre= did not fail the start: %v %q", err, b)
+	}
+	res = convert(t, "demo.service", "[Service]\nExecStartPre=-/bin/false\nExecStart=/bin/echo main\n", Options{})
+	tpl = res.Unit.Template
+	if b, err := exec.Command(tpl.Command[0], tpl.Command[1:]...).CombinedOutput(); err != nil || string(b) != "main\n" {
+		t.Errorf("a failing ExecStartPre=- stopped the start: %v %q", err, b)
+	}
+}

@@ -165,7 +165,8 @@ func (s *Supervisor) adoptRun(i *instance, a adoption) error {
 	t := &i.spec.Template
 	gen := r.RunGen
 	i.gen, i.proc = gen, a.proc
-	i.runlog = AdoptRunLog(s.runner.instanceLogDir(r.Name), s.runner.logMax, a.out, a.state)
+	i.runlog = adoptRunLog(s.runner.instanceLogDir(r.Name), s.runner.logMax, a.out, a.state, s.runner.output(i))
+	i.runlog.out.setPID(a.proc.Pid())
 	i.runlog.inInstance = r.OutFD
 	i.intent = stopNone
 	rp := &runProbes{started: make(chan struct{})}

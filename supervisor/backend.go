@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"syscall"
 	"time"
@@ -162,10 +163,14 @@ func (s *Supervisor) LabelInstance(name string, c LabelChange) (Instance, error)
 
 // Logs implements Backend.
 func (s *Supervisor) Logs(ctx context.Context, name string, opts LogOptions) (io.ReadCloser, error) {
-	if _, ok := s.view.instance(name); !ok {
+	inst, ok := s.view.instance(name)
+	if !ok {
 		return nil, errNotFound("instance", name)
 	}
 	if err := s.elsewhere(name); err != nil {
+		return nil, err
+	}
+	if err := s.inJournal(inst, opts); err != nil {
 		return nil, err
 	}
 	rc, err := ReadLog(ctx, s.runner.instanceLogDir(name), opts)
@@ -176,6 +181,29 @@ func (s *Supervisor) Logs(ctx context.Context, name string, opts LogOptions) (io
 		return nil, fmt.Errorf("instance %q has no output yet: %w", name, ErrNotFound)
 	}
 	return rc, err
+}
+
+// inJournal is the error for the logs of an instance whose unit sends
+// its output to the journal alone, when its files hold none of it: the
+// answer says where it is. (Files that hold output, from before the unit
+// said so or from a host without journald, are read as any.)
+func (s *Supervisor) inJournal(inst Instance, opts LogOptions) error {
+	u, ok := s.view.unit(inst.Unit)
+	if !ok || u.Template.Log != units.LogJournal.String() {
+		return nil
+	}
+	file := currentLog
+	if opts.Previous {
+		file = previousLog
+	}
+	dir := s.runner.instanceLogDir(inst.Name)
+	for _, f := range []string{file, file + rotatedSuffix} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err == nil && fi.Size() > 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("instance %q sends its output to the journal (its unit's log = %q): journalctl -t tend/%s: %w",
+		inst.Name, units.LogJournal.String(), inst.Name, ErrInvalid)
 }
 
 // Units implements Backend. Jobs made by cron units are listed with the

@@ -182,12 +182,17 @@ const limitsWarnedMax = 4096
 // limitsKey is one version of a unit.
 type limitsKey struct{ unit, version string }
 
-// limitWarnings returns the LimitNotApplied messages for the run of i
-// about to start, the first time a version of its unit starts, and nil
-// after. Loop goroutine.
-func (r *runner) limitWarnings(i *instance) []string {
+// A versionWarning is a Warning event for a unit, made once per version:
+// what its runs on this host cannot have.
+type versionWarning struct{ reason, msg string }
+
+// limitWarnings returns the warnings for the run of i about to start, the
+// first time a version of its unit starts, and nil after: LimitNotApplied
+// for each limit the host cannot apply, LogNotSent when its output
+// cannot go to the journal. Loop goroutine.
+func (r *runner) limitWarnings(i *instance) []versionWarning {
 	res := i.spec.Template.Resources
-	if res.Empty() {
+	if res.Empty() && !i.spec.Template.Log.Journal() {
 		return nil
 	}
 	k := limitsKey{i.spec.Name, i.spec.Version}
@@ -198,14 +203,24 @@ func (r *runner) limitWarnings(i *instance) []string {
 		r.limitsWarned = map[limitsKey]struct{}{}
 	}
 	r.limitsWarned[k] = struct{}{}
-	return r.cgroups.unapplied(res)
+	var out []versionWarning
+	if !res.Empty() {
+		for _, msg := range r.cgroups.unapplied(res) {
+			out = append(out, versionWarning{"LimitNotApplied", msg})
+		}
+	}
+	if msg := r.journalWarning(i); msg != "" {
+		out = append(out, versionWarning{"LogNotSent", msg})
+	}
+	return out
 }
 
 // warnLimits records, on i's unit, a Warning event for each limit its
-// run cannot have, once per version of the unit. Loop goroutine.
+// run cannot have (and for its output, should it not reach the journal),
+// once per version of the unit. Loop goroutine.
 func (s *Supervisor) warnLimits(i *instance, now time.Time) {
-	for _, msg := range s.runner.limitWarnings(i) {
-		s.events.Record(now, KindUnit, i.spec.Name, Warning, "LimitNotApplied", s.from(), msg)
-		s.log.Warn("a limit of the unit is not applied", "unit", i.spec.Name, "err", msg)
+	for _, w := range s.runner.limitWarnings(i) {
+		s.events.Record(now, KindUnit, i.spec.Name, Warning, w.reason, s.from(), w.msg)
+		s.log.Warn("the unit's run cannot have all its file asks", "unit", i.spec.Name, "reason", w.reason, "err", w.msg)
 	}
 }

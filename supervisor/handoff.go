@@ -500,7 +500,8 @@ func (s *Supervisor) resume(h *Handoff) {
 		stored := i.rec
 		i.gen = gen
 		i.proc = proc
-		i.runlog = AdoptRunLog(s.runner.instanceLogDir(i.rec.Name), s.runner.logMax, logF, run.LogState)
+		i.runlog = adoptRunLog(s.runner.instanceLogDir(i.rec.Name), s.runner.logMax, logF, run.LogState, s.runner.output(i))
+		i.runlog.out.setPID(proc.Pid())
 		i.intent = stopNone
 		i.rec.Ready, i.rec.StartupDone, i.notifyStatus, i.mainPID = run.Ready, run.StartupDone, run.NotifyStatus, run.MainPID
 		i.rec.PID = proc.Pid()

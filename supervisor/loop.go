@@ -317,6 +317,10 @@ func NewSupervisor(opt Options) (*Supervisor, error) {
 		shim:     opt.Shim,
 		fence:    opt.Fence,
 		bg:       &s.bg,
+		journal:  defaultJournal(),
+	}
+	s.runner.journal.log = func(instance string, err error) {
+		opt.Log.Warn("sending an instance's output to the journal", "instance", instance, "err", err)
 	}
 	if err := s.load(); err != nil {
 		return nil, err

@@ -102,6 +102,26 @@ type RunLog struct {
 	// inInstance is the descriptor number of the pipe's read end in the
 	// instance's process (see spawn), 0 for none.
 	inInstance int
+
+	// out is where else the lines go (the journal); the copier's.
+	out runOutput
+	// part is the line being read, for out.sink: a line is sent whole.
+	part []byte
+}
+
+// A lineSink takes a run's output a line at a time, without the newline,
+// as the copier reads it: a line longer than maxLine comes as parts of
+// maxLine bytes, each one line, as the run's files split it. Called on
+// the copier goroutine only.
+type lineSink interface {
+	line(p []byte)
+}
+
+// runOutput says where a run's output goes besides, or instead of, its
+// files. The zero runOutput is the files alone.
+type runOutput struct {
+	sink    lineSink // nil: none
+	noFiles bool     // the sink alone: the files stay empty
 }
 
 // RunLogState is what a RunLog's copier knows of the run's files beyond
@@ -136,6 +156,11 @@ var logBufs = sync.Pool{New: func() any { return &logBuf{out: make([]byte, 0, ou
 //
 // The RunLog of the last run in dir must have been closed.
 func OpenRunLog(dir string, maxBytes int64) (*RunLog, error) {
+	return openRunLog(dir, maxBytes, runOutput{})
+}
+
+// openRunLog is OpenRunLog with the output sent to out too.
+func openRunLog(dir string, maxBytes int64, out runOutput) (*RunLog, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("open run log: %w", err)
 	}
@@ -187,7 +212,7 @@ func OpenRunLog(dir string, maxBytes int64) (*RunLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open run log: %w", err)
 	}
-	l := &RunLog{dir: dir, maxBytes: maxBytes, r: r, w: w, atStart: true, index: index, done: make(chan struct{})}
+	l := &RunLog{dir: dir, maxBytes: maxBytes, r: r, w: w, atStart: true, index: index, done: make(chan struct{}), out: out}
 	go l.copy()
 	return l, nil
 }
@@ -276,7 +301,14 @@ func (l *RunLog) Detach() (*os.File, RunLogState, error) {
 // they are; the copier appends to current.log. A nil r is a run whose
 // output had ended before the handover: the RunLog is ended already.
 func AdoptRunLog(dir string, maxBytes int64, r *os.File, st RunLogState) *RunLog {
-	l := &RunLog{dir: dir, maxBytes: maxBytes, r: r, atStart: st.AtStart, lineLen: st.LineLen,
+	return adoptRunLog(dir, maxBytes, r, st, runOutput{})
+}
+
+// adoptRunLog is AdoptRunLog with the output sent to out too. A line
+// that the last copier had begun to read goes to out.sink from where this
+// one begins: what the other had read of it was sent then.
+func adoptRunLog(dir string, maxBytes int64, r *os.File, st RunLogState, out runOutput) *RunLog {
+	l := &RunLog{dir: dir, maxBytes: maxBytes, r: r, out: out, atStart: st.AtStart, lineLen: st.LineLen,
 		size: st.Size, lines: max(st.Lines, 0), linesUnknown: st.Lines < 0, index: runIndex{run: st.Run}, done: make(chan struct{})}
 	for _, e := range st.Index {
 		l.index.entries = append(l.index.entries, indexEntry{ino: uint64(e[0]), base: logPos{bytes: e[1], lines: e[2]}})
@@ -316,7 +348,10 @@ func (l *RunLog) copy() {
 				logBufs.Put(b)
 				b = nil
 				l.closeFile() // the burst is over
-				return false  // wait until readable
+				if len(l.part) == 0 {
+					l.part = nil // nor is a line of it held
+				}
+				return false // wait until readable
 			}
 			return true
 		})
@@ -325,6 +360,7 @@ func (l *RunLog) copy() {
 				if b != nil {
 					logBufs.Put(b)
 				}
+				l.sendPart() // a journal entry cannot be continued by the next agent
 				l.closeFile()
 				l.detached = true
 				return
@@ -345,6 +381,7 @@ func (l *RunLog) copy() {
 	if !l.atStart {
 		l.writeFile([]byte{'\n'}) // end the last, unfinished line
 	}
+	l.sendPart()
 	l.closeFile()
 	if !l.failed {
 		l.setErr(os.Chmod(filepath.Join(l.dir, currentLog), endedPerm))
@@ -403,16 +440,28 @@ func (l *RunLog) write(b *logBuf, in []byte, now time.Time) {
 		out = append(out, seg...)
 		in = in[len(seg):]
 		l.lineLen += len(seg)
+		if l.out.sink != nil {
+			l.part = append(l.part, bytes.TrimSuffix(seg, []byte{'\n'})...)
+		}
 		if !end && l.lineLen == maxLine {
 			out = append(out, '\n')
 			end = true
 		}
 		if end {
 			l.lines++
+			l.sendPart()
 		}
 		l.atStart = end
 	}
 	b.out = l.flush(out)
+}
+
+// sendPart sends the line read so far to the sink, if there is one.
+func (l *RunLog) sendPart() {
+	if l.out.sink != nil && (len(l.part) > 0 || !l.atStart) {
+		l.out.sink.line(l.part)
+	}
+	l.part = l.part[:0]
 }
 
 func (l *RunLog) flush(out []byte) []byte {
@@ -421,7 +470,7 @@ func (l *RunLog) flush(out []byte) []byte {
 }
 
 func (l *RunLog) writeFile(p []byte) {
-	if len(p) == 0 || l.failed {
+	if len(p) == 0 || l.failed || l.out.noFiles {
 		return
 	}
 	if l.file == nil {

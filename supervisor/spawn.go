@@ -39,6 +39,7 @@ type runner struct {
 	bg       *sync.WaitGroup // the loop's background work, waited for when it ends
 
 	limitsWarned map[limitsKey]struct{} // the unit versions warned of (limitWarnings); loop goroutine only
+	journal      *journalOut            // instances' output to the journal; nil: none
 }
 
 // environ is the instance's environment: a little of the agent's (PATH,
@@ -150,6 +151,7 @@ func (r *runner) spawn(i *instance, env []string, onExit func(ExitStatus), onNot
 	var rl *RunLog
 	fail := func(err error) (*Proc, *RunLog, *runProbes, error) {
 		if rl != nil {
+			rl.out.setPID(0) // no run: the sink waits no more
 			rl.CloseWriter()
 			rl.Close()
 		}
@@ -170,7 +172,7 @@ func (r *runner) spawn(i *instance, env []string, onExit func(ExitStatus), onNot
 			return fail(err)
 		}
 	}
-	if rl, err = OpenRunLog(r.instanceLogDir(i.rec.Name), r.logMax); err != nil {
+	if rl, err = openRunLog(r.instanceLogDir(i.rec.Name), r.logMax, r.output(i)); err != nil {
 		return fail(fmt.Errorf("instance log: %w", err))
 	}
 	// The instance holds the read end of its own output pipe too, as the
@@ -231,6 +233,7 @@ func (r *runner) spawn(i *instance, env []string, onExit func(ExitStatus), onNot
 	if err != nil {
 		return fail(err)
 	}
+	rl.out.setPID(proc.Pid())
 	rl.CloseWriter()
 	return proc, rl, rp, nil
 }

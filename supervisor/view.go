@@ -222,6 +222,9 @@ func (s *Supervisor) publishUnit(u *units.Unit) Unit {
 			Limits:     u.Template.Resources.Describe(),
 		},
 	}
+	if u.Template.Log != units.LogFile {
+		out.Template.Log = u.Template.Log.String()
+	}
 	if len(u.Placement.NodeSelector) > 0 {
 		out.NodeSelector = u.Placement.NodeSelector.String()
 	}

@@ -153,6 +153,7 @@ type TemplateSummary struct {
 	WorkingDir string            `json:"working_dir,omitempty"`
 	User       string            `json:"user,omitempty"`
 	Restart    string            `json:"restart"`
+	Log        string            `json:"log,omitempty"`    // journal or both; "" for file, the default
 	Limits     string            `json:"limits,omitempty"` // as Instance.Limits
 	Liveness   string            `json:"liveness,omitempty"`
 	Readiness  string            `json:"readiness,omitempty"`

@@ -213,6 +213,7 @@ type rawTemplate struct {
 	User            opt[string]            `toml:"user"`
 	Group           opt[string]            `toml:"group"`
 	Restart         opt[RestartPolicy]     `toml:"restart"`
+	Log             opt[LogTarget]         `toml:"log"`
 	StopSignal      opt[Signal]            `toml:"stop_signal"`
 	StopTimeout     opt[Duration]          `toml:"stop_timeout"`
 	RestartDelay    opt[Duration]          `toml:"restart_delay"`

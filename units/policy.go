@@ -135,3 +135,47 @@ func (c *CatchUp) UnmarshalText(b []byte) error {
 	*c = v
 	return nil
 }
+
+// LogTarget says where an instance's output goes. The zero value is
+// LogFile: tend's own files, which tend logs reads.
+type LogTarget int
+
+// The log targets. Text forms: "file", "journal", "both".
+const (
+	LogFile    LogTarget = iota // the run's files only
+	LogJournal                  // the journal only (the files, should journald not run)
+	LogBoth                     // the files and the journal
+)
+
+var logTargetNames = map[string]LogTarget{"file": LogFile, "journal": LogJournal, "both": LogBoth}
+
+func (l LogTarget) String() string {
+	switch l {
+	case LogFile:
+		return "file"
+	case LogJournal:
+		return "journal"
+	case LogBoth:
+		return "both"
+	}
+	return fmt.Sprintf("LogTarget(%d)", int(l))
+}
+
+// Files reports whether the output goes to tend's files.
+func (l LogTarget) Files() bool { return l != LogJournal }
+
+// Journal reports whether the output goes to the journal.
+func (l LogTarget) Journal() bool { return l != LogFile }
+
+// MarshalText implements encoding.TextMarshaler.
+func (l LogTarget) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler, ignoring case.
+func (l *LogTarget) UnmarshalText(b []byte) error {
+	v, ok := logTargetNames[strings.ToLower(string(b))]
+	if !ok {
+		return fmt.Errorf("%q is not a log target (want file, journal or both)", b)
+	}
+	*l = v
+	return nil
+}

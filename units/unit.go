@@ -134,6 +134,7 @@ type Template struct {
 	User            string        // name or numeric uid; only applied when the agent runs as root
 	Group           string        // name or numeric gid
 	Restart         RestartPolicy // default always; jobs: on-failure (always is refused)
+	Log             LogTarget     // where the output goes: file (default), journal or both
 	StopSignal      Signal        // default SIGTERM
 	StopTimeout     Duration      // default 10s; then SIGKILL to the process group
 	RestartDelay    Duration      // default 100ms; doubles per consecutive failed run

@@ -303,6 +303,7 @@ func (p *parser) template(key string, r *rawTemplate, kind Kind) Template {
 		WorkingDir:      val(p, key+".working_dir", r.WorkingDir, ""),
 		User:            val(p, key+".user", r.User, ""),
 		Group:           val(p, key+".group", r.Group, ""),
+		Log:             val(p, key+".log", r.Log, LogFile),
 		StopSignal:      val(p, key+".stop_signal", r.StopSignal, DefaultStopSignal),
 		StopTimeout:     val(p, key+".stop_timeout", r.StopTimeout, DefaultStopTimeout),
 		RestartDelay:    val(p, key+".restart_delay", r.RestartDelay, DefaultRestartDelay),

@@ -521,6 +521,9 @@ func (d *describer) unit(w io.Writer, u supervisor.Unit, instances []supervisor.
 	}
 	if t.Restart != "" {
 		d.line(1, "Restart:\t%s", t.Restart)
+		if t.Log != "" {
+			d.line(1, "Log:\t%s", t.Log)
+		}
 	}
 	if t.Limits != "" {
 		d.line(1, "Limits:\t%s", t.Limits)

@@ -245,6 +245,7 @@ type TemplateSpec struct {
 	WorkingDir     string            `json:"workingDir,omitempty"`
 	User           string            `json:"user,omitempty"`
 	Restart        string            `json:"restart,omitempty"`
+	Log            string            `json:"log,omitempty"`
 	Limits         string            `json:"limits,omitempty"`
 	LivenessProbe  string            `json:"livenessProbe,omitempty"`
 	ReadinessProbe string            `json:"readinessProbe,omitempty"`
@@ -287,7 +288,7 @@ func FromUnit(u supervisor.Unit) Unit {
 			Template: TemplateSpec{
 				Labels: u.Template.Labels, Command: u.Template.Command, Env: u.Template.Env,
 				WorkingDir: u.Template.WorkingDir, User: u.Template.User, Restart: u.Template.Restart,
-				Limits: u.Template.Limits, LivenessProbe: u.Template.Liveness,
+				Log: u.Template.Log, Limits: u.Template.Limits, LivenessProbe: u.Template.Liveness,
 				ReadinessProbe: u.Template.Readiness, StartupProbe: u.Template.Startup,
 			},
 			Completions: u.Completions, Parallelism: u.Parallelism, BackoffLimit: u.BackoffLimit,

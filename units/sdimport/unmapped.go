@@ -12,7 +12,7 @@ const (
 	whyStop      = "tend runs no stop command: it sends stop_signal, then SIGKILL after stop_timeout"
 	whyKill      = "tend stops a run with stop_signal, then SIGKILL to all of it after stop_timeout"
 	whyRlimit    = "tend sets no resource limits (setrlimit): the instance has the agent's"
-	whyOutput    = "the instance's output goes to tend's logs (tend logs NAME)"
+	whyOutput    = "the instance's output goes to tend's files (tend logs NAME), or with log = \"journal\" or \"both\" to the journal"
 	whySandbox   = "tend does not sandbox: the instance sees the system as the agent does"
 	whyDirectory = "tend does not make the directory: make it with the package, or in the command"
 	whySched     = "tend does not set the process's scheduling, priority or OOM score"

@@ -1,0 +1,176 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/journal"
+)
+
+// fakeJournal records what a journalOut sends, as journald would.
+type fakeJournal struct {
+	mu      sync.Mutex
+	entries []journalEntry
+	fail    error
+	errs    []string
+}
+
+type journalEntry struct {
+	msg  string
+	pri  journal.Priority
+	vars map[string]string
+}
+
+func (f *fakeJournal) out() *journalOut {
+	return &journalOut{
+		send: func(msg string, p journal.Priority, vars map[string]string) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.fail != nil {
+				return f.fail
+			}
+			v := make(map[string]string, len(vars))
+			for k, x := range vars {
+				v[k] = x
+			}
+			f.entries = append(f.entries, journalEntry{msg, p, v})
+			return nil
+		},
+		enabled: func() bool { return true },
+		log: func(instance string, err error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.errs = append(f.errs, instance+": "+err.Error())
+		},
+	}
+}
+
+func (f *fakeJournal) messages() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, e := range f.entries {
+		out = append(out, fmt.Sprintf("%d %s", e.pri, e.msg))
+	}
+	return out
+}
+
+// Each line of a run is one entry, tagged with its instance and main
+// process, its "<N>" prefix its priority; a line longer than the files'
+// limit is split as they split it; an unended last line is sent at the
+// end. With the journal alone the files stay empty.
+func TestRunLogToTheJournal(t *testing.T) {
+	for _, files := range []bool{true, false} {
+		t.Run(fmt.Sprintf("files=%v", files), func(t *testing.T) {
+			dir := t.TempDir()
+			fj := &fakeJournal{}
+			sink := fj.out().sink("kubia-7hjkc", "kubia", "edge-1")
+			sink.setPID(4242)
+			l, err := openRunLog(dir, 0, runOutput{sink: sink, noFiles: !files})
+			if err != nil {
+				t.Fatal(err)
+			}
+			long := strings.Repeat("x", maxLine+10)
+			if _, err := io.WriteString(l.Writer(), "hello\n\n<3>an error\n<9>not a level\n"+long+"\nunfinished"); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"6 hello", "6 ", "3 an error", "6 <9>not a level", "6 " + long[:maxLine], "6 " + long[maxLine:], "6 unfinished"}
+			if got := fj.messages(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("entries:\n%.200q\nwant:\n%.200q", got, want)
+			}
+			for k, v := range map[string]string{"SYSLOG_IDENTIFIER": "tend/kubia-7hjkc", "TEND_INSTANCE": "kubia-7hjkc",
+				"TEND_UNIT": "kubia", "TEND_HOST": "edge-1", "SYSLOG_PID": "4242"} {
+				if got := fj.entries[0].vars[k]; got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+			b, err := os.ReadFile(filepath.Join(dir, currentLog))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if files != (len(b) > 0) {
+				t.Errorf("files=%v, current.log holds %d bytes", files, len(b))
+			}
+		})
+	}
+}
+
+// Across a handover a line begun before it is sent in two entries, the
+// part read before and the rest after, and nothing twice.
+func TestRunLogToTheJournalAcrossAHandover(t *testing.T) {
+	dir := t.TempDir()
+	fj := &fakeJournal{}
+	j := fj.out()
+	first := j.sink("a-1", "a", "h")
+	first.setPID(7)
+	l, err := openRunLog(dir, 0, runOutput{sink: first})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := os.OpenFile("/dev/fd/"+fmt.Sprint(l.Writer().Fd()), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	l.CloseWriter()
+	io.WriteString(w, "one\ntwo and a half")
+	deadline := time.Now().Add(10 * time.Second)
+	for len(fj.messages()) < 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	for time.Now().Before(deadline) {
+		if b, _ := os.ReadFile(filepath.Join(dir, currentLog)); strings.HasSuffix(string(b), "half") {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r, st, err := l.Detach()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, " the rest\nthree\n")
+	second := j.sink("a-1", "a", "h")
+	second.setPID(7)
+	l2 := adoptRunLog(dir, 0, r, st, runOutput{sink: second})
+	w.Close()
+	if err := l2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := "6 one|6 two and a half|6  the rest|6 three"
+	if got := strings.Join(fj.messages(), "|"); got != want {
+		t.Errorf("entries %q, want %q", got, want)
+	}
+}
+
+// A journal that refuses is logged once per run, and the files still get
+// every line.
+func TestRunLogJournalFailure(t *testing.T) {
+	dir := t.TempDir()
+	fj := &fakeJournal{fail: errors.New("connection refused")}
+	sink := fj.out().sink("a-1", "a", "h")
+	l, err := openRunLog(dir, 0, runOutput{sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(l.Writer(), "one\ntwo\n")
+	sink.setPID(0) // the start failed: the lines go on without a PID
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(fj.errs) != 1 || fj.errs[0] != "a-1: connection refused" {
+		t.Errorf("errors logged: %q", fj.errs)
+	}
+	if got := readLog(t, dir, all); got != "one\ntwo\n" {
+		t.Errorf("files: %q", got)
+	}
+}

@@ -44,16 +44,23 @@ PREFIX     ?= /usr/local
 DESTDIR    ?=
 SYSTEMDDIR ?= /etc/systemd/system
 
-# `make deb`: Debian versions must start with a digit and use no hyphen
-# outside the revision, and must rise from build to build. A tag's
-# v1.2.3-4-gabcdef becomes 1.2.3+4+gabcdef; a bare commit abcdef (or
-# 1234abc, which dpkg would sort as a release 1234) becomes
-# 0.0.0~git<commit time>.abcdef, so later commits sort later.
+# `make package`, `make packages`: nfpm (as a build tool: go run, not a
+# dependency of tend) makes the .deb, .rpm and .apk. Versions must rise
+# from build to build. Debian's and RPM's: a tag's v1.2.3-4-gabcdef
+# becomes 1.2.3+4+gabcdef; a bare commit abcdef (or 1234abc, which dpkg
+# would sort as a release 1234) becomes 0.0.0~git<commit time>.abcdef, so
+# later commits sort later. Alpine's grammar has no room for a hash:
+# 1.2.3, 1.2.3_p4, 0.0.0_git<commit time>.
+NFPM        := GOARCH=$(HOSTARCH) $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+NFPM_ARCH   := $(if $(filter arm,$(GOARCH)),arm7,$(GOARCH))
+PKG_ARCHES  := amd64 arm64 arm
 DEB_DATE    := $(shell git log -1 --format=%cd --date=format:%Y%m%d%H%M%S 2>/dev/null || echo 0)
 DEB_VERSION := $(shell v='$(patsubst v%,%,$(VERSION))'; case $$v in ([0-9]*.[0-9]*) ;; (dev) v=0.0.0~dev ;; (*) v=0.0.0~git$(DEB_DATE).$$v ;; esac; echo "$$v" | tr - +)
+APK_VERSION := $(shell v='$(patsubst v%,%,$(VERSION))'; case $$v in ([0-9]*.[0-9]*-[0-9]*-g*) echo "$${v%%-*}_p$$(echo $$v | cut -d- -f2)" ;; ([0-9]*.[0-9]*) echo "$$v" | sed 's/[-+].*//' ;; (*) echo 0.0.0_git$(DEB_DATE) ;; esac)
 DEB_ARCH    := $(shell case '$(GOARCH)' in (386) echo i386 ;; (arm) echo armhf ;; (ppc64le) echo ppc64el ;; (*) echo '$(GOARCH)' ;; esac)
-DEB_ROOT    := dist/deb/tend_$(DEB_VERSION)_$(DEB_ARCH)
-DEB_FILE    := dist/tend_$(DEB_VERSION)_$(DEB_ARCH).deb
+DEB_FILE    := dist/tend_$(DEB_VERSION)-1_$(DEB_ARCH).deb
+CHANGELOG_DATE := $(shell git log -1 --format=%cD 2>/dev/null || date -R)
+CHANGELOG_FROM := $(shell git log -1 --format=%h 2>/dev/null || echo 'an unknown commit')
 
 # Lists the Go files gofmt would change (testdata and dev state excluded)
 # and fails if there are any.
@@ -63,7 +70,7 @@ define gofmt_check
 endef
 
 .DEFAULT_GOAL := build
-.PHONY: help build run test bench bench-smoke lint fuzz clean deb deb-version deb-check install man completions
+.PHONY: help build run test bench bench-smoke lint fuzz clean deb deb-version apk-version deb-check install man completions pkg-docs package packages
 
 help: ## list the targets
 	@echo "usage: make TARGET [VERSION=...] [GOARCH=...]"
@@ -130,13 +137,18 @@ clean: ## remove bin/ and dist/ (the dev agent's .tend/ is kept; rm -rf .tend to
 
 # The manual pages and completion scripts come from the help texts of a
 # tend built for this machine (the one in bin/ may be for another GOARCH).
-HOSTTEND = CGO_ENABLED=0 $(GO) run -trimpath -tags netgo,osusergo ./cmd/tend
+HOSTTEND = dist/host/tend
 
-man: ## the manual pages, from the same help texts as --help: dist/man/*.1
+# Built once for the make; go build itself knows when it is up to date.
+.PHONY: hosttend
+hosttend:
+	CGO_ENABLED=0 GOARCH=$(HOSTARCH) $(GO) build -trimpath -tags netgo,osusergo -o $(HOSTTEND) ./cmd/tend
+
+man: hosttend ## the manual pages, from the same help texts as --help: dist/man/*.1
 	rm -rf dist/man
 	$(HOSTTEND) __man dist/man
 
-completions: ## the bash, zsh and fish completion scripts: dist/completions/
+completions: hosttend ## the bash, zsh and fish completion scripts: dist/completions/
 	mkdir -p dist/completions
 	$(HOSTTEND) completion bash > dist/completions/tend.bash
 	$(HOSTTEND) completion zsh > dist/completions/_tend
@@ -156,28 +168,34 @@ install: build man completions ## install tend, its manual, completions, systemd
 	else install -m 0644 packaging/tend.toml $(DESTDIR)/etc/tend/tend.toml; fi
 	@echo "installed; now: systemctl daemon-reload && systemctl enable --now tend"
 
-deb: build man completions ## build dist/tend_VERSION_ARCH.deb with dpkg-deb
-	rm -rf $(DEB_ROOT)
-	install -D -m 0755 $(BIN)/tend $(DEB_ROOT)/usr/bin/tend
-	install -d -m 0755 $(DEB_ROOT)/usr/share/man/man1
-	for f in dist/man/*.1; do gzip -9nc $$f > $(DEB_ROOT)/usr/share/man/man1/$$(basename $$f).gz; done
-	install -D -m 0644 dist/completions/tend.bash $(DEB_ROOT)/usr/share/bash-completion/completions/tend
-	install -D -m 0644 dist/completions/_tend $(DEB_ROOT)/usr/share/zsh/vendor-completions/_tend
-	install -D -m 0644 dist/completions/tend.fish $(DEB_ROOT)/usr/share/fish/vendor_completions.d/tend.fish
-	install -D -m 0644 packaging/tend.service $(DEB_ROOT)/lib/systemd/system/tend.service
-	install -D -m 0644 packaging/tend.toml $(DEB_ROOT)/etc/tend/tend.toml
-	install -d -m 0755 $(DEB_ROOT)/etc/tend/units.d $(DEB_ROOT)/DEBIAN
-	install -D -m 0644 packaging/README.md $(DEB_ROOT)/usr/share/doc/tend/README.md
-	install -m 0755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm $(DEB_ROOT)/DEBIAN/
-	install -m 0644 packaging/deb/conffiles $(DEB_ROOT)/DEBIAN/
-	sed -e 's/@VERSION@/$(DEB_VERSION)/' -e 's/@ARCH@/$(DEB_ARCH)/' \
-		-e "s/@SIZE@/$$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1)/" \
-		packaging/deb/control > $(DEB_ROOT)/DEBIAN/control
-	dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $(DEB_FILE)
-	@echo "built $(DEB_FILE)"
+# What every package holds besides the binary: the manual pages gzipped,
+# the copyright files (Debian's pointing to common-licenses), and the
+# native package's changelog.
+pkg-docs: man completions
+	for f in dist/man/*.1; do gzip -9nc $$f > $$f.gz; done
+	GOARCH=$(HOSTARCH) $(GO) run ./packaging/copyright -o dist/copyright
+	GOARCH=$(HOSTARCH) $(GO) run ./packaging/copyright -debian -o dist/copyright.debian
+	printf 'tend (%s) unstable; urgency=medium\n\n  * Built from commit %s.\n\n -- tend maintainers <maintainers@tendhq.invalid>  %s\n' \
+		'$(DEB_VERSION)-1' '$(CHANGELOG_FROM)' '$(CHANGELOG_DATE)' | gzip -9nc > dist/changelog.gz
 
-deb-version: ## print the .deb's version
+NFPM_ENV = NFPM_ARCH=$(NFPM_ARCH) NFPM_BIN=$(BIN) NFPM_DESCRIPTION="$$(cat packaging/description)"
+
+package: build pkg-docs ## this GOARCH's .deb, .rpm and .apk into dist/, with nfpm
+	$(NFPM_ENV) NFPM_VERSION='$(DEB_VERSION)' $(NFPM) pkg -f packaging/nfpm.yaml -p deb -t dist/
+	$(NFPM_ENV) NFPM_VERSION='$(DEB_VERSION)' $(NFPM) pkg -f packaging/nfpm.yaml -p rpm -t dist/
+	$(NFPM_ENV) NFPM_VERSION='$(APK_VERSION)' NFPM_DESCRIPTION="$$(head -1 packaging/description)" $(NFPM) pkg -f packaging/nfpm.yaml -p apk -t dist/
+
+packages: ## .deb, .rpm and .apk for amd64, arm64 and armv7 into dist/
+	for a in $(PKG_ARCHES); do $(MAKE) --no-print-directory package GOARCH=$$a || exit 1; done
+
+deb: build pkg-docs ## this GOARCH's .deb alone: dist/tend_VERSION-1_ARCH.deb
+	$(NFPM_ENV) NFPM_VERSION='$(DEB_VERSION)' $(NFPM) pkg -f packaging/nfpm.yaml -p deb -t dist/
+
+deb-version: ## print the .deb's (and the .rpm's) version
 	@echo $(DEB_VERSION)
+
+apk-version: ## print the .apk's version
+	@echo $(APK_VERSION)
 
 deb-check: deb ## build the .deb and show its control data and contents
 	dpkg-deb --info $(DEB_FILE)

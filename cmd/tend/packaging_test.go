@@ -7,20 +7,25 @@ import (
 	"testing"
 )
 
-// The .deb's version rises from build to build: a tag's version as it
-// is, a bare commit (even one whose hash starts with a digit, which dpkg
-// would sort as a release) under 0.0.0~git and its commit time.
+// The packages' versions rise from build to build: a tag's version as
+// it is, a bare commit (even one whose hash starts with a digit, which
+// dpkg would sort as a release) under 0.0.0~git and its commit time;
+// Alpine's, in its own grammar, without the hash.
 func TestDebVersions(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("no make")
 	}
-	version := func(v string) string {
-		t.Helper()
-		out, err := exec.Command("make", "-s", "-C", "../..", "deb-version", "VERSION="+v).CombinedOutput()
-		if err != nil {
-			t.Fatalf("make deb-version VERSION=%s: %v\n%s", v, err, out)
+	version := func(v string) string { t.Helper(); return makeVersion(t, "deb-version", v) }
+	apk := map[string]*regexp.Regexp{
+		"v1.2.3":          regexp.MustCompile(`^1\.2\.3$`),
+		"v1.2.3-4-gabcde": regexp.MustCompile(`^1\.2\.3_p4$`),
+		"1234abc":         regexp.MustCompile(`^0\.0\.0_git\d{14}$`),
+		"dev":             regexp.MustCompile(`^0\.0\.0_git\d{14}$`),
+	}
+	for v, want := range apk {
+		if got := makeVersion(t, "apk-version", v); !want.MatchString(got) {
+			t.Errorf("apk VERSION=%s: %q, want %s", v, got, want)
 		}
-		return strings.TrimSpace(string(out))
 	}
 	for v, want := range map[string]string{
 		"v1.2.3":          "1.2.3",
@@ -49,4 +54,15 @@ func TestDebVersions(t *testing.T) {
 			t.Errorf("dpkg: %s %s %s does not hold", c[0], c[1], c[2])
 		}
 	}
+}
+
+// makeVersion is what make's target (deb-version, apk-version) prints for
+// VERSION=v.
+func makeVersion(t *testing.T, target, v string) string {
+	t.Helper()
+	out, err := exec.Command("make", "-s", "-C", "../..", target, "VERSION="+v).CombinedOutput()
+	if err != nil {
+		t.Fatalf("make %s VERSION=%s: %v\n%s", target, v, err, out)
+	}
+	return strings.TrimSpace(string(out))
 }

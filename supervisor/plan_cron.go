@@ -169,6 +169,21 @@ func planCron(u *units.Unit, rec cronRecord, since, agentStart time.Time, jobs [
 		}
 	}
 	forbid := u.ConcurrencyPolicy == units.ConcurrencyForbid
+	// Under forbid a run decided again is superseded by any later run the
+	// fleet knows of (left to a host, made, or due now): the dead host may
+	// well have skipped it (another was active then), and making it now,
+	// late, would keep the later one from running, which every host may
+	// not have left to the same decider.
+	var newest time.Time
+	for _, l := range out.Rec.Left {
+		newest = laterOf(newest, l.Scheduled)
+	}
+	for _, j := range jobs {
+		newest = laterOf(newest, j.Scheduled)
+	}
+	for _, at := range plan.Run {
+		newest = laterOf(newest, at)
+	}
 	// The runs left to others: heard of, given up on, or theirs no more.
 	var due []time.Time
 	var left []leftRun
@@ -181,6 +196,10 @@ func planCron(u *units.Unit, rec cronRecord, since, agentStart time.Time, jobs [
 			out.Rec.Missed++
 			out.Notes = append(out.Notes, note{Warning, "MissedSchedule",
 				fmt.Sprintf("Missed the run of %s: %s, which decided it, went before it was heard of, and starting_deadline = %s has passed", l.Scheduled.In(u.Location).Format(time.RFC3339), l.Host, u.StartingDeadline), true})
+		case l.Scheduled.Before(newest):
+			out.Rec.Missed++
+			out.Notes = append(out.Notes, note{Warning, "MissedSchedule",
+				fmt.Sprintf("Missed the run of %s: %s, which decided it, went before it was heard of, and a later run supersedes it (concurrency_policy = forbid)", l.Scheduled.In(u.Location).Format(time.RFC3339), l.Host), true})
 		default:
 			if d := hosts.decider(l.Name); d != hosts.self {
 				l.Host = d
@@ -235,4 +254,11 @@ func planCron(u *units.Unit, rec cronRecord, since, agentStart time.Time, jobs [
 	}
 	out.WakeAt = plan.Next
 	return out
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

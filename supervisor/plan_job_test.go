@@ -237,6 +237,28 @@ func TestPlanCron(t *testing.T) {
 		!slices.Contains(notes(o), "Rescheduled: Deciding the run of 2026-11-27T10:00:00Z again: other, which decided it, went before it was heard of") {
 		t.Fatalf("forbid, the deciding host gone: runs %q, left %+v, notes %q", got, o.Rec.Left, notes(o))
 	}
+	// ... but of two runs it left to that host, only the later: the
+	// earlier may have been skipped there (the one before was active),
+	// and made now it would keep the later from running...
+	t1 := t0.Add(10 * time.Second) // a later run, made within leftFor
+	two := cronRecord{Considered: t1, Left: []leftRun{
+		{Name: name(t0), Scheduled: t0, Host: "other"}, {Name: name(t1), Scheduled: t1, Host: "other"}}}
+	o = planCron(cronUnit("concurrency_policy = \"forbid\""), two, time.Time{}, started, nil, gone, t1.Add(2*time.Second))
+	if got := runs(o); !slices.Equal(got, []string{name(t1)}) || o.Rec.Missed != 1 || len(o.Rec.Left) != 0 ||
+		!slices.Contains(notes(o), "MissedSchedule: Missed the run of 2026-11-27T10:00:00Z: other, which decided it, went before it was heard of, and a later run supersedes it (concurrency_policy = forbid)") {
+		t.Fatalf("forbid, two runs of a host gone: runs %q, missed %d, left %+v, notes %q", got, o.Rec.Missed, o.Rec.Left, notes(o))
+	}
+	// ... also when the later one is another host's to decide now.
+	split := cronHosts{self: "me", ready: func(h string) bool { return h != "other" }, decider: func(run string) string {
+		if run == name(t0) {
+			return "me"
+		}
+		return "third"
+	}}
+	o = planCron(cronUnit("concurrency_policy = \"forbid\""), two, time.Time{}, started, nil, split, t1.Add(2*time.Second))
+	if len(o.Create) != 0 || o.Rec.Missed != 1 || !slices.Equal(o.Rec.Left, []leftRun{{Name: name(t1), Scheduled: t1, Host: "third"}}) {
+		t.Fatalf("forbid, two runs of a host gone, the later a third's: %+v", o)
+	}
 	// ... or leaves it to the host that does, a third...
 	third := cronHosts{self: "me", ready: func(h string) bool { return h != "other" }, decider: func(string) string { return "third" }}
 	o = planCron(cronUnit("concurrency_policy = \"forbid\""), waiting, time.Time{}, started, nil, third, t0.Add(2*time.Second))

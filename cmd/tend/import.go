@@ -149,7 +149,7 @@ func (c *CLI) writeImported(dir string, results []*sdimport.Result, from map[str
 	}
 	for _, r := range results {
 		path := filepath.Join(dir, r.Name+".toml")
-		if err := writeFileAtomic(path, r.TOML); err != nil {
+		if err := writeFileAtomic(path, r.TOML, overwrite); err != nil {
 			return err
 		}
 		warnings := fmt.Sprintf("%d warnings", len(r.Warnings))
@@ -162,8 +162,10 @@ func (c *CLI) writeImported(dir string, results []*sdimport.Result, from map[str
 }
 
 // writeFileAtomic writes data to path through a temporary file in the
-// same directory, synced, then renamed over path.
-func writeFileAtomic(path string, data []byte) error {
+// same directory, synced, then renamed over path; or, without overwrite,
+// linked to path, which fails if a file took the name meanwhile (a
+// symbolic link there is replaced, never followed).
+func writeFileAtomic(path string, data []byte, overwrite bool) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
@@ -179,10 +181,16 @@ func writeFileAtomic(path string, data []byte) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
+	switch {
+	case err != nil:
+	case overwrite:
 		err = os.Rename(tmp, path)
+	default:
+		if err = os.Link(tmp, path); errors.Is(err, fs.ErrExist) {
+			err = fmt.Errorf("%s exists already (give --overwrite to replace it)", path)
+		}
 	}
-	if err != nil {
+	if err != nil || !overwrite {
 		os.Remove(tmp)
 	}
 	return err

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/tendhq/tend/units"
 	"github.com/tendhq/tend/units/sdimport"
@@ -15,8 +16,8 @@ import (
 const importHelp = `Convert systemd service units into tend unit files.
 
 Usage:
-  tend import [--name NAME] [--kind KIND] FILE.service
-  tend import --dir DIR [--kind KIND] [--overwrite] FILE.service...
+  tend import [--name NAME] [--kind KIND] FILE.service|FILE.timer
+  tend import --dir DIR [--kind KIND] [--overwrite] FILE.service|FILE.timer...
 
 Reads each .service file (go-systemd's parser: systemd's syntax, with
 continued lines and quoting) and makes a tend unit of it: ExecStart= and
@@ -36,6 +37,14 @@ per-host unit (one instance on each host, as a service file is one
 daemon of its host), a Type=oneshot service a job; --kind replicated
 makes one replica that runs on one host of the fleet.
 
+A .timer and the service it starts (its Unit=, or the service of its
+name beside it) make a cron unit: OnCalendar= is its schedule (weekdays,
+dates and times that cron can say: seconds 0, any year; "daily",
+"weekly" and the other shorthands) and time zone, OnUnitActiveSec= an
+@every schedule, Persistent=yes catch_up = "latest" (else "skip"), and
+concurrency_policy = "forbid", as systemd never starts a service that
+still runs.
+
 With one file the unit goes to standard output. With --dir each unit is
 written to DIR/NAME.toml, all or none: when any file cannot be converted,
 or a unit file exists already (without --overwrite), nothing is written.
@@ -51,6 +60,9 @@ Examples:
 
   # Convert several into the agent's unit directory
   tend import --dir /etc/tend/units.d /lib/systemd/system/{cron,rsyslog}.service
+
+  # A timer: a cron unit
+  tend import /lib/systemd/system/exim4-base.timer
 `
 
 func (c *CLI) runImport(ctx context.Context, args []string) error {
@@ -92,7 +104,16 @@ func (c *CLI) runImport(ctx context.Context, args []string) error {
 	from := map[string]string{}
 	failed := false
 	for _, path := range args {
-		res, err := sdimport.ConvertFile(path, opt)
+		var res *sdimport.Result
+		var err error
+		if strings.HasSuffix(path, ".timer") {
+			if opt.Kind != 0 {
+				return usagef("import", "--kind: %s is a timer, which makes a cron unit", path)
+			}
+			res, err = sdimport.ConvertTimerFile(path, opt)
+		} else {
+			res, err = sdimport.ConvertFile(path, opt)
+		}
 		if err != nil {
 			fmt.Fprintf(c.Stderr, "error: %v\n", err)
 			failed = true

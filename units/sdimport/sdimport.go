@@ -131,14 +131,15 @@ func ConvertFile(path string, opt Options) (*Result, error) {
 }
 
 // templateOf returns the template of an instance's path:
-// dir/name@.service of dir/name@instance.service.
+// dir/name@.service of dir/name@instance.service (and so for timers).
 func templateOf(path string) (string, bool) {
 	base := filepath.Base(path)
-	prefix, instance, ok := strings.Cut(strings.TrimSuffix(base, ".service"), "@")
-	if !ok || instance == "" || !strings.HasSuffix(base, ".service") {
+	ext := filepath.Ext(base)
+	prefix, instance, ok := strings.Cut(strings.TrimSuffix(base, ext), "@")
+	if !ok || instance == "" || (ext != ".service" && ext != ".timer") {
 		return "", false
 	}
-	return filepath.Join(filepath.Dir(path), prefix+"@.service"), true
+	return filepath.Join(filepath.Dir(path), prefix+"@"+ext), true
 }
 
 // Convert converts the service unit data, read from path (whose base name
@@ -153,8 +154,27 @@ func Convert(path string, data []byte, opt Options) (*Result, error) {
 		return nil, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...))
 	}
 	base := filepath.Base(path)
+	if strings.HasSuffix(base, ".timer") {
+		return fail("a timer: import it with the service it starts (ConvertTimer; tend import takes .timer files)")
+	}
 	if !strings.HasSuffix(base, ".service") {
 		return fail("not a service unit (want a file whose name ends in .service)")
+	}
+	c, err := newConv(path, data, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.build(); err != nil {
+		return fail("%v", err)
+	}
+	return c.finish()
+}
+
+// readUnit checks and parses a unit file of any type: its settings, in
+// order, and their lines.
+func readUnit(path string, data []byte) (*lineIndex, []*unit.UnitOption, error) {
+	fail := func(format string, args ...any) (*lineIndex, []*unit.UnitOption, error) {
+		return nil, nil, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...))
 	}
 	if len(data) > MaxFileSize {
 		return fail("%d bytes or more is larger than the limit of %d", len(data), MaxFileSize)
@@ -172,6 +192,19 @@ func Convert(path string, data []byte, opt Options) (*Result, error) {
 	opts, err := unit.DeserializeOptions(bytes.NewReader(data))
 	if err != nil {
 		return fail("%v", err)
+	}
+	return ix, opts, nil
+}
+
+// newConv reads a service's settings into a conversion.
+func newConv(path string, data []byte, opt Options) (*conv, error) {
+	fail := func(format string, args ...any) (*conv, error) {
+		return nil, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...))
+	}
+	base := filepath.Base(path)
+	ix, opts, err := readUnit(path, data)
+	if err != nil {
+		return nil, err
 	}
 	c := &conv{file: path, sdName: base, single: map[string]setting{}, lists: map[string][]setting{}}
 	c.name = opt.Name
@@ -199,10 +232,7 @@ func Convert(path string, data []byte, opt Options) (*Result, error) {
 			}
 		}
 	}
-	if err := c.build(); err != nil {
-		return fail("%v", err)
-	}
-	return c.finish()
+	return c, nil
 }
 
 // unitName derives a unit name from a service's file name.
@@ -231,6 +261,7 @@ func normalize(v string) string {
 type setting struct {
 	key, value string
 	line       int
+	file       string // "": the service's
 }
 
 // The settings kept as lists: each assignment adds, an empty one clears.
@@ -255,6 +286,7 @@ var singleSettings = map[string]bool{
 
 type conv struct {
 	file, sdName, name string
+	from               string // the timer, for a cron unit; "" for a service
 	kind               units.Kind
 
 	single map[string]setting
@@ -276,7 +308,13 @@ func (c *conv) warnAt(line int, key, value, msg string) {
 	c.warns = append(c.warns, Warning{File: c.file, Line: line, Key: key, Value: value, Msg: msg})
 }
 
-func (c *conv) warn(s setting, msg string) { c.warnAt(s.line, s.key, s.value, msg) }
+func (c *conv) warn(s setting, msg string) {
+	file := c.file
+	if s.file != "" {
+		file = s.file
+	}
+	c.warns = append(c.warns, Warning{File: file, Line: s.line, Key: s.key, Value: s.value, Msg: msg})
+}
 
 func (c *conv) collect(section string, s setting) {
 	k := section + "." + s.key
@@ -822,7 +860,7 @@ func (c *conv) finish() (*Result, error) {
 		src := c.render()
 		u, err := units.Parse(c.name+".toml", src)
 		if err == nil {
-			slices.SortStableFunc(c.warns, func(a, b Warning) int { return a.Line - b.Line })
+			sortWarnings(c.warns)
 			return &Result{Name: c.name, TOML: c.render(), Unit: u, Warnings: c.warns}, nil
 		}
 		var list units.ErrorList
@@ -846,6 +884,16 @@ func (c *conv) finish() (*Result, error) {
 	return nil, fmt.Errorf("%s: the unit made does not parse", c.file)
 }
 
+// sortWarnings orders warnings by file, then line.
+func sortWarnings(w []Warning) {
+	slices.SortStableFunc(w, func(a, b Warning) int {
+		if a.File != b.File {
+			return strings.Compare(a.File, b.File)
+		}
+		return a.Line - b.Line
+	})
+}
+
 func joinKey(table, key string) string {
 	if table == "" {
 		return key
@@ -857,7 +905,11 @@ func joinKey(table, key string) string {
 // table.
 func (c *conv) render() []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "# %s.toml, made by `tend import` from %s.\n", c.name, comment(c.file))
+	if c.from != "" {
+		fmt.Fprintf(&b, "# %s.toml, made by `tend import` from %s and %s.\n", c.name, comment(c.from), comment(c.file))
+	} else {
+		fmt.Fprintf(&b, "# %s.toml, made by `tend import` from %s.\n", c.name, comment(c.file))
+	}
 	for _, group := range [][]string{c.about, c.notes} {
 		if len(group) > 0 {
 			b.WriteString("#\n")
@@ -869,9 +921,13 @@ func (c *conv) render() []byte {
 	if len(c.warns) > 0 {
 		b.WriteString("#\n# Not imported, or imported otherwise (line: setting: why):\n")
 		warns := slices.Clone(c.warns)
-		slices.SortStableFunc(warns, func(a, b Warning) int { return a.Line - b.Line })
+		sortWarnings(warns)
 		for _, w := range warns {
-			fmt.Fprintf(&b, "#   %d: %s: %s\n", w.Line, comment(w.setting()), comment(w.Msg))
+			where := strconv.Itoa(w.Line)
+			if c.from != "" {
+				where = filepath.Base(w.File) + ":" + where
+			}
+			fmt.Fprintf(&b, "#   %s: %s: %s\n", where, comment(w.setting()), comment(w.Msg))
 		}
 	}
 	labels := "{ app = " + tomlString(c.name) + " }"

@@ -266,7 +266,8 @@ StartLimitBurst=many
 func TestConvertRefuses(t *testing.T) {
 	big := "[Service]\nExecStart=/bin/true\n" + strings.Repeat("# padding\n", MaxFileSize/10+1)
 	for _, tc := range []struct{ name, src, want string }{
-		{"x.timer", "[Timer]\nOnCalendar=daily\n", "not a service unit"},
+		{"x.timer", "[Timer]\nOnCalendar=daily\n", "a timer: import it with the service it starts"},
+		{"x.socket", "[Socket]\nListenStream=80\n", "not a service unit"},
 		{"x.service", "[Service]\nType=notify\n", "no ExecStart="},
 		{"x.service", "[Service]\nExecStart=/bin/a\nExecStart=/bin/b\n", "line 3: a second ExecStart="},
 		{"x.service", "[Service]\nExecStart=/bin/a\nExecStart=\n", "no ExecStart="},

@@ -73,6 +73,23 @@ WantedBy=multi-user.target
 		return strings.Contains(logs, "pre-start for greeter.service\nhello there from the file\n"), logs
 	})
 
+	// A timer and its service: a cron unit, whose runs complete.
+	e2e.WriteFile(t, filepath.Join(dir, "ticker.service"), "[Service]\nType=oneshot\nExecStart=/bin/echo tick from %n\n")
+	e2e.WriteFile(t, filepath.Join(dir, "ticker.timer"), "[Timer]\nOnUnitActiveSec=1s\n")
+	out, errOut, code = runTend(t, dir, "import", "--dir", filepath.Join(a.Dir, "units"), "ticker.timer")
+	if code != 0 || !strings.Contains(out, "unit/ticker imported from ticker.timer") {
+		t.Fatalf("import of a timer: %d\n%s%s", code, out, errOut)
+	}
+	a.Eventually("a run of the timer's service completed", func() (bool, string) {
+		for _, in := range a.Instances("-l", "app=ticker") {
+			if in.Status == "Completed" {
+				logs, _, _ := a.Run("logs", in.Name)
+				return logs == "tick from ticker.service\n", logs
+			}
+		}
+		return false, a.Tend("get", "cronjobs")
+	})
+
 	// Again: the file is there, and nothing is written without --overwrite.
 	before, _ := os.ReadFile(filepath.Join(a.Dir, "units", "greeter.toml"))
 	_, errOut, code = runTend(t, dir, "import", "--dir", filepath.Join(a.Dir, "units"), "greeter.service")
@@ -183,7 +200,7 @@ func debianServiceFiles(t *testing.T) string {
 	root := t.TempDir()
 	files, _ := filepath.Glob(filepath.Join(debs, "*.deb"))
 	for _, deb := range files {
-		sh := `dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards '*.service' 2>/dev/null; exit 0`
+		sh := `dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards '*.service' '*.timer' 2>/dev/null; exit 0`
 		if out, err := exec.Command("sh", "-c", sh, "sh", deb, root).CombinedOutput(); err != nil {
 			t.Fatalf("unpacking %s: %v\n%s", deb, err, out)
 		}
@@ -199,7 +216,7 @@ func TestImportDebianServices(t *testing.T) {
 	root := debianServiceFiles(t)
 	var services []string
 	filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".service") && strings.Contains(path, "/systemd/system/") {
+		if err == nil && !d.IsDir() && (strings.HasSuffix(path, ".service") || strings.HasSuffix(path, ".timer")) && strings.Contains(path, "/systemd/system/") {
 			services = append(services, path)
 		}
 		return nil
@@ -209,7 +226,7 @@ func TestImportDebianServices(t *testing.T) {
 			t.Errorf("package %s has no %s: %q", pkg, file, services)
 		}
 	}
-	warning := regexp.MustCompile(`^warning: (.+\.service):(\d+): ([A-Za-z]+=.*|\[[^]]+\]): (.+)$`)
+	warning := regexp.MustCompile(`^warning: (.+\.(?:service|timer)):(\d+): ([A-Za-z]+=.*|\[[^]]+\]): (.+)$`)
 	converted := map[string]*units.Unit{}
 	for _, path := range services {
 		stdout, stderr, code := runTend(t, root, "import", path)
@@ -236,12 +253,12 @@ func TestImportDebianServices(t *testing.T) {
 				t.Errorf("%s: not a warning: %q", base, line)
 			case strings.HasPrefix(m[4], "tend has no counterpart"):
 				t.Errorf("%s: a setting the importer does not know: %q", base, line)
-			case !strings.Contains(stdout, "#   "+m[2]+": "):
+			case !strings.Contains(stdout, "#   "+m[2]+": ") && !strings.Contains(stdout, "#   "+filepath.Base(m[1])+":"+m[2]+": "):
 				t.Errorf("%s: warning %q is not in the unit's header", base, line)
 			}
 		}
 	}
-	t.Logf("converted %d service files of %d packages", len(converted), len(debianServices))
+	t.Logf("converted %d service and timer files of %d packages", len(converted), len(debianServices))
 	check := func(file string, ok func(u *units.Unit) bool) {
 		t.Helper()
 		if u := converted[file]; u != nil && !ok(u) {
@@ -263,6 +280,14 @@ func TestImportDebianServices(t *testing.T) {
 	})
 	check("nginx.service", func(u *units.Unit) bool { return strings.Contains(cmdline(u), "exec /usr/sbin/nginx") })
 	check("exim4-base.service", func(u *units.Unit) bool { return u.Kind == units.KindJob })
+	// Its timer makes it a cron unit: daily, caught up after downtime.
+	check("exim4-base.timer", func(u *units.Unit) bool {
+		return u.Kind == units.KindCron && u.Schedule == "0 0 * * *" && u.CatchUp == units.CatchUpLatest &&
+			u.ConcurrencyPolicy == units.ConcurrencyForbid && cmdline(u) == "/etc/cron.daily/exim4-base systemd-timer"
+	})
+	if converted["exim4-base.timer"] == nil {
+		t.Error("exim4-base.timer was not converted")
+	}
 	check("postgresql@.service", func(u *units.Unit) bool { return u.Template.StopTimeout.D().Hours() == 1 })
 	check("haveged.service", func(u *units.Unit) bool { return u.Template.Restart == units.RestartAlways })
 }

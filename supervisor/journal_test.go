@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
 )
@@ -117,23 +116,8 @@ func TestRunLogToTheJournalAcrossAHandover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := os.OpenFile("/dev/fd/"+fmt.Sprint(l.Writer().Fd()), os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := writeStored(t, l, dir, "one\ntwo and a half")
 	defer w.Close()
-	l.CloseWriter()
-	io.WriteString(w, "one\ntwo and a half")
-	deadline := time.Now().Add(10 * time.Second)
-	for len(fj.messages()) < 1 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	for time.Now().Before(deadline) {
-		if b, _ := os.ReadFile(filepath.Join(dir, currentLog)); strings.HasSuffix(string(b), "half") {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
 	r, st, err := l.Detach()
 	if err != nil {
 		t.Fatal(err)

@@ -570,24 +570,8 @@ func TestRunLogDetachAdopt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := os.OpenFile("/dev/fd/"+fmt.Sprint(l.Writer().Fd()), os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := writeStored(t, l, dir, "one\ntwo and a half")
 	defer w.Close()
-	l.CloseWriter()
-	io.WriteString(w, "one\ntwo and a half")
-	// Wait for the copier to store what was written, or Detach may come
-	// first and leave it in the pipe (which would be fine too, but not
-	// what this test is about).
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		b, _ := os.ReadFile(filepath.Join(dir, currentLog))
-		if strings.HasSuffix(string(b), "half") || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
 	r, st, err := l.Detach()
 	if err != nil || r == nil {
 		t.Fatalf("Detach: %v, %v", r, err)
@@ -617,6 +601,28 @@ func TestRunLogDetachAdopt(t *testing.T) {
 	}
 	if x.run != st.Run || len(x.entries) < 2 {
 		t.Fatalf("index after a rotation by the adopter: %+v (run %d)", x, st.Run)
+	}
+}
+
+// writeStored takes the run's writer over from l (as the process holds
+// it), writes out to it, and waits until the copier has stored it in
+// dir's current.log: else a Detach may come first and leave it in the
+// pipe (which would be fine too, but not what the callers test).
+func writeStored(t *testing.T, l *RunLog, dir, out string) *os.File {
+	t.Helper()
+	w, err := os.OpenFile("/dev/fd/"+fmt.Sprint(l.Writer().Fd()), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.CloseWriter()
+	io.WriteString(w, out)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(dir, currentLog))
+		if strings.HasSuffix(string(b), out[strings.LastIndexByte(out, '\n')+1:]) || time.Now().After(deadline) {
+			return w
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -22,41 +22,13 @@ import (
 // \xNN, \NNN, \uNNNN …) in and out of quotes. A trailing backslash or an
 // unclosed quote is an error.
 func splitWords(s string) ([]string, error) {
-	var words []string
-	var w strings.Builder
-	inWord := false
-	var quote byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote == 0 && isSpace(c):
-			if inWord {
-				words = append(words, w.String())
-				w.Reset()
-				inWord = false
-			}
-		case quote == 0 && (c == '"' || c == '\''):
-			quote, inWord = c, true
-		case quote != 0 && c == quote:
-			quote = 0
-		case c == '\\':
-			r, n, err := unescape(s[i:])
-			if err != nil {
-				return nil, err
-			}
-			w.WriteString(r)
-			i += n - 1
-			inWord = true
-		default:
-			w.WriteByte(c)
-			inWord = true
-		}
+	raw, err := splitRaw(s)
+	if err != nil {
+		return nil, err
 	}
-	if quote != 0 {
-		return nil, fmt.Errorf("unclosed %c quote", quote)
-	}
-	if inWord {
-		words = append(words, w.String())
+	words := make([]string, len(raw))
+	for i, w := range raw {
+		words[i] = w.text
 	}
 	return words, nil
 }

@@ -111,23 +111,34 @@ type Result struct {
 // directory, as systemd reads it; its specifiers %i and %I are then the
 // instance, "15-main".
 func ConvertFile(path string, opt Options) (*Result, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		if template, ok := templateOf(path); ok {
-			if tf, terr := os.Open(template); terr == nil {
-				f, err = tf, nil
-			}
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	data, err := readInstance(path)
 	if err != nil {
 		return nil, err
 	}
 	return Convert(path, data, opt)
+}
+
+// readInstance reads the unit file at path, at most MaxFileSize and a
+// byte; or, for an instance that is not a file, its template's.
+func readInstance(path string) ([]byte, error) {
+	data, err := readFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if template, ok := templateOf(path); ok {
+			if tdata, terr := readFile(template); terr == nil {
+				return tdata, nil
+			}
+		}
+	}
+	return data, err
+}
+
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 }
 
 // templateOf returns the template of an instance's path:

@@ -3,8 +3,6 @@ package sdimport
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -33,14 +31,7 @@ import (
 // or the service of its name, in the same directory) and converts them.
 // See ConvertTimer.
 func ConvertTimerFile(path string, opt Options) (*Result, error) {
-	data, err := readFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		if template, ok := templateOf(path); ok {
-			if tdata, terr := readFile(template); terr == nil {
-				data, err = tdata, nil
-			}
-		}
-	}
+	data, err := readInstance(path)
 	if err != nil {
 		return nil, err
 	}
@@ -56,25 +47,11 @@ func ConvertTimerFile(path string, opt Options) (*Result, error) {
 		return nil, fmt.Errorf("%s: Unit=%s: not a service of this directory", path, service)
 	}
 	spath := filepath.Join(filepath.Dir(path), service)
-	sdata, err := readFile(spath)
-	if errors.Is(err, os.ErrNotExist) {
-		if template, ok := templateOf(spath); ok {
-			sdata, err = readFile(template)
-		}
-	}
+	sdata, err := readInstance(spath)
 	if err != nil {
 		return nil, fmt.Errorf("%s: the service it starts: %w", path, err)
 	}
 	return ConvertTimer(path, data, spath, sdata, opt)
-}
-
-func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 }
 
 // ConvertTimer converts the timer at path and the service it starts into

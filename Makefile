@@ -131,6 +131,7 @@ lint: ## go vet, gofmt check, and staticcheck when it is installed
 fuzz: ## fuzz the unit file parser and the importer of systemd units, 30s each
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./units
 	$(GO) test -run='^$$' -fuzz=FuzzConvert -fuzztime=30s ./units/sdimport
+	$(GO) test -run='^$$' -fuzz=FuzzCalendarToCron -fuzztime=30s ./units/sdimport
 
 clean: ## remove bin/ and dist/ (the dev agent's .tend/ is kept; rm -rf .tend to reset it)
 	rm -rf bin dist

@@ -96,6 +96,7 @@ func TestPackages(t *testing.T) {
 	t.Run("deb", func(t *testing.T) { checkDeb(t, m) })
 	t.Run("install", func(t *testing.T) { checkInstall(t, m) })
 	t.Run("rpm", func(t *testing.T) { checkRPM(t, m) })
+	t.Run("rpm-install", func(t *testing.T) { checkRPMInstall(t, m) })
 	t.Run("apk", func(t *testing.T) { checkAPK(t, m) })
 }
 
@@ -177,24 +178,9 @@ func checkDeb(t *testing.T, m made) {
 // upgrade keeps the enablement; remove keeps the configuration and masks
 // the unit; purge removes both and the agent's state.
 func checkInstall(t *testing.T, m made) {
-	need(t, "dpkg", "unshare", "chroot")
-	if os.Geteuid() != 0 {
-		t.Skip("dpkg --root and mounts need root")
-	}
+	need(t, "dpkg")
 	deb := m.deb
-	top := t.TempDir()
-	script := `set -e
-top=$1 deb=$2
-mount -t tmpfs tmpfs "$top"
-mkdir "$top/upper" "$top/work" "$top/root"
-mount -t overlay overlay -o lowerdir=/,upperdir="$top/upper",workdir="$top/work" "$top/root"
-mount --bind /dev "$top/root/dev"
-R=$top/root
-# A root that has never had tend: no group, no configuration, no state.
-if grep -q '^tend:' "$R/etc/group"; then sed -i '/^tend:/d' "$R/etc/group" "$R/etc/gshadow"; fi
-rm -rf "$R/etc/tend" "$R/var/lib/tend" "$R/etc/systemd/system/tend.service" "$R/etc/systemd/system/multi-user.target.wants/tend.service"
-step() { echo "== $1"; }
-step install; dpkg --root="$R" -i "$deb"
+	script := ownRoot + `step install; dpkg --root="$R" -i "$deb"
 step group; grep '^tend:' "$R/etc/group"
 step enabled; readlink "$R/etc/systemd/system/multi-user.target.wants/tend.service"
 step binary; stat -c '%U:%G %a' "$R/usr/bin/tend"; chroot "$R" /usr/bin/tend version --client
@@ -206,7 +192,46 @@ step purge; dpkg --root="$R" -P tend >/dev/null
 ls -d "$R/etc/tend" "$R/var/lib/tend" "$R/etc/systemd/system/tend.service" 2>&1 || true
 dpkg --root="$R" -s tend 2>&1 | head -1 || true
 `
-	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", top, deb)
+	out, check := inOwnRoot(t, script, deb)
+	check("install", `tend: enabled; edit /etc/tend/tend.toml, then: systemctl start tend`)
+	check("group", `(?m)^tend:x:([1-9]|[1-9][0-9]|[1-9][0-9][0-9]):$`) // a system group
+	check("enabled", `^/lib/systemd/system/tend.service\n$`)
+	check("binary", `(?m)^root:root 755\nClient Version: `)
+	check("status", `^install ok installed\n$`)
+	check("upgrade", `^/lib/systemd/system/tend.service\n$`)
+	check("remove", `No such file or directory\ntend.toml\n/dev/null\n`)
+	check("purge", `(?s)etc/tend.*No such file.*var/lib/tend.*No such file.*tend.service.*No such file.*not installed`)
+	if t.Failed() {
+		t.Logf("the whole run:\n%s", out)
+	}
+}
+
+// ownRoot begins a script run by inOwnRoot: $R is a root of the test's,
+// this machine's system as a copy-on-write overlay on a tmpfs at $1 (in
+// the mount namespace unshare makes, gone with it), without anything of
+// tend's: no group, configuration, state or enablement. $2 is the
+// package. step NAME heads the output of a step.
+const ownRoot = `set -e
+top=$1 deb=$2 pkg=$2
+mount -t tmpfs tmpfs "$top"
+mkdir "$top/upper" "$top/work" "$top/root"
+mount -t overlay overlay -o lowerdir=/,upperdir="$top/upper",workdir="$top/work" "$top/root"
+mount --bind /dev "$top/root/dev"
+R=$top/root
+if grep -q '^tend:' "$R/etc/group"; then sed -i '/^tend:/d' "$R/etc/group" "$R/etc/gshadow"; fi
+rm -rf "$R/etc/tend" "$R/var/lib/tend" "$R/etc/systemd/system/tend.service" "$R/etc/systemd/system/multi-user.target.wants/tend.service"
+step() { echo "== $1"; }
+`
+
+// inOwnRoot runs script (ownRoot and its steps) with pkg, and returns its
+// output and a check that a step's output matches a pattern.
+func inOwnRoot(t *testing.T, script, pkg string) (string, func(step, re string)) {
+	t.Helper()
+	need(t, "unshare", "chroot")
+	if os.Geteuid() != 0 {
+		t.Skip("installing in a root of its own needs root")
+	}
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", t.TempDir(), pkg)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the install in a root of its own: %v\n%s", err, out)
@@ -220,20 +245,32 @@ dpkg --root="$R" -s tend 2>&1 | head -1 || true
 		}
 		steps[name] += l + "\n"
 	}
-	check := func(step string, re string) {
+	return string(out), func(step, re string) {
 		t.Helper()
 		if !regexp.MustCompile(re).MatchString(steps[step]) {
 			t.Errorf("%s: want %s in:\n%s", step, re, steps[step])
 		}
 	}
-	check("install", `tend: enabled; edit /etc/tend/tend.toml, then: systemctl start tend`)
-	check("group", `(?m)^tend:x:([1-9]|[1-9][0-9]|[1-9][0-9][0-9]):$`) // a system group
-	check("enabled", `^/lib/systemd/system/tend.service\n$`)
+}
+
+// The .rpm's life, as the .deb's, in a root of its own with an rpm
+// database of its own (the packages of this Debian machine are not in
+// it: --nodeps): the scriptlets make the group, the files are root's,
+// erasing keeps an edited configuration as .rpmsave.
+func checkRPMInstall(t *testing.T, m made) {
+	need(t, "rpm")
+	script := ownRoot + `rpm --root "$R" --initdb
+step install; rpm --root "$R" -i --nodeps "$pkg" 2>&1 | grep -v '^rpm: ' || true
+step group; grep '^tend:' "$R/etc/group"
+step binary; stat -c '%U:%G %a' "$R/usr/bin/tend"; chroot "$R" /usr/bin/tend version --client
+step erase; echo '# edited' >> "$R/etc/tend/tend.toml"; rpm --root "$R" -e tend 2>&1 | grep -v '^rpm: ' || true
+ls "$R/usr/bin/tend" 2>&1 || true; ls "$R/etc/tend"
+`
+	out, check := inOwnRoot(t, script, m.rpm)
+	check("install", `^$`) // no errors, no warnings
+	check("group", `(?m)^tend:x:\d+:$`)
 	check("binary", `(?m)^root:root 755\nClient Version: `)
-	check("status", `^install ok installed\n$`)
-	check("upgrade", `^/lib/systemd/system/tend.service\n$`)
-	check("remove", `No such file or directory\ntend.toml\n/dev/null\n`)
-	check("purge", `(?s)etc/tend.*No such file.*var/lib/tend.*No such file.*tend.service.*No such file.*not installed`)
+	check("erase", `saved as /etc/tend/tend.toml.rpmsave\n.*No such file or directory\ntend.toml.rpmsave\n`)
 	if t.Failed() {
 		t.Logf("the whole run:\n%s", out)
 	}

@@ -30,6 +30,11 @@ CPUQuota= and TasksMax= its cgroup limits. A command that needs what
 systemd does at each start (EnvironmentFile=, ExecStartPre=, $VARIABLES)
 runs through /bin/sh, which does it and then becomes the main process.
 
+The service's drop-ins apply after it, as systemd applies them:
+NAME.service.d/*.conf beside the file, in /run/systemd/system and in
+/etc/systemd/system (the admin's, which win), by name (--drop-in-dirs
+says where else to look).
+
 Every setting tend has no counterpart for is a warning, on standard
 error as "FILE:LINE: Setting=value: why" and in a comment at the top of
 the unit, so that nothing is dropped silently. A service becomes a
@@ -73,6 +78,8 @@ func (c *CLI) runImport(ctx context.Context, args []string) error {
 	fs.stringVar(&kind, "kind", "", "", "The units' kind: per-host, replicated or job; default: job for Type=oneshot, else per-host.")
 	fs.stringVar(&dir, "dir", "d", "", "Write each unit to DIR/NAME.toml instead of standard output.")
 	fs.boolVar(&overwrite, "overwrite", "", "With --dir, replace unit files that exist already.")
+	dropIns := strings.Join(sdimport.DefaultDropInDirs, ",")
+	fs.stringVar(&dropIns, "drop-in-dirs", "", dropIns, "Where the services' drop-ins (NAME.service.d/*.conf) are, highest priority first, besides the file's directory; \"\" for none.")
 	args, err := fs.parse(c, args)
 	if err != nil {
 		return err
@@ -87,7 +94,12 @@ func (c *CLI) runImport(ctx context.Context, args []string) error {
 	case overwrite && dir == "":
 		return usagef("import", "--overwrite is for --dir")
 	}
-	opt := sdimport.Options{Name: name}
+	opt := sdimport.Options{Name: name, DropInDirs: []string{}}
+	for _, d := range strings.Split(dropIns, ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			opt.DropInDirs = append(opt.DropInDirs, d)
+		}
+	}
 	if kind != "" {
 		k, err := units.ParseKind(kind)
 		if err != nil {

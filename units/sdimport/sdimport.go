@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,6 +63,61 @@ type Options struct {
 	// job; 0 chooses job for Type=oneshot and per-host for the rest, as
 	// a service file describes a daemon of the host it is on.
 	Kind units.Kind
+	// DropInDirs are where ConvertFile looks for the service's drop-ins
+	// (NAME.service.d/*.conf), highest priority first, after the
+	// directory of the file itself (the lowest); nil is systemd's:
+	// /etc/systemd/system, then /run/systemd/system.
+	DropInDirs []string
+	// dropIns are the drop-ins' paths and contents, in the order they
+	// apply (ConvertFile finds them).
+	dropIns []dropIn
+}
+
+// A dropIn is one NAME.service.d/*.conf file, read.
+type dropIn struct {
+	path string
+	data []byte
+}
+
+// DefaultDropInDirs are systemd's directories of the admin's drop-ins,
+// highest priority first.
+var DefaultDropInDirs = []string{"/etc/systemd/system", "/run/systemd/system"}
+
+// findDropIns reads the drop-ins of the service at path, as systemd
+// applies them: every NAME.service.d/*.conf (and, for an instance, its
+// template's) in dirs and beside the file, a file in a higher-priority
+// directory replacing one of the same name in a lower, applied in the
+// order of their names.
+func findDropIns(path string, dirs []string) ([]dropIn, error) {
+	if dirs == nil {
+		dirs = DefaultDropInDirs
+	}
+	names := []string{filepath.Base(path) + ".d"}
+	if template, ok := templateOf(path); ok {
+		names = append([]string{filepath.Base(template) + ".d"}, names...)
+	}
+	chosen := map[string]string{} // file name → path, the highest priority's
+	all := append(slices.Clone(dirs), filepath.Dir(path))
+	for i := len(all) - 1; i >= 0; i-- { // lowest priority first: later ones replace
+		for _, n := range names {
+			matches, err := filepath.Glob(filepath.Join(all[i], n, "*.conf"))
+			if err != nil {
+				return nil, err
+			}
+			for _, m := range matches {
+				chosen[filepath.Base(m)] = m
+			}
+		}
+	}
+	var out []dropIn
+	for _, name := range slices.Sorted(maps.Keys(chosen)) {
+		data, err := readFile(chosen[name])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, dropIn{chosen[name], data})
+	}
+	return out, nil
 }
 
 // A Warning is a setting, or a section, that was not imported, or was
@@ -110,9 +166,16 @@ type Result struct {
 // file is read from its template, postgresql@.service in the same
 // directory, as systemd reads it; its specifiers %i and %I are then the
 // instance, "15-main".
+//
+// The service's drop-ins (see Options.DropInDirs) apply after it, as
+// systemd applies them: what they set is imported, their warnings name
+// them.
 func ConvertFile(path string, opt Options) (*Result, error) {
 	data, err := readInstance(path)
 	if err != nil {
+		return nil, err
+	}
+	if opt.dropIns, err = findDropIns(path, opt.DropInDirs); err != nil {
 		return nil, err
 	}
 	return Convert(path, data, opt)
@@ -226,9 +289,24 @@ func newConv(path string, data []byte, opt Options) (*conv, error) {
 		return fail("%v; give the unit a name of its own (tend import --name)", err)
 	}
 	c.kind = opt.Kind
+	c.read("", ix, opts)
+	for _, d := range opt.dropIns {
+		ix, opts, err := readUnit(d.path, d.data)
+		if err != nil {
+			return nil, err
+		}
+		c.read(d.path, ix, opts)
+		c.notes = append(c.notes, "With the drop-in "+d.path+".")
+	}
+	return c, nil
+}
+
+// read collects the settings of the service's file (file "") or of a
+// drop-in of it.
+func (c *conv) read(file string, ix *lineIndex, opts []*unit.UnitOption) {
 	seenSection := map[string]bool{}
 	for _, o := range opts {
-		s := setting{key: o.Name, value: normalize(o.Value), line: ix.next(o.Section, o.Name)}
+		s := setting{key: o.Name, value: normalize(o.Value), line: ix.next(o.Section, o.Name), file: file}
 		switch o.Section {
 		case "Unit", "Service", "Install":
 			c.collect(o.Section, s)
@@ -239,11 +317,10 @@ func newConv(path string, data []byte, opt Options) (*conv, error) {
 				if strings.HasPrefix(o.Section, "X-") {
 					msg = "an extension section; its settings are not imported"
 				}
-				c.warnAt(ix.sections[o.Section], "["+o.Section+"]", "", msg)
+				c.warn(setting{key: "[" + o.Section + "]", line: ix.sections[o.Section], file: file}, msg)
 			}
 		}
 	}
-	return c, nil
 }
 
 // unitName derives a unit name from a service's file name.
@@ -935,7 +1012,7 @@ func (c *conv) render() []byte {
 		sortWarnings(warns)
 		for _, w := range warns {
 			where := strconv.Itoa(w.Line)
-			if c.from != "" {
+			if c.from != "" || w.File != c.file {
 				where = filepath.Base(w.File) + ":" + where
 			}
 			fmt.Fprintf(&b, "#   %s: %s: %s\n", where, comment(w.setting()), comment(w.Msg))

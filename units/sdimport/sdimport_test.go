@@ -380,3 +380,58 @@ ExecStart=/bin/sh -c 'printf "[%%%%s]" "$@" >>"$0"; echo " $$FROMFILE" >>"$0"' %
 		t.Errorf("a failing ExecStartPre=- stopped the start: %v %q", err, b)
 	}
 }
+
+// Drop-ins apply after the file, by name, the admin's replacing the
+// vendor's of the same name; what they set is imported and their
+// warnings name them.
+func TestConvertFileAppliesDropIns(t *testing.T) {
+	vendor, admin := t.TempDir(), t.TempDir()
+	write := func(path, text string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc := filepath.Join(vendor, "web.service")
+	write(svc, "[Service]\nExecStart=/usr/bin/web --port 80\nUser=www\nRestart=on-failure\n")
+	write(filepath.Join(vendor, "web.service.d", "10-vendor.conf"), "[Service]\nEnvironment=MODE=vendor\n")
+	write(filepath.Join(vendor, "web.service.d", "20-limits.conf"), "[Service]\nMemoryMax=1G\n")
+	// The admin's 10-vendor.conf replaces the vendor's; 30-local.conf
+	// comes last: it resets ExecStart=, and sets what has no counterpart.
+	write(filepath.Join(admin, "web.service.d", "10-vendor.conf"), "[Service]\nEnvironment=MODE=admin\n")
+	write(filepath.Join(admin, "web.service.d", "30-local.conf"), "[Service]\nExecStart=\nExecStart=/usr/bin/web --port 8080\nLimitNOFILE=4096\n")
+	res, err := ConvertFile(svc, Options{DropInDirs: []string{admin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := res.Unit.Template
+	if !slices.Equal(tpl.Command, []string{"/usr/bin/web", "--port", "8080"}) || tpl.Env["MODE"] != "admin" ||
+		tpl.Resources.MemoryMax != 1<<30 || tpl.User != "www" {
+		t.Errorf("unit:\n%s", res.TOML)
+	}
+	if len(res.Warnings) != 1 || res.Warnings[0].File != filepath.Join(admin, "web.service.d", "30-local.conf") || res.Warnings[0].Line != 4 {
+		t.Errorf("warnings: %+v", res.Warnings)
+	}
+	for _, want := range []string{"# With the drop-in " + filepath.Join(admin, "web.service.d", "30-local.conf") + ".",
+		"#   30-local.conf:4: LimitNOFILE=4096: "} {
+		if !strings.Contains(string(res.TOML), want) {
+			t.Errorf("no %q in:\n%s", want, res.TOML)
+		}
+	}
+	if strings.Contains(string(res.TOML), "MODE = \"vendor\"") || strings.Contains(string(res.TOML), filepath.Join(vendor, "web.service.d", "10-vendor.conf")) {
+		t.Errorf("the vendor's replaced drop-in applied:\n%s", res.TOML)
+	}
+	// Without drop-in directories, only those beside the file.
+	res, err = ConvertFile(svc, Options{DropInDirs: []string{}})
+	if err != nil || res.Unit.Template.Env["MODE"] != "vendor" {
+		t.Errorf("the vendor's drop-ins alone: %v\n%s", err, res.TOML)
+	}
+	// A drop-in that does not parse is an error naming it.
+	write(filepath.Join(admin, "web.service.d", "40-bad.conf"), "ExecStart=/bin/x\n")
+	if _, err := ConvertFile(svc, Options{DropInDirs: []string{admin}}); err == nil || !strings.Contains(err.Error(), "40-bad.conf: line 1:") {
+		t.Errorf("a bad drop-in: %v", err)
+	}
+}

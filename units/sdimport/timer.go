@@ -51,6 +51,9 @@ func ConvertTimerFile(path string, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: the service it starts: %w", path, err)
 	}
+	if opt.dropIns, err = findDropIns(spath, opt.DropInDirs); err != nil {
+		return nil, err
+	}
 	return ConvertTimer(path, data, spath, sdata, opt)
 }
 

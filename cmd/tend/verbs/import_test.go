@@ -229,7 +229,7 @@ func TestImportDebianServices(t *testing.T) {
 	warning := regexp.MustCompile(`^warning: (.+\.(?:service|timer)):(\d+): ([A-Za-z]+=.*|\[[^]]+\]): (.+)$`)
 	converted := map[string]*units.Unit{}
 	for _, path := range services {
-		stdout, stderr, code := runTend(t, root, "import", path)
+		stdout, stderr, code := runTend(t, root, "import", "--drop-in-dirs=", path) // this machine's own drop-ins are not the packages'
 		if code != 0 {
 			t.Errorf("%s: exit %d\n%s", path, code, stderr)
 			continue

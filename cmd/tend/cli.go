@@ -93,7 +93,7 @@ func init() {
 		{"start", "Start a stopped unit's instances again", "Management Commands", (*CLI).runStart},
 		{"restart", "Restart instances: stop and start each again at once", "Management Commands", (*CLI).runRestart},
 		{"rollout", "Replace a unit's instances one by one (restart), and follow that (status)", "Management Commands", (*CLI).runRollout},
-		{"import", "Convert systemd .service files into tend units", "Management Commands", (*CLI).runImport},
+		{"import", "Convert systemd .service and .timer files into tend units", "Management Commands", (*CLI).runImport},
 		{"cat", "Print units' files, as the agent runs them", "Management Commands", (*CLI).runCat},
 		{"wait", "Wait for a condition on instances, units or hosts", "Management Commands", (*CLI).runWait},
 		{"logs", "Print the output of an instance", "Troubleshooting Commands", (*CLI).runLogs},

@@ -13,7 +13,7 @@ import (
 	"github.com/tendhq/tend/units/sdimport"
 )
 
-const importHelp = `Convert systemd service units into tend unit files.
+const importHelp = `Convert systemd service units, and timers, into tend unit files.
 
 Usage:
   tend import [--name NAME] [--kind KIND] FILE.service|FILE.timer

@@ -15,7 +15,30 @@ type lineIndex struct {
 	sections map[string]int   // section → the line of its first header
 }
 
-// indexLines scans src. A line that is not blank, a comment or a section
+// uncomment makes comments what systemd makes of them, for go-systemd's
+// parser, which differs: a comment line is never continued by a trailing
+// backslash (it becomes an empty line), and one inside a continued value
+// is skipped (it becomes a lone backslash, which continues the value by
+// nothing). Every line keeps its number.
+func uncomment(src string) string {
+	lines := strings.Split(src, "\n")
+	cont := false // the line before ended with a backslash
+	for i, line := range lines {
+		t := strings.TrimLeft(strings.TrimSuffix(line, "\r"), " \t")
+		if t != "" && (t[0] == '#' || t[0] == ';') {
+			if cont {
+				lines[i] = `\`
+			} else {
+				lines[i] = ""
+			}
+			continue
+		}
+		cont = t != "" && strings.HasSuffix(strings.TrimRight(line, " \t\r"), `\`)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// indexLines scans src, uncommented. A line that is not blank, a comment or a section
 // header before the first header is an error: go-systemd's parser would
 // skip it a character at a time, and could read a section header out of
 // the middle of it.
@@ -34,8 +57,7 @@ func indexLines(src string) (*lineIndex, error) {
 		t := strings.TrimLeft(line, " \t")
 		switch {
 		case t == "":
-		case t[0] == '#' || t[0] == ';':
-			cont = strings.HasSuffix(strings.TrimRight(line, " "), `\`)
+		case t[0] == '#' || t[0] == ';': // uncomment has made these empty
 		case t[0] == '[':
 			end := strings.IndexByte(t, ']')
 			if end < 0 {

@@ -69,8 +69,8 @@ type Options struct {
 	// /etc/systemd/system, then /run/systemd/system.
 	DropInDirs []string
 	// dropIns are the drop-ins' paths and contents, in the order they
-	// apply (ConvertFile finds them).
-	dropIns []dropIn
+	// apply (ConvertFile finds them); timerDropIns a timer's.
+	dropIns, timerDropIns []dropIn
 }
 
 // A dropIn is one NAME.service.d/*.conf file, read.
@@ -259,11 +259,12 @@ func readUnit(path string, data []byte) (*lineIndex, []*unit.UnitOption, error) 
 	if bytes.IndexByte(data, 0) >= 0 {
 		return fail("holds a NUL byte")
 	}
-	ix, err := indexLines(string(data))
+	src := uncomment(string(data))
+	ix, err := indexLines(src)
 	if err != nil {
 		return fail("%v", err)
 	}
-	opts, err := unit.DeserializeOptions(bytes.NewReader(data))
+	opts, err := unit.DeserializeOptions(strings.NewReader(src))
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -350,6 +351,7 @@ type setting struct {
 	key, value string
 	line       int
 	file       string // "": the service's
+	seq        int    // the order of assignments, across the file and its drop-ins
 }
 
 // The settings kept as lists: each assignment adds, an empty one clears.
@@ -367,7 +369,7 @@ var singleSettings = map[string]bool{
 	"Service.KillSignal": true, "Service.KillMode": true, "Service.TimeoutStopSec": true, "Service.TimeoutSec": true,
 	"Service.WatchdogSec": true, "Service.MemoryMax": true, "Service.MemoryLimit": true,
 	"Service.CPUQuota": true, "Service.TasksMax": true, "Service.RemainAfterExit": true,
-	"Service.RuntimeMaxSec": true, "Service.NotifyAccess": true,
+	"Service.RuntimeMaxSec": true, "Service.NotifyAccess": true, "Service.RestartSteps": true,
 	// Before systemd 230 these were in [Service].
 	"Service.StartLimitBurst": true, "Service.StartLimitInterval": true, "Unit.StartLimitInterval": true,
 }
@@ -384,6 +386,8 @@ type conv struct {
 	notes  []string // comment lines about what was mapped, and how
 
 	entries []entry
+	seq     int               // assignments collected
+	env     map[string]string // Environment=, as imported
 }
 
 // An entry is one key of the unit made, with the setting it came from.
@@ -405,6 +409,8 @@ func (c *conv) warn(s setting, msg string) {
 }
 
 func (c *conv) collect(section string, s setting) {
+	c.seq++
+	s.seq = c.seq
 	k := section + "." + s.key
 	switch {
 	case listSettings[k]:
@@ -427,6 +433,8 @@ func (c *conv) collect(section string, s setting) {
 }
 
 func (c *conv) get(k string) (setting, bool) { s, ok := c.single[k]; return s, ok }
+
+func (c *conv) has(k string) bool { _, ok := c.single[k]; return ok }
 
 func (c *conv) set(table, key, value string, from setting) {
 	c.entries = append(c.entries, entry{table: table, key: key, value: value, from: from})
@@ -518,10 +526,17 @@ func (c *conv) build() error {
 		return fmt.Errorf("a service is imported as a replicated, per-host or job unit, not %s", c.kind)
 	}
 
+	order, from := c.environment() // first: the command's warnings look at the values
 	if err := c.command(typ); err != nil {
 		return err
 	}
-	c.environment()
+	if len(order) > 0 {
+		kv := make([]string, len(order))
+		for i, k := range order {
+			kv[i] = tomlKey(k) + " = " + tomlString(c.env[k])
+		}
+		c.set("template", "env", "{ "+strings.Join(kv, ", ")+" }", from)
+	}
 	if s, ok := c.get("Service.WorkingDirectory"); ok {
 		v := c.expand(s)
 		if strings.HasPrefix(v, "-") {
@@ -572,6 +587,13 @@ func (c *conv) command(typ string) error {
 		}
 		if cmd.prefix.privileged {
 			c.warn(s, `"+", "!" or "!!": tend runs every command as the template's user`)
+		}
+		for _, w := range cmd.words {
+			for _, p := range w {
+				if v := c.env[p.text]; p.split && strings.ContainsAny(v, `"'\`) {
+					c.warn(s, fmt.Sprintf("$%s is split by /bin/sh on whitespace alone: the quotes and backslashes in its value %q, which systemd would remove, stay in the words", p.text, v))
+				}
+			}
 		}
 		if cmd.prefix.ignoreFailure && s.key == "ExecStart" && typ != "oneshot" {
 			c.warn(s, `"-": the exit status is not ignored: a failing exit is a failure to tend's restart policy`)
@@ -643,6 +665,11 @@ func (c *conv) command(typ string) error {
 		words := make([]string, len(cmd.words))
 		for j, w := range cmd.words {
 			words[j] = w.shell()
+			if j == 0 && (strings.Contains(words[0], "=") || shellReserved[words[0]]) && !strings.HasPrefix(words[0], "'") {
+				// Quoted, the program is never an assignment or a
+				// reserved word to the shell.
+				words[0] = "'" + words[0] + "'"
+			}
 		}
 		line := strings.Join(words, " ")
 		switch {
@@ -676,6 +703,11 @@ func (c *conv) command(typ string) error {
 	return nil
 }
 
+// shellReserved are the words that begin a command with a meaning of the
+// shell's own, unquoted.
+var shellReserved = map[string]bool{"if": true, "then": true, "else": true, "elif": true, "fi": true, "do": true,
+	"done": true, "case": true, "esac": true, "while": true, "until": true, "for": true, "in": true, "!": true, "{": true, "}": true}
+
 type envFile struct {
 	path     string
 	optional bool
@@ -701,19 +733,21 @@ func (c *conv) envFiles(s setting) []envFile {
 	return files
 }
 
-// environment makes the template's env of Environment=.
-func (c *conv) environment() {
+// environment reads Environment= into c.env: the names, sorted, and the
+// last setting, for the template's env.
+func (c *conv) environment() ([]string, setting) {
 	env := map[string]string{}
 	var order []string
 	var from setting
 	for _, s := range c.lists["Service.Environment"] {
 		from = s
-		words, err := splitWords(c.expand(s))
+		words, err := splitWords(s.value)
 		if err != nil {
 			c.warn(s, "not imported: "+err.Error())
 			continue
 		}
 		for _, w := range words {
+			w = c.expand(setting{key: s.key, value: w, line: s.line, file: s.file}) // specifiers after splitting, as systemd
 			k, v, ok := strings.Cut(w, "=")
 			if !ok || !isName(k) {
 				c.warn(s, fmt.Sprintf("not imported: %q is not an assignment (want NAME=value)", w))
@@ -725,15 +759,9 @@ func (c *conv) environment() {
 			env[k] = v
 		}
 	}
-	if len(order) == 0 {
-		return
-	}
+	c.env = env
 	slices.Sort(order)
-	kv := make([]string, len(order))
-	for i, k := range order {
-		kv[i] = tomlKey(k) + " = " + tomlString(env[k])
-	}
-	c.set("template", "env", "{ "+strings.Join(kv, ", ")+" }", from)
+	return order, from
 }
 
 // restart maps Restart= and RestartSec=.
@@ -768,19 +796,34 @@ func (c *conv) restart(typ string) {
 	if job && policy == "never" {
 		c.set("", "backoff_limit", "0", s) // a failed oneshot is failed, not tried again
 	}
-	if s, ok := c.get("Service.RestartSec"); ok {
-		if d, ok := c.span(s); ok {
-			// systemd waits RestartSec= each time; tend doubles the
-			// delay up to max_restart_delay, which keeps it constant.
-			c.set("template", "restart_delay", tomlString(formatDuration(d)), s)
-			if _, ok := c.get("Service.RestartMaxDelaySec"); !ok {
-				c.set("template", "max_restart_delay", tomlString(formatDuration(d)), s)
-			}
+	// systemd waits RestartSec= (default 100ms) before each restart, the
+	// same each time unless RestartSteps= grows it to
+	// RestartMaxDelaySec=; tend doubles restart_delay up to
+	// max_restart_delay, which keeps it constant when they are equal.
+	if policy != "never" || c.has("Service.RestartSec") {
+		delay := setting{key: "RestartSec", value: "100ms"}
+		if s, ok := c.get("Service.RestartSec"); ok {
+			delay = s
 		}
-	}
-	if s, ok := c.get("Service.RestartMaxDelaySec"); ok {
-		if d, ok := c.span(s); ok {
-			c.set("template", "max_restart_delay", tomlString(formatDuration(d)), s)
+		if d, ok := c.span(delay); ok {
+			c.set("template", "restart_delay", tomlString(formatDuration(d)), delay)
+			maxDelay := d
+			steps, hasSteps := c.get("Service.RestartSteps")
+			if s, ok := c.get("Service.RestartMaxDelaySec"); ok {
+				n, err := strconv.Atoi(steps.value)
+				switch {
+				case !hasSteps || err != nil || n <= 0:
+					c.warn(s, "not imported: without RestartSteps= systemd does not grow the delay either")
+				default:
+					if m, ok := c.span(s); ok {
+						maxDelay = m
+						c.warn(steps, "tend doubles the delay after each failed run up to max_restart_delay, rather than in these steps")
+					}
+				}
+			} else if hasSteps {
+				c.warn(steps, "not imported: without RestartMaxDelaySec= the delay does not grow")
+			}
+			c.set("template", "max_restart_delay", tomlString(formatDuration(maxDelay)), delay)
 		}
 	}
 	burst, hasBurst := c.get("Unit.StartLimitBurst")
@@ -833,9 +876,11 @@ func (c *conv) stopping() {
 	}
 	stop, ok := c.get("Service.TimeoutStopSec")
 	if both, hasBoth := c.get("Service.TimeoutSec"); hasBoth {
-		c.warn(both, "only its stop timeout is imported: tend has no start timeout (a startup probe bounds the start)")
-		if !ok {
+		if !ok || both.seq > stop.seq { // the later assignment sets the stop timeout
+			c.warn(both, "only its stop timeout is imported: tend has no start timeout (a startup probe bounds the start)")
 			stop, ok = both, true
+		} else {
+			c.warn(both, "not imported: TimeoutStopSec= comes after it; tend has no start timeout")
 		}
 	}
 	if ok {

@@ -219,9 +219,20 @@ func TestConvertRestartPolicies(t *testing.T) {
 			t.Errorf("Restart=%s: %s, warnings %q", tc.restart, got, warnings(res))
 		}
 	}
-	res := convert(t, "x.service", "[Service]\nExecStart=/bin/true\nRestartSec=500ms\nRestartMaxDelaySec=1min\n", Options{})
-	if res.Unit.Template.RestartDelay.D() != 500*time.Millisecond || res.Unit.Template.MaxRestartDelay.D() != time.Minute {
-		t.Errorf("RestartMaxDelaySec: %s", res.TOML)
+	// systemd's delay is constant (100ms unless RestartSec=), unless
+	// RestartSteps= grows it to RestartMaxDelaySec=.
+	res := convert(t, "x.service", "[Service]\nExecStart=/bin/true\nRestart=always\n", Options{})
+	if res.Unit.Template.RestartDelay.D() != 100*time.Millisecond || res.Unit.Template.MaxRestartDelay.D() != 100*time.Millisecond {
+		t.Errorf("the default delay: %s", res.TOML)
+	}
+	res = convert(t, "x.service", "[Service]\nExecStart=/bin/true\nRestart=always\nRestartSec=500ms\nRestartSteps=5\nRestartMaxDelaySec=1min\n", Options{})
+	if res.Unit.Template.RestartDelay.D() != 500*time.Millisecond || res.Unit.Template.MaxRestartDelay.D() != time.Minute ||
+		!slices.Equal(warnings(res), []string{"5 RestartSteps"}) {
+		t.Errorf("RestartSteps= and RestartMaxDelaySec=: %q\n%s", warnings(res), res.TOML)
+	}
+	res = convert(t, "x.service", "[Service]\nExecStart=/bin/true\nRestart=always\nRestartSec=500ms\nRestartMaxDelaySec=1min\n", Options{})
+	if res.Unit.Template.MaxRestartDelay.D() != 500*time.Millisecond || !slices.Equal(warnings(res), []string{"5 RestartMaxDelaySec"}) {
+		t.Errorf("RestartMaxDelaySec= alone: %q\n%s", warnings(res), res.TOML)
 	}
 }
 
@@ -295,7 +306,7 @@ func TestConvertRefuses(t *testing.T) {
 // line, an empty assignment clears a list, and the last assignment wins.
 func TestConvertWarnsOnItsLine(t *testing.T) {
 	res := convert(t, "x.service", `# a comment \
-  continued
+# that a backslash does not continue
 [Unit]
 ConditionPathExists=/etc/x
 Wants=a.service
@@ -325,6 +336,15 @@ ListenStream=80
 	}
 	if tpl := res.Unit.Template; !slices.Equal(tpl.Command, []string{"/bin/echo", "continued"}) || tpl.User != "b" {
 		t.Errorf("command %q, user %q", tpl.Command, tpl.User)
+	}
+}
+
+// Comments are systemd's: a backslash does not continue one, and one
+// inside a continued value is skipped (systemd.syntax(7)'s example).
+func TestConvertComments(t *testing.T) {
+	res := convert(t, "x.service", "[Service]\nExecStart=/usr/bin/daemon \\\n  # skipped\n  --flag\n# see the docs \\\nUser=nobody\n", Options{})
+	if tpl := res.Unit.Template; !slices.Equal(tpl.Command, []string{"/usr/bin/daemon", "--flag"}) || tpl.User != "nobody" {
+		t.Errorf("command %q, user %q:\n%s", tpl.Command, tpl.User, res.TOML)
 	}
 }
 
@@ -433,5 +453,45 @@ func TestConvertFileAppliesDropIns(t *testing.T) {
 	write(filepath.Join(admin, "web.service.d", "40-bad.conf"), "ExecStart=/bin/x\n")
 	if _, err := ConvertFile(svc, Options{DropInDirs: []string{admin}}); err == nil || !strings.Contains(err.Error(), "40-bad.conf: line 1:") {
 		t.Errorf("a bad drop-in: %v", err)
+	}
+}
+
+// What a review found systemd does otherwise, each as systemd does it.
+func TestConvertAsSystemd(t *testing.T) {
+	// \; is a ";" argument (find -exec), not a separator.
+	res := convert(t, "x.service", "[Service]\nExecStart=/usr/bin/find /tmp -name x -exec rm {} \\;\n", Options{})
+	if c := res.Unit.Template.Command; c[len(c)-1] != ";" || c[len(c)-2] != "{}" {
+		t.Errorf("\\; : %q", c)
+	}
+	// The later of TimeoutStopSec= and TimeoutSec= sets the stop timeout.
+	res = convert(t, "x.service", "[Service]\nExecStart=/bin/true\nTimeoutStopSec=5\nTimeoutSec=60\n", Options{})
+	if d := res.Unit.Template.StopTimeout.D(); d != time.Minute {
+		t.Errorf("TimeoutSec= after TimeoutStopSec=: %v", d)
+	}
+	res = convert(t, "x.service", "[Service]\nExecStart=/bin/true\nTimeoutSec=60\nTimeoutStopSec=5\n", Options{})
+	if d := res.Unit.Template.StopTimeout.D(); d != 5*time.Second {
+		t.Errorf("TimeoutStopSec= after TimeoutSec=: %v", d)
+	}
+	// Specifiers are resolved after the words are split.
+	res = convert(t, `e@a\x20b.service`, "[Service]\nExecStart=/bin/true\nEnvironment=X=%I\n", Options{})
+	if v := res.Unit.Template.Env["X"]; v != "a b" || len(res.Warnings) != 0 {
+		t.Errorf("Environment=X=%%I of e@a\\x20b: %q %q", v, warnings(res))
+	}
+	// A time span past a Duration is refused, not wrapped.
+	if _, err := parseTimeSpan("9223372036.854775807"); err == nil {
+		t.Error("a time span of 2^63 ns")
+	}
+	// An escape that makes no UTF-8 is an error, not a U+FFFD.
+	if _, err := Convert("x.service", []byte("[Service]\nExecStart=/bin/echo \\xff\n"), Options{}); err == nil || !strings.Contains(err.Error(), "not UTF-8") {
+		t.Errorf("\\xff: %v", err)
+	}
+}
+
+// $NAME splits in /bin/sh on whitespace, not on systemd's quotes: a value
+// with quotes is a warning.
+func TestConvertWarnsOfQuotesInASplitVariable(t *testing.T) {
+	res := convert(t, "x.service", "[Service]\nEnvironment=\"OPTS=-a 'b c'\" PLAIN=-x\nExecStart=/bin/echo $OPTS $PLAIN\n", Options{})
+	if w := warnings(res); !slices.Equal(w, []string{"3 ExecStart"}) || !strings.Contains(res.Warnings[0].Msg, "$OPTS is split by /bin/sh") {
+		t.Errorf("warnings %q %v", w, res.Warnings)
 	}
 }

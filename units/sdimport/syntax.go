@@ -159,7 +159,7 @@ func parseTimeSpan(s string) (timeSpan, error) {
 			unit = u
 		}
 		total += n * float64(unit)
-		if total > math.MaxInt64 {
+		if total >= math.MaxInt64 { // float64(MaxInt64) is 2^63: not a Duration
 			return timeSpan{}, fmt.Errorf("%q is too long a time span", s)
 		}
 		t = strings.TrimLeft(t[j:], " \t")
@@ -230,8 +230,11 @@ words:
 	}
 	var unresolved []string
 	for _, r := range raw {
-		if r.text == ";" && !r.quoted {
+		if r.text == ";" && !r.quoted && !r.literal[0] { // \; is a ";" argument
 			return c, nil, errors.New(`a ";" between commands: give each command its own line`)
+		}
+		if !utf8.ValidString(r.text) {
+			return c, nil, fmt.Errorf("%q is not UTF-8 once its escapes are read", r.text)
 		}
 		w, u := expandWord(r, spec, !c.prefix.noEnv)
 		unresolved = append(unresolved, u...)

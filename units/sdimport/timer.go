@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/coreos/go-systemd/v22/unit"
+
 	"github.com/tendhq/tend/units"
 )
 
@@ -54,6 +56,9 @@ func ConvertTimerFile(path string, opt Options) (*Result, error) {
 	if opt.dropIns, err = findDropIns(spath, opt.DropInDirs); err != nil {
 		return nil, err
 	}
+	if opt.timerDropIns, err = findDropIns(path, opt.DropInDirs); err != nil {
+		return nil, err
+	}
 	return ConvertTimer(path, data, spath, sdata, opt)
 }
 
@@ -88,8 +93,30 @@ func ConvertTimer(path string, data []byte, servicePath string, serviceData []by
 	warn := c.warn
 	var calendars, every []setting
 	persistent := false
-	for _, o := range topts {
-		s := setting{key: o.Name, value: normalize(o.Value), line: ix.next(o.Section, o.Name), file: path}
+	type timerFile struct {
+		path string
+		ix   *lineIndex
+		opts []*unit.UnitOption
+	}
+	files := []timerFile{{path, ix, topts}}
+	for _, d := range opt.timerDropIns {
+		dix, dopts, err := readUnit(d.path, d.data)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, timerFile{d.path, dix, dopts})
+		c.notes = append(c.notes, "With the timer's drop-in "+d.path+".")
+	}
+	var all []setting
+	var sections []string
+	for _, f := range files {
+		for _, o := range f.opts {
+			all = append(all, setting{key: o.Name, value: normalize(o.Value), line: f.ix.next(o.Section, o.Name), file: f.path})
+			sections = append(sections, o.Section)
+		}
+	}
+	for k, s := range all {
+		o := struct{ Section, Name string }{sections[k], s.key}
 		switch o.Section + "." + o.Name {
 		case "Timer.OnCalendar":
 			if s.value == "" {
@@ -251,6 +278,10 @@ func calendarToCron(spec string) (string, string, error) {
 			return "", "", fmt.Errorf("the %s %q: %v", f.what, f.v, err)
 		}
 		out[i] = v
+	}
+	if dow != "*" && out[2] != "*" {
+		// cron runs when either day field matches, systemd when both do.
+		return "", "", errors.New("a weekday and a day of the month together: cron would run on either, systemd runs when both hold")
 	}
 	return strings.Join(append(out, dow), " "), tz, nil
 }

@@ -31,7 +31,8 @@ func TestCalendarToCron(t *testing.T) {
 		{in: "*:0/15", cron: "0/15 * * * *", next: time.Date(2026, 12, 5, 12, 15, 0, 0, time.UTC)},
 		{in: "*-*-01 03:00", cron: "0 3 1 * *"},
 		{in: "*-01,07-01 00:00", cron: "0 0 1 1,7 *"},
-		{in: "Fri *-*-1..7 18:00", cron: "0 18 1-7 * 5"},
+		{in: "Fri *-*-1..7 18:00", err: "a weekday and a day of the month together"},
+		{in: "Fri *-*-13", err: "a weekday and a day of the month together"},
 		{in: "08..17:00", cron: "0 8-17 * * *"},
 		{in: "*-*-* 04:00 Europe/Berlin", cron: "0 4 * * *", tz: "Europe/Berlin"},
 		{in: "daily UTC", cron: "0 0 * * *", tz: "UTC"},
@@ -80,7 +81,7 @@ func TestConvertTimer(t *testing.T) {
 	}
 	write("housekeeping.service", "[Unit]\nDescription=Cleans up\n[Service]\nType=oneshot\nExecStart=/usr/sbin/clean --old\nNice=19\n")
 	timer := write("housekeeping.timer", "[Unit]\nDescription=Daily clean-up\n[Timer]\nOnCalendar=Mon..Fri 02:30\nOnCalendar=Sat 05:00\nAccuracySec=12h\nPersistent=true\n[Install]\nWantedBy=timers.target\n")
-	res, err := ConvertTimerFile(timer, Options{})
+	res, err := ConvertTimerFile(timer, Options{DropInDirs: []string{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +101,21 @@ func TestConvertTimer(t *testing.T) {
 		t.Errorf("header:\n%s", res.TOML)
 	}
 
+	// The timer's drop-ins apply, as the service's: the admin's override
+	// of the schedule is the schedule.
+	admin := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(admin, "housekeeping.timer.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(admin, "housekeeping.timer.d", "override.conf"), []byte("[Timer]\nOnCalendar=\nOnCalendar=*-*-* 05:30\nPersistent=no\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err = ConvertTimerFile(timer, Options{DropInDirs: []string{admin}})
+	if err != nil || res.Unit.Schedule != "30 5 * * *" || res.Unit.CatchUp != units.CatchUpSkip ||
+		!strings.Contains(string(res.TOML), "# With the timer's drop-in "+filepath.Join(admin, "housekeeping.timer.d", "override.conf")) {
+		t.Errorf("a timer's drop-in: %v\n%s", err, res.TOML)
+	}
+
 	// Unit= names the service; a period after the last run is @every.
 	write("other.service", "[Service]\nExecStart=/bin/true\n")
 	res, err = ConvertTimer(filepath.Join(dir, "tick.timer"), []byte("[Timer]\nUnit=other.service\nOnUnitActiveSec=15min\n"), filepath.Join(dir, "other.service"), []byte("[Service]\nExecStart=/bin/true\n"), Options{})
@@ -107,20 +123,20 @@ func TestConvertTimer(t *testing.T) {
 		t.Fatalf("@every: %v\n%s", err, res.TOML)
 	}
 	write("tock.timer", "[Timer]\nUnit=other.service\nOnBootSec=5min\n")
-	if _, err := ConvertTimerFile(filepath.Join(dir, "tock.timer"), Options{}); err == nil || !strings.Contains(err.Error(), "nothing to schedule") {
+	if _, err := ConvertTimerFile(filepath.Join(dir, "tock.timer"), Options{DropInDirs: []string{}}); err == nil || !strings.Contains(err.Error(), "nothing to schedule") {
 		t.Errorf("a timer relative to boot: %v", err)
 	}
 	write("away.timer", "[Timer]\nUnit=../../etc/evil.service\nOnCalendar=daily\n")
-	if _, err := ConvertTimerFile(filepath.Join(dir, "away.timer"), Options{}); err == nil || !strings.Contains(err.Error(), "not a service of this directory") {
+	if _, err := ConvertTimerFile(filepath.Join(dir, "away.timer"), Options{DropInDirs: []string{}}); err == nil || !strings.Contains(err.Error(), "not a service of this directory") {
 		t.Errorf("a Unit= outside the directory: %v", err)
 	}
 	write("lonely.timer", "[Timer]\nOnCalendar=daily\n")
-	if _, err := ConvertTimerFile(filepath.Join(dir, "lonely.timer"), Options{}); err == nil || !strings.Contains(err.Error(), "the service it starts") {
+	if _, err := ConvertTimerFile(filepath.Join(dir, "lonely.timer"), Options{DropInDirs: []string{}}); err == nil || !strings.Contains(err.Error(), "the service it starts") {
 		t.Errorf("a timer without its service: %v", err)
 	}
 	write("bad.timer", "[Timer]\nOnCalendar=*:*:30\n")
 	write("bad.service", "[Service]\nExecStart=/bin/true\n")
-	if _, err := ConvertTimerFile(filepath.Join(dir, "bad.timer"), Options{}); err == nil || !strings.Contains(err.Error(), "line 2: OnCalendar=*:*:30: the seconds 30") {
+	if _, err := ConvertTimerFile(filepath.Join(dir, "bad.timer"), Options{DropInDirs: []string{}}); err == nil || !strings.Contains(err.Error(), "line 2: OnCalendar=*:*:30: the seconds 30") {
 		t.Errorf("a calendar cron cannot say: %v", err)
 	}
 }

@@ -54,7 +54,6 @@ var unmappedWhy = map[string]string{
 	"Service.TimeoutStartSec":             "tend has no start timeout (a startup probe bounds the start)",
 	"Service.TimeoutStartFailureMode":     "tend has no start timeout",
 	"Service.TimeoutStopFailureMode":      whyKill,
-	"Service.RestartSteps":                "tend doubles restart_delay after each failed run, up to max_restart_delay",
 	"Service.RestartMode":                 "tend restarts a run when it ends",
 	"Service.RestartPreventExitStatus":    whyExit,
 	"Service.RestartForceExitStatus":      whyExit,

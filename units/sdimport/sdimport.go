@@ -64,9 +64,9 @@ type Options struct {
 	// a service file describes a daemon of the host it is on.
 	Kind units.Kind
 	// DropInDirs are where ConvertFile looks for the service's drop-ins
-	// (NAME.service.d/*.conf), highest priority first, after the
-	// directory of the file itself (the lowest); nil is systemd's:
-	// /etc/systemd/system, then /run/systemd/system.
+	// (NAME.service.d/*.conf and the others of dropInNames), highest
+	// priority first, before the directory of the file itself (the
+	// lowest); nil is DefaultDropInDirs.
 	DropInDirs []string
 	// dropIns are the drop-ins' paths and contents, in the order they
 	// apply (ConvertFile finds them); timerDropIns a timer's.
@@ -79,27 +79,46 @@ type dropIn struct {
 	data []byte
 }
 
-// DefaultDropInDirs are systemd's directories of the admin's drop-ins,
-// highest priority first.
-var DefaultDropInDirs = []string{"/etc/systemd/system", "/run/systemd/system"}
+// DefaultDropInDirs are systemd's directories of drop-ins for system
+// units, highest priority first (systemd.unit(5)): systemctl
+// set-property's, the admin's, the runtime's, the local and the vendor's.
+var DefaultDropInDirs = []string{"/etc/systemd/system.control", "/run/systemd/system.control",
+	"/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"}
 
-// findDropIns reads the drop-ins of the service at path, as systemd
-// applies them: every NAME.service.d/*.conf (and, for an instance, its
-// template's) in dirs and beside the file, a file in a higher-priority
-// directory replacing one of the same name in a lower, applied in the
-// order of their names.
+// dropInNames are the drop-in directories' names for the unit file
+// base, least specific first: service.d for every service, then each
+// dash prefix (foo-.service.d, foo-bar-.service.d for
+// foo-bar-baz.service), the template's, the unit's own.
+func dropInNames(base string) []string {
+	ext := filepath.Ext(base)
+	stem := strings.TrimSuffix(base, ext)
+	names := []string{strings.TrimPrefix(ext, ".") + ".d"}
+	prefix, _, _ := strings.Cut(stem, "@")
+	for i := 0; i < len(prefix); i++ {
+		if prefix[i] == '-' && i > 0 {
+			names = append(names, prefix[:i+1]+ext+".d")
+		}
+	}
+	if t, ok := templateOf(base); ok {
+		names = append(names, filepath.Base(t)+".d")
+	}
+	return append(names, base+".d")
+}
+
+// findDropIns reads the drop-ins of the unit at path, as systemd applies
+// them: every *.conf in the directories dropInNames names, in dirs and
+// beside the file, a file in a higher-priority directory (or of a more
+// specific name) replacing one of the same name in a lower, applied in
+// the order of their names.
 func findDropIns(path string, dirs []string) ([]dropIn, error) {
 	if dirs == nil {
 		dirs = DefaultDropInDirs
 	}
-	names := []string{filepath.Base(path) + ".d"}
-	if template, ok := templateOf(path); ok {
-		names = append([]string{filepath.Base(template) + ".d"}, names...)
-	}
+	names := dropInNames(filepath.Base(path))
 	chosen := map[string]string{} // file name → path, the highest priority's
 	all := append(slices.Clone(dirs), filepath.Dir(path))
 	for i := len(all) - 1; i >= 0; i-- { // lowest priority first: later ones replace
-		for _, n := range names {
+		for _, n := range names { // and the more specific name
 			matches, err := filepath.Glob(filepath.Join(all[i], n, "*.conf"))
 			if err != nil {
 				return nil, err

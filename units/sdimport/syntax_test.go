@@ -138,3 +138,16 @@ func BenchmarkConvertLargest(b *testing.B) {
 		})
 	}
 }
+
+func TestDropInNames(t *testing.T) {
+	for base, want := range map[string][]string{
+		"nginx.service":              {"service.d", "nginx.service.d"},
+		"foo-bar-baz.service":        {"service.d", "foo-.service.d", "foo-bar-.service.d", "foo-bar-baz.service.d"},
+		"postgresql@15-main.service": {"service.d", "postgresql@.service.d", "postgresql@15-main.service.d"},
+		"exim4-base.timer":           {"timer.d", "exim4-.timer.d", "exim4-base.timer.d"},
+	} {
+		if got := dropInNames(base); !slices.Equal(got, want) {
+			t.Errorf("%s: %q, want %q", base, got, want)
+		}
+	}
+}

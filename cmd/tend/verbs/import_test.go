@@ -57,7 +57,7 @@ TimeoutStopSec=3
 [Install]
 WantedBy=multi-user.target
 `)
-	out, errOut, code := runTend(t, dir, "import", "--dir", filepath.Join(a.Dir, "units"), "greeter.service")
+	out, errOut, code := runTend(t, dir, "import", "--drop-in-dirs=", "--dir", filepath.Join(a.Dir, "units"), "greeter.service")
 	if code != 0 || !strings.Contains(out, "unit/greeter imported from greeter.service to ") || !strings.Contains(out, "(3 warnings)") {
 		t.Fatalf("import: %d\n%s%s", code, out, errOut)
 	}
@@ -76,7 +76,7 @@ WantedBy=multi-user.target
 	// A timer and its service: a cron unit, whose runs complete.
 	e2e.WriteFile(t, filepath.Join(dir, "ticker.service"), "[Service]\nType=oneshot\nExecStart=/bin/echo tick from %n\n")
 	e2e.WriteFile(t, filepath.Join(dir, "ticker.timer"), "[Timer]\nOnUnitActiveSec=1s\n")
-	out, errOut, code = runTend(t, dir, "import", "--dir", filepath.Join(a.Dir, "units"), "ticker.timer")
+	out, errOut, code = runTend(t, dir, "import", "--drop-in-dirs=", "--dir", filepath.Join(a.Dir, "units"), "ticker.timer")
 	if code != 0 || !strings.Contains(out, "unit/ticker imported from ticker.timer") {
 		t.Fatalf("import of a timer: %d\n%s%s", code, out, errOut)
 	}
@@ -92,7 +92,7 @@ WantedBy=multi-user.target
 
 	// Again: the file is there, and nothing is written without --overwrite.
 	before, _ := os.ReadFile(filepath.Join(a.Dir, "units", "greeter.toml"))
-	_, errOut, code = runTend(t, dir, "import", "--dir", filepath.Join(a.Dir, "units"), "greeter.service")
+	_, errOut, code = runTend(t, dir, "import", "--drop-in-dirs=", "--dir", filepath.Join(a.Dir, "units"), "greeter.service")
 	after, _ := os.ReadFile(filepath.Join(a.Dir, "units", "greeter.toml"))
 	if code != 1 || !strings.Contains(errOut, "greeter.toml exists already (give --overwrite to replace it)") || !bytes.Equal(before, after) {
 		t.Errorf("import over an existing unit: %d %s", code, errOut)
@@ -109,16 +109,16 @@ func TestImportIsAllOrNothing(t *testing.T) {
 	e2e.WriteFile(t, filepath.Join(dir, "good.service"), "[Service]\nExecStart=/bin/sleep 100\n")
 	e2e.WriteFile(t, filepath.Join(dir, "bad.service"), "[Service]\nType=notify\n")
 	e2e.WriteFile(t, filepath.Join(dir, "good@.service"), "[Service]\nExecStart=/bin/sleep %i\n")
-	_, errOut, code := runTend(t, dir, "import", "--dir", out, "good.service", "bad.service")
+	_, errOut, code := runTend(t, dir, "import", "--drop-in-dirs=", "--dir", out, "good.service", "bad.service")
 	if ents, _ := os.ReadDir(out); code != 1 || len(ents) != 0 ||
 		!strings.Contains(errOut, "error: bad.service: no ExecStart=: nothing to run") || !strings.Contains(errOut, "nothing was written to "+out) {
 		t.Errorf("a bad file among good ones: %d, %d files written\n%s", code, len(ents), errOut)
 	}
-	_, errOut, code = runTend(t, dir, "import", "--dir", out, "good.service", "good@.service")
+	_, errOut, code = runTend(t, dir, "import", "--drop-in-dirs=", "--dir", out, "good.service", "good@.service")
 	if ents, _ := os.ReadDir(out); code != 1 || len(ents) != 0 || !strings.Contains(errOut, "good.service and good@.service are both unit good") {
 		t.Errorf("two files of one name: %d, %d files\n%s", code, len(ents), errOut)
 	}
-	stdout, errOut, code := runTend(t, dir, "import", "good@7.service")
+	stdout, errOut, code := runTend(t, dir, "import", "--drop-in-dirs=", "good@7.service")
 	if u, err := units.Parse("good-7.toml", []byte(stdout)); code != 0 || err != nil || !slices.Equal(u.Template.Command, []string{"/bin/sleep", "7"}) {
 		t.Errorf("an instance of a template: %d %v\n%s%s", code, err, stdout, errOut)
 	}

@@ -30,10 +30,12 @@ CPUQuota= and TasksMax= its cgroup limits. A command that needs what
 systemd does at each start (EnvironmentFile=, ExecStartPre=, $VARIABLES)
 runs through /bin/sh, which does it and then becomes the main process.
 
-The service's drop-ins apply after it, as systemd applies them:
-NAME.service.d/*.conf beside the file, in /run/systemd/system and in
-/etc/systemd/system (the admin's, which win), by name (--drop-in-dirs
-says where else to look).
+The service's drop-ins apply after it, as systemd applies them: the
+*.conf files of NAME.service.d/ (and of service.d/, of the dash prefixes'
+foo-.service.d/ and of a template's) beside the file and in systemd's
+directories, /etc/systemd/system.control and /etc/systemd/system (the
+admin's) winning over /run's and the vendor's, in the order of their
+names (--drop-in-dirs says where else to look).
 
 Every setting tend has no counterpart for is a warning, on standard
 error as "FILE:LINE: Setting=value: why" and in a comment at the top of

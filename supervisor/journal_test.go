@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -156,5 +157,69 @@ func TestRunLogJournalFailure(t *testing.T) {
 	}
 	if got := readLog(t, dir, all); got != "one\ntwo\n" {
 		t.Errorf("files: %q", got)
+	}
+}
+
+// BenchmarkRunLogJournal is the copier's cost per line: to the files
+// alone, and to the files and a real datagram socket in the journal's
+// native protocol (go-systemd's journal.Send). The journal's socket is
+// set at link time, so:
+//
+//	go test -run '^$' -bench RunLogJournal -ldflags \
+//	  "-X github.com/coreos/go-systemd/v22/journal.journalSocket=/tmp/tend-bench-journal.sock" ./supervisor
+//
+// Without the flag the journal case is skipped.
+func BenchmarkRunLogJournal(b *testing.B) {
+	const sock = "/tmp/tend-bench-journal.sock"
+	line := []byte(strings.Repeat("x", 80) + "\n")
+	for _, tc := range []struct {
+		name string
+		out  func() runOutput
+	}{
+		{"files", func() runOutput { return runOutput{} }},
+		{"both", func() runOutput {
+			k := defaultJournal().sink("bench-1", "bench", "h")
+			k.setPID(1)
+			return runOutput{sink: k}
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			if tc.name == "both" {
+				if journal.Enabled() {
+					b.Skip("a journal answers already: this benchmark sends only to a socket of its own (see its comment)")
+				}
+				os.Remove(sock)
+				ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer ln.Close()
+				defer os.Remove(sock)
+				ln.SetReadBuffer(8 << 20)
+				go func() {
+					buf := make([]byte, 1<<16)
+					for {
+						if _, _, err := ln.ReadFromUnix(buf); err != nil {
+							return
+						}
+					}
+				}()
+				if !journal.Enabled() {
+					b.Skip("the journal's socket is not this benchmark's: see its comment")
+				}
+			}
+			l, err := openRunLog(b.TempDir(), 0, tc.out())
+			if err != nil {
+				b.Fatal(err)
+			}
+			w := l.Writer()
+			b.SetBytes(int64(len(line)))
+			b.ResetTimer()
+			for b.Loop() {
+				w.Write(line)
+			}
+			l.CloseWriter()
+			l.Close()
+		})
 	}
 }

@@ -189,8 +189,8 @@ func (s *Supervisor) Logs(ctx context.Context, name string, opts LogOptions) (io
 // said so or from a host without journald, are read as any.)
 func (s *Supervisor) inJournal(inst Instance, opts LogOptions) error {
 	u, ok := s.view.unit(inst.Unit)
-	if !ok || u.Template.Log != units.LogJournal.String() {
-		return nil
+	if !ok || u.Template.Log != units.LogJournal.String() || !s.runner.journal.enabled() {
+		return nil // the files have it, or will (without journald, they do)
 	}
 	file := currentLog
 	if opts.Previous {

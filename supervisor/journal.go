@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
 )
@@ -29,16 +30,116 @@ import (
 // (no socket) the output goes to the files, whatever log says, and the
 // unit gets a Warning event, LogNotSent, once per version.
 
+// journalQueue bounds the lines waiting for journald, which one sender
+// goroutine sends. A copier whose line finds the queue full waits for
+// room, so an instance that writes faster than journald takes it is
+// slowed to journald's pace, as under systemd; but no longer than
+// journalWait: a journald that stops reading (restarting, or stuck on a
+// slow disk) must not hold an instance for long, nor the loop, which
+// waits for a run's copier to end. Past that the run's lines are dropped
+// (logged once a run; the files of a "both" unit keep them) until the
+// queue has room again, and once the run's log is being closed lines
+// never wait.
+const (
+	journalQueue = 4096
+	journalWait  = time.Second
+)
+
+// errJournalBehind is logged for a run whose lines the queue dropped.
+var errJournalBehind = fmt.Errorf("journald takes no lines (%d wait, none taken for %s): lines are dropped until it does (the files of log = \"both\" keep them)", journalQueue, journalWait)
+
 // journalOut sends to the journal; its functions are the journal
 // package's, but in tests.
 type journalOut struct {
 	send    func(msg string, p journal.Priority, vars map[string]string) error
 	enabled func() bool
 	log     func(instance string, err error) // the first error sending, once per run
+
+	mu      sync.RWMutex // the queue's state, against close
+	started bool
+	closed  bool
+	queue   chan journalEntry
+	done    chan struct{} // closed when the sender ends
+	pending atomic.Int64  // entries queued and not yet sent
+}
+
+type journalEntry struct {
+	msg  string
+	pri  journal.Priority
+	vars map[string]string // never changed once made
+	sink *journalSink
 }
 
 func defaultJournal() *journalOut {
 	return &journalOut{send: journal.Send, enabled: journal.Enabled}
+}
+
+// enqueue hands e to the sender, waiting for room up to wait (0: not at
+// all), and reports whether it did.
+func (j *journalOut) enqueue(e journalEntry, wait time.Duration) bool {
+	j.mu.RLock()
+	if !j.started && !j.closed {
+		j.mu.RUnlock()
+		j.mu.Lock()
+		if !j.started && !j.closed {
+			j.queue, j.done, j.started = make(chan journalEntry, journalQueue), make(chan struct{}), true
+			go j.sender()
+		}
+		j.mu.Unlock()
+		j.mu.RLock()
+	}
+	defer j.mu.RUnlock()
+	if j.closed {
+		return false
+	}
+	j.pending.Add(1)
+	select {
+	case j.queue <- e:
+		return true
+	default:
+	}
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case j.queue <- e:
+			return true
+		case <-t.C:
+		}
+	}
+	j.pending.Add(-1)
+	return false
+}
+
+// close ends the sender once it has sent what is queued, waiting at
+// most wait for that (a journald that reads nothing keeps it; the agent
+// is stopping, or about to re-execute, and goes on). Lines handed over
+// afterwards are dropped.
+func (j *journalOut) close(wait time.Duration) {
+	j.mu.Lock()
+	started := j.started && !j.closed
+	if started {
+		close(j.queue)
+	}
+	j.closed = true
+	j.mu.Unlock()
+	if started {
+		select {
+		case <-j.done:
+		case <-time.After(wait):
+		}
+	}
+}
+
+// sender sends the queued entries, for as long as the agent runs.
+func (j *journalOut) sender() {
+	defer close(j.done)
+	for e := range j.queue {
+		if err := j.send(e.msg, e.pri, e.vars); err != nil {
+			e.sink.failed(err)
+		}
+		j.pending.Add(-1)
+	}
 }
 
 // journalSink is one run's lineSink to the journal.
@@ -48,11 +149,13 @@ type journalSink struct {
 	pid      atomic.Int64  // the run's main process, once known
 	known    chan struct{} // closed by setPID: the first line waits for it
 	once     sync.Once
+	logged   atomic.Bool // an error or a drop was logged
+	hurried  atomic.Bool // the run's log is closing: lines wait for no room
 
 	// The copier's.
-	vars map[string]string
-	seen int64 // the pid vars holds
-	err  bool  // an error was logged
+	vars   map[string]string // replaced, never changed: queued entries hold it
+	seen   int64             // the pid vars holds
+	behind bool              // a line found no room in journalWait: drop until there is
 }
 
 func (j *journalOut) sink(instance, unit, host string) *journalSink {
@@ -82,14 +185,33 @@ func (k *journalSink) line(p []byte) {
 		<-k.known
 	}
 	if pid := k.pid.Load(); pid != k.seen && pid > 0 {
-		k.vars["SYSLOG_PID"] = strconv.FormatInt(pid, 10)
-		k.seen = pid
-	}
-	if err := k.j.send(string(p), pri, k.vars); err != nil && !k.err {
-		k.err = true
-		if k.j.log != nil {
-			k.j.log(k.instance, err)
+		vars := make(map[string]string, len(k.vars)+1)
+		for key, v := range k.vars {
+			vars[key] = v
 		}
+		vars["SYSLOG_PID"] = strconv.FormatInt(pid, 10)
+		k.vars, k.seen = vars, pid
+	}
+	wait := journalWait
+	if k.behind || k.hurried.Load() {
+		wait = 0
+	}
+	ok := k.j.enqueue(journalEntry{msg: string(p), pri: pri, vars: k.vars, sink: k}, wait)
+	k.behind = !ok && (k.behind || wait > 0)
+	if !ok {
+		k.failed(errJournalBehind)
+	}
+}
+
+// hurry makes the run's lines wait for no room from now on: its log is
+// being closed, or handed over. Any goroutine.
+func (k *journalSink) hurry() { k.hurried.Store(true) }
+
+// failed logs the first error of the run's output to the journal. Any
+// goroutine.
+func (k *journalSink) failed(err error) {
+	if !k.logged.Swap(true) && k.j.log != nil {
+		k.j.log(k.instance, err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
 )
@@ -20,16 +21,12 @@ type fakeJournal struct {
 	entries []journalEntry
 	fail    error
 	errs    []string
+	j       *journalOut
 }
 
-type journalEntry struct {
-	msg  string
-	pri  journal.Priority
-	vars map[string]string
-}
-
-func (f *fakeJournal) out() *journalOut {
-	return &journalOut{
+func (f *fakeJournal) out(t testing.TB) *journalOut {
+	t.Cleanup(func() { f.j.close(10 * time.Second) })
+	f.j = &journalOut{
 		send: func(msg string, p journal.Priority, vars map[string]string) error {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -40,7 +37,7 @@ func (f *fakeJournal) out() *journalOut {
 			for k, x := range vars {
 				v[k] = x
 			}
-			f.entries = append(f.entries, journalEntry{msg, p, v})
+			f.entries = append(f.entries, journalEntry{msg: msg, pri: p, vars: v})
 			return nil
 		},
 		enabled: func() bool { return true },
@@ -49,6 +46,19 @@ func (f *fakeJournal) out() *journalOut {
 			defer f.mu.Unlock()
 			f.errs = append(f.errs, instance+": "+err.Error())
 		},
+	}
+	return f.j
+}
+
+// sent waits until the sender has sent what was queued.
+func (f *fakeJournal) sent(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.j.pending.Load() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d entries still queued after 10 s", f.j.pending.Load())
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -71,7 +81,7 @@ func TestRunLogToTheJournal(t *testing.T) {
 		t.Run(fmt.Sprintf("files=%v", files), func(t *testing.T) {
 			dir := t.TempDir()
 			fj := &fakeJournal{}
-			sink := fj.out().sink("kubia-7hjkc", "kubia", "edge-1")
+			sink := fj.out(t).sink("kubia-7hjkc", "kubia", "edge-1")
 			sink.setPID(4242)
 			l, err := openRunLog(dir, 0, runOutput{sink: sink, noFiles: !files})
 			if err != nil {
@@ -84,6 +94,7 @@ func TestRunLogToTheJournal(t *testing.T) {
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
 			}
+			fj.sent(t)
 			want := []string{"6 hello", "6 ", "3 an error", "6 <9>not a level", "6 " + long[:maxLine], "6 " + long[maxLine:], "6 unfinished"}
 			if got := fj.messages(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 				t.Errorf("entries:\n%.200q\nwant:\n%.200q", got, want)
@@ -110,7 +121,7 @@ func TestRunLogToTheJournal(t *testing.T) {
 func TestRunLogToTheJournalAcrossAHandover(t *testing.T) {
 	dir := t.TempDir()
 	fj := &fakeJournal{}
-	j := fj.out()
+	j := fj.out(t)
 	first := j.sink("a-1", "a", "h")
 	first.setPID(7)
 	l, err := openRunLog(dir, 0, runOutput{sink: first})
@@ -131,9 +142,40 @@ func TestRunLogToTheJournalAcrossAHandover(t *testing.T) {
 	if err := l2.Close(); err != nil {
 		t.Fatal(err)
 	}
+	fj.sent(t)
 	want := "6 one|6 two and a half|6  the rest|6 three"
 	if got := strings.Join(fj.messages(), "|"); got != want {
 		t.Errorf("entries %q, want %q", got, want)
+	}
+}
+
+// A run that ends mid-line just after a handover sends no empty entry:
+// the new copier read nothing of the line.
+func TestRunLogToTheJournalEndsAfterAHandover(t *testing.T) {
+	dir := t.TempDir()
+	fj := &fakeJournal{}
+	j := fj.out(t)
+	first := j.sink("a-1", "a", "h")
+	first.setPID(7)
+	l, err := openRunLog(dir, 0, runOutput{sink: first})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := writeStored(t, l, dir, "half")
+	r, st, err := l.Detach()
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := j.sink("a-1", "a", "h")
+	second.setPID(7)
+	l2 := adoptRunLog(dir, 0, r, st, runOutput{sink: second})
+	w.Close()
+	if err := l2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fj.sent(t)
+	if got := strings.Join(fj.messages(), "|"); got != "6 half" {
+		t.Errorf("entries %q, want only %q", got, "6 half")
 	}
 }
 
@@ -142,7 +184,7 @@ func TestRunLogToTheJournalAcrossAHandover(t *testing.T) {
 func TestRunLogJournalFailure(t *testing.T) {
 	dir := t.TempDir()
 	fj := &fakeJournal{fail: errors.New("connection refused")}
-	sink := fj.out().sink("a-1", "a", "h")
+	sink := fj.out(t).sink("a-1", "a", "h")
 	l, err := openRunLog(dir, 0, runOutput{sink: sink})
 	if err != nil {
 		t.Fatal(err)
@@ -152,11 +194,70 @@ func TestRunLogJournalFailure(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
+	fj.sent(t)
+	fj.mu.Lock()
+	defer fj.mu.Unlock()
 	if len(fj.errs) != 1 || fj.errs[0] != "a-1: connection refused" {
 		t.Errorf("errors logged: %q", fj.errs)
 	}
 	if got := readLog(t, dir, all); got != "one\ntwo\n" {
 		t.Errorf("files: %q", got)
+	}
+}
+
+// A journald that stops reading stops neither the instance nor the end
+// of its run: the lines past the queue are dropped, logged once, and the
+// files keep every line.
+func TestRunLogJournalStalled(t *testing.T) {
+	dir := t.TempDir()
+	fj := &fakeJournal{}
+	j := fj.out(t)
+	release := make(chan struct{})
+	send := j.send
+	j.send = func(msg string, p journal.Priority, vars map[string]string) error {
+		<-release // journald reads nothing
+		return send(msg, p, vars)
+	}
+	sink := j.sink("a-1", "a", "h")
+	sink.setPID(7)
+	l, err := openRunLog(dir, 0, runOutput{sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const lines = 3 * journalQueue
+	var out strings.Builder
+	for i := range lines {
+		fmt.Fprintf(&out, "line %d\n", i)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.WriteString(l.Writer(), out.String())
+		l.CloseWriter()
+		if err == nil {
+			err = l.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the run's output and its end waited for a journald that reads nothing")
+	}
+	if got := strings.Count(readLog(t, dir, all), "\n"); got != lines {
+		t.Errorf("the files hold %d lines of %d", got, lines)
+	}
+	close(release)
+	fj.sent(t)
+	fj.mu.Lock()
+	defer fj.mu.Unlock()
+	if n := len(fj.entries); n < journalQueue || n >= lines {
+		t.Errorf("%d entries reached the journal: want the queue's %d (and the one being sent), not all %d", n, journalQueue, lines)
+	}
+	if len(fj.errs) != 1 || !strings.Contains(fj.errs[0], "journald takes no lines") {
+		t.Errorf("logged: %q", fj.errs)
 	}
 }
 
@@ -178,7 +279,9 @@ func BenchmarkRunLogJournal(b *testing.B) {
 	}{
 		{"files", func() runOutput { return runOutput{} }},
 		{"both", func() runOutput {
-			k := defaultJournal().sink("bench-1", "bench", "h")
+			j := defaultJournal()
+			b.Cleanup(func() { j.close(10 * time.Second) })
+			k := j.sink("bench-1", "bench", "h")
 			k.setPID(1)
 			return runOutput{sink: k}
 		}},

@@ -481,6 +481,8 @@ func (s *Supervisor) call(f func()) error {
 // stopping takes longer than that plus a margin.
 func (s *Supervisor) Run(ctx context.Context) error {
 	defer close(s.stopped)
+	// After the runs' copiers, the lines they queued for the journal.
+	defer s.runner.journal.close(time.Second)
 	defer s.bg.Wait()
 	s.started = s.clock.Now()
 	var later map[*instance]int64

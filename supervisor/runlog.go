@@ -105,8 +105,11 @@ type RunLog struct {
 
 	// out is where else the lines go (the journal); the copier's.
 	out runOutput
-	// part is the line being read, for out.sink: a line is sent whole.
-	part []byte
+	// part is the line being read, for out.sink: a line is sent whole;
+	// partOpen says this copier has read some of it (an empty line too),
+	// so that it is sent even when empty.
+	part     []byte
+	partOpen bool
 }
 
 // A lineSink takes a run's output a line at a time, without the newline,
@@ -115,6 +118,7 @@ type RunLog struct {
 // the copier goroutine only.
 type lineSink interface {
 	line(p []byte)
+	hurry() // the log is closing: line must not wait long (any goroutine)
 }
 
 // runOutput says where a run's output goes besides, or instead of, its
@@ -262,6 +266,9 @@ func (l *RunLog) CloseWriter() error {
 func (l *RunLog) Close() error {
 	l.closeOnce.Do(func() {
 		l.CloseWriter()
+		if l.out.sink != nil {
+			l.out.sink.hurry()
+		}
 		l.r.SetReadDeadline(time.Now().Add(drainTimeout)) // fails if the copier is done: fine
 		<-l.done
 	})
@@ -277,6 +284,9 @@ func (l *RunLog) Close() error {
 // of Close, while the process runs.
 func (l *RunLog) Detach() (*os.File, RunLogState, error) {
 	l.CloseWriter()
+	if l.out.sink != nil {
+		l.out.sink.hurry()
+	}
 	l.detaching.Store(true)
 	l.r.SetReadDeadline(time.Unix(1, 0))
 	<-l.done
@@ -442,6 +452,7 @@ func (l *RunLog) write(b *logBuf, in []byte, now time.Time) {
 		l.lineLen += len(seg)
 		if l.out.sink != nil {
 			l.part = append(l.part, bytes.TrimSuffix(seg, []byte{'\n'})...)
+			l.partOpen = true
 		}
 		if !end && l.lineLen == maxLine {
 			out = append(out, '\n')
@@ -458,10 +469,10 @@ func (l *RunLog) write(b *logBuf, in []byte, now time.Time) {
 
 // sendPart sends the line read so far to the sink, if there is one.
 func (l *RunLog) sendPart() {
-	if l.out.sink != nil && (len(l.part) > 0 || !l.atStart) {
+	if l.out.sink != nil && l.partOpen {
 		l.out.sink.line(l.part)
 	}
-	l.part = l.part[:0]
+	l.part, l.partOpen = l.part[:0], false
 }
 
 func (l *RunLog) flush(out []byte) []byte {

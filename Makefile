@@ -49,14 +49,15 @@ SYSTEMDDIR ?= /etc/systemd/system
 # from build to build. Debian's and RPM's: a tag's v1.2.3-4-gabcdef
 # becomes 1.2.3+4+gabcdef; a bare commit abcdef (or 1234abc, which dpkg
 # would sort as a release 1234) becomes 0.0.0~git<commit time>.abcdef, so
-# later commits sort later. Alpine's grammar has no room for a hash:
-# 1.2.3, 1.2.3_p4, 0.0.0_git<commit time>.
+# later commits sort later; a pre-release tag v1.2.3-rc1 sorts before
+# v1.2.3: 1.2.3~rc1. Alpine's grammar has no room for a hash: 1.2.3,
+# 1.2.3_p4, 1.2.3_rc1, 0.0.0_git<commit time>.
 NFPM        := GOARCH=$(HOSTARCH) $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 NFPM_ARCH   := $(if $(filter arm,$(GOARCH)),arm7,$(GOARCH))
 PKG_ARCHES  := amd64 arm64 arm
 DEB_DATE    := $(shell git log -1 --format=%cd --date=format:%Y%m%d%H%M%S 2>/dev/null || echo 0)
-DEB_VERSION := $(shell v='$(patsubst v%,%,$(VERSION))'; case $$v in ([0-9]*.[0-9]*) ;; (dev) v=0.0.0~dev ;; (*) v=0.0.0~git$(DEB_DATE).$$v ;; esac; echo "$$v" | tr - +)
-APK_VERSION := $(shell v='$(patsubst v%,%,$(VERSION))'; case $$v in ([0-9]*.[0-9]*-[0-9]*-g*) echo "$${v%%-*}_p$$(echo $$v | cut -d- -f2)" ;; ([0-9]*.[0-9]*) echo "$$v" | sed 's/[-+].*//' ;; (*) echo 0.0.0_git$(DEB_DATE) ;; esac)
+DEB_VERSION := $(shell v='$(patsubst v%,%,$(VERSION))'; case $$v in ([0-9]*.[0-9]*) ;; (dev) v=0.0.0~dev ;; (*) v=0.0.0~git$(DEB_DATE).$$v ;; esac; echo "$$v" | sed -E 's/^([0-9][0-9.]*)-(alpha|beta|rc|pre)/\1~\2/' | tr - +)
+APK_VERSION := $(shell v='$(patsubst v%,%,$(VERSION))'; case $$v in ([0-9]*.[0-9]*) echo "$$v" | sed -E 's/^([0-9][0-9.]*)-(alpha|beta|rc|pre)([0-9]*)/\1_\2\3/; s/-([0-9]+)-g[0-9a-f]+/_p\1/; s/-dirty$$//' ;; (*) echo 0.0.0_git$(DEB_DATE) ;; esac)
 DEB_ARCH    := $(shell case '$(GOARCH)' in (386) echo i386 ;; (arm) echo armhf ;; (ppc64le) echo ppc64el ;; (*) echo '$(GOARCH)' ;; esac)
 DEB_FILE    := dist/tend_$(DEB_VERSION)-1_$(DEB_ARCH).deb
 CHANGELOG_DATE := $(shell git log -1 --format=%cD 2>/dev/null || date -R)

@@ -310,7 +310,7 @@ func checkAPK(t *testing.T, m made) {
 	}
 	list := run(t, "tar", "-tzif", m.apk, "--warning=no-unknown-keyword")
 	files := strings.Split(strings.TrimSpace(list), "\n")
-	for _, want := range append(contents, ".PKGINFO", ".post-install", ".pre-deinstall", "etc/init.d/tend", "usr/share/licenses/tend/copyright") {
+	for _, want := range append(contents, ".PKGINFO", ".post-install", ".post-upgrade", ".pre-deinstall", "etc/init.d/tend", "usr/share/licenses/tend/copyright") {
 		want = strings.Replace(want, "lib/systemd", "usr/lib/systemd", 1)
 		if !slices.Contains(files, want) {
 			t.Errorf("the .apk has no %s", want)
@@ -323,8 +323,8 @@ func checkAPK(t *testing.T, m made) {
 		}
 	}
 	dir := t.TempDir()
-	run(t, "tar", "-xzif", m.apk, "--warning=no-unknown-keyword", "-C", dir, "etc/init.d/tend", ".post-install")
-	for _, f := range []string{"etc/init.d/tend", ".post-install"} {
+	run(t, "tar", "-xzif", m.apk, "--warning=no-unknown-keyword", "-C", dir, "etc/init.d/tend", ".post-install", ".post-upgrade")
+	for _, f := range []string{"etc/init.d/tend", ".post-install", ".post-upgrade"} {
 		if out, err := exec.Command("sh", "-n", filepath.Join(dir, f)).CombinedOutput(); err != nil {
 			t.Errorf("%s: sh -n: %v\n%s", f, err, out)
 		}

@@ -17,10 +17,13 @@ func TestDebVersions(t *testing.T) {
 	}
 	version := func(v string) string { t.Helper(); return makeVersion(t, "deb-version", v) }
 	apk := map[string]*regexp.Regexp{
-		"v1.2.3":          regexp.MustCompile(`^1\.2\.3$`),
-		"v1.2.3-4-gabcde": regexp.MustCompile(`^1\.2\.3_p4$`),
-		"1234abc":         regexp.MustCompile(`^0\.0\.0_git\d{14}$`),
-		"dev":             regexp.MustCompile(`^0\.0\.0_git\d{14}$`),
+		"v1.2.3":                regexp.MustCompile(`^1\.2\.3$`),
+		"v1.2.3-4-gabcde":       regexp.MustCompile(`^1\.2\.3_p4$`),
+		"v1.2.3-rc1":            regexp.MustCompile(`^1\.2\.3_rc1$`),
+		"v1.2.3-rc1-4-gabcde":   regexp.MustCompile(`^1\.2\.3_rc1_p4$`),
+		"v1.2.3-4-gabcde-dirty": regexp.MustCompile(`^1\.2\.3_p4$`),
+		"1234abc":               regexp.MustCompile(`^0\.0\.0_git\d{14}$`),
+		"dev":                   regexp.MustCompile(`^0\.0\.0_git\d{14}$`),
 	}
 	for v, want := range apk {
 		if got := makeVersion(t, "apk-version", v); !want.MatchString(got) {
@@ -28,9 +31,11 @@ func TestDebVersions(t *testing.T) {
 		}
 	}
 	for v, want := range map[string]string{
-		"v1.2.3":          "1.2.3",
-		"v1.2.3-4-gabcde": "1.2.3+4+gabcde",
-		"dev":             "0.0.0~dev",
+		"v1.2.3":              "1.2.3",
+		"v1.2.3-4-gabcde":     "1.2.3+4+gabcde",
+		"v1.2.3-rc1":          "1.2.3~rc1",
+		"v1.2.3-rc1-4-gabcde": "1.2.3~rc1+4+gabcde",
+		"dev":                 "0.0.0~dev",
 	} {
 		if got := version(v); got != want {
 			t.Errorf("VERSION=%s: %q, want %q", v, got, want)
@@ -49,7 +54,7 @@ func TestDebVersions(t *testing.T) {
 	// An older commit's build sorts below a newer one's whatever their
 	// hashes, and below any release.
 	older, newer := "0.0.0~git20261201120000.fffffff", "0.0.0~git20261203120000.1234abc"
-	for _, c := range [][3]string{{older, "lt", newer}, {newer, "lt", "0.1.0"}, {version("1234abc"), "lt", "0.0.1"}} {
+	for _, c := range [][3]string{{older, "lt", newer}, {newer, "lt", "0.1.0"}, {version("v1.2.3-rc1"), "lt", "1.2.3"}, {version("v1.2.3-rc1-4-gabcde"), "lt", "1.2.3"}, {version("1234abc"), "lt", "0.0.1"}} {
 		if err := exec.Command(dpkg, "--compare-versions", c[0], c[1], c[2]).Run(); err != nil {
 			t.Errorf("dpkg: %s %s %s does not hold", c[0], c[1], c[2])
 		}

@@ -116,66 +116,49 @@ func TestRunLogToTheJournal(t *testing.T) {
 	}
 }
 
-// Across a handover a line begun before it is sent in two entries, the
-// part read before and the rest after, and nothing twice.
-func TestRunLogToTheJournalAcrossAHandover(t *testing.T) {
+// handedOver writes before to a run logged to the journal, hands the
+// run over mid-line, writes after, ends the run under the next copier,
+// and returns the entries sent.
+func handedOver(t *testing.T, before, after string) string {
+	t.Helper()
 	dir := t.TempDir()
 	fj := &fakeJournal{}
 	j := fj.out(t)
-	first := j.sink("a-1", "a", "h")
-	first.setPID(7)
-	l, err := openRunLog(dir, 0, runOutput{sink: first})
+	sink := func() runOutput {
+		k := j.sink("a-1", "a", "h")
+		k.setPID(7)
+		return runOutput{sink: k}
+	}
+	l, err := openRunLog(dir, 0, sink())
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := writeStored(t, l, dir, "one\ntwo and a half")
+	w := writeStored(t, l, dir, before)
 	defer w.Close()
 	r, st, err := l.Detach()
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.WriteString(w, " the rest\nthree\n")
-	second := j.sink("a-1", "a", "h")
-	second.setPID(7)
-	l2 := adoptRunLog(dir, 0, r, st, runOutput{sink: second})
+	io.WriteString(w, after)
+	l2 := adoptRunLog(dir, 0, r, st, sink())
 	w.Close()
 	if err := l2.Close(); err != nil {
 		t.Fatal(err)
 	}
 	fj.sent(t)
-	want := "6 one|6 two and a half|6  the rest|6 three"
-	if got := strings.Join(fj.messages(), "|"); got != want {
-		t.Errorf("entries %q, want %q", got, want)
-	}
+	return strings.Join(fj.messages(), "|")
 }
 
-// A run that ends mid-line just after a handover sends no empty entry:
-// the new copier read nothing of the line.
-func TestRunLogToTheJournalEndsAfterAHandover(t *testing.T) {
-	dir := t.TempDir()
-	fj := &fakeJournal{}
-	j := fj.out(t)
-	first := j.sink("a-1", "a", "h")
-	first.setPID(7)
-	l, err := openRunLog(dir, 0, runOutput{sink: first})
-	if err != nil {
-		t.Fatal(err)
+// Across a handover a line begun before it is sent in two entries, the
+// part read before and the rest after, and nothing twice; a run that ends
+// just after the handover sends no empty entry (the next copier read
+// nothing of the line).
+func TestRunLogToTheJournalAcrossAHandover(t *testing.T) {
+	if got, want := handedOver(t, "one\ntwo and a half", " the rest\nthree\n"), "6 one|6 two and a half|6  the rest|6 three"; got != want {
+		t.Errorf("entries %q, want %q", got, want)
 	}
-	w := writeStored(t, l, dir, "half")
-	r, st, err := l.Detach()
-	if err != nil {
-		t.Fatal(err)
-	}
-	second := j.sink("a-1", "a", "h")
-	second.setPID(7)
-	l2 := adoptRunLog(dir, 0, r, st, runOutput{sink: second})
-	w.Close()
-	if err := l2.Close(); err != nil {
-		t.Fatal(err)
-	}
-	fj.sent(t)
-	if got := strings.Join(fj.messages(), "|"); got != "6 half" {
-		t.Errorf("entries %q, want only %q", got, "6 half")
+	if got, want := handedOver(t, "half", ""), "6 half"; got != want {
+		t.Errorf("a run ended after the handover: entries %q, want %q", got, want)
 	}
 }
 

@@ -176,3 +176,53 @@ stop_timeout = "2s"
 		t.Errorf("describe unit only:\n%s", d)
 	}
 }
+
+// A journal-only instance's output goes on reaching the journal across
+// a re-execution of the agent: the same process, every line once, in
+// order, none lost.
+func TestInstanceOutputToTheJournalAcrossReexec(t *testing.T) {
+	t.Parallel()
+	bin, sock := journalBuild(t)
+	entries := listenJournal(t, sock)
+	a := e2e.StartAgentBin(t, nil, bin, "", "")
+	a.WriteUnit("count", `kind = "replicated"
+replicas = 1
+[template]
+labels = { app = "count" }
+command = ["/bin/sh", "-c", "i=0; while :; do echo \"n $i\"; i=$((i+1)); sleep 0.05; done"]
+log = "journal"
+stop_timeout = "2s"
+`)
+	in := a.WaitRunning("count", 1)[0]
+	var seq []string
+	pids := map[string]bool{}
+	read := func(n int) {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for len(seq) < n {
+			select {
+			case e := <-entries:
+				f := fields(e)
+				if f["TEND_INSTANCE"] == in.Name {
+					seq = append(seq, f["MESSAGE"])
+					pids[f["SYSLOG_PID"]] = true
+				}
+			case <-deadline:
+				t.Fatalf("%d entries of %s in 20 s, want %d", len(seq), in.Name, n)
+			}
+		}
+	}
+	read(10)
+	if out := a.Tend("agent", "reexec"); !strings.Contains(out, "agent re-executed") {
+		t.Fatalf("reexec: %s", out)
+	}
+	read(len(seq) + 20)
+	for i, m := range seq {
+		if want := fmt.Sprintf("n %d", i); m != want {
+			t.Fatalf("entry %d is %q, want %q (lost or doubled across the reexec): %q", i, m, want, seq)
+		}
+	}
+	if len(pids) != 1 || !pids[fmt.Sprint(in.PID)] {
+		t.Errorf("SYSLOG_PID %v, want the instance's %d alone", pids, in.PID)
+	}
+}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tendhq/tend/internal/atomicfile"
 )
 
 // The fence at work (fence.go has the rule and why it is safe): a
@@ -266,7 +268,7 @@ func (fz *Fencer) save() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(fz.path, data, 0o600)
+	return atomicfile.Write(fz.path, data, 0o600)
 }
 
 // Fence returns the rule the Fencer follows.

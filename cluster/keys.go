@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/tendhq/tend/internal/atomicfile"
 )
 
 // Gossip key rotation, memberlist's way: memberlist never sends keys, so
@@ -128,5 +130,5 @@ func SaveGossipKeys(dir string, keys [][]byte) error {
 		b.WriteString(base64.StdEncoding.EncodeToString(k))
 		b.WriteByte('\n')
 	}
-	return writeFileAtomic(filepath.Join(dir, GossipKeyFile), []byte(b.String()), 0o600)
+	return atomicfile.Write(filepath.Join(dir, GossipKeyFile), []byte(b.String()), 0o600)
 }

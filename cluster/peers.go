@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/tendhq/tend/internal/atomicfile"
 )
 
 // forgetPeersAfter is how long a peer not heard of stays in the book, as
@@ -106,5 +108,5 @@ func (b *peerBook) save() {
 	data, _ := json.Marshal(maps.Clone(b.peers))
 	b.dirty = false
 	b.mu.Unlock()
-	writeFileAtomic(b.path, data, 0o600)
+	atomicfile.Write(b.path, data, 0o600)
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/tendhq/tend/internal/atomicfile"
 )
 
 // The catalog is kept in StateDir/catalog.json, so that a restarted
@@ -112,7 +114,7 @@ func (n *Node) writeState() {
 	if err != nil {
 		return
 	}
-	if err := writeFileAtomic(filepath.Join(n.cfg.StateDir, deletedFile), data, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(n.cfg.StateDir, deletedFile), data, 0o600); err != nil {
 		n.log.Error("cluster deleted hosts not saved", "err", err)
 		return
 	}
@@ -127,42 +129,7 @@ func (n *Node) writeCatalog() {
 	if err != nil {
 		return
 	}
-	if err := writeFileAtomic(filepath.Join(n.cfg.StateDir, catalogFile), data, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(n.cfg.StateDir, catalogFile), data, 0o600); err != nil {
 		n.log.Error("cluster catalog not saved", "err", err)
 	}
-}
-
-// writeFileAtomic replaces path with data: a temporary file, synced, then
-// renamed over it and the directory synced, so a crash leaves the old
-// file or the new one, never a torn or empty one.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	// A new file of its own (never one planted under a known name), with
-	// the mode set before a byte is written.
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	err = f.Chmod(mode)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if serr := f.Sync(); err == nil {
-		err = serr
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

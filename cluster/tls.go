@@ -43,6 +43,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tendhq/tend/internal/atomicfile"
 )
 
 // Files in keys_dir.
@@ -334,10 +336,10 @@ func (id *Identity) renew() (*tls.Certificate, error) {
 	if err := os.MkdirAll(filepath.Dir(id.path), 0o700); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(id.path+".key", keyPEM, 0o600); err != nil {
+	if err := atomicfile.Write(id.path+".key", keyPEM, 0o600); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(id.path+".crt", certPEM, 0o644); err != nil {
+	if err := atomicfile.Write(id.path+".crt", certPEM, 0o644); err != nil {
 		return nil, err
 	}
 	id.cert = c

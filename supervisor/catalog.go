@@ -20,6 +20,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"golang.org/x/sys/unix"
 
+	"github.com/tendhq/tend/internal/atomicfile"
 	"github.com/tendhq/tend/units"
 )
 
@@ -305,7 +306,7 @@ func (c *DirCatalog) put(filename string, data []byte, write bool) (ApplyResult,
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("unit %q: %w", u.Name, err)
 	}
-	if err := writeFileAtomic(target, data); err != nil {
+	if err := atomicfile.Write(target, data, 0o644); err != nil {
 		return ApplyResult{}, fmt.Errorf("unit %q: %w", u.Name, err)
 	}
 	if c.readLocked(u.Name) {
@@ -695,37 +696,4 @@ func fileType(m os.FileMode) string {
 		return "device"
 	}
 	return "special file"
-}
-
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory, synced and renamed, so readers see the old or the new file.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

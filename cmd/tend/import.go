@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/tendhq/tend/internal/atomicfile"
 	"github.com/tendhq/tend/units"
 	"github.com/tendhq/tend/units/sdimport"
 )
@@ -184,7 +185,13 @@ func (c *CLI) writeImported(dir string, results []*sdimport.Result, from map[str
 	}
 	for _, r := range results {
 		path := filepath.Join(dir, r.Name+".toml")
-		if err := writeFileAtomic(path, r.TOML, overwrite); err != nil {
+		write := atomicfile.Create // linked into place: a file made meanwhile is kept
+		if overwrite {
+			write = atomicfile.Write
+		}
+		if err := write(path, r.TOML, 0o644); errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%s exists already (give --overwrite to replace it)", path)
+		} else if err != nil {
 			return err
 		}
 		warnings := fmt.Sprintf("%d warnings", len(r.Warnings))
@@ -194,39 +201,4 @@ func (c *CLI) writeImported(dir string, results []*sdimport.Result, from map[str
 		fmt.Fprintf(c.Stdout, "unit/%s imported from %s to %s (%s)\n", r.Name, from[r.Name], path, warnings)
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to path through a temporary file in the
-// same directory, synced, then renamed over path; or, without overwrite,
-// linked to path, which fails if a file took the name meanwhile (a
-// symbolic link there is replaced, never followed).
-func writeFileAtomic(path string, data []byte, overwrite bool) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	switch {
-	case err != nil:
-	case overwrite:
-		err = os.Rename(tmp, path)
-	default:
-		if err = os.Link(tmp, path); errors.Is(err, fs.ErrExist) {
-			err = fmt.Errorf("%s exists already (give --overwrite to replace it)", path)
-		}
-	}
-	if err != nil || !overwrite {
-		os.Remove(tmp)
-	}
-	return err
 }

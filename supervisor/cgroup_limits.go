@@ -186,11 +186,11 @@ type limitsKey struct{ unit, version string }
 // what its runs on this host cannot have.
 type versionWarning struct{ reason, msg string }
 
-// limitWarnings returns the warnings for the run of i about to start, the
+// versionWarnings returns the warnings for the run of i about to start, the
 // first time a version of its unit starts, and nil after: LimitNotApplied
 // for each limit the host cannot apply, LogNotSent when its output
 // cannot go to the journal. Loop goroutine.
-func (r *runner) limitWarnings(i *instance) []versionWarning {
+func (r *runner) versionWarnings(i *instance) []versionWarning {
 	res := i.spec.Template.Resources
 	if res.Empty() && !i.spec.Template.Log.Journal() {
 		return nil
@@ -215,11 +215,11 @@ func (r *runner) limitWarnings(i *instance) []versionWarning {
 	return out
 }
 
-// warnLimits records, on i's unit, a Warning event for each limit its
+// warnVersion records, on i's unit, a Warning event for each limit its
 // run cannot have (and for its output, should it not reach the journal),
 // once per version of the unit. Loop goroutine.
-func (s *Supervisor) warnLimits(i *instance, now time.Time) {
-	for _, w := range s.runner.limitWarnings(i) {
+func (s *Supervisor) warnVersion(i *instance, now time.Time) {
+	for _, w := range s.runner.versionWarnings(i) {
 		s.events.Record(now, KindUnit, i.spec.Name, Warning, w.reason, s.from(), w.msg)
 		s.log.Warn("the unit's run cannot have all its file asks", "unit", i.spec.Name, "reason", w.reason, "err", w.msg)
 	}

@@ -56,11 +56,10 @@ type journalOut struct {
 	log     func(instance string, err error) // the first error sending, once per run
 
 	mu      sync.RWMutex // the queue's state, against close
-	started bool
+	started bool         // by the first sink: no goroutine without one
 	closed  bool
 	queue   chan journalEntry
 	done    chan struct{} // closed when the sender ends
-	pending atomic.Int64  // entries queued and not yet sent
 }
 
 type journalEntry struct {
@@ -78,21 +77,10 @@ func defaultJournal() *journalOut {
 // all), and reports whether it did.
 func (j *journalOut) enqueue(e journalEntry, wait time.Duration) bool {
 	j.mu.RLock()
-	if !j.started && !j.closed {
-		j.mu.RUnlock()
-		j.mu.Lock()
-		if !j.started && !j.closed {
-			j.queue, j.done, j.started = make(chan journalEntry, journalQueue), make(chan struct{}), true
-			go j.sender()
-		}
-		j.mu.Unlock()
-		j.mu.RLock()
-	}
 	defer j.mu.RUnlock()
-	if j.closed {
+	if !j.started || j.closed {
 		return false
 	}
-	j.pending.Add(1)
 	select {
 	case j.queue <- e:
 		return true
@@ -107,7 +95,6 @@ func (j *journalOut) enqueue(e journalEntry, wait time.Duration) bool {
 		case <-t.C:
 		}
 	}
-	j.pending.Add(-1)
 	return false
 }
 
@@ -138,7 +125,6 @@ func (j *journalOut) sender() {
 		if err := j.send(e.msg, e.pri, e.vars); err != nil {
 			e.sink.failed(err)
 		}
-		j.pending.Add(-1)
 	}
 }
 
@@ -159,6 +145,12 @@ type journalSink struct {
 }
 
 func (j *journalOut) sink(instance, unit, host string) *journalSink {
+	j.mu.Lock()
+	if !j.started && !j.closed {
+		j.queue, j.done, j.started = make(chan journalEntry, journalQueue), make(chan struct{}), true
+		go j.sender()
+	}
+	j.mu.Unlock()
 	return &journalSink{j: j, instance: instance, known: make(chan struct{}), vars: map[string]string{
 		"SYSLOG_IDENTIFIER": "tend/" + instance,
 		"TEND_INSTANCE":     instance,
@@ -225,10 +217,10 @@ func (r *runner) output(i *instance) runOutput {
 	return runOutput{sink: r.journal.sink(i.rec.Name, i.spec.Name, r.host), noFiles: !l.Files()}
 }
 
-// setPID tells the run's sink, if it wants to know, its main process.
+// setPID tells the run's sink, if there is one, its main process.
 func (o runOutput) setPID(pid int) {
-	if k, ok := o.sink.(*journalSink); ok {
-		k.setPID(pid)
+	if o.sink != nil {
+		o.sink.setPID(pid)
 	}
 }
 
@@ -238,8 +230,5 @@ func (r *runner) journalWarning(i *instance) string {
 	if !i.spec.Template.Log.Journal() || (r.journal != nil && r.journal.enabled()) {
 		return ""
 	}
-	return fmt.Sprintf("log: %q: journald does not run here (no %s): the output goes to tend's files (tend logs)", i.spec.Template.Log, journalSocket)
+	return fmt.Sprintf("log: %q: journald does not run here (its socket does not answer): the output goes to tend's files (tend logs)", i.spec.Template.Log)
 }
-
-// journalSocket is where journald listens, for messages.
-const journalSocket = "/run/systemd/journal/socket"

@@ -212,7 +212,7 @@ func (s *Supervisor) runStarted(i *instance, proc *Proc, rl *RunLog, rp *runProb
 	s.save(i)
 	s.rolledReady(i)
 	s.events.Record(now, KindInstance, i.rec.Name, Normal, "Started", s.from(), "Started "+filepath.Base(i.spec.Template.Command[0]))
-	s.warnLimits(i, now)
+	s.warnVersion(i, now)
 }
 
 // exited handles the end of run gen of i.

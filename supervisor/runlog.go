@@ -118,7 +118,8 @@ type RunLog struct {
 // the copier goroutine only.
 type lineSink interface {
 	line(p []byte)
-	hurry() // the log is closing: line must not wait long (any goroutine)
+	setPID(pid int) // the run's main process, 0 for none: lines may wait for it (any goroutine)
+	hurry()         // the log is closing: line must not wait long (any goroutine)
 }
 
 // runOutput says where a run's output goes besides, or instead of, its

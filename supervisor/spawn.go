@@ -38,7 +38,7 @@ type runner struct {
 	fence    Fence           // Options.Fence
 	bg       *sync.WaitGroup // the loop's background work, waited for when it ends
 
-	limitsWarned map[limitsKey]struct{} // the unit versions warned of (limitWarnings); loop goroutine only
+	limitsWarned map[limitsKey]struct{} // the unit versions warned of (versionWarnings); loop goroutine only
 	journal      *journalOut            // instances' output to the journal; nil: none
 }
 

@@ -175,8 +175,7 @@ install: build man completions ## install tend, its manual, completions, systemd
 # native package's changelog.
 pkg-docs: man completions
 	for f in dist/man/*.1; do gzip -9nc $$f > $$f.gz; done
-	GOARCH=$(HOSTARCH) $(GO) run ./packaging/copyright -o dist/copyright
-	GOARCH=$(HOSTARCH) $(GO) run ./packaging/copyright -debian -o dist/copyright.debian
+	GOARCH=$(HOSTARCH) $(GO) run ./packaging/copyright -o dist/copyright -debian dist/copyright.debian
 	printf 'tend (%s) unstable; urgency=medium\n\n  * Built from commit %s.\n\n -- tend maintainers <maintainers@tendhq.invalid>  %s\n' \
 		'$(DEB_VERSION)-1' '$(CHANGELOG_FROM)' '$(CHANGELOG_DATE)' | gzip -9nc > dist/changelog.gz
 

@@ -3,12 +3,13 @@
 // own notice, then each Go module linked into the binary, and Go's
 // standard library, with its license's text as the module ships it.
 //
-//	go run ./packaging/copyright [-debian] [-o FILE] [PACKAGE]
+//	go run ./packaging/copyright [-o FILE] [-debian FILE] [PACKAGE]
 //
-// With -debian, the texts of the licenses Debian keeps in
-// /usr/share/common-licenses (Apache-2.0, MPL-2.0) are pointed to there,
-// as Debian's policy asks (12.5), instead of repeated; without it, for
-// the .rpm and the .apk, every text is in the file.
+// -o writes the file with every license's text (for the .rpm and the
+// .apk; standard output when neither flag is given), -debian the one in
+// which the texts Debian keeps in /usr/share/common-licenses (Apache-2.0,
+// MPL-2.0) are pointed to there, as Debian's policy asks (12.5), instead
+// of repeated. One run writes both from one look at the modules.
 //
 // PACKAGE is the binary's package (default ./cmd/tend): its modules are
 // those `go list -deps` names, so the file follows go.mod and never
@@ -32,25 +33,37 @@ import (
 )
 
 func main() {
-	out := flag.String("o", "", "write the file here instead of standard output")
-	debian := flag.Bool("debian", false, "point to /usr/share/common-licenses for the licenses there")
+	out := flag.String("o", "", "write the file, with every license's text, here")
+	debian := flag.String("debian", "", "write the file for Debian, pointing to /usr/share/common-licenses, here")
 	flag.Parse()
 	pkg := "./cmd/tend"
 	if flag.NArg() > 0 {
 		pkg = flag.Arg(0)
 	}
-	var b bytes.Buffer
-	if err := write(&b, pkg, *debian); err != nil {
+	fail := func(err error) {
 		fmt.Fprintln(os.Stderr, "copyright:", err)
 		os.Exit(1)
 	}
-	if *out == "" {
-		os.Stdout.Write(b.Bytes())
-		return
+	mods, err := modules(pkg)
+	if err != nil {
+		fail(err)
 	}
-	if err := os.WriteFile(*out, b.Bytes(), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, "copyright:", err)
-		os.Exit(1)
+	for _, f := range []struct {
+		path   string
+		debian bool
+	}{{*out, false}, {*debian, true}} {
+		if f.path == "" && (*out != "" || *debian != "" || f.debian) {
+			continue
+		}
+		var b bytes.Buffer
+		if err := write(&b, mods, f.debian); err != nil {
+			fail(err)
+		}
+		if f.path == "" {
+			os.Stdout.Write(b.Bytes())
+		} else if err := os.WriteFile(f.path, b.Bytes(), 0o644); err != nil {
+			fail(err)
+		}
 	}
 }
 
@@ -79,11 +92,7 @@ type module struct {
 // /usr/share/common-licenses.
 var commonLicenses = map[string]bool{"Apache-2.0": true, "MPL-2.0": true}
 
-func write(w io.Writer, pkg string, debian bool) error {
-	mods, err := modules(pkg)
-	if err != nil {
-		return err
-	}
+func write(w io.Writer, mods []module, debian bool) error {
 	io.WriteString(w, header)
 	for _, m := range mods {
 		text, err := licenseText(m.dir)

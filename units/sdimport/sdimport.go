@@ -415,10 +415,6 @@ type entry struct {
 	from              setting
 }
 
-func (c *conv) warnAt(line int, key, value, msg string) {
-	c.warns = append(c.warns, Warning{File: c.file, Line: line, Key: key, Value: value, Msg: msg})
-}
-
 func (c *conv) warn(s setting, msg string) {
 	file := c.file
 	if s.file != "" {
@@ -1013,7 +1009,7 @@ func (c *conv) finish() (*Result, error) {
 		u, err := units.Parse(c.name+".toml", src)
 		if err == nil {
 			sortWarnings(c.warns)
-			return &Result{Name: c.name, TOML: c.render(), Unit: u, Warnings: c.warns}, nil
+			return &Result{Name: c.name, TOML: src, Unit: u, Warnings: c.warns}, nil
 		}
 		var list units.ErrorList
 		if !errors.As(err, &list) {

@@ -54,6 +54,7 @@ type journalOut struct {
 	send    func(msg string, p journal.Priority, vars map[string]string) error
 	enabled func() bool
 	log     func(instance string, err error) // the first error sending, once per run
+	wait    time.Duration                    // journalWait, but in tests
 
 	mu      sync.RWMutex // the queue's state, against close
 	started bool         // by the first sink: no goroutine without one
@@ -70,7 +71,7 @@ type journalEntry struct {
 }
 
 func defaultJournal() *journalOut {
-	return &journalOut{send: journal.Send, enabled: journal.Enabled}
+	return &journalOut{send: journal.Send, enabled: journal.Enabled, wait: journalWait}
 }
 
 // enqueue hands e to the sender, waiting for room up to wait (0: not at
@@ -184,7 +185,7 @@ func (k *journalSink) line(p []byte) {
 		vars["SYSLOG_PID"] = strconv.FormatInt(pid, 10)
 		k.vars, k.seen = vars, pid
 	}
-	wait := journalWait
+	wait := k.j.wait
 	if k.behind || k.hurried.Load() {
 		wait = 0
 	}

@@ -41,6 +41,7 @@ func (f *fakeJournal) out(t testing.TB) *journalOut {
 			return nil
 		},
 		enabled: func() bool { return true },
+		wait:    10 * time.Millisecond, // not journalWait's second: the stalled test waits it once
 		log: func(instance string, err error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tendhq/tend/probes"
 	"github.com/tendhq/tend/units"
@@ -132,28 +135,36 @@ func (s *Supervisor) findRun(i *instance) adoption {
 	if t.Readiness != nil && t.Readiness.NotificationFD > 0 && !r.Ready {
 		return adoption{err: fmt.Errorf("%w: still waiting for its notification descriptor", errNotAdoptable)}
 	}
-	st, err := readProcStat(r.PID)
-	if err != nil || st.gone() || st.start != r.PIDStart {
+	// Watched first: its pidfd then names the process whose start time
+	// Watch checks, whatever takes the pid afterwards, and that one read
+	// of /proc gives the process group too.
+	gen := r.RunGen
+	proc, err := s.opt.Reaper.Watch(r.PID, -1, r.PIDStart, r.Cgroup, r.State.Started, func(es ExitStatus) {
+		s.post(func() { s.exited(i, gen, es) })
+	})
+	switch {
+	case errors.Is(err, ErrNotChild):
 		return adoption{} // ended meanwhile: stopLeftovers reports it Unknown
+	case errors.Is(err, ErrNoPidfd):
+		if st, err := readProcStat(r.PID); err != nil || st.gone() || st.start != r.PIDStart {
+			return adoption{} // as above
+		}
+		return adoption{err: err}
+	case err != nil:
+		return adoption{err: err}
 	}
 	out, err := openOutput(r.PID, r.OutFD)
 	if err != nil {
+		s.opt.Reaper.Unwatch(proc)
 		return adoption{err: err}
 	}
 	state, err := runLogState(filepath.Join(s.runner.instanceLogDir(r.Name), currentLog))
 	if err != nil {
+		s.opt.Reaper.Unwatch(proc)
 		out.Close()
 		return adoption{err: err}
 	}
-	gen := r.RunGen
-	proc, err := s.opt.Reaper.Watch(r.PID, st.pgid, r.PIDStart, r.Cgroup, r.State.Started, func(es ExitStatus) {
-		s.post(func() { s.exited(i, gen, es) })
-	})
-	if err != nil {
-		out.Close()
-		return adoption{err: err}
-	}
-	return adoption{proc: proc, out: out, state: state, pgid: st.pgid}
+	return adoption{proc: proc, out: out, state: state, pgid: proc.Pgid()}
 }
 
 // adoptRun takes over the run findRun found.
@@ -273,21 +284,31 @@ func openOutput(pid, fd int) (*os.File, error) {
 // to LogMaxBytes, and a takeover reads a thousand of them. Its lines are
 // left uncounted (Lines −1) until the log rotates (RunLog.rotate).
 func runLogState(cur string) (RunLogState, error) {
-	f, err := os.Open(cur)
+	// Plain system calls, as readSmall's.
+	fd, err := unix.Open(cur, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return RunLogState{}, fmt.Errorf("its log: %w", err)
+		return RunLogState{}, fmt.Errorf("its log: %w", &os.PathError{Op: "open", Path: cur, Err: err})
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return RunLogState{}, fmt.Errorf("its log: %w", err)
+	defer unix.Close(fd)
+	var fi unix.Stat_t
+	if err := unix.Fstat(fd, &fi); err != nil {
+		return RunLogState{}, fmt.Errorf("its log: %w", &os.PathError{Op: "stat", Path: cur, Err: err})
 	}
 	// A line being written is at most maxLine bytes after its stamp
 	// (longer ones are split), and the newline before it ends the tail.
-	size := fi.Size()
+	size := fi.Size
 	tail := make([]byte, min(size, int64(maxLine+stampLen+1)))
-	if _, err := f.ReadAt(tail, size-int64(len(tail))); err != nil {
-		return RunLogState{}, fmt.Errorf("its log: %w", err)
+	for off := 0; off < len(tail); {
+		n, err := unix.Pread(fd, tail[off:], size-int64(len(tail)-off))
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return RunLogState{}, fmt.Errorf("its log: %w", &os.PathError{Op: "read", Path: cur, Err: err})
+		case n == 0:
+			return RunLogState{}, fmt.Errorf("its log: %w", &os.PathError{Op: "read", Path: cur, Err: io.ErrUnexpectedEOF})
+		}
+		off += n
 	}
 	st := RunLogState{Size: size, Lines: -1, AtStart: len(tail) == 0 || tail[len(tail)-1] == '\n'}
 	if !st.AtStart {

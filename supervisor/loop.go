@@ -485,11 +485,15 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	defer s.runner.journal.close(time.Second)
 	defer s.bg.Wait()
 	s.started = s.clock.Now()
+	t0 := time.Now()
+	stage := func(what string) { s.log.Debug("agent start", "stage", what, "since_run", time.Since(t0)) }
 	var later map[*instance]int64
 	if s.opt.Handoff != nil {
 		s.resume(s.opt.Handoff)
+		stage("runs resumed")
 	} else {
 		later = s.adoptRuns()
+		stage("runs adopted")
 	}
 	s.stopLeftovers(ctx, later)
 	// Say everything again, exits too: what this host's earlier agent
@@ -507,6 +511,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	// milliseconds after a handover, and seconds at a first start).
 	s.publish()
 	close(s.viewed)
+	stage("published")
 	var fenceChanged <-chan struct{} // nil: never
 	if s.opt.Fence != nil {
 		fenceChanged = s.opt.Fence.Changed()

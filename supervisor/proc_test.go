@@ -1,13 +1,18 @@
 package supervisor
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -189,5 +194,46 @@ func TestLeftovers(t *testing.T) {
 
 	if err := StopLeftovers(ctx, pids, syscall.SIGTERM, time.Second); err != nil {
 		t.Errorf("stopping gone processes: %v", err)
+	}
+}
+
+// readProcStat reads what a takeover checks (state, process group, start
+// time) right even when the command's name holds spaces and parentheses,
+// as the kernel writes it between the parentheses of /proc/PID/stat.
+func TestReadProcStat(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip(err)
+	}
+	odd := filepath.Join(t.TempDir(), "a) b (c")
+	if err := os.Symlink(sleep, odd); err != nil {
+		t.Fatal(err)
+	}
+	c := exec.Command(odd, "1000")
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+	pid := c.Process.Pid
+	st, err := readProcStat(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(data, []byte("(a) b (c)")) {
+		t.Fatalf("the command's name is not the odd one: %s", data)
+	}
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if st.pid != pid || st.pgid != pid || strconv.FormatUint(st.start, 10) != f[19] || st.start == 0 || st.gone() {
+		t.Errorf("readProcStat = %+v; /proc/%d/stat says %s", st, pid, data)
+	}
+	c.Process.Kill()
+	c.Wait()
+	if _, err := readProcStat(pid); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("readProcStat of a reaped process: %v, want a not-exist error", err)
 	}
 }

@@ -286,7 +286,8 @@ var ErrNoPidfd = errors.New("no pidfds on this kernel")
 // its time, since only a parent learns how a process ended; Proc.Foreign
 // says so. start is the process's start time in clock ticks (as in
 // /proc/PID/stat): a pid that another process has taken since fails with
-// ErrNotChild, as does a process that has gone.
+// ErrNotChild, as does a process that has gone. A pgid below 0 is taken
+// from /proc, from the same read that checks the start time.
 func (r *Reaper) Watch(pid, pgid int, start uint64, cgroup string, started time.Time, onExit func(ExitStatus)) (*Proc, error) {
 	if onExit == nil || pid <= 1 {
 		return nil, errors.New("watch: bad arguments")
@@ -301,9 +302,13 @@ func (r *Reaper) Watch(pid, pgid int, start uint64, cgroup string, started time.
 	// The pidfd names the process it was opened on: if that one is the
 	// run's (its start time), it is the one watched, whatever reuses the
 	// pid later.
-	if st, err := readProcStat(pid); err != nil || st.gone() || (start != 0 && st.start != start) {
+	st, err := readProcStat(pid)
+	if err != nil || st.gone() || (start != 0 && st.start != start) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("watch %d: %w", pid, ErrNotChild)
+	}
+	if pgid < 0 {
+		pgid = st.pgid
 	}
 	p := &Proc{pid: pid, pgid: pgid, cgroup: cgroup, started: started, startTicks: start, onExit: onExit, reaper: r, foreign: true, pidfd: fd}
 	r.mu.Lock()
@@ -321,6 +326,20 @@ func (r *Reaper) Watch(pid, pgid int, start uint64, cgroup string, started time.
 	r.byFD[fd] = p
 	r.mu.Unlock()
 	return p, nil
+}
+
+// Unwatch stops following p, which Watch returned, without calling its
+// onExit: the caller did not take the process over after all. If it had
+// ended already, its onExit may have been called.
+func (r *Reaper) Unwatch(p *Proc) {
+	p.setOnExit(func(ExitStatus) {}) // a reapFD under way calls this one
+	r.mu.Lock()
+	if p.pidfd >= 0 {
+		delete(r.byFD, p.pidfd)
+		unix.Close(p.pidfd)
+		p.pidfd = -1
+	}
+	r.mu.Unlock()
 }
 
 // Foreign reports whether p is not the agent's child (Watch): how it

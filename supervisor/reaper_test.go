@@ -387,3 +387,67 @@ func TestReaperInheritsOnlyItsChildren(t *testing.T) {
 		t.Errorf("the sleeping child: %s, want SIGKILL", st)
 	}
 }
+
+// A run taken over after a kill -9 of the agent is watched through a
+// pidfd: Watch takes the process group from the same read of /proc that
+// checks the start time, and Unwatch lets go of a process (the takeover
+// failed later) without its onExit ever being called.
+func TestWatchAndUnwatch(t *testing.T) {
+	r, _ := newTestReaper(t)
+	start := func(pgid int) *exec.Cmd {
+		c := exec.Command("sleep", "1000")
+		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: pgid}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+		return c
+	}
+	a := start(0)
+	b := start(a.Process.Pid) // in a's group: its pgid is not its pid
+	stat := func(c *exec.Cmd) procStat {
+		st, err := readProcStat(c.Process.Pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	stA, stB := stat(a), stat(b)
+	if _, err := r.Watch(a.Process.Pid, -1, stA.start+1, "", time.Now(), func(ExitStatus) {}); !errors.Is(err, ErrNotChild) {
+		t.Errorf("Watch with another start time: %v, want ErrNotChild (the pid was taken by another process)", err)
+	}
+	endedA, endedB := make(chan struct{}, 1), make(chan struct{})
+	pa, err := r.Watch(a.Process.Pid, -1, stA.start, "", time.Now(), func(ExitStatus) { endedA <- struct{}{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := r.Watch(b.Process.Pid, -1, stB.start, "", time.Now(), func(ExitStatus) { close(endedB) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pa.Pgid() != a.Process.Pid || pb.Pgid() != a.Process.Pid {
+		t.Errorf("process groups %d and %d, want both %d (from /proc)", pa.Pgid(), pb.Pgid(), a.Process.Pid)
+	}
+	r.Unwatch(pa)
+	r.mu.Lock()
+	watched := len(r.byFD)
+	r.mu.Unlock()
+	if watched != 1 || pa.pidfd != -1 {
+		t.Errorf("after Unwatch: %d pidfds watched, its pidfd %d; want 1 and -1", watched, pa.pidfd)
+	}
+	// a ends first; b's end, seen, says the Reaper has had a's too.
+	a.Process.Kill()
+	a.Wait()
+	b.Process.Kill()
+	b.Wait()
+	select {
+	case <-endedB:
+	case <-time.After(testDeadline):
+		t.Fatal("the watched process's end was not seen")
+	}
+	select {
+	case <-endedA:
+		t.Error("the onExit of a process let go of was called")
+	default:
+	}
+}

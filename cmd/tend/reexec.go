@@ -147,10 +147,14 @@ func (a *tendAgent) handOver(req reexecRequest, quiesce, stop func()) error {
 	// The socket stays where it is (its file too), and open in lnFile:
 	// connections made from now on wait in its backlog for the successor.
 	ul.SetUnlinkOnClose(false)
+	t0 := time.Now()
+	stage := func(what string) { a.log.Debug("handover", "stage", what, "since", time.Since(t0)) }
 	quiesce()
+	stage("API quiet")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	h, err := a.sup.Handoff(ctx)
 	cancel()
+	stage("loop handed over")
 	if err != nil {
 		lnFile.Close()
 		return fmt.Errorf("%w: %w", errAPIClosed, err)
@@ -158,6 +162,7 @@ func (a *tendAgent) handOver(req reexecRequest, quiesce, stop func()) error {
 	// Past the point of return: the loop has ended without stopping
 	// anything.
 	stop()
+	stage("API and watch stopped")
 	if a.fleet != nil {
 		// No Leave: the others must not fail this host's work over. The
 		// successor joins again under the same name within moments.
@@ -169,6 +174,7 @@ func (a *tendAgent) handOver(req reexecRequest, quiesce, stop func()) error {
 	if err := a.store.Close(); err != nil {
 		a.log.Error("closing the store before the handoff", "err", err)
 	}
+	stage("store closed")
 	if err := h.AddFile("api", lnFile); err != nil {
 		a.log.Error("the API's socket is not handed over; the successor listens anew", "err", err)
 	}

@@ -418,13 +418,16 @@ func (r *Reaper) Close() error {
 		}
 		<-r.done
 		if r.ep >= 0 {
+			// The epoll set first: it lets go of all its pidfds at once,
+			// where each pidfd closed while in it is taken out of it
+			// alone (1000 of them at a handover).
+			unix.Close(r.ep)
 			r.mu.Lock()
 			for fd := range r.byFD {
 				unix.Close(fd)
 			}
 			clear(r.byFD)
 			r.mu.Unlock()
-			unix.Close(r.ep)
 			unix.Close(r.wakeFD)
 		}
 		reaperOpen.Store(false)

@@ -334,8 +334,14 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
+	// The unit directory's watch has a context of its own: a handover
+	// ends it first (quiesce), since closing an inotify instance waits
+	// for the kernel's grace period, 5 to 15 ms here, which then passes
+	// while the loop hands over.
+	catalogCtx, stopCatalog := context.WithCancel(watchCtx)
+	defer stopCatalog()
 	wg.Go(func() {
-		if err := a.catalog.Run(watchCtx); err != nil {
+		if err := a.catalog.Run(catalogCtx); err != nil {
 			a.log.Error("unit directory is not watched; changes need SIGHUP", "err", err)
 		}
 	})
@@ -419,11 +425,13 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 		}
 		a.log.Info("agent ready", "host", a.cfg.Name, "units", a.cfg.UnitsDir, "socket", a.cfg.Socket)
 	}
-	// A handover first stops taking requests, and lets those in flight
-	// finish while the loop still runs (they could not be answered by
-	// the successor: their connections go with this process); then,
-	// with the loop ended, it stops the rest.
+	// A handover first stops watching the unit directory and taking
+	// requests, and lets those in flight finish while the loop still
+	// runs (they could not be answered by the successor: their
+	// connections go with this process); then, with the loop ended, it
+	// stops the rest.
 	quiesce := func() {
+		stopCatalog() // the successor reads the directory whole
 		endStreams()
 		ctx, cancel := context.WithTimeout(context.Background(), drainWithin)
 		defer cancel()

@@ -54,8 +54,10 @@ func runAgent(ctx context.Context, c *CLI, args []string) error {
 	// 1000 runs in a fresh heap would collect it several times over.
 	resumeGC := pauseGC()
 	// First, before anything else opens a descriptor or starts a child:
-	// what an agent this process was executed by handed over.
-	handoff, handoffErr := supervisor.ReadHandoff()
+	// what an agent this process was executed by handed over. It is
+	// decoded while the agent opens its store and unit directory
+	// (openAgent waits for it).
+	readHandoff := supervisor.StartReadHandoff()
 	started := time.Now()
 	defer resumeGC()
 	// Sampling allocations for heap profiles costs the agent 1.5 MB of
@@ -91,14 +93,6 @@ func runAgent(ctx context.Context, c *CLI, args []string) error {
 		return fmt.Errorf("--log-level: %v", err)
 	}
 	log := agentLogger("auto", lvl, stderr)
-	if handoff != nil {
-		log.Debug("agent start", "stage", "exec", "since_exec", started.Sub(handoff.ExecAt))
-	}
-	if handoffErr != nil {
-		// Its instances are this process's children still: as after a
-		// crash, they are stopped and started again.
-		log.Error("the handoff of the agent this one replaces could not be read", "err", handoffErr)
-	}
 
 	cfg := supervisor.DefaultConfig()
 	if *dev {
@@ -158,7 +152,7 @@ func runAgent(ctx context.Context, c *CLI, args []string) error {
 		}
 	}()
 
-	a, err := openAgent(cfg, supervisor.Version{Version: version, Go: runtime.Version(), PID: os.Getpid(), Started: started}, log, handoff)
+	a, err := openAgent(cfg, supervisor.Version{Version: version, Go: runtime.Version(), PID: os.Getpid(), Started: started}, log, readHandoff)
 	if err != nil {
 		return err
 	}
@@ -204,9 +198,10 @@ type tendAgent struct {
 }
 
 // openAgent opens the agent's state and listens on its socket. Nothing
-// runs until Run.
-func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logger, handoff *supervisor.Handoff) (_ *tendAgent, err error) {
-	a := &tendAgent{cfg: cfg, log: log, handoff: handoff, reexec: make(chan reexecRequest, 1)}
+// runs until Run. readHandoff gives what the agent this process was
+// executed by handed over (supervisor.StartReadHandoff).
+func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logger, readHandoff func() (*supervisor.Handoff, error)) (_ *tendAgent, err error) {
+	a := &tendAgent{cfg: cfg, log: log, reexec: make(chan reexecRequest, 1)}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -232,6 +227,16 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 		a.catalog = c
 		catalogDone <- err
 	}()
+	handoff, err := readHandoff()
+	if handoff != nil {
+		log.Debug("agent start", "stage", "exec and handoff", "since_exec", time.Since(handoff.ExecAt))
+	}
+	if err != nil {
+		// Its instances are this process's children still: as after a
+		// crash, they are stopped and started again.
+		log.Error("the handoff of the agent this one replaces could not be read", "err", err)
+	}
+	a.handoff = handoff
 	events, err := a.openRest(handoff)
 	if cerr := <-catalogDone; cerr != nil {
 		return nil, cerr

@@ -139,8 +139,17 @@ func (s *Supervisor) findRun(i *instance) adoption {
 	// Watch checks, whatever takes the pid afterwards, and that one read
 	// of /proc gives the process group too.
 	gen := r.RunGen
+	// Its end counts only if it was taken over: an onExit that had left
+	// before an Unwatch below must not end the run started in its place
+	// (whose gen may be the same). proc is read on the loop, after
+	// adoptRuns has waited for this goroutine.
+	var proc *Proc
 	proc, err := s.opt.Reaper.Watch(r.PID, -1, r.PIDStart, r.Cgroup, r.State.Started, func(es ExitStatus) {
-		s.post(func() { s.exited(i, gen, es) })
+		s.post(func() {
+			if i.proc == proc {
+				s.exited(i, gen, es)
+			}
+		})
 	})
 	switch {
 	case errors.Is(err, ErrNotChild):

@@ -589,11 +589,13 @@ func readSmall(path string, buf []byte) (int, error) {
 	}
 	defer unix.Close(fd)
 	n := 0
+	var past [1]byte // read into once buf is full: the end, or one byte too many
 	for {
+		into := buf[n:]
 		if n == len(buf) {
-			return 0, &os.PathError{Op: "read", Path: path, Err: fmt.Errorf("larger than %d bytes", len(buf))}
+			into = past[:]
 		}
-		m, err := unix.Read(fd, buf[n:])
+		m, err := unix.Read(fd, into)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -601,6 +603,8 @@ func readSmall(path string, buf []byte) (int, error) {
 			return 0, &os.PathError{Op: "read", Path: path, Err: err}
 		case m == 0:
 			return n, nil
+		case n == len(buf):
+			return 0, &os.PathError{Op: "read", Path: path, Err: fmt.Errorf("larger than %d bytes", len(buf))}
 		}
 		n += m
 	}

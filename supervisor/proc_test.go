@@ -210,6 +210,7 @@ func TestReadProcStat(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := exec.Command(odd, "1000")
+	c.Args[0] = "sleep" // a multi-call binary goes by it; /proc's name is the path's
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
@@ -235,5 +236,29 @@ func TestReadProcStat(t *testing.T) {
 	c.Wait()
 	if _, err := readProcStat(pid); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("readProcStat of a reaped process: %v, want a not-exist error", err)
+	}
+}
+
+// readSmall reads a file that fills its buffer exactly, and refuses one
+// a byte larger, naming it.
+func TestReadSmall(t *testing.T) {
+	dir := t.TempDir()
+	buf := make([]byte, 64)
+	for _, size := range []int{0, 1, 63, 64, 65, 1000} {
+		path := filepath.Join(dir, strconv.Itoa(size))
+		data := bytes.Repeat([]byte("x"), size)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		n, err := readSmall(path, buf)
+		switch {
+		case size <= len(buf) && (err != nil || n != size || !bytes.Equal(buf[:n], data)):
+			t.Errorf("%d bytes: read %d, %v", size, n, err)
+		case size > len(buf) && (err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "larger than 64 bytes")):
+			t.Errorf("%d bytes into 64: %d, %v; want an error naming the file", size, n, err)
+		}
+	}
+	if _, err := readSmall(filepath.Join(dir, "none"), buf); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a missing file: %v, want not-exist", err)
 	}
 }

@@ -296,8 +296,10 @@ func (r *Reaper) Watch(pid, pgid int, start uint64, cgroup string, started time.
 		return nil, fmt.Errorf("watch %d: %w", pid, ErrNoPidfd)
 	}
 	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
+	if err == unix.ESRCH {
 		return nil, fmt.Errorf("watch %d: %w", pid, ErrNotChild)
+	} else if err != nil {
+		return nil, fmt.Errorf("watch %d: pidfd: %w", pid, err) // out of descriptors, say
 	}
 	// The pidfd names the process it was opened on: if that one is the
 	// run's (its start time), it is the one watched, whatever reuses the
@@ -333,13 +335,18 @@ func (r *Reaper) Watch(pid, pgid int, start uint64, cgroup string, started time.
 // ended already, its onExit may have been called.
 func (r *Reaper) Unwatch(p *Proc) {
 	p.setOnExit(func(ExitStatus) {}) // a reapFD under way calls this one
+	// Under the gate, as reapFD: wholly before or after it. An event
+	// for the pidfd that epoll gave before it closes finds either no
+	// process or, its number taken again, a live one (reapFD checks).
+	r.gate.Lock()
 	r.mu.Lock()
-	if p.pidfd >= 0 {
+	if p.pidfd >= 0 && r.byFD[p.pidfd] == p { // not after Close, which closed it
 		delete(r.byFD, p.pidfd)
 		unix.Close(p.pidfd)
-		p.pidfd = -1
 	}
+	p.pidfd = -1
 	r.mu.Unlock()
+	r.gate.Unlock()
 }
 
 // Foreign reports whether p is not the agent's child (Watch): how it
@@ -533,7 +540,15 @@ func (r *Reaper) reapFD(fd int) {
 		return
 	}
 	if p.foreign {
-		// Its parent reaps it; the pidfd says only that it has ended.
+		// Its parent reaps it; the pidfd says only that it has ended,
+		// when it is readable now: an event from before its number was
+		// closed (Unwatch, a sweep) and given to another pidfd says
+		// nothing of that one's process.
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if n, err := unix.Poll(pfd, 0); err != nil || n == 0 || pfd[0].Revents&unix.POLLIN == 0 {
+			r.gate.Unlock()
+			return
+		}
 		r.mu.Lock()
 		delete(r.byFD, fd)
 		unix.Close(fd)

@@ -428,6 +428,14 @@ func TestWatchAndUnwatch(t *testing.T) {
 	if pa.Pgid() != a.Process.Pid || pb.Pgid() != a.Process.Pid {
 		t.Errorf("process groups %d and %d, want both %d (from /proc)", pa.Pgid(), pb.Pgid(), a.Process.Pid)
 	}
+	// An event epoll gave for a pidfd number before that number was
+	// closed and given to b's pidfd says nothing of b: b runs on.
+	r.reapFD(pb.pidfd)
+	select {
+	case <-endedB:
+		t.Fatal("a running process was reported ended on a stale event for its pidfd's number")
+	default:
+	}
 	r.Unwatch(pa)
 	r.mu.Lock()
 	watched := len(r.byFD)

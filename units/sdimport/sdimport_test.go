@@ -24,6 +24,18 @@ func body(toml []byte) string {
 	return strings.Join(lines, "\n")
 }
 
+// writeFile writes text at path, making its directory, and returns path.
+func writeFile(t *testing.T, path, text string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func convert(t *testing.T, name, src string, opt Options) *Result {
 	t.Helper()
 	res, err := Convert(name, []byte(src), opt)
@@ -180,9 +192,7 @@ func TestConvertNames(t *testing.T) {
 // A template's instance that is not a file is read from the template.
 func TestConvertFileReadsAnInstanceFromItsTemplate(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "worker@.service"), []byte("[Service]\nExecStart=/usr/bin/worker --queue %i\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, filepath.Join(dir, "worker@.service"), "[Service]\nExecStart=/usr/bin/worker --queue %i\n")
 	res, err := ConvertFile(filepath.Join(dir, "worker@mail.service"), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -354,10 +364,7 @@ func TestConvertComments(t *testing.T) {
 // and the main command the shell's exec. It is run here for real.
 func TestConvertShellCommandRunsAsSystemdWould(t *testing.T) {
 	dir := t.TempDir()
-	envFile := filepath.Join(dir, "demo env")
-	if err := os.WriteFile(envFile, []byte("OPTS='-a -b'\nFROMFILE=yes\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	envFile := writeFile(t, filepath.Join(dir, "demo env"), "OPTS='-a -b'\nFROMFILE=yes\n")
 	out := filepath.Join(dir, "out")
 	src := fmt.Sprintf(`[Service]
 Environment="WORDS=one  two" STAR=*
@@ -373,9 +380,7 @@ ExecStart=/bin/sh -c 'printf "[%%%%s]" "$@" >>"$0"; echo " $$FROMFILE" >>"$0"' %
 	}
 	cmd := exec.Command(tpl.Command[0], tpl.Command[1:]...)
 	cmd.Dir = dir // where $STAR would glob, were it not off
-	if err := os.WriteFile(filepath.Join(dir, "glob-me"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, filepath.Join(dir, "glob-me"), "")
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	for k, v := range tpl.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -406,15 +411,7 @@ ExecStart=/bin/sh -c 'printf "[%%%%s]" "$@" >>"$0"; echo " $$FROMFILE" >>"$0"' %
 // warnings name them.
 func TestConvertFileAppliesDropIns(t *testing.T) {
 	vendor, admin := t.TempDir(), t.TempDir()
-	write := func(path, text string) {
-		t.Helper()
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(path, text string) { writeFile(t, path, text) }
 	svc := filepath.Join(vendor, "web.service")
 	write(svc, "[Service]\nExecStart=/usr/bin/web --port 80\nUser=www\nRestart=on-failure\n")
 	write(filepath.Join(vendor, "web.service.d", "10-vendor.conf"), "[Service]\nEnvironment=MODE=vendor\n")

@@ -1,7 +1,6 @@
 package sdimport
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -72,13 +71,7 @@ func TestCalendarToCron(t *testing.T) {
 // the file they are in.
 func TestConvertTimer(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, text string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, text string) string { return writeFile(t, filepath.Join(dir, name), text) }
 	write("housekeeping.service", "[Unit]\nDescription=Cleans up\n[Service]\nType=oneshot\nExecStart=/usr/sbin/clean --old\nNice=19\n")
 	timer := write("housekeeping.timer", "[Unit]\nDescription=Daily clean-up\n[Timer]\nOnCalendar=Mon..Fri 02:30\nOnCalendar=Sat 05:00\nAccuracySec=12h\nPersistent=true\n[Install]\nWantedBy=timers.target\n")
 	res, err := ConvertTimerFile(timer, Options{DropInDirs: []string{}})
@@ -104,12 +97,7 @@ func TestConvertTimer(t *testing.T) {
 	// The timer's drop-ins apply, as the service's: the admin's override
 	// of the schedule is the schedule.
 	admin := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(admin, "housekeeping.timer.d"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(admin, "housekeeping.timer.d", "override.conf"), []byte("[Timer]\nOnCalendar=\nOnCalendar=*-*-* 05:30\nPersistent=no\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, filepath.Join(admin, "housekeeping.timer.d", "override.conf"), "[Timer]\nOnCalendar=\nOnCalendar=*-*-* 05:30\nPersistent=no\n")
 	res, err = ConvertTimerFile(timer, Options{DropInDirs: []string{admin}})
 	if err != nil || res.Unit.Schedule != "30 5 * * *" || res.Unit.CatchUp != units.CatchUpSkip ||
 		!strings.Contains(string(res.TOML), "# With the timer's drop-in "+filepath.Join(admin, "housekeeping.timer.d", "override.conf")) {

@@ -32,7 +32,7 @@ import (
 // NOTIFY_SOCKET and its s6 notification descriptor. Handoff.Exec writes
 // what the new agent needs into a memfd, clears close-on-exec on every
 // descriptor it names, and executes the new binary with TEND_HANDOFF_FD
-// naming the memfd. The new agent reads it (ReadHandoff), registers the
+// naming the memfd. The new agent reads it (StartReadHandoff), registers the
 // children before it reaps anything (NewReaperInheriting), and its
 // Supervisor takes every run over (Options.Handoff) where the old one
 // stopped: restart counts, readiness, a stop in progress and a back-off's
@@ -67,7 +67,7 @@ type Handoff struct {
 	// Files are the agent's own descriptors (the API's socket), by name.
 	Files map[string]int `json:"files,omitempty"`
 
-	files []*os.File // the descriptors Exec passes on, or ReadHandoff took
+	files []*os.File // the descriptors Exec passes on, or StartReadHandoff took
 }
 
 // HandoffRun is one running instance's run, as handed over.
@@ -232,18 +232,14 @@ func withoutEnv(env []string, name string) []string {
 	return out
 }
 
-// ReadHandoff returns the handoff this process was executed with, or nil
-// when it was started afresh. Every descriptor the handoff names is made
-// close-on-exec at once, so that no instance started from now on
-// inherits one, and TEND_HANDOFF_FD leaves the environment.
-func ReadHandoff() (*Handoff, error) { return StartReadHandoff()() }
-
-// StartReadHandoff is ReadHandoff with the decoding on a goroutine of its
-// own: it reads the memfd and makes every descriptor from 3 up
-// close-on-exec before it returns (one close_range call: the handoff's
-// are among them), and the returned wait gives what ReadHandoff would.
-// The agent decodes the handoff of 1000 runs, 5 ms, while its unit
-// directory loads.
+// StartReadHandoff reads the handoff this process was executed with, if
+// any, and returns a wait that gives it (nil when the process was
+// started afresh). Before it returns, TEND_HANDOFF_FD has left the
+// environment and every descriptor from 3 up is close-on-exec (one
+// close_range call: the handoff's are among them), so that no instance
+// started from then on inherits one; the decoding is on a goroutine of
+// its own, so that the agent decodes the handoff of 1000 runs, 5 ms,
+// while its unit directory loads.
 func StartReadHandoff() (wait func() (*Handoff, error)) {
 	v, ok := os.LookupEnv(handoffEnv)
 	if !ok {

@@ -102,7 +102,7 @@ type Options struct {
 	// interrupts runs again.
 	Shim string
 	// Handoff, when not nil, is what the agent this process was executed
-	// by handed over (ReadHandoff): Run takes its runs over instead of
+	// by handed over (StartReadHandoff): Run takes its runs over instead of
 	// stopping them as leftovers. Reaper must be NewReaperInheriting's.
 	Handoff *Handoff
 	Catalog Catalog

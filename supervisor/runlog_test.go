@@ -616,13 +616,16 @@ func writeStored(t *testing.T, l *RunLog, dir, out string) *os.File {
 	}
 	l.CloseWriter()
 	io.WriteString(w, out)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	// The stored log ends as out's last line does (its stamp is before).
+	last := out[strings.LastIndexByte(strings.TrimSuffix(out, "\n"), '\n')+1:]
+	for deadline := time.Now().Add(testDeadline); ; time.Sleep(time.Millisecond) {
 		b, _ := os.ReadFile(filepath.Join(dir, currentLog))
-		if strings.HasSuffix(string(b), out[strings.LastIndexByte(out, '\n')+1:]) || time.Now().After(deadline) {
+		if strings.HasSuffix(string(b), last) {
 			return w
 		}
-		time.Sleep(time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("%q not stored within %v; %s holds %q", last, testDeadline, currentLog, b)
+		}
 	}
 }
 

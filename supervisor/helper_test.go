@@ -107,6 +107,34 @@ var helpers = map[string]func(arg string) int{
 		fmt.Println(len(b))
 		return 0
 	},
+	// fds prints the numbers of its open descriptors, one a line, but
+	// for the one it reads them with.
+	"fds": func(string) int {
+		dir, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		buf := make([]byte, 64<<10)
+		var names []string
+		for {
+			n, err := unix.Getdents(dir, buf)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			if n == 0 {
+				break
+			}
+			_, _, names = unix.ParseDirent(buf[:n], -1, names)
+		}
+		for _, name := range names {
+			if name != strconv.Itoa(dir) {
+				fmt.Println(name)
+			}
+		}
+		return 0
+	},
 	// crash dies of SIGABRT, as a Go program does on a fatal error with
 	// GOTRACEBACK=crash (without a core dump).
 	"crash": func(string) int {

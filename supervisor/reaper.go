@@ -54,6 +54,10 @@ type Reaper struct {
 	// (see Handoff), registered before the first wait, until taken.
 	inherited map[int]*Proc
 
+	// spawner forks the children from small descriptor tables; nil
+	// without one (see spawner), when they fork from the agent's.
+	spawner *spawner
+
 	ep     int // epoll descriptor watching the pidfds; -1 without pidfds
 	wakeFD int // eventfd that ends the epoll goroutine
 	// polling: the epoll goroutine reaps; false without pidfds, or once
@@ -119,6 +123,12 @@ func newReaper(log *slog.Logger, usePidfds bool, inherit []int) (*Reaper, error)
 	if usePidfds {
 		if err := r.openEpoll(); err != nil {
 			log.Info("pidfds unavailable; every exit sweeps all children", "err", err)
+		}
+	}
+	if r.ep >= 0 {
+		var err error
+		if r.spawner, err = newSpawner(spawners, r.wakeFD); err != nil {
+			log.Info("children fork from the agent's own descriptor table", "err", err)
 		}
 	}
 	if len(inherit) > 0 {
@@ -238,17 +248,10 @@ func (r *Reaper) Start(spec ProcSpec, onExit func(ExitStatus)) (*Proc, error) {
 	if closed {
 		return nil, fmt.Errorf("start %s: reaper closed", spec.Path)
 	}
-	process, err := os.StartProcess(name, argv, attr)
+	pid, err := r.fork(name, argv, attr)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Path, err)
 	}
-	// The pidfd os.StartProcess opened is not needed: the reaper waits
-	// with wait4, and a pid cannot be reused before the reaper has reaped
-	// it (see Proc.Signal). Closing it at once keeps the agent's
-	// descriptor table small, and every fork copies that table: with
-	// 1000 instances, holding them made starting 1000 take 6% longer.
-	pid := process.Pid // Release sets it to -1
-	process.Release()
 	p := &Proc{pid: pid, cgroup: spec.Cgroup, started: time.Now(), onExit: onExit, reaper: r}
 	// Before registration, so the pid cannot have been reaped and reused
 	// (the gate is read-locked): a zombie's stat is still there.
@@ -257,6 +260,24 @@ func (r *Reaper) Start(spec ProcSpec, onExit func(ExitStatus)) (*Proc, error) {
 	}
 	r.watch(p)
 	return p, nil
+}
+
+// fork starts the child, from a spawner thread when there is one.
+func (r *Reaper) fork(name string, argv []string, attr *os.ProcAttr) (int, error) {
+	if r.spawner != nil {
+		return r.spawner.start(name, argv, attr)
+	}
+	process, err := os.StartProcess(name, argv, attr)
+	if err != nil {
+		return 0, err
+	}
+	// The pidfd os.StartProcess opened is not needed: the reaper waits
+	// with wait4, and a pid cannot be reused before the reaper has reaped
+	// it (see Proc.Signal). Closing it at once keeps the agent's
+	// descriptor table small, which every fork from it copies.
+	pid := process.Pid // Release sets it to -1
+	process.Release()
+	return pid, nil
 }
 
 // Inherited takes the child pid that NewReaperInheriting registered, with
@@ -418,6 +439,9 @@ func (r *Reaper) Close() error {
 		r.mu.Lock()
 		r.closed = true
 		r.mu.Unlock()
+		if r.spawner != nil {
+			r.spawner.close() // once the starts under way are done
+		}
 		signal.Stop(r.sigc)
 		close(r.stop)
 		if r.wakeFD >= 0 {

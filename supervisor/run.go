@@ -98,11 +98,11 @@ func (s *Supervisor) startQueued() int {
 	return len(todo)
 }
 
-// spawners bounds the starts that run at once. Go serialises the fork
-// itself (syscall.ForkLock, held until the child has exec'd), but the rest
-// of a start (its log files, its pipe, the exec's own work in the child)
-// overlaps: with two cores, two spawners start 1000 processes in 260 ms a
-// batch of 500 where one takes 340.
+// spawners bounds the starts that run at once, and is how many spawner
+// threads the Reaper forks from (see spawner). Go lets forks run in
+// parallel, and the rest of a start (its log files, its pipe, the exec's
+// own work in the child) overlaps too: with two cores, two spawners
+// start 1000 processes in 260 ms a batch of 500 where one takes 340.
 var spawners = min(runtime.GOMAXPROCS(0), 4)
 
 // startAll begins a run of each instance. The processes are spawned in

@@ -54,9 +54,12 @@ type Reaper struct {
 	// (see Handoff), registered before the first wait, until taken.
 	inherited map[int]*Proc
 
-	// spawner forks the children from small descriptor tables; nil
-	// without one (see spawner), when they fork from the agent's.
-	spawner *spawner
+	// spawner forks the children from small descriptor tables once it
+	// is ready (spawnerDone closed); nil without one (see spawner), when
+	// they fork from the agent's.
+	spawner     atomic.Pointer[spawner]
+	spawnerOnce sync.Once
+	spawnerDone chan struct{}
 
 	ep     int // epoll descriptor watching the pidfds; -1 without pidfds
 	wakeFD int // eventfd that ends the epoll goroutine
@@ -125,12 +128,13 @@ func newReaper(log *slog.Logger, usePidfds bool, inherit []int) (*Reaper, error)
 			log.Info("pidfds unavailable; every exit sweeps all children", "err", err)
 		}
 	}
-	if r.ep >= 0 {
-		var err error
-		if r.spawner, err = newSpawner(spawners, r.wakeFD); err != nil {
-			log.Info("children fork from the agent's own descriptor table", "err", err)
-		}
+	r.spawnerDone = make(chan struct{})
+	if len(inherit) == 0 {
+		r.makeSpawner()
 	}
+	// else at the first start: after a handover each spawner thread
+	// closes its copies of the 2000 descriptors of 1000 instances, ~2 ms
+	// of CPU that the successor's first answer need not share.
 	if len(inherit) > 0 {
 		r.inherited = make(map[int]*Proc, len(inherit))
 		for _, pid := range inherit {
@@ -150,6 +154,26 @@ func newReaper(log *slog.Logger, usePidfds bool, inherit []int) (*Reaper, error)
 	}
 	go func() { wg.Wait(); close(r.done) }()
 	return r, nil
+}
+
+// makeSpawner starts making the spawner, once, aside: until it is ready
+// children fork from the agent's table.
+func (r *Reaper) makeSpawner() {
+	r.spawnerOnce.Do(func() {
+		if r.ep < 0 {
+			close(r.spawnerDone)
+			return
+		}
+		go func() {
+			defer close(r.spawnerDone)
+			sp, err := newSpawner(spawners, r.wakeFD)
+			if err != nil {
+				r.log.Info("children fork from the agent's own descriptor table", "err", err)
+				return
+			}
+			r.spawner.Store(sp)
+		}()
+	})
 }
 
 // openEpoll sets up the epoll descriptor and checks that this kernel
@@ -264,8 +288,14 @@ func (r *Reaper) Start(spec ProcSpec, onExit func(ExitStatus)) (*Proc, error) {
 
 // fork starts the child, from a spawner thread when there is one.
 func (r *Reaper) fork(name string, argv []string, attr *os.ProcAttr) (int, error) {
-	if r.spawner != nil {
-		return r.spawner.start(name, argv, attr)
+	if sp := r.spawner.Load(); sp != nil {
+		pid, err := sp.start(name, argv, attr)
+		if !errors.Is(err, errSpawnersBusy) {
+			return pid, err
+		}
+		r.log.Warn("every spawner thread is held by a start that has not exec'd; forking from the agent", "binary", name, "waited", spawnerWait)
+	} else {
+		r.makeSpawner()
 	}
 	process, err := os.StartProcess(name, argv, attr)
 	if err != nil {
@@ -439,8 +469,10 @@ func (r *Reaper) Close() error {
 		r.mu.Lock()
 		r.closed = true
 		r.mu.Unlock()
-		if r.spawner != nil {
-			r.spawner.close() // once the starts under way are done
+		r.spawnerOnce.Do(func() { close(r.spawnerDone) }) // none made
+		<-r.spawnerDone
+		if sp := r.spawner.Load(); sp != nil {
+			sp.close() // once the starts under way are done
 		}
 		signal.Stop(r.sigc)
 		close(r.stop)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,6 +35,12 @@ import (
 // still the agent's (threads share their children), so the Reaper waits
 // for it as before. A descriptor the agent opens without close-on-exec
 // can no longer leak into an instance either.
+//
+// What keeps the private table private: the Go runtime never clones a
+// new thread from a locked one (newm hands that to its template thread,
+// which LockOSThread starts before the lock, from a thread that shares
+// the agent's table), and a spawner is never the main thread, whose
+// table pidfd_getfd reads (see run).
 //
 // The handoff to a spawner thread costs two thread wake-ups a start, ~30
 // µs here, repaid from a few hundred descriptors held on. Where the
@@ -275,6 +282,16 @@ func (t *spawnThread) fork(req *spawnReq) (pid int, err error) {
 // errSpawnerClosed is what a start gets once the spawner is closed.
 var errSpawnerClosed = errors.New("spawner closed")
 
+// errSpawnersBusy: no spawner thread came free within spawnerWait; the
+// start forks from the agent's table instead.
+var errSpawnersBusy = errors.New("every spawner thread is busy")
+
+// spawnerWait bounds how long a start waits for a spawner thread. A
+// start holds its thread until the child has exec'd, which an
+// executable on a hung file system can stop for good: the other starts
+// then fork as before instead of queueing behind it.
+var spawnerWait = time.Second
+
 // start forks and execs name on a spawner thread and returns the child's
 // pid, as os.StartProcess would.
 func (s *spawner) start(name string, argv []string, attr *os.ProcAttr) (int, error) {
@@ -292,7 +309,18 @@ func (s *spawner) start(name string, argv []string, attr *os.ProcAttr) (int, err
 			req.fds[i] = int(f.Fd())
 		}
 	}
-	t := <-s.pool
+	var t *spawnThread
+	select {
+	case t = <-s.pool:
+	default:
+		wait := time.NewTimer(spawnerWait)
+		select {
+		case t = <-s.pool:
+			wait.Stop()
+		case <-wait.C:
+			return 0, errSpawnersBusy
+		}
+	}
 	defer func() { s.pool <- t }()
 	t.reqs <- req
 	<-req.done

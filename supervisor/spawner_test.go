@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -38,7 +39,8 @@ func countFDs(t testing.TB, tid int) int {
 // gives what one needs, and skips it where it does not.
 func requireSpawner(t testing.TB, r *Reaper) {
 	t.Helper()
-	if r.spawner != nil {
+	<-r.spawnerDone
+	if r.spawner.Load() != nil {
 		return
 	}
 	self, err := unix.PidfdOpen(os.Getpid(), 0)
@@ -76,7 +78,7 @@ func TestSpawnerTablesStaySmall(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	for _, th := range r.spawner.all {
+	for _, th := range r.spawner.Load().all {
 		// 0-2, the thread's pidfd, the runtime's epoll and eventfd, the
 		// reaper's: at most a dozen.
 		if n := countFDs(t, th.tid); n > 12 {
@@ -192,20 +194,18 @@ func BenchmarkStartManyDescriptors(b *testing.B) {
 		b.Skip("no true")
 	}
 	r, _ := newTestReaper(b)
-	sp := r.spawner
-	if sp == nil {
-		b.Skip("no spawner on this kernel")
-	}
-	defer func() { r.spawner = sp }()
+	requireSpawner(b, r)
+	sp := r.spawner.Load()
+	defer r.spawner.Store(sp)
 	held := 0
 	for _, n := range []int{10, 1000, 5000} {
 		openPipes(b, n-held)
 		held = n
 		for _, via := range []string{"spawner", "agent"} {
 			b.Run(via+"/fds="+strconv.Itoa(n), func(b *testing.B) {
-				r.spawner = nil
+				r.spawner.Store(nil)
 				if via == "spawner" {
-					r.spawner = sp
+					r.spawner.Store(sp)
 				}
 				done := make(chan ExitStatus, 1)
 				for b.Loop() {
@@ -219,4 +219,63 @@ func BenchmarkStartManyDescriptors(b *testing.B) {
 			})
 		}
 	}
+}
+
+// A start whose exec hangs (an executable on a dead file system) holds
+// its spawner thread: once every thread is held, starts fork from the
+// agent's own table after spawnerWait rather than wait behind them.
+func TestStartsGoOnWhileEverySpawnerIsHeld(t *testing.T) {
+	r, _ := newTestReaper(t)
+	requireSpawner(t, r)
+	old := spawnerWait
+	spawnerWait = 10 * time.Millisecond
+	t.Cleanup(func() { spawnerWait = old })
+	var held []*spawnThread
+	sp := r.spawner.Load()
+	for range len(sp.all) {
+		held = append(held, <-sp.pool)
+	}
+	t.Cleanup(func() {
+		for _, th := range held {
+			sp.pool <- th
+		}
+	})
+	exited := make(chan ExitStatus, 1)
+	started := make(chan error, 1)
+	go func() {
+		_, err := r.Start(helperSpec(t, "exit:0"), func(st ExitStatus) { exited <- st })
+		started <- err
+	}()
+	select {
+	case err := <-started:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(testDeadline):
+		t.Fatalf("no start within %v while every spawner thread was held", testDeadline)
+	}
+	if st := <-exited; !st.Success() {
+		t.Fatalf("helper: %v", st)
+	}
+}
+
+// An agent executed by a handover makes its spawner at its first start,
+// not while it takes its instances over: until then, and for that start,
+// children fork from the agent's table.
+func TestSpawnerOfASuccessorComesWithItsFirstStart(t *testing.T) {
+	r, err := newReaper(nil, true, []int{1}) // 1 is no child: nothing inherited
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	select {
+	case <-r.spawnerDone:
+		t.Fatal("the spawner was made before any start")
+	case <-time.After(200 * time.Millisecond): // a spawner takes ~1 ms to make
+	}
+	h := startHelper(t, r, helperSpec(t, "exit:0"))
+	if st := h.wait(t); !st.Success() {
+		t.Fatalf("helper: %v", st)
+	}
+	requireSpawner(t, r)
 }

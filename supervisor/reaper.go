@@ -130,7 +130,10 @@ func newReaper(log *slog.Logger, usePidfds bool, inherit []int) (*Reaper, error)
 	}
 	r.spawnerDone = make(chan struct{})
 	if len(inherit) == 0 {
+		// ~1 ms in a fresh agent; waited for, so that a Reaper's
+		// goroutines are all there when NewReaper returns.
 		r.makeSpawner()
+		<-r.spawnerDone
 	}
 	// else at the first start: after a handover each spawner thread
 	// closes its copies of the 2000 descriptors of 1000 instances, ~2 ms

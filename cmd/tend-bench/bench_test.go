@@ -101,6 +101,31 @@ Shared_Clean:        400 kB
 	}
 }
 
+// The parts the scaling table shows are the whole PSS: this process's
+// own, read as the agent's is.
+func TestPSSPartsAddUp(t *testing.T) {
+	data, err := os.ReadFile("/proc/self/smaps_rollup")
+	if err != nil {
+		t.Skipf("no smaps_rollup: %v", err)
+	}
+	if _, err := parseRollup(data, "Pss_Anon"); err != nil {
+		t.Skipf("a kernel before 5.6 does not split PSS: %v", err)
+	}
+	whole, err := parsePSS(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, anon, err := pssParts(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Read twice, a moment apart: the heap may have moved by a page or
+	// a hundred meanwhile.
+	if d := file + anon - whole; d < -512 || d > 512 || file == 0 || anon == 0 {
+		t.Errorf("PSS %d kB; its parts: files %d kB + anonymous %d kB = %d kB", whole, file, anon, file+anon)
+	}
+}
+
 func TestParseStat(t *testing.T) {
 	// A command name with spaces and a ')' of its own.
 	stat := "1234 (we ird) name) S 77 1234 1234 0 -1 4194560 100 0 0 0 42 17 0 0 20 0 1 0 5 1000 10\n"

@@ -154,6 +154,30 @@ func parseRollup(data []byte, field string) (int64, error) {
 	return 0, fmt.Errorf("smaps_rollup: no %s line", field)
 }
 
+// pssParts splits pid's PSS, in kB, into mapped files (Pss_File, and
+// Pss_Shmem: a store on tmpfs is shared memory, on a disk a mapped file)
+// and anonymous memory (Pss_Anon), as smaps_rollup has them since Linux
+// 5.6.
+func pssParts(pid int) (file, anon int64, err error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+	if err != nil {
+		return 0, 0, err
+	}
+	f, err := parseRollup(data, "Pss_File")
+	if err != nil {
+		return 0, 0, err
+	}
+	sh, err := parseRollup(data, "Pss_Shmem")
+	if err != nil {
+		return 0, 0, err
+	}
+	anon, err = parseRollup(data, "Pss_Anon")
+	if err != nil {
+		return 0, 0, err
+	}
+	return f + sh, anon, nil
+}
+
 // pssKB sums the PSS of pids; processes gone meanwhile count as nothing.
 func pssKB(pids []int) (int64, error) { return rollupKB(pids, "Pss") }
 

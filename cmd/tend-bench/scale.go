@@ -32,6 +32,8 @@ const (
 	scaleGaps     = "gaps"      // how many gaps were timed
 	scaleStartAll = "start_all" // s from the agent's start to the N-th sleeping workload's start
 	scalePSS      = "pss"       // MiB, the agent process
+	scalePSSFile  = "pss_file"  // MiB of it in mapped files: the binary's pages, the store's
+	scalePSSAnon  = "pss_anon"  // MiB of it anonymous: the heap, the stacks, the runtime's own
 	scalePassP50  = "pass_p50"  // ms, one reconcile pass (POST /v1/debug/resync), p50
 	scalePassMax  = "pass_max"  // the same, the slowest
 )
@@ -51,6 +53,8 @@ var scaleKinds = []scaleKind{
 	{scaleGaps, "restart gaps timed", "gaps", true, false},
 	{scaleStartAll, "start-all: agent start to the N-th sleeping workload's start", "s", true, true},
 	{scalePSS, "agent PSS, settled", "MiB", true, true},
+	{scalePSSFile, "of it, mapped files (the binary's pages, the store)", "MiB", false, true},
+	{scalePSSAnon, "of it, anonymous (heap, stacks, the runtime's)", "MiB", false, true},
 	{scalePassP50, "one reconcile pass, p50 (the agent's pass_ns)", "ms", false, true},
 	{scalePassMax, "one reconcile pass, the slowest", "ms", false, true},
 }
@@ -153,6 +157,12 @@ func (b *bench) scale(ctx context.Context, t tendRun, n int) error {
 		return s.failed(fmt.Errorf("memory at %d units: %w", n, err))
 	}
 	r.set(scaleID(scalePSS, n), float64(kb)/1024)
+	// Its parts, where the kernel tells them: what the binary costs does
+	// not grow with N, and no change to the agent's data makes it less.
+	if file, anon, err := pssParts(s.cmd.Process.Pid); err == nil {
+		r.set(scaleID(scalePSSFile, n), float64(file)/1024)
+		r.set(scaleID(scalePSSAnon, n), float64(anon)/1024)
+	}
 	b.progress("%-12s N=%d: start-all %s s, restart gap p50 %s ms, p99 %s ms over %d gaps, PSS %s MiB", t.name, n,
 		fmtNum(r.Figures[scaleID(scaleStartAll, n)]), fmtNum(r.Figures[scaleID(scaleGapP50, n)]),
 		fmtNum(r.Figures[scaleID(scaleGapP99, n)]), len(gaps), fmtNum(r.Figures[scaleID(scalePSS, n)]))

@@ -181,10 +181,16 @@ func (t *spawnThread) init(probe int) error {
 }
 
 // clean closes, in the thread's table, every descriptor but standard
-// input, output and error, the thread's pidfd and those of anonymous
-// inodes like probe's (an eventfd): the runtime's epoll and eventfd
-// descriptors are among them. One fstat a descriptor: after a handover
-// the table holds the 2000 of 1000 instances.
+// input, output and error, the thread's pidfd and the epoll sets and
+// eventfds (the runtime's are among them: it may poll from this thread),
+// and makes those it keeps close-on-exec in this table, so that none
+// reaches a child. Anything else is closed, other anonymous-inode files
+// too: an inotify instance, or a pidfd before Linux 6.9 (pidfs), which
+// kept open here would outlive the agent's close, stay in the Reaper's
+// epoll set (an entry goes with the file's last descriptor), and, its
+// process reaped, make the set report it readable for ever. One fstat a
+// descriptor, and a readlink for those of anonymous inodes: after a
+// handover the table holds the 2000 of 1000 instances.
 func (t *spawnThread) clean(probe int) error {
 	dir, err := unix.Open("/proc/thread-self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -219,12 +225,27 @@ func (t *spawnThread) clean(probe int) error {
 			continue
 		}
 		var st unix.Stat_t
-		if unix.Fstat(fd, &st) == nil && st.Dev == anon.Dev && st.Ino == anon.Ino {
-			continue // an anonymous inode's, perhaps the runtime's
+		if unix.Fstat(fd, &st) == nil && st.Dev == anon.Dev && st.Ino == anon.Ino && runtimeKind(fd) {
+			// Perhaps the runtime's. The flag is this table's own: the
+			// agent's descriptor is left as it is.
+			unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
+			continue
 		}
 		unix.Close(fd)
 	}
 	return nil
+}
+
+// runtimeKind reports whether fd, of an anonymous inode, is of a kind the
+// Go runtime's poller holds: an epoll set or an eventfd.
+func runtimeKind(fd int) bool {
+	var buf [64]byte
+	n, err := unix.Readlink("/proc/thread-self/fd/"+strconv.Itoa(fd), buf[:])
+	if err != nil {
+		return true // unknown: kept, lest the runtime lose its poller
+	}
+	link := string(buf[:n])
+	return link == "anon_inode:[eventpoll]" || link == "anon_inode:[eventfd]"
 }
 
 // fork copies the request's descriptors into the thread's table, forks

@@ -110,7 +110,7 @@ var errNotAdoptable = errors.New("not adoptable")
 // adoption is what findRun found of a run to take over.
 type adoption struct {
 	proc  *Proc // nil: nothing to take over (none ran, or it has ended)
-	out   *os.File
+	out   int   // the output pipe's read end, with proc
 	state RunLogState
 	pgid  int
 	err   error // why it is not taken over
@@ -170,7 +170,7 @@ func (s *Supervisor) findRun(i *instance) adoption {
 	state, err := runLogState(filepath.Join(s.runner.instanceLogDir(r.Name), currentLog))
 	if err != nil {
 		s.opt.Reaper.Unwatch(proc)
-		out.Close()
+		unix.Close(out)
 		return adoption{err: err}
 	}
 	return adoption{proc: proc, out: out, state: state, pgid: proc.Pgid()}
@@ -270,21 +270,21 @@ func (s *Supervisor) countUnrecordedRun(i *instance, run int64) {
 // that process pid holds as descriptor fd, checking that it is the pipe
 // of the process's standard output. The file is non-blocking, so the
 // copier polls it.
-func openOutput(pid, fd int) (*os.File, error) {
+func openOutput(pid, fd int) (int, error) {
 	p := "/proc/" + strconv.Itoa(pid) + "/fd/"
 	var want, got syscall.Stat_t
 	if err := syscall.Stat(p+"1", &want); err != nil {
-		return nil, fmt.Errorf("its standard output: %w", err)
+		return -1, fmt.Errorf("its standard output: %w", err)
 	}
 	n, err := syscall.Open(p+strconv.Itoa(fd), syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("its output pipe (descriptor %d): %w", fd, err)
+		return -1, fmt.Errorf("its output pipe (descriptor %d): %w", fd, err)
 	}
 	if err := syscall.Fstat(n, &got); err != nil || got.Mode&syscall.S_IFMT != syscall.S_IFIFO || got.Ino != want.Ino || got.Dev != want.Dev {
 		syscall.Close(n)
-		return nil, fmt.Errorf("%w: descriptor %d is no longer its output pipe", errNotAdoptable, fd)
+		return -1, fmt.Errorf("%w: descriptor %d is no longer its output pipe", errNotAdoptable, fd)
 	}
-	return os.NewFile(uintptr(n), fmt.Sprintf("output of %d", pid)), nil
+	return n, nil
 }
 
 // runLogState is where a run's log ends, read from its files, for an

@@ -298,7 +298,7 @@ func noLeaks(t *testing.T) { noLeaksBut(t) }
 
 // noLeaksBut is noLeaks ignoring what opts say too.
 func noLeaksBut(t *testing.T, opts ...goleak.Option) {
-	opts = append(opts, goleak.IgnoreCurrent())
+	opts = append(opts, goleak.IgnoreCurrent(), Lifelong)
 	t.Cleanup(func() { goleak.VerifyNone(t, opts...) })
 }
 

@@ -9,6 +9,9 @@ import (
 // What the tests in package supervisor_test (outside the package, since
 // supervisor/mock imports it) need of its unexported code.
 
+// Lifelong is lifelong: the goroutines a leak check leaves alone.
+var Lifelong = lifelong
+
 // ApplyLabels is applyLabels, so that the API tests' fake applies the
 // agent's label rules.
 var ApplyLabels = applyLabels

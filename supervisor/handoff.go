@@ -354,17 +354,18 @@ func (s *Supervisor) handOff() *Handoff {
 	// The exits reaped before the Reaper closed, and the probes' last
 	// reports: taken as usual, and nothing restarts (quitting).
 	s.runQueue()
-	logs := make([]*os.File, len(running))
+	logs := make([]int, len(running)) // the pipes' read ends, -1 for none
 	states := make([]RunLogState, len(running))
 	for k, i := range running {
+		logs[k] = -1
 		if i.proc == nil {
 			continue // exited meanwhile
 		}
 		rl := i.runlog
 		wg.Go(func() {
 			var err error
-			logs[k], states[k], err = rl.Detach()
-			if err != nil && logs[k] == nil {
+			logs[k], states[k], err = rl.detachFD()
+			if err != nil && logs[k] < 0 {
 				s.log.Debug("handoff: the run's output had ended", "instance", i.rec.Name)
 			} else if err != nil {
 				s.log.Warn("handoff: the run's log", "instance", i.rec.Name, "err", err)
@@ -400,7 +401,7 @@ func (s *Supervisor) handOff() *Handoff {
 			}
 			*to = fd
 		}
-		add(logs[k], &r.Log)
+		r.Log = logs[k] // a plain descriptor: nothing to keep alive till the exec
 		add(notify[k], &r.Notify)
 		add(notifyFD[k], &r.NotifyFD)
 		if r.Notify >= 0 {
@@ -480,11 +481,14 @@ func (rp *runProbes) detach(log *slog.Logger, name string) (notify, notifyFD *os
 func (s *Supervisor) resume(h *Handoff) {
 	now := s.clock.Now()
 	for _, run := range h.Runs {
-		logF := h.file(run.Log, "log "+run.Instance)
+		logFD := run.Log // the RunLog's, as a plain descriptor (adoptRunLog)
 		notifyF := h.file(run.Notify, "notify "+run.Instance)
 		fdF := h.file(run.NotifyFD, "notification-fd "+run.Instance)
 		closeAll := func() {
-			for _, f := range []*os.File{logF, notifyF, fdF} {
+			if logFD >= 0 {
+				unix.Close(logFD)
+			}
+			for _, f := range []*os.File{notifyF, fdF} {
 				if f != nil {
 					f.Close()
 				}
@@ -522,7 +526,7 @@ func (s *Supervisor) resume(h *Handoff) {
 		stored := i.rec
 		i.gen = gen
 		i.proc = proc
-		i.runlog = adoptRunLog(s.runner.instanceLogDir(i.rec.Name), s.runner.logMax, logF, run.LogState, s.runner.output(i))
+		i.runlog = adoptRunLog(s.runner.instanceLogDir(i.rec.Name), s.runner.logMax, logFD, run.LogState, s.runner.output(i))
 		i.runlog.out.setPID(proc.Pid())
 		i.intent = stopNone
 		i.rec.Ready, i.rec.StartupDone, i.notifyStatus, i.mainPID = run.Ready, run.StartupDone, run.NotifyStatus, run.MainPID

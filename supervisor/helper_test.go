@@ -178,13 +178,17 @@ func TestMain(m *testing.M) {
 		}
 	}
 	if code == 0 {
-		if err := goleak.Find(); err != nil {
+		if err := goleak.Find(lifelong); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}
 	}
 	os.Exit(code)
 }
+
+// lifelong are the goroutines that live as long as the process, once
+// started: the output poller's (logpoll.go).
+var lifelong = goleak.IgnoreAnyFunction("github.com/tendhq/tend/supervisor.(*logPoller).wait")
 
 // helperSpec is the spec of a helper process running mode.
 func helperSpec(t testing.TB, mode string) ProcSpec {

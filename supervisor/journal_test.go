@@ -130,7 +130,7 @@ func handedOver(t *testing.T, before, after string) string {
 	}
 	w := writeStored(t, l, dir, before)
 	defer w.Close()
-	r, st, err := l.Detach()
+	r, st, err := l.detachFD()
 	if err != nil {
 		t.Fatal(err)
 	}

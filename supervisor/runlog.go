@@ -61,27 +61,45 @@ const (
 )
 
 // A RunLog stores the output of one run of an instance: stdout and stderr
-// share one pipe, whose read end a goroutine of the RunLog copies into the
-// run's file, a time stamp before each line.
+// share one pipe, whose read end is copied into the run's file, a time
+// stamp before each line.
 //
-// The copier holds buffers and the log file open only while output is
-// flowing (the buffers come from a pool; the file is opened for each burst
-// and closed when the pipe runs dry), so an idle instance costs one parked
-// goroutine and one file descriptor, the pipe's read end (two before
-// CloseWriter). Every descriptor the agent holds is copied into each
-// process it forks: a thousand idle instances holding their log files
-// open made each start about 40 µs slower.
+// The pipe waits in the agent's one epoll set (logpoll.go) while it is
+// empty; when output comes, a goroutine copies it until the pipe runs
+// dry, with buffers from a pool and the log file open only for that
+// burst. So an idle instance costs no goroutine, no buffer and one file
+// descriptor, the pipe's read end (two before CloseWriter). Every
+// descriptor the agent holds would be copied into each process it forks
+// (were it not for the spawner, see spawner.go): a thousand idle
+// instances holding their log files open made each start about 40 µs
+// slower.
+//
+// Ownership: at any time one party owns the pipe's read end and the
+// copier's fields below: the epoll set while the RunLog is idle (the
+// pipe armed, no copy running), the copy it started (burst) while
+// busy, or the one that ends the log (the copy at EOF; Close's deadline,
+// expire; Detach). Who owns it changes only under mu, and only the owner
+// re-arms the pipe, takes it out of the set or closes it.
 //
 // Writer and CloseWriter may be called from any goroutine; Close too.
 type RunLog struct {
 	dir      string
 	maxBytes int64
-	r        *os.File // read end, the copier's
+	fd       int    // the pipe's read end, non-blocking; -1 when the output had ended at adoption
+	pollID   uint64 // its entry in the epoll set (logPoller)
+	polled   bool   // it is in the set; else the copy polls it alone (waitReadable)
 
 	wmu sync.Mutex
 	w   *os.File // write end, nil after CloseWriter
 
-	// Owned by the copier goroutine until done is closed.
+	// mu guards state, and the setting of expired and detaching.
+	mu    sync.Mutex
+	state logState
+	// Requests of Close and Detach, read by the copy between two reads.
+	expired   atomic.Bool // Close's drainTimeout has passed: drain what is there and end
+	detaching atomic.Bool // Detach: stop between two reads, keep the pipe
+
+	// The owner's (see above) until done is closed.
 	file    *os.File // current.log while a burst is written; else nil
 	size    int64    // bytes in file
 	atStart bool     // the next byte begins a line
@@ -97,13 +115,12 @@ type RunLog struct {
 
 	done      chan struct{}
 	closeOnce sync.Once
-	detaching atomic.Bool // Detach: stop at the deadline, keep r
-	detached  bool        // the copier ended by Detach
+	detached  bool // the log ended by Detach
 	// inInstance is the descriptor number of the pipe's read end in the
 	// instance's process (see spawn), 0 for none.
 	inInstance int
 
-	// out is where else the lines go (the journal); the copier's.
+	// out is where else the lines go (the journal); the owner's.
 	out runOutput
 	// part is the line being read, for out.sink: a line is sent whole;
 	// partOpen says this copier has read some of it (an empty line too),
@@ -111,6 +128,15 @@ type RunLog struct {
 	part     []byte
 	partOpen bool
 }
+
+// logState is who owns a RunLog's pipe (see RunLog).
+type logState uint8
+
+const (
+	logIdle  logState = iota // the epoll set: the pipe is armed
+	logBusy                  // a copy, or what ends the log
+	logEnded                 // done is closed
+)
 
 // A lineSink takes a run's output a line at a time, without the newline,
 // as the copier reads it: a line longer than maxLine comes as parts of
@@ -213,13 +239,40 @@ func openRunLog(dir string, maxBytes int64, out runOutput) (*RunLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open run log: %w", err)
 	}
-	r, w, err := os.Pipe()
-	if err != nil {
+	// The read end is non-blocking, for the copy; the write end blocks,
+	// as a process's standard output does.
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return nil, fmt.Errorf("open run log: pipe: %w", err)
+	}
+	if err := unix.SetNonblock(p[0], true); err != nil {
+		unix.Close(p[0])
+		unix.Close(p[1])
+		return nil, fmt.Errorf("open run log: pipe: %w", err)
+	}
+	w := os.NewFile(uintptr(p[1]), "|1")
+	l := &RunLog{dir: dir, maxBytes: maxBytes, fd: p[0], w: w, atStart: true, index: index, done: make(chan struct{}), out: out}
+	if err := l.watch(); err != nil {
+		unix.Close(p[0])
+		w.Close()
 		return nil, fmt.Errorf("open run log: %w", err)
 	}
-	l := &RunLog{dir: dir, maxBytes: maxBytes, r: r, w: w, atStart: true, index: index, done: make(chan struct{}), out: out}
-	go l.copy()
 	return l, nil
+}
+
+// watch puts the pipe in the epoll set. A run taken over whose pipe the
+// set refuses (adoptRunLog) is copied by a goroutine that polls it alone.
+func (l *RunLog) watch() error {
+	p, err := outputPoller()
+	if err != nil {
+		return err
+	}
+	l.polled = true // before the pipe is armed: a copy may start at once
+	if err := p.add(l); err != nil {
+		l.polled = false // it never was
+		return err
+	}
+	return nil
 }
 
 // createLog creates an empty log file open for appending.
@@ -260,18 +313,21 @@ func (l *RunLog) CloseWriter() error {
 // Close ends the run's log; call it when the process has exited. It copies
 // what is still in the pipe, waiting at most drainTimeout for more from
 // processes that outlive the run and still hold the pipe, marks the run
-// ended for followers, and returns after the copier goroutine has ended,
-// with the first error the copier met writing the log. Called while the
-// process runs, it cuts the output short (the process's writes then fail
-// with EPIPE). Idempotent.
+// ended for followers, and returns once the log has ended, with the first
+// error met writing it. Called while the process runs, it cuts the output
+// short. Idempotent.
 func (l *RunLog) Close() error {
 	l.closeOnce.Do(func() {
 		l.CloseWriter()
 		if l.out.sink != nil {
 			l.out.sink.hurry()
 		}
-		l.r.SetReadDeadline(time.Now().Add(drainTimeout)) // fails if the copier is done: fine
+		// EOF, which comes once every writer is gone, ends the log
+		// before the deadline unless a process that outlives the run
+		// holds the pipe.
+		deadline := time.AfterFunc(drainTimeout, l.expire)
 		<-l.done
+		deadline.Stop()
 	})
 	return l.err
 }
@@ -284,18 +340,31 @@ func (l *RunLog) Close() error {
 // with: Close after Detach does nothing. Call it at most once, instead
 // of Close, while the process runs.
 func (l *RunLog) Detach() (*os.File, RunLogState, error) {
+	fd, st, err := l.detachFD()
+	if fd < 0 {
+		return nil, st, err
+	}
+	return os.NewFile(uintptr(fd), "output pipe"), st, err
+}
+
+// detachFD is Detach with the read end as a descriptor, -1 for none.
+func (l *RunLog) detachFD() (int, RunLogState, error) {
 	l.CloseWriter()
 	if l.out.sink != nil {
 		l.out.sink.hurry()
 	}
+	l.mu.Lock()
 	l.detaching.Store(true)
-	l.r.SetReadDeadline(time.Unix(1, 0))
+	mine := l.take()
+	l.mu.Unlock()
+	if mine {
+		l.detach()
+	}
 	<-l.done
 	l.closeOnce.Do(func() {})
 	if !l.detached {
-		return nil, RunLogState{}, fmt.Errorf("run log %s: the output had ended already", l.dir)
+		return -1, RunLogState{}, fmt.Errorf("run log %s: the output had ended already", l.dir)
 	}
-	l.r.SetReadDeadline(time.Time{})
 	st := RunLogState{AtStart: l.atStart, LineLen: l.lineLen, Size: l.size, Lines: l.lines, Run: l.index.run}
 	if l.linesUnknown {
 		st.Lines = -1
@@ -303,7 +372,7 @@ func (l *RunLog) Detach() (*os.File, RunLogState, error) {
 	for _, e := range l.index.entries {
 		st.Index = append(st.Index, [3]int64{int64(e.ino), e.base.bytes, e.base.lines})
 	}
-	return l.r, st, l.err
+	return l.fd, st, l.err
 }
 
 // AdoptRunLog goes on with the log of a run in dir that another agent
@@ -312,83 +381,161 @@ func (l *RunLog) Detach() (*os.File, RunLogState, error) {
 // they are; the copier appends to current.log. A nil r is a run whose
 // output had ended before the handover: the RunLog is ended already.
 func AdoptRunLog(dir string, maxBytes int64, r *os.File, st RunLogState) *RunLog {
-	return adoptRunLog(dir, maxBytes, r, st, runOutput{})
+	fd := -1
+	if r != nil {
+		// A descriptor of the RunLog's own, out of Go's poller.
+		if rc, err := r.SyscallConn(); err == nil {
+			rc.Control(func(u uintptr) { fd, _ = unix.FcntlInt(u, unix.F_DUPFD_CLOEXEC, 0) })
+		}
+		r.Close()
+	}
+	return adoptRunLog(dir, maxBytes, fd, st, runOutput{})
 }
 
-// adoptRunLog is AdoptRunLog with the output sent to out too. A line
-// that the last copier had begun to read goes to out.sink from where this
-// one begins: what the other had read of it was sent then.
-func adoptRunLog(dir string, maxBytes int64, r *os.File, st RunLogState, out runOutput) *RunLog {
-	l := &RunLog{dir: dir, maxBytes: maxBytes, r: r, out: out, atStart: st.AtStart, lineLen: st.LineLen,
+// adoptRunLog is AdoptRunLog with the read end as a descriptor (the
+// RunLog's from now on, non-blocking; -1 for none) and the output sent
+// to out too. A
+// line that the last copier had begun to read goes to out.sink from
+// where this one begins: what the other had read of it was sent then.
+func adoptRunLog(dir string, maxBytes int64, fd int, st RunLogState, out runOutput) *RunLog {
+	l := &RunLog{dir: dir, maxBytes: maxBytes, fd: fd, out: out, atStart: st.AtStart, lineLen: st.LineLen,
 		size: st.Size, lines: max(st.Lines, 0), linesUnknown: st.Lines < 0, index: runIndex{run: st.Run}, done: make(chan struct{})}
 	for _, e := range st.Index {
 		l.index.entries = append(l.index.entries, indexEntry{ino: uint64(e[0]), base: logPos{bytes: e[1], lines: e[2]}})
 	}
-	if r == nil {
+	if fd < 0 {
+		l.state = logEnded
 		close(l.done)
 		return l
 	}
-	go l.copy()
+	if err := l.watch(); err != nil {
+		// Never lost for that: copied by a goroutine that polls the pipe.
+		l.setErr(err)
+		l.state = logBusy
+		go l.burst()
+	}
 	return l
 }
 
-// copy is the copier goroutine: it copies the pipe into the log until EOF
-// or the drain deadline set by Close.
-func (l *RunLog) copy() {
-	defer close(l.done)
-	rc, err := l.r.SyscallConn()
-	if err != nil {
-		l.setErr(err)
+// readable is the epoll set's report that the pipe has output, or has
+// ended: a copy starts, unless the RunLog is owned by another already.
+func (l *RunLog) readable() {
+	l.mu.Lock()
+	if l.state != logIdle {
+		l.mu.Unlock()
+		return
 	}
+	l.state = logBusy
+	l.mu.Unlock()
+	go l.burst()
+}
+
+// burst copies the pipe into the log until it runs dry, then gives the
+// pipe back to the epoll set; or it ends the log: at EOF, when Close's
+// deadline has passed, or for Detach. It runs as the owner.
+func (l *RunLog) burst() {
 	var b *logBuf
-	for rc != nil {
-		var n int
-		var rerr error
-		// Read without holding a buffer while waiting for output.
-		err := rc.Read(func(fd uintptr) bool {
-			if b == nil {
-				b = logBufs.Get().(*logBuf)
+	release := func() {
+		if b != nil {
+			logBufs.Put(b)
+			b = nil
+		}
+	}
+	for {
+		if l.detaching.Load() {
+			release()
+			l.detach()
+			return
+		}
+		if l.expired.Load() {
+			release()
+			l.drain()
+			l.end()
+			return
+		}
+		if b == nil {
+			b = logBufs.Get().(*logBuf)
+		}
+		n, err := readFD(l.fd, b.in[:])
+		if err == unix.EAGAIN {
+			release()
+			l.closeFile() // the burst is over
+			if len(l.part) == 0 {
+				l.part = nil // nor is a line of it held
 			}
-			for {
-				n, rerr = unix.Read(int(fd), b.in[:])
-				if rerr != unix.EINTR {
-					break
-				}
-			}
-			if rerr == unix.EAGAIN {
-				logBufs.Put(b)
-				b = nil
-				l.closeFile() // the burst is over
-				if len(l.part) == 0 {
-					l.part = nil // nor is a line of it held
-				}
-				return false // wait until readable
-			}
-			return true
-		})
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			if l.detaching.Load() {
-				if b != nil {
-					logBufs.Put(b)
-				}
-				l.sendPart() // a journal entry cannot be continued by the next agent
-				l.closeFile()
-				l.detached = true
+			if l.idle() {
 				return
 			}
-			l.drain(rc)
-			break
+			if !l.detaching.Load() && !l.expired.Load() {
+				waitReadable(l.fd) // not in the epoll set
+			}
+			continue
 		}
-		if err != nil || rerr != nil || n <= 0 {
-			break // EOF, or a read error
+		if err != nil || n <= 0 {
+			release()
+			l.end() // EOF, or a read error
+			return
 		}
 		l.write(b, b.in[:n], time.Now())
-		logBufs.Put(b)
-		b = nil
 	}
-	if b != nil {
-		logBufs.Put(b)
+}
+
+// readFD reads fd once, again if interrupted.
+func readFD(fd int, p []byte) (int, error) {
+	for {
+		n, err := unix.Read(fd, p)
+		if err != unix.EINTR {
+			return n, err
+		}
 	}
+}
+
+// idle gives the pipe back to the epoll set, re-armed, unless Close's
+// deadline has passed or Detach is waiting (the owner goes on and ends
+// the log) or the pipe is not in the set; it reports whether it did.
+func (l *RunLog) idle() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.polled || l.detaching.Load() || l.expired.Load() {
+		return false
+	}
+	if err := poller.rearm(l); err != nil {
+		l.setErr(fmt.Errorf("output poller: re-arm the pipe: %w", err))
+		l.polled = false // polled alone from now on
+		return false
+	}
+	l.state = logIdle
+	return true
+}
+
+// take makes the caller the owner of an idle RunLog, after it has set
+// what it asks (Close's deadline, Detach): it reports whether it did; if
+// not, the copy running sees the request between two reads.
+func (l *RunLog) take() bool {
+	if l.state != logIdle {
+		return false
+	}
+	l.state = logBusy
+	return true
+}
+
+// expire is Close's deadline: what is left in the pipe is drained and
+// the log ends, by the copy running or, if none, here.
+func (l *RunLog) expire() {
+	l.mu.Lock()
+	l.expired.Store(true)
+	mine := l.take()
+	l.mu.Unlock()
+	if mine {
+		l.drain()
+		l.end()
+	}
+}
+
+// end ends the log as its output has ended: the last line is ended, the
+// run's file marked ended for followers, and the pipe closed. Called by
+// the owner.
+func (l *RunLog) end() {
 	if !l.atStart {
 		l.writeFile([]byte{'\n'}) // end the last, unfinished line
 	}
@@ -397,29 +544,49 @@ func (l *RunLog) copy() {
 	if !l.failed {
 		l.setErr(os.Chmod(filepath.Join(l.dir, currentLog), endedPerm))
 	}
-	l.r.Close()
+	if l.polled {
+		poller.remove(l)
+	}
+	unix.Close(l.fd)
+	l.finish()
+}
+
+// detach ends the copy for Detach, between two reads: the pipe leaves
+// the epoll set and stays open, for the agent that takes the run over.
+// Called by the owner.
+func (l *RunLog) detach() {
+	l.sendPart() // a journal entry cannot be continued by the next agent
+	l.closeFile()
+	if l.polled {
+		poller.remove(l)
+	}
+	l.detached = true
+	l.finish()
+}
+
+// finish marks the log ended; the owner's last act.
+func (l *RunLog) finish() {
+	l.mu.Lock()
+	l.state = logEnded
+	l.mu.Unlock()
+	close(l.done)
 }
 
 // drain copies what the pipe holds when Close's deadline has passed
 // (busy as the machine may have been), until the pipe is empty or at EOF,
 // and at most drainMax bytes, lest a process that outlives the run keep
-// the copier forever.
-func (l *RunLog) drain(rc syscall.RawConn) {
+// the copier forever. Called by the owner.
+func (l *RunLog) drain() {
 	b := logBufs.Get().(*logBuf)
 	defer logBufs.Put(b)
-	rc.Control(func(fd uintptr) {
-		for total := 0; total < drainMax; {
-			n, err := unix.Read(int(fd), b.in[:])
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil || n <= 0 {
-				return // EAGAIN: empty; 0: EOF
-			}
-			l.write(b, b.in[:n], time.Now())
-			total += n
+	for total := 0; total < drainMax; {
+		n, err := readFD(l.fd, b.in[:])
+		if err != nil || n <= 0 {
+			return // EAGAIN: empty; 0: EOF
 		}
-	})
+		l.write(b, b.in[:n], time.Now())
+		total += n
+	}
 }
 
 // write stamps the lines of in with now and appends them to the log,

@@ -180,7 +180,7 @@ func (r *runner) spawn(i *instance, env []string, onExit func(ExitStatus), onNot
 	// the pipe then never loses its last reader when the agent is killed,
 	// so the instance's writes wait in it (not fail with EPIPE) until
 	// the next agent opens it again, through /proc (adoptRun).
-	keep, err := reopenPipe(rl.r)
+	keep, err := reopenPipe(rl.fd)
 	if err != nil {
 		return fail(fmt.Errorf("instance log: %w", err))
 	}
@@ -238,25 +238,14 @@ func (r *runner) spawn(i *instance, env []string, onExit func(ExitStatus), onNot
 	return proc, rl, rp, nil
 }
 
-// reopenPipe opens the pipe f's end anew, a file description of its own
+// reopenPipe opens the pipe end fd anew, a file description of its own
 // (through /proc/self/fd), for a child to inherit. Not a dup: starting a
 // process puts the descriptors it is given in blocking mode, and a dup
-// shares f's description, so f's reads would block where its copier
-// polls, and its deadlines (Close's drain, Detach) would stop working.
-func reopenPipe(f *os.File) (*os.File, error) {
-	rc, err := f.SyscallConn()
+// shares fd's description, so the copier's reads would block.
+func reopenPipe(fd int) (*os.File, error) {
+	n, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
-	}
-	var n int
-	var oerr error
-	if err := rc.Control(func(fd uintptr) {
-		n, oerr = unix.Open("/proc/self/fd/"+strconv.Itoa(int(fd)), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	}); err != nil {
-		return nil, err
-	}
-	if oerr != nil {
-		return nil, fmt.Errorf("reopen the output pipe: %w", oerr)
+		return nil, fmt.Errorf("reopen the output pipe: %w", err)
 	}
 	return os.NewFile(uintptr(n), "output pipe, kept by the instance"), nil
 }

@@ -216,11 +216,11 @@ func (p *Proc) Started() time.Time { return p.started }
 // has been reaped it returns os.ErrProcessDone; it never signals a process
 // that reused the pid.
 func (p *Proc) Signal(sig syscall.Signal) error {
-	// The reaper marks the process reaped while it holds the gate
+	// The reaper marks the process reaped while it holds reaping
 	// exclusively, so under the read lock the pid is still ours (a zombie
 	// at worst) or known to be gone.
-	p.reaper.gate.RLock()
-	defer p.reaper.gate.RUnlock()
+	p.reaper.reaping.RLock()
+	defer p.reaper.reaping.RUnlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.reaped {

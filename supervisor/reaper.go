@@ -41,15 +41,24 @@ import (
 type Reaper struct {
 	log *slog.Logger
 
-	// gate is read-locked around os.StartProcess plus registration, and
-	// write-locked around each wait4 plus lookup, so an exit is never
-	// reaped before its registration while starts still run in parallel
-	// (fork+exec is most of a start; two cores start twice as many).
-	gate   sync.RWMutex
-	mu     sync.Mutex    // guards procs, byFD, inherited and closed
-	procs  map[int]*Proc // registered, not yet reaped, by pid
-	byFD   map[int]*Proc // the same, by pidfd, for those that have one
-	closed bool
+	// starts is read-held by each start from its fork to its
+	// registration, and write-held around the sweep's wait4(-1) plus
+	// lookup, so a child is never reaped before its registration while
+	// starts still run in parallel (fork+exec is most of a start; two
+	// cores start twice as many). Where pidfds reap the children, the
+	// sweep only tries it (orphans can wait): a start held for good by
+	// an exec that hangs (a binary on a dead file system) then stops
+	// nothing else, where a waiting writer would hold every later start
+	// and, through reaping, every exit.
+	starts sync.RWMutex
+	// reaping is write-held around each wait4 plus the bookkeeping of
+	// the reaped (reapFD, the sweep), by Unwatch and by Adopt; read-held
+	// by Proc.Signal, so a signal never reaches a pid reaped meanwhile.
+	reaping sync.RWMutex
+	mu      sync.Mutex    // guards procs, byFD, inherited and closed
+	procs   map[int]*Proc // registered, not yet reaped, by pid
+	byFD    map[int]*Proc // the same, by pidfd, for those that have one
+	closed  bool
 	// inherited are the children an agent handed over with the process
 	// (see Handoff), registered before the first wait, until taken.
 	inherited map[int]*Proc
@@ -208,8 +217,8 @@ func (r *Reaper) openEpoll() error {
 }
 
 // watch registers p, adding a pidfd of it to the epoll set when it can.
-// It is called with the gate read-locked (Start) or locked (Adopt), so p
-// cannot be reaped before it is registered.
+// It is called with starts read-held (Start) or reaping held (Adopt), so
+// p cannot be reaped before it is registered.
 func (r *Reaper) watch(p *Proc) {
 	p.pidfd = -1
 	if r.polling.Load() {
@@ -236,7 +245,7 @@ func (r *Reaper) watch(p *Proc) {
 }
 
 // forgetLocked drops p, reaped, from the maps and closes its pidfd (which
-// also takes it out of the epoll set). r.gate is held.
+// also takes it out of the epoll set). r.reaping is held.
 func (r *Reaper) forgetLocked(p *Proc) {
 	r.mu.Lock()
 	delete(r.procs, p.pid)
@@ -246,7 +255,7 @@ func (r *Reaper) forgetLocked(p *Proc) {
 		p.pidfd = -1
 	}
 	r.mu.Unlock()
-	p.markReaped() // before the gate opens: Signal must not hit a reused pid
+	p.markReaped() // before reaping is let go: Signal must not hit a reused pid
 }
 
 // Start starts the process described by spec as the leader of its own
@@ -267,8 +276,8 @@ func (r *Reaper) Start(spec ProcSpec, onExit func(ExitStatus)) (*Proc, error) {
 	}
 	defer cleanup()
 
-	r.gate.RLock()
-	defer r.gate.RUnlock()
+	r.starts.RLock()
+	defer r.starts.RUnlock()
 	r.mu.Lock()
 	closed := r.closed
 	r.mu.Unlock()
@@ -281,7 +290,7 @@ func (r *Reaper) Start(spec ProcSpec, onExit func(ExitStatus)) (*Proc, error) {
 	}
 	p := &Proc{pid: pid, cgroup: spec.Cgroup, started: time.Now(), onExit: onExit, reaper: r}
 	// Before registration, so the pid cannot have been reaped and reused
-	// (the gate is read-locked): a zombie's stat is still there.
+	// (starts is read-held): a zombie's stat is still there.
 	if st, err := readProcStat(pid); err == nil {
 		p.startTicks = st.start
 	}
@@ -389,10 +398,10 @@ func (r *Reaper) Watch(pid, pgid int, start uint64, cgroup string, started time.
 // ended already, its onExit may have been called.
 func (r *Reaper) Unwatch(p *Proc) {
 	p.setOnExit(func(ExitStatus) {}) // a reapFD under way calls this one
-	// Under the gate, as reapFD: wholly before or after it. An event
+	// Holding reaping, as reapFD: wholly before or after it. An event
 	// for the pidfd that epoll gave before it closes finds either no
 	// process or, its number taken again, a live one (reapFD checks).
-	r.gate.Lock()
+	r.reaping.Lock()
 	r.mu.Lock()
 	if p.pidfd >= 0 && r.byFD[p.pidfd] == p { // not after Close, which closed it
 		delete(r.byFD, p.pidfd)
@@ -400,7 +409,7 @@ func (r *Reaper) Unwatch(p *Proc) {
 	}
 	p.pidfd = -1
 	r.mu.Unlock()
-	r.gate.Unlock()
+	r.reaping.Unlock()
 }
 
 // Foreign reports whether p is not the agent's child (Watch): how it
@@ -440,10 +449,11 @@ func (r *Reaper) Adopt(pid, pgid int, onExit func(ExitStatus)) (*Proc, error) {
 	if onExit == nil || pid <= 0 {
 		return nil, errors.New("adopt: bad arguments")
 	}
-	// The write lock keeps wait4 out: pid cannot be reaped as an orphan
-	// between the check and the registration.
-	r.gate.Lock()
-	defer r.gate.Unlock()
+	// Holding reaping keeps wait4 out: pid cannot be reaped as an
+	// orphan between the check and the registration. (Not starts: pid
+	// is no start's, and a start held by a hung exec must not hold this.)
+	r.reaping.Lock()
+	defer r.reaping.Unlock()
 	r.mu.Lock()
 	closed, known := r.closed, r.procs[pid] != nil
 	r.mu.Unlock()
@@ -509,8 +519,12 @@ func (r *Reaper) loop() {
 	for {
 		if timer == nil {
 			if !r.polling.Load() || time.Since(last) >= sweepEvery {
-				r.sweep() // also catches exits from before Notify or while busy
-				last = time.Now()
+				// Also catches exits from before Notify or while busy.
+				if r.sweep() {
+					last = time.Now()
+				} else {
+					timer = time.After(sweepRetry)
+				}
 			} else {
 				timer = time.After(sweepEvery - time.Since(last))
 			}
@@ -521,26 +535,43 @@ func (r *Reaper) loop() {
 		case <-r.sigc:
 		case <-timer:
 			timer = nil
-			r.sweep()
-			last = time.Now()
+			if r.sweep() {
+				last = time.Now()
+			} else {
+				timer = time.After(sweepRetry)
+			}
 		}
 	}
 }
 
+// sweepRetry is how soon a sweep that found a start under way (with
+// pidfds) is tried again.
+const sweepRetry = 5 * time.Millisecond
+
 // sweep reaps every exited child with wait4(-1) and reports each: the
-// orphans, and any child whose pidfd has not been seen yet.
-func (r *Reaper) sweep() {
+// orphans, and any child whose pidfd has not been seen yet. With pidfds
+// it gives up, reporting false, when a start is under way (see starts).
+func (r *Reaper) sweep() bool {
 	for {
+		if !r.polling.Load() {
+			r.starts.Lock()
+		} else if !r.starts.TryLock() {
+			return false
+		}
+		r.reaping.Lock()
+		unlock := func() {
+			r.reaping.Unlock()
+			r.starts.Unlock()
+		}
 		var ws unix.WaitStatus
-		r.gate.Lock()
 		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
 		if err == unix.EINTR {
-			r.gate.Unlock()
+			unlock()
 			continue
 		}
 		if err != nil || pid <= 0 { // ECHILD: no children; 0: none exited
-			r.gate.Unlock()
-			return
+			unlock()
+			return true
 		}
 		r.mu.Lock()
 		p := r.procs[pid]
@@ -548,7 +579,7 @@ func (r *Reaper) sweep() {
 		if p != nil {
 			r.forgetLocked(p)
 		}
-		r.gate.Unlock()
+		unlock()
 
 		st := NewExitStatus(ws, time.Now())
 		if p == nil {
@@ -590,12 +621,12 @@ func (r *Reaper) pollLoop() {
 // descriptor that is no longer a child's (reaped by a sweep meanwhile, its
 // number reused) finds nothing to reap: wait4 is asked not to wait.
 func (r *Reaper) reapFD(fd int) {
-	r.gate.Lock()
+	r.reaping.Lock()
 	r.mu.Lock()
 	p := r.byFD[fd]
 	r.mu.Unlock()
 	if p == nil {
-		r.gate.Unlock()
+		r.reaping.Unlock()
 		return
 	}
 	if p.foreign {
@@ -605,7 +636,7 @@ func (r *Reaper) reapFD(fd int) {
 		// nothing of that one's process.
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		if n, err := unix.Poll(pfd, 0); err != nil || n == 0 || pfd[0].Revents&unix.POLLIN == 0 {
-			r.gate.Unlock()
+			r.reaping.Unlock()
 			return
 		}
 		r.mu.Lock()
@@ -614,7 +645,7 @@ func (r *Reaper) reapFD(fd int) {
 		p.pidfd = -1
 		r.mu.Unlock()
 		p.markReaped()
-		r.gate.Unlock()
+		r.reaping.Unlock()
 		p.exited(ExitStatus{Time: time.Now()})
 		return
 	}
@@ -624,7 +655,7 @@ func (r *Reaper) reapFD(fd int) {
 		pid, err = unix.Wait4(p.pid, &ws, unix.WNOHANG, nil)
 	}
 	if err != nil || pid != p.pid {
-		r.gate.Unlock()
+		r.reaping.Unlock()
 		if err == unix.ECHILD {
 			// Not our child any more: someone else reaped it, which the
 			// Reaper's contract forbids. Say so rather than hang.
@@ -633,6 +664,6 @@ func (r *Reaper) reapFD(fd int) {
 		return
 	}
 	r.forgetLocked(p)
-	r.gate.Unlock()
+	r.reaping.Unlock()
 	p.exited(NewExitStatus(ws, time.Now()))
 }

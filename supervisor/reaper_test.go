@@ -459,3 +459,44 @@ func TestWatchAndUnwatch(t *testing.T) {
 	default:
 	}
 }
+
+// A start held for good between its fork and its registration (an exec
+// that hangs: a binary on a dead file system, its parent waiting in
+// vfork) stops nothing else where pidfds reap the children: exits are
+// reaped and reported, other starts go on, signals are sent, and the
+// sweep, which must wait for starts, tries again later instead of
+// holding every start and exit behind it.
+func TestAHungStartHoldsNothingElse(t *testing.T) {
+	r, _ := newTestReaper(t)
+	if !r.polling.Load() {
+		t.Skip("no pidfds on this kernel: the sweep reaps, and waits for every start")
+	}
+	running := startHelper(t, r, helperSpec(t, "sleep"))
+	r.starts.RLock() // the hung start
+	defer r.starts.RUnlock()
+	r.sigc <- syscall.SIGCHLD // a sweep now, which cannot have the gate
+	done := make(chan error, 1)
+	go func() {
+		exited := make(chan ExitStatus, 1)
+		if _, err := r.Start(helperSpec(t, "exit:3"), func(st ExitStatus) { exited <- st }); err != nil {
+			done <- err
+			return
+		}
+		if st := <-exited; st.ExitCode() != 3 {
+			done <- fmt.Errorf("the second start exited %v, want 3", st)
+			return
+		}
+		done <- running.Signal(syscall.SIGTERM)
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(testDeadline):
+		t.Fatalf("no start, exit or signal within %v while a start was held", testDeadline)
+	}
+	if st := running.wait(t); st.Signal != syscall.SIGTERM {
+		t.Fatalf("the running helper ended %v, want SIGTERM", st)
+	}
+}

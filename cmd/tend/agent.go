@@ -366,50 +366,47 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 	}
 	local := withProfiles(supervisor.NewAPIWith(a.sup, opt))
 	local.HandleFunc("POST /v1/agent/reexec", a.serveReexec)
-	srv := &http.Server{
+	// Served once the loop has published what the agent knows: before,
+	// every instance would seem gone. Connections wait in the backlog.
+	var servers []*apiServer
+	serve := func(srv *http.Server, ln net.Listener, what string) {
+		s := newAPIServer(srv, ln)
+		servers = append(servers, s)
+		wg.Go(func() {
+			if err := s.serve(a.sup.Viewed(), apiCtx.Done()); err != nil {
+				a.log.Error(what+" stopped", "err", err)
+			}
+		})
+	}
+	serve(&http.Server{
 		Handler:           local,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return apiCtx },
-	}
-	// Served once the loop has published what the agent knows: before,
-	// every instance would seem gone. Connections wait in the backlog.
-	serve := func(srv *http.Server, ln net.Listener, what string) {
-		select {
-		case <-a.sup.Viewed():
-		case <-apiCtx.Done():
-			return
-		}
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error(what+" stopped", "err", err)
-		}
-	}
-	wg.Go(func() { serve(srv, a.ln, "local API") })
+	}, a.ln, "local API")
 	// The inter-host API: the routes other hosts' agents pass on, over
 	// mutual TLS. Like the local one, it ends when the agent stops.
-	peerSrv := &http.Server{
-		Handler:           peerHandler(a.fleet, supervisor.NewAPIWith(a.sup, peerOpt)),
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return apiCtx },
-		// Mostly failed handshakes: callers without the cluster's certificate.
-		ErrorLog: slog.NewLogLogger(a.log.With("api", "inter-host").Handler(), slog.LevelInfo),
-	}
 	if a.fleet != nil && a.fleet.apiLn != nil {
-		wg.Go(func() { serve(peerSrv, a.fleet.apiLn, "inter-host API") })
+		serve(&http.Server{
+			Handler:           peerHandler(a.fleet, supervisor.NewAPIWith(a.sup, peerOpt)),
+			ReadHeaderTimeout: 10 * time.Second,
+			BaseContext:       func(net.Listener) context.Context { return apiCtx },
+			// Mostly failed handshakes: callers without the cluster's certificate.
+			ErrorLog: slog.NewLogLogger(a.log.With("api", "inter-host").Handler(), slog.LevelInfo),
+		}, a.fleet.apiLn, "inter-host API")
 	}
 	// metrics_addr: /metrics and /healthz for Prometheus, and nothing
 	// else. A port that cannot be had is logged, not fatal: the agent's
 	// work is its instances.
-	metricsSrv := &http.Server{
-		Handler:           supervisor.MetricsHandler(a.sup),
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return apiCtx },
-	}
 	if addr := a.cfg.MetricsAddr; addr != "" {
 		if ln, err := net.Listen("tcp", addr); err != nil {
 			a.log.Error("metrics are not served on metrics_addr (the socket serves them)", "addr", addr, "err", err)
 		} else {
 			a.log.Info("serving metrics", "addr", ln.Addr().String())
-			wg.Go(func() { serve(metricsSrv, ln, "metrics") })
+			serve(&http.Server{
+				Handler:           supervisor.MetricsHandler(a.sup),
+				ReadHeaderTimeout: 10 * time.Second,
+				BaseContext:       func(net.Listener) context.Context { return apiCtx },
+			}, ln, "metrics")
 		}
 	}
 	wg.Go(func() { a.watchdog(watchCtx) })
@@ -440,17 +437,24 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 		endStreams()
 		ctx, cancel := context.WithTimeout(context.Background(), drainWithin)
 		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			a.log.Warn("requests still in flight at the handover are cut", "err", err)
+		var drained sync.WaitGroup
+		for _, s := range servers {
+			drained.Go(func() {
+				if err := s.drain(ctx); err != nil {
+					a.log.Warn("requests still in flight at the handover are cut", "addr", s.ln.Addr().String(), "err", err)
+				}
+			})
 		}
-		peerSrv.Shutdown(ctx)
-		metricsSrv.Shutdown(ctx)
+		drained.Wait()
+	}
+	closeAll := func() {
+		for _, s := range servers {
+			s.Close()
+		}
 	}
 	stopAll := func() {
 		stopWatch()
-		srv.Close()
-		peerSrv.Close()
-		metricsSrv.Close()
+		closeAll()
 		wg.Wait()
 	}
 
@@ -482,11 +486,11 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 	stopWatch()
 	endStreams()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	srv.Shutdown(shutdownCtx)
-	peerSrv.Shutdown(shutdownCtx)
+	for _, s := range servers {
+		s.Shutdown(shutdownCtx)
+	}
 	cancel()
-	srv.Close()
-	peerSrv.Close()
+	closeAll()
 	wg.Wait()
 	if a.fleet != nil {
 		a.fleet.Close() // the others show it Left, not NotReady

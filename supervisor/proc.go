@@ -77,6 +77,15 @@ type ProcSpec struct {
 	// ShimLease, when not nil, is the run's lease: the shim stops the
 	// command when it ends (fence.go).
 	ShimLease *shimLease
+
+	// Aside marks a process of the agent's own, not an instance (the
+	// check of a binary before a re-execution): where the spawner
+	// threads are not made yet it forks from the agent's table rather
+	// than make them. Making them closes, in each thread's table, what
+	// the agent holds (2000 descriptors with 1000 instances); after the
+	// check comes a handover, whose CPU that would share, and whose exec
+	// ends those threads anyway.
+	Aside bool
 }
 
 // prepare resolves the command and builds the arguments of

@@ -69,6 +69,7 @@ type Reaper struct {
 	spawner     atomic.Pointer[spawner]
 	spawnerOnce sync.Once
 	spawnerDone chan struct{}
+	spawnerMade atomic.Bool // makeSpawner has been called
 
 	ep     int // epoll descriptor watching the pidfds; -1 without pidfds
 	wakeFD int // eventfd that ends the epoll goroutine
@@ -144,9 +145,10 @@ func newReaper(log *slog.Logger, usePidfds bool, inherit []int) (*Reaper, error)
 		r.makeSpawner()
 		<-r.spawnerDone
 	}
-	// else at the first start: after a handover each spawner thread
-	// closes its copies of the 2000 descriptors of 1000 instances, ~2 ms
-	// of CPU that the successor's first answer need not share.
+	// else at the first start not aside (ProcSpec.Aside): after a
+	// handover each spawner thread closes its copies of the 2000
+	// descriptors of 1000 instances, CPU that the successor's first
+	// answer need not share.
 	if len(inherit) > 0 {
 		r.inherited = make(map[int]*Proc, len(inherit))
 		for _, pid := range inherit {
@@ -172,6 +174,7 @@ func newReaper(log *slog.Logger, usePidfds bool, inherit []int) (*Reaper, error)
 // children fork from the agent's table.
 func (r *Reaper) makeSpawner() {
 	r.spawnerOnce.Do(func() {
+		r.spawnerMade.Store(true)
 		if r.ep < 0 {
 			close(r.spawnerDone)
 			return
@@ -284,7 +287,7 @@ func (r *Reaper) Start(spec ProcSpec, onExit func(ExitStatus)) (*Proc, error) {
 	if closed {
 		return nil, fmt.Errorf("start %s: reaper closed", spec.Path)
 	}
-	pid, err := r.fork(name, argv, attr)
+	pid, err := r.fork(name, argv, attr, spec.Aside)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Path, err)
 	}
@@ -298,15 +301,16 @@ func (r *Reaper) Start(spec ProcSpec, onExit func(ExitStatus)) (*Proc, error) {
 	return p, nil
 }
 
-// fork starts the child, from a spawner thread when there is one.
-func (r *Reaper) fork(name string, argv []string, attr *os.ProcAttr) (int, error) {
+// fork starts the child, from a spawner thread when there is one. The
+// first start that is not aside makes the spawner.
+func (r *Reaper) fork(name string, argv []string, attr *os.ProcAttr, aside bool) (int, error) {
 	if sp := r.spawner.Load(); sp != nil {
 		pid, err := sp.start(name, argv, attr)
 		if !errors.Is(err, errSpawnersBusy) {
 			return pid, err
 		}
 		r.log.Warn("every spawner thread is held by a start that has not exec'd; forking from the agent", "binary", name, "waited", spawnerWait)
-	} else {
+	} else if !aside {
 		r.makeSpawner()
 	}
 	process, err := os.StartProcess(name, argv, attr)

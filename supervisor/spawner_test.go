@@ -333,3 +333,29 @@ func TestSpawnerOfASuccessorComesWithItsFirstStart(t *testing.T) {
 	}
 	requireSpawner(t, r)
 }
+
+// A start aside (the check of a binary before a re-execution) does not
+// make a successor's spawner: the handover that follows would share the
+// CPU with the spawner threads closing their copies of every descriptor
+// the agent holds. The first instance's start makes it.
+func TestAStartAsideMakesNoSpawner(t *testing.T) {
+	r, err := newReaper(nil, true, []int{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	spec := helperSpec(t, "exit:0")
+	spec.Aside = true
+	h := startHelper(t, r, spec)
+	if st := h.wait(t); !st.Success() {
+		t.Fatalf("helper: %v", st)
+	}
+	if r.spawnerMade.Load() {
+		t.Fatal("a start aside made the spawner")
+	}
+	h = startHelper(t, r, helperSpec(t, "exit:0"))
+	if st := h.wait(t); !st.Success() {
+		t.Fatalf("helper: %v", st)
+	}
+	requireSpawner(t, r)
+}

@@ -59,7 +59,7 @@ func (a *tendAgent) checkSuccessor(exe string) error {
 	done := make(chan supervisor.ExitStatus, 1)
 	env := []string{"PATH=" + os.Getenv("PATH")}
 	proc, err := a.reaper.Start(supervisor.ProcSpec{
-		Path: exe, Args: []string{exe, "agent", "--handoff-version"}, Env: env, Stdout: w, Stderr: w,
+		Path: exe, Args: []string{exe, "agent", "--handoff-version"}, Env: env, Stdout: w, Stderr: w, Aside: true,
 	}, func(st supervisor.ExitStatus) { done <- st })
 	w.Close()
 	if err != nil {

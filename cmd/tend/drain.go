@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 )
 
 // apiServer is an http.Server whose socket can be handed over to a
@@ -24,11 +23,9 @@ import (
 // been answered and closed.
 type apiServer struct {
 	*http.Server
-	ln       net.Listener
-	conns    sync.WaitGroup // accepted and not yet closed or hijacked
-	taken    atomic.Int64   // connections accepted, ever
-	served   chan struct{}  // closed when serve has returned
-	draining atomic.Bool
+	ln     net.Listener
+	conns  sync.WaitGroup // accepted and not yet closed or hijacked
+	served chan struct{}  // closed when serve has returned
 }
 
 // newAPIServer serves h on ln once serve is called.
@@ -41,7 +38,6 @@ func newAPIServer(srv *http.Server, ln net.Listener) *apiServer {
 		switch st {
 		case http.StateNew:
 			s.conns.Add(1)
-			s.taken.Add(1)
 		case http.StateClosed, http.StateHijacked:
 			s.conns.Done()
 		}
@@ -62,27 +58,22 @@ func (s *apiServer) serve(ready, quit <-chan struct{}) error {
 	case <-quit:
 		return nil
 	}
-	err := s.Serve(s.ln)
-	if errors.Is(err, http.ErrServerClosed) || s.draining.Load() {
-		return nil
+	// Closed by Shutdown or Close, or its listener by drain.
+	if err := s.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+		return err
 	}
-	return err
+	return nil
 }
 
 // drain stops taking connections and waits, until ctx ends, for those
 // taken to be answered and closed. The listener's socket is closed only
 // if no other descriptor holds it open. Close ends what is left.
 func (s *apiServer) drain(ctx context.Context) error {
-	s.draining.Store(true)
 	s.SetKeepAlivesEnabled(false) // also closes the idle connections
 	s.ln.Close()
-	select {
-	case <-s.served:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 	quiet := make(chan struct{})
 	go func() {
+		<-s.served // then no connection is taken any more
 		s.conns.Wait()
 		close(quiet)
 	}()
@@ -91,18 +82,5 @@ func (s *apiServer) drain(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
-	}
-}
-
-// accepted is how many connections the server has accepted.
-func (s *apiServer) accepted() int { return int(s.taken.Load()) }
-
-// stopped says the server accepts no more connections.
-func (s *apiServer) stopped() bool {
-	select {
-	case <-s.served:
-		return true
-	default:
-		return false
 	}
 }

@@ -13,9 +13,10 @@ import (
 )
 
 // drainServer serves "hello" on a fresh unix socket, and returns the
-// server with the socket's path and a duplicate of its descriptor, as a
-// handover keeps one for the successor.
-func drainServer(t *testing.T) (*apiServer, string, *os.File) {
+// server with the socket's path, a duplicate of its descriptor, as a
+// handover keeps one for the successor, and a channel that receives as
+// the server accepts each connection.
+func drainServer(t *testing.T) (*apiServer, string, *os.File, <-chan struct{}) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "api.sock")
 	ln, err := net.Listen("unix", path)
@@ -29,31 +30,37 @@ func drainServer(t *testing.T) (*apiServer, string, *os.File) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dup.Close() })
-	s := newAPIServer(&http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "hello")
-	})}, ln)
+	taken := make(chan struct{}, 16)
+	s := newAPIServer(&http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "hello")
+		}),
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				taken <- struct{}{}
+			}
+		},
+	}, ln)
 	ready := make(chan struct{})
 	close(ready)
 	go s.serve(ready, nil)
 	t.Cleanup(func() { s.Close() })
-	return s, path, dup
+	return s, path, dup, taken
 }
 
 // accepted dials path and waits until the server has accepted the
 // connection, without sending anything on it.
-func accepted(t *testing.T, s *apiServer, path string, before int) net.Conn {
+func accepted(t *testing.T, path string, taken <-chan struct{}) net.Conn {
 	t.Helper()
 	c, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	deadline := time.Now().Add(10 * time.Second)
-	for s.accepted() == before {
-		if time.Now().After(deadline) {
-			t.Fatal("the server did not accept the connection within 10s")
-		}
-		time.Sleep(time.Millisecond)
+	select {
+	case <-taken:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server did not accept the connection within 10s")
 	}
 	return c
 }
@@ -62,18 +69,16 @@ func accepted(t *testing.T, s *apiServer, path string, before int) net.Conn {
 // comes only once the server is draining, is answered: with
 // http.Server.Shutdown its client would read EOF.
 func TestDrainAnswersARequestThatComesAfterItBegan(t *testing.T) {
-	s, path, _ := drainServer(t)
-	c := accepted(t, s, path, 0)
+	s, path, _, taken := drainServer(t)
+	c := accepted(t, path, taken)
 	drained := make(chan error, 1)
 	go func() { drained <- s.drain(context.Background()) }()
-	// The listener is closed once the drain has begun: a dial now waits
-	// in the backlog kept by the duplicate, it is not accepted.
-	deadline := time.Now().Add(10 * time.Second)
-	for !s.stopped() {
-		if time.Now().After(deadline) {
-			t.Fatal("the drain did not stop accepting within 10s")
-		}
-		time.Sleep(time.Millisecond)
+	// The server accepts nothing once the drain has begun: a dial now
+	// waits in the backlog kept by the duplicate.
+	select {
+	case <-s.served:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the drain did not stop accepting within 10s")
 	}
 	select {
 	case err := <-drained:
@@ -91,7 +96,7 @@ func TestDrainAnswersARequestThatComesAfterItBegan(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || string(body) != "hello" {
 		t.Fatalf("answer %s %q, want 200 hello", resp.Status, body)
 	}
-	if resp.Close != true {
+	if !resp.Close {
 		t.Error("a connection answered during the drain is kept alive; it should close")
 	}
 	select {
@@ -108,7 +113,7 @@ func TestDrainAnswersARequestThatComesAfterItBegan(t *testing.T) {
 // that connects while the server drains waits in the backlog, and the
 // next server on the same descriptor answers it.
 func TestDrainLeavesTheBacklogToTheSuccessor(t *testing.T) {
-	s, path, dup := drainServer(t)
+	s, path, dup, _ := drainServer(t)
 	if err := s.drain(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -142,8 +147,8 @@ func TestDrainLeavesTheBacklogToTheSuccessor(t *testing.T) {
 // A client that connects and never sends a request holds the drain no
 // longer than its context.
 func TestDrainIsBoundedByItsContext(t *testing.T) {
-	s, path, _ := drainServer(t)
-	accepted(t, s, path, 0)
+	s, path, _, taken := drainServer(t)
+	accepted(t, path, taken)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := s.drain(ctx); err == nil {

@@ -28,8 +28,8 @@ import (
 //     which its restart policy replaces, so its work, had it succeeded,
 //     is done again;
 //   - in a fleet, an attempt whose host died runs again elsewhere, and if
-//     both runs complete the job has one completion more than it asked.
-// Each attempt counts once, so a job still ends at its completions; what
+//     both runs complete, their completion index was done twice.
+// Each index counts once, so a job still ends at its completions; what
 // it does may have been done twice. A re-execution of the agent (Handoff)
 // stops nothing and sees every exit (README, Unit files).
 
@@ -96,7 +96,7 @@ func (s *Supervisor) reconcileJobUnit(u *units.Unit) {
 	switch {
 	case j == nil:
 		s.noteSpec(u)
-		j = &job{spec: u, rec: jobRecord{Name: u.Name, SpecVersion: u.Version, Start: s.clock.Now()}}
+		j = &job{spec: u, rec: jobRecord{Name: u.Name, SpecVersion: u.Version, Start: s.clock.Now(), Indexed: true}}
 		s.addJob(j)
 		s.saveJob(j)
 	case j.rec.SpecVersion != u.Version:
@@ -119,11 +119,8 @@ func (s *Supervisor) reconcileJob(j *job) {
 		}
 	}
 	attempts := s.fleetAttempts(j)
-	for _, in := range attempts {
-		if in.Slot >= j.rec.Attempts { // another host's attempt: numbers are the fleet's
-			j.rec.Attempts = in.Slot + 1
-			s.saveJob(j)
-		}
+	if j.rec.sawAttempts(attempts) {
+		s.saveJob(j)
 	}
 	if j.rec.Cron != "" && !j.rec.Duplicate {
 		s.reportDuplicate(j, attempts, now)
@@ -134,7 +131,7 @@ func (s *Supervisor) reconcileJob(j *job) {
 	}
 	p := planJob(&j.rec, j.spec, attempts, s.members, now, stopped)
 	s.apply(j.rec.Name, p.Actions, func(a Action) *instance {
-		if a.Slot >= j.rec.Attempts {
+		if !j.rec.Indexed && a.Slot >= j.rec.Attempts {
 			j.rec.Attempts = a.Slot + 1
 		}
 		i := s.create(j.spec, j.rec.Name, units.KindJob, a.Slot)
@@ -192,22 +189,29 @@ func (s *Supervisor) reportDuplicate(j *job, attempts []InstanceSummary, now tim
 //
 // Every host keeps a record of every job and runs the same controller
 // over the same attempts, so parallelism and completions hold for the
-// fleet, and each host creates only the attempts placed on it. An attempt
+// fleet, and each host creates only the attempts of the completion
+// indexes that fall to it (planIndexes). An attempt
 // on a host that is not Ready cannot be counted on to finish: it counts
 // as going (Terminating), so what it did (its failures; its completion,
 // if it had one) still counts, and another host runs an attempt in its
 // place. Should the host come back with that attempt still running, the
-// plan then has one attempt too many and stops one, as after a
-// partition; both may have completed meanwhile, and both count: a job
-// may then finish with a completion more than it asked for.
+// plan then has two attempts of one index and stops one, as after a
+// partition; both may have completed meanwhile: the index is done, once.
 func (s *Supervisor) fleetAttempts(j *job) []InstanceSummary {
-	member, _ := memberFinder(s.members)
+	return seenAttempts(s.summariesOf(j.rec.Name), s.members, s.opt.Host)
+}
+
+// seenAttempts are, of the instances of a job on every host (summaries),
+// its attempts as host counts them, given the members it knows: the
+// active ones on another host that is not Ready are going.
+func seenAttempts(summaries []InstanceSummary, members []Member, host string) []InstanceSummary {
+	member, _ := memberFinder(members)
 	var attempts []InstanceSummary
-	for _, in := range s.summariesOf(j.rec.Name) {
+	for _, in := range summaries {
 		if in.Kind != units.KindJob {
 			continue
 		}
-		if m := member(in.Host); in.Host != s.opt.Host && (m == nil || m.Status != HostReady) && in.active() {
+		if m := member(in.Host); in.Host != host && (m == nil || m.Status != HostReady) && in.active() {
 			in.Terminating = true
 		}
 		attempts = append(attempts, in)
@@ -248,7 +252,7 @@ func (s *Supervisor) reconcileCron(u *units.Unit) {
 	var made []*job
 	for _, run := range out.Create {
 		s.noteSpec(u)
-		j := &job{spec: u, rec: jobRecord{Name: run.Name, Cron: u.Name, Scheduled: run.Scheduled, SpecVersion: u.Version, Start: now}}
+		j := &job{spec: u, rec: jobRecord{Name: run.Name, Cron: u.Name, Scheduled: run.Scheduled, SpecVersion: u.Version, Start: now, Indexed: true}}
 		s.addJob(j)
 		s.saveJob(j)
 		made = append(made, j)
@@ -275,16 +279,12 @@ func (s *Supervisor) reconcileCron(u *units.Unit) {
 // controller places the run's first attempt on, as every host computes it
 // alike; with no host to place it on, the unit's jobOwner.
 func (s *Supervisor) cronHosts(u *units.Unit) cronHosts {
-	var hosts []string
 	member, _ := memberFinder(s.members)
 	return cronHosts{
 		self: s.opt.Host,
 		decider: func(run string) string {
-			if hosts == nil {
-				hosts = eligibleHosts(u, s.members)
-			}
-			if h := placeNew(run, []int{0}, hosts, map[string]int{}); h != nil {
-				return h[0]
+			if h := indexHosts(run, u, s.members)(0); h != "" {
+				return h
 			}
 			return s.jobOwner(u.Name)
 		},
@@ -311,7 +311,7 @@ func (s *Supervisor) adoptCronJobs(u *units.Unit, now time.Time) {
 			continue
 		}
 		s.noteSpec(u)
-		j := &job{spec: u, rec: jobRecord{Name: owner, Cron: u.Name, Scheduled: time.Unix(sec, 0), SpecVersion: u.Version, Start: now}}
+		j := &job{spec: u, rec: jobRecord{Name: owner, Cron: u.Name, Scheduled: time.Unix(sec, 0), SpecVersion: u.Version, Start: now, Indexed: true}}
 		s.addJob(j)
 		s.saveJob(j)
 	}

@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/tendhq/tend/units"
@@ -23,8 +24,11 @@ import (
 //     among those to the one with the highest rendezvous score for
 //     (unit, slot), so adding or losing a host moves only what it must.
 //   - Per-host units have one instance on every Ready eligible host.
-//   - Each job attempt and each cron run has one owner, chosen the same
-//     way as a new slot.
+//   - Each completion index of a job (a cron run is a job) has one host,
+//     which runs its attempts (indexHosts): the indexes go round the
+//     eligible members in an order of the job's own, so that a job's
+//     first attempts spread over the fleet, and an index whose host is
+//     not Ready goes to the Ready host with the highest score for it.
 
 // Member is a host as the supervisor sees it, from the Membership.
 type Member struct {
@@ -196,4 +200,58 @@ func keepSlots(cands []InstanceSummary, n, hosts int) []int {
 	take(false, false)
 	slices.Sort(out)
 	return out
+}
+
+// indexHosts returns the host of each completion index of the job
+// named name, whose unit is spec; "" when no host may run it.
+//
+// The indexes go round every member that spec may run on, whatever its
+// status, in the order of their scores for (name, 0): index i to the
+// (i mod n)th. Counting members that are not Ready keeps each index's
+// host where it was when one stops answering, so the hosts that have
+// seen it go and those that have not yet agree on every index but the
+// ones it held: the former give each of those to the Ready host with
+// the highest score for (name, i), the latter leave it to the host they
+// think alive. No host runs an index another runs, whatever each has
+// heard. The first index's host is the one placeNew gives a new slot 0
+// of name.
+func indexHosts(name string, spec *units.Unit, members []Member) func(i int) string {
+	type cand struct {
+		name  string
+		score uint64
+		ready bool
+	}
+	var ring []cand
+	var ready []string
+	for k := range members {
+		m := &members[k]
+		if !eligible(spec, m.Labels) {
+			continue
+		}
+		ring = append(ring, cand{m.Name, score(m.Name, name, 0), m.Status == HostReady})
+		if m.Status == HostReady {
+			ready = append(ready, m.Name)
+		}
+	}
+	slices.SortFunc(ring, func(a, b cand) int {
+		if a.score != b.score {
+			if a.score > b.score {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	return func(i int) string {
+		if len(ring) == 0 {
+			return ""
+		}
+		if c := ring[i%len(ring)]; c.ready {
+			return c.name
+		}
+		if h := placeNew(name, []int{i}, ready, map[string]int{}); h != nil {
+			return h[0]
+		}
+		return ""
+	}
 }

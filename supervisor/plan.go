@@ -88,6 +88,7 @@ const (
 	whyRequested    = "deleted by request"
 	whyJobFinished  = "job finished"
 	whyParallelism  = "parallelism lowered"
+	whyIndexDone    = "another attempt completed its index"
 	whyTTL          = "ttl after finished"
 	whyJobDeleted   = "job deleted"
 	whyStopped      = "unit stopped"

@@ -1,6 +1,8 @@
 package supervisor
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -38,8 +40,17 @@ type jobRecord struct {
 	LostFailures  int  `json:"lost_failures,omitempty"`
 	LostSucceeded int  `json:"lost_succeeded,omitempty"`
 	Cleaned       bool `json:"cleaned,omitempty"` // ttl_after_finished removed its instances
+	// Indexed: the attempts' slots are completion indexes (planIndexes),
+	// as every job made since tend numbered them so; a job recorded
+	// before then numbers its attempts in sequence (Attempts) until it
+	// ends.
+	Indexed bool `json:"indexed,omitempty"`
+	// Done holds the completion indexes an attempt was seen to complete,
+	// durably: an index stays done when its attempt is removed, or its
+	// host forgotten.
+	Done indexSet `json:"done,omitzero"`
 	// Attempts counts the attempts made: the next one's number (its
-	// slot), from which its name is derived.
+	// slot), from which its name is derived. Jobs not Indexed only.
 	Attempts int `json:"attempts,omitempty"`
 	// Gen counts the attempts' names made, as a unit's record does.
 	Gen uint64 `json:"gen,omitempty"`
@@ -49,6 +60,23 @@ type jobRecord struct {
 }
 
 func (r *jobRecord) finished() bool { return r.Condition != "" }
+
+// sawAttempts notes in the record what the job's attempts, on every host,
+// did that it must not forget: the indexes they completed (Indexed), or
+// the numbers they took. It reports whether the record changed.
+func (r *jobRecord) sawAttempts(attempts []InstanceSummary) bool {
+	if r.Indexed {
+		return r.Done.addSucceeded(attempts)
+	}
+	changed := false
+	for _, in := range attempts {
+		if in.Slot >= r.Attempts { // another host's attempt: numbers are the fleet's
+			r.Attempts = in.Slot + 1
+			changed = true
+		}
+	}
+	return changed
+}
 
 // extraRuns returns the attempts of a job that ran beyond its
 // completions: of the attempts that succeeded or still run (on a Ready
@@ -152,11 +180,10 @@ func (p *jobPlan) wake(t time.Time) {
 // its instances on every host, sorted by name.
 //
 // A finished job's active attempts go, and after ttl_after_finished the
-// rest too. Otherwise the job completes when Completions attempts
-// succeeded, fails when its failures exceed backoff_limit or it ran past
-// active_deadline, and else runs min(parallelism, completions left)
-// attempts at once: extra ones go (deleteFirst), missing ones are created
-// on the eligible hosts (placeNew) unless a failed attempt that was not
+// rest too. Otherwise the job completes when Completions completion
+// indexes are done, fails when its failures exceed backoff_limit or it
+// ran past active_deadline, and else runs the attempts of the indexes it
+// needs next (planIndexes), unless a failed attempt that was not
 // restarted in place asks for the job's back-off first.
 //
 // A stopped job (its unit, or for a cron's job the cron unit, has
@@ -198,7 +225,13 @@ func planJob(rec *jobRecord, spec *units.Unit, attempts []InstanceSummary, membe
 		}
 		return p
 	}
-	if c.succeeded >= spec.Completions {
+	done := rec.Done.clone()
+	completed := c.succeeded
+	if rec.Indexed {
+		done.addSucceeded(attempts)
+		completed = done.len()
+	}
+	if completed >= spec.Completions {
 		return finish(jobEnd{JobComplete, "Completed", Normal, "Job completed"})
 	}
 	if stopped {
@@ -217,7 +250,101 @@ func planJob(rec *jobRecord, spec *units.Unit, attempts []InstanceSummary, membe
 	if deadline > 0 {
 		p.wake(rec.Start.Add(deadline))
 	}
+	if !rec.Indexed {
+		planNumbered(&p, rec, spec, &c, members, now)
+		return p
+	}
+	planIndexes(&p, rec.Name, spec, &c, &done, members, now)
+	return p
+}
 
+// planIndexes runs a job's completion indexes. Index i is done when an
+// attempt of it completed; the job needs the first min(parallelism,
+// completions − done) indexes not done (its window), each run by one
+// attempt at a time, on the host that indexHosts gives it.
+//
+// Every host plans every job over its own view of the fleet, which lags
+// the others' by a gossip round, and acts on what falls to it; the
+// window is what keeps those plans from running an index twice. A host
+// that has not yet seen an index completed still counts it among those
+// not done, so its window is never wider than the fleet's; an attempt
+// another host just made, that this host has not yet seen, is of an
+// index that host owns, which this one does not run. A completion never
+// takes an index out of the window while its attempt runs, so no
+// running attempt is stopped for another's progress. What remains is
+// the moment two hosts disagree on who owns an index (a host joined, and
+// not every host has heard of it; a partition): then both may run it,
+// and when they see it the newer attempt stops (deleteFirst), or, if one
+// completed, the other.
+//
+// A restart = never attempt that failed is followed by a new attempt of
+// the same index after the job's back-off; an index that is no longer
+// in the window (parallelism lowered) stops.
+func planIndexes(p *jobPlan, name string, spec *units.Unit, c *jobCounts, done *indexSet, members []Member, now time.Time) {
+	want := min(spec.Parallelism, spec.Completions-done.len())
+	window := make([]int, 0, max(want, 0))
+	for i := done.nextMissing(0); len(window) < want; i = done.nextMissing(i + 1) {
+		window = append(window, i)
+	}
+	running := map[int][]*InstanceSummary{}
+	for k := range c.activeList {
+		in := &c.activeList[k]
+		running[in.Slot] = append(running[in.Slot], in)
+	}
+	for _, slot := range slices.Sorted(maps.Keys(running)) {
+		list := running[slot]
+		why := ""
+		if done.has(slot) {
+			why = whyIndexDone
+		} else if _, in := slices.BinarySearch(window, slot); !in {
+			why = whyParallelism
+		}
+		if why == "" {
+			// One attempt per index: of two (a partition ran it on
+			// both sides) the first to delete goes.
+			sort.SliceStable(list, func(a, b int) bool { return deleteFirst(list[a], list[b]) })
+			list, why = list[:len(list)-1], whyDuplicate
+		}
+		for _, in := range list {
+			p.Actions = append(p.Actions, deleteOf(in, why))
+		}
+	}
+	if waitBackOff(p, spec, c, now) {
+		return
+	}
+	hostOf := indexHosts(name, spec, members)
+	for _, i := range window {
+		if len(running[i]) > 0 {
+			continue
+		}
+		if h := hostOf(i); h != "" {
+			p.Actions = append(p.Actions, Action{Op: OpCreate, Host: h, Slot: i})
+		}
+	}
+}
+
+// waitBackOff reports whether a failed attempt that was not restarted in
+// place (restart = never) asks for the job's back-off before the next
+// attempt, and if so has the plan look again at its end.
+func waitBackOff(p *jobPlan, spec *units.Unit, c *jobCounts, now time.Time) bool {
+	if c.failures == 0 || c.failedInstances == 0 {
+		return false
+	}
+	d := RestartDelay(spec.BackoffDelay.D(), spec.MaxBackoffDelay.D(), c.failures)
+	if at := c.lastFailure.Add(d); now.Before(at) {
+		p.wake(at)
+		return true
+	}
+	return false
+}
+
+// planNumbered is the job controller of a job recorded before attempts
+// were of completion indexes: it runs min(parallelism, completions left)
+// attempts at once, numbered in sequence from rec.Attempts; extra ones go
+// (deleteFirst), missing ones are created on the eligible hosts
+// (placeNew). Two hosts whose views are a completion apart can both make
+// an attempt for one completion, which is why new jobs are Indexed.
+func planNumbered(p *jobPlan, rec *jobRecord, spec *units.Unit, c *jobCounts, members []Member, now time.Time) {
 	want := min(spec.Parallelism, spec.Completions-c.succeeded)
 	if c.active > want {
 		extra := c.activeList
@@ -225,19 +352,10 @@ func planJob(rec *jobRecord, spec *units.Unit, attempts []InstanceSummary, membe
 		for k := range extra[:c.active-want] {
 			p.Actions = append(p.Actions, deleteOf(&extra[k], whyParallelism))
 		}
-		return p
+		return
 	}
-	if c.active >= want {
-		return p
-	}
-	// A failed attempt that is not restarted in place (restart = never)
-	// is retried by a new one after the job's back-off.
-	if c.failures > 0 && c.failedInstances > 0 {
-		d := RestartDelay(spec.BackoffDelay.D(), spec.MaxBackoffDelay.D(), c.failures)
-		if at := c.lastFailure.Add(d); now.Before(at) {
-			p.wake(at)
-			return p
-		}
+	if c.active >= want || waitBackOff(p, spec, c, now) {
+		return
 	}
 	slots := make([]int, want-c.active)
 	for k := range slots {
@@ -250,5 +368,4 @@ func planJob(rec *jobRecord, spec *units.Unit, attempts []InstanceSummary, membe
 	for k, h := range placeNew(rec.Name, slots, eligibleHosts(spec, members), load) {
 		p.Actions = append(p.Actions, Action{Op: OpCreate, Host: h, Slot: slots[k]})
 	}
-	return p
 }

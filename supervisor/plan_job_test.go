@@ -31,6 +31,32 @@ func attempt(name string, slot int, host, state string, failedAt time.Time) Inst
 	return in
 }
 
+// indexes is the set of completion indexes text writes.
+func indexes(t testing.TB, text string) indexSet {
+	s, err := parseIndexSet(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// gone is in as a host counts an attempt on a host that is not Ready
+// (seenAttempts).
+func gone(in InstanceSummary) InstanceSummary {
+	in.Terminating = true
+	return in
+}
+
+// withStatus is members with host's status set.
+func withStatus(members []Member, host string, st HostStatus) []Member {
+	for k := range members {
+		if members[k].Name == host {
+			members[k].Status = st
+		}
+	}
+	return members
+}
+
 func TestPlanJob(t *testing.T) {
 	one := hosts("edge-17")
 	start := t0.Add(-time.Hour)
@@ -48,42 +74,67 @@ func TestPlanJob(t *testing.T) {
 	}{
 		{"completions run in sequence: the first", "completions = 5", jobRecord{}, nil, one,
 			[]string{"create slot 0 on edge-17"}, nil, false, time.Time{}},
-		{"in sequence: one at a time", "completions = 5", jobRecord{Attempts: 1},
+		{"in sequence: one at a time", "completions = 5", jobRecord{},
 			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "run", time.Time{})}, one, nil, nil, false, time.Time{}},
-		{"in sequence: the next after a success", "completions = 5", jobRecord{Attempts: 1},
+		{"in sequence: the next after a success", "completions = 5", jobRecord{},
 			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "ok", time.Time{})}, one,
 			[]string{"create slot 1 on edge-17"}, nil, false, time.Time{}},
 		{"in parallel", "completions = 5\nparallelism = 2", jobRecord{}, nil, one,
 			[]string{"create slot 0 on edge-17", "create slot 1 on edge-17"}, nil, false, time.Time{}},
-		{"in parallel, no more than the completions left", "completions = 5\nparallelism = 2", jobRecord{Attempts: 5},
+		{"in parallel, no more than the completions left", "completions = 5\nparallelism = 2", jobRecord{},
 			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "ok", time.Time{}), attempt("batch-b", 1, "edge-17", "ok", time.Time{}),
 				attempt("batch-c", 2, "edge-17", "ok", time.Time{}), attempt("batch-d", 3, "edge-17", "ok", time.Time{}),
 				attempt("batch-e", 4, "edge-17", "run", time.Time{})}, one, nil, nil, false, time.Time{}},
-		{"five of five: complete", "completions = 5", jobRecord{Attempts: 5, LostSucceeded: 2},
+		{"five of five: complete", "completions = 5", jobRecord{Done: indexes(t, "0-1")},
 			[]InstanceSummary{attempt("batch-a", 2, "edge-17", "ok", time.Time{}), attempt("batch-b", 3, "edge-17", "ok", time.Time{}),
 				attempt("batch-c", 4, "edge-17", "ok", time.Time{})}, one,
 			nil, &jobEnd{JobComplete, "Completed", Normal, "Job completed"}, false, time.Time{}},
-		{"parallelism lowered: the newest go", "completions = 9\nparallelism = 1", jobRecord{Attempts: 3},
+		{"parallelism lowered: the newest go", "completions = 9\nparallelism = 1", jobRecord{},
 			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "run", time.Time{}),
 				inst("batch-b", "batch", units.KindJob, 1, "edge-17", time.Second),
 				inst("batch-c", "batch", units.KindJob, 2, "edge-17", 2*time.Second)}, one,
 			[]string{"delete batch-b (edge-17): parallelism lowered", "delete batch-c (edge-17): parallelism lowered"}, nil, false, time.Time{}},
 		// restart = never: a failed attempt is retried by a new one after
 		// the job's back-off (10s, then 20s...).
-		{"a failure waits for the back-off", "completions = 2\nbackoff_limit = 3", jobRecord{Attempts: 1},
+		{"a failure waits for the back-off", "completions = 2\nbackoff_limit = 3", jobRecord{},
 			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "fail", failedAt)}, one,
 			nil, nil, false, failedAt.Add(10 * time.Second)},
-		{"after the back-off, the next attempt", "completions = 2\nbackoff_limit = 3", jobRecord{Attempts: 1},
+		{"after the back-off, the index again", "completions = 2\nbackoff_limit = 3", jobRecord{},
 			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "fail", t0.Add(-10*time.Second))}, one,
+			[]string{"create slot 0 on edge-17"}, nil, false, time.Time{}},
+		// Completion indexes: each runs until an attempt of it completes.
+		{"the first indexes not done", "completions = 6\nparallelism = 2", jobRecord{Done: indexes(t, "0,2")}, nil, one,
+			[]string{"create slot 1 on edge-17", "create slot 3 on edge-17"}, nil, false, time.Time{}},
+		{"an index stays done when its attempt is removed", "completions = 2", jobRecord{Done: indexes(t, "0")}, nil, one,
 			[]string{"create slot 1 on edge-17"}, nil, false, time.Time{}},
-		{"past the backoff limit: failed, the active ones go", "completions = 3\nparallelism = 2\nbackoff_limit = 1", jobRecord{Attempts: 3, LostFailures: 1},
+		{"one attempt an index: of two, the newer goes", "completions = 2\nparallelism = 2", jobRecord{},
+			[]InstanceSummary{inst("batch-a", "batch", units.KindJob, 0, "a", time.Minute), inst("batch-b", "batch", units.KindJob, 0, "b", time.Second),
+				inst("batch-c", "batch", units.KindJob, 1, "b", time.Minute)}, hosts("a", "b"),
+			[]string{"delete batch-b (b): another instance holds its slot"}, nil, false, time.Time{}},
+		{"an attempt of an index done elsewhere goes", "completions = 3", jobRecord{Done: indexes(t, "0")},
+			[]InstanceSummary{inst("batch-a", "batch", units.KindJob, 0, "edge-17", time.Minute)}, one,
+			[]string{"delete batch-a (edge-17): another attempt completed its index", "create slot 1 on edge-17"}, nil, false, time.Time{}},
+		// The first attempts spread; a dead host's index goes to one host.
+		{"one attempt on each host", "completions = 6\nparallelism = 3", jobRecord{}, nil, hosts("h0", "h1", "h2"),
+			[]string{"create slot 0 on h2", "create slot 1 on h1", "create slot 2 on h0"}, nil, false, time.Time{}},
+		{"a dead host's index: on one Ready host", "completions = 6\nparallelism = 3", jobRecord{},
+			[]InstanceSummary{gone(inst("batch-a", "batch", units.KindJob, 0, "h2", time.Minute)),
+				inst("batch-b", "batch", units.KindJob, 1, "h1", time.Minute), inst("batch-c", "batch", units.KindJob, 2, "h0", time.Minute)},
+			withStatus(hosts("h0", "h1", "h2"), "h2", HostNotReady),
+			[]string{"create slot 0 on h1"}, nil, false, time.Time{}},
+		// h2's indexes (0, 3) go to the Ready hosts; h1's (4) stays.
+		{"... and only its indexes move", "completions = 6\nparallelism = 3", jobRecord{Done: indexes(t, "1-2")},
+			[]InstanceSummary{gone(inst("batch-a", "batch", units.KindJob, 0, "h2", time.Minute))},
+			withStatus(hosts("h0", "h1", "h2"), "h2", HostNotReady),
+			[]string{"create slot 0 on h1", "create slot 3 on h0", "create slot 4 on h1"}, nil, false, time.Time{}},
+		{"past the backoff limit: failed, the active ones go", "completions = 3\nparallelism = 2\nbackoff_limit = 1", jobRecord{LostFailures: 1},
 			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "fail", failedAt), attempt("batch-c", 2, "edge-17", "run", time.Time{})}, one,
 			[]string{"delete batch-c (edge-17): job Failed"},
 			&jobEnd{JobFailed, "BackoffLimitExceeded", Warning, "Job has reached the specified backoff limit"}, false, time.Time{}},
-		{"before the deadline: look again at it", "active_deadline = \"2h\"", jobRecord{Start: start, Attempts: 1},
+		{"before the deadline: look again at it", "active_deadline = \"2h\"", jobRecord{Start: start},
 			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "run", time.Time{})}, one,
 			nil, nil, false, start.Add(2 * time.Hour)},
-		{"past the deadline: failed", "active_deadline = \"1h\"", jobRecord{Start: start, Attempts: 1},
+		{"past the deadline: failed", "active_deadline = \"1h\"", jobRecord{Start: start},
 			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "run", time.Time{})}, one,
 			[]string{"delete batch-a (edge-17): job Failed"},
 			&jobEnd{JobFailed, "DeadlineExceeded", Warning, "Job was active longer than specified deadline"}, false, time.Time{}},
@@ -98,13 +149,13 @@ func TestPlanJob(t *testing.T) {
 		{"no eligible host: it waits", "completions = 1\n[placement]\nnode_selector = { disk = \"ssd\" }", jobRecord{}, nil, one,
 			nil, nil, false, time.Time{}},
 		// tend stop: a suspended Job.
-		{"stopped: the active attempts go, none start", "completions = 5\nparallelism = 3\nstopped = true", jobRecord{Attempts: 2},
+		{"stopped: the active attempts go, none start", "completions = 5\nparallelism = 3\nstopped = true", jobRecord{},
 			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "ok", time.Time{}), attempt("batch-b", 1, "edge-17", "run", time.Time{})}, one,
 			[]string{"delete batch-b (edge-17): unit stopped"}, nil, false, time.Time{}},
-		{"stopped past the deadline: not failed", "active_deadline = \"1h\"\nstopped = true", jobRecord{Start: start, Attempts: 1},
+		{"stopped past the deadline: not failed", "active_deadline = \"1h\"\nstopped = true", jobRecord{Start: start},
 			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "run", time.Time{})}, one,
 			[]string{"delete batch-a (edge-17): unit stopped"}, nil, false, time.Time{}},
-		{"stopped, its completions made: complete", "completions = 1\nstopped = true", jobRecord{Attempts: 1},
+		{"stopped, its completions made: complete", "completions = 1\nstopped = true", jobRecord{},
 			[]InstanceSummary{attempt("batch-a", 0, "edge-17", "ok", time.Time{})}, one,
 			nil, &jobEnd{JobComplete, "Completed", Normal, "Job completed"}, false, time.Time{}},
 		{"stopped and finished: as finished", "ttl_after_finished = \"1m\"\nstopped = true", jobRecord{Condition: JobComplete, Completion: t0.Add(-30 * time.Second)},
@@ -113,7 +164,7 @@ func TestPlanJob(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			c.rec.Name = "batch"
+			c.rec.Name, c.rec.Indexed = "batch", true
 			if c.rec.Start.IsZero() {
 				c.rec.Start = start
 			}
@@ -344,5 +395,30 @@ func TestExtraRuns(t *testing.T) {
 		if got := names(extraRuns(c.attempts, 1)); !slices.Equal(got, c.want) {
 			t.Errorf("%s: extra %q, want %q", c.name, got, c.want)
 		}
+	}
+}
+
+// A job recorded before attempts were of completion indexes keeps its
+// numbers until it ends: its attempts do not stop at an upgrade.
+func TestPlanJobNumbered(t *testing.T) {
+	one := hosts("edge-17")
+	spec := batchJob(t, "completions = 5\nbackoff_limit = 3")
+	rec := jobRecord{Name: "batch", Start: t0.Add(-time.Hour), Attempts: 4, LostSucceeded: 1}
+	// Attempts 0 (removed, counted) and 2 succeeded, 1 failed, 3 runs:
+	// as indexes, 3 would be past the window of one; as numbers it runs.
+	attempts := []InstanceSummary{
+		attempt("batch-b", 1, "edge-17", "fail", t0.Add(-time.Minute)),
+		attempt("batch-c", 2, "edge-17", "ok", time.Time{}),
+		attempt("batch-d", 3, "edge-17", "run", time.Time{}),
+	}
+	if p := planJob(&rec, spec, attempts, one, t0, false); len(p.Actions) != 0 || p.Finish != nil {
+		t.Fatalf("plan %q, finish %+v", planStrings(p.Actions), p.Finish)
+	}
+	// It ends: the next attempt takes the next number.
+	attempts[2] = attempt("batch-d", 3, "edge-17", "ok", time.Time{})
+	checkPlan(t, "after it", planJob(&rec, spec, attempts, one, t0, false).Actions, "create slot 4 on edge-17")
+	// Another host's attempt took a number: the next is after it.
+	if !rec.sawAttempts(append(attempts, attempt("batch-e", 6, "other", "run", time.Time{}))) || rec.Attempts != 7 {
+		t.Fatalf("the fleet's numbers: %+v", rec)
 	}
 }

@@ -475,6 +475,9 @@ func (s *Supervisor) remove(i *instance) {
 		j.rec.LostFailures += i.rec.FailedRuns
 		if i.rec.Life == LifeExited && i.rec.State.ExitCode == 0 {
 			j.rec.LostSucceeded++
+			if j.rec.Indexed {
+				j.rec.Done.add(i.rec.Slot)
+			}
 		}
 		s.saveJob(j)
 	}

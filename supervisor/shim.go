@@ -19,7 +19,7 @@ import (
 // waits for it, writes how it ended to a status file the agent opened for
 // it, and exits. The shim is what containerd's shims and conmon are to a
 // container: a parent that outlives the agent. How an attempt ends
-// decides its job (one completion more, or one failure towards the
+// decides its job (an index completed, or one failure towards the
 // back-off limit), and only a parent learns it; after a kill -9 of the
 // agent, the attempt's parent is still the shim, so the exit status is
 // not lost, whether the attempt ends before the next agent starts (it

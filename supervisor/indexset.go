@@ -12,6 +12,10 @@ import (
 // non-adjacent closed ranges, written as Kubernetes writes a Job's
 // completedIndexes ("0-3,5,7-9"), so that a job of ten thousand
 // completions done in order keeps one range in its record.
+//
+// A set is a value: add never writes to the ranges a copy may share
+// (the store encodes a copy of the job's record on its own goroutine
+// while the loop goes on adding to it), it makes new ones.
 type indexSet struct {
 	r []indexRange
 }
@@ -34,19 +38,18 @@ func (s *indexSet) add(i int) bool {
 	// s.r[k-1] (if any) ends below i, s.r[k] (if any) begins above it.
 	joinLeft := k > 0 && s.r[k-1].hi == i-1
 	joinRight := k < len(s.r) && s.r[k].lo == i+1
+	r := make([]indexRange, 0, len(s.r)+1)
 	switch {
 	case joinLeft && joinRight:
-		s.r[k-1].hi = s.r[k].hi
-		s.r = append(s.r[:k], s.r[k+1:]...)
+		r = append(append(append(r, s.r[:k-1]...), indexRange{s.r[k-1].lo, s.r[k].hi}), s.r[k+1:]...)
 	case joinLeft:
-		s.r[k-1].hi = i
+		r = append(append(append(r, s.r[:k-1]...), indexRange{s.r[k-1].lo, i}), s.r[k:]...)
 	case joinRight:
-		s.r[k].lo = i
+		r = append(append(append(r, s.r[:k]...), indexRange{i, s.r[k].hi}), s.r[k+1:]...)
 	default:
-		s.r = append(s.r, indexRange{})
-		copy(s.r[k+1:], s.r[k:])
-		s.r[k] = indexRange{i, i}
+		r = append(append(append(r, s.r[:k]...), indexRange{i, i}), s.r[k:]...)
 	}
+	s.r = r
 	return true
 }
 
@@ -67,11 +70,6 @@ func (s *indexSet) nextMissing(from int) int {
 		return s.r[k].hi + 1 // ranges are non-adjacent: the next one begins later
 	}
 	return from
-}
-
-// clone returns a copy that shares nothing with s.
-func (s *indexSet) clone() indexSet {
-	return indexSet{r: append([]indexRange(nil), s.r...)}
 }
 
 func (s indexSet) String() string {

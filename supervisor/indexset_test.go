@@ -28,10 +28,13 @@ func TestIndexSet(t *testing.T) {
 	if s.has(-1) || !s.has(0) || !s.has(9) || s.has(10) {
 		t.Fatalf("has: %q", s)
 	}
-	c := s.clone()
+	// A copy is a value: what is added to it (or to the set) stays its
+	// own, as the store's copy of a record needs.
+	c := s
 	c.add(11)
-	if s.String() != "0-9" {
-		t.Fatalf("a clone's add changed the set: %q", s)
+	s.add(10)
+	if s.String() != "0-10" || c.String() != "0-9,11" {
+		t.Fatalf("a copy's add reached the set, or the set's the copy: %q, %q", s, c)
 	}
 
 	// A record keeps the set as text; an empty one not at all.

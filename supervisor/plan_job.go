@@ -225,7 +225,7 @@ func planJob(rec *jobRecord, spec *units.Unit, attempts []InstanceSummary, membe
 		}
 		return p
 	}
-	done := rec.Done.clone()
+	done := rec.Done // a value: adding to it leaves the record as it is
 	completed := c.succeeded
 	if rec.Indexed {
 		done.addSucceeded(attempts)

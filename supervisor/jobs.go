@@ -46,6 +46,17 @@ func (s *Supervisor) addJob(j *job) {
 	}
 }
 
+// newJob makes the job name of u (of cron unit cron, for its run
+// scheduled at scheduled; "" and zero for a job unit), starting now, and
+// puts it in the loop's maps and the store.
+func (s *Supervisor) newJob(u *units.Unit, name, cron string, scheduled time.Time) *job {
+	s.noteSpec(u)
+	j := &job{spec: u, rec: jobRecord{Name: name, Cron: cron, Scheduled: scheduled, SpecVersion: u.Version, Start: s.clock.Now(), Indexed: true}}
+	s.addJob(j)
+	s.saveJob(j)
+	return j
+}
+
 // saveJob queues the job's record for the store, and its copy (and its
 // cron unit's) for the next publish.
 func (s *Supervisor) saveJob(j *job) {
@@ -95,10 +106,7 @@ func (s *Supervisor) reconcileJobUnit(u *units.Unit) {
 	j := s.jobs[u.Name]
 	switch {
 	case j == nil:
-		s.noteSpec(u)
-		j = &job{spec: u, rec: jobRecord{Name: u.Name, SpecVersion: u.Version, Start: s.clock.Now(), Indexed: true}}
-		s.addJob(j)
-		s.saveJob(j)
+		j = s.newJob(u, u.Name, "", time.Time{})
 	case j.rec.SpecVersion != u.Version:
 		s.noteSpec(u)
 		j.spec = u
@@ -224,7 +232,7 @@ func seenAttempts(summaries []InstanceSummary, members []Member, host string) []
 // for u, then the job controller for the jobs it made.
 func (s *Supervisor) reconcileCron(u *units.Unit) {
 	now := s.clock.Now()
-	s.adoptCronJobs(u, now)
+	s.adoptCronJobs(u)
 	for _, j := range s.sortedCronJobs(u.Name) {
 		s.reconcileJob(j)
 	}
@@ -251,11 +259,7 @@ func (s *Supervisor) reconcileCron(u *units.Unit) {
 	// places each attempt on one host.
 	var made []*job
 	for _, run := range out.Create {
-		s.noteSpec(u)
-		j := &job{spec: u, rec: jobRecord{Name: run.Name, Cron: u.Name, Scheduled: run.Scheduled, SpecVersion: u.Version, Start: now, Indexed: true}}
-		s.addJob(j)
-		s.saveJob(j)
-		made = append(made, j)
+		made = append(made, s.newJob(u, run.Name, u.Name, run.Scheduled))
 	}
 	if old, ok := s.crons[u.Name]; !ok || !old.equal(out.Rec) {
 		s.crons[u.Name] = out.Rec
@@ -299,7 +303,7 @@ func (s *Supervisor) cronHosts(u *units.Unit) cronHosts {
 // attempts of and this host has none of: it was down, or not yet a
 // member, when the run was made. Without it this host would make that run
 // again, or never see it end.
-func (s *Supervisor) adoptCronJobs(u *units.Unit, now time.Time) {
+func (s *Supervisor) adoptCronJobs(u *units.Unit) {
 	prefix := u.Name + "-"
 	for owner := range s.remote {
 		rest, ok := strings.CutPrefix(owner, prefix)
@@ -310,10 +314,7 @@ func (s *Supervisor) adoptCronJobs(u *units.Unit, now time.Time) {
 		if err != nil || cronJobName(u.Name, time.Unix(sec, 0)) != owner {
 			continue
 		}
-		s.noteSpec(u)
-		j := &job{spec: u, rec: jobRecord{Name: owner, Cron: u.Name, Scheduled: time.Unix(sec, 0), SpecVersion: u.Version, Start: now, Indexed: true}}
-		s.addJob(j)
-		s.saveJob(j)
+		s.newJob(u, owner, u.Name, time.Unix(sec, 0))
 	}
 }
 

@@ -80,14 +80,22 @@ WantedBy=multi-user.target
 	if code != 0 || !strings.Contains(out, "unit/ticker imported from ticker.timer") {
 		t.Fatalf("import of a timer: %d\n%s%s", code, out, errOut)
 	}
+	// The newest completed run is read (a run's name carries its
+	// scheduled time): the oldest is the next the history limit removes,
+	// a run a second, so a poll in step with the schedule would find it
+	// gone between get and logs.
 	a.Eventually("a run of the timer's service completed", func() (bool, string) {
+		newest := ""
 		for _, in := range a.Instances("-l", "app=ticker") {
-			if in.Status == "Completed" {
-				logs, _, _ := a.Run("logs", in.Name)
-				return logs == "tick from ticker.service\n", logs
+			if in.Status == "Completed" && in.Name > newest {
+				newest = in.Name
 			}
 		}
-		return false, a.Tend("get", "cronjobs")
+		if newest == "" {
+			return false, a.Tend("get", "cronjobs")
+		}
+		logs, _, _ := a.Run("logs", newest)
+		return logs == "tick from ticker.service\n", logs
 	})
 
 	// Again: the file is there, and nothing is written without --overwrite.

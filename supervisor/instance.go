@@ -63,7 +63,11 @@ type instanceRecord struct {
 	// Slot is which of its unit's replicas the instance is (replicated:
 	// 0..replicas−1), or which attempt of its job; 0 for per-host units,
 	// whose instances are told apart by host.
-	Slot        int    `json:"slot,omitempty"`
+	Slot int `json:"slot,omitempty"`
+	// Indexed: the instance is an attempt of an indexed job, and its Slot
+	// the completion index it runs, which its environment carries
+	// (CompletionIndexEnv).
+	Indexed     bool   `json:"indexed,omitempty"`
 	Host        string `json:"host,omitempty"`
 	SpecVersion string `json:"spec_version"`
 	// Labels are replaced, never changed in place: the map may be shared

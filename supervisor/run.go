@@ -39,6 +39,9 @@ func (s *Supervisor) create(spec *units.Unit, owner string, kind units.Kind, slo
 			State:       State{Phase: PhaseWaiting, Reason: "Pending"},
 		},
 	}
+	if j := s.jobs[owner]; kind == units.KindJob && j != nil {
+		i.rec.Indexed = j.rec.Indexed
+	}
 	s.add(i)
 	s.save(i)
 	s.queueStart(i)

@@ -96,11 +96,21 @@ func (r *runner) environAll(i *instance) []string {
 		"TEND_HOST="+r.host,
 		"TEND_AGENT="+r.agentID,
 	)
+	if i.rec.Indexed {
+		n := strconv.Itoa(i.rec.Slot)
+		env = append(env, CompletionIndexEnv+"="+n, "JOB_COMPLETION_INDEX="+n)
+	}
 	if r.fenced(i) {
 		env = append(env, FencingTokenEnv+"="+strconv.FormatUint(i.rec.FenceEpoch, 10))
 	}
 	return env
 }
+
+// CompletionIndexEnv is the variable a job's attempt finds its completion
+// index in (0 to completions−1): which part of the work is its. It is
+// also set as JOB_COMPLETION_INDEX, the name a Kubernetes Indexed Job's
+// pods read it under, so a program written for one runs unchanged.
+const CompletionIndexEnv = "TEND_COMPLETION_INDEX"
 
 // FencingTokenEnv is the variable an exclusive unit's instance finds its
 // fencing token in: the epoch of the lease its run started under, which

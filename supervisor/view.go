@@ -330,6 +330,11 @@ func (s *Supervisor) publishJobInto(out *Unit, j *job) {
 	out.Condition = j.rec.Condition
 	out.Reason = j.rec.Reason
 	out.Owner = j.rec.Cron
+	out.CompletionMode = "NonIndexed"
+	if j.rec.Indexed {
+		out.CompletionMode = "Indexed"
+		out.CompletedIndexes = j.rec.Done.String()
+	}
 }
 
 // problemPath is the file of a unit that has only a problem, when the

@@ -122,6 +122,12 @@ type Unit struct {
 	Condition      string    `json:"condition,omitempty"` // Complete, Failed
 	Reason         string    `json:"reason,omitempty"`    // BackoffLimitExceeded, DeadlineExceeded
 	BackoffLimit   int       `json:"backoff_limit,omitempty"`
+	// CompletionMode is Indexed for a job whose attempts run completion
+	// indexes (every job an agent of this version makes), NonIndexed for
+	// one an older agent made; CompletedIndexes are the indexes completed
+	// so far, as Kubernetes writes them ("0-3,5").
+	CompletionMode   string `json:"completion_mode,omitempty"`
+	CompletedIndexes string `json:"completed_indexes,omitempty"`
 
 	// cron
 	Schedule          string    `json:"schedule,omitempty"`

@@ -462,6 +462,9 @@ func (d *describer) unit(w io.Writer, u supervisor.Unit, instances []supervisor.
 	if spec != nil && (kind == units.KindJob || kind == units.KindCron) {
 		d.line(0, "Parallelism:\t%d", spec.Parallelism)
 		d.line(0, "Completions:\t%d", spec.Completions)
+		if u.CompletionMode != "" {
+			d.line(0, "Completion Mode:\t%s", u.CompletionMode)
+		}
 		d.line(0, "Backoff Limit:\t%d", spec.BackoffLimit)
 		if spec.ActiveDeadline > 0 {
 			d.line(0, "Active Deadline:\t%s", spec.ActiveDeadline)
@@ -486,6 +489,9 @@ func (d *describer) unit(w io.Writer, u supervisor.Unit, instances []supervisor.
 	switch kind {
 	case units.KindJob:
 		d.line(0, "Pods Statuses:\t%d Active / %d Succeeded / %d Failed", u.Active, u.Succeeded, u.Failed)
+		if u.CompletionMode == "Indexed" {
+			d.line(0, "Completed Indexes:\t%s", orNone(u.CompletedIndexes))
+		}
 	case units.KindCron:
 	case units.KindPerHost:
 		// kubectl writes these long lines untabbed, outside the columns.

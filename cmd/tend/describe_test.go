@@ -210,10 +210,12 @@ Events:    <none>
 `)
 }
 
-// A job's settings come from its unit file, which the wire form carries.
+// A job's settings come from its unit file, which the wire form carries;
+// its completed indexes are listed as kubectl lists an Indexed Job's.
 func TestDescribeJobUnit(t *testing.T) {
 	u := supervisor.Unit{
 		Name: "multi-completion-batch-job", Kind: units.KindJob, Running: 1, Active: 1, Succeeded: 1,
+		CompletionMode: "Indexed", CompletedIndexes: "0",
 		Source:   "kind = \"job\"\ncompletions = 5\nparallelism = 2\n[template]\ncommand = [\"batch\"]\nrestart = \"on-failure\"\n",
 		Template: supervisor.TemplateSummary{Command: []string{"batch"}, Restart: "on-failure"},
 	}
@@ -225,14 +227,16 @@ func TestDescribeJobUnit(t *testing.T) {
 	d := describer{p: printer{now: seedNow, loc: kst}}
 	d.unit(&b, u, nil, events)
 	checkGolden(t, "describe job", b.String(), `
-Name:           multi-completion-batch-job
-Kind:           job
-Selector:       <none>
-Labels:         <none>
-Parallelism:    2
-Completions:    5
-Backoff Limit:  6
-Pods Statuses:  1 Active / 1 Succeeded / 0 Failed
+Name:               multi-completion-batch-job
+Kind:               job
+Selector:           <none>
+Labels:             <none>
+Parallelism:        2
+Completions:        5
+Completion Mode:    Indexed
+Backoff Limit:      6
+Pods Statuses:      1 Active / 1 Succeeded / 0 Failed
+Completed Indexes:  0
 Pod Template:
   Labels:       <none>
   Command:      batch

@@ -75,6 +75,42 @@ func TestSeedBatchJobs(t *testing.T) {
 	})
 }
 
+// Each attempt of a job is told its completion index, under tend's name
+// and Kubernetes', and the job lists the indexes completed.
+func TestJobAttemptsKnowTheirCompletionIndex(t *testing.T) {
+	a := e2e.StartAgent(t, "", "")
+	a.WriteUnit("shards", `kind = "job"
+completions = 4
+parallelism = 2
+[template]
+command = ["/bin/sh", "-c", "echo shard $TEND_COMPLETION_INDEX of 4, as Kubernetes: $JOB_COMPLETION_INDEX"]
+`)
+	a.Eventually("the job completes", func() (bool, string) {
+		j := a.Units("jobs")["shards"]
+		return j.Condition == "Complete", fmt.Sprintf("%+v", j)
+	})
+	seen := map[string]int{}
+	for _, in := range a.Instances() {
+		if in.Unit == "shards" {
+			seen[strings.TrimSpace(a.Tend("logs", in.Name))]++
+		}
+	}
+	for i := range 4 {
+		if line := fmt.Sprintf("shard %d of 4, as Kubernetes: %d", i, i); seen[line] != 1 {
+			t.Errorf("%q printed %d times, want once; the attempts printed %v", line, seen[line], seen)
+		}
+	}
+	desc := a.Tend("describe", "job", "shards")
+	for _, want := range []string{`Completion Mode:\s+Indexed\n`, `Completed Indexes:\s+0-3\n`} {
+		if !regexp.MustCompile(want).MatchString(desc) {
+			t.Errorf("describe job lacks %s:\n%s", want, desc)
+		}
+	}
+	if got := a.Tend("get", "job", "shards", "-o", "jsonpath={.spec.completionMode} {.status.completedIndexes}"); got != "Indexed 0-3" {
+		t.Errorf("get job -o jsonpath: %q, want %q", got, "Indexed 0-3")
+	}
+}
+
 func TestJobBackoffLimitThroughTheCLI(t *testing.T) {
 	a := e2e.StartAgent(t, "", "")
 	a.WriteUnit("failing", jobUnit(a, "backoff_limit = 1\nbackoff_delay = \"100ms\"", "exit:1"))

@@ -231,10 +231,13 @@ type UnitSpec struct {
 	Completions  int          `json:"completions,omitempty"`
 	Parallelism  int          `json:"parallelism,omitempty"`
 	BackoffLimit int          `json:"backoffLimit,omitempty"`
-	Schedule     string       `json:"schedule,omitempty"`
-	TimeZone     string       `json:"timeZone,omitempty"`
-	Suspend      bool         `json:"suspend,omitempty"`
-	Concurrency  string       `json:"concurrencyPolicy,omitempty"`
+	// CompletionMode: Indexed or NonIndexed, as a Kubernetes Job's
+	// (jobs, and the jobs of a cron unit).
+	CompletionMode string `json:"completionMode,omitempty"`
+	Schedule       string `json:"schedule,omitempty"`
+	TimeZone       string `json:"timeZone,omitempty"`
+	Suspend        bool   `json:"suspend,omitempty"`
+	Concurrency    string `json:"concurrencyPolicy,omitempty"`
 }
 
 // TemplateSpec is the unit's instance template.
@@ -263,6 +266,9 @@ type UnitStatus struct {
 	Succeeded     int `json:"succeeded"`
 	Failed        int `json:"failed"`
 	Active        int `json:"active,omitempty"`
+	// CompletedIndexes: an indexed job's completed indexes, as
+	// Kubernetes writes them ("0-3,5").
+	CompletedIndexes string `json:"completedIndexes,omitempty"`
 	// Conditions: Available (replicated and per-host units: every desired
 	// replica Ready); Complete or Failed (jobs, once ended).
 	Conditions       []Condition           `json:"conditions,omitempty"`
@@ -291,12 +297,12 @@ func FromUnit(u supervisor.Unit) Unit {
 				Log: u.Template.Log, Limits: u.Template.Limits, LivenessProbe: u.Template.Liveness,
 				ReadinessProbe: u.Template.Readiness, StartupProbe: u.Template.Startup,
 			},
-			Completions: u.Completions, Parallelism: u.Parallelism, BackoffLimit: u.BackoffLimit,
+			Completions: u.Completions, Parallelism: u.Parallelism, BackoffLimit: u.BackoffLimit, CompletionMode: u.CompletionMode,
 			Schedule: u.Schedule, TimeZone: u.TimeZone, Suspend: u.Suspend, Concurrency: u.ConcurrencyPolicy,
 		},
 		Status: UnitStatus{
 			Replicas: u.Desired, Current: u.Current, ReadyReplicas: u.Ready,
-			Running: u.Running, Waiting: u.Waiting, Succeeded: u.Succeeded, Failed: u.Failed, Active: u.Active,
+			Running: u.Running, Waiting: u.Waiting, Succeeded: u.Succeeded, Failed: u.Failed, Active: u.Active, CompletedIndexes: u.CompletedIndexes,
 			StartTime: u.StartTime, CompletionTime: u.CompletionTime, LastScheduleTime: u.LastSchedule,
 			ActiveJobs: u.ActiveJobs, Missed: u.Missed, Fence: u.Fence, Error: u.Error,
 		},

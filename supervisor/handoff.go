@@ -61,7 +61,11 @@ type Handoff struct {
 	Version int       `json:"version"`
 	Began   time.Time `json:"began"`   // when the old agent began to hand over
 	ExecAt  time.Time `json:"exec_at"` // when it executed its successor
-	Runs    []HandoffRun
+	// BeganCPU is the process's CPU time (ProcessCPU) at Began: the CPU
+	// time is the process's across the exec, so the successor can say
+	// what the whole handover cost.
+	BeganCPU time.Duration `json:"began_cpu,omitempty"`
+	Runs     []HandoffRun
 	// Waits are the instances waiting in a back-off, with when it ends.
 	Waits []HandoffWait `json:"waits,omitempty"`
 	// Files are the agent's own descriptors (the API's socket), by name.
@@ -328,7 +332,7 @@ func (s *Supervisor) handOff() *Handoff {
 	if s.quitting {
 		return nil
 	}
-	h := &Handoff{Version: HandoffVersion, Began: time.Now()}
+	h := &Handoff{Version: HandoffVersion, Began: time.Now(), BeganCPU: ProcessCPU()}
 	s.quitting = true // nothing starts from now on
 	running := make([]*instance, 0, len(s.instances))
 	for _, i := range s.sortedInstances() {
@@ -566,4 +570,14 @@ func (s *Supervisor) resume(h *Handoff) {
 		}
 		s.armRestart(i, max(w.At.Sub(now), 0))
 	}
+}
+
+// ProcessCPU is the CPU time the process has used, user and system, over
+// all its threads, those ended included; an exec does not reset it.
+func ProcessCPU() time.Duration {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -423,7 +423,8 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 		daemon.SdNotify(false, daemon.SdNotifyReady)
 		if h := a.handoff; h != nil {
 			a.log.Info("agent re-executed", "instances", len(h.Runs), "took", time.Since(h.Began).Round(time.Microsecond),
-				"handing_over", h.ExecAt.Sub(h.Began).Round(time.Microsecond), "taking_over", time.Since(h.ExecAt).Round(time.Microsecond))
+				"handing_over", h.ExecAt.Sub(h.Began).Round(time.Microsecond), "taking_over", time.Since(h.ExecAt).Round(time.Microsecond),
+				"cpu", (supervisor.ProcessCPU() - h.BeganCPU).Round(time.Microsecond))
 		}
 		a.log.Info("agent ready", "host", a.cfg.Name, "units", a.cfg.UnitsDir, "socket", a.cfg.Socket)
 	}

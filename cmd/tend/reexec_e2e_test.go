@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -69,6 +70,13 @@ func TestReexecKeepsInstancesAndTheirOutput(t *testing.T) {
 		if !strings.Contains(out, "agent re-executed") {
 			t.Fatalf("round %d: tend agent reexec said %q", round, out)
 		}
+		// The new agent says what the handover cost, in time and in CPU
+		// (the process's, which the exec does not reset).
+		a.Eventually("the new agent's log of the handover", func() (bool, string) {
+			log := a.Log.String()
+			return strings.Count(log, "agent re-executed") == round+1 &&
+				regexp.MustCompile(`msg="agent re-executed" instances=\d+ took=\S+ handing_over=\S+ taking_over=\S+ cpu=[1-9][0-9.]*m?s`).MatchString(log), log
+		})
 		v, err := supervisor.NewClient(a.Sock).Version(t.Context())
 		if err != nil {
 			t.Fatal(err)

@@ -299,6 +299,18 @@ func onWorkers(n int, f func(k int)) {
 	wg.Wait()
 }
 
+// HasInstances reports whether the store holds any instance: whether an
+// agent that starts on it has runs to take over (or to stop).
+func (s *Store) HasInstances() bool {
+	has := false
+	s.db.View(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketInstances).Cursor().First()
+		has = k != nil
+		return nil
+	})
+	return has
+}
+
 // get returns the JSON value at bucket/key decoded into v; false when absent.
 func (s *Store) get(bucket []byte, key string, v any) (bool, error) {
 	var data []byte

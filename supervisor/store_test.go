@@ -59,6 +59,29 @@ func TestStoreKeepsWhatWasQueuedAcrossReopen(t *testing.T) {
 	}
 }
 
+// An agent starting on a store learns whether it has runs to take over
+// (its collector stays off meanwhile; see cmd/tend's pauseGC).
+func TestStoreHasInstances(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestStore(t, dir)
+	if s.HasInstances() {
+		t.Fatal("a new store has instances")
+	}
+	s.put(bucketInstances, "web-x7k2p", instanceRecord{Name: "web-x7k2p"})
+	s.Close()
+	s = openTestStore(t, dir)
+	if !s.HasInstances() {
+		t.Fatal("a store with an instance has none")
+	}
+	s.del(bucketInstances, "web-x7k2p")
+	s.Close()
+	s = openTestStore(t, dir)
+	defer s.Close()
+	if s.HasInstances() {
+		t.Fatal("a store whose instance was deleted has instances")
+	}
+}
+
 func TestSecondAgentOnTheSameStateIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	s := openTestStore(t, dir)

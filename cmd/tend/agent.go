@@ -152,12 +152,11 @@ func runAgent(ctx context.Context, c *CLI, args []string) error {
 		}
 	}()
 
-	a, err := openAgent(cfg, supervisor.Version{Version: version, Go: runtime.Version(), PID: os.Getpid(), Started: started}, log, readHandoff)
+	a, err := openAgent(cfg, supervisor.Version{Version: version, Go: runtime.Version(), PID: os.Getpid(), Started: started}, log, readHandoff, resumeGC)
 	if err != nil {
 		return err
 	}
 	a.reexec = reexec
-	a.resumeGC = resumeGC
 	if a.exe, err = os.Executable(); err != nil {
 		log.Warn("the agent's binary is not known; it cannot re-execute itself", "err", err)
 	}
@@ -199,9 +198,11 @@ type tendAgent struct {
 
 // openAgent opens the agent's state and listens on its socket. Nothing
 // runs until Run. readHandoff gives what the agent this process was
-// executed by handed over (supervisor.StartReadHandoff).
-func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logger, readHandoff func() (*supervisor.Handoff, error)) (_ *tendAgent, err error) {
-	a := &tendAgent{cfg: cfg, log: log, reexec: make(chan reexecRequest, 1)}
+// executed by handed over (supervisor.StartReadHandoff); resumeGC turns
+// the collector on again (pauseGC): at once when there is nothing to
+// take over, else once the first pass is made.
+func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logger, readHandoff func() (*supervisor.Handoff, error), resumeGC func()) (_ *tendAgent, err error) {
+	a := &tendAgent{cfg: cfg, log: log, reexec: make(chan reexecRequest, 1), resumeGC: resumeGC}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -217,6 +218,9 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 		return nil, fmt.Errorf("agent id: %w", err)
 	}
 	stage("store")
+	if !a.store.HasInstances() {
+		resumeGC() // nothing to take over: no outage to shorten (pauseGC)
+	}
 	// The unit directory is read and parsed (with 1000 units, a fifth of
 	// a handover's time) while the reaper takes the children over and the
 	// events are loaded: they share nothing but the store, which is safe

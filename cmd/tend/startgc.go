@@ -19,6 +19,14 @@ const startHeapLimit = 256 << 20
 // the time the API was away. Nothing in that time is garbage for long:
 // the collection that follows, once the collector is on again, frees it
 // at once. GOGC set in the environment is the operator's choice, kept.
+//
+// The pause is for an agent that takes instances over, whose API is
+// away meanwhile (a re-execution, or a start after a crash): openAgent
+// turns the collector on again at once when the store holds none. A
+// heap that grew with no collection ends fragmented, its live objects
+// spread over the pages the start's garbage took: at a first start with
+// 1000 units, 4 MB more memory for as long as the agent runs (PSS 29.8 MB
+// against 25.0 in make bench).
 func pauseGC() (resume func()) {
 	if _, set := os.LookupEnv("GOGC"); set {
 		return func() {}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"log/slog"
 	"runtime/debug"
 	"testing"
+
+	"github.com/tendhq/tend/supervisor"
 )
 
 // The collector is off while the agent starts, within a heap limit, and
@@ -33,5 +36,22 @@ func TestPauseGC(t *testing.T) {
 	pauseGC()
 	if p := debug.SetGCPercent(50); p != 50 {
 		t.Errorf("with GOGC=50 set, the start changed it to %d", p)
+	}
+}
+
+// A first start has nothing to take over, so no outage to shorten: the
+// collector goes on again as soon as the store is open, before the unit
+// files are parsed into a heap that would grow uncollected.
+func TestAFirstStartKeepsTheCollector(t *testing.T) {
+	cfg := supervisor.DevConfig(t.TempDir())
+	resumed := 0
+	a, err := openAgent(cfg, supervisor.Version{}, slog.New(slog.DiscardHandler),
+		func() (*supervisor.Handoff, error) { return nil, nil }, func() { resumed++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if resumed != 1 {
+		t.Fatalf("the collector was turned on again %d times while a first start opened, want once", resumed)
 	}
 }

@@ -30,6 +30,12 @@ func TestKilledInstanceIsRestartedAndDescribeShowsExit137(t *testing.T) {
 	a := e2e.StartAgent(t, "", "")
 	a.WriteUnit("kubia", a.HelperUnit("replicated", "replicas = 1", `app = "kubia"`, "sleep"))
 	inst := a.WaitRunning("kubia", 1)[0]
+	// Running is the process started, not yet its first line written.
+	first := "started " + inst.Name + " pid " + fmt.Sprint(inst.PID)
+	a.Eventually("the first run's output", func() (bool, string) {
+		out, _, _ := a.Run("logs", inst.Name)
+		return strings.Contains(out, first), out
+	})
 	if err := syscall.Kill(inst.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +60,7 @@ func TestKilledInstanceIsRestartedAndDescribeShowsExit137(t *testing.T) {
 		t.Fatalf("instances after the kill:\n%s", e2e.Summary(list))
 	}
 	out = a.Tend("logs", inst.Name, "--previous")
-	if !strings.Contains(out, "started "+inst.Name+" pid "+fmt.Sprint(inst.PID)) {
+	if !strings.Contains(out, first) {
 		t.Fatalf("logs --previous is not the previous run's output:\n%s", out)
 	}
 }

@@ -389,13 +389,30 @@ func (s *Supervisor) load() error {
 	if err != nil {
 		return fmt.Errorf("load specs: %w", err)
 	}
+	err = st.each(bucketJobs, func(k, v []byte) error {
+		var r jobRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("job %s: %w", k, err)
+		}
+		spec := specFor(r.SpecVersion, cmpOr(r.Cron, r.Name))
+		if spec == nil {
+			s.log.Error("job's unit version is lost; dropping the job", "job", r.Name)
+			st.del(bucketJobs, r.Name)
+			return nil
+		}
+		s.addJob(&job{rec: r, spec: spec})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load jobs: %w", err)
+	}
 	err = eachDecoded(st, bucketInstances, func(k, v []byte) (r instanceRecord, err error) {
 		return r, json.Unmarshal(v, &r)
 	}, func(k []byte, r instanceRecord, err error) error {
 		if err != nil {
 			return fmt.Errorf("instance %s: %w", k, err)
 		}
-		spec := specFor(r.SpecVersion, r.Unit) // a cron unit's run: below
+		spec := specFor(r.SpecVersion, s.unitOf(r.Unit)) // the jobs are loaded: a cron run's unit is known
 		if spec == nil {
 			s.log.Error("instance's unit version is lost; dropping the instance", "instance", r.Name)
 			st.del(bucketInstances, r.Name)
@@ -418,28 +435,6 @@ func (s *Supervisor) load() error {
 	})
 	if err != nil {
 		return fmt.Errorf("load units: %w", err)
-	}
-	err = st.each(bucketJobs, func(k, v []byte) error {
-		var r jobRecord
-		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("job %s: %w", k, err)
-		}
-		spec := specFor(r.SpecVersion, cmpOr(r.Cron, r.Name))
-		if spec == nil {
-			s.log.Error("job's unit version is lost; dropping the job", "job", r.Name)
-			st.del(bucketJobs, r.Name)
-			return nil
-		}
-		s.addJob(&job{rec: r, spec: spec})
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("load jobs: %w", err)
-	}
-	for _, i := range s.instances {
-		if u := s.unitOf(i.rec.Unit); i.rec.Unit != "" && i.spec.Name != u {
-			i.spec = specFor(i.rec.SpecVersion, u)
-		}
 	}
 	err = st.each(bucketCrons, func(k, v []byte) error {
 		var r cronRecord

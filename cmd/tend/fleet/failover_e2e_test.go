@@ -245,9 +245,13 @@ stop_timeout = "2s"
 `, e2e.HelperBin, a.Tag, ledger))
 	a.Tend("apply", "-f", path)
 	// Parallelism holds for the fleet: three attempts, one on each host.
+	// h2 dies once its attempt has begun its work (written its start):
+	// one that is Running but not yet that far would die unseen.
 	a.Eventually("an attempt running on each host", func() (bool, string) {
 		m := byHost(a, "app=batch")
-		return m["h0 Running"] == 1 && m["h1 Running"] == 1 && m["h2 Running"] == 1, describe(m)
+		seen, _ := os.ReadFile(ledger)
+		return m["h0 Running"] == 1 && m["h1 Running"] == 1 && m["h2 Running"] == 1 &&
+			regexp.MustCompile(`(?m)^start \S+ h2$`).Match(seen), describe(m) + "\nledger:\n" + string(seen)
 	})
 	c.Signal(syscall.SIGKILL)
 	c.Wait()

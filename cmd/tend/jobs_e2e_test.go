@@ -13,13 +13,15 @@ import (
 // The seed's batch jobs (section 4.5) and its cron job (section 7), with
 // the helper as the workload, through the CLI only.
 
+// The attempts' GORACE: under -race, an attempt's shim (tend's binary)
+// and the helper would each wait a second when they exit.
 func jobUnit(a *e2e.Agent, extra, mode string) string {
 	return fmt.Sprintf(`kind = "job"
 %s
 [template]
 labels = { app = "batch-job" }
 command = [%q]
-env = { TEND_TEST_HELPER = %q, TEND_TEST_TAG = %q }
+env = { TEND_TEST_HELPER = %q, TEND_TEST_TAG = %q, GORACE = "atexit_sleep_ms=0" }
 restart = "on-failure"
 `, extra, e2e.HelperBin, mode, a.Tag)
 }
@@ -84,6 +86,7 @@ completions = 4
 parallelism = 2
 [template]
 command = ["/bin/sh", "-c", "echo shard $TEND_COMPLETION_INDEX of 4, as Kubernetes: $JOB_COMPLETION_INDEX"]
+env = { GORACE = "atexit_sleep_ms=0" } # the shim's, under -race (jobUnit)
 `)
 	a.Eventually("the job completes", func() (bool, string) {
 		j := a.Units("jobs")["shards"]

@@ -349,7 +349,7 @@ func (a *Agent) LogRunLogs() {
 // Run runs the CLI against the agent.
 func (a *Agent) Run(args ...string) (stdout, stderr string, err error) {
 	cmd := exec.Command(TendBin, args...)
-	cmd.Env = append(os.Environ(), "TEND_SOCKET="+a.Sock)
+	cmd.Env = append(os.Environ(), "TEND_SOCKET="+a.Sock, CLIRaceEnv())
 	cmd.Dir = a.Dir
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
@@ -773,4 +773,12 @@ func CopyDir(t *testing.T, from, to string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// CLIRaceEnv is the GORACE of a CLI command a test runs: under -race a
+// process waits a second when it exits (atexit_sleep_ms) for reports
+// still being written, and the tests run the CLI thousands of times. A
+// race the command finds still fails it: its exit status is 66.
+func CLIRaceEnv() string {
+	return "GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")
 }

@@ -31,7 +31,7 @@ func (r cliRun) String() string {
 func tendCLI(t *testing.T, sock string, env map[string]string, args ...string) cliRun {
 	t.Helper()
 	cmd := exec.Command(e2e.TendBin, args...)
-	cmd.Env = append(os.Environ(), "TEND_SOCKET="+sock)
+	cmd.Env = append(os.Environ(), "TEND_SOCKET="+sock, e2e.CLIRaceEnv())
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

@@ -19,7 +19,7 @@ func runTend(t *testing.T, dir string, args ...string) (stdout, stderr string, c
 	t.Helper()
 	cmd := exec.Command(e2e.TendBin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "TEND_SOCKET="+filepath.Join(dir, "no-agent.sock"))
+	cmd.Env = append(os.Environ(), "TEND_SOCKET="+filepath.Join(dir, "no-agent.sock"), e2e.CLIRaceEnv())
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()

@@ -640,7 +640,7 @@ func (s *Supervisor) reconcile() int {
 	planned := 0
 	for round := 0; round < maxRounds && len(s.dirty) > 0 && s.budget > 0; round++ {
 		names := slices.Sorted(maps.Keys(s.dirty))
-		clear(s.dirty)
+		s.dirty = emptied(s.dirty)
 		for _, n := range names {
 			s.reconcileUnit(n)
 		}

@@ -498,7 +498,7 @@ func (s *Supervisor) remove(i *instance) {
 	for unit := range s.full {
 		s.dirty[unit] = true // room for one of theirs now
 	}
-	clear(s.full)
+	s.full = emptied(s.full)
 	delete(s.touched, i.rec.Name)
 	s.gone = append(s.gone, i.rec.Name)
 	s.hostsChanged = true

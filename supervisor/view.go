@@ -86,8 +86,8 @@ func (s *Supervisor) publish() {
 		sort.Slice(sums, func(a, b int) bool { return sums[a].Name < sums[b].Name })
 		s.opt.Peers.Publish(sums, s.gone)
 	}
-	clear(s.touched)
-	clear(s.touchedUnits)
+	s.touched = emptied(s.touched)
+	s.touchedUnits = emptied(s.touchedUnits)
 	s.gone = nil
 	s.hostsChanged = false
 	s.notifySubs()

@@ -71,7 +71,10 @@ type Reaper struct {
 	spawnerDone chan struct{}
 	spawnerMade atomic.Bool // makeSpawner has been called
 
-	ep     int // epoll descriptor watching the pidfds; -1 without pidfds
+	ep int // epoll descriptor watching the pidfds; -1 without pidfds
+	// epf holds ep in the runtime's poller (see pollLoop), nil where it
+	// could not be put there; closing it closes ep.
+	epf    *os.File
 	wakeFD int // eventfd that ends the epoll goroutine
 	// polling: the epoll goroutine reaps; false without pidfds, or once
 	// epoll has failed, when every SIGCHLD sweeps at once.
@@ -216,6 +219,11 @@ func (r *Reaper) openEpoll() error {
 	}
 	r.ep, r.wakeFD = ep, wake
 	r.polling.Store(true)
+	// An epoll descriptor is readable while it has events: in non-blocking
+	// mode os.NewFile puts it in the runtime's own epoll set.
+	if reapInPoller && unix.SetNonblock(ep, true) == nil {
+		r.epf = os.NewFile(uintptr(ep), "epoll of the children's pidfds")
+	}
 	return nil
 }
 
@@ -501,7 +509,11 @@ func (r *Reaper) Close() error {
 			// The epoll set first: it lets go of all its pidfds at once,
 			// where each pidfd closed while in it is taken out of it
 			// alone (1000 of them at a handover).
-			unix.Close(r.ep)
+			if r.epf != nil {
+				r.epf.Close()
+			} else {
+				unix.Close(r.ep)
+			}
 			r.mu.Lock()
 			for fd := range r.byFD {
 				unix.Close(fd)
@@ -594,14 +606,29 @@ func (r *Reaper) sweep() bool {
 	}
 }
 
+// reapInPoller is false in the tests of the blocking epoll_wait that
+// pollLoop falls back to.
+var reapInPoller = true
+
 // pollLoop reaps, as epoll reports their pidfds readable, the children
 // that exited, each with wait4 of its own pid, until Close.
+//
+// It waits in the runtime's poller, not in a blocking epoll_wait: the
+// thread that the poller wakes for an exit reaps it and then, as the
+// goroutine parks again without a system call, runs the loop that the
+// exit readied on the same thread. Blocked in epoll_wait, the goroutine
+// kept its thread in a system call, and the loop waited for a second
+// thread to be woken for it, tens of microseconds on a virtual machine,
+// on every restart's path.
 func (r *Reaper) pollLoop() {
 	events := make([]unix.EpollEvent, 64)
-	for {
-		n, err := unix.EpollWait(r.ep, events, -1)
+	// reap reaps what one epoll_wait reports, waiting timeout ms (-1:
+	// until there is something). It reports whether the loop is over
+	// (Close, or epoll failed) and how many events it took.
+	reap := func(timeout int) (over bool, n int) {
+		n, err := unix.EpollWait(r.ep, events, timeout)
 		if err == unix.EINTR {
-			continue
+			return false, -1 // not empty: ask again
 		}
 		if err != nil {
 			r.log.Error("epoll on the children's pidfds failed; sweeping instead", "err", err)
@@ -610,13 +637,45 @@ func (r *Reaper) pollLoop() {
 			case r.sigc <- syscall.SIGCHLD: // sweep now for what it may have missed
 			default:
 			}
-			return
+			return true, 0
 		}
 		for _, ev := range events[:n] {
 			if int(ev.Fd) == r.wakeFD {
-				return
+				return true, n
 			}
 			r.reapFD(int(ev.Fd))
+		}
+		return false, n
+	}
+	if r.epf != nil {
+		if rc, err := r.epf.SyscallConn(); err == nil {
+			// The runtime's poller is edge-triggered: it wakes this when
+			// the set goes from no events to some, so this waits only
+			// once it has found none.
+			over := false
+			err = rc.Read(func(uintptr) bool {
+				for {
+					o, n := reap(0)
+					if o {
+						over = true
+						return true
+					}
+					if n == 0 {
+						return false
+					}
+				}
+			})
+			if over {
+				return
+			}
+			// Not pollable here (err), or the poller let go of it: wait
+			// in epoll_wait, as without it.
+			r.log.Debug("reaping from a blocking epoll_wait", "err", err)
+		}
+	}
+	for {
+		if over, _ := reap(-1); over {
+			return
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/units"
+	"golang.org/x/sys/unix"
 )
 
 // The template's memory_max, cpu_max and pids_max, written into a run's
@@ -106,7 +107,7 @@ func (c *Cgroups) makeRun(dir string, r units.Resources) error {
 		if !c.ctl.enabled[l.controller] {
 			continue
 		}
-		if err := os.WriteFile(filepath.Join(dir, l.file), []byte(l.value), 0); err != nil {
+		if err := writeSmall(filepath.Join(dir, l.file), []byte(l.value), unix.O_CREAT|unix.O_TRUNC, 0); err != nil {
 			return fmt.Errorf("cgroup %s: %s: write %s %q: %w", dir, l.key, l.file, l.value, err)
 		}
 	}
@@ -144,11 +145,12 @@ func (c *Cgroups) oomKills(dir string) int {
 	if c == nil || dir == "" || !c.ctl.enabled["memory"] {
 		return 0
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "memory.events"))
+	var buf [512]byte // six short lines
+	n, err := readSmall(filepath.Join(dir, "memory.events"), buf[:])
 	if err != nil {
 		return 0
 	}
-	return memoryEventsOOMKills(string(data))
+	return memoryEventsOOMKills(string(buf[:n]))
 }
 
 // memoryEventsOOMKills reads the oom_kill key of memory.events' text.

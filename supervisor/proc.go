@@ -123,16 +123,11 @@ func (s ProcSpec) prepare() (name string, argv []string, attr *os.ProcAttr, clea
 	}
 
 	files := make([]*os.File, 0, 3+len(s.ExtraFiles))
-	var devNull *os.File
 	for _, f := range []*os.File{s.Stdin, s.Stdout, s.Stderr} {
 		if f == nil {
-			if devNull == nil {
-				if devNull, err = os.OpenFile(os.DevNull, os.O_RDWR, 0); err != nil {
-					return "", nil, nil, cleanup, fmt.Errorf("start %s: %w", s.Path, err)
-				}
-				cleanup = func() { devNull.Close() }
+			if f, err = devNull(); err != nil {
+				return "", nil, nil, cleanup, fmt.Errorf("start %s: %w", s.Path, err)
 			}
-			f = devNull
 		}
 		files = append(files, f)
 	}
@@ -168,6 +163,28 @@ func (s ProcSpec) prepare() (name string, argv []string, attr *os.ProcAttr, clea
 	}
 	return name, argv, attr, cleanup, nil
 }
+
+// devNull returns the agent's /dev/null, opened at the first start that
+// wants it and kept open for every start after it (each one's standard
+// input): not opened and closed again at each, six system calls a start.
+// It is never closed.
+func devNull() (*os.File, error) {
+	devNullMu.Lock()
+	defer devNullMu.Unlock()
+	if devNullFile == nil {
+		f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err != nil {
+			return nil, err // tried again at the next start
+		}
+		devNullFile = f
+	}
+	return devNullFile, nil
+}
+
+var (
+	devNullMu   sync.Mutex
+	devNullFile *os.File
+)
 
 // envPath returns the value of the last PATH entry in env.
 func envPath(env []string) (path string, ok bool) {
@@ -617,6 +634,34 @@ func readSmall(path string, buf []byte) (int, error) {
 		}
 		n += m
 	}
+}
+
+// writeSmall writes data to the file at path in one write(2), as
+// readSmall reads: plain system calls, for the files a start or an exit
+// writes (cgroup.kill, a limit, a run's index), where an *os.File made
+// six calls of every three (the runtime's poller tried and refused each
+// file, and put it back in blocking mode). flag adds to O_WRONLY and
+// O_CLOEXEC (O_CREAT|O_TRUNC: as os.WriteFile); perm is for O_CREAT.
+func writeSmall(path string, data []byte, flag int, perm uint32) error {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC|flag, perm)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	for len(data) > 0 {
+		n, err := unix.Write(fd, data)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			unix.Close(fd)
+			return &os.PathError{Op: "write", Path: path, Err: err}
+		}
+		data = data[n:]
+	}
+	if err := unix.Close(fd); err != nil {
+		return &os.PathError{Op: "close", Path: path, Err: err}
+	}
+	return nil
 }
 
 // gone reports whether the process had terminated when st was read (a

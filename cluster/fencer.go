@@ -121,6 +121,10 @@ type HostLease struct {
 	Held  bool
 	Epoch uint64
 	Until time.Duration
+	// Since is when this host began to hold it under Epoch (CLOCK_BOOTTIME,
+	// as Until): the moment its instance may have started, which is
+	// later than the heartbeat Until counts from.
+	Since time.Duration
 	// Status says, when not Held, what the host waits for.
 	Status string
 }
@@ -708,7 +712,11 @@ func (fz *Fencer) recompute(u string, c *claim, now time.Duration) {
 	}
 	if c.won {
 		if l.Held && fz.fence.BootWait(now) == 0 {
-			fz.set(u, c, HostLease{Held: true, Epoch: c.epoch, Until: l.Until})
+			since := now
+			if c.pub.Held && c.pub.Epoch == c.epoch {
+				since = c.pub.Since // held on, renewed
+			}
+			fz.set(u, c, HostLease{Held: true, Epoch: c.epoch, Until: l.Until, Since: since})
 			return
 		}
 		c.next = max(c.next, now+fz.fence.BootWait(now))

@@ -90,7 +90,6 @@ type stint struct{ since, until time.Duration }
 
 func watchLeases(t *testing.T, fzs ...*Fencer) *leaseWatch {
 	w := &leaseWatch{stints: map[string][]stint{}, stop: make(chan struct{}), stopped: make(chan struct{})}
-	hold := testFenceParams().Hold
 	go func() {
 		defer close(w.stopped)
 		held := map[string]bool{}
@@ -109,7 +108,10 @@ func watchLeases(t *testing.T, fzs ...*Fencer) *leaseWatch {
 				}
 				s := w.stints[h]
 				if !held[h] {
-					s = append(s, stint{since: l.Until - hold})
+					// Since, when the host began to hold it: not Until - Hold,
+					// the heartbeat its quorum acknowledged, which a claimant
+					// may have sent before it won.
+					s = append(s, stint{since: l.Since})
 				}
 				s[len(s)-1].until = max(s[len(s)-1].until, l.Until)
 				w.stints[h], held[h] = s, true
@@ -195,7 +197,10 @@ func TestFencerFailsOverAfterTheHolderIsCutOff(t *testing.T) {
 		t.Errorf("first lease at epoch %d, want 1", la.Epoch)
 	}
 	stays(t, a, true, 4*a.Fence().W()) // renewed, heartbeat after heartbeat
-	b.Want([]string{"db"})             // both want it: b must wait while a holds
+	if l := a.Lease("db"); l.Since != la.Since || l.Until <= la.Until {
+		t.Errorf("renewed lease since %s until %s, want since %s as at first and until after %s", l.Since, l.Until, la.Since, la.Until)
+	}
+	b.Want([]string{"db"}) // both want it: b must wait while a holds
 	stays(t, b, false, 4*a.Fence().W())
 	if !a.Lease("db").Held {
 		t.Fatal("a lost its lease to a claimant while it was heard")

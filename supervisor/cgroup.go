@@ -234,7 +234,7 @@ func waitUnpopulated(ctx context.Context, dir string, timeout time.Duration) err
 // killCgroup sends SIGKILL to every process in the cgroup dir and its
 // descendants, atomically with respect to forks.
 func killCgroup(dir string) error {
-	if err := writeSmall(filepath.Join(dir, "cgroup.kill"), []byte("1"), unix.O_CREAT|unix.O_TRUNC, 0); err != nil {
+	if err := writeSmall(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0); err != nil {
 		return fmt.Errorf("kill cgroup %s: %w", dir, err)
 	}
 	return nil

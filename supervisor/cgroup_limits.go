@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/units"
-	"golang.org/x/sys/unix"
 )
 
 // The template's memory_max, cpu_max and pids_max, written into a run's
@@ -107,7 +106,7 @@ func (c *Cgroups) makeRun(dir string, r units.Resources) error {
 		if !c.ctl.enabled[l.controller] {
 			continue
 		}
-		if err := writeSmall(filepath.Join(dir, l.file), []byte(l.value), unix.O_CREAT|unix.O_TRUNC, 0); err != nil {
+		if err := writeSmall(filepath.Join(dir, l.file), []byte(l.value), 0); err != nil {
 			return fmt.Errorf("cgroup %s: %s: write %s %q: %w", dir, l.key, l.file, l.value, err)
 		}
 	}

@@ -636,14 +636,14 @@ func readSmall(path string, buf []byte) (int, error) {
 	}
 }
 
-// writeSmall writes data to the file at path in one write(2), as
-// readSmall reads: plain system calls, for the files a start or an exit
-// writes (cgroup.kill, a limit, a run's index), where an *os.File made
-// six calls of every three (the runtime's poller tried and refused each
-// file, and put it back in blocking mode). flag adds to O_WRONLY and
-// O_CLOEXEC (O_CREAT|O_TRUNC: as os.WriteFile); perm is for O_CREAT.
-func writeSmall(path string, data []byte, flag int, perm uint32) error {
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC|flag, perm)
+// writeSmall writes data to the file at path, as os.WriteFile does
+// (created with perm if missing, truncated), in plain system calls, as
+// readSmall reads: for the files a start or an exit writes (cgroup.kill,
+// a limit, a run's index), where an *os.File made six calls of every
+// three (the runtime's poller tried and refused each file, and put it
+// back in blocking mode).
+func writeSmall(path string, data []byte, perm uint32) error {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, perm)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: path, Err: err}
 	}

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // A run's index, current.idx beside current.log (previous.idx beside
@@ -52,16 +50,11 @@ func (x *runIndex) add(f *os.File, base logPos) error {
 	if err != nil {
 		return err
 	}
-	x.addInode(ino, base)
-	return nil
-}
-
-// addInode is add for the file of inode ino.
-func (x *runIndex) addInode(ino uint64, base logPos) {
 	x.entries = append(x.entries, indexEntry{ino: ino, base: base})
 	if n := len(x.entries); n > indexKeep {
 		x.entries = append(x.entries[:0], x.entries[n-indexKeep:]...)
 	}
+	return nil
 }
 
 // last is where the newest file begins.
@@ -95,7 +88,7 @@ func (x *runIndex) write(log string) error {
 	}
 	name := indexName(log)
 	tmp := filepath.Join(filepath.Dir(name), "."+filepath.Base(name)+".tmp")
-	if err := writeSmall(tmp, []byte(b.String()), unix.O_CREAT|unix.O_TRUNC, uint32(logPerm)); err != nil {
+	if err := writeSmall(tmp, []byte(b.String()), uint32(logPerm)); err != nil {
 		return err
 	}
 	return os.Rename(tmp, name)

@@ -226,13 +226,17 @@ func openRunLog(dir string, maxBytes int64, out runOutput) (*RunLog, error) {
 		}
 		os.Chmod(prev, endedPerm) // already, unless the last agent was killed
 	}
-	ino, err := createEmptyLog(cur) // opened again when output comes
+	f, err := createLog(cur)
 	if err != nil {
 		return nil, fmt.Errorf("open run log: %w", err)
 	}
 	index := runIndex{run: time.Now().UnixNano()}
-	index.addInode(ino, logPos{})
-	if err := index.write(cur); err != nil {
+	err = index.add(f, logPos{})
+	f.Close() // opened again when output comes
+	if err == nil {
+		err = index.write(cur)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("open run log: %w", err)
 	}
 	// The read end is non-blocking, for the copy; the write end blocks,
@@ -271,36 +275,19 @@ func (l *RunLog) watch() error {
 	return nil
 }
 
-// createLog creates an empty log file open for appending.
+// createLog creates an empty log file open for appending. Plain system
+// calls, as writeSmall's: an *os.File from os.OpenFile is offered to the
+// runtime's poller, which refuses a regular file, four calls more.
 func createLog(name string) (*os.File, error) {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, logPerm)
-	if err != nil {
-		return nil, err
-	}
-	if err := f.Chmod(logPerm); err != nil { // whatever the umask
-		f.Close()
-		return nil, err
-	}
-	return f, nil
-}
-
-// createEmptyLog creates an empty log file, as createLog does, and
-// returns its inode, not an open file: a start makes the file and opens it
-// only when output comes. Plain system calls, as writeSmall's.
-func createEmptyLog(name string) (ino uint64, err error) {
 	fd, err := unix.Open(name, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_APPEND|unix.O_CLOEXEC, uint32(logPerm))
 	if err != nil {
-		return 0, &os.PathError{Op: "open", Path: name, Err: err}
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
 	}
-	defer unix.Close(fd)
 	if err := unix.Fchmod(fd, uint32(logPerm)); err != nil { // whatever the umask
-		return 0, &os.PathError{Op: "chmod", Path: name, Err: err}
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "chmod", Path: name, Err: err}
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return 0, &os.PathError{Op: "stat", Path: name, Err: err}
-	}
-	return st.Ino, nil
+	return os.NewFile(uintptr(fd), name), nil
 }
 
 // Writer is the pipe's write end, to give the process as Stdout and Stderr.

@@ -26,28 +26,27 @@ func TestEmptiedSetsAreEmptyAndFillAgain(t *testing.T) {
 // range over its set of dirty units, after a start that marked n units:
 // "clear" keeps the table of n slots, "emptied" does not.
 func BenchmarkRangeAfterEmptied(b *testing.B) {
+	ways := []struct {
+		name  string
+		empty func(map[string]bool) map[string]bool
+	}{
+		{"clear", func(set map[string]bool) map[string]bool { clear(set); return set }},
+		{"emptied", emptied[string, bool]},
+	}
 	for _, n := range []int{10, 100, 1000, 5000} {
-		for _, way := range []string{"clear", "emptied"} {
-			b.Run(strconv.Itoa(n)+"/"+way, func(b *testing.B) {
+		for _, way := range ways {
+			b.Run(strconv.Itoa(n)+"/"+way.name, func(b *testing.B) {
 				set := map[string]bool{}
 				for i := range n {
 					set[strconv.Itoa(i)] = true
 				}
-				if way == "clear" {
-					clear(set)
-				} else {
-					set = emptied(set)
-				}
+				set = way.empty(set)
 				for b.Loop() {
 					set["one"] = true
 					for k := range set {
 						_ = k
 					}
-					if way == "clear" {
-						clear(set)
-					} else {
-						set = emptied(set)
-					}
+					set = way.empty(set)
 				}
 			})
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -124,6 +125,40 @@ func TestRecorderFoldsRepeatsAndSurvivesReopen(t *testing.T) {
 	r.Forget(KindInstance, "kubia-x")
 	if got := r.List("", ""); len(got) != 1 || got[0].Object != "other" {
 		t.Fatalf("after Forget: %+v", got)
+	}
+}
+
+// An agent loads its stored events behind its start (LoadRecorder); an
+// event recorded before the load ends still folds into the stored one
+// equal to it, and a new one is numbered after every stored one.
+func TestRecorderRecordsWhileItLoads(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestStore(t, dir)
+	r, err := NewRecorder(s, DefaultMaxEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	const stored = DefaultMaxEvents - 10
+	for n := range stored {
+		r.Record(t0, KindInstance, fmt.Sprintf("web-%04d", n), Normal, "Started", "supervisor", "Started")
+	}
+	s.Close()
+
+	s = openTestStore(t, dir)
+	defer s.Close()
+	r = LoadRecorder(s, DefaultMaxEvents)
+	r.Record(t0.Add(time.Minute), KindInstance, "web-0007", Normal, "Started", "supervisor", "Started")
+	r.Record(t0, KindInstance, "web-0007", Normal, "Killing", "supervisor", "Stopping")
+	if err := r.Loaded(); err != nil {
+		t.Fatal(err)
+	}
+	got := r.List(KindInstance, "web-0007")
+	if len(got) != 2 || got[0].Reason != "Started" || got[0].Count != 2 || !got[0].Last.Equal(t0.Add(time.Minute)) || got[1].Reason != "Killing" {
+		t.Fatalf("events of web-0007 = %+v, want Started x2 then Killing", got)
+	}
+	if all := r.List("", ""); len(all) != stored+1 {
+		t.Fatalf("%d events after the load, want %d", len(all), stored+1)
 	}
 }
 
@@ -271,5 +306,19 @@ func TestStoreNotCompactedWhenLittleIsFree(t *testing.T) {
 	again, _ := os.Stat(path)
 	if again.Sys().(*syscall.Stat_t).Ino != ino {
 		t.Fatal("a store of little free space was compacted")
+	}
+}
+
+// onWorkers calls every index exactly once, whatever n is beside its
+// chunks of 16 and its 64 calls a worker.
+func TestOnWorkersCallsEveryIndexOnce(t *testing.T) {
+	for _, n := range []int{0, 1, 15, 16, 17, 63, 64, 65, 129, 1000, 1001} {
+		calls := make([]atomic.Int32, n)
+		onWorkers(n, func(k int) { calls[k].Add(1) })
+		for k := range calls {
+			if c := calls[k].Load(); c != 1 {
+				t.Fatalf("n=%d: index %d called %d times", n, k, c)
+			}
+		}
 	}
 }

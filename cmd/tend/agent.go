@@ -321,10 +321,14 @@ func (a *tendAgent) openRest(handoff *supervisor.Handoff) (*supervisor.Recorder,
 		a.log.Info("instances are contained by their process groups only, not by cgroups", "reason", err.Error())
 		a.cgroups = nil
 	}
-	events, err := supervisor.NewRecorder(a.store, supervisor.DefaultMaxEvents)
-	if err != nil {
-		return nil, fmt.Errorf("load events: %w", err)
-	}
+	// The stored events load behind the start (a re-execution's API need
+	// not wait for them); whatever reads or records one waits instead.
+	events := supervisor.LoadRecorder(a.store, supervisor.DefaultMaxEvents)
+	go func() {
+		if err := events.Loaded(); err != nil {
+			a.log.Error("stored events could not all be loaded; those read are kept", "err", err)
+		}
+	}()
 	return events, nil
 }
 

@@ -369,19 +369,28 @@ func (s *Supervisor) load() error {
 		}
 		return u
 	}
-	err := st.each(bucketSpecs, func(k, v []byte) error {
+	// known is only read while the workers decode.
+	err := eachDecoded(st, bucketSpecs, func(k, v []byte) (*units.Unit, error) {
 		var sr specRecord
 		if err := json.Unmarshal(v, &sr); err != nil {
-			return fmt.Errorf("spec %x: %w", k, err)
+			return nil, fmt.Errorf("spec %x: %w", k, err)
 		}
 		if u := known[string(k)]; u != nil && u.Path == sr.Path && bytes.Equal(u.Source, sr.Source) {
-			s.specs[string(k)] = u
-			return nil
+			return u, nil
 		}
 		u, err := units.Parse(sr.Path, sr.Source)
 		if err != nil {
-			s.log.Warn("stored unit version no longer parses", "path", sr.Path, "err", err)
+			return nil, &staleSpec{path: sr.Path, err: err}
+		}
+		return u, nil
+	}, func(k []byte, u *units.Unit, err error) error {
+		var stale *staleSpec
+		if errors.As(err, &stale) {
+			s.log.Warn("stored unit version no longer parses", "path", stale.path, "err", stale.err)
 			return nil
+		}
+		if err != nil {
+			return err
 		}
 		s.specs[string(k)] = u
 		return nil
@@ -426,9 +435,10 @@ func (s *Supervisor) load() error {
 	if err != nil {
 		return fmt.Errorf("load instances: %w", err)
 	}
-	err = st.each(bucketUnits, func(k, v []byte) error {
-		var ur unitRecord
-		if json.Unmarshal(v, &ur) == nil {
+	err = eachDecoded(st, bucketUnits, func(k, v []byte) (ur unitRecord, err error) {
+		return ur, json.Unmarshal(v, &ur)
+	}, func(k []byte, ur unitRecord, err error) error {
+		if err == nil {
 			s.unitRecs[string(k)] = ur
 		}
 		return nil
@@ -452,6 +462,15 @@ func (s *Supervisor) load() error {
 	s.hostLabels = effectiveLabels(s.opt.HostLabels, s.hostRec)
 	return nil
 }
+
+// staleSpec is a stored unit version that no longer parses (a newer
+// agent is stricter): warned about and left out, not fatal.
+type staleSpec struct {
+	path string
+	err  error
+}
+
+func (e *staleSpec) Error() string { return e.path + ": " + e.err.Error() }
 
 // effectiveLabels are the configuration's labels with the changes of
 // `tend label host` applied.

@@ -145,3 +145,18 @@ func TestASettledLoopMakesNoPassesOfItsOwn(t *testing.T) {
 		t.Fatalf("%d passes for 11 messages", n)
 	}
 }
+
+// A stored unit version that no longer parses (a newer agent is
+// stricter) is left out with a warning; the agent starts.
+func TestStoredSpecThatNoLongerParsesIsNotFatal(t *testing.T) {
+	dir := t.TempDir()
+	st := openTestStore(t, filepath.Join(dir, "state"))
+	st.put(bucketSpecs, "stale", specRecord{Path: filepath.Join(dir, "units", "old.toml"), Source: []byte("kind = \"no such kind\"\n")})
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a := startTestAgent(t, dir, newFakeClock())
+	if err := a.sup.Ping(context.Background()); err != nil {
+		t.Fatalf("the agent did not start: %v", err)
+	}
+}

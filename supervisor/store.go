@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -284,18 +285,30 @@ func eachDecoded[T any](s *Store, bucket []byte, decode func(k, v []byte) (T, er
 	})
 }
 
-// onWorkers calls f(0) … f(n−1) on up to one worker per core, at least
-// 64 calls a worker, and returns when all have returned.
+// onWorkers calls f(0) … f(n−1) on up to one goroutine per core, the
+// caller's among them, and returns when all have returned. The calls are
+// taken 16 at a time from a shared counter, not dealt out beforehand: a
+// worker whose core is busy with something else (a start loads its events
+// beside) leaves its share to the others instead of holding them all up.
 func onWorkers(n int, f func(k int)) {
-	workers := min(runtime.GOMAXPROCS(0), max(n/64, 1))
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for k := w; k < n; k += workers {
+	const chunk = 16
+	var next atomic.Int64
+	work := func() {
+		for {
+			end := int(next.Add(chunk))
+			if end-chunk >= n {
+				return
+			}
+			for k := end - chunk; k < min(end, n); k++ {
 				f(k)
 			}
-		})
+		}
 	}
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), max(n/64, 1)) - 1 {
+		wg.Go(work)
+	}
+	work()
 	wg.Wait()
 }
 

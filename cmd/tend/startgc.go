@@ -1,9 +1,6 @@
 package main
 
-import (
-	"os"
-	"runtime/debug"
-)
+import "runtime/debug"
 
 // startHeapLimit bounds the heap while the collector is off at the
 // agent's start: past it the collector runs anyway (as GOMEMLIMIT makes
@@ -18,7 +15,11 @@ const startHeapLimit = 256 << 20
 // ran nine or ten times during a handover of 1000 instances, a fifth of
 // the time the API was away. Nothing in that time is garbage for long:
 // the collection that follows, once the collector is on again, frees it
-// at once. GOGC set in the environment is the operator's choice, kept.
+// at once. GOGC and GOMEMLIMIT set in the environment are the operator's
+// choice: they are what resume restores, and a memory limit below
+// startHeapLimit bounds the start too. (GOGC=50, which README's "Memory"
+// suggests for small hosts, would otherwise have the collector run twice
+// as often as the default while a handover's API is away.)
 //
 // The pause is for an agent that takes instances over, whose API is
 // away meanwhile (a re-execution, or a start after a crash): openAgent
@@ -28,9 +29,6 @@ const startHeapLimit = 256 << 20
 // 1000 units, 4 MB more memory for as long as the agent runs (PSS 29.8 MB
 // against 25.0 in make bench).
 func pauseGC() (resume func()) {
-	if _, set := os.LookupEnv("GOGC"); set {
-		return func() {}
-	}
 	limit := debug.SetMemoryLimit(-1)
 	debug.SetMemoryLimit(min(limit, startHeapLimit))
 	percent := debug.SetGCPercent(-1)

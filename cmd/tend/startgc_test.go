@@ -9,7 +9,7 @@ import (
 )
 
 // The collector is off while the agent starts, within a heap limit, and
-// as it was afterwards; GOGC in the environment leaves it alone.
+// as it was afterwards, the operator's GOGC and GOMEMLIMIT included.
 func TestPauseGC(t *testing.T) {
 	percent := debug.SetGCPercent(100)
 	limit := debug.SetMemoryLimit(-1)
@@ -31,11 +31,26 @@ func TestPauseGC(t *testing.T) {
 		t.Errorf("after the start the memory limit is %d, want %d again", l, limit)
 	}
 
+	// What GOGC=50 and GOMEMLIMIT=64MiB in the environment make of the
+	// runtime's settings: off during the start, within the operator's
+	// lower limit, and theirs again afterwards.
 	t.Setenv("GOGC", "50")
+	t.Setenv("GOMEMLIMIT", "64MiB")
 	debug.SetGCPercent(50)
-	pauseGC()
-	if p := debug.SetGCPercent(50); p != 50 {
-		t.Errorf("with GOGC=50 set, the start changed it to %d", p)
+	debug.SetMemoryLimit(64 << 20)
+	resume = pauseGC()
+	if p := debug.SetGCPercent(-1); p != -1 {
+		t.Errorf("with GOGC=50, during the start GOGC is %d, want off", p)
+	}
+	if l := debug.SetMemoryLimit(-1); l != 64<<20 {
+		t.Errorf("with GOMEMLIMIT=64MiB, during the start the memory limit is %d, want the operator's %d", l, 64<<20)
+	}
+	resume()
+	if p := debug.SetGCPercent(100); p != 50 {
+		t.Errorf("with GOGC=50, after the start GOGC is %d, want 50 again", p)
+	}
+	if l := debug.SetMemoryLimit(-1); l != 64<<20 {
+		t.Errorf("with GOMEMLIMIT=64MiB, after the start the memory limit is %d, want %d again", l, 64<<20)
 	}
 }
 

@@ -17,9 +17,10 @@ const startHeapLimit = 256 << 20
 // the collection that follows, once the collector is on again, frees it
 // at once. GOGC and GOMEMLIMIT set in the environment are the operator's
 // choice: they are what resume restores, and a memory limit below
-// startHeapLimit bounds the start too. (GOGC=50, which README's "Memory"
-// suggests for small hosts, would otherwise have the collector run twice
-// as often as the default while a handover's API is away.)
+// startHeapLimit bounds the start too. (GOGC=50, which the README
+// suggests for small hosts under "Running under systemd", would otherwise
+// have the collector run twice as often as the default while a
+// handover's API is away.)
 //
 // The pause is for an agent that takes instances over, whose API is
 // away meanwhile (a re-execution, or a start after a crash): openAgent

@@ -49,9 +49,11 @@ func TestWatchdogMessageSentAtOnceIsNotLost(t *testing.T) {
 
 // A unit's env replaces what the agent passes on (PATH here), and tend's
 // own variables replace the unit's: each name once, or a Go or C program
-// would see the first.
+// would see the first. The rest of the agent's environment is its own:
+// GOGC and GOMEMLIMIT, which the README suggests for the agent on a small
+// host, must not tune every Go program it runs.
 func TestAUnitsEnvReplacesTheAgents(t *testing.T) {
-	r := &runner{env: []string{"PATH=/agent/bin", "HOME=/root", "LANG=C"}, host: "edge-1", agentID: "a1"}
+	r := &runner{env: []string{"PATH=/agent/bin", "HOME=/root", "LANG=C", "GOGC=50", "GOMEMLIMIT=64MiB"}, host: "edge-1", agentID: "a1"}
 	u := &units.Unit{Name: "web"}
 	u.Template.Env = map[string]string{"PATH": "/unit/bin", "TEND_INSTANCE": "mine", "X": "1"}
 	got := r.environ(&instance{spec: u, rec: instanceRecord{Name: "web-x"}})

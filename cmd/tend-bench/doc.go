@@ -63,8 +63,8 @@ each peer's, measured in the same run on the same machine and clock.
   service (daemontools), SIGTERM to supervisord, SIGTERM to tend's agent.
   (` + "`supervisorctl stop all`" + ` was slower than SIGTERM to supervisord here: 1.2 s
   against 0.8 s for 100; both wait on its one-second loop.)
-- **floor**: fork+exec+wait of the static workload, p50, what the kernel
-  allows on this machine.
+- **floor**: fork+exec+wait of the static workload, p50 and p99, what the
+  kernel allows on this machine; the restart gap goals show it beside them.
 - **scaling with the number of units** (issue 8, BenchmarkManyUnits; tend
   only, as no peer has a loop whose cost could grow with its services):
   for each N (10, 100,

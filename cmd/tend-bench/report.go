@@ -22,7 +22,8 @@ type results struct {
 	Smoke       bool               `json:"smoke,omitempty"` // tiny sizes: the figures check the code, not tend's speed
 	Machine     machine            `json:"machine"`
 	Sizes       sizes              `json:"sizes"`
-	FloorP50    *float64           `json:"floor_p50_ms"` // fork+exec+wait of the workload
+	FloorP50    *float64           `json:"floor_p50_ms"`           // fork+exec+wait of the workload
+	FloorP99    *float64           `json:"floor_p99_ms,omitempty"` // the same, p99; nil in results from before it was kept
 	FloorError  string             `json:"floor_error,omitempty"`
 	Supervisors []supervisorResult `json:"supervisors"` // tend first
 	// Before is the -tend-before binary's figures, taken in the same
@@ -45,7 +46,7 @@ func (r *results) derive(ms []metric) {
 	r.Ratios = ratios(ms, r.Supervisors)
 	r.Goals = goals(r.Supervisors, r.Sizes.N[len(r.Sizes.N)-1])
 	r.TendGoals = tendGoals(r.Supervisors[0], r.Sizes)
-	r.ScaleGoals = scaleGoals(r.Supervisors, r.Sizes)
+	r.ScaleGoals = scaleGoals(r.Supervisors, r.Sizes, r.FloorP50, r.FloorP99)
 	tends := []supervisorResult{r.Supervisors[0]}
 	if r.Before != nil {
 		tends = append(tends, *r.Before)
@@ -612,8 +613,11 @@ const (
 )
 
 // scaleGoals checks issue 8's goals for the scaling table; sups[0] is
-// tend. Empty for results from before the table was measured.
-func scaleGoals(sups []supervisorResult, s sizes) []goal {
+// tend. Empty for results from before the table was measured. The
+// restart gaps are read beside the floor's p50 and p99 (nil: not
+// measured): a gap holds a fork+exec of the workload, so no supervisor's
+// can be shorter.
+func scaleGoals(sups []supervisorResult, s sizes, floorP50, floorP99 *float64) []goal {
 	if len(s.ScaleN) == 0 || len(sups) == 0 {
 		return nil
 	}
@@ -635,9 +639,18 @@ func scaleGoals(sups []supervisorResult, s sizes) []goal {
 		}
 		return g
 	}
+	// gap checks a restart gap goal, with the floor's figure beside
+	// tend's.
+	gap := func(text, id string, lim float64, what string, floor *float64) goal {
+		g := under(text, id, "ms", lim)
+		if _, ok := tend.figure(id); ok && at && floor != nil {
+			g.Measured += fmt.Sprintf("; the floor, a bare fork+exec+wait of the workload, %s %s ms", what, fmtNum(*floor))
+		}
+		return g
+	}
 	out := []goal{
-		under(fmt.Sprintf("restart gap p50 under %g ms at N=%d units (issue 8)", goalScaleGapP50MS, goalScaleN), scaleID(scaleGapP50, goalScaleN), "ms", goalScaleGapP50MS),
-		under(fmt.Sprintf("restart gap p99 under %g ms at N=%d units (issue 8)", goalScaleGapP99MS, goalScaleN), scaleID(scaleGapP99, goalScaleN), "ms", goalScaleGapP99MS),
+		gap(fmt.Sprintf("restart gap p50 under %g ms at N=%d units (issue 8)", goalScaleGapP50MS, goalScaleN), scaleID(scaleGapP50, goalScaleN), goalScaleGapP50MS, "p50", floorP50),
+		gap(fmt.Sprintf("restart gap p99 under %g ms at N=%d units (issue 8)", goalScaleGapP99MS, goalScaleN), scaleID(scaleGapP99, goalScaleN), goalScaleGapP99MS, "p99", floorP99),
 		under(fmt.Sprintf("%d unit files started in under %g s (issue 8)", goalScaleN, goalScaleStartS), scaleID(scaleStartAll, goalScaleN), "s", goalScaleStartS),
 	}
 
@@ -1016,7 +1029,7 @@ func writeText(w io.Writer, r results) {
 	if n := busyNote(r.Supervisors); n != "" {
 		fmt.Fprintln(w, n)
 	}
-	fmt.Fprintf(w, "floor: fork+exec+wait of the workload, p50 = %s\n", floorStr(r))
+	fmt.Fprintf(w, "floor: fork+exec+wait of the workload, %s\n", floorStr(r))
 	for _, m := range ms {
 		fmt.Fprintf(w, "\n%s (%s)\n", m.Title, m.Unit)
 		fmt.Fprintf(w, "  %-12s %12s %12s\n", "supervisor", "figure", "tend/that")
@@ -1075,10 +1088,13 @@ func writeText(w io.Writer, r results) {
 }
 
 func floorStr(r results) string {
-	if r.FloorP50 == nil {
+	switch {
+	case r.FloorP50 == nil:
 		return "failed: " + r.FloorError
+	case r.FloorP99 == nil:
+		return "p50 " + fmtNum(*r.FloorP50) + " ms"
 	}
-	return fmtNum(*r.FloorP50) + " ms"
+	return "p50 " + fmtNum(*r.FloorP50) + " ms, p99 " + fmtNum(*r.FloorP99) + " ms"
 }
 
 // mdEscape keeps a table cell on one line and its pipes literal.
@@ -1115,7 +1131,7 @@ func writeMarkdown(w io.Writer, r results, heading, chart string) {
 		}
 	}
 	fmt.Fprintf(w, "- supervisors: %s\n", mdEscape(strings.Join(vers, ", ")))
-	fmt.Fprintf(w, "- floor (fork+exec+wait of the static workload, p50): %s\n\n", mdEscape(floorStr(r)))
+	fmt.Fprintf(w, "- floor (fork+exec+wait of the static workload): %s\n\n", mdEscape(floorStr(r)))
 
 	if chart != "" {
 		fmt.Fprintf(w, "![tend's figures over each peer's, log scale](%s)\n\n", chart)

@@ -56,11 +56,14 @@ command = ["kubia"]
 	if !reflect.DeepEqual(u, want) {
 		t.Errorf("got  %+v\nwant %+v", u, want)
 	}
-	// The defaulted labels and selector share nothing with the template.
-	u.Selector.MatchLabels["app"] = "x"
-	u.Labels["app"] = "y"
-	if u.Template.Labels["app"] != "kubia" {
-		t.Error("selector or labels share the template's map")
+	// The defaulted labels and selector are the template's map itself,
+	// not copies of it: a Unit is never written once parsed, and at 1000
+	// units the two copies were 0.7 MB of an agent's 8 MB heap.
+	same := func(a, b Labels) bool {
+		return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	}
+	if !same(u.Labels, u.Template.Labels) || !same(u.Selector.MatchLabels, u.Template.Labels) {
+		t.Error("the defaulted labels or selector are a copy of the template's labels")
 	}
 }
 

@@ -20,6 +20,9 @@ import (
 
 // Unit is one parsed, validated and defaulted unit file. A Unit is
 // immutable once returned by Parse: callers share it without copying.
+// Its maps are shared too, within it: a unit without labels of its own
+// has its template's Labels map as Labels and, without a [selector], as
+// Selector.MatchLabels. Write none of them; copy (Labels.Clone) to change.
 type Unit struct {
 	Name    string // the file's stem: kubia.toml is unit "kubia"
 	Path    string // the path given to Parse; Name is its stem

@@ -36,6 +36,7 @@ type Recorder struct {
 	store *Store
 	max   int
 
+	start   sync.Once     // begins the load (StartLoad)
 	loaded  chan struct{} // closed when the stored events are loaded
 	loadErr error         // why they could not be, once loaded is closed
 
@@ -65,32 +66,60 @@ func NewRecorder(store *Store, max int) (*Recorder, error) {
 // load ends, every method waits for it (the loader holds r.mu), so an
 // event recorded meanwhile still folds into a stored one equal to it.
 func LoadRecorder(store *Store, max int) *Recorder {
-	r := &Recorder{store: store, max: max, byKey: map[eventKey]*storedEvent{}, loaded: make(chan struct{})}
-	r.mu.Lock()
-	go func() {
-		defer close(r.loaded)
-		defer r.mu.Unlock()
-		r.loadErr = eachDecoded(store, bucketEvents, func(k, v []byte) (e *storedEvent, err error) {
-			e = new(storedEvent)
-			return e, json.Unmarshal(v, e)
-		}, func(k []byte, e *storedEvent, err error) error {
-			if err != nil {
-				return nil // a damaged event is not worth refusing to start over
-			}
-			r.byKey[keyOf(&e.Event)] = e
-			if e.ID >= r.nextID {
-				r.nextID = e.ID + 1
-			}
-			return nil
-		})
-	}()
+	r := LazyRecorder(store, max)
+	r.StartLoad()
 	return r
+}
+
+// LazyRecorder is LoadRecorder that begins to load the stored events only
+// when StartLoad is called or when it is first used (Record, Forget,
+// List, Loaded), whichever comes first. An agent taking over 1000
+// instances on a host of two cores answers sooner when the events are not
+// decoded beside the unit files it must parse first: it starts the load
+// once its first pass is made.
+func LazyRecorder(store *Store, max int) *Recorder {
+	return &Recorder{store: store, max: max, byKey: map[eventKey]*storedEvent{}, loaded: make(chan struct{})}
+}
+
+// StartLoad begins to load the stored events, if that has not begun, and
+// returns at once.
+func (r *Recorder) StartLoad() {
+	r.start.Do(func() {
+		// Locked before the loader runs: whatever comes next waits for
+		// the load.
+		r.mu.Lock()
+		go func() {
+			defer close(r.loaded)
+			defer r.mu.Unlock()
+			r.loadErr = eachDecoded(r.store, bucketEvents, func(k, v []byte) (e *storedEvent, err error) {
+				e = new(storedEvent)
+				return e, json.Unmarshal(v, e)
+			}, func(k []byte, e *storedEvent, err error) error {
+				if err != nil {
+					return nil // a damaged event is not worth refusing to start over
+				}
+				r.byKey[keyOf(&e.Event)] = e
+				if e.ID >= r.nextID {
+					r.nextID = e.ID + 1
+				}
+				return nil
+			})
+		}()
+	})
+}
+
+// lock takes r.mu once the stored events are loaded, starting the load if
+// it has not begun.
+func (r *Recorder) lock() {
+	r.StartLoad()
+	r.mu.Lock()
 }
 
 // Loaded waits for the stored events to be loaded and says why they
 // could not all be: those read before the failure are kept, and events go
 // on being recorded.
 func (r *Recorder) Loaded() error {
+	r.StartLoad()
 	<-r.loaded
 	return r.loadErr
 }
@@ -108,7 +137,7 @@ func eventDBKey(id uint64) string {
 // Record notes that something happened to kind/object at now.
 func (r *Recorder) Record(now time.Time, kind, object, typ, reason, from, message string) {
 	e := Event{Kind: kind, Object: object, Type: typ, Reason: reason, Message: message, From: from}
-	r.mu.Lock()
+	r.lock()
 	k := keyOf(&e)
 	se := r.byKey[k]
 	if se != nil {
@@ -148,7 +177,7 @@ func (r *Recorder) trimLocked() {
 
 // Forget drops every event of kind/object (the object is gone).
 func (r *Recorder) Forget(kind, object string) {
-	r.mu.Lock()
+	r.lock()
 	defer r.mu.Unlock()
 	for k, e := range r.byKey {
 		if k.kind == kind && k.object == object {
@@ -161,7 +190,7 @@ func (r *Recorder) Forget(kind, object string) {
 // List returns copies of the events of kind/object ("" matches all),
 // ordered by first occurrence.
 func (r *Recorder) List(kind, object string) []Event {
-	r.mu.Lock()
+	r.lock()
 	var sel []storedEvent
 	for k, e := range r.byKey {
 		if (kind == "" || k.kind == kind) && (object == "" || k.object == object) {

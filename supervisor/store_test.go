@@ -128,37 +128,67 @@ func TestRecorderFoldsRepeatsAndSurvivesReopen(t *testing.T) {
 	}
 }
 
-// An agent loads its stored events behind its start (LoadRecorder); an
-// event recorded before the load ends still folds into the stored one
-// equal to it, and a new one is numbered after every stored one.
+// An agent loads its stored events behind its start (LoadRecorder), or
+// once its first pass is made (LazyRecorder, which whatever uses it first
+// makes load); an event recorded before the load ends still folds into
+// the stored one equal to it, and a new one is numbered after every
+// stored one.
 func TestRecorderRecordsWhileItLoads(t *testing.T) {
+	t0 := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	const stored = DefaultMaxEvents - 10
+	for _, tc := range []struct {
+		name string
+		open func(*Store) *Recorder
+	}{
+		{"LoadRecorder", func(s *Store) *Recorder { return LoadRecorder(s, DefaultMaxEvents) }},
+		{"LazyRecorder, first used by Record", func(s *Store) *Recorder { return LazyRecorder(s, DefaultMaxEvents) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			storeEvents(t, dir, t0, stored)
+			s := openTestStore(t, dir)
+			defer s.Close()
+			r := tc.open(s)
+			r.Record(t0.Add(time.Minute), KindInstance, "web-0007", Normal, "Started", "supervisor", "Started")
+			r.Record(t0, KindInstance, "web-0007", Normal, "Killing", "supervisor", "Stopping")
+			if err := r.Loaded(); err != nil {
+				t.Fatal(err)
+			}
+			got := r.List(KindInstance, "web-0007")
+			if len(got) != 2 || got[0].Reason != "Started" || got[0].Count != 2 || !got[0].Last.Equal(t0.Add(time.Minute)) || got[1].Reason != "Killing" {
+				t.Fatalf("events of web-0007 = %+v, want Started x2 then Killing", got)
+			}
+			if all := r.List("", ""); len(all) != stored+1 {
+				t.Fatalf("%d events after the load, want %d", len(all), stored+1)
+			}
+		})
+	}
+}
+
+// A LazyRecorder asked for its events before anything started its load
+// loads them first: `tend get events` right after a handover lists them
+// all.
+func TestLazyRecorderListsTheStoredEvents(t *testing.T) {
 	dir := t.TempDir()
+	storeEvents(t, dir, time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC), 30)
 	s := openTestStore(t, dir)
+	defer s.Close()
+	if got := LazyRecorder(s, DefaultMaxEvents).List("", ""); len(got) != 30 {
+		t.Fatalf("a LazyRecorder's first List gave %d events, want the 30 stored", len(got))
+	}
+}
+
+// storeEvents leaves n events of distinct instances in the store in dir.
+func storeEvents(t *testing.T, dir string, at time.Time, n int) {
+	t.Helper()
+	s := openTestStore(t, dir)
+	defer s.Close()
 	r, err := NewRecorder(s, DefaultMaxEvents)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t0 := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
-	const stored = DefaultMaxEvents - 10
-	for n := range stored {
-		r.Record(t0, KindInstance, fmt.Sprintf("web-%04d", n), Normal, "Started", "supervisor", "Started")
-	}
-	s.Close()
-
-	s = openTestStore(t, dir)
-	defer s.Close()
-	r = LoadRecorder(s, DefaultMaxEvents)
-	r.Record(t0.Add(time.Minute), KindInstance, "web-0007", Normal, "Started", "supervisor", "Started")
-	r.Record(t0, KindInstance, "web-0007", Normal, "Killing", "supervisor", "Stopping")
-	if err := r.Loaded(); err != nil {
-		t.Fatal(err)
-	}
-	got := r.List(KindInstance, "web-0007")
-	if len(got) != 2 || got[0].Reason != "Started" || got[0].Count != 2 || !got[0].Last.Equal(t0.Add(time.Minute)) || got[1].Reason != "Killing" {
-		t.Fatalf("events of web-0007 = %+v, want Started x2 then Killing", got)
-	}
-	if all := r.List("", ""); len(all) != stored+1 {
-		t.Fatalf("%d events after the load, want %d", len(all), stored+1)
+	for k := range n {
+		r.Record(at, KindInstance, fmt.Sprintf("web-%04d", k), Normal, "Started", "supervisor", "Started")
 	}
 }
 

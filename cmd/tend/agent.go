@@ -186,9 +186,10 @@ type tendAgent struct {
 	fleet   *fleet // nil for a cluster of one
 	sup     *supervisor.Supervisor
 	ln      net.Listener
-	exe     string              // the binary's path, as the agent was started: what reexec executes
-	handoff *supervisor.Handoff // what the agent this one replaced handed over; nil for none
-	reexec  chan reexecRequest  // SIGUSR2 and POST /v1/agent/reexec
+	exe     string               // the binary's path, as the agent was started: what reexec executes
+	handoff *supervisor.Handoff  // what the agent this one replaced handed over; nil for none
+	events  *supervisor.Recorder // loaded once the first pass is made (Run)
+	reexec  chan reexecRequest   // SIGUSR2 and POST /v1/agent/reexec
 	// resumeGC turns the collector on again once the first pass is made
 	// (pauseGC); nil when it was never off.
 	resumeGC func()
@@ -321,15 +322,12 @@ func (a *tendAgent) openRest(handoff *supervisor.Handoff) (*supervisor.Recorder,
 		a.log.Info("instances are contained by their process groups only, not by cgroups", "reason", err.Error())
 		a.cgroups = nil
 	}
-	// The stored events load behind the start (a re-execution's API need
-	// not wait for them); whatever reads or records one waits instead.
-	events := supervisor.LoadRecorder(a.store, supervisor.DefaultMaxEvents)
-	go func() {
-		if err := events.Loaded(); err != nil {
-			a.log.Error("stored events could not all be loaded; those read are kept", "err", err)
-		}
-	}()
-	return events, nil
+	// The stored events load once the first pass is made (Run): a
+	// re-execution's API need not wait for them, nor share the CPU with
+	// them while it parses the unit files. Whatever reads or records one
+	// before that starts the load and waits for it.
+	a.events = supervisor.LazyRecorder(a.store, supervisor.DefaultMaxEvents)
+	return a.events, nil
 }
 
 // Run serves until ctx ends, then stops every instance (each within its
@@ -427,6 +425,12 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 	if a.resumeGC != nil {
 		a.resumeGC()
 	}
+	a.events.StartLoad()
+	go func() {
+		if err := a.events.Loaded(); err != nil {
+			a.log.Error("stored events could not all be loaded; those read are kept", "err", err)
+		}
+	}()
 	if pinged == nil {
 		daemon.SdNotify(false, daemon.SdNotifyReady)
 		if h := a.handoff; h != nil {

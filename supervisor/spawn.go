@@ -435,7 +435,13 @@ func (r *runner) beginProbes(i *instance, rp *runProbes, pgid int, resume *Hando
 		rp.fdRead = nil
 	}
 	cfg := probes.SetConfig{Report: report, Accuracy: probeAccuracy}
-	env := r.environ(i)
+	var env []string // only exec probes run in the instance's environment
+	for _, p := range []*units.Probe{t.Liveness, t.Readiness, t.Startup} {
+		if p != nil && p.Exec != nil {
+			env = r.environ(i)
+			break
+		}
+	}
 	cfg.Liveness = r.prober(t, t.Liveness, env)
 	cfg.Readiness = r.prober(t, t.Readiness, env)
 	cfg.Startup = r.prober(t, t.Startup, env)

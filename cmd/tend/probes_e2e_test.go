@@ -87,7 +87,10 @@ func TestReadinessByNotifyS6AndExec(t *testing.T) {
 		"[template.readiness]\nnotification_fd = 3\n")
 	a.WriteUnit("never", a.HelperUnit("replicated", "replicas = 1", `app = "never"`, "sleep")+
 		fmt.Sprintf("[template.readiness]\nexec = { command = [\"/bin/sh\", \"-c\", \"exit 1\"] }\nperiod = \"100ms\"\n"))
-	a.Eventually("notify and s6 ready, the exec one not", func() (bool, string) {
+	// An exec probe runs in its instance's environment (the unit's env).
+	a.WriteUnit("envexec", a.HelperUnit("replicated", "replicas = 1", `app = "envexec"`, "sleep")+
+		"[template.readiness]\nexec = { command = [\"/bin/sh\", \"-c\", 'test \"$TEND_TEST_HELPER\" = sleep'] }\nperiod = \"100ms\"\n")
+	a.Eventually("notify, s6 and envexec ready, the failing exec one not", func() (bool, string) {
 		ready := map[string]bool{}
 		status := ""
 		for _, i := range a.Instances() {
@@ -96,7 +99,7 @@ func TestReadinessByNotifyS6AndExec(t *testing.T) {
 				status = i.NotifyStatus
 			}
 		}
-		return ready["notify"] && ready["s6"] && !ready["never"] && status == "serving requests", fmt.Sprint(ready, status)
+		return ready["notify"] && ready["s6"] && ready["envexec"] && !ready["never"] && status == "serving requests", fmt.Sprint(ready, status)
 	})
 	out := a.Tend("get", "po")
 	if !regexp.MustCompile(`never-\S+\s+0/1\s+Running`).MatchString(out) || !regexp.MustCompile(`notify-\S+\s+1/1\s+Running`).MatchString(out) {

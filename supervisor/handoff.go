@@ -484,13 +484,27 @@ func (rp *runProbes) detach(log *slog.Logger, name string) (notify, notifyFD *os
 // is left to stopLeftovers, as after a crash.
 func (s *Supervisor) resume(h *Handoff) {
 	now := s.clock.Now()
-	for _, run := range h.Runs {
-		logFD := run.Log // the RunLog's, as a plain descriptor (adoptRunLog)
+	// First the processes, in order; then the runs' logs, on every core
+	// (each is a registration with the output poller: 1000 epoll_ctl
+	// calls at a handover, that nothing else in an adoption waits for);
+	// then the rest, in order.
+	type taken struct {
+		run          *HandoffRun
+		i            *instance
+		proc         *Proc
+		notifyF, fdF *os.File
+		runlog       *RunLog
+		logDir       string
+		output       runOutput
+	}
+	runs := make([]taken, 0, len(h.Runs))
+	for k := range h.Runs {
+		run := &h.Runs[k]
 		notifyF := h.file(run.Notify, "notify "+run.Instance)
 		fdF := h.file(run.NotifyFD, "notification-fd "+run.Instance)
 		closeAll := func() {
-			if logFD >= 0 {
-				unix.Close(logFD)
+			if run.Log >= 0 { // the RunLog's, as a plain descriptor (adoptRunLog)
+				unix.Close(run.Log)
 			}
 			for _, f := range []*os.File{notifyF, fdF} {
 				if f != nil {
@@ -524,20 +538,30 @@ func (s *Supervisor) resume(h *Handoff) {
 			closeAll()
 			continue
 		}
+		runs = append(runs, taken{run: run, i: i, proc: proc, notifyF: notifyF, fdF: fdF,
+			logDir: s.runner.instanceLogDir(i.rec.Name), output: s.runner.output(i)})
+	}
+	onWorkers(len(runs), func(k int) {
+		t := &runs[k]
+		t.runlog = adoptRunLog(t.logDir, s.runner.logMax, t.run.Log, t.run.LogState, t.output)
+	})
+	for _, t := range runs {
+		run, i, proc := t.run, t.i, t.proc
+		gen := run.Gen
 		// What the store holds is what the old agent last wrote; a record
 		// that this changes is written again, the others only shown
 		// (1000 writes fewer in a handover that changes nothing).
 		stored := i.rec
 		i.gen = gen
 		i.proc = proc
-		i.runlog = adoptRunLog(s.runner.instanceLogDir(i.rec.Name), s.runner.logMax, logFD, run.LogState, s.runner.output(i))
+		i.runlog = t.runlog
 		i.runlog.out.setPID(proc.Pid())
 		i.intent = stopNone
 		i.rec.Ready, i.rec.StartupDone, i.notifyStatus, i.mainPID = run.Ready, run.StartupDone, run.NotifyStatus, run.MainPID
 		i.rec.PID = proc.Pid()
-		rp := &runProbes{started: make(chan struct{}), fdRead: fdF}
-		if notifyF != nil {
-			sock, err := s.runner.adoptNotify(run.NotifyPath, notifyF, rp, func(n probes.Notify) {
+		rp := &runProbes{started: make(chan struct{}), fdRead: t.fdF}
+		if t.notifyF != nil {
+			sock, err := s.runner.adoptNotify(run.NotifyPath, t.notifyF, rp, func(n probes.Notify) {
 				s.post(func() { s.notified(i, gen, n) })
 			})
 			if err != nil {
@@ -546,7 +570,7 @@ func (s *Supervisor) resume(h *Handoff) {
 			rp.notify = sock
 		}
 		i.probes = rp
-		startupDone := s.runner.beginProbes(i, rp, run.Pgid, &run, func(r probes.Report) {
+		startupDone := s.runner.beginProbes(i, rp, run.Pgid, run, func(r probes.Report) {
 			s.post(func() { s.probeReport(i, gen, r) })
 		}, func(why string) {
 			s.post(func() { s.markReady(i, gen, why) })

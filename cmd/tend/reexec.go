@@ -141,6 +141,13 @@ func (a *tendAgent) handOver(req reexecRequest, quiesce, stop func()) error {
 	if err != nil {
 		return fmt.Errorf("the API's socket: %w", err)
 	}
+	// The collector is off from here to the exec (pauseGC): the
+	// handover allocates its descriptors and the handoff's encoding in a
+	// heap the collector paces by, and a collection there (two cores for
+	// 5 ms) would keep the API away for its time. The successor's heap
+	// starts anew; a handover refused turns it on again.
+	resumeGC := pauseGC()
+	defer resumeGC()
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	daemon.SdNotify(false, fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", ts.Nano()/1000))

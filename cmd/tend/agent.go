@@ -223,8 +223,8 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 		resumeGC() // nothing to take over: no outage to shorten (pauseGC)
 	}
 	// The unit directory is read and parsed (with 1000 units, a fifth of
-	// a handover's time) while the reaper takes the children over and the
-	// events are loaded: they share nothing but the store, which is safe
+	// a handover's time) while the handoff is decoded and the reaper takes
+	// the children over: they share nothing but the store, which is safe
 	// for concurrent reads.
 	catalogDone := make(chan error, 1)
 	go func() {
@@ -306,7 +306,8 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 }
 
 // openRest starts the reaper (taking over the children handed over, if
-// any), opens the instances' cgroups and loads the stored events: what
+// any), opens the instances' cgroups and makes the recorder of events
+// (loaded once the first pass is made, or when first used): what
 // openAgent does while the catalog loads.
 func (a *tendAgent) openRest(handoff *supervisor.Handoff) (*supervisor.Recorder, error) {
 	var err error
@@ -325,7 +326,11 @@ func (a *tendAgent) openRest(handoff *supervisor.Handoff) (*supervisor.Recorder,
 	// The stored events load once the first pass is made (Run): a
 	// re-execution's API need not wait for them, nor share the CPU with
 	// them while it parses the unit files. Whatever reads or records one
-	// before that starts the load and waits for it.
+	// before that starts the load and waits for it: after a crash, the
+	// first instance taken over (its Adopted event) does, on the loop,
+	// once the unit files are parsed (with 1000 instances the take-over
+	// measured 10 to 15 ms shorter so than with the load beside the
+	// parse).
 	a.events = supervisor.LazyRecorder(a.store, supervisor.DefaultMaxEvents)
 	return a.events, nil
 }

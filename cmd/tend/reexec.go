@@ -141,11 +141,12 @@ func (a *tendAgent) handOver(req reexecRequest, quiesce, stop func()) error {
 	if err != nil {
 		return fmt.Errorf("the API's socket: %w", err)
 	}
-	// The collector is off from here to the exec (pauseGC): the
-	// handover allocates its descriptors and the handoff's encoding in a
-	// heap the collector paces by, and a collection there (two cores for
-	// 5 ms) would keep the API away for its time. The successor's heap
-	// starts anew; a handover refused turns it on again.
+	// The collector is off from here to the exec (pauseGC), the drain of
+	// the requests in flight included: the handover allocates its
+	// descriptors and the handoff's encoding in a heap the collector
+	// paces by, and a collection there (two cores for 5 ms) would keep
+	// the API away for its time. The successor's heap starts anew; a
+	// handover refused turns the collector on again.
 	resumeGC := pauseGC()
 	defer resumeGC()
 	var ts unix.Timespec
@@ -155,7 +156,9 @@ func (a *tendAgent) handOver(req reexecRequest, quiesce, stop func()) error {
 	// connections made from now on wait in its backlog for the successor.
 	ul.SetUnlinkOnClose(false)
 	t0 := time.Now()
-	stage := func(what string) { a.log.Debug("handover", "stage", what, "since", time.Since(t0)) }
+	stage := func(what string) {
+		a.log.Debug("handover", "stage", what, "since", time.Since(t0), "collections", collections())
+	}
 	quiesce()
 	stage("API quiet")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -1,10 +1,14 @@
 package main
 
-import "runtime/debug"
+import (
+	"runtime/debug"
+	"runtime/metrics"
+)
 
-// startHeapLimit bounds the heap while the collector is off at the
-// agent's start: past it the collector runs anyway (as GOMEMLIMIT makes
-// it), so a state far larger than usual costs collections, not memory.
+// startHeapLimit bounds how much the heap may grow while the collector is
+// off (at the agent's start, and in a handover): past it the collector
+// runs anyway (as GOMEMLIMIT makes it), so a state far larger than usual
+// costs collections, not memory.
 const startHeapLimit = 256 << 20
 
 // pauseGC turns the garbage collector off while the agent loads its
@@ -29,9 +33,13 @@ const startHeapLimit = 256 << 20
 // spread over the pages the start's garbage took: at a first start with
 // 1000 units, 4 MB more memory for as long as the agent runs (PSS 29.8 MB
 // against 25.0 in make bench).
+//
+// The bound is on growth: an agent that hands over with a heap of 300 MB
+// (a fleet's worth of state) is let grow by startHeapLimit too, not made
+// to collect back to back from the start of its handover.
 func pauseGC() (resume func()) {
 	limit := debug.SetMemoryLimit(-1)
-	debug.SetMemoryLimit(min(limit, startHeapLimit))
+	debug.SetMemoryLimit(min(limit, heapObjects()+startHeapLimit))
 	percent := debug.SetGCPercent(-1)
 	done := false
 	return func() {
@@ -42,4 +50,28 @@ func pauseGC() (resume func()) {
 		debug.SetGCPercent(percent)
 		debug.SetMemoryLimit(limit)
 	}
+}
+
+// heapObjects is the memory that the heap's objects take now, those not
+// yet swept included.
+func heapObjects() int64 {
+	m := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(m)
+	if m[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(m[0].Value.Uint64())
+}
+
+// collections is how many collections the pacer has started so far
+// (debug.FreeOSMemory's and runtime.GC's are not counted): a handover's
+// log shows it at each stage, and it does not move while the collector
+// is off.
+func collections() uint64 {
+	m := []metrics.Sample{{Name: "/gc/cycles/automatic:gc-cycles"}}
+	metrics.Read(m)
+	if m[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return m[0].Value.Uint64()
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"testing"
 
@@ -15,12 +16,14 @@ func TestPauseGC(t *testing.T) {
 	limit := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetGCPercent(percent); debug.SetMemoryLimit(limit) })
 
+	before := heapObjects()
 	resume := pauseGC()
+	after := heapObjects()
 	if p := debug.SetGCPercent(-1); p != -1 {
 		t.Errorf("during the start GOGC is %d, want off", p)
 	}
-	if l := debug.SetMemoryLimit(-1); l != startHeapLimit {
-		t.Errorf("during the start the memory limit is %d, want %d", l, startHeapLimit)
+	if l := debug.SetMemoryLimit(-1); l < before+startHeapLimit || l > after+startHeapLimit {
+		t.Errorf("during the start the memory limit is %d, want the heap (%d to %d) and %d more", l, before, after, startHeapLimit)
 	}
 	resume()
 	resume() // twice is once
@@ -30,6 +33,20 @@ func TestPauseGC(t *testing.T) {
 	if l := debug.SetMemoryLimit(-1); l != limit {
 		t.Errorf("after the start the memory limit is %d, want %d again", l, limit)
 	}
+
+	// A heap far larger than a start's (a handover's of a large state):
+	// the limit is on its growth, not below what it holds already, or the
+	// collector would run back to back from the start of the pause.
+	ballast := make([]byte, 64<<20)
+	for k := range ballast {
+		ballast[k] = 1 // kept, and its pages in use
+	}
+	resume = pauseGC()
+	if l := debug.SetMemoryLimit(-1); l < int64(len(ballast))+startHeapLimit {
+		t.Errorf("with %d bytes of heap in use, the limit during the pause is %d, want that and %d more", len(ballast), l, startHeapLimit)
+	}
+	resume()
+	runtime.KeepAlive(ballast)
 
 	// What GOGC=50 and GOMEMLIMIT=64MiB in the environment make of the
 	// runtime's settings: off during the start, within the operator's

@@ -430,13 +430,15 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 	if a.resumeGC != nil {
 		a.resumeGC()
 	}
-	a.events.StartLoad()
-	go func() {
-		if err := a.events.Loaded(); err != nil {
-			a.log.Error("stored events could not all be loaded; those read are kept", "err", err)
-		}
-	}()
 	if pinged == nil {
+		// Not when the agent stops before its first pass: the load would
+		// race the store's closing, for nothing.
+		a.events.StartLoad()
+		go func() {
+			if err := a.events.Loaded(); err != nil {
+				a.log.Error("stored events could not all be loaded; those read are kept", "err", err)
+			}
+		}()
 		daemon.SdNotify(false, daemon.SdNotifyReady)
 		if h := a.handoff; h != nil {
 			a.log.Info("agent re-executed", "instances", len(h.Runs), "took", time.Since(h.Began).Round(time.Microsecond),

@@ -183,7 +183,8 @@ type tendAgent struct {
 	reaper  *supervisor.Reaper
 	cgroups *supervisor.Cgroups // nil: instances contained by process groups only
 	catalog *supervisor.DirCatalog
-	fleet   *fleet // nil for a cluster of one
+	units   *unitWatch // the catalog's watch of the directory
+	fleet   *fleet     // nil for a cluster of one
 	sup     *supervisor.Supervisor
 	ln      net.Listener
 	exe     string               // the binary's path, as the agent was started: what reexec executes
@@ -246,6 +247,7 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 	if cerr := <-catalogDone; cerr != nil {
 		return nil, cerr
 	}
+	a.units = &unitWatch{catalog: a.catalog, log: log}
 	if err != nil {
 		return nil, err
 	}
@@ -350,17 +352,9 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
-	// The unit directory's watch has a context of its own: a handover
-	// ends it first (quiesce), since closing an inotify instance waits
-	// for the kernel's grace period, 5 to 15 ms here, which then passes
-	// while the loop hands over.
-	catalogCtx, stopCatalog := context.WithCancel(watchCtx)
-	defer stopCatalog()
-	wg.Go(func() {
-		if err := a.catalog.Run(catalogCtx); err != nil {
-			a.log.Error("unit directory is not watched; changes need SIGHUP", "err", err)
-		}
-	})
+	// The unit directory's watch can be paused: a handover does so before
+	// it checks the successor (unitWatch).
+	a.units.start(watchCtx)
 
 	// Streams (logs -f, get -w) end when the agent stops or hands over,
 	// not after the shutdown grace.
@@ -453,7 +447,7 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 	// connections go with this process); then, with the loop ended, it
 	// stops the rest.
 	quiesce := func() {
-		stopCatalog() // the successor reads the directory whole
+		a.units.pause() // the successor reads the directory whole
 		endStreams()
 		ctx, cancel := context.WithTimeout(context.Background(), drainWithin)
 		defer cancel()
@@ -476,6 +470,7 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 		stopWatch()
 		closeAll()
 		wg.Wait()
+		a.units.wait()
 	}
 
 	var err error
@@ -512,6 +507,7 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 	cancel()
 	closeAll()
 	wg.Wait()
+	a.units.wait()
 	if a.fleet != nil {
 		a.fleet.Close() // the others show it Left, not NotReady
 	}

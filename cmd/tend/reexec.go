@@ -94,7 +94,9 @@ func (a *tendAgent) checkSuccessor(exe string) error {
 // checked, then the handoff. A refused one answers 409 with the reason.
 func (a *tendAgent) serveReexec(w http.ResponseWriter, r *http.Request) {
 	exe := a.exe
+	a.units.pause() // its close waits out the check, not the handover (unitWatch)
 	if err := a.checkSuccessor(exe); err != nil {
+		a.units.resume()
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusConflict)
 		json.NewEncoder(w).Encode(supervisor.APIError{Error: "re-execution refused: " + err.Error()})
@@ -128,6 +130,11 @@ var errAPIClosed = errors.New("the API had stopped for the handover")
 // taking requests and waits for those in flight; stop ends the rest.
 func (a *tendAgent) handOver(req reexecRequest, quiesce, stop func()) error {
 	exe := a.exe
+	// The unit directory's watch is paused before the check (unitWatch),
+	// and resumed if the handover is refused: past the point of return
+	// this never returns.
+	a.units.pause()
+	defer a.units.resume()
 	if !req.checked {
 		if err := a.checkSuccessor(exe); err != nil {
 			return err

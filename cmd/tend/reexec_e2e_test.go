@@ -197,6 +197,18 @@ func TestReexecRefusesABinaryThatCannotTakeOver(t *testing.T) {
 	if !v2.Started.Equal(v.Started) {
 		t.Fatalf("the agent re-executed although refused: started %v, now %v", v.Started, v2.Started)
 	}
+	// A refused handover, asked for over the API or with SIGUSR2, leaves
+	// the unit directory watched again (its watch is paused for the
+	// check): a unit written after it runs.
+	a.WriteUnit("after-api", a.HelperUnit("replicated", "replicas = 1", `app = "after-api"`, "sleep"))
+	a.WaitRunning("after-api", 1)
+	a.Cmd.Process.Signal(syscall.SIGUSR2)
+	a.Eventually("SIGUSR2's re-execution refused", func() (bool, string) {
+		log := a.Log.String()
+		return strings.Count(log, "re-execution refused; the agent goes on") == 1, log
+	})
+	a.WriteUnit("after-signal", a.HelperUnit("replicated", "replicas = 1", `app = "after-signal"`, "sleep"))
+	a.WaitRunning("after-signal", 1)
 
 	// The upgrade done right: the new binary at the path is the one
 	// executed, not the deleted file the agent was started from.

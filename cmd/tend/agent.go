@@ -441,13 +441,13 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 		}
 		a.log.Info("agent ready", "host", a.cfg.Name, "units", a.cfg.UnitsDir, "socket", a.cfg.Socket)
 	}
-	// A handover first stops watching the unit directory and taking
-	// requests, and lets those in flight finish while the loop still
-	// runs (they could not be answered by the successor: their
-	// connections go with this process); then, with the loop ended, it
-	// stops the rest.
+	// A handover first stops taking requests, and lets those in flight
+	// finish while the loop still runs (they could not be answered by the
+	// successor: their connections go with this process); then, with the
+	// loop ended, it stops the rest. The unit directory's watch was
+	// paused before the successor's check (unitWatch): the successor
+	// reads the directory whole.
 	quiesce := func() {
-		a.units.pause() // the successor reads the directory whole
 		endStreams()
 		ctx, cancel := context.WithTimeout(context.Background(), drainWithin)
 		defer cancel()
@@ -470,7 +470,7 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 		stopWatch()
 		closeAll()
 		wg.Wait()
-		a.units.wait()
+		a.units.stop()
 	}
 
 	var err error
@@ -507,7 +507,7 @@ func (a *tendAgent) Run(ctx context.Context, reload <-chan os.Signal) error {
 	cancel()
 	closeAll()
 	wg.Wait()
-	a.units.wait()
+	a.units.stop()
 	if a.fleet != nil {
 		a.fleet.Close() // the others show it Left, not NotReady
 	}

@@ -40,9 +40,12 @@ const successorTimeout = 10 * time.Second
 const drainWithin = 2 * time.Second
 
 // reexecRequest is one request to re-execute; checked says the
-// successor has been checked already (the API does so to answer).
+// successor has been checked already (the API does so to answer), and
+// paused that the request holds a pause of the unit directory's watch
+// (unitWatch), which handOver takes on.
 type reexecRequest struct {
 	checked bool
+	paused  bool
 }
 
 // checkSuccessor runs `exe agent --handoff-version`, through the reaper
@@ -113,8 +116,9 @@ func (a *tendAgent) serveReexec(w http.ResponseWriter, r *http.Request) {
 		f.Flush()
 	}
 	select {
-	case a.reexec <- reexecRequest{checked: true}:
-	default: // one is pending already: it does this one's work
+	case a.reexec <- reexecRequest{checked: true, paused: true}:
+	default: // one is pending already: it does this one's work, with its own pause
+		a.units.resume()
 	}
 }
 
@@ -128,13 +132,20 @@ var errAPIClosed = errors.New("the API had stopped for the handover")
 // did not hand over. Past that point it executes the successor or,
 // failing that, the binary it runs, or exits. quiesce stops the API
 // taking requests and waits for those in flight; stop ends the rest.
-func (a *tendAgent) handOver(req reexecRequest, quiesce, stop func()) error {
+func (a *tendAgent) handOver(req reexecRequest, quiesce, stop func()) (err error) {
 	exe := a.exe
-	// The unit directory's watch is paused before the check (unitWatch),
-	// and resumed if the handover is refused: past the point of return
-	// this never returns.
-	a.units.pause()
-	defer a.units.resume()
+	// The unit directory's watch is paused before the check (unitWatch;
+	// the API's request comes with its pause), and resumed if the
+	// handover is refused before the API went quiet. After, the agent
+	// stops (errAPIClosed); past the point of return this never returns.
+	if !req.paused {
+		a.units.pause()
+	}
+	defer func() {
+		if !errors.Is(err, errAPIClosed) {
+			a.units.resume()
+		}
+	}()
 	if !req.checked {
 		if err := a.checkSuccessor(exe); err != nil {
 			return err

@@ -354,7 +354,7 @@ func (s *Supervisor) handOff() *Handoff {
 		wg.Go(func() { notify[k], notifyFD[k] = rp.detach(s.log, i.rec.Name) })
 	}
 	wg.Wait()
-	s.opt.Reaper.Close()
+	s.opt.Reaper.CloseForExec() // an exec follows (Handoff.Exec), or an exit
 	// The exits reaped before the Reaper closed, and the probes' last
 	// reports: taken as usual, and nothing restarts (quitting).
 	s.runQueue()

@@ -56,27 +56,19 @@ type storedEvent struct {
 
 // NewRecorder loads the stored events, then returns.
 func NewRecorder(store *Store, max int) (*Recorder, error) {
-	r := LoadRecorder(store, max)
+	r := LazyRecorder(store, max)
 	return r, r.Loaded()
 }
 
-// LoadRecorder returns at once and loads the stored events behind: with
-// the default 2000 events, 5 to 9 ms of decoding that an agent taking
-// over 1000 instances need not wait for before it answers. Until the
-// load ends, every method waits for it (the loader holds r.mu), so an
-// event recorded meanwhile still folds into a stored one equal to it.
-func LoadRecorder(store *Store, max int) *Recorder {
-	r := LazyRecorder(store, max)
-	r.StartLoad()
-	return r
-}
-
-// LazyRecorder is LoadRecorder that begins to load the stored events only
-// when StartLoad is called or when it is first used (Record, Forget,
-// List, Loaded), whichever comes first. An agent taking over 1000
-// instances on a host of two cores answers sooner when the events are not
-// decoded beside the unit files it must parse first: it starts the load
-// once its first pass is made.
+// LazyRecorder returns at once; it begins to load the stored events (with
+// the default 2000, 5 to 9 ms of decoding) when StartLoad is called or
+// when it is first used (Record, Forget, List, Loaded), whichever comes
+// first. An agent taking over 1000 instances on a host of two cores
+// answers sooner when the events are not decoded beside the unit files
+// it must parse first: it starts the load once its first pass is made.
+// Until the load ends, every method waits for it (the loader holds r.mu),
+// so an event recorded meanwhile still folds into a stored one equal to
+// it.
 func LazyRecorder(store *Store, max int) *Recorder {
 	return &Recorder{store: store, max: max, byKey: map[eventKey]*storedEvent{}, loaded: make(chan struct{})}
 }

@@ -128,9 +128,9 @@ func TestRecorderFoldsRepeatsAndSurvivesReopen(t *testing.T) {
 	}
 }
 
-// An agent loads its stored events behind its start (LoadRecorder), or
-// once its first pass is made (LazyRecorder, which whatever uses it first
-// makes load); an event recorded before the load ends still folds into
+// An agent loads its stored events once its first pass is made
+// (LazyRecorder's StartLoad), or when whatever uses the recorder first
+// makes it load; an event recorded before the load ends still folds into
 // the stored one equal to it, and a new one is numbered after every
 // stored one.
 func TestRecorderRecordsWhileItLoads(t *testing.T) {
@@ -140,7 +140,11 @@ func TestRecorderRecordsWhileItLoads(t *testing.T) {
 		name string
 		open func(*Store) *Recorder
 	}{
-		{"LoadRecorder", func(s *Store) *Recorder { return LoadRecorder(s, DefaultMaxEvents) }},
+		{"LazyRecorder, loading at once", func(s *Store) *Recorder {
+			r := LazyRecorder(s, DefaultMaxEvents)
+			r.StartLoad()
+			return r
+		}},
 		{"LazyRecorder, first used by Record", func(s *Store) *Recorder { return LazyRecorder(s, DefaultMaxEvents) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

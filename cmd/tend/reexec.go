@@ -39,13 +39,12 @@ const successorTimeout = 10 * time.Second
 // flight to be answered (streams such as logs -f end at once).
 const drainWithin = 2 * time.Second
 
-// reexecRequest is one request to re-execute; checked says the
-// successor has been checked already (the API does so to answer), and
-// paused that the request holds a pause of the unit directory's watch
-// (unitWatch), which handOver takes on.
+// reexecRequest is one request to re-execute; checked says it comes from
+// the API, which has checked the successor already (to answer) and, for
+// that check, paused the unit directory's watch (unitWatch): handOver
+// takes that pause on.
 type reexecRequest struct {
 	checked bool
-	paused  bool
 }
 
 // checkSuccessor runs `exe agent --handoff-version`, through the reaper
@@ -116,7 +115,7 @@ func (a *tendAgent) serveReexec(w http.ResponseWriter, r *http.Request) {
 		f.Flush()
 	}
 	select {
-	case a.reexec <- reexecRequest{checked: true, paused: true}:
+	case a.reexec <- reexecRequest{checked: true}:
 	default: // one is pending already: it does this one's work, with its own pause
 		a.units.resume()
 	}
@@ -138,15 +137,13 @@ func (a *tendAgent) handOver(req reexecRequest, quiesce, stop func()) (err error
 	// the API's request comes with its pause), and resumed if the
 	// handover is refused before the API went quiet. After, the agent
 	// stops (errAPIClosed); past the point of return this never returns.
-	if !req.paused {
-		a.units.pause()
-	}
 	defer func() {
 		if !errors.Is(err, errAPIClosed) {
 			a.units.resume()
 		}
 	}()
 	if !req.checked {
+		a.units.pause()
 		if err := a.checkSuccessor(exe); err != nil {
 			return err
 		}

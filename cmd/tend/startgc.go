@@ -55,20 +55,19 @@ func pauseGC() (resume func()) {
 // heapObjects is the memory that the heap's objects take now, those not
 // yet swept included.
 func heapObjects() int64 {
-	m := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(m)
-	if m[0].Value.Kind() != metrics.KindUint64 {
-		return 0
-	}
-	return int64(m[0].Value.Uint64())
+	return int64(runtimeCount("/memory/classes/heap/objects:bytes"))
 }
 
 // collections is how many collections the pacer has started so far
 // (debug.FreeOSMemory's and runtime.GC's are not counted): a handover's
 // log shows it at each stage, and it does not move while the collector
 // is off.
-func collections() uint64 {
-	m := []metrics.Sample{{Name: "/gc/cycles/automatic:gc-cycles"}}
+func collections() uint64 { return runtimeCount("/gc/cycles/automatic:gc-cycles") }
+
+// runtimeCount reads one of runtime/metrics' counts; 0 when this Go has
+// no such metric.
+func runtimeCount(name string) uint64 {
+	m := []metrics.Sample{{Name: name}}
 	metrics.Read(m)
 	if m[0].Value.Kind() != metrics.KindUint64 {
 		return 0

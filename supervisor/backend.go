@@ -354,7 +354,7 @@ func (s *Supervisor) ScaleUnit(name string, n int) (Unit, error) {
 	if err := s.opt.Limits.Unit().CheckInstances(n); err != nil {
 		return Unit{}, fmt.Errorf("unit %q: %s: %v: %w", name, key, err, ErrInvalid)
 	}
-	src, err := units.SetTopLevelInt(u.Source, key, n)
+	src, err := units.SetTopLevelInt([]byte(u.Source), key, n)
 	if err != nil {
 		return Unit{}, fmt.Errorf("unit %q: %v: %w", name, err, ErrInvalid)
 	}
@@ -385,7 +385,7 @@ func (s *Supervisor) StopUnit(name string, stop bool) (ApplyResult, error) {
 	if u.Stopped == stop {
 		return res, nil
 	}
-	src, err := units.SetTopLevelBool(u.Source, "stopped", stop)
+	src, err := units.SetTopLevelBool([]byte(u.Source), "stopped", stop)
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("unit %q: %v: %w", name, err, ErrInvalid)
 	}
@@ -416,7 +416,7 @@ func (s *Supervisor) RolloutRestart(name string) (ApplyResult, error) {
 	case u.Stopped:
 		return ApplyResult{}, fmt.Errorf("unit %q is stopped: start it (tend start unit %s); it starts with new instances: %w", name, name, ErrInvalid)
 	}
-	src, err := units.SetTopLevelString(u.Source, "restarted_at", s.clock.Now().UTC().Format(time.RFC3339Nano))
+	src, err := units.SetTopLevelString([]byte(u.Source), "restarted_at", s.clock.Now().UTC().Format(time.RFC3339Nano))
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("unit %q: %v: %w", name, err, ErrInvalid)
 	}

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -195,14 +194,14 @@ func (c *DirCatalog) setUnitLocked(u *units.Unit) {
 	c.units[u.Name] = u
 	c.forgetDeletedLocked(u.Name)
 	if c.store != nil {
-		c.store.put(bucketValid, u.Name, specRecord{Path: u.Path, Source: u.Source})
+		c.store.put(bucketValid, u.Name, specRecord{Path: u.Path, Source: []byte(u.Source)})
 	}
 }
 
 // dropUnitLocked forgets the unit: its file went. c.mu is held.
 func (c *DirCatalog) dropUnitLocked(name string) {
 	if u, ok := c.units[name]; ok {
-		c.keepDeletedLocked(DeletedUnit{Name: name, Path: u.Path, Source: string(u.Source), Deleted: time.Now()})
+		c.keepDeletedLocked(DeletedUnit{Name: name, Path: u.Path, Source: u.Source, Deleted: time.Now()})
 		if c.store != nil {
 			c.store.del(bucketValid, name)
 		}
@@ -542,7 +541,7 @@ func (c *DirCatalog) readAllLocked(names []string) []unitRead {
 // valid version nor the invalid one already reported: what applyLocked
 // parses. c.mu is held.
 func (c *DirCatalog) changedLocked(name string, data []byte) bool {
-	if old := c.units[name]; old != nil && bytes.Equal(old.Source, data) {
+	if old := c.units[name]; old != nil && old.Source == string(data) {
 		return false
 	}
 	p, bad := c.problems[name]
@@ -590,7 +589,7 @@ func (c *DirCatalog) applyLocked(name string, f unitRead) bool {
 	}
 	old, oldProblem := c.units[name], c.problems[name]
 	_, hadProblem := c.problems[name]
-	if old != nil && bytes.Equal(old.Source, data) {
+	if old != nil && old.Source == string(data) {
 		if hadProblem {
 			delete(c.problems, name) // the file went back to the valid version
 			return true

@@ -452,7 +452,7 @@ func TestDirCatalogPutWritesThroughASymlink(t *testing.T) {
 	if u == nil {
 		t.Fatalf("the linked unit was not read: %v", problemOf(c, "kubia"))
 	}
-	scaled, err := units.SetTopLevelInt(u.Source, "replicas", 5)
+	scaled, err := units.SetTopLevelInt([]byte(u.Source), "replicas", 5)
 	if err != nil {
 		t.Fatal(err)
 	}

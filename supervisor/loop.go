@@ -39,7 +39,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -375,7 +374,7 @@ func (s *Supervisor) load() error {
 		if err := json.Unmarshal(v, &sr); err != nil {
 			return nil, fmt.Errorf("spec %x: %w", k, err)
 		}
-		if u := known[string(k)]; u != nil && u.Path == sr.Path && bytes.Equal(u.Source, sr.Source) {
+		if u := known[string(k)]; u != nil && u.Path == sr.Path && u.Source == string(sr.Source) {
 			return u, nil
 		}
 		u, err := units.Parse(sr.Path, sr.Source)
@@ -1346,7 +1345,7 @@ func (s *Supervisor) touchOwner(i *instance) {
 func (s *Supervisor) noteSpec(u *units.Unit) {
 	if s.specs[u.Version] == nil {
 		s.specs[u.Version] = u
-		s.opt.Store.put(bucketSpecs, u.Version, specRecord{Path: u.Path, Source: u.Source})
+		s.opt.Store.put(bucketSpecs, u.Version, specRecord{Path: u.Path, Source: []byte(u.Source)})
 	}
 }
 

@@ -207,7 +207,7 @@ func (s *Supervisor) publishUnit(u *units.Unit) Unit {
 		Labels:      u.Labels,
 		Selector:    u.Selector.String(),
 		Created:     s.unitRecs[u.Name].Created,
-		Source:      string(u.Source),
+		Source:      u.Source,
 		Exclusive:   u.Exclusive,
 		Stopped:     u.Stopped,
 		Replicas:    u.Replicas,

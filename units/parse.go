@@ -1,7 +1,6 @@
 package units
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding"
 	"encoding/hex"
@@ -129,7 +128,7 @@ func parse(path string, data []byte, size int64, lim Limits) (*Unit, error) {
 		Name:    name,
 		Path:    path,
 		Version: hex.EncodeToString(sum[:]),
-		Source:  bytes.Clone(data),
+		Source:  src,
 	}
 	p.unit(u, &raw)
 	if len(p.errs) > 0 {
@@ -280,6 +279,11 @@ func (o *opt[T]) UnmarshalTOML(data any) error {
 
 // convert stores a decoded TOML value in dst, one of the types opt is used
 // with.
+//
+// The strings it keeps are copies: the toml package decodes from a copy
+// of the file's text of its own, and the strings it hands out are slices
+// of that copy, which would keep all of it (comments too) alive beside
+// Unit.Source for as long as the unit runs.
 func convert(data any, dst any) error {
 	switch d := dst.(type) {
 	case *string:
@@ -287,7 +291,7 @@ func convert(data any, dst any) error {
 		if !ok {
 			return fmt.Errorf("want a string, got %s", describeTOML(data))
 		}
-		*d = s
+		*d = strings.Clone(s)
 	case *int:
 		n, ok := data.(int64)
 		if !ok {
@@ -311,7 +315,7 @@ func convert(data any, dst any) error {
 			if !ok {
 				return fmt.Errorf("want an array of strings, got %s at index %d", describeTOML(e), i)
 			}
-			out[i] = s
+			out[i] = strings.Clone(s)
 		}
 		*d = out
 	case *map[string]string:
@@ -326,7 +330,7 @@ func convert(data any, dst any) error {
 			if !ok {
 				return fmt.Errorf("want a table of strings, got %s for %q", describeTOML(e), k)
 			}
-			out[k] = s
+			out[strings.Clone(k)] = strings.Clone(s)
 		}
 		*d = out
 	case *Signal:

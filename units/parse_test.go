@@ -35,7 +35,7 @@ command = ["kubia"]
 		Name:     "kubia",
 		Path:     "dir/kubia.toml",
 		Version:  hex.EncodeToString(sum[:]),
-		Source:   []byte(src),
+		Source:   src,
 		Kind:     KindReplicated,
 		Labels:   Labels{"app": "kubia"},
 		Replicas: 1,
@@ -916,7 +916,7 @@ func TestParseFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u.Name != "web" || u.Path != path || string(u.Source) != src {
+	if u.Name != "web" || u.Path != path || u.Source != src {
 		t.Errorf("unit %+v", u)
 	}
 	if _, err := ParseFile(filepath.Join(dir, "missing.toml")); !errors.Is(err, os.ErrNotExist) {
@@ -1070,7 +1070,12 @@ func TestParsedScheduleAfterJSON(t *testing.T) {
 		t.Errorf("decoded: Location %v, Next %v; want Asia/Seoul, %v", back.Location, back.Cron.Next(from), u.Cron.Next(from))
 	}
 
-	b = []byte(strings.Replace(string(b), "Asia/Seoul", "Nowhere/Atlantis", 1))
+	// The zone's field, not the source's text that names it too.
+	zone := `"TimeZone":"Asia/Seoul"`
+	if !strings.Contains(string(b), zone) {
+		t.Fatalf("no %s in %s", zone, b)
+	}
+	b = []byte(strings.Replace(string(b), zone, `"TimeZone":"Nowhere/Atlantis"`, 1))
 	if err := json.Unmarshal(b, &back); err == nil || !strings.Contains(err.Error(), `unit "c": time_zone:`) {
 		t.Errorf("an unknown time zone: err = %v", err)
 	}

@@ -27,7 +27,11 @@ type Unit struct {
 	Name    string // the file's stem: kubia.toml is unit "kubia"
 	Path    string // the path given to Parse; Name is its stem
 	Version string // hex SHA-256 of the file's bytes; equal versions mean equal specs
-	Source  []byte // the file's bytes, as read
+	// Source is the file's text, as read: the very string the TOML
+	// parser read, which the unit's decoded strings are slices of, so
+	// that a unit keeps one copy of its file, shared with whoever shows
+	// it (the API's view).
+	Source string
 
 	Kind   Kind
 	Labels Labels // the unit's own labels; default: the template's labels, as a ReplicationController has

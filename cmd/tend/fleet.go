@@ -357,7 +357,7 @@ func (f *fleet) syncLocal() {
 			continue
 		}
 		if e, ok := cat.Get(name); !ok || e.Deleted || e.Version != u.Version {
-			f.node.SetUnit(name, u.Source)
+			f.node.SetUnit(name, []byte(u.Source))
 		}
 	}
 	for name := range snap.Problems {

@@ -42,9 +42,17 @@ type Recorder struct {
 
 	mu     sync.Mutex
 	nextID uint64
-	byKey  map[eventKey]*storedEvent
+	// byKey holds the events by the hash of their key (eventKey): a map
+	// keyed by the key itself spends its six string headers, 96 bytes, on
+	// every slot of its tables, which the load factor and the doubling
+	// make three to five slots an event (460 KB for 1000 events); a hash
+	// is 8 bytes a slot. Events whose keys hash alike chain through next.
+	byKey map[uint64]*storedEvent
+	hash  func(eventKey) uint64 // keyHash; tests make keys collide
+	n     int                   // events held: len(byKey) counts chains
 }
 
+// eventKey is what makes two events the same one, to fold.
 type eventKey struct {
 	kind, object, typ, reason, message, from string
 }
@@ -52,6 +60,7 @@ type eventKey struct {
 type storedEvent struct {
 	ID uint64 `json:"id"`
 	Event
+	next *storedEvent // the next event whose key hashes alike
 }
 
 // NewRecorder loads the stored events, then returns.
@@ -70,7 +79,7 @@ func NewRecorder(store *Store, max int) (*Recorder, error) {
 // so an event recorded meanwhile still folds into a stored one equal to
 // it.
 func LazyRecorder(store *Store, max int) *Recorder {
-	return &Recorder{store: store, max: max, byKey: map[eventKey]*storedEvent{}, loaded: make(chan struct{})}
+	return &Recorder{store: store, max: max, byKey: map[uint64]*storedEvent{}, hash: keyHash, loaded: make(chan struct{})}
 }
 
 // StartLoad begins to load the stored events, if that has not begun, and
@@ -90,7 +99,10 @@ func (r *Recorder) StartLoad() {
 				if err != nil {
 					return nil // a damaged event is not worth refusing to start over
 				}
-				r.byKey[keyOf(&e.Event)] = e
+				if old := r.findLocked(keyOf(&e.Event)); old != nil {
+					r.removeLocked(old) // stored twice: the later one is kept, as before
+				}
+				r.addLocked(e)
 				if e.ID >= r.nextID {
 					r.nextID = e.ID + 1
 				}
@@ -120,6 +132,75 @@ func keyOf(e *Event) eventKey {
 	return eventKey{e.Kind, e.Object, e.Type, e.Reason, e.Message, e.From}
 }
 
+// keyHash is the FNV-1a hash of an event key's fields, each ended by a
+// zero byte ("ab"+"c" is not "a"+"bc"). Written out rather than taken
+// from hash/maphash, whose code the armv7 binary has no room for: there
+// is no seed, so keys that hash alike could be made on purpose, and at
+// worst they chain all of the recorder's events (at most max, 2000 by
+// default) through one slot, to be compared one by one.
+func keyHash(k eventKey) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for _, f := range [...]string{k.kind, k.object, k.typ, k.reason, k.message, k.from} {
+		for i := 0; i < len(f); i++ {
+			h = (h ^ uint64(f[i])) * prime
+		}
+		h *= prime // the zero byte that ends the field
+	}
+	return h
+}
+
+// findLocked returns the event whose key is k, or nil. r.mu is held.
+func (r *Recorder) findLocked(k eventKey) *storedEvent {
+	for e := r.byKey[r.hash(k)]; e != nil; e = e.next {
+		if keyOf(&e.Event) == k {
+			return e
+		}
+	}
+	return nil
+}
+
+// addLocked holds e, whose key no held event has. r.mu is held.
+func (r *Recorder) addLocked(e *storedEvent) {
+	h := r.hash(keyOf(&e.Event))
+	e.next = r.byKey[h]
+	r.byKey[h] = e
+	r.n++
+}
+
+// removeLocked drops e, a held event. r.mu is held.
+func (r *Recorder) removeLocked(e *storedEvent) {
+	h := r.hash(keyOf(&e.Event))
+	if head := r.byKey[h]; head == e {
+		if e.next == nil {
+			delete(r.byKey, h)
+		} else {
+			r.byKey[h] = e.next
+		}
+	} else {
+		for p := head; p != nil; p = p.next {
+			if p.next == e {
+				p.next = e.next
+				break
+			}
+		}
+	}
+	e.next = nil
+	r.n--
+}
+
+// eachLocked calls f with every held event; f may remove the one it is
+// given. r.mu is held.
+func (r *Recorder) eachLocked(f func(*storedEvent)) {
+	for _, head := range r.byKey {
+		for e := head; e != nil; {
+			next := e.next
+			f(e)
+			e = next
+		}
+	}
+}
+
 func eventDBKey(id uint64) string {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], id)
@@ -130,8 +211,7 @@ func eventDBKey(id uint64) string {
 func (r *Recorder) Record(now time.Time, kind, object, typ, reason, from, message string) {
 	e := Event{Kind: kind, Object: object, Type: typ, Reason: reason, Message: message, From: from}
 	r.lock()
-	k := keyOf(&e)
-	se := r.byKey[k]
+	se := r.findLocked(keyOf(&e))
 	if se != nil {
 		se.Count++
 		se.Last = now
@@ -139,22 +219,20 @@ func (r *Recorder) Record(now time.Time, kind, object, typ, reason, from, messag
 		e.First, e.Last, e.Count = now, now, 1
 		se = &storedEvent{ID: r.nextID, Event: e}
 		r.nextID++
-		r.byKey[k] = se
+		r.addLocked(se)
 	}
-	r.store.put(bucketEvents, eventDBKey(se.ID), *se)
+	r.store.put(bucketEvents, eventDBKey(se.ID), storedEvent{ID: se.ID, Event: se.Event})
 	r.trimLocked()
 	r.mu.Unlock()
 }
 
 func (r *Recorder) trimLocked() {
-	over := len(r.byKey) - r.max
+	over := r.n - r.max
 	if over <= 0 {
 		return
 	}
-	all := make([]*storedEvent, 0, len(r.byKey))
-	for _, e := range r.byKey {
-		all = append(all, e)
-	}
+	all := make([]*storedEvent, 0, r.n)
+	r.eachLocked(func(e *storedEvent) { all = append(all, e) })
 	sort.Slice(all, func(i, j int) bool { return all[i].Last.Before(all[j].Last) })
 	// Drop a tenth more than needed so trimming is not paid on every event.
 	drop := over + r.max/10
@@ -162,7 +240,7 @@ func (r *Recorder) trimLocked() {
 		drop = len(all)
 	}
 	for _, e := range all[:drop] {
-		delete(r.byKey, keyOf(&e.Event))
+		r.removeLocked(e)
 		r.store.del(bucketEvents, eventDBKey(e.ID))
 	}
 }
@@ -171,12 +249,12 @@ func (r *Recorder) trimLocked() {
 func (r *Recorder) Forget(kind, object string) {
 	r.lock()
 	defer r.mu.Unlock()
-	for k, e := range r.byKey {
-		if k.kind == kind && k.object == object {
-			delete(r.byKey, k)
+	r.eachLocked(func(e *storedEvent) {
+		if e.Kind == kind && e.Object == object {
+			r.removeLocked(e)
 			r.store.del(bucketEvents, eventDBKey(e.ID))
 		}
-	}
+	})
 }
 
 // List returns copies of the events of kind/object ("" matches all),
@@ -184,11 +262,11 @@ func (r *Recorder) Forget(kind, object string) {
 func (r *Recorder) List(kind, object string) []Event {
 	r.lock()
 	var sel []storedEvent
-	for k, e := range r.byKey {
-		if (kind == "" || k.kind == kind) && (object == "" || k.object == object) {
-			sel = append(sel, *e)
+	r.eachLocked(func(e *storedEvent) {
+		if (kind == "" || e.Kind == kind) && (object == "" || e.Object == object) {
+			sel = append(sel, storedEvent{ID: e.ID, Event: e.Event})
 		}
-	}
+	})
 	r.mu.Unlock()
 	sort.Slice(sel, func(i, j int) bool {
 		if !sel[i].First.Equal(sel[j].First) {

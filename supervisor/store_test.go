@@ -216,6 +216,58 @@ func TestRecorderIsBounded(t *testing.T) {
 	}
 }
 
+// The recorder holds its events by the hash of what makes two events one
+// (object, type, reason, message, source): with every key hashing alike,
+// it still folds only equal events, and trims, forgets and lists each
+// event of the chain.
+func TestRecorderWithCollidingKeys(t *testing.T) {
+	s := openTestStore(t, t.TempDir())
+	defer s.Close()
+	t0 := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	colliding := func(max int) *Recorder {
+		r, err := NewRecorder(s, max)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.hash = func(eventKey) uint64 { return 7 }
+		return r
+	}
+
+	r := colliding(100)
+	for n := range 30 {
+		at := t0.Add(time.Duration(n) * time.Second)
+		r.Record(at, KindInstance, fmt.Sprintf("web-%02d", n%10), Normal, "Started", "supervisor", "Started")
+		r.Record(at, KindUnit, "web", Normal, "SuccessfulCreate", "supervisor", fmt.Sprintf("Created instance: web-%02d", n))
+	}
+	if all := r.List("", ""); len(all) != 40 {
+		t.Fatalf("%d events, want 40: 10 instances' Started, folded, and 30 distinct creations", len(all))
+	}
+	if got := r.List(KindInstance, "web-09"); len(got) != 1 || got[0].Count != 3 || !got[0].Last.Equal(t0.Add(29*time.Second)) {
+		t.Fatalf("events of web-09 = %+v, want Started x3 last at 29 s", got)
+	}
+	r.Forget(KindUnit, "web")
+	if got := r.List("", ""); len(got) != 10 || got[0].Kind != KindInstance {
+		t.Fatalf("after forgetting the unit's events: %d left, want the 10 instances'", len(got))
+	}
+	r.Forget(KindInstance, "web-09")
+	r.Record(t0.Add(time.Hour), KindInstance, "web-09", Normal, "Started", "supervisor", "Started")
+	if got := r.List(KindInstance, "web-09"); len(got) != 1 || got[0].Count != 1 {
+		t.Fatalf("web-09's event recorded again = %+v, want one, not folded into the forgotten", got)
+	}
+
+	r = colliding(20)
+	for n := range 500 {
+		r.Record(t0.Add(time.Duration(n)*time.Second), KindUnit, "u", Normal, "SuccessfulCreate", "c", fmt.Sprintf("Created instance: u-%d", n))
+	}
+	got := r.List(KindUnit, "u")
+	if len(got) > 20 || len(got) < 15 {
+		t.Fatalf("%d events kept, want between 15 and 20", len(got))
+	}
+	if last := got[len(got)-1]; last.Message != "Created instance: u-499" {
+		t.Fatalf("newest event dropped: last is %q", last.Message)
+	}
+}
+
 // A store that held 100 000 instances (a scale to 2^63 made ~976 000)
 // and has had them deleted is compacted when it is next opened: the file
 // shrinks to about its live data, and what was kept is all there.

@@ -50,8 +50,10 @@ Examples:
 // runAgent is `tend agent`.
 func runAgent(ctx context.Context, c *CLI, args []string) error {
 	stdout, stderr := c.Stdout, c.Stderr
-	// The collector is off from here (pauseGC): decoding the handoff of
-	// 1000 runs in a fresh heap would collect it several times over.
+	// The agent's collector target (defaultGC), off from here
+	// (pauseGC): decoding the handoff of 1000 runs in a fresh heap would
+	// collect it several times over.
+	defaultGC()
 	resumeGC := pauseGC()
 	// First, before anything else opens a descriptor or starts a child:
 	// what an agent this process was executed by handed over. It is

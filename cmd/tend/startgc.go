@@ -1,9 +1,31 @@
 package main
 
 import (
+	"os"
 	"runtime/debug"
 	"runtime/metrics"
 )
+
+// agentGCPercent is the agent's GOGC when its environment sets none.
+//
+// Go's default, 100, lets the heap grow to twice what is live before the
+// collector runs, and the runtime keeps about that much from the system.
+// The agent's live heap is small and grows with its instances (about 7
+// KiB each), on hosts whose memory is for their workloads: at 50 the heap
+// grows by half before each collection. With 1000 instances probed over
+// HTTP every second, that is 3 to 4 MiB of the agent's RSS less than at
+// 100 (about 29 MiB against 33) for collections twice as often, 0.2 % of
+// a core more (README.md, "Running under systemd"). GOGC in the agent's
+// environment is the operator's choice, and wins.
+const agentGCPercent = 50
+
+// defaultGC sets the collector's target to agentGCPercent, unless the
+// environment's GOGC chose one (the runtime read it at the start).
+func defaultGC() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(agentGCPercent)
+	}
+}
 
 // startHeapLimit bounds how much the heap may grow while the collector is
 // off (at the agent's start, and in a handover): past it the collector

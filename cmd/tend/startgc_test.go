@@ -2,12 +2,43 @@ package main
 
 import (
 	"log/slog"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"testing"
 
 	"github.com/tendhq/tend/supervisor"
 )
+
+// The agent's collector target is agentGCPercent unless GOGC in its
+// environment says otherwise, GOGC=off and GOGC=100 included.
+func TestDefaultGC(t *testing.T) {
+	percent := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(percent) })
+
+	for _, tc := range []struct {
+		env     string // "" unset
+		runtime int    // what the runtime made of it at the start
+		want    int
+	}{
+		{"", 100, agentGCPercent},
+		{"100", 100, 100},
+		{"200", 200, 200},
+		{"off", -1, -1},
+	} {
+		if tc.env == "" {
+			t.Setenv("GOGC", "")
+			os.Unsetenv("GOGC")
+		} else {
+			t.Setenv("GOGC", tc.env)
+		}
+		debug.SetGCPercent(tc.runtime)
+		defaultGC()
+		if got := debug.SetGCPercent(100); got != tc.want {
+			t.Errorf("GOGC=%q: the agent's collector target is %d, want %d", tc.env, got, tc.want)
+		}
+	}
+}
 
 // The collector is off while the agent starts, within a heap limit, and
 // as it was afterwards, the operator's GOGC and GOMEMLIMIT included.

@@ -203,7 +203,6 @@ type Set struct {
 	report   func(Report)
 	accuracy time.Duration
 	workers  [3]*worker // by Kind-1; nil = no such probe
-	stats    stats      // what the probes found (stats.go)
 
 	// mu guards started, the setting of stopped, the arming of the
 	// timers and the cancel functions of the probes in flight.
@@ -367,6 +366,8 @@ type worker struct {
 	healthy bool   // the state after thresholds
 	last    Result // the last counted result (Success or Failure)
 	streak  int    // how many times in a row last came
+
+	stats stats // what the probe found (stats.go)
 }
 
 // tick runs one probe, on the goroutine w's timer started, and arms the
@@ -390,7 +391,7 @@ func (w *worker) tick() {
 
 	began := time.Now()
 	res, msg := w.once(ctx)
-	s.stats.observe(w.kind, res, time.Since(began))
+	w.stats.observe(res, time.Since(began))
 	if s.stopped.Load() || !w.observe(res, msg) {
 		// Stopped (the result is moot), or this probe is done.
 		s.finish(w)

@@ -13,13 +13,15 @@ var DurationBuckets = []time.Duration{
 	time.Second, 2500 * time.Millisecond, 5 * time.Second, 10 * time.Second,
 }
 
-// stats are a Set's counts of probe results and its probes' durations,
-// by kind, kept with atomics: a probe adds to them on its own goroutine,
-// and Stats reads them from any other, neither taking a lock.
+// stats are one probe's counts of results and its durations, kept with
+// atomics: the probe adds to them on its own goroutine, and Stats reads
+// them from any other, neither taking a lock. Each probe of a Set has
+// its own (128 bytes), not the Set one for every kind: an instance probed
+// for liveness alone, as most are, does not carry the other two kinds'.
 type stats struct {
-	results [3][3]atomic.Uint64                       // [kind-1][result]
-	buckets [3][len(durationBounds) + 1]atomic.Uint64 // [kind-1][bucket], +Inf last
-	sum     [3]atomic.Int64                           // nanoseconds
+	results [3]atomic.Uint64                       // by Result
+	buckets [len(durationBounds) + 1]atomic.Uint64 // +Inf last
+	sum     atomic.Int64                           // nanoseconds
 }
 
 // durationBounds is DurationBuckets as an array length for stats.
@@ -27,17 +29,17 @@ var durationBounds [11]time.Duration
 
 func init() { copy(durationBounds[:], DurationBuckets) }
 
-func (st *stats) observe(k Kind, r Result, d time.Duration) {
-	if k < Liveness || k > Startup || r < Unknown || r > Failure {
+func (st *stats) observe(r Result, d time.Duration) {
+	if r < Unknown || r > Failure {
 		return
 	}
-	st.results[k-1][r].Add(1)
+	st.results[r].Add(1)
 	i := 0
 	for i < len(durationBounds) && d > durationBounds[i] {
 		i++
 	}
-	st.buckets[k-1][i].Add(1)
-	st.sum[k-1].Add(int64(d))
+	st.buckets[i].Add(1)
+	st.sum.Add(int64(d))
 }
 
 // KindStats are the probes of one kind of a Set so far.
@@ -60,12 +62,12 @@ func (s *Set) Stats() []KindStats {
 		if w == nil {
 			continue
 		}
-		ks := KindStats{Kind: Kind(k + 1), Sum: time.Duration(s.stats.sum[k].Load())}
+		ks := KindStats{Kind: Kind(k + 1), Sum: time.Duration(w.stats.sum.Load())}
 		for r := range ks.Results {
-			ks.Results[r] = s.stats.results[k][r].Load()
+			ks.Results[r] = w.stats.results[r].Load()
 		}
 		for b := range ks.Buckets {
-			ks.Buckets[b] = s.stats.buckets[k][b].Load()
+			ks.Buckets[b] = w.stats.buckets[b].Load()
 		}
 		out = append(out, ks)
 	}

@@ -121,6 +121,12 @@ type Options struct {
 	Env []string
 	// Version is the agent's build, for Version and the hosts table.
 	Version Version
+	// AfterTrim, when set, is called off the loop each time the loop has
+	// had the runtime give back the memory a burst of work used (see
+	// burstWork); the agent's start counts as a burst, so it is called
+	// once the start has settled. The agent sets its collector's steady
+	// target then.
+	AfterTrim func()
 }
 
 // msgExclusiveNotEnforced is the warning on a unit with exclusive = true.
@@ -294,6 +300,7 @@ func NewSupervisor(opt Options) (*Supervisor, error) {
 		dirty:        map[string]bool{},
 		touched:      map[string]bool{},
 		touchedUnits: map[string]bool{},
+		trim:         trimState{burst: true}, // the start: its parsing and first starts
 	}
 	s.view.init()
 	s.events = opt.Events
@@ -1399,9 +1406,9 @@ type trimState struct {
 	burst bool // a burst has happened since the last trim
 }
 
-// burstWork is how much one pass must plan or start to be a burst (the
-// agent's start, an apply of many units). In the first quiet pass after a
-// burst, once the store has written it, the loop has the runtime return
+// burstWork is how much one pass must plan or start to be a burst (an
+// apply of many units); the agent's start is one, however small. In the
+// first quiet pass after a burst, once the store has written it, the loop has the runtime return
 // the memory the burst used (a forced collection, off the loop: about 20 ms of CPU at 1000 units), so
 // that an agent at rest holds about what it needs, the heap's live part,
 // rather than the peak of its start, twice that.
@@ -1419,6 +1426,9 @@ func (s *Supervisor) afterBurst(work int) {
 			t0 := time.Now()
 			debug.FreeOSMemory()
 			s.log.Debug("memory given back after a burst", "took", time.Since(t0))
+			if s.opt.AfterTrim != nil {
+				s.opt.AfterTrim()
+			}
 		})
 	}
 }

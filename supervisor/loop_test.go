@@ -160,3 +160,28 @@ func TestStoredSpecThatNoLongerParsesIsNotFatal(t *testing.T) {
 		t.Fatalf("the agent did not start: %v", err)
 	}
 }
+
+// The loop gives back a burst's memory once the burst is over, and says
+// so (Options.AfterTrim): after the agent's start, even one with nothing
+// to run, and after a pass that started a hundred instances or more, once
+// a quieter pass follows.
+func TestTrimAfterTheStartAndAfterABurst(t *testing.T) {
+	trims := make(chan struct{}, 10)
+	a := startTestAgentWith(t, t.TempDir(), newFakeClock(), func(o *Options) {
+		o.AfterTrim = func() { trims <- struct{}{} }
+	})
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-trims:
+		case <-time.After(testDeadline):
+			t.Fatalf("no trim %s", what)
+		}
+	}
+	wait("after the start")
+
+	a.apply("many", "kind = \"replicated\"\nreplicas = 120", "sleep")
+	a.waitUnit("many", "120 running", func(u Unit) bool { return u.Running == 120 })
+	a.sup.Resync() // a quiet pass, if the last start's was not one
+	wait("after 120 instances started")
+}

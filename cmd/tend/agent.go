@@ -50,10 +50,9 @@ Examples:
 // runAgent is `tend agent`.
 func runAgent(ctx context.Context, c *CLI, args []string) error {
 	stdout, stderr := c.Stdout, c.Stderr
-	// The agent's collector target (defaultGC), off from here
-	// (pauseGC): decoding the handoff of 1000 runs in a fresh heap would
-	// collect it several times over.
-	defaultGC()
+	// The collector is off from here (pauseGC): decoding the handoff of
+	// 1000 runs in a fresh heap would collect it several times over. It
+	// settles at the agent's own target once the start has (settleGC).
 	resumeGC := pauseGC()
 	// First, before anything else opens a descriptor or starts a child:
 	// what an agent this process was executed by handed over. It is
@@ -287,6 +286,7 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 		Events:      events,
 		Log:         log,
 		Version:     version,
+		AfterTrim:   settleGC,
 	})
 	if err != nil {
 		return nil, err

@@ -10,9 +10,10 @@ import (
 	"github.com/tendhq/tend/supervisor"
 )
 
-// The agent's collector target is agentGCPercent unless GOGC in its
-// environment says otherwise, GOGC=off and GOGC=100 included.
-func TestDefaultGC(t *testing.T) {
+// An agent settles at agentGCPercent unless GOGC in its environment
+// says otherwise (GOGC=off and GOGC=100 included); settled during a
+// pause, the pause ends at it.
+func TestSettleGC(t *testing.T) {
 	percent := debug.SetGCPercent(100)
 	t.Cleanup(func() { debug.SetGCPercent(percent) })
 
@@ -33,9 +34,19 @@ func TestDefaultGC(t *testing.T) {
 			t.Setenv("GOGC", tc.env)
 		}
 		debug.SetGCPercent(tc.runtime)
-		defaultGC()
+		settleGC()
+		if got := debug.SetGCPercent(tc.runtime); got != tc.want {
+			t.Errorf("GOGC=%q: settled at %d, want %d", tc.env, got, tc.want)
+		}
+
+		resume := pauseGC()
+		settleGC()
+		if got := debug.SetGCPercent(-1); got != -1 {
+			t.Errorf("GOGC=%q: settled during a pause, the collector is at %d, want off until the pause ends", tc.env, got)
+		}
+		resume()
 		if got := debug.SetGCPercent(100); got != tc.want {
-			t.Errorf("GOGC=%q: the agent's collector target is %d, want %d", tc.env, got, tc.want)
+			t.Errorf("GOGC=%q: after a pause it was settled in, the collector is at %d, want %d", tc.env, got, tc.want)
 		}
 	}
 }
@@ -55,6 +66,13 @@ func TestPauseGC(t *testing.T) {
 	}
 	if l := debug.SetMemoryLimit(-1); l < before+startHeapLimit || l > after+startHeapLimit {
 		t.Errorf("during the start the memory limit is %d, want the heap (%d to %d) and %d more", l, before, after, startHeapLimit)
+	}
+	// Another pause while this one lasts: the collector stays off until
+	// both have ended.
+	inner := pauseGC()
+	inner()
+	if p := debug.SetGCPercent(-1); p != -1 {
+		t.Errorf("after an inner pause ended, GOGC is %d, want off until the outer one ends", p)
 	}
 	resume()
 	resume() // twice is once

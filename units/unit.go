@@ -27,10 +27,9 @@ type Unit struct {
 	Name    string // the file's stem: kubia.toml is unit "kubia"
 	Path    string // the path given to Parse; Name is its stem
 	Version string // hex SHA-256 of the file's bytes; equal versions mean equal specs
-	// Source is the file's text, as read: the very string the TOML
-	// parser read, which the unit's decoded strings are slices of, so
-	// that a unit keeps one copy of its file, shared with whoever shows
-	// it (the API's view).
+	// Source is the file's text, as read: the unit's one copy of it,
+	// which whoever shows it shares (the API's view). The strings decoded
+	// from it are copies of their own (convert in parse.go).
 	Source string
 
 	Kind   Kind

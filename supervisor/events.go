@@ -168,22 +168,24 @@ func (r *Recorder) addLocked(e *storedEvent) {
 	r.n++
 }
 
-// removeLocked drops e, a held event. r.mu is held.
+// removeLocked drops e, a held event; one that is not held is left
+// alone (the count with it). r.mu is held.
 func (r *Recorder) removeLocked(e *storedEvent) {
 	h := r.hash(keyOf(&e.Event))
-	if head := r.byKey[h]; head == e {
-		if e.next == nil {
-			delete(r.byKey, h)
-		} else {
-			r.byKey[h] = e.next
+	switch head := r.byKey[h]; {
+	case head == e && e.next == nil:
+		delete(r.byKey, h)
+	case head == e:
+		r.byKey[h] = e.next
+	default:
+		p := head
+		for p != nil && p.next != e {
+			p = p.next
 		}
-	} else {
-		for p := head; p != nil; p = p.next {
-			if p.next == e {
-				p.next = e.next
-				break
-			}
+		if p == nil {
+			return
 		}
+		p.next = e.next
 	}
 	e.next = nil
 	r.n--

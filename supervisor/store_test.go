@@ -221,19 +221,21 @@ func TestRecorderIsBounded(t *testing.T) {
 // it still folds only equal events, and trims, forgets and lists each
 // event of the chain.
 func TestRecorderWithCollidingKeys(t *testing.T) {
-	s := openTestStore(t, t.TempDir())
-	defer s.Close()
 	t0 := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
-	colliding := func(max int) *Recorder {
-		r, err := NewRecorder(s, max)
-		if err != nil {
+	// colliding is a recorder on s whose keys all hash alike, from before
+	// it loads what s holds.
+	colliding := func(s *Store, max int) *Recorder {
+		r := LazyRecorder(s, max)
+		r.hash = func(eventKey) uint64 { return 7 }
+		if err := r.Loaded(); err != nil {
 			t.Fatal(err)
 		}
-		r.hash = func(eventKey) uint64 { return 7 }
 		return r
 	}
 
-	r := colliding(100)
+	s := openTestStore(t, t.TempDir())
+	defer s.Close()
+	r := colliding(s, 100)
 	for n := range 30 {
 		at := t0.Add(time.Duration(n) * time.Second)
 		r.Record(at, KindInstance, fmt.Sprintf("web-%02d", n%10), Normal, "Started", "supervisor", "Started")
@@ -255,11 +257,26 @@ func TestRecorderWithCollidingKeys(t *testing.T) {
 		t.Fatalf("web-09's event recorded again = %+v, want one, not folded into the forgotten", got)
 	}
 
-	r = colliding(20)
+	// What the store holds, loaded along the one chain.
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	again := colliding(s, 100)
+	if got := again.List("", ""); len(got) != 10 {
+		t.Fatalf("loaded again: %d events, want the 10 instances'", len(got))
+	}
+	again.Record(t0.Add(2*time.Hour), KindInstance, "web-03", Normal, "Started", "supervisor", "Started")
+	if got := again.List(KindInstance, "web-03"); len(got) != 1 || got[0].Count != 4 {
+		t.Fatalf("web-03's event after the load = %+v, want the stored one folded into, x4", got)
+	}
+
+	s2 := openTestStore(t, t.TempDir())
+	defer s2.Close()
+	r = colliding(s2, 20)
 	for n := range 500 {
 		r.Record(t0.Add(time.Duration(n)*time.Second), KindUnit, "u", Normal, "SuccessfulCreate", "c", fmt.Sprintf("Created instance: u-%d", n))
 	}
-	got := r.List(KindUnit, "u")
+	got := r.List("", "")
 	if len(got) > 20 || len(got) < 15 {
 		t.Fatalf("%d events kept, want between 15 and 20", len(got))
 	}

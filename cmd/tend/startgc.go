@@ -41,8 +41,8 @@ var gc struct {
 // start has settled (supervisor.Options.AfterTrim), and after each burst
 // of work (a no-op then).
 func settleGC() {
-	if _, set := os.LookupEnv("GOGC"); set {
-		return
+	if os.Getenv("GOGC") != "" {
+		return // GOGC= (empty) is Go's default to the runtime, and so unset here
 	}
 	gc.Lock()
 	defer gc.Unlock()
@@ -69,10 +69,9 @@ const startHeapLimit = 256 << 20
 // the collection that follows, once the collector is on again, frees it
 // at once. GOGC and GOMEMLIMIT set in the environment are the operator's
 // choice: they are what resume restores, and a memory limit below
-// startHeapLimit bounds the start too. (GOGC=50, which the README
-// suggests for small hosts under "Running under systemd", would otherwise
-// have the collector run twice as often as the default while a
-// handover's API is away.)
+// startHeapLimit bounds the start too. (The agent's own GOGC of 50,
+// agentGCPercent, would otherwise have the collector run twice as often
+// as Go's default while a handover's API is away.)
 //
 // The pause is for an agent that takes instances over, whose API is
 // away meanwhile (a re-execution, or a start after a crash): openAgent
@@ -93,8 +92,12 @@ func pauseGC() (resume func()) {
 	defer gc.Unlock()
 	if gc.paused == 0 {
 		gc.limit = debug.SetMemoryLimit(-1)
-		debug.SetMemoryLimit(min(gc.limit, heapObjects()+startHeapLimit))
 		gc.percent = debug.SetGCPercent(-1)
+	}
+	// The bound is on growth from now, for an inner pause too (it only
+	// ever raises the outer one's).
+	if bound := min(gc.limit, heapObjects()+startHeapLimit); gc.paused == 0 || bound > debug.SetMemoryLimit(-1) {
+		debug.SetMemoryLimit(bound)
 	}
 	gc.paused++
 	done := false

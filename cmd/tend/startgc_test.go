@@ -18,16 +18,17 @@ func TestSettleGC(t *testing.T) {
 	t.Cleanup(func() { debug.SetGCPercent(percent) })
 
 	for _, tc := range []struct {
-		env     string // "" unset
+		env     string // "-" unset
 		runtime int    // what the runtime made of it at the start
 		want    int
 	}{
-		{"", 100, agentGCPercent},
+		{"-", 100, agentGCPercent},
+		{"", 100, agentGCPercent}, // GOGC= is Go's default to the runtime
 		{"100", 100, 100},
 		{"200", 200, 200},
 		{"off", -1, -1},
 	} {
-		if tc.env == "" {
+		if tc.env == "-" {
 			t.Setenv("GOGC", "")
 			os.Unsetenv("GOGC")
 		} else {
@@ -96,6 +97,26 @@ func TestPauseGC(t *testing.T) {
 	}
 	resume()
 	runtime.KeepAlive(ballast)
+	ballast = nil
+	runtime.GC()
+
+	// A pause that begins within another, after the heap grew: its bound
+	// is on growth from its own start too.
+	outer := pauseGC()
+	grown := make([]byte, 64<<20)
+	for k := range grown {
+		grown[k] = 1
+	}
+	inner = pauseGC()
+	if l := debug.SetMemoryLimit(-1); l < int64(len(grown))+startHeapLimit {
+		t.Errorf("an inner pause begun with %d bytes more heap left the limit at %d, want that and %d more", len(grown), l, startHeapLimit)
+	}
+	inner()
+	outer()
+	if l := debug.SetMemoryLimit(-1); l != limit {
+		t.Errorf("after both pauses the memory limit is %d, want %d again", l, limit)
+	}
+	runtime.KeepAlive(grown)
 
 	// What GOGC=50 and GOMEMLIMIT=64MiB in the environment make of the
 	// runtime's settings: off during the start, within the operator's

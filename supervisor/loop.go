@@ -121,12 +121,11 @@ type Options struct {
 	Env []string
 	// Version is the agent's build, for Version and the hosts table.
 	Version Version
-	// AfterTrim, when set, is called off the loop each time the loop has
-	// had the runtime give back the memory a burst of work used (see
-	// burstWork); the agent's start counts as a burst, so it is called
-	// once the start has settled. The agent sets its collector's steady
-	// target then.
-	AfterTrim func()
+	// Settled, when set, is called once, off the loop, when the agent's
+	// start has settled: in its first quiet pass, and after the runtime
+	// has given back the memory the start used if the start was a burst
+	// (see burstWork). The agent sets its collector's steady target then.
+	Settled func()
 }
 
 // msgExclusiveNotEnforced is the warning on a unit with exclusive = true.
@@ -300,7 +299,6 @@ func NewSupervisor(opt Options) (*Supervisor, error) {
 		dirty:        map[string]bool{},
 		touched:      map[string]bool{},
 		touchedUnits: map[string]bool{},
-		trim:         trimState{burst: true}, // the start: its parsing and first starts
 	}
 	s.view.init()
 	s.events = opt.Events
@@ -1403,35 +1401,42 @@ func (s *Supervisor) notifySubs() {
 
 // trimState is whether the loop owes the runtime a trim.
 type trimState struct {
-	burst bool // a burst has happened since the last trim
+	burst   bool // a burst has happened since the last trim
+	settled bool // the start has settled (Options.Settled)
 }
 
-// burstWork is how much one pass must plan or start to be a burst (an
-// apply of many units); the agent's start is one, however small. In the
-// first quiet pass after a burst, once the store has written it, the loop
+// burstWork is how much one pass must plan or start to be a burst (the
+// agent's start, an apply of many units). In the first quiet pass after a
+// burst, once the store has written it, the loop
 // has the runtime return the memory the burst used (a forced collection,
 // off the loop: about 20 ms of CPU at 1000 units), so that an agent at
 // rest holds about what it needs, the heap's live part, rather than the
 // peak of its start, twice that.
 const burstWork = 100
 
-// afterBurst notes a pass's work, and trims after a burst.
+// afterBurst notes a pass's work, trims after a burst, and says when the
+// start has settled (its first quiet pass, after that trim).
 func (s *Supervisor) afterBurst(work int) {
-	switch {
-	case work >= burstWork:
+	if work >= burstWork {
 		s.trim.burst = true
-	case s.trim.burst:
-		s.trim.burst = false
-		s.bg.Go(func() {
+		return
+	}
+	trim, settle := s.trim.burst, !s.trim.settled && s.opt.Settled != nil
+	s.trim.burst, s.trim.settled = false, true
+	if !trim && !settle {
+		return
+	}
+	s.bg.Go(func() {
+		if trim {
 			s.opt.Store.Flush() // the writer's encoding of the burst is garbage too
 			t0 := time.Now()
 			debug.FreeOSMemory()
 			s.log.Debug("memory given back after a burst", "took", time.Since(t0))
-			if s.opt.AfterTrim != nil {
-				s.opt.AfterTrim()
-			}
-		})
-	}
+		}
+		if settle {
+			s.opt.Settled()
+		}
+	})
 }
 
 // recordScheduled says where a new instance was placed and why there, as

@@ -5,6 +5,7 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -161,27 +162,58 @@ func TestStoredSpecThatNoLongerParsesIsNotFatal(t *testing.T) {
 	}
 }
 
-// The loop gives back a burst's memory once the burst is over, and says
-// so (Options.AfterTrim): after the agent's start, even one with nothing
-// to run, and after a pass that started a hundred instances or more, once
-// a quieter pass follows.
-func TestTrimAfterTheStartAndAfterABurst(t *testing.T) {
-	trims := make(chan struct{}, 10)
-	a := startTestAgentWith(t, t.TempDir(), newFakeClock(), func(o *Options) {
-		o.AfterTrim = func() { trims <- struct{}{} }
-	})
-	wait := func(what string) {
-		t.Helper()
-		select {
-		case <-trims:
-		case <-time.After(testDeadline):
-			t.Fatalf("no trim %s", what)
-		}
+// The loop says when the agent's start has settled (Options.Settled),
+// once: in the first pass, for a start with little to do; after the
+// passes that made them, for a start with a hundred instances or more to
+// make (a burst, whose memory is given back first).
+func TestSettledOnceTheStartIs(t *testing.T) {
+	for _, replicas := range []int{0, 120} {
+		t.Run(fmt.Sprint(replicas, " replicas"), func(t *testing.T) {
+			dir := t.TempDir()
+			if replicas > 0 {
+				helpersUsed.Store("sleep", true)
+				exe, _ := os.Executable()
+				text := fmt.Sprintf("kind = \"replicated\"\nreplicas = %d\n[template]\nlabels = { app = \"x\" }\ncommand = [%q]\nenv = { %s = \"sleep\" }\nstop_timeout = \"1s\"\n", replicas, exe, helperEnv)
+				if err := os.MkdirAll(filepath.Join(dir, "units"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, "units", "many.toml"), []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			settled := make(chan struct{}, 10)
+			created := make(chan int, 10)
+			started := make(chan *testAgent, 1) // the agent, for the callback
+			a := startTestAgentWith(t, dir, newFakeClock(), func(o *Options) {
+				o.Settled = func() {
+					a := <-started
+					started <- a
+					n := 0
+					for _, i := range a.sup.Instances(selectorAll) {
+						if i.Unit == "many" {
+							n++
+						}
+					}
+					created <- n
+					settled <- struct{}{}
+				}
+			})
+			started <- a
+			select {
+			case <-settled:
+			case <-time.After(testDeadline):
+				t.Fatal("the start never settled")
+			}
+			if n := <-created; n != replicas {
+				t.Fatalf("settled with %d instances made, want the start's %d", n, replicas)
+			}
+			a.sup.Resync()
+			a.sup.Resync()
+			select {
+			case <-settled:
+				t.Fatal("settled twice")
+			default:
+			}
+		})
 	}
-	wait("after the start")
-
-	a.apply("many", "kind = \"replicated\"\nreplicas = 120", "sleep")
-	a.waitUnit("many", "120 running", func(u Unit) bool { return u.Running == 120 })
-	a.sup.Resync() // a quiet pass, if the last start's was not one
-	wait("after 120 instances started")
 }

@@ -286,7 +286,7 @@ func openAgent(cfg supervisor.Config, version supervisor.Version, log *slog.Logg
 		Events:      events,
 		Log:         log,
 		Version:     version,
-		AfterTrim:   settleGC,
+		Settled:     settleGC,
 	})
 	if err != nil {
 		return nil, err

@@ -38,8 +38,7 @@ var gc struct {
 // settleGC sets the collector's target to agentGCPercent, unless the
 // environment's GOGC chose one (the runtime read it at the start); in a
 // pause, the pause ends at it. The supervisor calls it once the agent's
-// start has settled (supervisor.Options.AfterTrim), and after each burst
-// of work (a no-op then).
+// start has settled (supervisor.Options.Settled).
 func settleGC() {
 	if os.Getenv("GOGC") != "" {
 		return // GOGC= (empty) is Go's default to the runtime, and so unset here

@@ -66,9 +66,19 @@ func TestRunLogHandedOverWhileWriting(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.CloseWriter()
+	// The writer writes a part of the lines for each handover, taking a
+	// token for each part: a handover comes while its part is being
+	// written or just after, never once all is written, however the
+	// machine's load spreads the two goroutines.
+	const part = lines / handovers
+	next, wrote := make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
+		defer close(wrote)
 		for i := range lines {
+			if i%part == 0 && i/part < handovers {
+				<-next
+			}
 			if _, err := io.WriteString(w, seqLine(i)); err != nil {
 				t.Errorf("write %d: %v", i, err)
 				return
@@ -80,6 +90,10 @@ func TestRunLogHandedOverWhileWriting(t *testing.T) {
 	})
 	during := 0 // handovers with some of the output stored, not all
 	for k := range handovers {
+		select {
+		case next <- struct{}{}:
+		case <-wrote: // it failed
+		}
 		r, st, err := l.Detach()
 		if err != nil || r == nil {
 			t.Fatalf("handover %d: %v, %v", k, r, err)

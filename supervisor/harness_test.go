@@ -204,6 +204,14 @@ func (a *testAgent) stop() {
 // apply adds a unit running the helper in mode.
 func (a *testAgent) apply(name, keys, mode string) {
 	a.t.Helper()
+	if _, err := a.sup.ApplyUnit(name+".toml", []byte(helperUnit(keys, mode))); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
+// helperUnit is the text of a unit file with keys whose instances run
+// the helper in mode.
+func helperUnit(keys, mode string) string {
 	name0, _, _ := strings.Cut(mode, ":")
 	helpersUsed.Store(name0, true)
 	exe, _ := os.Executable()
@@ -211,9 +219,7 @@ func (a *testAgent) apply(name, keys, mode string) {
 	if strings.Contains(keys, "replicated") {
 		text += "labels = { app = \"x\" }\n"
 	}
-	if _, err := a.sup.ApplyUnit(name+".toml", []byte(text)); err != nil {
-		a.t.Fatal(err)
-	}
+	return text
 }
 
 // waitUnit waits until cond holds for the unit's published status.

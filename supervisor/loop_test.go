@@ -171,18 +171,16 @@ func TestSettledOnceTheStartIs(t *testing.T) {
 		t.Run(fmt.Sprint(replicas, " replicas"), func(t *testing.T) {
 			dir := t.TempDir()
 			if replicas > 0 {
-				helpersUsed.Store("sleep", true)
-				exe, _ := os.Executable()
-				text := fmt.Sprintf("kind = \"replicated\"\nreplicas = %d\n[template]\nlabels = { app = \"x\" }\ncommand = [%q]\nenv = { %s = \"sleep\" }\nstop_timeout = \"1s\"\n", replicas, exe, helperEnv)
 				if err := os.MkdirAll(filepath.Join(dir, "units"), 0o755); err != nil {
 					t.Fatal(err)
 				}
+				text := helperUnit(fmt.Sprintf("kind = \"replicated\"\nreplicas = %d", replicas), "sleep")
 				if err := os.WriteFile(filepath.Join(dir, "units", "many.toml"), []byte(text), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
-			settled := make(chan struct{}, 10)
-			created := make(chan int, 10)
+			// Each settle sends how many instances the start had made by then.
+			settled := make(chan int, 10)
 			started := make(chan *testAgent, 1) // the agent, for the callback
 			a := startTestAgentWith(t, dir, newFakeClock(), func(o *Options) {
 				o.Settled = func() {
@@ -194,18 +192,17 @@ func TestSettledOnceTheStartIs(t *testing.T) {
 							n++
 						}
 					}
-					created <- n
-					settled <- struct{}{}
+					settled <- n
 				}
 			})
 			started <- a
 			select {
-			case <-settled:
+			case n := <-settled:
+				if n != replicas {
+					t.Fatalf("settled with %d instances made, want the start's %d", n, replicas)
+				}
 			case <-time.After(testDeadline):
 				t.Fatal("the start never settled")
-			}
-			if n := <-created; n != replicas {
-				t.Fatalf("settled with %d instances made, want the start's %d", n, replicas)
 			}
 			a.sup.Resync()
 			a.sup.Resync()

@@ -1407,11 +1407,11 @@ type trimState struct {
 
 // burstWork is how much one pass must plan or start to be a burst (the
 // agent's start, an apply of many units). In the first quiet pass after a
-// burst, once the store has written it, the loop
-// has the runtime return the memory the burst used (a forced collection,
-// off the loop: about 20 ms of CPU at 1000 units), so that an agent at
-// rest holds about what it needs, the heap's live part, rather than the
-// peak of its start, twice that.
+// burst, once the store has written it, the loop has the runtime return
+// the memory the burst used (a forced collection, off the loop: about 20
+// ms of CPU at 1000 units), so that an agent at rest holds about what it
+// needs, the heap's live part, rather than the peak of its start, twice
+// that.
 const burstWork = 100
 
 // afterBurst notes a pass's work, trims after a burst, and says when the
